@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# test.sh - the project's test command.
+#
+# 1. scripts/install_deps.sh (etcd, etcdctl, protoc, python3-venv)
+# 2. if tests/python exists: create/reuse the venv .venv and install
+#    pymilvus==2.5.18 (--no-deps) plus its runtime deps, unless
+#    pymilvus 2.5.18 already imports there
+# 3. scripts/build.sh (cargo build --release --bin milvus, copied to bin/milvus)
+# 4. cargo test --release [ARGS...] -- --test-threads=2
+# Extra arguments go to cargo test after --release; arguments after a `--`
+# go to the test harness, e.g. scripts/test.sh --test ha -- failover
+# MILVUS_TEST_PYTHON is exported as .venv/bin/python when the venv exists.
+# Exits with cargo's exit code.
+#
+# Usage: scripts/test.sh [CARGO_TEST_ARGS...] [-- HARNESS_ARGS...]
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+bash "$REPO/scripts/install_deps.sh"
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: 'cargo' not found; install a Rust toolchain (https://rustup.rs)" >&2
+    exit 1
+fi
+
+PYMILVUS_VERSION=2.5.18
+VENV="$REPO/.venv"
+if [[ -d tests/python ]]; then
+    if [[ -e $VENV ]] && ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+        echo "test.sh: $VENV is broken; recreating it"
+        rm -rf "$VENV"
+    fi
+    if [[ ! -e $VENV ]]; then
+        python3 -m venv "$VENV"
+    fi
+    if ! "$VENV/bin/python" -c "
+import importlib.metadata, sys
+import pymilvus
+sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
+" >/dev/null 2>&1; then
+        echo "test.sh: installing pymilvus $PYMILVUS_VERSION into $VENV"
+        export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+        "$VENV/bin/pip" install -q --no-deps "pymilvus==$PYMILVUS_VERSION"
+        "$VENV/bin/pip" install -q grpcio protobuf ujson pandas numpy python-dotenv setuptools
+        if ! "$VENV/bin/python" -c 'import pymilvus'; then
+            echo "test.sh: pymilvus does not import in $VENV after installing it" >&2
+            exit 1
+        fi
+    fi
+fi
+if [[ -x "$VENV/bin/python" ]]; then
+    export MILVUS_TEST_PYTHON="$VENV/bin/python"
+fi
+
+bash "$REPO/scripts/build.sh"
+
+# Split "$@" at the first `--`: before goes to cargo, after to the test harness.
+cargo_args=()
+harness_args=()
+seen_sep=false
+for arg in "$@"; do
+    if [[ $seen_sep == false && $arg == -- ]]; then
+        seen_sep=true
+    elif [[ $seen_sep == true ]]; then
+        harness_args+=("$arg")
+    else
+        cargo_args+=("$arg")
+    fi
+done
+threads=(--test-threads=2)
+for arg in "${harness_args[@]}"; do
+    if [[ $arg == --test-threads* ]]; then
+        threads=()
+    fi
+done
+
+export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
+exec cargo test --release "${cargo_args[@]}" -- "${threads[@]}" "${harness_args[@]}"

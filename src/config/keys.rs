@@ -1,0 +1,132 @@
+//! The registry of every configuration key this binary reads, with its default.
+//!
+//! The shipped `milvus.yaml` documents exactly these keys; a test checks that it loads to
+//! the same values as the defaults here.
+
+use crate::roles::Role;
+
+/// What kind of value a key holds, which decides how it is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A TCP port, 1-65535.
+    Port,
+    /// `true` or `false` (also Go's 1/0, t/f).
+    Bool,
+    /// Free text.
+    Text,
+    /// A list of `host:port` endpoints (a YAML list or a comma-separated string).
+    Endpoints,
+    /// Whole seconds, at least 2 (etcd's smallest lease TTL).
+    TtlSeconds,
+    /// A non-negative whole number.
+    Count,
+    /// Milliseconds, a positive whole number.
+    Millis,
+    /// A log level name.
+    LogLevel,
+}
+
+impl Kind {
+    /// What a value of this kind must look like, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Kind::Port => "expected a port number 1-65535",
+            Kind::Bool => "expected true or false",
+            Kind::Text => "expected text",
+            Kind::Endpoints => {
+                "expected one or more etcd endpoints as host:port (a YAML list or comma-separated)"
+            }
+            Kind::TtlSeconds => "expected whole seconds, at least 2 (etcd's smallest lease TTL)",
+            Kind::Count => "expected a whole number, 0 or more",
+            Kind::Millis => "expected a whole number of milliseconds, at least 1",
+            Kind::LogLevel => "expected one of debug, info, warn, error",
+        }
+    }
+}
+
+/// One configuration key: its dotted name, default value (as text) and kind.
+#[derive(Debug, Clone)]
+pub struct KeyDef {
+    /// Dotted name as in `milvus.yaml`, e.g. `rootCoord.port`.
+    pub name: String,
+    /// Built-in default, as text.
+    pub default: String,
+    /// How the value is validated.
+    pub kind: Kind,
+}
+
+fn key(name: impl Into<String>, default: impl Into<String>, kind: Kind) -> KeyDef {
+    KeyDef {
+        name: name.into(),
+        default: default.into(),
+        kind,
+    }
+}
+
+/// Every key the binary reads, in the order `dry-run` prints them.
+pub fn all_keys() -> Vec<KeyDef> {
+    let mut keys = vec![
+        key("etcd.endpoints", "localhost:2379", Kind::Endpoints),
+        key("etcd.rootPath", "by-dev", Kind::Text),
+        key("etcd.metaSubPath", "meta", Kind::Text),
+        key("etcd.kvSubPath", "kv", Kind::Text),
+        key("etcd.requestTimeout", "5000", Kind::Millis),
+        key("minio.address", "localhost", Kind::Text),
+        key("minio.port", "9000", Kind::Port),
+        key("pulsar.address", "localhost", Kind::Text),
+        key("pulsar.port", "6650", Kind::Port),
+        key("common.session.ttl", "10", Kind::TtlSeconds),
+        key("common.session.retryTimes", "30", Kind::Count),
+        key("common.session.exitOnLeaseLoss", "false", Kind::Bool),
+        key("log.level", "info", Kind::LogLevel),
+    ];
+    for role in Role::ALL {
+        let s = role.section();
+        keys.push(key(format!("{s}.address"), "", Kind::Text));
+        keys.push(key(
+            format!("{s}.port"),
+            role.default_port().to_string(),
+            Kind::Port,
+        ));
+        if role.is_coordinator() {
+            keys.push(key(format!("{s}.enableActiveStandby"), "false", Kind::Bool));
+            keys.push(key(
+                format!("{s}.activeStandby.enabled"),
+                "false",
+                Kind::Bool,
+            ));
+        }
+    }
+    keys
+}
+
+/// Milvus's environment rule: lowercase, with `.`, `_` and `/` removed.
+pub fn normalize(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '.' | '_' | '/'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The conventional environment variable for a key: `rootCoord.enableActiveStandby` ->
+/// `ROOT_COORD_ENABLE_ACTIVE_STANDBY` (any spelling with the same letters also matches).
+pub fn env_name(key: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c == '.' {
+            out.push('_');
+            prev_lower = false;
+        } else if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c);
+            prev_lower = false;
+        } else {
+            out.push(c.to_ascii_uppercase());
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}

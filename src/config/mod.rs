@@ -1,0 +1,391 @@
+//! Layered configuration: built-in defaults < `milvus.yaml` < environment variables.
+//!
+//! [`load`] is a pure function of the file text and the environment, so tests need not
+//! touch the process environment; [`load_for_process`] wires it to the real ones.
+
+pub mod keys;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::roles::Role;
+use keys::{all_keys, Kind};
+pub use source::{Setting, Source};
+
+/// Why a configuration could not be loaded. Every variant names what was wrong and what
+/// is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `--config` names a file that does not exist.
+    #[error("config file {0} does not exist (given with --config)")]
+    MissingFile(PathBuf),
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("config file {path} is not valid YAML at line {line}, column {column}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column.
+        column: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file's top level is not a mapping of sections.
+    #[error("config file {0} must be a YAML mapping of sections (etcd:, rootCoord:, ...)")]
+    NotAMapping(PathBuf),
+    /// A key has a value of the wrong form.
+    #[error("{origin}: {key} = {value:?} is not valid: {expected}")]
+    Invalid {
+        /// Dotted key name.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Where it was given.
+        origin: Source,
+        /// What the value must look like.
+        expected: String,
+    },
+}
+
+/// etcd connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdConfig {
+    /// `host:port` endpoints.
+    pub endpoints: Vec<String>,
+    /// `etcd.rootPath`.
+    pub root_path: String,
+    /// `etcd.metaSubPath`.
+    pub meta_sub_path: String,
+    /// `etcd.kvSubPath`.
+    pub kv_sub_path: String,
+    /// Upper bound on any single etcd call.
+    pub request_timeout: Duration,
+}
+
+impl EtcdConfig {
+    /// The meta root, e.g. `by-dev/meta`.
+    pub fn meta_root(&self) -> String {
+        format!("{}/{}", self.root_path, self.meta_sub_path)
+    }
+
+    /// The kv root, e.g. `by-dev/kv`.
+    pub fn kv_root(&self) -> String {
+        format!("{}/{}", self.root_path, self.kv_sub_path)
+    }
+}
+
+/// Session and lease settings (`common.session.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// Lease TTL.
+    pub ttl: Duration,
+    /// `common.session.retryTimes`: attempts for session registration calls.
+    pub retry_times: u32,
+    /// Exit with code 80 instead of re-registering when the lease is lost.
+    pub exit_on_lease_loss: bool,
+}
+
+/// Settings of one role's section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleConfig {
+    /// Advertised address (`host` or `host:port`); empty means the host's own address.
+    pub address: String,
+    /// Listen port.
+    pub port: u16,
+    /// Active-standby enabled (either spelling of the switch).
+    pub active_standby: bool,
+}
+
+/// An external service's address (MinIO, Pulsar), carried for the data plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceAddress {
+    /// Host or URL.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// The whole typed configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// etcd.
+    pub etcd: EtcdConfig,
+    /// MinIO.
+    pub minio: ServiceAddress,
+    /// Pulsar.
+    pub pulsar: ServiceAddress,
+    /// Sessions.
+    pub session: SessionConfig,
+    /// `log.level`.
+    pub log_level: log::LevelFilter,
+    roles: BTreeMap<Role, RoleConfig>,
+}
+
+impl Config {
+    /// The settings of `role`'s section.
+    pub fn role(&self, role: Role) -> &RoleConfig {
+        &self.roles[&role]
+    }
+}
+
+/// A loaded configuration with the provenance of each value.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The typed configuration.
+    pub config: Config,
+    /// Every key this binary reads, with its effective value and source, in registry order.
+    pub settings: Vec<(String, Setting)>,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Keys in the file this binary does not use.
+    pub ignored: Vec<String>,
+}
+
+/// Loads the configuration from optional file text (with its path) and an environment.
+pub fn load(file: Option<(&Path, &str)>, env: &[(String, String)]) -> Result<Loaded, ConfigError> {
+    let from_file = match file {
+        Some((path, text)) => source::flatten_yaml(path, text)?,
+        None => BTreeMap::new(),
+    };
+    let defs = all_keys();
+    let mut settings = Vec::with_capacity(defs.len());
+    for def in &defs {
+        let setting = if let Some((var, value)) = source::env_for(def, env) {
+            Setting {
+                value: value.to_string(),
+                source: Source::Env(var.to_string()),
+            }
+        } else if let (Some(v), Some((path, _))) = (from_file.get(&def.name), file) {
+            Setting {
+                value: v.clone(),
+                source: Source::File(path.to_path_buf()),
+            }
+        } else {
+            Setting {
+                value: def.default.clone(),
+                source: Source::Default,
+            }
+        };
+        settings.push((def.name.clone(), setting));
+    }
+    let known: std::collections::HashSet<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+    let ignored = from_file
+        .keys()
+        .filter(|k| !known.contains(k.as_str()))
+        .cloned()
+        .collect();
+    let config = Typed::new(&defs, &settings).build()?;
+    Ok(Loaded {
+        config,
+        settings,
+        file: file.map(|(p, _)| p.to_path_buf()),
+        ignored,
+    })
+}
+
+/// Loads the configuration the way a process does: locates the file (`--config`,
+/// `$MILVUSCONF`, `./milvus.yaml`, `./configs/milvus.yaml`) and reads the real environment.
+pub fn load_for_process(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let milvusconf = env
+        .iter()
+        .find(|(k, _)| k == "MILVUSCONF")
+        .map(|(_, v)| v.as_str());
+    let path = source::locate_file(explicit, milvusconf)?;
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+                path: path.clone(),
+                source: e,
+            })?;
+            load(Some((&path, &text)), &env)
+        }
+        None => load(None, &env),
+    }
+}
+
+/// Turns validated text settings into the typed struct.
+struct Typed<'a> {
+    kinds: BTreeMap<&'a str, Kind>,
+    settings: BTreeMap<&'a str, &'a Setting>,
+}
+
+impl<'a> Typed<'a> {
+    fn new(defs: &'a [keys::KeyDef], settings: &'a [(String, Setting)]) -> Self {
+        Typed {
+            kinds: defs.iter().map(|d| (d.name.as_str(), d.kind)).collect(),
+            settings: settings.iter().map(|(k, s)| (k.as_str(), s)).collect(),
+        }
+    }
+
+    fn invalid(&self, key: &str, expected: &str) -> ConfigError {
+        let s = self.settings[key];
+        ConfigError::Invalid {
+            key: key.to_string(),
+            value: s.value.clone(),
+            origin: s.source.clone(),
+            expected: expected.to_string(),
+        }
+    }
+
+    fn raw(&self, key: &str) -> (&str, Kind) {
+        (self.settings[key].value.trim(), self.kinds[key])
+    }
+
+    fn text(&self, key: &str) -> String {
+        self.raw(key).0.to_string()
+    }
+
+    fn port(&self, key: &str) -> Result<u16, ConfigError> {
+        let (v, kind) = self.raw(key);
+        match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(self.invalid(key, kind.expected())),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ConfigError> {
+        let (v, kind) = self.raw(key);
+        parse_bool(v).ok_or_else(|| self.invalid(key, kind.expected()))
+    }
+
+    fn number(&self, key: &str, min: u64) -> Result<u64, ConfigError> {
+        let (v, kind) = self.raw(key);
+        match v.parse::<u64>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(self.invalid(key, kind.expected())),
+        }
+    }
+
+    fn endpoints(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let (v, kind) = self.raw(key);
+        let mut out = Vec::new();
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let bare = part
+                .strip_prefix("http://")
+                .unwrap_or(part)
+                .trim_end_matches('/');
+            let ok = bare.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !ok {
+                return Err(self.invalid(key, kind.expected()));
+            }
+            out.push(bare.to_string());
+        }
+        if out.is_empty() {
+            return Err(self.invalid(
+                key,
+                "expected at least one etcd endpoint as host:port, the list is empty",
+            ));
+        }
+        Ok(out)
+    }
+
+    fn log_level(&self, key: &str) -> Result<log::LevelFilter, ConfigError> {
+        let (v, kind) = self.raw(key);
+        match v.to_ascii_lowercase().as_str() {
+            "debug" => Ok(log::LevelFilter::Debug),
+            "info" => Ok(log::LevelFilter::Info),
+            "warn" | "warning" => Ok(log::LevelFilter::Warn),
+            "error" | "fatal" | "panic" | "dpanic" => Ok(log::LevelFilter::Error),
+            _ => Err(self.invalid(key, kind.expected())),
+        }
+    }
+
+    /// Either spelling of the HA switch: the highest layer that sets one decides; within
+    /// one layer, enabled wins.
+    fn active_standby(&self, section: &str) -> Result<bool, ConfigError> {
+        let a = format!("{section}.enableActiveStandby");
+        let b = format!("{section}.activeStandby.enabled");
+        let rank = |k: &str| match self.settings[k].source {
+            Source::Default => 0,
+            Source::File(_) => 1,
+            Source::Env(_) => 2,
+        };
+        let top = rank(&a).max(rank(&b));
+        let mut on = false;
+        for k in [&a, &b] {
+            let v = self.boolean(k)?;
+            if rank(k) == top {
+                on |= v;
+            }
+        }
+        Ok(on)
+    }
+
+    fn build(&self) -> Result<Config, ConfigError> {
+        let mut roles = BTreeMap::new();
+        for role in Role::ALL {
+            let s = role.section();
+            let active_standby = if role.is_coordinator() {
+                self.active_standby(s)?
+            } else {
+                false
+            };
+            roles.insert(
+                role,
+                RoleConfig {
+                    address: self.text(&format!("{s}.address")),
+                    port: self.port(&format!("{s}.port"))?,
+                    active_standby,
+                },
+            );
+        }
+        Ok(Config {
+            etcd: EtcdConfig {
+                endpoints: self.endpoints("etcd.endpoints")?,
+                root_path: self.text("etcd.rootPath").trim_matches('/').to_string(),
+                meta_sub_path: self.text("etcd.metaSubPath").trim_matches('/').to_string(),
+                kv_sub_path: self.text("etcd.kvSubPath").trim_matches('/').to_string(),
+                request_timeout: Duration::from_millis(self.number("etcd.requestTimeout", 1)?),
+            },
+            minio: ServiceAddress {
+                address: self.text("minio.address"),
+                port: self.port("minio.port")?,
+            },
+            pulsar: ServiceAddress {
+                address: self.text("pulsar.address"),
+                port: self.port("pulsar.port")?,
+            },
+            session: SessionConfig {
+                ttl: Duration::from_secs(self.number("common.session.ttl", 2)?),
+                retry_times: self
+                    .number("common.session.retryTimes", 0)?
+                    .try_into()
+                    .map_err(|_| {
+                        self.invalid(
+                            "common.session.retryTimes",
+                            "expected a whole number below 2^32",
+                        )
+                    })?,
+                exit_on_lease_loss: self.boolean("common.session.exitOnLeaseLoss")?,
+            },
+            log_level: self.log_level("log.level")?,
+            roles,
+        })
+    }
+}
+
+/// Go's `strconv.ParseBool`, which Milvus uses.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,265 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn with_file(text: &str, e: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    load(Some((Path::new("milvus.yaml"), text)), &env(e))
+}
+
+fn setting<'a>(l: &'a Loaded, key: &str) -> &'a Setting {
+    &l.settings.iter().find(|(k, _)| k == key).expect("key").1
+}
+
+#[test]
+fn defaults_alone() {
+    let l = load(None, &[]).unwrap();
+    let c = &l.config;
+    assert_eq!(c.etcd.endpoints, vec!["localhost:2379"]);
+    assert_eq!(c.etcd.meta_root(), "by-dev/meta");
+    assert_eq!(c.etcd.kv_root(), "by-dev/kv");
+    assert_eq!(c.session.ttl, Duration::from_secs(10));
+    assert_eq!(c.session.retry_times, 30);
+    assert!(!c.session.exit_on_lease_loss);
+    assert_eq!(c.role(Role::RootCoord).port, 53100);
+    assert_eq!(c.role(Role::Proxy).port, 19530);
+    assert_eq!(c.role(Role::QueryCoord).port, 19531);
+    assert_eq!(c.role(Role::QueryNode).port, 21123);
+    assert_eq!(c.role(Role::IndexCoord).port, 31000);
+    assert_eq!(c.role(Role::IndexNode).port, 21121);
+    assert_eq!(c.role(Role::DataCoord).port, 13333);
+    assert_eq!(c.role(Role::DataNode).port, 21124);
+    assert!(Role::ALL.iter().all(|r| !c.role(*r).active_standby));
+    assert_eq!(c.log_level, log::LevelFilter::Info);
+    assert!(l.settings.iter().all(|(_, s)| s.source == Source::Default));
+}
+
+#[test]
+fn shipped_milvus_yaml_loads_to_the_defaults() {
+    let text = include_str!("../../milvus.yaml");
+    let from_file = with_file(text, &[]).unwrap();
+    let defaults = load(None, &[]).unwrap();
+    assert_eq!(from_file.config, defaults.config);
+    assert!(
+        from_file.ignored.is_empty(),
+        "shipped file has unused keys: {:?}",
+        from_file.ignored
+    );
+    // And it documents every key the binary reads.
+    for (key, s) in &from_file.settings {
+        assert!(
+            matches!(s.source, Source::File(_)),
+            "{key} is not in the shipped milvus.yaml"
+        );
+    }
+}
+
+#[test]
+fn a_real_deployment_file_loads_and_ignores_what_it_does_not_use() {
+    let text = include_str!("../../tests/data/milvus-deployment.yaml");
+    let l = with_file(text, &[]).unwrap();
+    assert_eq!(
+        l.config.etcd.endpoints,
+        vec!["etcd-0.etcd:2379", "etcd-1.etcd:2379"]
+    );
+    assert_eq!(l.config.etcd.meta_root(), "prod/meta");
+    assert!(l.config.role(Role::RootCoord).active_standby);
+    assert_eq!(l.config.session.ttl, Duration::from_secs(30));
+    assert_eq!(l.config.minio.address, "minio");
+    assert!(l.ignored.contains(&"rocksmq.compressionTypes".to_string()));
+    assert!(l
+        .ignored
+        .contains(&"proxy.accessLog.formatters.query.methods".to_string()));
+}
+
+#[test]
+fn environment_follows_milvus_name_rule() {
+    let l = load(
+        None,
+        &env(&[
+            ("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true"),
+            ("ETCD_ENDPOINTS", "etcd:2379"),
+            ("ROOT_COORD_ADDRESS", "rootcoord:53100"),
+            ("MINIO_ADDRESS", "minio:9000"),
+            ("PULSAR_ADDRESS", "pulsar://pulsar:6650"),
+            ("PATH", "/usr/bin"),
+        ]),
+    )
+    .unwrap();
+    let c = &l.config;
+    assert!(c.role(Role::RootCoord).active_standby);
+    assert_eq!(
+        setting(&l, "rootCoord.enableActiveStandby").source,
+        Source::Env("ROOT_COORD_ENABLE_ACTIVE_STANDBY".into())
+    );
+    assert_eq!(c.etcd.endpoints, vec!["etcd:2379"]);
+    assert_eq!(c.role(Role::RootCoord).address, "rootcoord:53100");
+    assert_eq!(c.minio.address, "minio:9000");
+    assert_eq!(c.pulsar.address, "pulsar://pulsar:6650");
+}
+
+#[test]
+fn several_endpoints_in_env_and_as_a_yaml_list() {
+    let l = load(
+        None,
+        &env(&[("ETCD_ENDPOINTS", "a:2379, http://b:2379,c:2379")]),
+    )
+    .unwrap();
+    assert_eq!(l.config.etcd.endpoints, vec!["a:2379", "b:2379", "c:2379"]);
+    let l = with_file("etcd:\n  endpoints:\n    - x:1\n    - y:2\n", &[]).unwrap();
+    assert_eq!(l.config.etcd.endpoints, vec!["x:1", "y:2"]);
+}
+
+#[test]
+fn milvus_conf_prefix_is_accepted_and_wins() {
+    let l = load(
+        None,
+        &env(&[
+            ("MILVUS_CONF_COMMON_SESSION_TTL", "4"),
+            ("COMMON_SESSION_TTL", "7"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(l.config.session.ttl, Duration::from_secs(4));
+    assert_eq!(
+        setting(&l, "common.session.ttl").source,
+        Source::Env("MILVUS_CONF_COMMON_SESSION_TTL".into())
+    );
+}
+
+#[test]
+fn both_spellings_of_the_ha_switch() {
+    let l = with_file("queryCoord:\n  activeStandby:\n    enabled: true\n", &[]).unwrap();
+    assert!(l.config.role(Role::QueryCoord).active_standby);
+    // A file that enables one spelling while the other stays at false: enabled.
+    let l = with_file(
+        "dataCoord:\n  enableActiveStandby: false\n  activeStandby:\n    enabled: true\n",
+        &[],
+    )
+    .unwrap();
+    assert!(l.config.role(Role::DataCoord).active_standby);
+    // The environment beats the file.
+    let l = with_file(
+        "indexCoord:\n  activeStandby:\n    enabled: true\n",
+        &[("INDEX_COORD_ENABLE_ACTIVE_STANDBY", "false")],
+    )
+    .unwrap();
+    assert!(!l.config.role(Role::IndexCoord).active_standby);
+}
+
+#[test]
+fn file_then_env_precedence_and_sources() {
+    let l = with_file(
+        "rootCoord:\n  port: 53001\n  enableActiveStandby: true\n",
+        &[("ROOT_COORD_PORT", "53002")],
+    )
+    .unwrap();
+    assert_eq!(l.config.role(Role::RootCoord).port, 53002);
+    assert_eq!(
+        setting(&l, "rootCoord.enableActiveStandby").source,
+        Source::File("milvus.yaml".into())
+    );
+}
+
+#[test]
+fn yaml_syntax_error_names_file_line_and_column() {
+    let e = with_file("etcd:\n  endpoints: [a:1\nrootCoord:\n  port: 1\n", &[]).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, ConfigError::Syntax { line, .. } if line > 0),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("milvus.yaml") && msg.contains("line") && msg.contains("column"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_port_names_key_value_and_expectation() {
+    let msg = with_file("rootCoord:\n  port: abc\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("rootCoord.port"), "{msg}");
+    assert!(msg.contains("\"abc\""), "{msg}");
+    assert!(msg.contains("expected a port number 1-65535"), "{msg}");
+    let msg = load(None, &env(&[("PROXY_PORT", "70000")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("env PROXY_PORT") && msg.contains("proxy.port"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn empty_endpoint_list_is_rejected() {
+    let msg = with_file("etcd:\n  endpoints: []\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("etcd.endpoints") && msg.contains("empty"),
+        "{msg}"
+    );
+    let msg = load(None, &env(&[("ETCD_ENDPOINTS", " , ")]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("etcd.endpoints"), "{msg}");
+    let msg = load(None, &env(&[("ETCD_ENDPOINTS", "nohost")]))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("host:port"), "{msg}");
+}
+
+#[test]
+fn ttl_below_two_seconds_is_rejected() {
+    let msg = with_file("common:\n  session:\n    ttl: 1\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("common.session.ttl") && msg.contains("at least 2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_bool_and_log_level() {
+    let msg = load(
+        None,
+        &env(&[("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "yes please")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("expected true or false"), "{msg}");
+    let msg = with_file("log:\n  level: loud\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("log.level") && msg.contains("debug, info"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn top_level_must_be_a_mapping() {
+    let e = with_file("- a\n- b\n", &[]).unwrap_err();
+    assert!(matches!(e, ConfigError::NotAMapping(_)), "{e}");
+    assert!(with_file("", &[]).is_ok());
+}
+
+#[test]
+fn env_names_for_messages() {
+    assert_eq!(
+        keys::env_name("rootCoord.enableActiveStandby"),
+        "ROOT_COORD_ENABLE_ACTIVE_STANDBY"
+    );
+    assert_eq!(keys::env_name("etcd.endpoints"), "ETCD_ENDPOINTS");
+    assert_eq!(keys::env_name("common.session.ttl"), "COMMON_SESSION_TTL");
+}

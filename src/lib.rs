@@ -1,0 +1,18 @@
+//! The control plane of a Milvus cluster with coordinator high availability.
+//!
+//! One binary runs each component as its own process. Coordinators register in etcd
+//! and work in active-standby groups: see [`session`] for the sessions, the election,
+//! self-fencing and discovery, and [`roles`] for what each role runs.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod etcd;
+pub mod exit;
+pub mod http;
+pub mod logging;
+pub mod pidfile;
+pub mod process;
+pub mod roles;
+pub mod session;
+pub mod testkit;

@@ -1,0 +1,205 @@
+//! One component process: bind the port, serve HTTP, register in etcd, run the role,
+//! and stop cleanly on a signal.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use crate::config::keys::env_name;
+use crate::config::{Config, Loaded};
+use crate::etcd::Etcd;
+use crate::exit;
+use crate::pidfile::PidFile;
+use crate::roles::{self, Role};
+use crate::session::state::{ComponentState, StateCode};
+use crate::session::Keys;
+
+/// What every role's code gets: its configuration, etcd, key names and shared state.
+pub struct Context {
+    /// The role.
+    pub role: Role,
+    /// The configuration.
+    pub config: Config,
+    /// etcd.
+    pub etcd: Etcd,
+    /// Session key names.
+    pub keys: Keys,
+    /// State shown on `/status`.
+    pub state: Arc<ComponentState>,
+    /// Advertised `host:port`.
+    pub address: String,
+}
+
+/// Runs `role` until it is stopped; returns the exit code.
+pub fn run(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!(error:% = e; "cannot start the async runtime");
+            return exit::RUNTIME;
+        }
+    };
+    let code = runtime.block_on(run_async(role, loaded, alias));
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
+    let config = loaded.config;
+    let rc = config.role(role).clone();
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!(error:% = e; "cannot install signal handlers");
+            return exit::RUNTIME;
+        }
+    };
+    let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rc.port);
+    let listener = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let key = format!("{}.port", role.section());
+            let msg = format!(
+                "cannot listen on port {}: {e}; set {key} (env {}) to a free port",
+                rc.port,
+                env_name(&key)
+            );
+            log::error!("{msg}");
+            eprintln!("milvus: {msg}");
+            return exit::RUNTIME;
+        }
+    };
+    let address = advertised_address(&rc.address, rc.port);
+    let _pidfile = match PidFile::create(role, alias.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("milvus: {e}");
+            return exit::RUNTIME;
+        }
+    };
+    log::info!(role = role.name(), listen:% = listen, address = address.as_str(), pid = std::process::id(),
+        active_standby = rc.active_standby; "{} listening", role.display_name());
+    let state = ComponentState::new(role, address.clone());
+    let http = tokio::spawn({
+        let router = crate::http::router(state.clone());
+        async move { axum::serve(listener, router).await }
+    });
+    let etcd = match Etcd::connect(&config.etcd).await {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!(endpoints:? = config.etcd.endpoints, error:% = e; "cannot connect to etcd");
+            return exit::RUNTIME;
+        }
+    };
+    let ctx = Context {
+        role,
+        keys: Keys::new(config.etcd.meta_root()),
+        config,
+        etcd,
+        state: state.clone(),
+        address,
+    };
+    let code = tokio::select! {
+        code = roles::run(&ctx) => code,
+        name = signals.first() => {
+            log::info!(signal = name; "Get signal to exit");
+            signals.force_exit_on_second_interrupt();
+            state.set(StateCode::Stopping);
+            if let Some(lease) = state.lease() {
+                let id = lease.id();
+                match ctx.etcd.call_within(Duration::from_secs(1), |mut c| async move { c.lease_revoke(id).await }).await {
+                    Ok(_) => log::info!(LeaseID = id; "session lease revoked"),
+                    Err(e) => log::warn!(LeaseID = id, error:% = e; "could not revoke the session lease; it expires after its TTL"),
+                }
+                lease.mark_lost("process stopping");
+            }
+            log::info!(role = role.name(); "{} stopped", role.display_name());
+            exit::OK
+        }
+    };
+    http.abort();
+    code
+}
+
+/// The address put in the session: `<role>.address` (with `<role>.port` unless it has a
+/// port), else this host's first non-loopback IPv4 address and the port.
+pub fn advertised_address(configured: &str, port: u16) -> String {
+    let configured = configured.trim();
+    if configured.is_empty() {
+        return format!("{}:{port}", local_ip());
+    }
+    let has_port = configured
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok());
+    if has_port {
+        configured.to_string()
+    } else {
+        format!("{configured}:{port}")
+    }
+}
+
+/// This host's first non-loopback IPv4 address that is up, else 127.0.0.1.
+pub fn local_ip() -> IpAddr {
+    use nix::net::if_::InterfaceFlags;
+    nix::ifaddrs::getifaddrs()
+        .ok()
+        .and_then(|addrs| {
+            addrs
+                .filter(|a| {
+                    a.flags.contains(InterfaceFlags::IFF_UP)
+                        && !a.flags.contains(InterfaceFlags::IFF_LOOPBACK)
+                })
+                .find_map(|a| {
+                    a.address
+                        .and_then(|s| s.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())))
+                })
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// The stop signals: SIGTERM, SIGINT, SIGHUP, SIGQUIT.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    quit: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    async fn first(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+            _ = self.hup.recv() => "SIGHUP",
+            _ = self.quit.recv() => "SIGQUIT",
+        }
+    }
+
+    /// A second SIGINT while stopping ends the process at once.
+    fn force_exit_on_second_interrupt(&mut self) {
+        let Ok(mut again) = signal(SignalKind::interrupt()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            again.recv().await;
+            log::warn!("second interrupt, exiting now");
+            std::process::exit(exit::RUNTIME);
+        });
+    }
+}

@@ -1,0 +1,188 @@
+//! Discovery: find a coordinator's active session and every live session, and follow
+//! changes through a watch on the session prefix (re-reading after a compaction).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{EventType, GetOptions, WatchOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Keys, SessionValue};
+use crate::etcd::{Etcd, EtcdError};
+use crate::roles::Role;
+
+/// One session key and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// Full etcd key.
+    pub key: String,
+    /// Parsed value.
+    pub value: SessionValue,
+    /// The lease the key is attached to (0 if none).
+    pub lease: i64,
+    /// Create revision of the key.
+    pub create_revision: i64,
+}
+
+/// The active (or exclusive) session of a coordinator, if any.
+pub async fn active(etcd: &Etcd, keys: &Keys, role: Role) -> Result<Option<Registered>, EtcdError> {
+    let key = keys.active(role);
+    let k = key.clone();
+    let resp = etcd
+        .call(|mut c| async move { c.get(k, None).await })
+        .await?;
+    resp.kvs()
+        .first()
+        .map(|kv| {
+            Ok(Registered {
+                key: key.clone(),
+                value: SessionValue::parse(&key, kv.value())?,
+                lease: kv.lease(),
+                create_revision: kv.create_revision(),
+            })
+        })
+        .transpose()
+}
+
+/// Every session key under the prefix (the ServerID counter excluded), and the revision
+/// the read was made at.
+pub async fn all(etcd: &Etcd, keys: &Keys) -> Result<(Vec<Registered>, i64), EtcdError> {
+    let prefix = keys.session_prefix();
+    let p = prefix.clone();
+    let resp = etcd
+        .call(|mut c| async move { c.get(p, Some(GetOptions::new().with_prefix())).await })
+        .await?;
+    let counter = keys.server_id_counter();
+    let mut out = Vec::new();
+    for kv in resp.kvs() {
+        let key = String::from_utf8_lossy(kv.key()).to_string();
+        if key == counter {
+            continue;
+        }
+        match SessionValue::parse(&key, kv.value()) {
+            Ok(value) => out.push(Registered {
+                key,
+                value,
+                lease: kv.lease(),
+                create_revision: kv.create_revision(),
+            }),
+            Err(e) => log::warn!(error:% = e; "skipping a session key that is not a session"),
+        }
+    }
+    Ok((out, resp.header().map_or(0, |h| h.revision())))
+}
+
+/// A live view of every session, kept current by a watch on the session prefix.
+pub struct SessionView {
+    rx: watch::Receiver<BTreeMap<String, Registered>>,
+    task: JoinHandle<()>,
+    keys: Keys,
+}
+
+impl Drop for SessionView {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SessionView {
+    /// Starts following the sessions under `keys`.
+    pub fn follow(etcd: Etcd, keys: Keys) -> SessionView {
+        let (tx, rx) = watch::channel(BTreeMap::new());
+        let k = keys.clone();
+        let task = tokio::spawn(async move { follow_loop(etcd, k, tx).await });
+        SessionView { rx, task, keys }
+    }
+
+    /// The current sessions by key.
+    pub fn snapshot(&self) -> BTreeMap<String, Registered> {
+        self.rx.borrow().clone()
+    }
+
+    /// The active session of `role` in the current view.
+    pub fn active(&self, role: Role) -> Option<Registered> {
+        self.rx.borrow().get(&self.keys.active(role)).cloned()
+    }
+
+    /// Waits until `pred` holds for the view, or `limit` passes.
+    pub async fn wait_for(
+        &self,
+        limit: Duration,
+        mut pred: impl FnMut(&BTreeMap<String, Registered>) -> bool,
+    ) -> bool {
+        let mut rx = self.rx.clone();
+        tokio::time::timeout(limit, rx.wait_for(|m| pred(m)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+async fn follow_loop(etcd: Etcd, keys: Keys, tx: watch::Sender<BTreeMap<String, Registered>>) {
+    loop {
+        // (Re-)read everything, then watch from just after that read.
+        let (list, revision) = match all(&etcd, &keys).await {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!(error:% = e; "session view: read failed, retrying");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
+            }
+        };
+        tx.send_replace(list.into_iter().map(|r| (r.key.clone(), r)).collect());
+        let prefix = keys.session_prefix();
+        let stream = etcd
+            .call(|mut c| async move {
+                c.watch(
+                    prefix,
+                    Some(
+                        WatchOptions::new()
+                            .with_prefix()
+                            .with_start_revision(revision + 1),
+                    ),
+                )
+                .await
+            })
+            .await;
+        let Ok(mut stream) = stream else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        };
+        let counter = keys.server_id_counter();
+        loop {
+            match stream.message().await {
+                Ok(Some(resp)) if !resp.canceled() => {
+                    tx.send_modify(|m| {
+                        for ev in resp.events() {
+                            let Some(kv) = ev.kv() else { continue };
+                            let key = String::from_utf8_lossy(kv.key()).to_string();
+                            if key == counter {
+                                continue;
+                            }
+                            match ev.event_type() {
+                                EventType::Delete => {
+                                    m.remove(&key);
+                                }
+                                EventType::Put => {
+                                    if let Ok(value) = SessionValue::parse(&key, kv.value()) {
+                                        m.insert(
+                                            key.clone(),
+                                            Registered {
+                                                key,
+                                                value,
+                                                lease: kv.lease(),
+                                                create_revision: kv.create_revision(),
+                                            },
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+                // Compacted, closed or failed: start over with a fresh read.
+                _ => break,
+            }
+        }
+    }
+}
