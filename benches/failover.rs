@@ -1,1 +1,203 @@
-fn main() {}
+//! Failover benchmark: how long until a standby serves, after the active is stopped
+//! (SIGTERM) or crashes (SIGKILL), side by side with etcd's own election primitives
+//! (`etcdctl elect`, `etcdctl lock --ttl`) on the same etcd.
+//!
+//! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`).
+//! Prints median and p99 of each measure, in milliseconds, as a Markdown table.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use milvus::testkit::{EtcdServer, Milvus, TempDir};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
+}
+
+/// Polls `/status` of `m` every millisecond until it is Healthy; returns the time.
+fn wait_healthy(m: &Milvus, limit: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if m.state().as_deref() == Some("Healthy") {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
+/// One handover of an HA rootcoord pair: the time from the signal to the standby serving.
+fn milvus_handover(etcd: &EtcdServer, dir: &TempDir, ttl: u64, sig: Signal) -> Duration {
+    let env = vec![
+        ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
+        ("COMMON_SESSION_TTL".to_string(), ttl.to_string()),
+        (
+            "ROOT_COORD_ENABLE_ACTIVE_STANDBY".to_string(),
+            "true".to_string(),
+        ),
+        ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
+        ("LOG_LEVEL".to_string(), "warn".to_string()),
+    ];
+    let a = Milvus::start(&bin(), "rootcoord", &env, &dir.0);
+    wait_healthy(&a, Duration::from_secs(30)).expect("first rootcoord never became active");
+    let b = Milvus::start(&bin(), "rootcoord", &env, &dir.0);
+    assert!(
+        b.wait_state("StandBy", Duration::from_secs(10)),
+        "no standby"
+    );
+    // Let the active's keep-alive cycle run for a while, as in a long-lived deployment.
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    a.signal(sig);
+    let at = wait_healthy(&b, Duration::from_secs(ttl * 3)).expect("standby never took over");
+    at - sent
+}
+
+/// Spawns `etcdctl <args>` and returns it with a channel that gets the time of its
+/// first line of output (the moment it holds the election or lock).
+fn etcdctl(endpoint: &str, args: &[&str]) -> (Child, mpsc::Receiver<Instant>) {
+    let mut child = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcdctl not found (Debian package etcd-client)");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(out).lines();
+        if let Some(Ok(_)) = lines.next() {
+            let _ = tx.send(Instant::now());
+        }
+        for _ in lines {}
+    });
+    (child, rx)
+}
+
+fn stop(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// One handover between two `etcdctl` holders of the same election or lock.
+fn etcd_handover(etcd: &EtcdServer, args: &[&str], sig: Signal, limit: Duration) -> Duration {
+    let (first, got1) = etcdctl(&etcd.endpoint(), args);
+    got1.recv_timeout(Duration::from_secs(10))
+        .expect("first etcdctl never won");
+    let (second, got2) = etcdctl(&etcd.endpoint(), args);
+    std::thread::sleep(Duration::from_millis(500)); // the second is now waiting
+    assert!(
+        got2.try_recv().is_err(),
+        "second etcdctl won while the first held"
+    );
+    let sent = Instant::now();
+    let _ = kill(Pid::from_raw(first.id() as i32), sig);
+    let at = got2.recv_timeout(limit).expect("second etcdctl never won");
+    stop(first);
+    stop(second);
+    at - sent
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn row(name: &str, ttl: Option<u64>, mut xs: Vec<Duration>) {
+    xs.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let (med, p99) = (percentile(&xs, 0.5), percentile(&xs, 0.99));
+    let mult = |d: Duration| match ttl {
+        Some(t) => format!("{:.2}", d.as_secs_f64() / t as f64),
+        None => "-".to_string(),
+    };
+    println!(
+        "| {name} | {} | {:.1} | {:.1} | {} | {} |",
+        xs.len(),
+        ms(med),
+        ms(p99),
+        mult(med),
+        mult(p99)
+    );
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runs = arg("--runs", 20);
+    let crash_runs = arg("--crash-runs", 8);
+    let etcd = EtcdServer::start();
+    let dir = TempDir::new("bench");
+    println!("| measure | runs | median ms | p99 ms | median / TTL | p99 / TTL |");
+    println!("|---|---|---|---|---|---|");
+    let xs = (0..runs)
+        .map(|_| milvus_handover(&etcd, &dir, 10, Signal::SIGTERM))
+        .collect();
+    row("milvus rootcoord, graceful (SIGTERM), TTL 10 s", None, xs);
+    for ttl in [2, 10] {
+        let xs = (0..crash_runs)
+            .map(|_| milvus_handover(&etcd, &dir, ttl, Signal::SIGKILL))
+            .collect();
+        row(
+            &format!("milvus rootcoord, crash (SIGKILL), TTL {ttl} s"),
+            Some(ttl),
+            xs,
+        );
+    }
+    let xs = (0..runs)
+        .map(|_| {
+            etcd_handover(
+                &etcd,
+                &["elect", "bench-elect", "p"],
+                Signal::SIGTERM,
+                Duration::from_secs(10),
+            )
+        })
+        .collect();
+    row("etcdctl elect, graceful (SIGTERM)", None, xs);
+    let xs = (0..runs)
+        .map(|_| {
+            etcd_handover(
+                &etcd,
+                &["lock", "--ttl=10", "bench-lock"],
+                Signal::SIGTERM,
+                Duration::from_secs(10),
+            )
+        })
+        .collect();
+    row("etcdctl lock --ttl 10, graceful (SIGTERM)", None, xs);
+    for ttl in [2u64, 10] {
+        let flag = format!("--ttl={ttl}");
+        let xs = (0..crash_runs)
+            .map(|_| {
+                etcd_handover(
+                    &etcd,
+                    &["lock", &flag, "bench-lock"],
+                    Signal::SIGKILL,
+                    Duration::from_secs(ttl * 3),
+                )
+            })
+            .collect();
+        row(
+            &format!("etcdctl lock --ttl {ttl}, crash (SIGKILL)"),
+            Some(ttl),
+            xs,
+        );
+    }
+    println!();
+    println!("(etcdctl elect has no --ttl in etcd 3.4: its session TTL is fixed at 60 s, so its crash case is not measured.)");
+}

@@ -26,6 +26,8 @@ pub struct Lease {
     lost_tx: watch::Sender<bool>,
 }
 
+const RETRY_MIN: Duration = Duration::from_millis(100);
+
 /// How much earlier than etcd's own expiry the process stops trusting its lease.
 pub fn fencing_margin(ttl: Duration) -> Duration {
     (ttl / 5).clamp(Duration::from_millis(300), Duration::from_secs(2))
@@ -129,8 +131,15 @@ impl Lease {
 
     async fn keepalive_loop(&self, etcd: Etcd) {
         let interval = (self.ttl / 3).max(Duration::from_millis(200));
-        let per_call = interval.min(etcd.timeout());
+        // A keep-alive answers in about a millisecond; one that takes longer is retried on
+        // a new stream (another endpoint, or after an etcd leader change) well before the
+        // deadline instead of waiting a whole interval.
+        let per_call = (self.ttl / 6)
+            .clamp(Duration::from_millis(200), Duration::from_secs(1))
+            .min(etcd.timeout());
+        let mut retry = RETRY_MIN;
         let mut stream: Option<(LeaseKeeper, LeaseKeepAliveStream)> = None;
+        let mut endpoint = 0;
         let mut next = Instant::now() + interval;
         loop {
             tokio::select! {
@@ -142,7 +151,9 @@ impl Lease {
             let answer = tokio::time::timeout(per_call, async {
                 if stream.is_none() {
                     // Opening the stream sends one keep-alive and consumes its answer.
-                    stream = Some(etcd.stream_client().lease_keep_alive(self.id).await?);
+                    let (mut client, used) = etcd.stream_client();
+                    endpoint = used;
+                    stream = Some(client.lease_keep_alive(self.id).await?);
                 }
                 let (keeper, s) = stream.as_mut().expect("stream just opened");
                 keeper.keep_alive().await?;
@@ -156,6 +167,8 @@ impl Lease {
                         self.mark_lost("keep-alive acknowledged after the fencing deadline");
                         return;
                     }
+                    retry = RETRY_MIN;
+                    continue;
                 }
                 Ok(Ok(Some(_))) => {
                     self.mark_lost("etcd reports the lease expired or revoked");
@@ -178,6 +191,10 @@ impl Lease {
                     stream = None;
                 }
             }
+            // Failed: retry soon on the next endpoint, backing off up to the interval.
+            etcd.failed(endpoint);
+            next = Instant::now() + retry;
+            retry = (retry * 2).min(interval);
         }
     }
 }

@@ -42,6 +42,7 @@ impl Milvus {
         let log = File::create(&log_path).expect("cannot create process log");
         let child = Command::new(bin)
             .args(["run", role])
+            .current_dir(log_dir)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(format!("{section}_PORT"), port.to_string())
             .env(format!("{section}_ADDRESS"), "127.0.0.1")

@@ -1,0 +1,377 @@
+//! Sessions and coordinator active-standby against a real etcd and real processes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_in_order, text, Cluster};
+use milvus::testkit::{wait_until, EtcdCluster, Milvus};
+use nix::sys::signal::Signal;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn healthy(m: &Milvus) -> bool {
+    m.state().as_deref() == Some("Healthy")
+}
+
+fn epoch(m: &Milvus) -> i64 {
+    m.status().and_then(|s| s["epoch"].as_i64()).unwrap_or(0)
+}
+
+/// Starts an active (first) and a standby (second) HA rootcoord.
+fn active_and_standby(c: &Cluster) -> (Milvus, Milvus) {
+    let a = c.rootcoord_ha();
+    assert!(
+        a.wait_state("Healthy", 10 * SEC),
+        "first rootcoord not Healthy:\n{}",
+        a.log()
+    );
+    let b = c.rootcoord_ha();
+    assert!(
+        b.wait_state("StandBy", 10 * SEC),
+        "second rootcoord not StandBy:\n{}",
+        b.log()
+    );
+    (a, b)
+}
+
+#[test]
+fn two_rootcoords_one_active_one_standby_with_heartbeat() {
+    let c = Cluster::new(2);
+    let (a, b) = active_and_standby(&c);
+    let ida = a.server_id().unwrap();
+    let idb = b.server_id().unwrap();
+    assert_eq!(c.session_keys(), {
+        let mut v = vec![
+            "by-dev/meta/session/rootcoord".to_string(),
+            format!("by-dev/meta/session/rootcoord-{ida}"),
+            format!("by-dev/meta/session/rootcoord-{idb}"),
+        ];
+        v.sort();
+        v
+    });
+    let active: serde_json::Value = serde_json::from_str(
+        &c.etcd_get_prefix("by-dev/meta/session/rootcoord")
+            .into_iter()
+            .find(|(k, _)| k == "by-dev/meta/session/rootcoord")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(active["ServerID"], ida);
+    assert_eq!(active["ServerName"], "rootcoord");
+    assert_eq!(active["Address"], format!("127.0.0.1:{}", a.port));
+    assert_eq!(active["Exclusive"], true);
+    assert_eq!(active["Stopping"], false);
+    assert_eq!(active["TriggerKill"], false);
+    assert!(active["Version"].is_string());
+    assert!(active["LeaseID"].as_i64().unwrap() > 0);
+    assert!(active["HostName"].is_string());
+    assert!(b.log().contains("serverName: rootcoord enter STANDBY mode"));
+    // The standby says so every 10 s.
+    assert!(
+        wait_until(25 * SEC, || b
+            .count_log("serverName: rootcoord is in STANDBY ...")
+            >= 2),
+        "{}",
+        b.log()
+    );
+    assert!(healthy(&a));
+    assert_eq!(b.state().as_deref(), Some("StandBy"));
+    // /healthz: 200 for both Healthy and StandBy.
+    assert_eq!(
+        milvus::testkit::http_get(b.port, "/healthz").unwrap().0,
+        200
+    );
+}
+
+#[test]
+fn sigterm_hands_over_at_once_with_the_seed_log_sequence() {
+    let c = Cluster::new(10);
+    let (mut a, b) = active_and_standby(&c);
+    let ida = a.server_id().unwrap();
+    let sent = Instant::now();
+    a.signal(Signal::SIGTERM);
+    assert!(
+        b.wait_state("Healthy", 3 * SEC),
+        "standby did not take over:\n{}",
+        b.log()
+    );
+    // With TTL 10 s, a takeover this fast can only come from the revoked lease.
+    assert!(sent.elapsed() < 3 * SEC);
+    assert_eq!(a.wait_exit(5 * SEC).and_then(|s| s.code()), Some(0));
+    assert!(a.log().contains("Get signal to exit"));
+    assert_in_order(
+        &b.log(),
+        &[
+            "[\"watch the ACTIVE key\"] [DELETE=\"key:\\\"by-dev/meta/session/rootcoord\\\"",
+            "stop watching ACTIVE key",
+            "start retrying to register as ACTIVE service...",
+            "register ACTIVE service successfully\"] [ServerID=",
+            "quit STANDBY mode, this node will become ACTIVE",
+            "rootcoord switch from standby to active, activating",
+            "RootCoord Register Finished",
+            "RootCoord start done ...",
+            "RootCoord successfully started",
+        ],
+    );
+    let keys = c.session_keys();
+    assert!(
+        !keys.contains(&format!("by-dev/meta/session/rootcoord-{ida}")),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"by-dev/meta/session/rootcoord".to_string()));
+}
+
+#[test]
+fn sigkill_is_taken_over_within_the_ttl_and_not_before_the_lease_can_expire() {
+    let c = Cluster::new(2);
+    let (a, b) = active_and_standby(&c);
+    let killed = Instant::now();
+    a.signal(Signal::SIGKILL);
+    assert!(b.wait_state("Healthy", 3 * SEC + SEC / 2), "{}", b.log());
+    let took = killed.elapsed();
+    assert!(
+        took <= 3 * SEC + SEC / 4,
+        "takeover took {took:?}, more than TTL + 1 s"
+    );
+    // The last keep-alive was at most TTL/3 before the kill: the lease cannot expire
+    // sooner than TTL - TTL/3 after it.
+    assert!(
+        took >= Duration::from_millis(1300),
+        "takeover after {took:?}: before the lease could expire"
+    );
+}
+
+#[test]
+fn a_paused_active_is_deposed_and_never_serves_again_in_that_term() {
+    let c = Cluster::new(2);
+    let (a, b) = active_and_standby(&c);
+    let old_epoch = epoch(&a);
+    let old_id = a.server_id().unwrap();
+    a.signal(Signal::SIGSTOP);
+    assert!(b.wait_state("Healthy", 4 * SEC), "{}", b.log());
+    a.signal(Signal::SIGCONT);
+    // From the moment it resumes, it never reports Healthy with its old term.
+    let watched_until = Instant::now() + 3 * SEC;
+    let mut saw_standby = false;
+    while Instant::now() < watched_until {
+        if let Some(s) = a.status() {
+            let state = s["state"].as_str().unwrap_or("").to_string();
+            assert!(
+                !(state == "Healthy" && s["epoch"].as_i64() == Some(old_epoch)),
+                "deposed active reported Healthy in its old term: {s}"
+            );
+            if state == "StandBy" && s["ServerID"].as_i64() != Some(old_id) {
+                saw_standby = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        saw_standby || a.wait_state("StandBy", 3 * SEC),
+        "old active did not rejoin as standby:\n{}",
+        a.log()
+    );
+    assert_ne!(a.server_id(), Some(old_id), "rejoined with a new session");
+    assert!(healthy(&b));
+    assert!(a.log().contains("is no longer ACTIVE"));
+}
+
+#[test]
+fn a_frozen_etcd_makes_the_active_stop_serving_before_the_ttl() {
+    let c = Cluster::new(2);
+    let (a, b) = active_and_standby(&c);
+    c.etcd.pause();
+    let paused = Instant::now();
+    assert!(
+        wait_until(3 * SEC, || !healthy(&a)),
+        "active still Healthy with etcd frozen:\n{}",
+        a.log()
+    );
+    let fenced_after = paused.elapsed();
+    c.etcd.resume();
+    assert!(
+        fenced_after < 2 * SEC,
+        "active kept serving {fenced_after:?}, past the TTL"
+    );
+    // Once etcd answers again there is exactly one active.
+    assert!(
+        wait_until(15 * SEC, || healthy(&a) as u8 + healthy(&b) as u8 == 1
+            && c.session_keys()
+                .contains(&"by-dev/meta/session/rootcoord".to_string())),
+        "no single active after etcd resumed:\nA:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    std::thread::sleep(SEC); // and it stays that way
+    assert_eq!(healthy(&a) as u8 + healthy(&b) as u8, 1);
+}
+
+#[test]
+fn exit_on_lease_loss_exits_80() {
+    let mut c = Cluster::new(2);
+    c.set("COMMON_SESSION_EXIT_ON_LEASE_LOSS", "true");
+    let mut a = c.rootcoord_ha();
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    c.etcd.pause();
+    let code = a.wait_exit(5 * SEC).and_then(|s| s.code());
+    c.etcd.resume();
+    assert_eq!(code, Some(80), "{}", a.log());
+}
+
+#[test]
+fn a_short_etcd_restart_causes_no_failover() {
+    let mut c = Cluster::new(6);
+    let (a, b) = active_and_standby(&c);
+    let e = epoch(&a);
+    c.etcd.restart();
+    c.etcd.wait_ready();
+    std::thread::sleep(4 * SEC);
+    assert!(healthy(&a), "{}", a.log());
+    assert_eq!(epoch(&a), e);
+    assert_eq!(b.state().as_deref(), Some("StandBy"));
+}
+
+#[test]
+fn a_second_rootcoord_without_ha_exits_and_names_the_holder() {
+    let c = Cluster::new(2);
+    let a = c.start("rootcoord", &[]);
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let ida = a.server_id().unwrap();
+    let started = Instant::now();
+    let mut b = c.start("rootcoord", &[]);
+    let code = b.wait_exit(6 * SEC).and_then(|s| s.code());
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{}", b.log());
+    assert!(took <= 4 * SEC + SEC / 2, "exited after {took:?}");
+    let log = b.log();
+    assert!(log.contains(&format!("ServerID={ida}")), "{log}");
+    assert!(log.contains(&format!("127.0.0.1:{}", a.port)), "{log}");
+    assert!(log.contains("rootCoord.enableActiveStandby=true"), "{log}");
+    assert!(healthy(&a));
+    assert_eq!(a.server_id(), Some(ida));
+}
+
+#[test]
+fn three_rootcoords_survive_two_kills() {
+    let c = Cluster::new(2);
+    let mut procs = vec![c.rootcoord_ha()];
+    assert!(procs[0].wait_state("Healthy", 10 * SEC));
+    procs.push(c.rootcoord_ha());
+    procs.push(c.rootcoord_ha());
+    assert!(wait_until(10 * SEC, || procs[1..]
+        .iter()
+        .all(|p| p.state().as_deref() == Some("StandBy"))));
+    for round in 0..2 {
+        let i = procs.iter().position(healthy).expect("one active");
+        procs[i].signal(Signal::SIGKILL);
+        procs.remove(i);
+        assert!(
+            wait_until(4 * SEC, || procs.iter().filter(|p| healthy(p)).count() == 1),
+            "round {round}: no takeover"
+        );
+        std::thread::sleep(SEC / 2);
+        assert_eq!(
+            procs.iter().filter(|p| healthy(p)).count(),
+            1,
+            "round {round}: not exactly one active"
+        );
+    }
+}
+
+#[test]
+fn workers_register_per_process_keys_and_status_lists_everything() {
+    let c = Cluster::new(2);
+    let rc = c.start("rootcoord", &[]);
+    let q1 = c.start("querynode", &[]);
+    let q2 = c.start("querynode", &[]);
+    for p in [&rc, &q1, &q2] {
+        assert!(p.wait_state("Healthy", 10 * SEC), "{}", p.log());
+    }
+    let (id1, id2) = (q1.server_id().unwrap(), q2.server_id().unwrap());
+    let keys = c.session_keys();
+    assert!(
+        keys.contains(&format!("by-dev/meta/session/querynode-{id1}")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&format!("by-dev/meta/session/querynode-{id2}")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"by-dev/meta/session/rootcoord".to_string()),
+        "{keys:?}"
+    );
+
+    let o = c.cmd(&["status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows
+        .iter()
+        .any(|r| r["role"] == "rootcoord" && r["state"] == "ACTIVE"));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["role"] == "querynode" && r["state"] == "worker")
+            .count(),
+        2
+    );
+    let table = text(&c.cmd(&["status"]));
+    assert!(
+        table.contains("ROLE") && table.contains("querynode") && table.contains("ACTIVE"),
+        "{table}"
+    );
+
+    // `milvus stop querynode` stops both through their pid files; their keys vanish.
+    let o = c.cmd(&["stop", "querynode"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(wait_until(3 * SEC, || !c
+        .session_keys()
+        .iter()
+        .any(|k| k.contains("querynode"))));
+    assert!(healthy(&rc));
+}
+
+#[test]
+fn losing_etcd_members_causes_no_failover() {
+    let cluster = EtcdCluster::start(3);
+    let m = &cluster.members;
+    // The coordinators know two members; the third is stopped first.
+    let eps = format!("{},{}", m[0].endpoint(), m[1].endpoint());
+    let dir = milvus::testkit::TempDir::new("etcd3");
+    let env = vec![
+        ("ETCD_ENDPOINTS".to_string(), eps),
+        ("COMMON_SESSION_TTL".to_string(), "4".to_string()),
+        (
+            "ROOT_COORD_ENABLE_ACTIVE_STANDBY".to_string(),
+            "true".to_string(),
+        ),
+        ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
+    ];
+    let a = Milvus::start(&common::bin(), "rootcoord", &env, &dir.0);
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let b = Milvus::start(&common::bin(), "rootcoord", &env, &dir.0);
+    assert!(b.wait_state("StandBy", 10 * SEC), "{}", b.log());
+    let e = epoch(&a);
+    let mut members = cluster.members;
+    members[2].kill();
+    std::thread::sleep(5 * SEC);
+    assert!(
+        healthy(&a) && epoch(&a) == e,
+        "failover after losing a member it does not use:\n{}",
+        a.log()
+    );
+    // Bring it back (one member down at a time keeps the quorum), then stop the pinned one.
+    members[2].restart();
+    members[2].wait_ready();
+    members[0].kill();
+    std::thread::sleep(6 * SEC);
+    assert!(
+        healthy(&a) && epoch(&a) == e,
+        "failover after losing the member it used:\n{}",
+        a.log()
+    );
+    assert_eq!(b.state().as_deref(), Some("StandBy"));
+}
