@@ -2,7 +2,8 @@
 //! (SIGTERM) or crashes (SIGKILL), side by side with etcd's own election primitives
 //! (`etcdctl elect`, `etcdctl lock --ttl`) on the same etcd.
 //!
-//! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`).
+//! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`,
+//! `--etcd-only` for the etcdctl rows alone).
 //! Prints median and p99 of each measure, in milliseconds, as a Markdown table.
 
 use std::io::{BufRead, BufReader};
@@ -81,7 +82,16 @@ fn etcdctl(endpoint: &str, args: &[&str]) -> (Child, mpsc::Receiver<Instant>) {
     (child, rx)
 }
 
+/// Stops an etcdctl gracefully (it revokes its session), so the next round starts clean.
 fn stop(mut c: Child) {
+    let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let _ = c.kill();
     let _ = c.wait();
 }
@@ -140,6 +150,7 @@ fn arg(name: &str, default: usize) -> usize {
 fn main() {
     let runs = arg("--runs", 20);
     let crash_runs = arg("--crash-runs", 8);
+    let only_etcd = std::env::args().any(|a| a == "--etcd-only");
     let etcd = EtcdServer::start();
     let dir = TempDir::new("bench");
     println!("| measure | runs | median ms | p99 ms | median / TTL | p99 / TTL |");

@@ -13,6 +13,8 @@ pub mod http;
 pub mod logging;
 pub mod pidfile;
 pub mod process;
+pub mod proto;
 pub mod roles;
 pub mod session;
+pub mod status;
 pub mod testkit;

@@ -13,7 +13,7 @@ use crate::config::{Config, Loaded};
 use crate::etcd::Etcd;
 use crate::exit;
 use crate::pidfile::PidFile;
-use crate::roles::{self, Role};
+use crate::roles::{Component, Role};
 use crate::session::state::{ComponentState, StateCode};
 use crate::session::Keys;
 
@@ -87,10 +87,6 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
     log::info!(role = role.name(), listen:% = listen, address = address.as_str(), pid = std::process::id(),
         active_standby = rc.active_standby; "{} listening", role.display_name());
     let state = ComponentState::new(role, address.clone());
-    let http = tokio::spawn({
-        let router = crate::http::router(state.clone());
-        async move { axum::serve(listener, router).await }
-    });
     let etcd = match Etcd::connect(&config.etcd).await {
         Ok(e) => e,
         Err(e) => {
@@ -98,16 +94,22 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
             return exit::RUNTIME;
         }
     };
-    let ctx = Context {
+    let ctx = Arc::new(Context {
         role,
         keys: Keys::new(config.etcd.meta_root()),
         config,
         etcd,
         state: state.clone(),
         address,
-    };
+    });
+    let component = Component::new(&ctx);
+    let mut router = crate::http::router(state.clone());
+    if let Some(grpc) = component.grpc_routes() {
+        router = router.merge(grpc);
+    }
+    let http = tokio::spawn(async move { axum::serve(listener, router).await });
     let code = tokio::select! {
-        code = roles::run(&ctx) => code,
+        code = component.run(&ctx) => code,
         name = signals.first() => {
             log::info!(signal = name; "Get signal to exit");
             signals.force_exit_on_second_interrupt();

@@ -375,3 +375,56 @@ fn losing_etcd_members_causes_no_failover() {
     );
     assert_eq!(b.state().as_deref(), Some("StandBy"));
 }
+
+#[test]
+fn discovery_follows_the_active_across_a_failover() {
+    use milvus::config::EtcdConfig;
+    use milvus::etcd::Etcd;
+    use milvus::roles::Role;
+    use milvus::session::discovery::{self, SessionView};
+    use milvus::session::Keys;
+
+    let c = Cluster::new(10);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = EtcdConfig {
+        endpoints: vec![c.etcd.endpoint()],
+        root_path: "by-dev".into(),
+        meta_sub_path: "meta".into(),
+        kv_sub_path: "kv".into(),
+        request_timeout: 2 * SEC,
+    };
+    let etcd = rt.block_on(Etcd::connect(&cfg)).unwrap();
+    let keys = Keys::new("by-dev/meta");
+    let view = {
+        let _guard = rt.enter();
+        SessionView::follow(etcd.clone(), keys.clone())
+    };
+    let (a, b) = active_and_standby(&c);
+    let (ida, idb) = (a.server_id().unwrap(), b.server_id().unwrap());
+    let active_is = |id: i64| {
+        rt.block_on(view.wait_for(5 * SEC, |m| {
+            m.get("by-dev/meta/session/rootcoord")
+                .is_some_and(|r| r.value.server_id == id)
+        }))
+    };
+    assert!(active_is(ida));
+    assert_eq!(view.snapshot().len(), 3);
+    let direct = rt
+        .block_on(discovery::active(&etcd, &keys, Role::RootCoord))
+        .unwrap()
+        .unwrap();
+    assert_eq!(direct.value.address, format!("127.0.0.1:{}", a.port));
+    a.signal(Signal::SIGTERM);
+    assert!(
+        active_is(idb),
+        "view did not follow the takeover: {:?}",
+        view.snapshot()
+    );
+    assert_eq!(
+        view.active(Role::RootCoord).unwrap().value.address,
+        format!("127.0.0.1:{}", b.port)
+    );
+    assert!(!view
+        .snapshot()
+        .contains_key(&format!("by-dev/meta/session/rootcoord-{ida}")));
+}

@@ -79,6 +79,11 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("common.session.retryTimes", "30", Kind::Count),
         key("common.session.exitOnLeaseLoss", "false", Kind::Bool),
         key("log.level", "info", Kind::LogLevel),
+        key("rootCoord.hotStandby", "true", Kind::Bool),
+        key("rootCoord.maxDatabaseNum", "64", Kind::Count),
+        key("rootCoord.maxPartitionNum", "4096", Kind::Count),
+        key("proxy.maxFieldNum", "64", Kind::Count),
+        key("proxy.coordRetryTimeout", "0", Kind::Count),
     ];
     for role in Role::ALL {
         let s = role.section();

@@ -107,6 +107,27 @@ pub struct RoleConfig {
     pub active_standby: bool,
 }
 
+/// Root coordinator settings beyond its section's address and port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootCoordConfig {
+    /// A standby follows the catalog in memory and takes over without reloading it.
+    pub hot_standby: bool,
+    /// `rootCoord.maxDatabaseNum`.
+    pub max_database_num: usize,
+    /// `rootCoord.maxPartitionNum`.
+    pub max_partition_num: usize,
+}
+
+/// Proxy settings beyond its section's address and port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyConfig {
+    /// `proxy.maxFieldNum`.
+    pub max_field_num: usize,
+    /// How long a proxy retries while no active rootcoord answers, before answering
+    /// UNAVAILABLE (`proxy.coordRetryTimeout` in ms; 0 means 2 x TTL + 1 s).
+    pub coord_retry_timeout: Duration,
+}
+
 /// An external service's address (MinIO, Pulsar), carried for the data plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceAddress {
@@ -129,6 +150,10 @@ pub struct Config {
     pub session: SessionConfig,
     /// `log.level`.
     pub log_level: log::LevelFilter,
+    /// Root coordinator settings.
+    pub root_coord: RootCoordConfig,
+    /// Proxy settings.
+    pub proxy: ProxyConfig,
     roles: BTreeMap<Role, RoleConfig>,
 }
 
@@ -343,7 +368,22 @@ impl<'a> Typed<'a> {
                 },
             );
         }
+        let ttl = Duration::from_secs(self.number("common.session.ttl", 2)?);
+        let retry_ms = self.number("proxy.coordRetryTimeout", 0)?;
         Ok(Config {
+            root_coord: RootCoordConfig {
+                hot_standby: self.boolean("rootCoord.hotStandby")?,
+                max_database_num: self.number("rootCoord.maxDatabaseNum", 1)? as usize,
+                max_partition_num: self.number("rootCoord.maxPartitionNum", 1)? as usize,
+            },
+            proxy: ProxyConfig {
+                max_field_num: self.number("proxy.maxFieldNum", 1)? as usize,
+                coord_retry_timeout: if retry_ms == 0 {
+                    ttl * 2 + Duration::from_secs(1)
+                } else {
+                    Duration::from_millis(retry_ms)
+                },
+            },
             etcd: EtcdConfig {
                 endpoints: self.endpoints("etcd.endpoints")?,
                 root_path: self.text("etcd.rootPath").trim_matches('/').to_string(),
@@ -360,7 +400,7 @@ impl<'a> Typed<'a> {
                 port: self.port("pulsar.port")?,
             },
             session: SessionConfig {
-                ttl: Duration::from_secs(self.number("common.session.ttl", 2)?),
+                ttl,
                 retry_times: self
                     .number("common.session.retryTimes", 0)?
                     .try_into()

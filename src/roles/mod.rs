@@ -5,7 +5,12 @@
 //! session per process and may run in any number.
 
 pub mod coordinator;
+pub mod rootcoord;
 pub mod worker;
+
+use std::sync::Arc;
+
+use crate::process::Context;
 
 use std::fmt;
 use std::str::FromStr;
@@ -138,11 +143,43 @@ impl FromStr for Role {
     }
 }
 
-/// Runs `ctx.role` until its term or session ends for good; returns the exit code.
-pub async fn run(ctx: &crate::process::Context) -> i32 {
-    if ctx.role.is_coordinator() {
-        coordinator::run(ctx, &coordinator::Stateless).await
-    } else {
-        worker::run(ctx).await
+/// What this process runs: the role's own state and gRPC services, if any.
+pub enum Component {
+    /// The root coordinator.
+    RootCoord(Arc<rootcoord::RootCoord>),
+    /// A coordinator with no state of its own yet (query, data, index).
+    Coordinator,
+    /// A worker or the proxy.
+    Worker,
+}
+
+impl Component {
+    /// The component for `ctx.role`.
+    pub fn new(ctx: &Arc<Context>) -> Component {
+        match ctx.role {
+            Role::RootCoord => Component::RootCoord(rootcoord::RootCoord::new(ctx.clone())),
+            r if r.is_coordinator() => Component::Coordinator,
+            _ => Component::Worker,
+        }
+    }
+
+    /// Its gRPC services, served on the role's port beside `/healthz` and `/status`.
+    pub fn grpc_routes(&self) -> Option<axum::Router> {
+        match self {
+            Component::RootCoord(rc) => Some(
+                tonic::service::Routes::new(rootcoord::service::Service::server(rc.clone()))
+                    .into_axum_router(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Runs it until it must exit; returns the exit code.
+    pub async fn run(&self, ctx: &Context) -> i32 {
+        match self {
+            Component::RootCoord(rc) => coordinator::run(ctx, rc).await,
+            Component::Coordinator => coordinator::run(ctx, &coordinator::Stateless).await,
+            Component::Worker => worker::run(ctx).await,
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod discovery;
 pub mod election;
+pub mod fenced;
 pub mod lease;
 pub mod state;
 

@@ -1,0 +1,26 @@
+//! Generated protobuf and gRPC code (see `proto/` and `build.rs`).
+
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+/// `milvus.proto.common`.
+pub mod common {
+    include!(concat!(env!("OUT_DIR"), "/milvus/milvus.proto.common.rs"));
+}
+
+/// `milvus.proto.schema`.
+pub mod schema {
+    include!(concat!(env!("OUT_DIR"), "/milvus/milvus.proto.schema.rs"));
+}
+
+/// `milvus.proto.milvus`: the client-facing MilvusService (server side).
+pub mod milvus {
+    include!(concat!(env!("OUT_DIR"), "/milvus/milvus.proto.milvus.rs"));
+}
+
+/// `milvus.proto.rootcoord`: the rootcoord's internal API and catalog records.
+pub mod rootcoord {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/rootcoord/milvus.proto.rootcoord.rs"
+    ));
+}

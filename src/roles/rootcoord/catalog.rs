@@ -1,0 +1,156 @@
+//! The rootcoord's catalog in memory: databases and collections (with their partitions),
+//! rebuilt from and kept current by the records under `<meta>/root-coord/`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use prost::Message;
+
+use crate::proto::rootcoord::{CollectionRecord, DatabaseRecord};
+
+/// The ID of the `default` database, which always exists.
+pub const DEFAULT_DB_ID: i64 = 1;
+/// The name of the default database.
+pub const DEFAULT_DB: &str = "default";
+/// The name of the default partition.
+pub const DEFAULT_PARTITION: &str = "_default";
+
+/// Key names of catalog records.
+#[derive(Debug, Clone)]
+pub struct CatalogKeys {
+    prefix: String,
+}
+
+impl CatalogKeys {
+    /// Keys under `<meta_root>/root-coord/`.
+    pub fn new(meta_root: &str) -> Self {
+        CatalogKeys {
+            prefix: format!("{meta_root}/root-coord/"),
+        }
+    }
+
+    /// The prefix of every catalog record.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A database record's key.
+    pub fn database(&self, id: i64) -> String {
+        format!("{}database/db-info/{id}", self.prefix)
+    }
+
+    /// A collection record's key.
+    pub fn collection(&self, db_id: i64, id: i64) -> String {
+        format!("{}database/collection-info/{db_id}/{id}", self.prefix)
+    }
+}
+
+/// Databases and collections by ID, with name indexes.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    dbs: BTreeMap<i64, DatabaseRecord>,
+    colls: BTreeMap<i64, CollectionRecord>,
+    coll_by_name: HashMap<(i64, String), i64>,
+}
+
+impl Catalog {
+    /// Applies a put of `key` (ignoring keys that are not catalog records).
+    pub fn apply_put(&mut self, keys: &CatalogKeys, key: &str, value: &[u8]) -> Result<(), String> {
+        let Some(rest) = key.strip_prefix(keys.prefix()) else {
+            return Ok(());
+        };
+        if rest.starts_with("database/db-info/") {
+            let db = DatabaseRecord::decode(value).map_err(|e| format!("{key}: {e}"))?;
+            self.dbs.insert(db.id, db);
+        } else if rest.starts_with("database/collection-info/") {
+            let c = CollectionRecord::decode(value).map_err(|e| format!("{key}: {e}"))?;
+            self.remove_collection(c.id);
+            self.coll_by_name
+                .insert((c.db_id, collection_name(&c).to_string()), c.id);
+            self.colls.insert(c.id, c);
+        }
+        Ok(())
+    }
+
+    /// Applies a delete of `key`.
+    pub fn apply_delete(&mut self, keys: &CatalogKeys, key: &str) {
+        let Some(rest) = key.strip_prefix(keys.prefix()) else {
+            return;
+        };
+        let id = rest.rsplit('/').next().and_then(|s| s.parse::<i64>().ok());
+        let Some(id) = id else { return };
+        if rest.starts_with("database/db-info/") {
+            self.dbs.remove(&id);
+        } else if rest.starts_with("database/collection-info/") {
+            self.remove_collection(id);
+        }
+    }
+
+    fn remove_collection(&mut self, id: i64) {
+        if let Some(old) = self.colls.remove(&id) {
+            self.coll_by_name
+                .remove(&(old.db_id, collection_name(&old).to_string()));
+        }
+    }
+
+    /// The database named `name` (the `default` one exists even before it is stored).
+    pub fn database(&self, name: &str) -> Option<DatabaseRecord> {
+        self.dbs
+            .values()
+            .find(|d| d.name == name)
+            .cloned()
+            .or_else(|| {
+                (name == DEFAULT_DB).then(|| DatabaseRecord {
+                    id: DEFAULT_DB_ID,
+                    name: DEFAULT_DB.to_string(),
+                    ..Default::default()
+                })
+            })
+    }
+
+    /// Every database, `default` first.
+    pub fn databases(&self) -> Vec<DatabaseRecord> {
+        let mut v: Vec<DatabaseRecord> = self.dbs.values().cloned().collect();
+        if !v.iter().any(|d| d.name == DEFAULT_DB) {
+            v.push(self.database(DEFAULT_DB).expect("default"));
+        }
+        v.sort_by_key(|d| (d.name != DEFAULT_DB, d.created_timestamp, d.id));
+        v
+    }
+
+    /// Whether the default database has its record in etcd.
+    pub fn default_db_stored(&self) -> bool {
+        self.dbs.contains_key(&DEFAULT_DB_ID)
+    }
+
+    /// The collection `name` in database `db_id`.
+    pub fn collection(&self, db_id: i64, name: &str) -> Option<&CollectionRecord> {
+        self.coll_by_name
+            .get(&(db_id, name.to_string()))
+            .and_then(|id| self.colls.get(id))
+    }
+
+    /// The collections of a database, oldest first.
+    pub fn collections_in(&self, db_id: i64) -> Vec<&CollectionRecord> {
+        let mut v: Vec<&CollectionRecord> =
+            self.colls.values().filter(|c| c.db_id == db_id).collect();
+        v.sort_by_key(|c| (c.created_timestamp, c.id));
+        v
+    }
+
+    /// How many collections there are in all.
+    pub fn collection_count(&self) -> usize {
+        self.colls.len()
+    }
+}
+
+/// A collection's name (its schema's name).
+pub fn collection_name(c: &CollectionRecord) -> &str {
+    c.schema.as_ref().map_or("", |s| s.name.as_str())
+}
+
+impl Catalog {
+    /// A collection by ID.
+    pub fn collections_by_id(&self, id: i64) -> Option<CollectionRecord> {
+        self.colls.get(&id).cloned()
+    }
+}

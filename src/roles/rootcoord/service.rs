@@ -1,0 +1,196 @@
+//! The rootcoord's gRPC service. A standby answers only `GetComponentStates`; every
+//! other call gets a not-serving status. A caller that names the ServerID it expects in
+//! the `serverid` metadata and reaches another process gets a mismatch status, so it
+//! re-resolves instead of talking to, say, a restarted ex-active on the same address.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response};
+
+use super::ddl::respond;
+use super::RootCoord;
+use crate::proto::common::Status;
+use crate::proto::milvus as pb;
+use crate::proto::rootcoord as rc;
+use crate::proto::rootcoord::root_coord_server::{RootCoord as RootCoordApi, RootCoordServer};
+use crate::status::{code, error, ok, WithStatus};
+
+/// Metadata key naming the ServerID a caller expects to reach.
+pub const SERVER_ID_HEADER: &str = "serverid";
+
+/// The gRPC face of a [`RootCoord`].
+pub struct Service(pub Arc<RootCoord>);
+
+impl Service {
+    /// A tonic service for it.
+    pub fn server(rc: Arc<RootCoord>) -> RootCoordServer<Service> {
+        RootCoordServer::new(Service(rc))
+    }
+
+    /// Refuses a call to the wrong ServerID.
+    fn gate<T: WithStatus, R>(&self, req: &Request<R>) -> Option<T> {
+        let mine = self.0.ctx.state.report().server_id;
+        let wanted = req
+            .metadata()
+            .get(SERVER_ID_HEADER)?
+            .to_str()
+            .ok()?
+            .parse::<i64>()
+            .ok()?;
+        (wanted != mine).then(|| {
+            T::from_status(error(
+                code::SERVICE_UNAVAILABLE,
+                format!("server ID mismatch: expected ServerID={wanted}, this rootcoord is ServerID={mine}"),
+            ))
+        })
+    }
+}
+
+type Reply<T> = Result<Response<T>, tonic::Status>;
+
+macro_rules! read_call {
+    ($self:ident, $req:ident, $method:ident) => {{
+        if let Some(r) = $self.gate(&$req) {
+            return Ok(Response::new(r));
+        }
+        Ok(Response::new(respond($self.0.$method($req.into_inner()))))
+    }};
+}
+
+macro_rules! write_call {
+    ($self:ident, $req:ident, $method:ident) => {{
+        if let Some(r) = $self.gate::<Status, _>(&$req) {
+            return Ok(Response::new(r));
+        }
+        Ok(Response::new($self.0.$method($req.into_inner()).await))
+    }};
+}
+
+#[tonic::async_trait]
+impl RootCoordApi for Service {
+    async fn get_component_states(
+        &self,
+        _req: Request<pb::GetComponentStatesRequest>,
+    ) -> Reply<pb::ComponentStates> {
+        let report = self.0.ctx.state.report();
+        Ok(Response::new(pb::ComponentStates {
+            state: Some(pb::ComponentInfo {
+                node_id: report.server_id,
+                role: "rootcoord".to_string(),
+                state_code: report.state as i32,
+                extra_info: vec![],
+            }),
+            subcomponent_states: vec![],
+            status: Some(ok()),
+        }))
+    }
+
+    async fn alloc_timestamp(
+        &self,
+        req: Request<rc::AllocRequest>,
+    ) -> Reply<rc::AllocTimestampResponse> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let count = req.into_inner().count.max(1);
+        Ok(Response::new(match self.0.alloc_timestamp(count).await {
+            Ok(ts) => rc::AllocTimestampResponse {
+                status: Some(ok()),
+                timestamp: ts,
+                count,
+            },
+            Err(s) => WithStatus::from_status(s),
+        }))
+    }
+
+    async fn alloc_id(&self, req: Request<rc::AllocRequest>) -> Reply<rc::AllocIdResponse> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let count = req.into_inner().count.max(1);
+        Ok(Response::new(match self.0.alloc_id(count).await {
+            Ok(id) => rc::AllocIdResponse {
+                status: Some(ok()),
+                id,
+                count,
+            },
+            Err(s) => WithStatus::from_status(s),
+        }))
+    }
+
+    async fn create_database(&self, req: Request<pb::CreateDatabaseRequest>) -> Reply<Status> {
+        write_call!(self, req, create_database)
+    }
+
+    async fn drop_database(&self, req: Request<pb::DropDatabaseRequest>) -> Reply<Status> {
+        write_call!(self, req, drop_database)
+    }
+
+    async fn list_databases(
+        &self,
+        req: Request<pb::ListDatabasesRequest>,
+    ) -> Reply<pb::ListDatabasesResponse> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        Ok(Response::new(respond(self.0.list_databases())))
+    }
+
+    async fn describe_database(
+        &self,
+        req: Request<pb::DescribeDatabaseRequest>,
+    ) -> Reply<pb::DescribeDatabaseResponse> {
+        read_call!(self, req, describe_database)
+    }
+
+    async fn create_collection(&self, req: Request<pb::CreateCollectionRequest>) -> Reply<Status> {
+        write_call!(self, req, create_collection)
+    }
+
+    async fn drop_collection(&self, req: Request<pb::DropCollectionRequest>) -> Reply<Status> {
+        write_call!(self, req, drop_collection)
+    }
+
+    async fn has_collection(
+        &self,
+        req: Request<pb::HasCollectionRequest>,
+    ) -> Reply<pb::BoolResponse> {
+        read_call!(self, req, has_collection)
+    }
+
+    async fn describe_collection(
+        &self,
+        req: Request<pb::DescribeCollectionRequest>,
+    ) -> Reply<pb::DescribeCollectionResponse> {
+        read_call!(self, req, describe_collection)
+    }
+
+    async fn show_collections(
+        &self,
+        req: Request<pb::ShowCollectionsRequest>,
+    ) -> Reply<pb::ShowCollectionsResponse> {
+        read_call!(self, req, show_collections)
+    }
+
+    async fn create_partition(&self, req: Request<pb::CreatePartitionRequest>) -> Reply<Status> {
+        write_call!(self, req, create_partition)
+    }
+
+    async fn drop_partition(&self, req: Request<pb::DropPartitionRequest>) -> Reply<Status> {
+        write_call!(self, req, drop_partition)
+    }
+
+    async fn has_partition(
+        &self,
+        req: Request<pb::HasPartitionRequest>,
+    ) -> Reply<pb::BoolResponse> {
+        read_call!(self, req, has_partition)
+    }
+
+    async fn show_partitions(
+        &self,
+        req: Request<pb::ShowPartitionsRequest>,
+    ) -> Reply<pb::ShowPartitionsResponse> {
+        read_call!(self, req, show_partitions)
+    }
+}

@@ -1,0 +1,357 @@
+//! Request validation, as Milvus does it: names, schema, limits. Pure functions that
+//! return the in-band status to answer with.
+
+use prost::Message;
+
+use crate::proto::common::{KeyValuePair, Status};
+use crate::proto::schema::{CollectionSchema, DataType, FieldSchema};
+use crate::status::{code, error};
+
+/// Longest name Milvus accepts.
+pub const MAX_NAME_LEN: usize = 255;
+/// Largest vector dimension.
+pub const MAX_DIM: i64 = 32768;
+/// Largest VarChar max_length.
+pub const MAX_VARCHAR_LEN: i64 = 65535;
+/// Largest shards number.
+pub const MAX_SHARDS: i32 = 16;
+/// First user field ID.
+pub const FIRST_FIELD_ID: i64 = 100;
+/// Name of the hidden dynamic field.
+pub const DYNAMIC_FIELD: &str = "$meta";
+
+fn invalid(reason: String) -> Status {
+    error(code::PARAMETER_INVALID, reason)
+}
+
+/// A database, collection, partition or field name: non-empty, at most 255 characters,
+/// letters, digits and underscores, not starting with a digit.
+pub fn name(kind: &str, n: &str) -> Result<(), Status> {
+    let bad = |why: &str| Err(invalid(format!("Invalid {kind} name: {n:?}. {why}")));
+    if n.trim().is_empty() {
+        return bad(&format!("the {kind} name should not be empty"));
+    }
+    if n.chars().count() > MAX_NAME_LEN {
+        return bad(&format!(
+            "the length of a {kind} name must be less than {MAX_NAME_LEN} characters"
+        ));
+    }
+    let first = n.chars().next().expect("non-empty");
+    if !(first == '_' || first.is_ascii_alphabetic()) {
+        return bad(&format!(
+            "the first character of a {kind} name must be an underscore or letter"
+        ));
+    }
+    if !n.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) {
+        return bad(&format!(
+            "{kind} name can only contain numbers, letters and underscores"
+        ));
+    }
+    Ok(())
+}
+
+fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|p| p.key == key)
+        .map(|p| p.value.as_str())
+}
+
+fn int_param(f: &FieldSchema, key: &str, min: i64, max: i64) -> Result<i64, Status> {
+    let raw = param(&f.type_params, key).ok_or_else(|| {
+        invalid(format!(
+            "field {:?} of type {}: type param {key:?} is required",
+            f.name,
+            type_name(f.data_type)
+        ))
+    })?;
+    match raw.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(invalid(format!(
+            "field {:?}: {key} must be an integer in [{min}, {max}], got {raw:?}",
+            f.name
+        ))),
+    }
+}
+
+fn type_name(t: i32) -> String {
+    DataType::try_from(t).map_or_else(|_| t.to_string(), |d| d.as_str_name().to_string())
+}
+
+fn is_vector(t: DataType) -> bool {
+    matches!(
+        t,
+        DataType::BinaryVector
+            | DataType::FloatVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector
+            | DataType::SparseFloatVector
+    )
+}
+
+/// Decodes and checks a collection schema for `collection_name`; returns it with field
+/// IDs assigned from 100 and, when dynamic fields are on, the hidden `$meta` field.
+pub fn schema(
+    collection_name: &str,
+    bytes: &[u8],
+    max_fields: usize,
+) -> Result<CollectionSchema, Status> {
+    let mut s = CollectionSchema::decode(bytes).map_err(|e| {
+        invalid(format!(
+            "the collection schema is not a valid serialized CollectionSchema: {e}"
+        ))
+    })?;
+    if s.name.is_empty() {
+        s.name = collection_name.to_string();
+    }
+    if s.name != collection_name {
+        return Err(invalid(format!(
+            "schema name {:?} does not match the collection name {collection_name:?}",
+            s.name
+        )));
+    }
+    if s.fields.is_empty() {
+        return Err(invalid("the schema has no fields".into()));
+    }
+    if s.fields.len() > max_fields {
+        return Err(invalid(format!(
+            "the schema has {} fields, more than proxy.maxFieldNum = {max_fields}",
+            s.fields.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut primary = 0;
+    let mut vectors = 0;
+    for f in &s.fields {
+        name("field", &f.name)?;
+        if !seen.insert(f.name.clone()) {
+            return Err(invalid(format!("duplicated field name {:?}", f.name)));
+        }
+        let t = DataType::try_from(f.data_type)
+            .ok()
+            .filter(|t| *t != DataType::None)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "field {:?} has an unknown data type {}",
+                    f.name, f.data_type
+                ))
+            })?;
+        if f.is_dynamic {
+            return Err(invalid(format!(
+                "field {:?}: is_dynamic is set by the server, not the client",
+                f.name
+            )));
+        }
+        match t {
+            DataType::FloatVector | DataType::Float16Vector | DataType::BFloat16Vector => {
+                int_param(f, "dim", 1, MAX_DIM)?;
+            }
+            DataType::BinaryVector => {
+                let dim = int_param(f, "dim", 1, MAX_DIM)?;
+                if dim % 8 != 0 {
+                    return Err(invalid(format!(
+                        "field {:?}: a binary vector's dim must be a multiple of 8, got {dim}",
+                        f.name
+                    )));
+                }
+            }
+            DataType::VarChar => {
+                int_param(f, "max_length", 1, MAX_VARCHAR_LEN)?;
+            }
+            DataType::Array => {
+                let et = DataType::try_from(f.element_type)
+                    .ok()
+                    .filter(|e| *e != DataType::None && !is_vector(*e));
+                if et.is_none() {
+                    return Err(invalid(format!(
+                        "field {:?}: an array needs a valid scalar element_type",
+                        f.name
+                    )));
+                }
+                int_param(f, "max_capacity", 1, 4096)?;
+            }
+            _ => {}
+        }
+        if is_vector(t) {
+            vectors += 1;
+        }
+        if f.is_primary_key {
+            primary += 1;
+            if !matches!(t, DataType::Int64 | DataType::VarChar) {
+                return Err(invalid(format!(
+                    "primary key field {:?} must be Int64 or VarChar, not {}",
+                    f.name,
+                    t.as_str_name()
+                )));
+            }
+        } else if f.auto_id {
+            return Err(invalid(format!(
+                "field {:?}: only the primary key can be autoID",
+                f.name
+            )));
+        }
+    }
+    if primary != 1 {
+        return Err(invalid(format!(
+            "a schema needs exactly one primary key field, this one has {primary}"
+        )));
+    }
+    if vectors == 0 {
+        return Err(invalid("the schema has no vector field".into()));
+    }
+    for (i, f) in s.fields.iter_mut().enumerate() {
+        f.field_id = FIRST_FIELD_ID + i as i64;
+        f.state = 0;
+    }
+    if s.enable_dynamic_field {
+        s.fields.push(FieldSchema {
+            field_id: FIRST_FIELD_ID + s.fields.len() as i64,
+            name: DYNAMIC_FIELD.to_string(),
+            description: "dynamic schema".to_string(),
+            data_type: DataType::Json as i32,
+            is_dynamic: true,
+            ..Default::default()
+        });
+    }
+    Ok(s)
+}
+
+/// The shards number: 0 means the default, 1.
+pub fn shards(n: i32) -> Result<i32, Status> {
+    match n {
+        0 => Ok(1),
+        1..=MAX_SHARDS => Ok(n),
+        _ => Err(invalid(format!(
+            "shards_num must be between 1 and {MAX_SHARDS}, got {n}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::schema::FieldSchema;
+
+    fn kv(k: &str, v: &str) -> KeyValuePair {
+        KeyValuePair {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    fn field(name: &str, t: DataType) -> FieldSchema {
+        FieldSchema {
+            name: name.into(),
+            data_type: t as i32,
+            ..Default::default()
+        }
+    }
+
+    fn good() -> CollectionSchema {
+        let mut pk = field("id", DataType::Int64);
+        pk.is_primary_key = true;
+        let mut v = field("v", DataType::FloatVector);
+        v.type_params = vec![kv("dim", "8")];
+        let mut t = field("title", DataType::VarChar);
+        t.type_params = vec![kv("max_length", "64")];
+        CollectionSchema {
+            name: "c".into(),
+            fields: vec![pk, v, t],
+            enable_dynamic_field: true,
+            ..Default::default()
+        }
+    }
+
+    fn check(s: &CollectionSchema) -> Result<CollectionSchema, Status> {
+        schema("c", &s.encode_to_vec(), 64)
+    }
+
+    #[test]
+    fn names() {
+        assert!(name("collection", "a_1").is_ok());
+        assert!(name("collection", "_x").is_ok());
+        for bad in ["", " ", "1abc", "a-b", "a b", &"x".repeat(256), "ü"] {
+            let e = name("collection", bad).unwrap_err();
+            assert_eq!(e.code, code::PARAMETER_INVALID, "{bad:?}");
+            assert_eq!(e.error_code, 5);
+        }
+    }
+
+    #[test]
+    fn a_good_schema_gets_field_ids_and_the_dynamic_field() {
+        let s = check(&good()).unwrap();
+        let ids: Vec<i64> = s.fields.iter().map(|f| f.field_id).collect();
+        assert_eq!(ids, vec![100, 101, 102, 103]);
+        assert!(s.fields[3].is_dynamic && s.fields[3].name == "$meta");
+    }
+
+    #[test]
+    fn bad_schemas_are_refused_with_a_reason() {
+        let mut no_pk = good();
+        no_pk.fields[0].is_primary_key = false;
+        assert!(check(&no_pk)
+            .unwrap_err()
+            .reason
+            .contains("exactly one primary key"));
+        let mut two_pk = good();
+        two_pk.fields[2].is_primary_key = true;
+        assert!(check(&two_pk)
+            .unwrap_err()
+            .reason
+            .contains("exactly one primary key"));
+        let mut no_dim = good();
+        no_dim.fields[1].type_params.clear();
+        assert!(check(&no_dim)
+            .unwrap_err()
+            .reason
+            .contains("\"dim\" is required"));
+        let mut big_dim = good();
+        big_dim.fields[1].type_params = vec![kv("dim", "40000")];
+        assert!(check(&big_dim)
+            .unwrap_err()
+            .reason
+            .contains("dim must be an integer"));
+        let mut unknown = good();
+        unknown.fields[2].data_type = 999;
+        assert!(check(&unknown)
+            .unwrap_err()
+            .reason
+            .contains("unknown data type"));
+        let mut dup = good();
+        dup.fields[2].name = "v".into();
+        assert!(check(&dup)
+            .unwrap_err()
+            .reason
+            .contains("duplicated field name"));
+        let e = schema("c", b"\xff\xff\xff", 64).unwrap_err();
+        assert!(
+            e.reason.contains("not a valid serialized CollectionSchema"),
+            "{}",
+            e.reason
+        );
+        // A name that is not UTF-8 (field 1 of the schema, 2 bytes).
+        let e = schema("c", &[0x0a, 0x02, 0xc3, 0x28], 64).unwrap_err();
+        assert!(e.reason.contains("not a valid serialized"), "{}", e.reason);
+        let mut wrong_name = good();
+        wrong_name.name = "d".into();
+        assert!(check(&wrong_name)
+            .unwrap_err()
+            .reason
+            .contains("does not match"));
+        let mut too_many = good();
+        for i in 0..70 {
+            too_many
+                .fields
+                .push(field(&format!("f{i}"), DataType::Int32));
+        }
+        assert!(check(&too_many).unwrap_err().reason.contains("maxFieldNum"));
+    }
+
+    #[test]
+    fn shards_default_and_limit() {
+        assert_eq!(shards(0).unwrap(), 1);
+        assert_eq!(shards(4).unwrap(), 4);
+        assert!(shards(17).is_err());
+        assert!(shards(-1).is_err());
+    }
+}

@@ -1,0 +1,96 @@
+//! In-band `common.Status` values, with Milvus's `code` and the legacy `error_code`
+//! paired as Milvus does, and a way to put a status into any response type.
+
+use crate::proto::common::{ErrorCode, Status};
+use crate::proto::{milvus as pb, rootcoord as rc};
+
+/// Milvus error codes (`Status.code`) used here.
+pub mod code {
+    /// The service is not ready (a standby, or a coordinator still activating).
+    pub const SERVICE_NOT_READY: i32 = 1;
+    /// The service is unavailable (wrong server, lost term).
+    pub const SERVICE_UNAVAILABLE: i32 = 2;
+    /// No such collection.
+    pub const COLLECTION_NOT_FOUND: i32 = 100;
+    /// No such partition.
+    pub const PARTITION_NOT_FOUND: i32 = 200;
+    /// No such database.
+    pub const DATABASE_NOT_FOUND: i32 = 800;
+    /// A parameter is invalid.
+    pub const PARAMETER_INVALID: i32 = 1100;
+    /// An unexpected failure (etcd error, ...).
+    pub const UNEXPECTED: i32 = 65535;
+}
+
+/// Success.
+pub fn ok() -> Status {
+    Status::default()
+}
+
+/// An error with Milvus code `code` and the legacy `error_code` that goes with it.
+pub fn error(code: i32, reason: impl Into<String>) -> Status {
+    let legacy = match code {
+        code::COLLECTION_NOT_FOUND => ErrorCode::CollectionNotExists,
+        code::PARAMETER_INVALID => ErrorCode::IllegalArgument,
+        code::SERVICE_NOT_READY => ErrorCode::NotReadyServe,
+        _ => ErrorCode::UnexpectedError,
+    };
+    Status {
+        error_code: legacy as i32,
+        reason: reason.into(),
+        code,
+        retriable: matches!(code, code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE),
+        ..Default::default()
+    }
+}
+
+/// True when the status is a success (both `code` and `error_code` are 0).
+pub fn is_ok(s: &Status) -> bool {
+    s.code == 0 && s.error_code == 0
+}
+
+/// A response type that carries a `status` field.
+pub trait WithStatus: Default {
+    /// The response's status.
+    fn status(&self) -> Status;
+    /// A response holding only `status`.
+    fn from_status(status: Status) -> Self;
+}
+
+impl WithStatus for Status {
+    fn status(&self) -> Status {
+        self.clone()
+    }
+    fn from_status(status: Status) -> Self {
+        status
+    }
+}
+
+macro_rules! with_status {
+    ($($t:ty),* $(,)?) => {$(
+        impl WithStatus for $t {
+            fn status(&self) -> Status {
+                self.status.clone().unwrap_or_default()
+            }
+            fn from_status(status: Status) -> Self {
+                Self { status: Some(status), ..Default::default() }
+            }
+        }
+    )*};
+}
+
+with_status!(
+    pb::ConnectResponse,
+    pb::GetVersionResponse,
+    pb::CheckHealthResponse,
+    pb::ComponentStates,
+    pb::AllocTimestampResponse,
+    pb::ListDatabasesResponse,
+    pb::DescribeDatabaseResponse,
+    pb::BoolResponse,
+    pb::DescribeCollectionResponse,
+    pb::ShowCollectionsResponse,
+    pb::ShowPartitionsResponse,
+    rc::AllocTimestampResponse,
+    rc::AllocIdResponse,
+);
