@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod coord_client;
 pub mod etcd;
 pub mod exit;
 pub mod http;

@@ -158,3 +158,30 @@ pub fn assert_in_order(log: &str, needles: &[&str]) {
         }
     }
 }
+
+/// A tokio runtime and a client of the active rootcoord of `c`.
+pub fn rootcoord_client(c: &Cluster, retry_for: Duration) -> (tokio::runtime::Runtime, milvus::coord_client::ActiveRootCoord, milvus::etcd::Etcd) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = milvus::config::EtcdConfig {
+        endpoints: vec![c.etcd.endpoint()],
+        root_path: "by-dev".into(),
+        meta_sub_path: "meta".into(),
+        kv_sub_path: "kv".into(),
+        request_timeout: Duration::from_secs(2),
+    };
+    let etcd = rt.block_on(milvus::etcd::Etcd::connect(&cfg)).unwrap();
+    let client = {
+        let _g = rt.enter();
+        milvus::coord_client::ActiveRootCoord::new(
+            etcd.clone(),
+            milvus::session::Keys::new("by-dev/meta"),
+            retry_for,
+            Duration::from_secs(2),
+        )
+    };
+    (rt, client, etcd)
+}

@@ -71,6 +71,9 @@ impl RootCoord {
 
     /// Writes `ops` fenced and waits until the catalog reflects them.
     async fn commit(&self, a: &Active, ops: Vec<TxnOp>) -> Status {
+        if !self.write_delay.is_zero() {
+            tokio::time::sleep(self.write_delay).await;
+        }
         match a.store.write(ops).await {
             Ok(rev) => {
                 if self

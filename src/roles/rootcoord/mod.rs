@@ -47,6 +47,17 @@ pub struct RootCoord {
     tso: Arc<Tso>,
     gid: Arc<Tso>,
     ddl: tokio::sync::Mutex<()>,
+    write_delay: Duration,
+}
+
+/// Test-only pause before each catalog write, in milliseconds:
+/// `MILVUS_TEST_DDL_DELAY_MS`. It lets a test freeze an active while a write is pending;
+/// never set it in production.
+fn test_write_delay() -> Duration {
+    std::env::var("MILVUS_TEST_DDL_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis)
 }
 
 /// Test-only clock shift for the allocators, in milliseconds (may be negative):
@@ -75,6 +86,7 @@ impl RootCoord {
             tso: Arc::new(Tso::new(format!("{kv}/tso/timestamp"), offset)),
             gid: Arc::new(Tso::new(format!("{kv}/gid/idTimestamp"), offset)),
             ddl: tokio::sync::Mutex::new(()),
+            write_delay: test_write_delay(),
             ctx,
         })
     }
