@@ -47,7 +47,7 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         echo "test.sh: installing pymilvus $PYMILVUS_VERSION into $VENV"
         export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
         "$VENV/bin/pip" install -q --no-deps "pymilvus==$PYMILVUS_VERSION"
-        "$VENV/bin/pip" install -q grpcio protobuf ujson pandas numpy python-dotenv setuptools
+        "$VENV/bin/pip" install -q grpcio protobuf ujson pandas numpy python-dotenv "setuptools>69"
         if ! "$VENV/bin/python" -c 'import pymilvus'; then
             echo "test.sh: pymilvus does not import in $VENV after installing it" >&2
             exit 1

@@ -39,7 +39,6 @@ pub struct ActiveRootCoord {
     per_call: Duration,
 }
 
-
 impl ActiveRootCoord {
     /// Follows the sessions under `keys`; calls retry for up to `retry_for` in all, each
     /// attempt bounded by `per_call`.
@@ -90,11 +89,16 @@ impl ActiveRootCoord {
                     if let Ok(v) = MetadataValue::try_from(active.value.server_id.to_string()) {
                         req.metadata_mut().insert(SERVER_ID_HEADER, v);
                     }
-                    match tokio::time::timeout(self.per_call, f(RootCoordClient::new(channel), req)).await {
+                    match tokio::time::timeout(self.per_call, f(RootCoordClient::new(channel), req))
+                        .await
+                    {
                         Ok(Ok(resp)) => {
                             let resp = resp.into_inner();
                             let st = resp.status();
-                            if !matches!(st.code, code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE) {
+                            if !matches!(
+                                st.code,
+                                code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE
+                            ) {
                                 return Ok(resp);
                             }
                             log::debug!(reason = st.reason.as_str(); "rootcoord not serving, re-resolving");
@@ -110,7 +114,8 @@ impl ActiveRootCoord {
             if Instant::now() >= deadline {
                 return Err(CoordError::Unavailable(self.retry_for));
             }
-            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
             backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
@@ -119,6 +124,10 @@ impl ActiveRootCoord {
 fn retryable(s: &tonic::Status) -> bool {
     matches!(
         s.code(),
-        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::Internal
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Internal
     )
 }

@@ -5,6 +5,7 @@
 //! session per process and may run in any number.
 
 pub mod coordinator;
+pub mod proxy;
 pub mod rootcoord;
 pub mod worker;
 
@@ -149,6 +150,8 @@ pub enum Component {
     RootCoord(Arc<rootcoord::RootCoord>),
     /// A coordinator with no state of its own yet (query, data, index).
     Coordinator,
+    /// The proxy (a worker that serves the Milvus client protocol).
+    Proxy(Arc<proxy::Proxy>),
     /// A worker or the proxy.
     Worker,
 }
@@ -158,6 +161,7 @@ impl Component {
     pub fn new(ctx: &Arc<Context>) -> Component {
         match ctx.role {
             Role::RootCoord => Component::RootCoord(rootcoord::RootCoord::new(ctx.clone())),
+            Role::Proxy => Component::Proxy(proxy::Proxy::new(ctx.clone())),
             r if r.is_coordinator() => Component::Coordinator,
             _ => Component::Worker,
         }
@@ -170,6 +174,10 @@ impl Component {
                 tonic::service::Routes::new(rootcoord::service::Service::server(rc.clone()))
                     .into_axum_router(),
             ),
+            Component::Proxy(p) => Some(
+                tonic::service::Routes::new(proxy::service::Service::server(p.clone()))
+                    .into_axum_router(),
+            ),
             _ => None,
         }
     }
@@ -179,7 +187,7 @@ impl Component {
         match self {
             Component::RootCoord(rc) => coordinator::run(ctx, rc).await,
             Component::Coordinator => coordinator::run(ctx, &coordinator::Stateless).await,
-            Component::Worker => worker::run(ctx).await,
+            Component::Worker | Component::Proxy(_) => worker::run(ctx).await,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! not used by the binary itself.
 
 pub mod etcd_server;
+pub mod milvus_client;
 pub mod process;
 
 use std::io::{Read, Write};

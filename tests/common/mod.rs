@@ -160,7 +160,14 @@ pub fn assert_in_order(log: &str, needles: &[&str]) {
 }
 
 /// A tokio runtime and a client of the active rootcoord of `c`.
-pub fn rootcoord_client(c: &Cluster, retry_for: Duration) -> (tokio::runtime::Runtime, milvus::coord_client::ActiveRootCoord, milvus::etcd::Etcd) {
+pub fn rootcoord_client(
+    c: &Cluster,
+    retry_for: Duration,
+) -> (
+    tokio::runtime::Runtime,
+    milvus::coord_client::ActiveRootCoord,
+    milvus::etcd::Etcd,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

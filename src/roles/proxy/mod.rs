@@ -1,0 +1,43 @@
+//! The proxy: Milvus's client entry point. It serves `milvus.proto.milvus.MilvusService`
+//! on its port, answers what is its own (Connect, version, health, states) and forwards
+//! catalog calls and timestamps to the active rootcoord, riding through its failovers.
+
+pub mod service;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::coord_client::ActiveRootCoord;
+use crate::process::Context;
+
+/// A proxy process's shared state.
+pub struct Proxy {
+    ctx: Arc<Context>,
+    rootcoord: ActiveRootCoord,
+    connections: AtomicI64,
+}
+
+impl Proxy {
+    /// A proxy that follows the rootcoord sessions of its cluster.
+    pub fn new(ctx: Arc<Context>) -> Arc<Self> {
+        let per_call = ctx.config.etcd.request_timeout.min(Duration::from_secs(5));
+        let rootcoord = ActiveRootCoord::new(
+            ctx.etcd.clone(),
+            ctx.keys.clone(),
+            ctx.config.proxy.coord_retry_timeout,
+            per_call,
+        );
+        Arc::new(Proxy {
+            ctx,
+            rootcoord,
+            connections: AtomicI64::new(0),
+        })
+    }
+
+    /// A new connection identifier, unique across proxies (ServerID in the high bits).
+    pub fn next_identifier(&self) -> i64 {
+        let n = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        (self.ctx.state.report().server_id << 32) | (n & 0xffff_ffff)
+    }
+}

@@ -1,0 +1,254 @@
+//! `milvus.proto.milvus.MilvusService` as the proxy serves it. Errors travel in-band in
+//! `common.Status`; while no active rootcoord answers within `proxy.coordRetryTimeout`,
+//! a call gets gRPC UNAVAILABLE, which Milvus clients retry. RPCs not listed in
+//! `proto/milvus.proto` are answered UNIMPLEMENTED by the gRPC server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tonic::transport::Channel;
+use tonic::{Request, Response};
+
+use super::Proxy;
+use crate::coord_client::CoordError;
+use crate::proto::common::{ServerInfo, Status};
+use crate::proto::milvus as pb;
+use crate::proto::milvus::milvus_service_server::{MilvusService, MilvusServiceServer};
+use crate::proto::rootcoord::root_coord_client::RootCoordClient;
+use crate::proto::rootcoord::AllocRequest;
+use crate::roles::rootcoord::validate::FIRST_FIELD_ID;
+use crate::session::state::StateCode;
+use crate::status::{code, error, ok, WithStatus};
+
+/// Request metadata naming the database (pymilvus sends it on every call).
+pub const DB_HEADER: &str = "dbname";
+/// The server version reported to clients: the Milvus protocol level it speaks.
+pub const SERVER_VERSION: &str = concat!("v2.5.0-ha.", env!("CARGO_PKG_VERSION"));
+
+/// The gRPC face of a [`Proxy`].
+pub struct Service(pub Arc<Proxy>);
+
+impl Service {
+    /// A tonic service for it.
+    pub fn server(p: Arc<Proxy>) -> MilvusServiceServer<Service> {
+        MilvusServiceServer::new(p.into_service())
+    }
+
+    /// Forwards to the active rootcoord; UNAVAILABLE when none answers in time.
+    async fn forward<M, T, F, Fut>(&self, message: M, f: F) -> Result<Response<T>, tonic::Status>
+    where
+        M: Clone,
+        T: WithStatus,
+        F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
+        Fut: Future<Output = Result<Response<T>, tonic::Status>>,
+    {
+        match self.0.rootcoord.call(message, f).await {
+            Ok(r) => Ok(Response::new(r)),
+            Err(CoordError::Unavailable(d)) => Err(tonic::Status::unavailable(format!(
+                "no active rootcoord answered within {d:?} (failover in progress?); retry"
+            ))),
+            Err(CoordError::Rpc(s)) => Ok(Response::new(T::from_status(error(
+                code::UNEXPECTED,
+                format!("rootcoord call failed: {s}"),
+            )))),
+        }
+    }
+}
+
+impl Proxy {
+    fn into_service(self: Arc<Self>) -> Service {
+        Service(self)
+    }
+}
+
+/// The database a request is about: its own `db_name` if set, else the `dbname`
+/// metadata, else `default`.
+fn db_of<T>(req: &Request<T>, own: &str) -> String {
+    if !own.is_empty() {
+        return own.to_string();
+    }
+    req.metadata()
+        .get(DB_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
+type Reply<T> = Result<Response<T>, tonic::Status>;
+
+/// Forwards a collection-scoped request after filling its database.
+macro_rules! scoped {
+    ($self:ident, $req:ident, $method:ident) => {{
+        let db = db_of(&$req, &$req.get_ref().db_name);
+        let mut m = $req.into_inner();
+        m.db_name = db;
+        $self
+            .forward(m, |mut c, r| async move { c.$method(r).await })
+            .await
+    }};
+}
+
+#[tonic::async_trait]
+impl MilvusService for Service {
+    async fn connect(&self, _req: Request<pb::ConnectRequest>) -> Reply<pb::ConnectResponse> {
+        Ok(Response::new(pb::ConnectResponse {
+            status: Some(ok()),
+            server_info: Some(ServerInfo {
+                build_tags: SERVER_VERSION.to_string(),
+                deploy_mode: "CLUSTER".to_string(),
+                ..Default::default()
+            }),
+            identifier: self.0.next_identifier(),
+        }))
+    }
+
+    async fn get_version(
+        &self,
+        _req: Request<pb::GetVersionRequest>,
+    ) -> Reply<pb::GetVersionResponse> {
+        Ok(Response::new(pb::GetVersionResponse {
+            status: Some(ok()),
+            version: SERVER_VERSION.to_string(),
+        }))
+    }
+
+    async fn check_health(
+        &self,
+        _req: Request<pb::CheckHealthRequest>,
+    ) -> Reply<pb::CheckHealthResponse> {
+        let mut reasons = Vec::new();
+        if self.0.ctx.state.state() != StateCode::Healthy {
+            reasons.push(format!("proxy is {:?}", self.0.ctx.state.state()));
+        }
+        if !self.0.rootcoord.has_active() {
+            reasons.push("no active rootcoord session".to_string());
+        }
+        Ok(Response::new(pb::CheckHealthResponse {
+            status: Some(ok()),
+            is_healthy: reasons.is_empty(),
+            reasons,
+            quota_states: vec![],
+        }))
+    }
+
+    async fn get_component_states(
+        &self,
+        _req: Request<pb::GetComponentStatesRequest>,
+    ) -> Reply<pb::ComponentStates> {
+        let r = self.0.ctx.state.report();
+        Ok(Response::new(pb::ComponentStates {
+            state: Some(pb::ComponentInfo {
+                node_id: r.server_id,
+                role: "proxy".to_string(),
+                state_code: r.state as i32,
+                extra_info: vec![],
+            }),
+            subcomponent_states: vec![],
+            status: Some(ok()),
+        }))
+    }
+
+    async fn alloc_timestamp(
+        &self,
+        _req: Request<pb::AllocTimestampRequest>,
+    ) -> Reply<pb::AllocTimestampResponse> {
+        let r = self
+            .forward(AllocRequest { count: 1 }, |mut c, r| async move {
+                c.alloc_timestamp(r).await
+            })
+            .await?
+            .into_inner();
+        Ok(Response::new(pb::AllocTimestampResponse {
+            status: r.status,
+            timestamp: r.timestamp,
+        }))
+    }
+
+    async fn create_database(&self, req: Request<pb::CreateDatabaseRequest>) -> Reply<Status> {
+        let m = req.into_inner();
+        self.forward(m, |mut c, r| async move { c.create_database(r).await })
+            .await
+    }
+
+    async fn drop_database(&self, req: Request<pb::DropDatabaseRequest>) -> Reply<Status> {
+        let m = req.into_inner();
+        self.forward(m, |mut c, r| async move { c.drop_database(r).await })
+            .await
+    }
+
+    async fn list_databases(
+        &self,
+        req: Request<pb::ListDatabasesRequest>,
+    ) -> Reply<pb::ListDatabasesResponse> {
+        let m = req.into_inner();
+        self.forward(m, |mut c, r| async move { c.list_databases(r).await })
+            .await
+    }
+
+    async fn describe_database(
+        &self,
+        req: Request<pb::DescribeDatabaseRequest>,
+    ) -> Reply<pb::DescribeDatabaseResponse> {
+        scoped!(self, req, describe_database)
+    }
+
+    async fn create_collection(&self, req: Request<pb::CreateCollectionRequest>) -> Reply<Status> {
+        scoped!(self, req, create_collection)
+    }
+
+    async fn drop_collection(&self, req: Request<pb::DropCollectionRequest>) -> Reply<Status> {
+        scoped!(self, req, drop_collection)
+    }
+
+    async fn has_collection(
+        &self,
+        req: Request<pb::HasCollectionRequest>,
+    ) -> Reply<pb::BoolResponse> {
+        scoped!(self, req, has_collection)
+    }
+
+    async fn describe_collection(
+        &self,
+        req: Request<pb::DescribeCollectionRequest>,
+    ) -> Reply<pb::DescribeCollectionResponse> {
+        let mut r: Response<pb::DescribeCollectionResponse> =
+            scoped!(self, req, describe_collection)?;
+        // As Milvus's proxy does: clients see neither the dynamic `$meta` field nor
+        // system fields.
+        if let Some(s) = r.get_mut().schema.as_mut() {
+            s.fields
+                .retain(|f| !f.is_dynamic && f.field_id >= FIRST_FIELD_ID);
+        }
+        Ok(r)
+    }
+
+    async fn show_collections(
+        &self,
+        req: Request<pb::ShowCollectionsRequest>,
+    ) -> Reply<pb::ShowCollectionsResponse> {
+        scoped!(self, req, show_collections)
+    }
+
+    async fn create_partition(&self, req: Request<pb::CreatePartitionRequest>) -> Reply<Status> {
+        scoped!(self, req, create_partition)
+    }
+
+    async fn drop_partition(&self, req: Request<pb::DropPartitionRequest>) -> Reply<Status> {
+        scoped!(self, req, drop_partition)
+    }
+
+    async fn has_partition(
+        &self,
+        req: Request<pb::HasPartitionRequest>,
+    ) -> Reply<pb::BoolResponse> {
+        scoped!(self, req, has_partition)
+    }
+
+    async fn show_partitions(
+        &self,
+        req: Request<pb::ShowPartitionsRequest>,
+    ) -> Reply<pb::ShowPartitionsResponse> {
+        scoped!(self, req, show_partitions)
+    }
+}

@@ -1,0 +1,125 @@
+"""pymilvus 2.5.18 against the proxy: run by tests/python_client.rs, which starts etcd,
+the rootcoords and the proxy and passes the proxy's URI.
+
+    python pymilvus_client.py basic URI
+    python pymilvus_client.py failover URI SECONDS
+
+Exits 0 when every check passes; prints what failed otherwise.
+"""
+import json
+import sys
+import time
+
+from pymilvus import DataType, MilvusClient, MilvusException
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def make_schema():
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DataType.INT64, is_primary=True, description="primary key")
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    schema.add_field("title", DataType.VARCHAR, max_length=64)
+    return schema
+
+
+def basic(uri):
+    client = MilvusClient(uri=uri)
+    version = client.get_server_version()
+    check(isinstance(version, str) and version, f"server version {version!r}")
+
+    client.create_collection("books", schema=make_schema(), consistency_level="Strong")
+    check("books" in client.list_collections(), "books listed")
+    check(client.has_collection("books") is True, "has books")
+    check(client.has_collection("nope") is False, "has nope is False")
+
+    d = client.describe_collection("books")
+    check(d["collection_name"] == "books", f"name: {d}")
+    fields = {f["name"]: f for f in d["fields"]}
+    check(list(fields) == ["id", "vec", "title"], f"fields (no $meta): {list(fields)}")
+    check(fields["id"]["type"] == DataType.INT64 and fields["id"].get("is_primary"), f"id: {fields['id']}")
+    check(fields["id"]["field_id"] == 100, f"field ids from 100: {fields['id']}")
+    check(fields["vec"]["type"] == DataType.FLOAT_VECTOR and fields["vec"]["params"]["dim"] == 8, f"vec: {fields['vec']}")
+    check(fields["title"]["type"] == DataType.VARCHAR and fields["title"]["params"]["max_length"] == 64, f"title: {fields['title']}")
+    check(d["enable_dynamic_field"] is True, "dynamic field on")
+    check(d["consistency_level"] in (0, "Strong"), f"consistency level {d['consistency_level']!r}")
+    check(isinstance(d["collection_id"], int) and d["collection_id"] > 0, f"collection id {d['collection_id']}")
+    check(d["created_timestamp"] >> 18 > 1_700_000_000_000, f"created timestamp {d['created_timestamp']}")
+    check(d["num_shards"] == 1, f"shards {d['num_shards']}")
+
+    client.create_partition("books", "p2024")
+    check(client.has_partition("books", "p2024") is True, "has partition")
+    parts = client.list_partitions("books")
+    check(parts == ["_default", "p2024"], f"partitions {parts}")
+    client.drop_partition("books", "p2024")
+    check(client.has_partition("books", "p2024") is False, "partition dropped")
+
+    client.create_database("library")
+    check(set(client.list_databases()) >= {"default", "library"}, f"databases {client.list_databases()}")
+    client.using_database("library")
+    check(client.list_collections() == [], "new database is empty")
+    client.create_collection("papers", schema=make_schema())
+    check(client.list_collections() == ["papers"], f"scoped: {client.list_collections()}")
+    client.using_database("default")
+    check("papers" not in client.list_collections(), "papers is not in default")
+    client.using_database("library")
+    client.drop_collection("papers")
+    client.using_database("default")
+    client.drop_database("library")
+    check("library" not in client.list_databases(), "database dropped")
+
+    try:
+        client.describe_collection("missing")
+        raise AssertionError("describing a missing collection did not raise")
+    except MilvusException as e:
+        check(e.code == 100, f"missing collection code {e.code}: {e}")
+
+    client.drop_collection("books")
+    check(client.has_collection("books") is False, "books dropped")
+    print("basic: all checks passed")
+
+
+def failover(uri, seconds):
+    """Calls without pause for SECONDS while the test kills and stops rootcoords."""
+    client = MilvusClient(uri=uri)
+    created = {}
+    calls, failures, max_stall = 0, [], 0.0
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end:
+        i += 1
+        started = time.monotonic()
+        try:
+            if i % 5 == 1:
+                name = f"f{i}"
+                client.create_collection(name, schema=make_schema())
+                created[name] = client.describe_collection(name)
+            names = client.list_collections()
+            for name in created:
+                check(name in names, f"{name} missing from {names}")
+            check(client.has_collection("nope") is False, "has nope")
+            calls += 1
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            failures.append(f"{type(e).__name__}: {e}")
+        max_stall = max(max_stall, time.monotonic() - started)
+    for name, before in created.items():
+        after = client.describe_collection(name)
+        if after != before:
+            failures.append(f"{name} changed: {before} -> {after}")
+    print(json.dumps({"calls": calls, "collections": len(created), "failures": failures,
+                      "max_stall_ms": round(max_stall * 1000, 1)}))
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    mode, uri = sys.argv[1], sys.argv[2]
+    if mode == "basic":
+        basic(uri)
+    elif mode == "failover":
+        failover(uri, float(sys.argv[3]))
+    else:
+        sys.exit(f"unknown mode {mode!r}: expected basic or failover")

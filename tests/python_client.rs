@@ -1,0 +1,105 @@
+//! pymilvus 2.5.18 against the proxy, also through rootcoord failovers. The Python side
+//! is `tests/python/pymilvus_client.py`; `scripts/test.sh` prepares `.venv` with pymilvus
+//! and exports `MILVUS_TEST_PYTHON`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::Cluster;
+use milvus::testkit::Milvus;
+use nix::sys::signal::Signal;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn python() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let p = std::env::var_os("MILVUS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "no Python with pymilvus at {}: run scripts/test.sh (it prepares .venv with pymilvus==2.5.18) \
+         or set MILVUS_TEST_PYTHON",
+        p.display()
+    );
+    p
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py")
+}
+
+/// An HA rootcoord pair and a proxy.
+fn cluster() -> (Cluster, Vec<Milvus>, Milvus) {
+    let c = Cluster::new(2);
+    let a = c.rootcoord_ha();
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let b = c.rootcoord_ha();
+    assert!(b.wait_state("StandBy", 10 * SEC));
+    let p = c.start("proxy", &[]);
+    assert!(p.wait_state("Healthy", 10 * SEC), "{}", p.log());
+    (c, vec![a, b], p)
+}
+
+#[test]
+fn pymilvus_basic_operations() {
+    let (_c, _rcs, p) = cluster();
+    let out = Command::new(python())
+        .arg(script())
+        .args(["basic", &format!("http://127.0.0.1:{}", p.port)])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "pymilvus checks failed:\n{text}\nproxy log:\n{}",
+        p.log()
+    );
+    assert!(text.contains("basic: all checks passed"), "{text}");
+}
+
+#[test]
+fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
+    let (c, mut rcs, p) = cluster();
+    let client = Command::new(python())
+        .arg(script())
+        .args(["failover", &format!("http://127.0.0.1:{}", p.port), "12"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(3 * SEC);
+    // Crash the active; the standby takes over within the TTL.
+    let i = rcs
+        .iter()
+        .position(|r| r.state().as_deref() == Some("Healthy"))
+        .unwrap();
+    rcs[i].signal(Signal::SIGKILL);
+    rcs.remove(i);
+    assert!(rcs[0].wait_state("Healthy", 5 * SEC));
+    rcs.push(c.rootcoord_ha());
+    assert!(rcs[1].wait_state("StandBy", 10 * SEC));
+    std::thread::sleep(2 * SEC);
+    // Stop the new active; the new standby takes over at once.
+    rcs[0].signal(Signal::SIGTERM);
+    assert!(rcs[1].wait_state("Healthy", 3 * SEC));
+    let out = client.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "calls failed during the failovers:\n{text}\nproxy log:\n{}",
+        p.log()
+    );
+}
