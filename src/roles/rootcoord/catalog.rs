@@ -33,6 +33,11 @@ impl CatalogKeys {
         &self.prefix
     }
 
+    /// The key each new active writes its epoch to when it takes over.
+    pub fn epoch_marker(&self) -> String {
+        format!("{}active-epoch", self.prefix)
+    }
+
     /// A database record's key.
     pub fn database(&self, id: i64) -> String {
         format!("{}database/db-info/{id}", self.prefix)

@@ -1,14 +1,18 @@
 //! Follows the catalog records in etcd: a full read, then a watch from the next revision.
 //! Both the standby (hot standby) and the active (read-your-writes) keep their in-memory
 //! catalog current through it, so there is one code path that applies records.
+//!
+//! "Applied up to revision R" only ever comes from the read's revision or from events
+//! themselves: to know it has everything up to a point, a writer waits for the event of
+//! its own write (watch events arrive in revision order). etcd's progress notifications
+//! are not used: before etcd 3.4.24 / 3.5.8 one can overtake queued events.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use etcd_client::{EventType, GetOptions, WatchOptions, WatchRequestSender};
+use etcd_client::{EventType, GetOptions, WatchOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::catalog::{Catalog, CatalogKeys};
 use crate::etcd::Etcd;
@@ -17,7 +21,6 @@ use crate::etcd::Etcd;
 pub struct Follower {
     catalog: Arc<RwLock<Catalog>>,
     applied: watch::Sender<i64>,
-    progress: Arc<tokio::sync::Mutex<Option<WatchRequestSender>>>,
     task: JoinHandle<()>,
 }
 
@@ -31,18 +34,10 @@ impl Follower {
     /// Starts following into `catalog`.
     pub fn start(etcd: Etcd, keys: CatalogKeys, catalog: Arc<RwLock<Catalog>>) -> Arc<Follower> {
         let applied = watch::Sender::new(0);
-        let progress = Arc::new(tokio::sync::Mutex::new(None));
-        let task = tokio::spawn(follow(
-            etcd,
-            keys,
-            catalog.clone(),
-            applied.clone(),
-            progress.clone(),
-        ));
+        let task = tokio::spawn(follow(etcd, keys, catalog.clone(), applied.clone()));
         Arc::new(Follower {
             catalog,
             applied,
-            progress,
             task,
         })
     }
@@ -57,23 +52,14 @@ impl Follower {
         *self.applied.borrow()
     }
 
-    /// Waits until every catalog change up to `revision` is applied, asking etcd for a
-    /// progress notification while it waits. Returns false after `limit`.
+    /// Waits until the catalog has applied everything up to `revision` (the revision of
+    /// a write under the catalog prefix, whose own event marks the point). False after
+    /// `limit`.
     pub async fn wait_applied(&self, revision: i64, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
         let mut rx = self.applied.subscribe();
-        loop {
-            if *rx.borrow_and_update() >= revision {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            if let Some(sender) = self.progress.lock().await.as_mut() {
-                let _ = sender.request_progress().await;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(20), rx.changed()).await;
-        }
+        tokio::time::timeout(limit, rx.wait_for(|a| *a >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 
@@ -82,7 +68,6 @@ async fn follow(
     keys: CatalogKeys,
     catalog: Arc<RwLock<Catalog>>,
     applied: watch::Sender<i64>,
-    progress: Arc<tokio::sync::Mutex<Option<WatchRequestSender>>>,
 ) {
     loop {
         let prefix = keys.prefix().to_string();
@@ -105,6 +90,7 @@ async fn follow(
                 log::error!(error = e.as_str(); "skipping a catalog record that does not decode");
             }
         }
+        log::debug!(revision = revision, records = resp.kvs().len(); "catalog read");
         *catalog.write().expect("catalog lock") = fresh;
         applied.send_modify(|a| *a = (*a).max(revision));
         let prefix = keys.prefix().to_string();
@@ -118,17 +104,11 @@ async fn follow(
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };
-        let (sender, mut responses) = stream.split();
-        *progress.lock().await = Some(sender);
+        let mut stream = stream;
         loop {
-            match responses.message().await {
+            match stream.message().await {
                 Ok(Some(resp)) if !resp.canceled() => {
                     if resp.events().is_empty() {
-                        // A progress notification: everything up to here has been sent.
-                        if !resp.created() {
-                            let rev = resp.header().map_or(0, |h| h.revision());
-                            applied.send_modify(|a| *a = (*a).max(rev));
-                        }
                         continue;
                     }
                     let mut last = 0;
@@ -148,12 +128,15 @@ async fn follow(
                             last = last.max(kv.mod_revision());
                         }
                     }
+                    log::debug!(events = resp.events().len(), revision = last; "catalog events applied");
                     applied.send_modify(|a| *a = (*a).max(last));
                 }
                 // Compacted, closed or failed: read everything again.
-                _ => break,
+                other => {
+                    log::debug!(outcome:? = other.map(|r| r.map(|r| r.canceled())); "catalog watch ended, reading again");
+                    break;
+                }
             }
         }
-        *progress.lock().await = None;
     }
 }

@@ -137,14 +137,13 @@ impl Coordinator for Arc<RootCoord> {
         let store = FencedStore::new(self.ctx.etcd.clone(), term.clone());
         let hot = self.follower.lock().expect("follower lock").is_some();
         let follower = self.follower();
-        if !follower
-            .wait_applied(term.epoch, Duration::from_secs(30))
-            .await
-        {
-            return Err(format!(
-                "the catalog did not catch up with revision {}",
-                term.epoch
-            ));
+        // Mark the start of this term in the catalog; once the follower has applied the
+        // marker's own event, it has applied every earlier catalog write.
+        let marker =
+            etcd_client::TxnOp::put(self.keys.epoch_marker(), term.epoch.to_string(), None);
+        let rev = store.write(vec![marker]).await.map_err(|e| e.to_string())?;
+        if !follower.wait_applied(rev, Duration::from_secs(30)).await {
+            return Err(format!("the catalog did not catch up with revision {rev}"));
         }
         let caught_up = started.elapsed();
         self.tso.activate(&store).await.map_err(|e| e.to_string())?;
