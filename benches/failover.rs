@@ -155,19 +155,21 @@ fn main() {
     let dir = TempDir::new("bench");
     println!("| measure | runs | median ms | p99 ms | median / TTL | p99 / TTL |");
     println!("|---|---|---|---|---|---|");
-    let xs = (0..runs)
-        .map(|_| milvus_handover(&etcd, &dir, 10, Signal::SIGTERM))
-        .collect();
-    row("milvus rootcoord, graceful (SIGTERM), TTL 10 s", None, xs);
-    for ttl in [2, 10] {
-        let xs = (0..crash_runs)
-            .map(|_| milvus_handover(&etcd, &dir, ttl, Signal::SIGKILL))
+    if !only_etcd {
+        let xs = (0..runs)
+            .map(|_| milvus_handover(&etcd, &dir, 10, Signal::SIGTERM))
             .collect();
-        row(
-            &format!("milvus rootcoord, crash (SIGKILL), TTL {ttl} s"),
-            Some(ttl),
-            xs,
-        );
+        row("milvus rootcoord, graceful (SIGTERM), TTL 10 s", None, xs);
+        for ttl in [2, 10] {
+            let xs = (0..crash_runs)
+                .map(|_| milvus_handover(&etcd, &dir, ttl, Signal::SIGKILL))
+                .collect();
+            row(
+                &format!("milvus rootcoord, crash (SIGKILL), TTL {ttl} s"),
+                Some(ttl),
+                xs,
+            );
+        }
     }
     let xs = (0..runs)
         .map(|_| {

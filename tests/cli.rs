@@ -115,7 +115,8 @@ fn config_file_search_order() {
 #[test]
 fn bad_configuration_exits_2_with_a_clear_message() {
     let d = TempDir::new("cli");
-    let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             "etcd:\n  endpoints: [a:1\nrootCoord:\n  port: 1\n",
             &[],

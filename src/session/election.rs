@@ -140,29 +140,24 @@ async fn watch_term(etcd: &Etcd, key: &str, epoch: i64) -> String {
     let mut from = epoch + 1;
     loop {
         match watch_key(etcd, key, from).await {
-            Ok(mut stream) => loop {
-                match stream.message().await {
-                    Ok(Some(resp)) => {
-                        if resp.canceled() {
-                            // Compacted: re-check the key itself, then watch from now.
-                            break;
+            Ok(mut stream) => {
+                while let Ok(Some(resp)) = stream.message().await {
+                    if resp.canceled() {
+                        // Compacted: re-check the key itself, then watch from now.
+                        break;
+                    }
+                    for ev in resp.events() {
+                        let Some(kv) = ev.kv() else { continue };
+                        from = kv.mod_revision() + 1;
+                        if ev.event_type() == EventType::Delete {
+                            return format!("ACTIVE key {key} was deleted");
                         }
-                        for ev in resp.events() {
-                            let Some(kv) = ev.kv() else { continue };
-                            from = kv.mod_revision() + 1;
-                            if ev.event_type() == EventType::Delete {
-                                return format!("ACTIVE key {key} was deleted");
-                            }
-                            if kv.create_revision() != epoch {
-                                return format!(
-                                    "ACTIVE key {key} was re-created by another session"
-                                );
-                            }
+                        if kv.create_revision() != epoch {
+                            return format!("ACTIVE key {key} was re-created by another session");
                         }
                     }
-                    Ok(None) | Err(_) => break,
                 }
-            },
+            }
             Err(e) => log::debug!(error:% = e; "cannot watch the ACTIVE key, retrying"),
         }
         let k = key.to_string();
