@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use milvus::testkit::stats::{arg, median_p99, ms};
 use milvus::testkit::{EtcdServer, Milvus, TempDir};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -115,36 +116,20 @@ fn etcd_handover(etcd: &EtcdServer, args: &[&str], sig: Signal, limit: Duration)
     at - sent
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 fn row(name: &str, ttl: Option<u64>, mut xs: Vec<Duration>) {
-    xs.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (med, p99) = (percentile(&xs, 0.5), percentile(&xs, 0.99));
+    let (med, p99) = median_p99(&mut xs);
     let mult = |d: Duration| match ttl {
         Some(t) => format!("{:.2}", d.as_secs_f64() / t as f64),
         None => "-".to_string(),
     };
     println!(
-        "| {name} | {} | {:.1} | {:.1} | {} | {} |",
+        "| {name} | {} | {} | {} | {} | {} |",
         xs.len(),
         ms(med),
         ms(p99),
         mult(med),
         mult(p99)
     );
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn main() {

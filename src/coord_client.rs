@@ -70,9 +70,9 @@ impl ActiveRootCoord {
         Some(c)
     }
 
-    /// Calls the active rootcoord: `f` gets a client and a request carrying the expected
-    /// ServerID. Not-serving and mismatch answers, transport failures and timeouts are
-    /// retried against the (re-resolved) active until the retry limit.
+    /// Calls the active rootcoord for a read: `f` gets a client and a request carrying
+    /// the expected ServerID. Not-serving and mismatch answers, transport failures and
+    /// timeouts are retried against the (re-resolved) active until the retry limit.
     pub async fn call<M, T, F, Fut>(&self, message: M, f: F) -> Result<T, CoordError>
     where
         M: Clone,
@@ -80,7 +80,40 @@ impl ActiveRootCoord {
         F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
+        self.call_with(message, f, Attempts::Read).await
+    }
+
+    /// Calls the active rootcoord for a change. It is retried only when the answer proves
+    /// nothing ran (a not-serving or mismatch status, which a rootcoord gives before any
+    /// write, or no connection); a timeout or an unclear failure is returned, since the
+    /// change may have happened. Each attempt may take up to [`WRITE_ATTEMPT`].
+    pub async fn call_write<M, T, F, Fut>(&self, message: M, f: F) -> Result<T, CoordError>
+    where
+        M: Clone,
+        T: WithStatus,
+        F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
+        Fut: Future<Output = Result<Response<T>, tonic::Status>>,
+    {
+        self.call_with(message, f, Attempts::Write).await
+    }
+
+    async fn call_with<M, T, F, Fut>(
+        &self,
+        message: M,
+        f: F,
+        kind: Attempts,
+    ) -> Result<T, CoordError>
+    where
+        M: Clone,
+        T: WithStatus,
+        F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
+        Fut: Future<Output = Result<Response<T>, tonic::Status>>,
+    {
         let deadline = Instant::now() + self.retry_for;
+        let per_call = match kind {
+            Attempts::Read => self.per_call,
+            Attempts::Write => self.per_call.max(WRITE_ATTEMPT),
+        };
         let mut backoff = Duration::from_millis(5);
         loop {
             if let Some(active) = self.view.active(Role::RootCoord) {
@@ -89,24 +122,24 @@ impl ActiveRootCoord {
                     if let Ok(v) = MetadataValue::try_from(active.value.server_id.to_string()) {
                         req.metadata_mut().insert(SERVER_ID_HEADER, v);
                     }
-                    match tokio::time::timeout(self.per_call, f(RootCoordClient::new(channel), req))
-                        .await
-                    {
+                    match tokio::time::timeout(per_call, f(RootCoordClient::new(channel), req)).await {
                         Ok(Ok(resp)) => {
                             let resp = resp.into_inner();
                             let st = resp.status();
-                            if !matches!(
-                                st.code,
-                                code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE
-                            ) {
+                            if !matches!(st.code, code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE) {
                                 return Ok(resp);
                             }
                             log::debug!(reason = st.reason.as_str(); "rootcoord not serving, re-resolving");
                         }
-                        Ok(Err(s)) if retryable(&s) => {
+                        Ok(Err(s)) if s.code() == Code::Unavailable || (kind == Attempts::Read && retryable(&s)) => {
                             log::debug!(error:% = s; "rootcoord unreachable, re-resolving");
                         }
                         Ok(Err(s)) => return Err(CoordError::Rpc(s)),
+                        Err(_) if kind == Attempts::Write => {
+                            return Err(CoordError::Rpc(tonic::Status::deadline_exceeded(format!(
+                                "the rootcoord did not answer within {per_call:?}; the change may or may not have been applied"
+                            ))))
+                        }
                         Err(_) => log::debug!("rootcoord call timed out, re-resolving"),
                     }
                 }
@@ -119,6 +152,16 @@ impl ActiveRootCoord {
             backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
+}
+
+/// How long one attempt of a change may take: a rootcoord bounds its own etcd write
+/// and catalog update well below this.
+pub const WRITE_ATTEMPT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attempts {
+    Read,
+    Write,
 }
 
 fn retryable(s: &tonic::Status) -> bool {

@@ -115,12 +115,7 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
             signals.force_exit_on_second_interrupt();
             state.set(StateCode::Stopping);
             if let Some(lease) = state.lease() {
-                let id = lease.id();
-                match ctx.etcd.call_within(Duration::from_secs(1), |mut c| async move { c.lease_revoke(id).await }).await {
-                    Ok(_) => log::info!(LeaseID = id; "session lease revoked"),
-                    Err(e) => log::warn!(LeaseID = id, error:% = e; "could not revoke the session lease; it expires after its TTL"),
-                }
-                lease.mark_lost("process stopping");
+                crate::session::revoke_lease(&ctx.etcd, &lease, "process stopping").await;
             }
             log::info!(role = role.name(); "{} stopped", role.display_name());
             exit::OK

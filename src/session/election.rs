@@ -192,6 +192,15 @@ async fn watch_key(
     .await
 }
 
+/// Aborts a task when dropped, so a task tied to a future does not outlive it.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The outcome of one txn on the ACTIVE key.
 enum Attempt {
     /// This session holds the key (freshly won, or a retried txn that had gone through).
@@ -332,7 +341,7 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
     let role = session.role.name();
     let key = session.keys.active(session.role);
     log::info!("serverName: {role} enter STANDBY mode");
-    let heartbeat = tokio::spawn(async move {
+    let _heartbeat = AbortOnDrop(tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(
             Instant::now() + Duration::from_secs(10),
             Duration::from_secs(10),
@@ -341,7 +350,7 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
             tick.tick().await;
             log::info!("serverName: {role} is in STANDBY ...");
         }
-    });
+    }));
     let result = async {
         loop {
             let attempt = retry_while_valid(&session.lease, "register ACTIVE", || try_claim(session, &key)).await?;
@@ -369,7 +378,6 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
         }
     }
     .await;
-    heartbeat.abort();
     result
 }
 

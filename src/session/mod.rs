@@ -195,19 +195,25 @@ impl Session {
 
     /// Revokes the lease (bounded by one second), deleting every key attached to it.
     pub async fn revoke(&self) {
-        let id = self.lease.id();
-        let r = self
-            .etcd
-            .call_within(Duration::from_secs(1), |mut c| async move {
-                c.lease_revoke(id).await
-            })
-            .await;
-        self.lease.mark_lost("revoked by this process");
-        match r {
-            Ok(_) => log::info!(LeaseID = id, ServerID = self.server_id(); "session lease revoked"),
-            Err(e) => {
-                log::warn!(LeaseID = id, error:% = e; "could not revoke the session lease; it expires after its TTL")
-            }
+        revoke_lease(&self.etcd, &self.lease, "revoked by this process").await;
+    }
+}
+
+/// Stops acting on `lease` first, then revokes it (bounded by one second), deleting
+/// every key attached to it: a standby may win the moment etcd applies the revoke, so
+/// this process must already have stopped serving by then.
+pub async fn revoke_lease(etcd: &Etcd, lease: &Lease, why: &str) {
+    lease.mark_lost(why);
+    let id = lease.id();
+    let r = etcd
+        .call_within(Duration::from_secs(1), |mut c| async move {
+            c.lease_revoke(id).await
+        })
+        .await;
+    match r {
+        Ok(_) => log::info!(LeaseID = id; "session lease revoked"),
+        Err(e) => {
+            log::warn!(LeaseID = id, error:% = e; "could not revoke the session lease; it expires after its TTL")
         }
     }
 }
@@ -216,25 +222,32 @@ impl Session {
 /// create it as "1" if absent, then compare-and-swap v -> v+1 and return v.
 pub async fn allocate_server_id(etcd: &Etcd, keys: &Keys) -> Result<i64, EtcdError> {
     let key = keys.server_id_counter();
-    let k = key.clone();
-    etcd.call(|mut c| async move {
-        c.txn(
-            Txn::new()
-                .when([Compare::version(k.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(k, "1", None)]),
-        )
-        .await
-    })
-    .await?;
+    let mut backoff = Duration::from_millis(5);
     loop {
         let k = key.clone();
+        // Create the counter as "1" if absent (also if someone deleted it meanwhile),
+        // and read it, in one txn.
         let resp = etcd
-            .call(|mut c| async move { c.get(k, None).await })
+            .call(|mut c| async move {
+                c.txn(
+                    Txn::new()
+                        .when([Compare::version(k.clone(), CompareOp::Equal, 0)])
+                        .and_then([
+                            TxnOp::put(k.clone(), "1", None),
+                            TxnOp::get(k.clone(), None),
+                        ])
+                        .or_else([TxnOp::get(k, None)]),
+                )
+                .await
+            })
             .await?;
         let raw = resp
-            .kvs()
-            .first()
-            .map(|kv| kv.value().to_vec())
+            .op_responses()
+            .into_iter()
+            .find_map(|op| match op {
+                etcd_client::TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
+                _ => None,
+            })
             .unwrap_or_else(|| b"1".to_vec());
         let text = String::from_utf8_lossy(&raw).to_string();
         let v: i64 = text.trim().parse().map_err(|_| EtcdError::Data {
@@ -255,6 +268,9 @@ pub async fn allocate_server_id(etcd: &Etcd, keys: &Keys) -> Result<i64, EtcdErr
         if swapped.succeeded() {
             return Ok(v);
         }
+        // Another process took v (or the counter vanished): try again shortly.
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(100));
     }
 }
 

@@ -34,15 +34,27 @@ impl Service {
         MilvusServiceServer::new(p.into_service())
     }
 
-    /// Forwards to the active rootcoord; UNAVAILABLE when none answers in time.
-    async fn forward<M, T, F, Fut>(&self, message: M, f: F) -> Result<Response<T>, tonic::Status>
+    /// Forwards to the active rootcoord (a change when `write`, which is retried only
+    /// when it surely did not run); UNAVAILABLE when none answers in time.
+    async fn forward<M, T, F, Fut>(
+        &self,
+        write: bool,
+        message: M,
+        f: F,
+    ) -> Result<Response<T>, tonic::Status>
     where
         M: Clone,
         T: WithStatus,
         F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
-        match self.0.rootcoord.call(message, f).await {
+        let rc = &self.0.rootcoord;
+        let answer = if write {
+            rc.call_write(message, f).await
+        } else {
+            rc.call(message, f).await
+        };
+        match answer {
             Ok(r) => Ok(Response::new(r)),
             Err(CoordError::Unavailable(d)) => Err(tonic::Status::unavailable(format!(
                 "no active rootcoord answered within {d:?} (failover in progress?); retry"
@@ -79,12 +91,13 @@ type Reply<T> = Result<Response<T>, tonic::Status>;
 
 /// Forwards a collection-scoped request after filling its database.
 macro_rules! scoped {
-    ($self:ident, $req:ident, $method:ident) => {{
+    ($self:ident, $req:ident, $method:ident, $kind:ident) => {{
         let db = db_of(&$req, &$req.get_ref().db_name);
         let mut m = $req.into_inner();
         m.db_name = db;
+        let write = stringify!($kind) == "write";
         $self
-            .forward(m, |mut c, r| async move { c.$method(r).await })
+            .forward(write, m, |mut c, r| async move { c.$method(r).await })
             .await
     }};
 }
@@ -154,7 +167,7 @@ impl MilvusService for Service {
         _req: Request<pb::AllocTimestampRequest>,
     ) -> Reply<pb::AllocTimestampResponse> {
         let r = self
-            .forward(AllocRequest { count: 1 }, |mut c, r| async move {
+            .forward(false, AllocRequest { count: 1 }, |mut c, r| async move {
                 c.alloc_timestamp(r).await
             })
             .await?
@@ -167,13 +180,17 @@ impl MilvusService for Service {
 
     async fn create_database(&self, req: Request<pb::CreateDatabaseRequest>) -> Reply<Status> {
         let m = req.into_inner();
-        self.forward(m, |mut c, r| async move { c.create_database(r).await })
-            .await
+        self.forward(
+            true,
+            m,
+            |mut c, r| async move { c.create_database(r).await },
+        )
+        .await
     }
 
     async fn drop_database(&self, req: Request<pb::DropDatabaseRequest>) -> Reply<Status> {
         let m = req.into_inner();
-        self.forward(m, |mut c, r| async move { c.drop_database(r).await })
+        self.forward(true, m, |mut c, r| async move { c.drop_database(r).await })
             .await
     }
 
@@ -182,30 +199,34 @@ impl MilvusService for Service {
         req: Request<pb::ListDatabasesRequest>,
     ) -> Reply<pb::ListDatabasesResponse> {
         let m = req.into_inner();
-        self.forward(m, |mut c, r| async move { c.list_databases(r).await })
-            .await
+        self.forward(
+            false,
+            m,
+            |mut c, r| async move { c.list_databases(r).await },
+        )
+        .await
     }
 
     async fn describe_database(
         &self,
         req: Request<pb::DescribeDatabaseRequest>,
     ) -> Reply<pb::DescribeDatabaseResponse> {
-        scoped!(self, req, describe_database)
+        scoped!(self, req, describe_database, read)
     }
 
     async fn create_collection(&self, req: Request<pb::CreateCollectionRequest>) -> Reply<Status> {
-        scoped!(self, req, create_collection)
+        scoped!(self, req, create_collection, write)
     }
 
     async fn drop_collection(&self, req: Request<pb::DropCollectionRequest>) -> Reply<Status> {
-        scoped!(self, req, drop_collection)
+        scoped!(self, req, drop_collection, write)
     }
 
     async fn has_collection(
         &self,
         req: Request<pb::HasCollectionRequest>,
     ) -> Reply<pb::BoolResponse> {
-        scoped!(self, req, has_collection)
+        scoped!(self, req, has_collection, read)
     }
 
     async fn describe_collection(
@@ -213,7 +234,7 @@ impl MilvusService for Service {
         req: Request<pb::DescribeCollectionRequest>,
     ) -> Reply<pb::DescribeCollectionResponse> {
         let mut r: Response<pb::DescribeCollectionResponse> =
-            scoped!(self, req, describe_collection)?;
+            scoped!(self, req, describe_collection, read)?;
         // As Milvus's proxy does: clients see neither the dynamic `$meta` field nor
         // system fields.
         if let Some(s) = r.get_mut().schema.as_mut() {
@@ -227,28 +248,28 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ShowCollectionsRequest>,
     ) -> Reply<pb::ShowCollectionsResponse> {
-        scoped!(self, req, show_collections)
+        scoped!(self, req, show_collections, read)
     }
 
     async fn create_partition(&self, req: Request<pb::CreatePartitionRequest>) -> Reply<Status> {
-        scoped!(self, req, create_partition)
+        scoped!(self, req, create_partition, write)
     }
 
     async fn drop_partition(&self, req: Request<pb::DropPartitionRequest>) -> Reply<Status> {
-        scoped!(self, req, drop_partition)
+        scoped!(self, req, drop_partition, write)
     }
 
     async fn has_partition(
         &self,
         req: Request<pb::HasPartitionRequest>,
     ) -> Reply<pb::BoolResponse> {
-        scoped!(self, req, has_partition)
+        scoped!(self, req, has_partition, read)
     }
 
     async fn show_partitions(
         &self,
         req: Request<pb::ShowPartitionsRequest>,
     ) -> Reply<pb::ShowPartitionsResponse> {
-        scoped!(self, req, show_partitions)
+        scoped!(self, req, show_partitions, read)
     }
 }

@@ -2,6 +2,8 @@
 //! write one fenced record, wait until the follower has applied it (read-your-writes).
 //! Operations run one at a time (the DDL lock), so validation and write are atomic.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::TxnOp;
@@ -69,7 +71,37 @@ impl RootCoord {
         Ok(self.gid.alloc(&a.store, count).await? as i64)
     }
 
-    /// Writes `ops` fenced and waits until the catalog reflects them.
+    /// Starts a catalog change: checks this process is active, takes the DDL lock, and
+    /// if an earlier change's outcome or visibility is unknown, first brings the catalog
+    /// up to date (a barrier write whose event proves every earlier write applied), so
+    /// validation never runs against a stale catalog.
+    async fn begin(&self) -> Result<(Arc<Active>, tokio::sync::MutexGuard<'_, ()>), Status> {
+        let a = self.active()?;
+        let one = self.ddl.lock().await;
+        if self.stale.load(Ordering::SeqCst) {
+            let marker = TxnOp::put(
+                self.keys.epoch_marker(),
+                a.store.term().epoch.to_string(),
+                None,
+            );
+            match a.store.write(vec![marker]).await {
+                Ok(rev)
+                    if self
+                        .follower()
+                        .wait_applied(rev, Duration::from_secs(10))
+                        .await =>
+                {
+                    self.stale.store(false, Ordering::SeqCst);
+                }
+                Ok(_) => return Err(failed("the catalog is catching up with etcd; retry")),
+                Err(e) => return Err(failed(format!("cannot bring the catalog up to date: {e}"))),
+            }
+        }
+        Ok((a, one))
+    }
+
+    /// Writes `ops` fenced and waits until the catalog reflects them. When the outcome
+    /// or its visibility is unknown, the next change starts with a barrier.
     async fn commit(&self, a: &Active, ops: Vec<TxnOp>) -> Status {
         if !self.write_delay.is_zero() {
             tokio::time::sleep(self.write_delay).await;
@@ -83,13 +115,17 @@ impl RootCoord {
                 {
                     ok()
                 } else {
+                    self.stale.store(true, Ordering::SeqCst);
                     error(
                         code::UNEXPECTED,
                         format!("written at revision {rev} but not yet visible; retry the read"),
                     )
                 }
             }
-            Err(FenceError::Etcd(e)) => failed(format!("etcd write failed: {e}")),
+            Err(FenceError::Etcd(e)) => {
+                self.stale.store(true, Ordering::SeqCst);
+                failed(format!("etcd write failed, its outcome is unknown: {e}"))
+            }
             Err(e) => error(
                 code::SERVICE_NOT_READY,
                 format!("rootcoord lost its term: {e}"),
@@ -99,11 +135,10 @@ impl RootCoord {
 
     /// `CreateDatabase`.
     pub async fn create_database(&self, req: pb::CreateDatabaseRequest) -> Status {
-        let a = match self.active() {
-            Ok(a) => a,
+        let (a, _one) = match self.begin().await {
+            Ok(x) => x,
             Err(s) => return s,
         };
-        let _one = self.ddl.lock().await;
         if let Err(s) = validate::name("database", &req.db_name) {
             return s;
         }
@@ -149,11 +184,10 @@ impl RootCoord {
 
     /// `DropDatabase`.
     pub async fn drop_database(&self, req: pb::DropDatabaseRequest) -> Status {
-        let a = match self.active() {
-            Ok(a) => a,
+        let (a, _one) = match self.begin().await {
+            Ok(x) => x,
             Err(s) => return s,
         };
-        let _one = self.ddl.lock().await;
         if req.db_name == DEFAULT_DB {
             return error(code::PARAMETER_INVALID, "can not drop default database");
         }
@@ -212,11 +246,10 @@ impl RootCoord {
 
     /// `CreateCollection`.
     pub async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Status {
-        let a = match self.active() {
-            Ok(a) => a,
+        let (a, _one) = match self.begin().await {
+            Ok(x) => x,
             Err(s) => return s,
         };
-        let _one = self.ddl.lock().await;
         let db = db_name(&req.db_name).to_string();
         if let Err(s) = validate::name("collection", &req.collection_name) {
             return s;
@@ -310,11 +343,10 @@ impl RootCoord {
 
     /// `DropCollection`.
     pub async fn drop_collection(&self, req: pb::DropCollectionRequest) -> Status {
-        let a = match self.active() {
-            Ok(a) => a,
+        let (a, _one) = match self.begin().await {
+            Ok(x) => x,
             Err(s) => return s,
         };
-        let _one = self.ddl.lock().await;
         match self.find(&req.db_name, &req.collection_name) {
             Ok(c) => {
                 self.commit(
@@ -411,11 +443,10 @@ impl RootCoord {
 
     /// `CreatePartition`.
     pub async fn create_partition(&self, req: pb::CreatePartitionRequest) -> Status {
-        let a = match self.active() {
-            Ok(a) => a,
+        let (a, _one) = match self.begin().await {
+            Ok(x) => x,
             Err(s) => return s,
         };
-        let _one = self.ddl.lock().await;
         if let Err(s) = validate::name("partition", &req.partition_name) {
             return s;
         }
@@ -458,11 +489,10 @@ impl RootCoord {
 
     /// `DropPartition`.
     pub async fn drop_partition(&self, req: pb::DropPartitionRequest) -> Status {
-        let a = match self.active() {
-            Ok(a) => a,
+        let (a, _one) = match self.begin().await {
+            Ok(x) => x,
             Err(s) => return s,
         };
-        let _one = self.ddl.lock().await;
         if req.partition_name == DEFAULT_PARTITION {
             return error(
                 code::PARAMETER_INVALID,

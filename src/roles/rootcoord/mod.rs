@@ -47,6 +47,8 @@ pub struct RootCoord {
     tso: Arc<Tso>,
     gid: Arc<Tso>,
     ddl: tokio::sync::Mutex<()>,
+    /// An earlier catalog change's outcome or visibility is unknown.
+    stale: std::sync::atomic::AtomicBool,
     write_delay: Duration,
 }
 
@@ -86,6 +88,7 @@ impl RootCoord {
             tso: Arc::new(Tso::new(format!("{kv}/tso/timestamp"), offset)),
             gid: Arc::new(Tso::new(format!("{kv}/gid/idTimestamp"), offset)),
             ddl: tokio::sync::Mutex::new(()),
+            stale: std::sync::atomic::AtomicBool::new(false),
             write_delay: test_write_delay(),
             ctx,
         })

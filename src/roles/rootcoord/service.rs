@@ -62,7 +62,14 @@ macro_rules! write_call {
         if let Some(r) = $self.gate::<Status, _>(&$req) {
             return Ok(Response::new(r));
         }
-        Ok(Response::new($self.0.$method($req.into_inner()).await))
+        // Run the change in its own task: a caller that gives up (a dropped request)
+        // must not cut it short between its etcd write and its catalog update.
+        let rc = $self.0.clone();
+        let req = $req.into_inner();
+        let done = tokio::spawn(async move { rc.$method(req).await }).await;
+        Ok(Response::new(done.unwrap_or_else(|e| {
+            error(code::UNEXPECTED, format!("catalog change failed: {e}"))
+        })))
     }};
 }
 

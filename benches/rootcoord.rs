@@ -1,0 +1,216 @@
+//! Rootcoord benchmark: activation time (won -> serving) of a hot standby against a cold
+//! reload, with 10, 1,000 and 10,000 collections in the catalog; and timestamps per
+//! second through `AllocTimestamp` from 1 and 8 concurrent clients.
+//!
+//! `cargo bench --bench rootcoord` (options after `--`: `--runs N`, `--max N` to stop at
+//! a smaller catalog, `--seconds N` per throughput run).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use milvus::config::EtcdConfig;
+use milvus::coord_client::ActiveRootCoord;
+use milvus::etcd::Etcd;
+use milvus::proto::common::KeyValuePair;
+use milvus::proto::milvus as pb;
+use milvus::proto::rootcoord::root_coord_client::RootCoordClient;
+use milvus::proto::rootcoord::AllocRequest;
+use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema};
+use milvus::session::Keys;
+use milvus::testkit::stats::{arg, median_p99, ms, parse_debug_duration};
+use milvus::testkit::{EtcdServer, Milvus, TempDir};
+use nix::sys::signal::Signal;
+use prost::Message;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
+}
+
+fn env(etcd: &EtcdServer, dir: &TempDir, hot: bool) -> Vec<(String, String)> {
+    vec![
+        ("ETCD_ENDPOINTS".into(), etcd.endpoint()),
+        ("COMMON_SESSION_TTL".into(), "10".into()),
+        ("ROOT_COORD_ENABLE_ACTIVE_STANDBY".into(), "true".into()),
+        ("ROOT_COORD_HOT_STANDBY".into(), hot.to_string()),
+        ("MILVUS_PID_DIR".into(), dir.0.display().to_string()),
+        ("LOG_LEVEL".into(), "info".into()),
+    ]
+}
+
+fn schema(name: &str) -> Vec<u8> {
+    let kv = |k: &str, v: &str| KeyValuePair {
+        key: k.into(),
+        value: v.into(),
+    };
+    CollectionSchema {
+        name: name.into(),
+        enable_dynamic_field: true,
+        fields: vec![
+            FieldSchema {
+                name: "id".into(),
+                data_type: DataType::Int64 as i32,
+                is_primary_key: true,
+                ..Default::default()
+            },
+            FieldSchema {
+                name: "v".into(),
+                data_type: DataType::FloatVector as i32,
+                type_params: vec![kv("dim", "128")],
+                ..Default::default()
+            },
+            FieldSchema {
+                name: "t".into(),
+                data_type: DataType::VarChar as i32,
+                type_params: vec![kv("max_length", "256")],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn client(rt: &tokio::runtime::Runtime, etcd: &EtcdServer) -> ActiveRootCoord {
+    let cfg = EtcdConfig {
+        endpoints: vec![etcd.endpoint()],
+        root_path: "by-dev".into(),
+        meta_sub_path: "meta".into(),
+        kv_sub_path: "kv".into(),
+        request_timeout: Duration::from_secs(5),
+    };
+    let e = rt.block_on(Etcd::connect(&cfg)).unwrap();
+    let _g = rt.enter();
+    ActiveRootCoord::new(
+        e,
+        Keys::new("by-dev/meta"),
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+    )
+}
+
+/// The `total=` of the last "rootcoord activation stages" line in a log.
+fn activation_time(log: &str) -> Option<Duration> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("rootcoord activation stages"))?;
+    let total = line.split("[total=").nth(1)?.split(']').next()?;
+    parse_debug_duration(total)
+}
+
+fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[usize], runs: usize) {
+    println!("| collections | standby | runs | activation median ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for &n in sizes {
+        let etcd = EtcdServer::start();
+        let dir = TempDir::new("bench-rc");
+        let first = Milvus::start(&bin(), "rootcoord", &env(&etcd, &dir, true), &dir.0);
+        assert!(first.wait_state("Healthy", Duration::from_secs(20)));
+        let rc = client(rt, &etcd);
+        rt.block_on(async {
+            for i in 0..n {
+                let name = format!("c{i}");
+                let req = pb::CreateCollectionRequest {
+                    collection_name: name.clone(),
+                    schema: schema(&name),
+                    ..Default::default()
+                };
+                let s = rc
+                    .call(req, |mut c, r| async move { c.create_collection(r).await })
+                    .await
+                    .unwrap();
+                assert_eq!(s.code, 0, "{s:?}");
+            }
+        });
+        let mut active = first;
+        for hot in [true, false] {
+            let mut xs = Vec::new();
+            for _ in 0..runs {
+                let next = Milvus::start(&bin(), "rootcoord", &env(&etcd, &dir, hot), &dir.0);
+                assert!(next.wait_state("StandBy", Duration::from_secs(60)));
+                // Let a hot standby load and follow the catalog before the handover.
+                std::thread::sleep(Duration::from_millis(500 + n as u64 / 20));
+                active.signal(Signal::SIGTERM);
+                assert!(
+                    next.wait_state("Healthy", Duration::from_secs(120)),
+                    "{}",
+                    next.log()
+                );
+                xs.push(activation_time(&next.log()).expect("activation line"));
+                active = next;
+            }
+            let (med, p99) = median_p99(&mut xs);
+            let kind = if hot { "hot" } else { "cold (reload)" };
+            println!("| {n} | {kind} | {runs} | {} | {} |", ms(med), ms(p99));
+        }
+    }
+}
+
+fn throughput_rows(rt: &tokio::runtime::Runtime, seconds: u64) {
+    let etcd = EtcdServer::start();
+    let dir = TempDir::new("bench-tso");
+    let a = Milvus::start(&bin(), "rootcoord", &env(&etcd, &dir, true), &dir.0);
+    assert!(a.wait_state("Healthy", Duration::from_secs(20)));
+    println!();
+    println!("| AllocTimestamp clients | calls/s | median latency ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for clients in [1usize, 8] {
+        let lat: Vec<Duration> = rt.block_on(async {
+            let tasks: Vec<_> = (0..clients)
+                .map(|_| {
+                    let url = format!("http://127.0.0.1:{}", a.port);
+                    tokio::spawn(async move {
+                        let mut c = RootCoordClient::connect(url).await.unwrap();
+                        let end = Instant::now() + Duration::from_secs(seconds);
+                        let mut lat = Vec::new();
+                        while Instant::now() < end {
+                            let t = Instant::now();
+                            let r = c
+                                .alloc_timestamp(AllocRequest { count: 1 })
+                                .await
+                                .unwrap()
+                                .into_inner();
+                            assert_eq!(r.status.unwrap().code, 0);
+                            lat.push(t.elapsed());
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all
+        });
+        let mut lat = lat;
+        let n = lat.len();
+        let (med, p99) = median_p99(&mut lat);
+        println!(
+            "| {clients} | {:.0} | {} | {} |",
+            n as f64 / seconds as f64,
+            ms(med),
+            ms(p99)
+        );
+    }
+}
+
+fn main() {
+    let runs = arg("--runs", 5);
+    let max = arg("--max", 10_000);
+    let seconds = arg("--seconds", 5) as u64;
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    let sizes: Vec<usize> = [10, 1_000, 10_000]
+        .into_iter()
+        .filter(|n| *n <= max)
+        .collect();
+    activation_rows(&rt, &sizes, runs);
+    throughput_rows(&rt, seconds);
+}
