@@ -10,14 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use milvus::proto::common::KeyValuePair;
 use milvus::proto::milvus as pb;
-use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema};
 use milvus::testkit::milvus_client::{call, channel};
 use milvus::testkit::stats::{arg, median_p99, ms};
 use milvus::testkit::{wait_until, EtcdServer, Milvus, TempDir};
 use nix::sys::signal::Signal;
-use prost::Message;
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
@@ -83,33 +80,11 @@ fn main() {
         start("rootcoord", &etcd, &dir),
     ];
     let p = start("proxy", &etcd, &dir);
-    let kv = |k: &str, v: &str| KeyValuePair {
-        key: k.into(),
-        value: v.into(),
-    };
-    let schema = CollectionSchema {
-        name: "bench".into(),
-        fields: vec![
-            FieldSchema {
-                name: "id".into(),
-                data_type: DataType::Int64 as i32,
-                is_primary_key: true,
-                ..Default::default()
-            },
-            FieldSchema {
-                name: "v".into(),
-                data_type: DataType::FloatVector as i32,
-                type_params: vec![kv("dim", "8")],
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    };
     let ch = channel(p.port);
     rt.block_on(async {
         let req = pb::CreateCollectionRequest {
             collection_name: "bench".into(),
-            schema: schema.encode_to_vec(),
+            schema: milvus::testkit::sample::schema("bench", "8"),
             ..Default::default()
         };
         let s: milvus::proto::common::Status =

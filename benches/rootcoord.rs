@@ -9,19 +9,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use milvus::config::EtcdConfig;
 use milvus::coord_client::ActiveRootCoord;
 use milvus::etcd::Etcd;
-use milvus::proto::common::KeyValuePair;
 use milvus::proto::milvus as pb;
 use milvus::proto::rootcoord::root_coord_client::RootCoordClient;
 use milvus::proto::rootcoord::AllocRequest;
-use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema};
 use milvus::session::Keys;
 use milvus::testkit::stats::{arg, median_p99, ms, parse_debug_duration};
 use milvus::testkit::{EtcdServer, Milvus, TempDir};
 use nix::sys::signal::Signal;
-use prost::Message;
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
@@ -38,47 +34,8 @@ fn env(etcd: &EtcdServer, dir: &TempDir, hot: bool) -> Vec<(String, String)> {
     ]
 }
 
-fn schema(name: &str) -> Vec<u8> {
-    let kv = |k: &str, v: &str| KeyValuePair {
-        key: k.into(),
-        value: v.into(),
-    };
-    CollectionSchema {
-        name: name.into(),
-        enable_dynamic_field: true,
-        fields: vec![
-            FieldSchema {
-                name: "id".into(),
-                data_type: DataType::Int64 as i32,
-                is_primary_key: true,
-                ..Default::default()
-            },
-            FieldSchema {
-                name: "v".into(),
-                data_type: DataType::FloatVector as i32,
-                type_params: vec![kv("dim", "128")],
-                ..Default::default()
-            },
-            FieldSchema {
-                name: "t".into(),
-                data_type: DataType::VarChar as i32,
-                type_params: vec![kv("max_length", "256")],
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
 fn client(rt: &tokio::runtime::Runtime, etcd: &EtcdServer) -> ActiveRootCoord {
-    let cfg = EtcdConfig {
-        endpoints: vec![etcd.endpoint()],
-        root_path: "by-dev".into(),
-        meta_sub_path: "meta".into(),
-        kv_sub_path: "kv".into(),
-        request_timeout: Duration::from_secs(5),
-    };
+    let cfg = milvus::testkit::sample::etcd_config(&etcd.endpoint());
     let e = rt.block_on(Etcd::connect(&cfg)).unwrap();
     let _g = rt.enter();
     ActiveRootCoord::new(
@@ -113,7 +70,7 @@ fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[usize], runs: usize) {
                 let name = format!("c{i}");
                 let req = pb::CreateCollectionRequest {
                     collection_name: name.clone(),
-                    schema: schema(&name),
+                    schema: milvus::testkit::sample::schema(&name, "128"),
                     ..Default::default()
                 };
                 let s = rc

@@ -131,7 +131,7 @@ impl ActiveRootCoord {
                             }
                             log::debug!(reason = st.reason.as_str(); "rootcoord not serving, re-resolving");
                         }
-                        Ok(Err(s)) if s.code() == Code::Unavailable || (kind == Attempts::Read && retryable(&s)) => {
+                        Ok(Err(s)) if s.code() == Code::Unavailable || (kind == Attempts::Read && crate::status::is_transient(s.code())) => {
                             log::debug!(error:% = s; "rootcoord unreachable, re-resolving");
                         }
                         Ok(Err(s)) => return Err(CoordError::Rpc(s)),
@@ -162,15 +162,4 @@ pub const WRITE_ATTEMPT: Duration = Duration::from_secs(30);
 enum Attempts {
     Read,
     Write,
-}
-
-fn retryable(s: &tonic::Status) -> bool {
-    matches!(
-        s.code(),
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Internal
-    )
 }

@@ -137,18 +137,10 @@ impl EtcdError {
     /// True for failures of the endpoint rather than answers about the request.
     pub fn is_endpoint_failure(&self) -> bool {
         use etcd_client::Error as E;
-        use tonic::Code;
         match self {
             EtcdError::Timeout(_) => true,
             EtcdError::Data { .. } => false,
-            EtcdError::Client(E::GRpcStatus(s)) => matches!(
-                s.code(),
-                Code::Unavailable
-                    | Code::Unknown
-                    | Code::Cancelled
-                    | Code::DeadlineExceeded
-                    | Code::Internal
-            ),
+            EtcdError::Client(E::GRpcStatus(s)) => crate::status::is_transient(s.code()),
             EtcdError::Client(E::LeaseKeepAliveError(m)) => !m.contains("not found"),
             EtcdError::Client(_) => true,
         }

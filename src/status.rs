@@ -22,6 +22,20 @@ pub mod code {
     pub const UNEXPECTED: i32 = 65535;
 }
 
+/// gRPC codes that say the server could not be reached or did not finish, rather than
+/// answering about the request: worth trying again, elsewhere.
+pub fn is_transient(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Internal
+    )
+}
+
 /// Success.
 pub fn ok() -> Status {
     Status::default()

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{PutOptions, TxnOp};
-use milvus::config::EtcdConfig;
 use milvus::etcd::Etcd;
 use milvus::roles::Role;
 use milvus::session::election::{self, TermEnd};
@@ -19,13 +18,7 @@ fn a_write_after_the_active_key_changed_hands_is_refused() {
     let server = EtcdServer::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let cfg = EtcdConfig {
-            endpoints: vec![server.endpoint()],
-            root_path: "by-dev".into(),
-            meta_sub_path: "meta".into(),
-            kv_sub_path: "kv".into(),
-            request_timeout: Duration::from_secs(2),
-        };
+        let cfg = milvus::testkit::sample::etcd_config(&server.endpoint());
         let etcd = Etcd::connect(&cfg).await.unwrap();
         let keys = Keys::new("by-dev/meta");
         let session = Session::create(

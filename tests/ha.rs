@@ -378,7 +378,6 @@ fn losing_etcd_members_causes_no_failover() {
 
 #[test]
 fn discovery_follows_the_active_across_a_failover() {
-    use milvus::config::EtcdConfig;
     use milvus::etcd::Etcd;
     use milvus::roles::Role;
     use milvus::session::discovery::{self, SessionView};
@@ -386,13 +385,7 @@ fn discovery_follows_the_active_across_a_failover() {
 
     let c = Cluster::new(10);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let cfg = EtcdConfig {
-        endpoints: vec![c.etcd.endpoint()],
-        root_path: "by-dev".into(),
-        meta_sub_path: "meta".into(),
-        kv_sub_path: "kv".into(),
-        request_timeout: 2 * SEC,
-    };
+    let cfg = milvus::testkit::sample::etcd_config(&c.etcd.endpoint());
     let etcd = rt.block_on(Etcd::connect(&cfg)).unwrap();
     let keys = Keys::new("by-dev/meta");
     let view = {

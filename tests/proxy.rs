@@ -6,55 +6,21 @@ mod common;
 use std::time::Duration;
 
 use common::Cluster;
-use milvus::proto::common::{ConsistencyLevel, KeyValuePair, Status};
+use milvus::proto::common::{ConsistencyLevel, Status};
 use milvus::proto::milvus as pb;
-use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema};
 use milvus::testkit::milvus_client::{call, channel};
-use milvus::testkit::Milvus;
+use milvus::testkit::{sample, Milvus};
 use nix::sys::signal::Signal;
-use prost::Message;
 use tonic::transport::Channel;
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn kv(k: &str, v: &str) -> KeyValuePair {
-    KeyValuePair {
-        key: k.into(),
-        value: v.into(),
-    }
+fn fields() -> Vec<milvus::proto::schema::FieldSchema> {
+    sample::fields("8")
 }
 
-fn fields() -> Vec<FieldSchema> {
-    vec![
-        FieldSchema {
-            name: "id".into(),
-            data_type: DataType::Int64 as i32,
-            is_primary_key: true,
-            ..Default::default()
-        },
-        FieldSchema {
-            name: "vec".into(),
-            data_type: DataType::FloatVector as i32,
-            type_params: vec![kv("dim", "8")],
-            ..Default::default()
-        },
-        FieldSchema {
-            name: "title".into(),
-            data_type: DataType::VarChar as i32,
-            type_params: vec![kv("max_length", "64")],
-            ..Default::default()
-        },
-    ]
-}
-
-fn schema_bytes(name: &str, fields: Vec<FieldSchema>) -> Vec<u8> {
-    CollectionSchema {
-        name: name.into(),
-        fields,
-        enable_dynamic_field: true,
-        ..Default::default()
-    }
-    .encode_to_vec()
+fn schema_bytes(name: &str, fields: Vec<milvus::proto::schema::FieldSchema>) -> Vec<u8> {
+    sample::schema_with(name, fields)
 }
 
 async fn create(ch: &Channel, db: &str, name: &str, schema: Vec<u8>) -> Status {

@@ -8,54 +8,17 @@ use std::time::{Duration, Instant};
 
 use common::{rootcoord_client, Cluster};
 use milvus::coord_client::ActiveRootCoord;
-use milvus::proto::common::{ConsistencyLevel, KeyValuePair, Status};
+use milvus::proto::common::{ConsistencyLevel, Status};
 use milvus::proto::milvus as pb;
 use milvus::proto::rootcoord::root_coord_client::RootCoordClient;
 use milvus::proto::rootcoord::AllocRequest;
-use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema};
 use milvus::testkit::{wait_until, Milvus};
 use nix::sys::signal::Signal;
-use prost::Message;
 use tonic::Request;
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn kv(k: &str, v: &str) -> KeyValuePair {
-    KeyValuePair {
-        key: k.into(),
-        value: v.into(),
-    }
-}
-
-/// Int64 primary key, FloatVector dim 8, VarChar(64); dynamic fields on.
-pub fn schema(name: &str, dim: &str) -> Vec<u8> {
-    CollectionSchema {
-        name: name.into(),
-        enable_dynamic_field: true,
-        fields: vec![
-            FieldSchema {
-                name: "id".into(),
-                data_type: DataType::Int64 as i32,
-                is_primary_key: true,
-                ..Default::default()
-            },
-            FieldSchema {
-                name: "v".into(),
-                data_type: DataType::FloatVector as i32,
-                type_params: vec![kv("dim", dim)],
-                ..Default::default()
-            },
-            FieldSchema {
-                name: "title".into(),
-                data_type: DataType::VarChar as i32,
-                type_params: vec![kv("max_length", "64")],
-                ..Default::default()
-            },
-        ],
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
+use milvus::testkit::sample::{kv, schema};
 
 fn create_req(db: &str, name: &str, schema_bytes: Vec<u8>) -> pb::CreateCollectionRequest {
     pb::CreateCollectionRequest {
@@ -68,7 +31,7 @@ fn create_req(db: &str, name: &str, schema_bytes: Vec<u8>) -> pb::CreateCollecti
 }
 
 async fn create(rc: &ActiveRootCoord, db: &str, name: &str) -> Status {
-    rc.call(
+    rc.call_write(
         create_req(db, name, schema(name, "8")),
         |mut c, r| async move { c.create_collection(r).await },
     )

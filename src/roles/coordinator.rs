@@ -77,23 +77,39 @@ pub async fn register(ctx: &Context, first: bool) -> Result<Session, i32> {
     }
 }
 
+/// Registers a new session and its `<role>-<ServerID>` key (workers, HA coordinators).
+pub async fn register_own_key(ctx: &Context, first: bool) -> Result<Session, i32> {
+    let mut first = first;
+    loop {
+        let session = register(ctx, first).await?;
+        first = false;
+        match session.put_own_key().await {
+            Ok(()) => return Ok(session),
+            Err(e) => {
+                log::warn!(error:% = e; "cannot register the session key, starting a new session");
+                session.revoke().await;
+            }
+        }
+    }
+}
+
 /// Runs a coordinator until it must exit; returns the exit code.
 pub async fn run<C: Coordinator>(ctx: &Context, coord: &C) -> i32 {
     let role = ctx.role;
     let ha = ctx.config.role(role).active_standby;
     let mut first = true;
     loop {
-        let session = match register(ctx, first).await {
+        let registered = if ha {
+            register_own_key(ctx, first).await
+        } else {
+            register(ctx, first).await
+        };
+        let session = match registered {
             Ok(s) => s,
             Err(code) => return code,
         };
         first = false;
         let won = if ha {
-            if let Err(e) = session.put_own_key().await {
-                log::warn!(error:% = e; "cannot register the session key, starting a new session");
-                session.revoke().await;
-                continue;
-            }
             ctx.state.set(StateCode::StandBy);
             coord.on_standby().await;
             election::stand_by_until_active(&session).await
@@ -167,7 +183,7 @@ async fn serve_term<C: Coordinator>(
 }
 
 /// After a lost lease: exit 80 if configured, else revoke what is left and go on.
-async fn after_lease_loss(ctx: &Context, session: &Session) -> Option<i32> {
+pub async fn after_lease_loss(ctx: &Context, session: &Session) -> Option<i32> {
     if ctx.config.session.exit_on_lease_loss {
         log::error!(ServerID = session.server_id(); "session lease lost and common.session.exitOnLeaseLoss is set, exiting");
         return Some(exit::LEASE_LOST);

@@ -173,13 +173,7 @@ pub fn rootcoord_client(
         .enable_all()
         .build()
         .unwrap();
-    let cfg = milvus::config::EtcdConfig {
-        endpoints: vec![c.etcd.endpoint()],
-        root_path: "by-dev".into(),
-        meta_sub_path: "meta".into(),
-        kv_sub_path: "kv".into(),
-        request_timeout: Duration::from_secs(2),
-    };
+    let cfg = milvus::testkit::sample::etcd_config(&c.etcd.endpoint());
     let etcd = rt.block_on(milvus::etcd::Etcd::connect(&cfg)).unwrap();
     let client = {
         let _g = rt.enter();

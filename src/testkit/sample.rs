@@ -1,0 +1,68 @@
+//! Sample requests shared by tests and benchmarks.
+
+use std::time::Duration;
+
+use prost::Message;
+
+use crate::config::EtcdConfig;
+use crate::proto::common::KeyValuePair;
+use crate::proto::schema::{CollectionSchema, DataType, FieldSchema};
+
+/// A key-value pair.
+pub fn kv(k: &str, v: &str) -> KeyValuePair {
+    KeyValuePair {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+
+/// Int64 primary key `id`, FloatVector `vec` of `dim`, VarChar `title` (max_length 64).
+pub fn fields(dim: &str) -> Vec<FieldSchema> {
+    vec![
+        FieldSchema {
+            name: "id".into(),
+            data_type: DataType::Int64 as i32,
+            is_primary_key: true,
+            ..Default::default()
+        },
+        FieldSchema {
+            name: "vec".into(),
+            data_type: DataType::FloatVector as i32,
+            type_params: vec![kv("dim", dim)],
+            ..Default::default()
+        },
+        FieldSchema {
+            name: "title".into(),
+            data_type: DataType::VarChar as i32,
+            type_params: vec![kv("max_length", "64")],
+            ..Default::default()
+        },
+    ]
+}
+
+/// A serialized schema named `name` with `fields` and dynamic fields on.
+pub fn schema_with(name: &str, fields: Vec<FieldSchema>) -> Vec<u8> {
+    CollectionSchema {
+        name: name.into(),
+        fields,
+        enable_dynamic_field: true,
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// A serialized sample schema named `name` with vectors of `dim`.
+pub fn schema(name: &str, dim: &str) -> Vec<u8> {
+    schema_with(name, fields(dim))
+}
+
+/// etcd settings for a test etcd at `endpoint` with the default paths.
+pub fn etcd_config(endpoint: &str) -> EtcdConfig {
+    EtcdConfig {
+        endpoints: vec![endpoint.to_string()],
+        root_path: "by-dev".into(),
+        meta_sub_path: "meta".into(),
+        kv_sub_path: "kv".into(),
+        request_timeout: Duration::from_secs(2),
+    }
+}
