@@ -421,3 +421,24 @@ fn discovery_follows_the_active_across_a_failover() {
         .snapshot()
         .contains_key(&format!("by-dev/meta/session/rootcoord-{ida}")));
 }
+
+#[test]
+fn a_crashed_predecessor_at_the_same_address_is_replaced_at_once() {
+    let c = Cluster::new(10);
+    let a = c.start("rootcoord", &[]);
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let port = a.port;
+    a.signal(Signal::SIGKILL);
+    drop(a);
+    // Its key lingers for the TTL (10 s), but it names this very address: purged at once.
+    let started = Instant::now();
+    let env = c.env();
+    let b = Milvus::start_on(&common::bin(), "rootcoord", &env, &c.dir.0, port);
+    assert!(b.wait_state("Healthy", 5 * SEC), "{}", b.log());
+    assert!(started.elapsed() < 5 * SEC);
+    assert!(
+        b.log().contains("earlier process at this address"),
+        "{}",
+        b.log()
+    );
+}

@@ -27,7 +27,17 @@ impl Milvus {
     /// Starts `bin run <role>` on a free port with `env` added to the environment
     /// (the port variable is set here), logging to `<log_dir>/<role>-<port>.log`.
     pub fn start(bin: &Path, role: &str, env: &[(String, String)], log_dir: &Path) -> Milvus {
-        let port = free_port();
+        Milvus::start_on(bin, role, env, log_dir, free_port())
+    }
+
+    /// Like [`Milvus::start`], on a given port (to restart a process where it was).
+    pub fn start_on(
+        bin: &Path,
+        role: &str,
+        env: &[(String, String)],
+        log_dir: &Path,
+        port: u16,
+    ) -> Milvus {
         let section = match role {
             "rootcoord" => "ROOT_COORD",
             "querycoord" => "QUERY_COORD",
