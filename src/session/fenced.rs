@@ -46,6 +46,19 @@ impl FencedStore {
 
     /// Applies `ops` atomically if this term still holds; returns the write's revision.
     pub async fn write(&self, ops: Vec<TxnOp>) -> Result<i64, FenceError> {
+        // With no compares of its own, the nested txn always applies.
+        Ok(self.write_if(Vec::new(), ops).await?.unwrap_or_default())
+    }
+
+    /// Applies `ops` if this term still holds and every compare in `when` holds; returns
+    /// `Some(revision)`, or `None` when a compare in `when` failed (nothing written). The
+    /// conditional part is a txn nested in the fenced one, so a conflict is told apart
+    /// from fencing.
+    pub async fn write_if(
+        &self,
+        when: Vec<Compare>,
+        ops: Vec<TxnOp>,
+    ) -> Result<Option<i64>, FenceError> {
         if !self.term.is_valid() {
             return Err(FenceError::NotActive);
         }
@@ -57,7 +70,7 @@ impl FencedStore {
                 c.txn(
                     Txn::new()
                         .when([Compare::create_revision(key, CompareOp::Equal, epoch)])
-                        .and_then(ops),
+                        .and_then([TxnOp::txn(Txn::new().when(when).and_then(ops))]),
                 )
                 .await
             })
@@ -68,7 +81,11 @@ impl FencedStore {
             self.term.end(TermEnd::Fenced);
             return Err(FenceError::Fenced { epoch });
         }
-        Ok(resp.header().map_or(0, |h| h.revision()))
+        let inner_ok = resp.op_responses().into_iter().any(|op| match op {
+            etcd_client::TxnOpResponse::Txn(t) => t.succeeded(),
+            _ => false,
+        });
+        Ok(inner_ok.then(|| resp.header().map_or(0, |h| h.revision())))
     }
 
     /// Reads one key (reads need no fence).

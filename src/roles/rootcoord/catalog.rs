@@ -55,11 +55,18 @@ pub struct Catalog {
     dbs: BTreeMap<i64, DatabaseRecord>,
     colls: BTreeMap<i64, CollectionRecord>,
     coll_by_name: HashMap<(i64, String), i64>,
+    coll_revision: HashMap<i64, i64>,
 }
 
 impl Catalog {
-    /// Applies a put of `key` (ignoring keys that are not catalog records).
-    pub fn apply_put(&mut self, keys: &CatalogKeys, key: &str, value: &[u8]) -> Result<(), String> {
+    /// Applies a put of `key` at `revision` (ignoring keys that are not catalog records).
+    pub fn apply_put(
+        &mut self,
+        keys: &CatalogKeys,
+        key: &str,
+        value: &[u8],
+        revision: i64,
+    ) -> Result<(), String> {
         let Some(rest) = key.strip_prefix(keys.prefix()) else {
             return Ok(());
         };
@@ -71,6 +78,7 @@ impl Catalog {
             self.remove_collection(c.id);
             self.coll_by_name
                 .insert((c.db_id, collection_name(&c).to_string()), c.id);
+            self.coll_revision.insert(c.id, revision);
             self.colls.insert(c.id, c);
         }
         Ok(())
@@ -91,6 +99,7 @@ impl Catalog {
     }
 
     fn remove_collection(&mut self, id: i64) {
+        self.coll_revision.remove(&id);
         if let Some(old) = self.colls.remove(&id) {
             self.coll_by_name
                 .remove(&(old.db_id, collection_name(&old).to_string()));
@@ -132,6 +141,11 @@ impl Catalog {
         self.coll_by_name
             .get(&(db_id, name.to_string()))
             .and_then(|id| self.colls.get(id))
+    }
+
+    /// The etcd revision at which a collection's record was last written.
+    pub fn collection_revision(&self, id: i64) -> i64 {
+        self.coll_revision.get(&id).copied().unwrap_or(0)
     }
 
     /// The collections of a database, oldest first.

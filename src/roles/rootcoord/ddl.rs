@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::TxnOp;
+use etcd_client::{Compare, CompareOp, TxnOp};
 use prost::Message;
 
 use super::catalog::{collection_name, DEFAULT_DB, DEFAULT_PARTITION};
@@ -100,14 +100,34 @@ impl RootCoord {
         Ok((a, one))
     }
 
-    /// Writes `ops` fenced and waits until the catalog reflects them. When the outcome
-    /// or its visibility is unknown, the next change starts with a barrier.
+    /// Writes `ops` fenced and waits until the catalog reflects them.
     async fn commit(&self, a: &Active, ops: Vec<TxnOp>) -> Status {
+        self.commit_if(a, vec![], ops).await
+    }
+
+    /// Replaces a collection record read from the catalog, only if nobody has written it
+    /// since that read (its mod revision is unchanged).
+    async fn rewrite_collection(&self, a: &Active, c: CollectionRecord) -> Status {
+        let key = self.keys.collection(c.db_id, c.id);
+        let seen = self.read().collection_revision(c.id);
+        let unchanged = Compare::mod_revision(key.clone(), CompareOp::Equal, seen);
+        self.commit_if(
+            a,
+            vec![unchanged],
+            vec![TxnOp::put(key, c.encode_to_vec(), None)],
+        )
+        .await
+    }
+
+    /// Writes `ops` fenced if `when` holds, and waits until the catalog reflects them.
+    /// When the outcome or its visibility is unknown, or `when` failed (the catalog was
+    /// behind), the next change starts with a barrier.
+    async fn commit_if(&self, a: &Active, when: Vec<Compare>, ops: Vec<TxnOp>) -> Status {
         if !self.write_delay.is_zero() {
             tokio::time::sleep(self.write_delay).await;
         }
-        match a.store.write(ops).await {
-            Ok(rev) => {
+        match a.store.write_if(when, ops).await {
+            Ok(Some(rev)) => {
                 if self
                     .follower()
                     .wait_applied(rev, Duration::from_secs(10))
@@ -121,6 +141,13 @@ impl RootCoord {
                         format!("written at revision {rev} but not yet visible; retry the read"),
                     )
                 }
+            }
+            Ok(None) => {
+                self.stale.store(true, Ordering::SeqCst);
+                error(
+                    code::UNEXPECTED,
+                    "the record changed concurrently; nothing was written, retry",
+                )
             }
             Err(FenceError::Etcd(e)) => {
                 self.stale.store(true, Ordering::SeqCst);
@@ -482,9 +509,7 @@ impl RootCoord {
             name: req.partition_name,
             created_timestamp: ts,
         });
-        let key = self.keys.collection(c.db_id, c.id);
-        self.commit(&a, vec![TxnOp::put(key, c.encode_to_vec(), None)])
-            .await
+        self.rewrite_collection(&a, c).await
     }
 
     /// `DropPartition`.
@@ -511,9 +536,7 @@ impl RootCoord {
                 format!("partition not found[partition={}]", req.partition_name),
             );
         }
-        let key = self.keys.collection(c.db_id, c.id);
-        self.commit(&a, vec![TxnOp::put(key, c.encode_to_vec(), None)])
-            .await
+        self.rewrite_collection(&a, c).await
     }
 
     /// `HasPartition`.

@@ -86,7 +86,7 @@ async fn follow(
         let mut fresh = Catalog::default();
         for kv in resp.kvs() {
             let key = String::from_utf8_lossy(kv.key());
-            if let Err(e) = fresh.apply_put(&keys, &key, kv.value()) {
+            if let Err(e) = fresh.apply_put(&keys, &key, kv.value(), kv.mod_revision()) {
                 log::error!(error = e.as_str(); "skipping a catalog record that does not decode");
             }
         }
@@ -119,7 +119,9 @@ async fn follow(
                             let key = String::from_utf8_lossy(kv.key());
                             match ev.event_type() {
                                 EventType::Put => {
-                                    if let Err(e) = cat.apply_put(&keys, &key, kv.value()) {
+                                    if let Err(e) =
+                                        cat.apply_put(&keys, &key, kv.value(), kv.mod_revision())
+                                    {
                                         log::error!(error = e.as_str(); "skipping a catalog record that does not decode");
                                     }
                                 }
