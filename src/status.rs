@@ -3,6 +3,7 @@
 
 use crate::proto::common::{ErrorCode, Status};
 use crate::proto::{milvus as pb, rootcoord as rc};
+use crate::session::state::ComponentState;
 
 /// Milvus error codes (`Status.code`) used here.
 pub mod code {
@@ -34,6 +35,21 @@ pub fn is_transient(code: tonic::Code) -> bool {
             | Code::DeadlineExceeded
             | Code::Internal
     )
+}
+
+/// This process's `ComponentStates` as Milvus reports them (role, ServerID, state code).
+pub fn component_states(state: &ComponentState) -> pb::ComponentStates {
+    let r = state.report();
+    pb::ComponentStates {
+        state: Some(pb::ComponentInfo {
+            node_id: r.server_id,
+            role: r.role.to_string(),
+            state_code: r.state as i32,
+            extra_info: vec![],
+        }),
+        subcomponent_states: vec![],
+        status: Some(ok()),
+    }
 }
 
 /// Success.

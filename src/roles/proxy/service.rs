@@ -18,7 +18,7 @@ use crate::proto::rootcoord::root_coord_client::RootCoordClient;
 use crate::proto::rootcoord::AllocRequest;
 use crate::roles::rootcoord::validate::FIRST_FIELD_ID;
 use crate::session::state::StateCode;
-use crate::status::{code, error, ok, WithStatus};
+use crate::status::{code, component_states, error, ok, WithStatus};
 
 /// Request metadata naming the database (pymilvus sends it on every call).
 pub const DB_HEADER: &str = "dbname";
@@ -149,17 +149,7 @@ impl MilvusService for Service {
         &self,
         _req: Request<pb::GetComponentStatesRequest>,
     ) -> Reply<pb::ComponentStates> {
-        let r = self.0.ctx.state.report();
-        Ok(Response::new(pb::ComponentStates {
-            state: Some(pb::ComponentInfo {
-                node_id: r.server_id,
-                role: "proxy".to_string(),
-                state_code: r.state as i32,
-                extra_info: vec![],
-            }),
-            subcomponent_states: vec![],
-            status: Some(ok()),
-        }))
+        Ok(Response::new(component_states(&self.0.ctx.state)))
     }
 
     async fn alloc_timestamp(

@@ -13,7 +13,7 @@ use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord as rc;
 use crate::proto::rootcoord::root_coord_server::{RootCoord as RootCoordApi, RootCoordServer};
-use crate::status::{code, error, ok, WithStatus};
+use crate::status::{code, component_states, error, ok, WithStatus};
 
 /// Metadata key naming the ServerID a caller expects to reach.
 pub const SERVER_ID_HEADER: &str = "serverid";
@@ -79,17 +79,7 @@ impl RootCoordApi for Service {
         &self,
         _req: Request<pb::GetComponentStatesRequest>,
     ) -> Reply<pb::ComponentStates> {
-        let report = self.0.ctx.state.report();
-        Ok(Response::new(pb::ComponentStates {
-            state: Some(pb::ComponentInfo {
-                node_id: report.server_id,
-                role: "rootcoord".to_string(),
-                state_code: report.state as i32,
-                extra_info: vec![],
-            }),
-            subcomponent_states: vec![],
-            status: Some(ok()),
-        }))
+        Ok(Response::new(component_states(&self.0.ctx.state)))
     }
 
     async fn alloc_timestamp(
