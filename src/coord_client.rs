@@ -4,17 +4,18 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Response};
+use tonic::{Request, Response};
 
 use crate::etcd::Etcd;
 use crate::proto::rootcoord::root_coord_client::RootCoordClient;
-use crate::roles::rootcoord::service::SERVER_ID_HEADER;
+use crate::roles::rootcoord::service::{REQUEST_ID_HEADER, SERVER_ID_HEADER};
 use crate::roles::Role;
 use crate::session::discovery::SessionView;
 use crate::session::Keys;
@@ -31,12 +32,27 @@ pub enum CoordError {
     Rpc(#[from] tonic::Status),
 }
 
+/// HTTP/2 ping interval on channels to the rootcoord: a peer that vanished without a
+/// reset (a frozen host, a cut link) is found within interval + timeout.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A nonce that makes this client's request IDs unique: pid and start time.
+fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}{:x}", std::process::id(), nanos)
+}
+
 /// A handle on whichever rootcoord is active.
 pub struct ActiveRootCoord {
     view: SessionView,
     channels: Mutex<HashMap<String, Channel>>,
     retry_for: Duration,
     per_call: Duration,
+    nonce: String,
+    requests: AtomicU64,
 }
 
 impl ActiveRootCoord {
@@ -48,6 +64,8 @@ impl ActiveRootCoord {
             channels: Mutex::new(HashMap::new()),
             retry_for,
             per_call,
+            nonce: nonce(),
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -56,14 +74,27 @@ impl ActiveRootCoord {
         self.view.active(Role::RootCoord).is_some()
     }
 
+    /// The channel to `address`; channels to addresses no rootcoord session holds any
+    /// more are dropped first.
     fn channel(&self, address: &str) -> Option<Channel> {
         let mut map = self.channels.lock().expect("channel map lock");
         if let Some(c) = map.get(address) {
             return Some(c.clone());
         }
+        let live: Vec<String> = self
+            .view
+            .snapshot()
+            .into_values()
+            .filter(|s| s.value.server_name == Role::RootCoord.name())
+            .map(|s| s.value.address)
+            .collect();
+        map.retain(|a, _| live.contains(a));
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .ok()?
             .connect_timeout(self.per_call)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(false)
             .tcp_nodelay(true);
         let c = endpoint.connect_lazy();
         map.insert(address.to_string(), c.clone());
@@ -80,13 +111,14 @@ impl ActiveRootCoord {
         F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
-        self.call_with(message, f, Attempts::Read).await
+        self.call_with(message, f, None).await
     }
 
-    /// Calls the active rootcoord for a change. It is retried only when the answer proves
-    /// nothing ran (a not-serving or mismatch status, which a rootcoord gives before any
-    /// write, or no connection); a timeout or an unclear failure is returned, since the
-    /// change may have happened. Each attempt may take up to [`WRITE_ATTEMPT`].
+    /// Calls the active rootcoord for a change. The change gets one request ID, sent
+    /// with every attempt, which the rootcoord records with the change: a repeated ID is
+    /// answered with the recorded result and applied once. So the change is retried like
+    /// a read, on any transient failure (transport errors, timeouts, not-serving and
+    /// mismatch answers, retriable statuses), until the retry limit.
     pub async fn call_write<M, T, F, Fut>(&self, message: M, f: F) -> Result<T, CoordError>
     where
         M: Clone,
@@ -94,14 +126,21 @@ impl ActiveRootCoord {
         F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
-        self.call_with(message, f, Attempts::Write).await
+        let id = self.next_request_id();
+        self.call_with(message, f, Some(&id)).await
+    }
+
+    /// A request ID unique across processes: this client's nonce and a counter.
+    fn next_request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.nonce)
     }
 
     async fn call_with<M, T, F, Fut>(
         &self,
         message: M,
         f: F,
-        kind: Attempts,
+        request_id: Option<&str>,
     ) -> Result<T, CoordError>
     where
         M: Clone,
@@ -110,11 +149,9 @@ impl ActiveRootCoord {
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.retry_for;
-        let per_call = match kind {
-            Attempts::Read => self.per_call,
-            Attempts::Write => self.per_call.max(WRITE_ATTEMPT),
-        };
         let mut backoff = Duration::from_millis(5);
+        // The last retriable answer, returned if the retry limit passes.
+        let mut last: Option<T> = None;
         loop {
             if let Some(active) = self.view.active(Role::RootCoord) {
                 if let Some(channel) = self.channel(&active.value.address) {
@@ -122,44 +159,46 @@ impl ActiveRootCoord {
                     if let Ok(v) = MetadataValue::try_from(active.value.server_id.to_string()) {
                         req.metadata_mut().insert(SERVER_ID_HEADER, v);
                     }
-                    match tokio::time::timeout(per_call, f(RootCoordClient::new(channel), req)).await {
+                    if let Some(Ok(v)) = request_id.map(MetadataValue::try_from) {
+                        req.metadata_mut().insert(REQUEST_ID_HEADER, v);
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let attempt = self.per_call.min(left.max(Duration::from_millis(100)));
+                    match tokio::time::timeout(attempt, f(RootCoordClient::new(channel), req)).await
+                    {
                         Ok(Ok(resp)) => {
                             let resp = resp.into_inner();
                             let st = resp.status();
-                            if !matches!(st.code, code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE) {
+                            let again = st.retriable
+                                || matches!(
+                                    st.code,
+                                    code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE
+                                );
+                            if !again {
                                 return Ok(resp);
                             }
-                            log::debug!(reason = st.reason.as_str(); "rootcoord not serving, re-resolving");
+                            log::debug!(reason = st.reason.as_str(), code = st.code; "rootcoord asks to retry");
+                            last = Some(resp);
                         }
-                        Ok(Err(s)) if s.code() == Code::Unavailable || (kind == Attempts::Read && crate::status::is_transient(s.code())) => {
+                        Ok(Err(s)) if crate::status::is_transient(s.code()) => {
                             log::debug!(error:% = s; "rootcoord unreachable, re-resolving");
                         }
                         Ok(Err(s)) => return Err(CoordError::Rpc(s)),
-                        Err(_) if kind == Attempts::Write => {
-                            return Err(CoordError::Rpc(tonic::Status::deadline_exceeded(format!(
-                                "the rootcoord did not answer within {per_call:?}; the change may or may not have been applied"
-                            ))))
+                        Err(_) => {
+                            log::debug!(timeout:? = attempt; "rootcoord call timed out, re-resolving")
                         }
-                        Err(_) => log::debug!("rootcoord call timed out, re-resolving"),
                     }
                 }
             }
             if Instant::now() >= deadline {
-                return Err(CoordError::Unavailable(self.retry_for));
+                return match last {
+                    Some(resp) => Ok(resp),
+                    None => Err(CoordError::Unavailable(self.retry_for)),
+                };
             }
             tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
                 .await;
             backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
-}
-
-/// How long one attempt of a change may take: a rootcoord bounds its own etcd write
-/// and catalog update well below this.
-pub const WRITE_ATTEMPT: Duration = Duration::from_secs(30);
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Attempts {
-    Read,
-    Write,
 }

@@ -8,9 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions};
+use etcd_client::{Client, ConnectOptions, GetOptions, KeyValue, WatchOptions, WatchStream};
 
 use crate::config::EtcdConfig;
+
+/// HTTP/2 ping interval on etcd connections (etcd's Go client uses 10 s too).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a ping may go unanswered before the connection is dropped.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest etcd response this client accepts (paged reads stay far below it; a watch
+/// response after a long backlog may not).
+pub const MAX_RESPONSE_BYTES: usize = 512 << 20;
 
 /// An etcd failure: an error from the server or client, or no answer in time.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +55,14 @@ pub struct Etcd {
 impl Etcd {
     /// Connects lazily to each endpoint; the first call fails (in time) if none answers.
     pub async fn connect(cfg: &EtcdConfig) -> Result<Self, EtcdError> {
+        // HTTP/2 pings within etcd's server defaults: it answers pings more often than
+        // `--grpc-keepalive-min-time` (5 s), or any ping on a connection without an open
+        // stream, with GOAWAY `too_many_pings`, which breaks every watch on it. Dead
+        // servers are found by the per-call timeouts; pings only catch idle dead streams.
         let options = ConnectOptions::new()
             .with_connect_timeout(cfg.request_timeout)
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-            .with_keep_alive_while_idle(true)
+            .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+            .with_keep_alive_while_idle(false)
             .with_require_leader(true);
         let mut clients = Vec::with_capacity(cfg.endpoints.len());
         for e in &cfg.endpoints {
@@ -130,6 +142,99 @@ impl Etcd {
                     "etcd endpoint failed, switching");
             }
         }
+    }
+}
+
+/// Keys per page of a prefix read, to start with (halved while a page is too large).
+const PAGE_KEYS: i64 = 1024;
+/// Largest page of a prefix read.
+const PAGE_BYTES: usize = 64 << 20;
+
+/// The end of the key range of every key that starts with `prefix`.
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0] // every key
+}
+
+fn too_large(e: &EtcdError) -> bool {
+    match e {
+        EtcdError::Client(etcd_client::Error::GRpcStatus(s)) => {
+            matches!(
+                s.code(),
+                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+            ) || s.message().contains("too large")
+        }
+        _ => false,
+    }
+}
+
+impl Etcd {
+    /// Reads every key under `prefix` as of one revision, in pages (each call bounded by
+    /// the call timeout), so a prefix of any total size can be read; returns the keys and
+    /// the revision. A page over the response limit is read again in halves.
+    pub async fn get_prefix(&self, prefix: &str) -> Result<(Vec<KeyValue>, i64), EtcdError> {
+        let end = prefix_end(prefix);
+        let mut out = Vec::new();
+        let mut from = prefix.as_bytes().to_vec();
+        let mut revision = 0;
+        let mut page = PAGE_KEYS;
+        loop {
+            let mut opts = GetOptions::new().with_range(end.clone()).with_limit(page);
+            if revision > 0 {
+                opts = opts.with_revision(revision);
+            }
+            let key = from.clone();
+            let read = self
+                .call(|c| async move {
+                    c.kv_client()
+                        .max_decoding_message_size(PAGE_BYTES)
+                        .get(key, Some(opts))
+                        .await
+                })
+                .await;
+            let mut resp = match read {
+                Ok(r) => r,
+                Err(e) if too_large(&e) && page > 1 => {
+                    page = (page / 2).max(1);
+                    log::warn!(prefix = prefix, page_keys = page, error:% = e; "etcd page too large, reading smaller pages");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if revision == 0 {
+                revision = resp.header().map_or(0, |h| h.revision());
+            }
+            let more = resp.more();
+            let kvs = resp.take_kvs();
+            if let Some(last) = kvs.last() {
+                from = last.key().to_vec();
+                from.push(0);
+            }
+            out.extend(kvs);
+            if !more {
+                return Ok((out, revision));
+            }
+        }
+    }
+
+    /// Opens a watch on `key` (set-up bounded by the call timeout) that accepts
+    /// responses up to [`MAX_RESPONSE_BYTES`]: after a backlog, etcd batches many events
+    /// into one response.
+    pub async fn watch(&self, key: &str, options: WatchOptions) -> Result<WatchStream, EtcdError> {
+        let k = key.to_string();
+        self.call(|c| async move {
+            c.watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                .watch(k, Some(options))
+                .await
+        })
+        .await
     }
 }
 

@@ -11,6 +11,8 @@ pub mod code {
     pub const SERVICE_NOT_READY: i32 = 1;
     /// The service is unavailable (wrong server, lost term).
     pub const SERVICE_UNAVAILABLE: i32 = 2;
+    /// Too much work queued: retry later.
+    pub const RATE_LIMIT: i32 = 8;
     /// No such collection.
     pub const COLLECTION_NOT_FOUND: i32 = 100;
     /// No such partition.
@@ -63,14 +65,27 @@ pub fn error(code: i32, reason: impl Into<String>) -> Status {
         code::COLLECTION_NOT_FOUND => ErrorCode::CollectionNotExists,
         code::PARAMETER_INVALID => ErrorCode::IllegalArgument,
         code::SERVICE_NOT_READY => ErrorCode::NotReadyServe,
+        code::RATE_LIMIT => ErrorCode::RateLimit,
         _ => ErrorCode::UnexpectedError,
     };
     Status {
         error_code: legacy as i32,
         reason: reason.into(),
         code,
-        retriable: matches!(code, code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE),
+        retriable: matches!(
+            code,
+            code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE | code::RATE_LIMIT
+        ),
         ..Default::default()
+    }
+}
+
+/// An error that says nothing was changed for good, or that the change is safe to repeat
+/// (the request ID makes a retry exactly-once): the caller should try again.
+pub fn retriable(code: i32, reason: impl Into<String>) -> Status {
+    Status {
+        retriable: true,
+        ..error(code, reason)
     }
 }
 

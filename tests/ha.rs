@@ -63,8 +63,9 @@ fn two_rootcoords_one_active_one_standby_with_heartbeat() {
     assert_eq!(active["Address"], format!("127.0.0.1:{}", a.port));
     assert_eq!(active["Exclusive"], true);
     assert_eq!(active["Stopping"], false);
-    assert_eq!(active["TriggerKill"], false);
-    assert!(active["Version"].is_string());
+    assert_eq!(active["TriggerKill"], true);
+    assert_eq!(active["Version"], "2.2.16");
+    assert_eq!(active["ProjectVersion"], env!("CARGO_PKG_VERSION"));
     assert!(active["LeaseID"].as_i64().unwrap() > 0);
     assert!(active["HostName"].is_string());
     assert!(b.log().contains("serverName: rootcoord enter STANDBY mode"));

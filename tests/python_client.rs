@@ -103,3 +103,51 @@ fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
         p.log()
     );
 }
+
+#[test]
+fn pymilvus_creates_nonstop_through_six_crashes_of_the_active_rootcoord() {
+    let (c, mut rcs, p) = cluster();
+    let client = Command::new(python())
+        .arg(script())
+        .args([
+            "create_nonstop",
+            &format!("http://127.0.0.1:{}", p.port),
+            "40",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(2 * SEC);
+    for kill in 0..6 {
+        // Kill the active mid-stream; the standby takes over within the TTL, and the
+        // dead one comes back as the new standby.
+        let i = rcs
+            .iter()
+            .position(|r| r.state().as_deref() == Some("Healthy"))
+            .unwrap_or_else(|| panic!("no active rootcoord before kill {kill}"));
+        rcs[i].signal(Signal::SIGKILL);
+        rcs.remove(i);
+        assert!(
+            rcs[0].wait_state("Healthy", 5 * SEC),
+            "kill {kill}: {}",
+            rcs[0].log()
+        );
+        rcs.push(c.rootcoord_ha());
+        assert!(rcs[1].wait_state("StandBy", 10 * SEC));
+        std::thread::sleep(2 * SEC);
+    }
+    let out = client.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "creates failed or names were not listed exactly once:\n{text}\nproxy log:\n{}",
+        p.log()
+    );
+    assert!(text.contains("\"failures\": []"), "{text}");
+}

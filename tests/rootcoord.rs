@@ -351,7 +351,18 @@ fn bad_requests_get_their_error_codes_and_change_nothing() {
         for bad in ["", "1abc", "a-b", &"x".repeat(256)] {
             assert_eq!(code_of(create(&rc, "", bad).await), (1100, 5), "{bad:?}");
         }
-        assert_eq!(code_of(create(&rc, "", "good").await), (1100, 5));
+        // The same collection again is Milvus's idempotent success; another schema
+        // under the same name is refused.
+        assert_eq!(code_of(create(&rc, "", "good").await), (0, 0));
+        let s = rc
+            .call(
+                create_req("", "good", schema("good", "16")),
+                |mut c, r| async move { c.create_collection(r).await },
+            )
+            .await
+            .unwrap();
+        assert_eq!(code_of(s.clone()), (1100, 5));
+        assert!(s.reason.contains("different parameters"), "{}", s.reason);
         let s = rc
             .call(
                 create_req("", "baddim", schema("baddim", "0")),
@@ -387,9 +398,10 @@ fn bad_requests_get_their_error_codes_and_change_nothing() {
             )
             .await
             .unwrap();
-        assert_eq!(s.code, 100);
-        // Too many partitions (limit 3, `_default` is one).
-        for (p, want) in [("p1", 0), ("p2", 0), ("p3", 1100), ("p1", 1100)] {
+        assert_eq!(s.code, 0, "dropping a missing collection succeeds: {s:?}");
+        // Too many partitions (limit 3, `_default` is one); an existing one again is
+        // an idempotent success.
+        for (p, want) in [("p1", 0), ("p2", 0), ("p3", 1100), ("p1", 0)] {
             let req = pb::CreatePartitionRequest {
                 collection_name: "good".into(),
                 partition_name: p.into(),
@@ -411,7 +423,8 @@ fn bad_requests_get_their_error_codes_and_change_nothing() {
                 .await
                 .unwrap()
                 .code,
-            200
+            0,
+            "dropping a missing partition succeeds"
         );
         let req = pb::DropPartitionRequest {
             collection_name: "good".into(),

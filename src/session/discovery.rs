@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{EventType, GetOptions, WatchOptions};
+use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -49,13 +49,10 @@ pub async fn active(etcd: &Etcd, keys: &Keys, role: Role) -> Result<Option<Regis
 /// the read was made at.
 pub async fn all(etcd: &Etcd, keys: &Keys) -> Result<(Vec<Registered>, i64), EtcdError> {
     let prefix = keys.session_prefix();
-    let p = prefix.clone();
-    let resp = etcd
-        .call(|mut c| async move { c.get(p, Some(GetOptions::new().with_prefix())).await })
-        .await?;
+    let (kvs, revision) = etcd.get_prefix(&prefix).await?;
     let counter = keys.server_id_counter();
     let mut out = Vec::new();
-    for kv in resp.kvs() {
+    for kv in &kvs {
         let key = String::from_utf8_lossy(kv.key()).to_string();
         if key == counter {
             continue;
@@ -70,7 +67,7 @@ pub async fn all(etcd: &Etcd, keys: &Keys) -> Result<(Vec<Registered>, i64), Etc
             Err(e) => log::warn!(error:% = e; "skipping a session key that is not a session"),
         }
     }
-    Ok((out, resp.header().map_or(0, |h| h.revision())))
+    Ok((out, revision))
 }
 
 /// A live view of every session, kept current by a watch on the session prefix.
@@ -131,22 +128,16 @@ async fn follow_loop(etcd: Etcd, keys: Keys, tx: watch::Sender<BTreeMap<String, 
         };
         tx.send_replace(list.into_iter().map(|r| (r.key.clone(), r)).collect());
         let prefix = keys.session_prefix();
-        let stream = etcd
-            .call(|mut c| async move {
-                c.watch(
-                    prefix,
-                    Some(
-                        WatchOptions::new()
-                            .with_prefix()
-                            .with_start_revision(revision + 1),
-                    ),
-                )
-                .await
-            })
-            .await;
-        let Ok(mut stream) = stream else {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            continue;
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(revision + 1);
+        let mut stream = match etcd.watch(&prefix, opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!(error:% = e; "session view: cannot watch the sessions, reading again");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
+            }
         };
         let counter = keys.server_id_counter();
         loop {
@@ -181,8 +172,25 @@ async fn follow_loop(etcd: Etcd, keys: Keys, tx: watch::Sender<BTreeMap<String, 
                     });
                 }
                 // Compacted, closed or failed: start over with a fresh read.
-                _ => break,
+                other => {
+                    log::info!(outcome = watch_outcome(&other).as_str(); "session watch ended, reading again");
+                    break;
+                }
             }
         }
+    }
+}
+
+/// Why a watch stream ended, for the log.
+pub fn watch_outcome(r: &Result<Option<etcd_client::WatchResponse>, etcd_client::Error>) -> String {
+    match r {
+        Ok(Some(resp)) if resp.canceled() => format!(
+            "canceled (compacted at {}): {}",
+            resp.compact_revision(),
+            resp.cancel_reason()
+        ),
+        Ok(Some(_)) => "unexpected response".to_string(),
+        Ok(None) => "stream closed by the server".to_string(),
+        Err(e) => format!("stream failed: {e}"),
     }
 }

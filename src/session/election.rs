@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::discovery::watch_outcome;
 use super::lease::Lease;
 use super::{Session, SessionValue};
 use crate::etcd::{Etcd, EtcdError};
@@ -140,25 +141,29 @@ async fn watch_term(etcd: &Etcd, key: &str, epoch: i64) -> String {
     let mut from = epoch + 1;
     loop {
         match watch_key(etcd, key, from).await {
-            Ok(mut stream) => {
-                while let Ok(Some(resp)) = stream.message().await {
-                    if resp.canceled() {
-                        // Compacted: re-check the key itself, then watch from now.
+            Ok(mut stream) => loop {
+                let msg = stream.message().await;
+                let resp = match msg {
+                    Ok(Some(resp)) if !resp.canceled() => resp,
+                    // Compacted, closed or failed: re-check the key itself, then watch
+                    // from there.
+                    other => {
+                        log::info!(outcome = watch_outcome(&other).as_str(); "ACTIVE key watch ended, checking the key");
                         break;
                     }
-                    for ev in resp.events() {
-                        let Some(kv) = ev.kv() else { continue };
-                        from = kv.mod_revision() + 1;
-                        if ev.event_type() == EventType::Delete {
-                            return format!("ACTIVE key {key} was deleted");
-                        }
-                        if kv.create_revision() != epoch {
-                            return format!("ACTIVE key {key} was re-created by another session");
-                        }
+                };
+                for ev in resp.events() {
+                    let Some(kv) = ev.kv() else { continue };
+                    from = kv.mod_revision() + 1;
+                    if ev.event_type() == EventType::Delete {
+                        return format!("ACTIVE key {key} was deleted");
+                    }
+                    if kv.create_revision() != epoch {
+                        return format!("ACTIVE key {key} was re-created by another session");
                     }
                 }
-            }
-            Err(e) => log::debug!(error:% = e; "cannot watch the ACTIVE key, retrying"),
+            },
+            Err(e) => log::warn!(error:% = e; "cannot watch the ACTIVE key, retrying"),
         }
         let k = key.to_string();
         match etcd.call(|mut c| async move { c.get(k, None).await }).await {
@@ -184,12 +189,8 @@ async fn watch_key(
     key: &str,
     from: i64,
 ) -> Result<etcd_client::WatchStream, EtcdError> {
-    let k = key.to_string();
-    etcd.call(|mut c| async move {
-        c.watch(k, Some(WatchOptions::new().with_start_revision(from)))
-            .await
-    })
-    .await
+    etcd.watch(key, WatchOptions::new().with_start_revision(from))
+        .await
 }
 
 /// Aborts a task when dropped, so a task tied to a future does not outlive it.
@@ -267,16 +268,17 @@ async fn confirm(session: &Session, key: &str) -> Result<Option<i64>, EtcdError>
 /// on a DELETE, on a broken watch (the caller retries its txn), or after `limit`.
 async fn wait_for_delete(etcd: &Etcd, key: &str, from: i64, limit: Option<Duration>) {
     let work = async {
-        let Ok(mut stream) = watch_key(etcd, key, from).await else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            return;
+        let mut stream = match watch_key(etcd, key, from).await {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!(error:% = e; "cannot watch the ACTIVE key, trying again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
         };
         loop {
             match stream.message().await {
-                Ok(Some(resp)) => {
-                    if resp.canceled() {
-                        return;
-                    }
+                Ok(Some(resp)) if !resp.canceled() => {
                     let mut deleted = false;
                     for ev in resp.events() {
                         if ev.event_type() == EventType::Delete {
@@ -297,7 +299,10 @@ async fn wait_for_delete(etcd: &Etcd, key: &str, from: i64, limit: Option<Durati
                         return;
                     }
                 }
-                Ok(None) | Err(_) => return,
+                other => {
+                    log::info!(outcome = watch_outcome(&other).as_str(); "ACTIVE key watch ended, trying again");
+                    return;
+                }
             }
         }
     };
@@ -335,6 +340,26 @@ where
     }
 }
 
+/// After winning: if the previous holder's lease is still alive (its ACTIVE key was
+/// deleted by hand, say), revoke it, so that process stops acting and re-registers
+/// instead of serving beside the new active.
+async fn revoke_previous(session: &Session, prev: &SessionValue) {
+    let Some(lease) = prev.lease_id.filter(|l| *l != session.lease.id()) else {
+        return;
+    };
+    let r = session
+        .etcd
+        .call(|mut c| async move { c.lease_revoke(lease).await })
+        .await;
+    match r {
+        Ok(_) => log::warn!(ServerID = prev.server_id, LeaseID = lease;
+            "the previous ACTIVE's lease was still alive; revoked it"),
+        Err(e) if e.to_string().contains("not found") => {}
+        Err(e) => log::warn!(ServerID = prev.server_id, LeaseID = lease, error:% = e;
+            "cannot revoke the previous ACTIVE's lease; it expires after its TTL"),
+    }
+}
+
 /// HA: stands by until this session wins the ACTIVE key. The per-server key must already
 /// be registered.
 pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionError> {
@@ -351,6 +376,7 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
             log::info!("serverName: {role} is in STANDBY ...");
         }
     }));
+    let mut previous: Option<SessionValue> = None;
     let result = async {
         loop {
             let attempt = retry_while_valid(&session.lease, "register ACTIVE", || try_claim(session, &key)).await?;
@@ -359,6 +385,9 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
                     log::info!(ServerID = session.server_id(); "register ACTIVE service successfully");
                     let confirmed = retry_while_valid(&session.lease, "confirm ACTIVE", || confirm(session, &key)).await?;
                     if let Some(epoch) = confirmed {
+                        if let Some(prev) = previous.take() {
+                            revoke_previous(session, &prev).await;
+                        }
                         log::info!("quit STANDBY mode, this node will become ACTIVE");
                         return Ok(Term::start(&session.etcd, session, key.clone(), epoch));
                     }
@@ -366,6 +395,7 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
                 }
                 Attempt::Held { holder, revision } => {
                     log::debug!(ServerID = holder.server_id, address = holder.address.as_str(); "ACTIVE key is held, watching it");
+                    previous = Some(holder);
                     tokio::select! {
                         _ = wait_for_delete(&session.etcd, &key, revision + 1, None) => {}
                         _ = session.lease.lost() => return Err(ElectionError::LeaseLost),
@@ -381,9 +411,22 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
     result
 }
 
+/// True when `holder`, which advertises this process's own address, is provably not
+/// running: it registered from this host (same HostName) and its pid is this process
+/// (an earlier session of its own) or no longer a `milvus run <role>` process. Two live
+/// processes that share an advertised address (a service name) on different hosts are
+/// never taken for each other's dead predecessor.
+fn provably_gone(session: &Session, holder: &SessionValue) -> bool {
+    if holder.host_name != session.value.host_name || holder.pid == 0 {
+        return false;
+    }
+    holder.pid == std::process::id()
+        || !crate::pidfile::is_milvus_role(holder.pid as i32, session.role)
+}
+
 /// Without HA: claims the exclusive key, waiting at most TTL + 1 s for another holder
-/// to go away. A holder at this process's own address is a dead predecessor (this
-/// process has bound that port): its lease is revoked at once.
+/// to go away. A holder at this process's own address that is provably gone (see
+/// [`provably_gone`]) is a dead predecessor: its lease is revoked at once.
 pub async fn claim_exclusive(session: &Session, env_switch: &str) -> Result<Term, ElectionError> {
     let key = session.keys.active(session.role);
     let started = Instant::now();
@@ -405,7 +448,7 @@ pub async fn claim_exclusive(session: &Session, env_switch: &str) -> Result<Term
                 }
             }
             Attempt::Held { holder, revision } => {
-                if holder.address == session.value.address {
+                if holder.address == session.value.address && provably_gone(session, &holder) {
                     log::warn!(ServerID = holder.server_id, address = holder.address.as_str();
                         "the exclusive key is held by an earlier process at this address, which is gone; removing its session");
                     if let Some(lease) = holder.lease_id {

@@ -4,6 +4,8 @@
 //! expire the lease before `send time + TTL`, so while `now < deadline` no other process
 //! can have taken this session's keys. Past the deadline the lease counts as lost for
 //! good, even if a late acknowledgement arrives: a paused process must not resume acting.
+//! The deadline is kept on the boot-time clock ([`BootInstant`]), which keeps counting
+//! through a suspend, as etcd's clock does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::clock::BootInstant;
 use crate::etcd::Etcd;
 
 /// A granted lease and the deadline up to which this process may trust it.
@@ -21,12 +24,14 @@ pub struct Lease {
     id: i64,
     ttl: Duration,
     margin: Duration,
-    deadline: Mutex<Instant>,
+    deadline: Mutex<BootInstant>,
     lost: AtomicBool,
     lost_tx: watch::Sender<bool>,
 }
 
 const RETRY_MIN: Duration = Duration::from_millis(100);
+/// Longest sleep of the deadline watchdog between looks at the boot clock.
+const WATCHDOG_NAP: Duration = Duration::from_millis(250);
 
 /// How much earlier than etcd's own expiry the process stops trusting its lease.
 pub fn fencing_margin(ttl: Duration) -> Duration {
@@ -35,7 +40,7 @@ pub fn fencing_margin(ttl: Duration) -> Duration {
 
 impl Lease {
     /// A lease granted by a request sent at `sent`.
-    pub fn new(id: i64, ttl: Duration, sent: Instant) -> Arc<Self> {
+    pub fn new(id: i64, ttl: Duration, sent: BootInstant) -> Arc<Self> {
         let margin = fencing_margin(ttl);
         Arc::new(Lease {
             id,
@@ -59,11 +64,11 @@ impl Lease {
 
     /// True while the process may act on this lease.
     pub fn valid(&self) -> bool {
-        !self.lost.load(Ordering::SeqCst) && Instant::now() < self.deadline()
+        !self.lost.load(Ordering::SeqCst) && BootInstant::now() < self.deadline()
     }
 
     /// The self-fencing deadline.
-    pub fn deadline(&self) -> Instant {
+    pub fn deadline(&self) -> BootInstant {
         *self.deadline.lock().expect("lease deadline lock")
     }
 
@@ -72,14 +77,15 @@ impl Lease {
         if self.lost.load(Ordering::SeqCst) {
             return Duration::ZERO;
         }
-        (self.deadline() + self.margin).saturating_duration_since(Instant::now())
+        (self.deadline() + self.margin).remaining()
     }
 
     /// Records an acknowledged keep-alive sent at `sent`. Returns false (and the lease
-    /// stays lost) when the deadline had passed before `sent`.
-    fn renew(&self, sent: Instant, granted: Duration) -> bool {
+    /// stays lost) when the deadline has passed, even if `sent` was before it: once
+    /// [`Lease::valid`] could have answered false, a late acknowledgement revives nothing.
+    fn renew(&self, sent: BootInstant, granted: Duration) -> bool {
         let mut d = self.deadline.lock().expect("lease deadline lock");
-        if self.lost.load(Ordering::SeqCst) || sent >= *d {
+        if self.lost.load(Ordering::SeqCst) || BootInstant::now() >= *d {
             return false;
         }
         let new = sent + granted.min(self.ttl).saturating_sub(self.margin);
@@ -110,12 +116,14 @@ impl Lease {
             let lease = self.clone();
             tokio::spawn(async move {
                 loop {
-                    let d = lease.deadline();
+                    // Short naps: tokio's timer runs on the monotonic clock, which
+                    // stands still during a suspend; the deadline is on the boot clock.
+                    let nap = lease.deadline().remaining().min(WATCHDOG_NAP);
                     tokio::select! {
-                        _ = tokio::time::sleep_until(d) => {}
+                        _ = tokio::time::sleep(nap) => {}
                         _ = lease.lost() => return,
                     }
-                    if Instant::now() >= lease.deadline() {
+                    if BootInstant::now() >= lease.deadline() {
                         lease.mark_lost("no keep-alive acknowledged before the fencing deadline");
                         return;
                     }
@@ -146,8 +154,8 @@ impl Lease {
                 _ = tokio::time::sleep_until(next) => {}
                 _ = self.lost() => return,
             }
-            let sent = Instant::now();
-            next = sent + interval;
+            let sent = BootInstant::now();
+            next = Instant::now() + interval;
             let answer = tokio::time::timeout(per_call, async {
                 if stream.is_none() {
                     // Opening the stream sends one keep-alive and consumes its answer.
@@ -196,5 +204,32 @@ impl Lease {
             next = Instant::now() + retry;
             retry = (retry * 2).min(interval);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_acknowledgement_never_revives_a_lease() {
+        let ttl = Duration::from_secs(2);
+        // Granted long enough ago that the deadline has passed.
+        let lease = Lease::new(1, ttl, BootInstant::now() - ttl);
+        assert!(!lease.valid());
+        // A keep-alive sent a moment before the deadline, acknowledged after it.
+        let sent = lease.deadline() - Duration::from_millis(1);
+        assert!(!lease.renew(sent, ttl));
+        assert!(!lease.valid());
+    }
+
+    #[test]
+    fn timely_acknowledgement_extends_the_deadline() {
+        let ttl = Duration::from_secs(10);
+        let lease = Lease::new(1, ttl, BootInstant::now() - Duration::from_secs(5));
+        let before = lease.deadline();
+        assert!(lease.renew(BootInstant::now(), ttl));
+        assert!(lease.deadline() > before);
+        assert!(lease.valid());
     }
 }

@@ -6,6 +6,7 @@
 //! - `session/<role>-<ServerID>`: one per process (workers, HA coordinators);
 //! - `session/<role>`: the exclusive / ACTIVE key of a coordinator.
 
+pub mod clock;
 pub mod discovery;
 pub mod election;
 pub mod fenced;
@@ -18,11 +19,14 @@ use std::time::Duration;
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::etcd::{Etcd, EtcdError};
 use crate::roles::Role;
 use lease::Lease;
+
+/// The Milvus version a session advertises in `Version`: the release whose session
+/// layout and protocol this binary follows.
+pub const MILVUS_VERSION: &str = "2.2.16";
 
 /// The JSON value of a session key (Milvus's field names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,18 +46,24 @@ pub struct SessionValue {
     /// True while shutting down.
     #[serde(rename = "Stopping", default)]
     pub stopping: bool,
-    /// Milvus's kill flag, always false here.
+    /// Milvus's kill flag: true, as Milvus 2.2.16 registers every component.
     #[serde(rename = "TriggerKill", default)]
     pub trigger_kill: bool,
-    /// Version of the binary.
+    /// The Milvus version whose protocol this binary speaks ([`MILVUS_VERSION`]).
     #[serde(rename = "Version", default)]
     pub version: String,
+    /// This project's own version (Milvus ignores the field).
+    #[serde(rename = "ProjectVersion", default)]
+    pub project_version: String,
     /// The lease the keys are attached to.
     #[serde(rename = "LeaseID", default)]
     pub lease_id: Option<i64>,
     /// Host name of the machine.
     #[serde(rename = "HostName", default)]
     pub host_name: String,
+    /// Process id on that host (0 when written by Milvus itself).
+    #[serde(rename = "Pid", default)]
+    pub pid: u32,
 }
 
 impl SessionValue {
@@ -140,7 +150,7 @@ impl Session {
         ttl: Duration,
     ) -> Result<Session, EtcdError> {
         let server_id = allocate_server_id(etcd, keys).await?;
-        let sent = Instant::now();
+        let sent = clock::BootInstant::now();
         let ttl_secs = ttl.as_secs() as i64;
         let grant = etcd
             .call(|mut c| async move { c.lease_grant(ttl_secs, None).await })
@@ -153,10 +163,12 @@ impl Session {
             address: address.to_string(),
             exclusive: role.is_coordinator(),
             stopping: false,
-            trigger_kill: false,
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            trigger_kill: true,
+            version: MILVUS_VERSION.to_string(),
+            project_version: env!("CARGO_PKG_VERSION").to_string(),
             lease_id: Some(grant.id()),
             host_name: host_name(),
+            pid: std::process::id(),
         };
         Ok(Session {
             etcd: etcd.clone(),

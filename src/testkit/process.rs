@@ -38,6 +38,20 @@ impl Milvus {
         log_dir: &Path,
         port: u16,
     ) -> Milvus {
+        Milvus::start_wrapped(&[], bin, role, env, log_dir, port)
+    }
+
+    /// Like [`Milvus::start_on`], run through `wrapper` (a command that execs its
+    /// arguments, e.g. `unshare -u ...`), so the pid is still the milvus process's. An
+    /// `<SECTION>_ADDRESS` in `env` replaces the default `127.0.0.1`.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        bin: &Path,
+        role: &str,
+        env: &[(String, String)],
+        log_dir: &Path,
+        port: u16,
+    ) -> Milvus {
         let section = match role {
             "rootcoord" => "ROOT_COORD",
             "querycoord" => "QUERY_COORD",
@@ -50,12 +64,20 @@ impl Milvus {
         };
         let log_path = log_dir.join(format!("{role}-{port}.log"));
         let log = File::create(&log_path).expect("cannot create process log");
-        let child = Command::new(bin)
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = cmd
             .args(["run", role])
             .current_dir(log_dir)
+            .env(format!("{section}_ADDRESS"), "127.0.0.1")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(format!("{section}_PORT"), port.to_string())
-            .env(format!("{section}_ADDRESS"), "127.0.0.1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log clone"))
             .stderr(log)

@@ -3,6 +3,7 @@ the rootcoords and the proxy and passes the proxy's URI.
 
     python pymilvus_client.py basic URI
     python pymilvus_client.py failover URI SECONDS
+    python pymilvus_client.py create_nonstop URI SECONDS
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -115,11 +116,43 @@ def failover(uri, seconds):
         sys.exit(1)
 
 
+def create_nonstop(uri, seconds):
+    """Creates collections one after another for SECONDS while the test kills the active
+    rootcoord again and again; then checks every created name is listed exactly once."""
+    client = MilvusClient(uri=uri)
+    created, failures, max_stall = [], [], 0.0
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end:
+        i += 1
+        name = f"n{i}"
+        started = time.monotonic()
+        try:
+            client.create_collection(name, schema=make_schema())
+            created.append(name)
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            failures.append(f"create {name}: {type(e).__name__}: {e}")
+        max_stall = max(max_stall, time.monotonic() - started)
+    listed = client.list_collections()
+    for name in created:
+        if listed.count(name) != 1:
+            failures.append(f"{name} listed {listed.count(name)} times")
+    extra = sorted(set(listed) - set(created))
+    if extra:
+        failures.append(f"listed but never acknowledged: {extra}")
+    print(json.dumps({"created": len(created), "listed": len(listed), "failures": failures,
+                      "max_stall_ms": round(max_stall * 1000, 1)}))
+    if failures:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "basic":
         basic(uri)
     elif mode == "failover":
         failover(uri, float(sys.argv[3]))
+    elif mode == "create_nonstop":
+        create_nonstop(uri, float(sys.argv[3]))
     else:
-        sys.exit(f"unknown mode {mode!r}: expected basic or failover")
+        sys.exit(f"unknown mode {mode!r}: expected basic, failover or create_nonstop")

@@ -1,7 +1,12 @@
 //! The rootcoord's catalog in memory: databases and collections (with their partitions),
 //! rebuilt from and kept current by the records under `<meta>/root-coord/`.
+//!
+//! Besides the records, every database, collection and partition name has a name key
+//! (`names/...`), written and checked (`version == 0`) in the same txn that creates the
+//! record, so etcd itself refuses a second record with the same name, even from a
+//! write that reaches etcd late.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prost::Message;
 
@@ -47,6 +52,38 @@ impl CatalogKeys {
     pub fn collection(&self, db_id: i64, id: i64) -> String {
         format!("{}database/collection-info/{db_id}/{id}", self.prefix)
     }
+
+    /// The name key of a database.
+    pub fn database_name(&self, name: &str) -> String {
+        format!("{}names/database/{name}", self.prefix)
+    }
+
+    /// The name key of a collection in database `db_id`.
+    pub fn collection_name(&self, db_id: i64, name: &str) -> String {
+        format!("{}names/collection/{db_id}/{name}", self.prefix)
+    }
+
+    /// The prefix of the partition name keys of collection `coll_id`.
+    pub fn partition_names(&self, coll_id: i64) -> String {
+        format!("{}names/partition/{coll_id}/", self.prefix)
+    }
+
+    /// The name key of a partition of collection `coll_id`.
+    pub fn partition_name(&self, coll_id: i64, name: &str) -> String {
+        format!("{}{name}", self.partition_names(coll_id))
+    }
+
+    /// Every name key a collection record implies (its own and its partitions').
+    pub fn collection_name_keys(&self, c: &CollectionRecord) -> Vec<(String, String)> {
+        let mut out = vec![(
+            self.collection_name(c.db_id, collection_name(c)),
+            c.id.to_string(),
+        )];
+        for p in &c.partitions {
+            out.push((self.partition_name(c.id, &p.name), p.id.to_string()));
+        }
+        out
+    }
 }
 
 /// Databases and collections by ID, with name indexes.
@@ -56,6 +93,7 @@ pub struct Catalog {
     colls: BTreeMap<i64, CollectionRecord>,
     coll_by_name: HashMap<(i64, String), i64>,
     coll_revision: HashMap<i64, i64>,
+    names: HashSet<String>,
 }
 
 impl Catalog {
@@ -70,7 +108,9 @@ impl Catalog {
         let Some(rest) = key.strip_prefix(keys.prefix()) else {
             return Ok(());
         };
-        if rest.starts_with("database/db-info/") {
+        if rest.starts_with("names/") {
+            self.names.insert(key.to_string());
+        } else if rest.starts_with("database/db-info/") {
             let db = DatabaseRecord::decode(value).map_err(|e| format!("{key}: {e}"))?;
             self.dbs.insert(db.id, db);
         } else if rest.starts_with("database/collection-info/") {
@@ -89,6 +129,10 @@ impl Catalog {
         let Some(rest) = key.strip_prefix(keys.prefix()) else {
             return;
         };
+        if rest.starts_with("names/") {
+            self.names.remove(key);
+            return;
+        }
         let id = rest.rsplit('/').next().and_then(|s| s.parse::<i64>().ok());
         let Some(id) = id else { return };
         if rest.starts_with("database/db-info/") {
@@ -154,6 +198,21 @@ impl Catalog {
             self.colls.values().filter(|c| c.db_id == db_id).collect();
         v.sort_by_key(|c| (c.created_timestamp, c.id));
         v
+    }
+
+    /// Name keys the stored records imply but etcd lacks (a catalog written before name
+    /// keys existed), as (key, value) pairs to write.
+    pub fn missing_name_keys(&self, keys: &CatalogKeys) -> Vec<(String, String)> {
+        let mut want: Vec<(String, String)> = self
+            .dbs
+            .values()
+            .map(|d| (keys.database_name(&d.name), d.id.to_string()))
+            .collect();
+        for c in self.colls.values() {
+            want.extend(keys.collection_name_keys(c));
+        }
+        want.retain(|(k, _)| !self.names.contains(k));
+        want
     }
 
     /// How many collections there are in all.

@@ -2,21 +2,21 @@
 //! write one fenced record, wait until the follower has applied it (read-your-writes).
 //! Operations run one at a time (the DDL lock), so validation and write are atomic.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Compare, CompareOp, TxnOp};
+use etcd_client::{Compare, CompareOp, DeleteOptions, PutOptions, TxnOp};
 use prost::Message;
 
 use super::catalog::{collection_name, DEFAULT_DB, DEFAULT_PARTITION};
 use super::tso::{physical_ms, TsoError};
-use super::{validate, Active, RootCoord};
+use super::{requests, validate, Active, RootCoord};
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord::{CollectionRecord, DatabaseRecord, PartitionRecord};
 use crate::session::fenced::FenceError;
-use crate::status::{code, error, ok, WithStatus};
+use crate::status::{code, error, ok, retriable, WithStatus};
 
 fn db_name(n: &str) -> &str {
     if n.is_empty() {
@@ -42,6 +42,46 @@ fn collection_not_found(db: &str, name: &str) -> Status {
 
 fn failed(e: impl std::fmt::Display) -> Status {
     error(code::UNEXPECTED, e.to_string())
+}
+
+/// The most catalog changes that may wait for the DDL lock; more are refused with a
+/// retriable [`code::RATE_LIMIT`] before they start.
+pub const DDL_QUEUE_MAX: usize = 128;
+
+/// One catalog change in progress: the term it runs in, the DDL lock, and the client's
+/// request ID.
+struct Change<'a> {
+    a: Arc<Active>,
+    _one: tokio::sync::MutexGuard<'a, ()>,
+    request: Option<String>,
+}
+
+/// A place in the DDL queue, given back on drop.
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl<'a> QueueSlot<'a> {
+    fn take(waiting: &'a AtomicUsize) -> Option<Self> {
+        let before = waiting.fetch_add(1, Ordering::SeqCst);
+        let slot = QueueSlot(waiting);
+        (before < DDL_QUEUE_MAX).then_some(slot)
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The answer when a fenced write did not happen or its outcome is unknown.
+fn lost_or_retry(e: FenceError, what: &str) -> Status {
+    match e {
+        FenceError::Etcd(e) => retriable(code::UNEXPECTED, format!("{what}: {e}")),
+        e => error(
+            code::SERVICE_NOT_READY,
+            format!("rootcoord lost its term: {e}"),
+        ),
+    }
 }
 
 impl From<TsoError> for Status {
@@ -71,13 +111,30 @@ impl RootCoord {
         Ok(self.gid.alloc(&a.store, count).await? as i64)
     }
 
-    /// Starts a catalog change: checks this process is active, takes the DDL lock, and
-    /// if an earlier change's outcome or visibility is unknown, first brings the catalog
-    /// up to date (a barrier write whose event proves every earlier write applied), so
-    /// validation never runs against a stale catalog.
-    async fn begin(&self) -> Result<(Arc<Active>, tokio::sync::MutexGuard<'_, ()>), Status> {
+    /// Starts a catalog change: checks this process is active, takes a place in the
+    /// bounded DDL queue and then the DDL lock, and if an earlier change's outcome or
+    /// visibility is unknown, first brings the catalog up to date (a barrier write whose
+    /// event proves every earlier write applied), so validation never runs against a
+    /// stale catalog. A request ID already recorded ends the change here with its
+    /// recorded answer (`Err(ok)`): it was applied before.
+    async fn begin(&self, request: Option<String>) -> Result<Change<'_>, Status> {
         let a = self.active()?;
+        if let Some(id) = &request {
+            if !requests::valid_id(id) {
+                return Err(error(
+                    code::PARAMETER_INVALID,
+                    format!("invalid request ID {id:?}: expected 1-{} characters of A-Z a-z 0-9 . _ : -", requests::MAX_ID_LEN),
+                ));
+            }
+        }
+        let _slot = QueueSlot::take(&self.ddl_waiting).ok_or_else(|| {
+            error(
+                code::RATE_LIMIT,
+                format!("the rootcoord's DDL queue is full ({DDL_QUEUE_MAX} changes waiting); retry later"),
+            )
+        })?;
         let one = self.ddl.lock().await;
+        drop(_slot);
         if self.stale.load(Ordering::SeqCst) {
             let marker = TxnOp::put(
                 self.keys.epoch_marker(),
@@ -93,40 +150,91 @@ impl RootCoord {
                 {
                     self.stale.store(false, Ordering::SeqCst);
                 }
-                Ok(_) => return Err(failed("the catalog is catching up with etcd; retry")),
-                Err(e) => return Err(failed(format!("cannot bring the catalog up to date: {e}"))),
+                Ok(_) => {
+                    return Err(retriable(
+                        code::UNEXPECTED,
+                        "the catalog is catching up with etcd; retry",
+                    ))
+                }
+                Err(e) => return Err(lost_or_retry(e, "cannot bring the catalog up to date")),
             }
         }
-        Ok((a, one))
+        if let Some(id) = &request {
+            match a.store.get(&self.requests.key(id)).await {
+                Ok(Some(_)) => {
+                    log::info!(request = id.as_str(); "request already applied, answering with its recorded result");
+                    return Err(ok());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(retriable(
+                        code::UNEXPECTED,
+                        format!("cannot read the request record: {e}"),
+                    ))
+                }
+            }
+        }
+        Ok(Change {
+            a,
+            _one: one,
+            request,
+        })
     }
 
     /// Writes `ops` fenced and waits until the catalog reflects them.
-    async fn commit(&self, a: &Active, ops: Vec<TxnOp>) -> Status {
-        self.commit_if(a, vec![], ops).await
+    async fn commit(&self, c: &Change<'_>, ops: Vec<TxnOp>) -> Status {
+        self.commit_if(c, vec![], ops).await
     }
 
     /// Replaces a collection record read from the catalog, only if nobody has written it
-    /// since that read (its mod revision is unchanged).
-    async fn rewrite_collection(&self, a: &Active, c: CollectionRecord) -> Status {
-        let key = self.keys.collection(c.db_id, c.id);
-        let seen = self.read().collection_revision(c.id);
-        let unchanged = Compare::mod_revision(key.clone(), CompareOp::Equal, seen);
-        self.commit_if(
-            a,
-            vec![unchanged],
-            vec![TxnOp::put(key, c.encode_to_vec(), None)],
-        )
-        .await
+    /// since that read (its mod revision is unchanged); `when` and `ops` go with it.
+    async fn rewrite_collection(
+        &self,
+        c: &Change<'_>,
+        coll: CollectionRecord,
+        mut when: Vec<Compare>,
+        mut ops: Vec<TxnOp>,
+    ) -> Status {
+        let key = self.keys.collection(coll.db_id, coll.id);
+        let seen = self.read().collection_revision(coll.id);
+        when.push(Compare::mod_revision(key.clone(), CompareOp::Equal, seen));
+        ops.push(TxnOp::put(key, coll.encode_to_vec(), None));
+        self.commit_if(c, when, ops).await
     }
 
-    /// Writes `ops` fenced if `when` holds, and waits until the catalog reflects them.
-    /// When the outcome or its visibility is unknown, or `when` failed (the catalog was
-    /// behind), the next change starts with a barrier.
-    async fn commit_if(&self, a: &Active, when: Vec<Compare>, ops: Vec<TxnOp>) -> Status {
+    /// Writes `ops` fenced if `when` holds (and the request ID is not yet recorded,
+    /// recording it in the same txn), and waits until the catalog reflects them. When
+    /// the outcome or its visibility is unknown, or `when` failed (the catalog was
+    /// behind), the next change starts with a barrier, and the answer asks the caller
+    /// to retry: with the same request ID a retry is applied at most once.
+    async fn commit_if(
+        &self,
+        c: &Change<'_>,
+        mut when: Vec<Compare>,
+        mut ops: Vec<TxnOp>,
+    ) -> Status {
+        if let Some(id) = &c.request {
+            let lease = match self.requests.lease(&self.ctx.etcd).await {
+                Ok(l) => l,
+                Err(e) => {
+                    return retriable(
+                        code::UNEXPECTED,
+                        format!("cannot grant the request record lease: {e}"),
+                    )
+                }
+            };
+            let key = self.requests.key(id);
+            when.push(Compare::version(key.clone(), CompareOp::Equal, 0));
+            ops.push(TxnOp::put(
+                key,
+                format!("epoch {}", c.a.store.term().epoch),
+                Some(PutOptions::new().with_lease(lease)),
+            ));
+        }
         if !self.write_delay.is_zero() {
             tokio::time::sleep(self.write_delay).await;
         }
-        match a.store.write_if(when, ops).await {
+        match c.a.store.write_if(when, ops).await {
             Ok(Some(rev)) => {
                 if self
                     .follower()
@@ -136,33 +244,36 @@ impl RootCoord {
                     ok()
                 } else {
                     self.stale.store(true, Ordering::SeqCst);
-                    error(
+                    retriable(
                         code::UNEXPECTED,
-                        format!("written at revision {rev} but not yet visible; retry the read"),
+                        format!("written at revision {rev} but not yet visible; retry"),
                     )
                 }
             }
             Ok(None) => {
                 self.stale.store(true, Ordering::SeqCst);
-                error(
+                retriable(
                     code::UNEXPECTED,
-                    "the record changed concurrently; nothing was written, retry",
+                    "the catalog changed concurrently (a name, record or request ID was taken meanwhile); nothing was written, retry",
                 )
             }
-            Err(FenceError::Etcd(e)) => {
-                self.stale.store(true, Ordering::SeqCst);
-                failed(format!("etcd write failed, its outcome is unknown: {e}"))
+            Err(e) => {
+                if matches!(e, FenceError::Etcd(_)) {
+                    self.stale.store(true, Ordering::SeqCst);
+                    self.requests.forget_lease().await;
+                }
+                lost_or_retry(e, "etcd write failed, its outcome is unknown")
             }
-            Err(e) => error(
-                code::SERVICE_NOT_READY,
-                format!("rootcoord lost its term: {e}"),
-            ),
         }
     }
 
     /// `CreateDatabase`.
-    pub async fn create_database(&self, req: pb::CreateDatabaseRequest) -> Status {
-        let (a, _one) = match self.begin().await {
+    pub async fn create_database(
+        &self,
+        req: pb::CreateDatabaseRequest,
+        request: Option<String>,
+    ) -> Status {
+        let c = match self.begin(request).await {
             Ok(x) => x,
             Err(s) => return s,
         };
@@ -186,8 +297,8 @@ impl RootCoord {
             }
         }
         let (id, ts) = match (
-            self.gid.alloc(&a.store, 1).await,
-            self.tso.alloc(&a.store, 1).await,
+            self.gid.alloc(&c.a.store, 1).await,
+            self.tso.alloc(&c.a.store, 1).await,
         ) {
             (Ok(id), Ok(ts)) => (id as i64, ts),
             (Err(e), _) | (_, Err(e)) => return e.into(),
@@ -198,20 +309,25 @@ impl RootCoord {
             created_timestamp: ts,
             properties: req.properties,
         };
-        self.commit(
-            &a,
-            vec![TxnOp::put(
-                self.keys.database(id),
-                record.encode_to_vec(),
-                None,
-            )],
+        let name_key = self.keys.database_name(&record.name);
+        self.commit_if(
+            &c,
+            vec![Compare::version(name_key.clone(), CompareOp::Equal, 0)],
+            vec![
+                TxnOp::put(name_key, id.to_string(), None),
+                TxnOp::put(self.keys.database(id), record.encode_to_vec(), None),
+            ],
         )
         .await
     }
 
     /// `DropDatabase`.
-    pub async fn drop_database(&self, req: pb::DropDatabaseRequest) -> Status {
-        let (a, _one) = match self.begin().await {
+    pub async fn drop_database(
+        &self,
+        req: pb::DropDatabaseRequest,
+        request: Option<String>,
+    ) -> Status {
+        let c = match self.begin(request).await {
             Ok(x) => x,
             Err(s) => return s,
         };
@@ -235,8 +351,14 @@ impl RootCoord {
             }
             db
         };
-        self.commit(&a, vec![TxnOp::delete(self.keys.database(db.id), None)])
-            .await
+        self.commit(
+            &c,
+            vec![
+                TxnOp::delete(self.keys.database(db.id), None),
+                TxnOp::delete(self.keys.database_name(&db.name), None),
+            ],
+        )
+        .await
     }
 
     /// `ListDatabases`.
@@ -272,8 +394,12 @@ impl RootCoord {
     }
 
     /// `CreateCollection`.
-    pub async fn create_collection(&self, req: pb::CreateCollectionRequest) -> Status {
-        let (a, _one) = match self.begin().await {
+    pub async fn create_collection(
+        &self,
+        req: pb::CreateCollectionRequest,
+        request: Option<String>,
+    ) -> Status {
+        let c = match self.begin(request).await {
             Ok(x) => x,
             Err(s) => return s,
         };
@@ -314,11 +440,23 @@ impl RootCoord {
             let Some(d) = cat.database(&db) else {
                 return db_not_found(&db);
             };
-            if cat.collection(d.id, &req.collection_name).is_some() {
+            if let Some(existing) = cat.collection(d.id, &req.collection_name) {
+                // Milvus's idempotent answer: the same collection again is a success.
+                let mut wanted = schema.clone();
+                wanted.db_name = db.clone();
+                let same = existing.schema.as_ref() == Some(&wanted)
+                    && existing.shards_num == shards
+                    && existing.consistency_level == req.consistency_level
+                    && existing.properties == req.properties;
+                if same {
+                    log::info!(collection = req.collection_name.as_str(), database = db.as_str();
+                        "collection already exists with identical parameters");
+                    return ok();
+                }
                 return error(
                     code::PARAMETER_INVALID,
                     format!(
-                        "collection already exists: {} (database {db})",
+                        "create duplicate collection with different parameters, collection: {} (database {db})",
                         req.collection_name
                     ),
                 );
@@ -327,8 +465,8 @@ impl RootCoord {
         };
         let count = 1 + partitions.len() as u32;
         let (first_id, ts) = match (
-            self.gid.alloc(&a.store, count).await,
-            self.tso.alloc(&a.store, 1).await,
+            self.gid.alloc(&c.a.store, count).await,
+            self.tso.alloc(&c.a.store, 1).await,
         ) {
             (Ok(id), Ok(ts)) => (id as i64, ts),
             (Err(e), _) | (_, Err(e)) => return e.into(),
@@ -354,8 +492,17 @@ impl RootCoord {
                 .collect(),
         };
         let key = self.keys.collection(db_id, first_id);
-        self.commit(&a, vec![TxnOp::put(key, record.encode_to_vec(), None)])
-            .await
+        let names = self.keys.collection_name_keys(&record);
+        let when = names
+            .iter()
+            .map(|(k, _)| Compare::version(k.clone(), CompareOp::Equal, 0))
+            .collect();
+        let mut ops: Vec<TxnOp> = names
+            .into_iter()
+            .map(|(k, v)| TxnOp::put(k, v, None))
+            .collect();
+        ops.push(TxnOp::put(key, record.encode_to_vec(), None));
+        self.commit_if(&c, when, ops).await
     }
 
     /// Finds a collection record (db name may be empty for `default`).
@@ -369,18 +516,35 @@ impl RootCoord {
     }
 
     /// `DropCollection`.
-    pub async fn drop_collection(&self, req: pb::DropCollectionRequest) -> Status {
-        let (a, _one) = match self.begin().await {
+    pub async fn drop_collection(
+        &self,
+        req: pb::DropCollectionRequest,
+        request: Option<String>,
+    ) -> Status {
+        let c = match self.begin(request).await {
             Ok(x) => x,
             Err(s) => return s,
         };
         match self.find(&req.db_name, &req.collection_name) {
-            Ok(c) => {
+            Ok(coll) => {
+                let name = collection_name(&coll).to_string();
                 self.commit(
-                    &a,
-                    vec![TxnOp::delete(self.keys.collection(c.db_id, c.id), None)],
+                    &c,
+                    vec![
+                        TxnOp::delete(self.keys.collection(coll.db_id, coll.id), None),
+                        TxnOp::delete(self.keys.collection_name(coll.db_id, &name), None),
+                        TxnOp::delete(
+                            self.keys.partition_names(coll.id),
+                            Some(DeleteOptions::new().with_prefix()),
+                        ),
+                    ],
                 )
                 .await
+            }
+            // Milvus's idempotent answer: dropping a missing collection succeeds.
+            Err(s) if s.code == code::COLLECTION_NOT_FOUND => {
+                log::info!(collection = req.collection_name.as_str(); "drop of a collection that does not exist");
+                ok()
             }
             Err(s) => s,
         }
@@ -469,8 +633,12 @@ impl RootCoord {
     }
 
     /// `CreatePartition`.
-    pub async fn create_partition(&self, req: pb::CreatePartitionRequest) -> Status {
-        let (a, _one) = match self.begin().await {
+    pub async fn create_partition(
+        &self,
+        req: pb::CreatePartitionRequest,
+        request: Option<String>,
+    ) -> Status {
+        let ch = match self.begin(request).await {
             Ok(x) => x,
             Err(s) => return s,
         };
@@ -482,13 +650,10 @@ impl RootCoord {
             Err(s) => return s,
         };
         if c.partitions.iter().any(|p| p.name == req.partition_name) {
-            return error(
-                code::PARAMETER_INVALID,
-                format!(
-                    "partition already exists: {} (collection {})",
-                    req.partition_name, req.collection_name
-                ),
-            );
+            // Milvus's idempotent answer: creating an existing partition succeeds.
+            log::info!(partition = req.partition_name.as_str(), collection = req.collection_name.as_str();
+                "partition already exists");
+            return ok();
         }
         let max = self.ctx.config.root_coord.max_partition_num;
         if c.partitions.len() >= max {
@@ -498,23 +663,34 @@ impl RootCoord {
             );
         }
         let (id, ts) = match (
-            self.gid.alloc(&a.store, 1).await,
-            self.tso.alloc(&a.store, 1).await,
+            self.gid.alloc(&ch.a.store, 1).await,
+            self.tso.alloc(&ch.a.store, 1).await,
         ) {
             (Ok(id), Ok(ts)) => (id as i64, ts),
             (Err(e), _) | (_, Err(e)) => return e.into(),
         };
+        let name_key = self.keys.partition_name(c.id, &req.partition_name);
         c.partitions.push(PartitionRecord {
             id,
             name: req.partition_name,
             created_timestamp: ts,
         });
-        self.rewrite_collection(&a, c).await
+        self.rewrite_collection(
+            &ch,
+            c,
+            vec![Compare::version(name_key.clone(), CompareOp::Equal, 0)],
+            vec![TxnOp::put(name_key, id.to_string(), None)],
+        )
+        .await
     }
 
     /// `DropPartition`.
-    pub async fn drop_partition(&self, req: pb::DropPartitionRequest) -> Status {
-        let (a, _one) = match self.begin().await {
+    pub async fn drop_partition(
+        &self,
+        req: pb::DropPartitionRequest,
+        request: Option<String>,
+    ) -> Status {
+        let ch = match self.begin(request).await {
             Ok(x) => x,
             Err(s) => return s,
         };
@@ -531,12 +707,14 @@ impl RootCoord {
         let before = c.partitions.len();
         c.partitions.retain(|p| p.name != req.partition_name);
         if c.partitions.len() == before {
-            return error(
-                code::PARTITION_NOT_FOUND,
-                format!("partition not found[partition={}]", req.partition_name),
-            );
+            // Milvus's idempotent answer: dropping a missing partition succeeds.
+            log::info!(partition = req.partition_name.as_str(), collection = req.collection_name.as_str();
+                "drop of a partition that does not exist");
+            return ok();
         }
-        self.rewrite_collection(&a, c).await
+        let name_key = self.keys.partition_name(c.id, &req.partition_name);
+        self.rewrite_collection(&ch, c, vec![], vec![TxnOp::delete(name_key, None)])
+            .await
     }
 
     /// `HasPartition`.

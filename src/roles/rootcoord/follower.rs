@@ -10,12 +10,13 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use etcd_client::{EventType, GetOptions, WatchOptions};
+use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::catalog::{Catalog, CatalogKeys};
 use crate::etcd::Etcd;
+use crate::session::discovery::watch_outcome;
 
 /// A running follower.
 pub struct Follower {
@@ -70,41 +71,37 @@ async fn follow(
     applied: watch::Sender<i64>,
 ) {
     loop {
-        let prefix = keys.prefix().to_string();
-        let read = etcd
-            .call(|mut c| async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await })
-            .await;
-        let resp = match read {
+        let (kvs, revision) = match etcd.get_prefix(keys.prefix()).await {
             Ok(r) => r,
             Err(e) => {
-                log::debug!(error:% = e; "catalog read failed, retrying");
+                log::warn!(prefix = keys.prefix(), error:% = e; "catalog read failed, retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
-        let revision = resp.header().map_or(0, |h| h.revision());
         let mut fresh = Catalog::default();
-        for kv in resp.kvs() {
+        for kv in &kvs {
             let key = String::from_utf8_lossy(kv.key());
             if let Err(e) = fresh.apply_put(&keys, &key, kv.value(), kv.mod_revision()) {
                 log::error!(error = e.as_str(); "skipping a catalog record that does not decode");
             }
         }
-        log::debug!(revision = revision, records = resp.kvs().len(); "catalog read");
+        let bytes: usize = kvs.iter().map(|kv| kv.value().len()).sum();
+        log::debug!(revision = revision, records = kvs.len(), bytes = bytes; "catalog read");
+        drop(kvs);
         *catalog.write().expect("catalog lock") = fresh;
         applied.send_modify(|a| *a = (*a).max(revision));
-        let prefix = keys.prefix().to_string();
         let opts = WatchOptions::new()
             .with_prefix()
             .with_start_revision(revision + 1);
-        let stream = etcd
-            .call(|mut c| async move { c.watch(prefix, Some(opts)).await })
-            .await;
-        let Ok(stream) = stream else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
+        let mut stream = match etcd.watch(keys.prefix(), opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!(error:% = e; "cannot watch the catalog, reading it again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
         };
-        let mut stream = stream;
         loop {
             match stream.message().await {
                 Ok(Some(resp)) if !resp.canceled() => {
@@ -135,7 +132,7 @@ async fn follow(
                 }
                 // Compacted, closed or failed: read everything again.
                 other => {
-                    log::debug!(outcome:? = other.map(|r| r.map(|r| r.canceled())); "catalog watch ended, reading again");
+                    log::info!(outcome = watch_outcome(&other).as_str(); "catalog watch ended, reading again");
                     break;
                 }
             }

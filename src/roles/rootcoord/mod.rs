@@ -5,6 +5,7 @@
 pub mod catalog;
 mod ddl;
 pub mod follower;
+pub mod requests;
 pub mod service;
 pub mod tso;
 pub mod validate;
@@ -47,6 +48,9 @@ pub struct RootCoord {
     tso: Arc<Tso>,
     gid: Arc<Tso>,
     ddl: tokio::sync::Mutex<()>,
+    /// Changes waiting for the DDL lock (bounded by `ddl::DDL_QUEUE_MAX`).
+    ddl_waiting: std::sync::atomic::AtomicUsize,
+    requests: requests::RequestLog,
     /// An earlier catalog change's outcome or visibility is unknown.
     stale: std::sync::atomic::AtomicBool,
     write_delay: Duration,
@@ -88,6 +92,8 @@ impl RootCoord {
             tso: Arc::new(Tso::new(format!("{kv}/tso/timestamp"), offset)),
             gid: Arc::new(Tso::new(format!("{kv}/gid/idTimestamp"), offset)),
             ddl: tokio::sync::Mutex::new(()),
+            ddl_waiting: std::sync::atomic::AtomicUsize::new(0),
+            requests: requests::RequestLog::new(&ctx.config.etcd.meta_root()),
             stale: std::sync::atomic::AtomicBool::new(false),
             write_delay: test_write_delay(),
             ctx,
@@ -125,6 +131,31 @@ impl RootCoord {
     /// A read-only view of the catalog.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
         self.catalog.read().expect("catalog lock")
+    }
+}
+
+impl RootCoord {
+    /// Writes the name keys that stored records imply but etcd lacks (a catalog written
+    /// by an earlier version), in fenced batches, before this term serves.
+    async fn write_missing_name_keys(
+        &self,
+        store: &FencedStore,
+        follower: &Follower,
+    ) -> Result<(), String> {
+        let missing = self.read().missing_name_keys(&self.keys);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        log::info!(keys = missing.len(); "writing the name keys of an older catalog");
+        for batch in missing.chunks(64) {
+            let ops = batch
+                .iter()
+                .map(|(k, v)| etcd_client::TxnOp::put(k.clone(), v.clone(), None))
+                .collect();
+            let rev = store.write(ops).await.map_err(|e| e.to_string())?;
+            follower.wait_applied(rev, Duration::from_secs(10)).await;
+        }
+        Ok(())
     }
 }
 
@@ -167,13 +198,14 @@ impl Coordinator for Arc<RootCoord> {
             let rev = store.write(vec![op]).await.map_err(|e| e.to_string())?;
             follower.wait_applied(rev, Duration::from_secs(5)).await;
         }
+        self.write_missing_name_keys(&store, &follower).await?;
         let renewer = {
             let (tso, gid, store) = (self.tso.clone(), self.gid.clone(), store.clone());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(tso::RENEW_EVERY).await;
                     for a in [&tso, &gid] {
-                        if let Err(e) = a.renew(&store, false).await {
+                        if let Err(e) = a.renew(&store).await {
                             log::warn!(error:% = e; "cannot renew the allocator bound");
                         }
                     }

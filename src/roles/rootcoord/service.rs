@@ -17,6 +17,8 @@ use crate::status::{code, component_states, error, ok, WithStatus};
 
 /// Metadata key naming the ServerID a caller expects to reach.
 pub const SERVER_ID_HEADER: &str = "serverid";
+/// Metadata key carrying a change's request ID; a repeated ID is applied once.
+pub const REQUEST_ID_HEADER: &str = "requestid";
 
 /// The gRPC face of a [`RootCoord`].
 pub struct Service(pub Arc<RootCoord>);
@@ -62,11 +64,16 @@ macro_rules! write_call {
         if let Some(r) = $self.gate::<Status, _>(&$req) {
             return Ok(Response::new(r));
         }
+        let request = $req
+            .metadata()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         // Run the change in its own task: a caller that gives up (a dropped request)
         // must not cut it short between its etcd write and its catalog update.
         let rc = $self.0.clone();
         let req = $req.into_inner();
-        let done = tokio::spawn(async move { rc.$method(req).await }).await;
+        let done = tokio::spawn(async move { rc.$method(req, request).await }).await;
         Ok(Response::new(done.unwrap_or_else(|e| {
             error(code::UNEXPECTED, format!("catalog change failed: {e}"))
         })))

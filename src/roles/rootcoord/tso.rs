@@ -4,11 +4,17 @@
 //! The active saves an upper bound `now + 3 s` (8-byte big-endian nanoseconds) with a
 //! fenced write before handing out anything below it, and renews it ahead of time; a new
 //! active starts above the saved bound. The hot path takes a mutex, never etcd.
+//!
+//! The bound write is conditional (`version == 0`, or the stored value is below the new
+//! one: 8-byte big-endian values compare numerically), so a late, lower write can never
+//! replace a newer bound. When the logical part of the current millisecond is used up,
+//! the allocator waits for the clock instead of moving the physical part ahead of it, as
+//! PD and Milvus do. One call allocates at most [`MAX_COUNT`] values.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use etcd_client::TxnOp;
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 
 use crate::etcd::EtcdError;
 use crate::session::fenced::{FenceError, FencedStore};
@@ -16,6 +22,8 @@ use crate::session::fenced::{FenceError, FencedStore};
 /// Bits of the logical part.
 pub const LOGICAL_BITS: u32 = 18;
 const MAX_LOGICAL: i64 = 1 << LOGICAL_BITS;
+/// The most values one allocation may ask for: one millisecond's logical space, less one.
+pub const MAX_COUNT: u32 = (MAX_LOGICAL - 1) as u32;
 /// How far ahead of the clock the saved bound is.
 const WINDOW_MS: i64 = 3000;
 /// Renew once less than this is left before the bound.
@@ -30,7 +38,7 @@ pub enum TsoError {
     #[error("the allocator is not active")]
     NotActive,
     /// A count of 0, or more than one millisecond's worth.
-    #[error("count must be between 1 and {max}, got {0}", max = MAX_LOGICAL - 1)]
+    #[error("count must be between 1 and {MAX_COUNT}, got {0}")]
     BadCount(u32),
     /// The saved bound could not be written.
     #[error(transparent)]
@@ -103,43 +111,56 @@ impl Tso {
 
     /// Allocates `count` consecutive values and returns the first.
     pub async fn alloc(&self, store: &FencedStore, count: u32) -> Result<u64, TsoError> {
-        if count == 0 || i64::from(count) >= MAX_LOGICAL {
+        if count == 0 || count > MAX_COUNT {
             return Err(TsoError::BadCount(count));
         }
         loop {
             match self.try_alloc(i64::from(count)) {
-                Ok(v) => return Ok(v),
-                Err(None) => return Err(TsoError::NotActive),
-                Err(Some(())) => self.renew(store, true).await?,
+                Next::Value(v) => return Ok(v),
+                Next::Inactive => return Err(TsoError::NotActive),
+                Next::Renew { seen_bound } => self.renew_past(store, Some(seen_bound)).await?,
+                Next::WaitMs(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
             }
         }
     }
 
-    /// `Err(None)`: inactive; `Err(Some(()))`: the bound must be renewed first.
-    fn try_alloc(&self, count: i64) -> Result<u64, Option<()>> {
+    fn try_alloc(&self, count: i64) -> Next {
         let now = self.now_ms();
         let mut s = self.lock();
         if s.bound == 0 {
-            return Err(None);
+            return Next::Inactive;
         }
         if now > s.physical {
             s.physical = now;
             s.logical = 0;
         }
         if s.logical + count > MAX_LOGICAL {
-            s.physical += 1;
-            s.logical = 0;
+            // This millisecond is used up and the clock has not passed it yet.
+            return Next::WaitMs((s.physical - now + 1) as u64);
         }
         if s.physical >= s.bound {
-            return Err(Some(()));
+            return Next::Renew {
+                seen_bound: s.bound,
+            };
         }
         let v = ((s.physical as u64) << LOGICAL_BITS) | s.logical as u64;
         s.logical += count;
-        Ok(v)
+        Next::Value(v)
     }
 
-    /// Saves a new bound when less than 2 s is left (or always, with `force`).
-    pub async fn renew(&self, store: &FencedStore, force: bool) -> Result<(), TsoError> {
+    /// Saves a new bound when less than 2 s is left (the periodic renewal).
+    pub async fn renew(&self, store: &FencedStore) -> Result<(), TsoError> {
+        self.renew_past(store, None).await
+    }
+
+    /// Saves a new bound: when `seen_bound` is given, unless another caller has already
+    /// moved the bound past it (so waiters on one exhausted bound cause one etcd write);
+    /// otherwise only when less than 2 s is left.
+    async fn renew_past(
+        &self,
+        store: &FencedStore,
+        seen_bound: Option<i64>,
+    ) -> Result<(), TsoError> {
         let _one_at_a_time = self.renewing.lock().await;
         let (physical, bound) = {
             let s = self.lock();
@@ -149,7 +170,11 @@ impl Tso {
             return Err(TsoError::NotActive);
         }
         let base = self.now_ms().max(physical);
-        if !force && bound - base >= RENEW_BELOW_MS {
+        let needed = match seen_bound {
+            Some(seen) => bound <= seen,
+            None => bound - base < RENEW_BELOW_MS,
+        };
+        if !needed {
             return Ok(());
         }
         let new_bound = base + WINDOW_MS;
@@ -162,9 +187,32 @@ impl Tso {
     }
 }
 
+/// What [`Tso::try_alloc`] found.
+enum Next {
+    Value(u64),
+    Inactive,
+    /// The saved bound is reached; this is the bound that was seen.
+    Renew {
+        seen_bound: i64,
+    },
+    /// Wait this many milliseconds for the clock.
+    WaitMs(u64),
+}
+
+/// Writes the bound only if the key is new or holds a lower value (compared as bytes,
+/// which for 8-byte big-endian numbers is numeric order).
 fn save(key: &str, bound_ms: i64) -> TxnOp {
     let ns = (bound_ms as u64).saturating_mul(1_000_000);
-    TxnOp::put(key, ns.to_be_bytes().to_vec(), None)
+    let v = ns.to_be_bytes().to_vec();
+    let if_lower = Txn::new()
+        .when([Compare::value(key, CompareOp::Less, v.clone())])
+        .and_then([TxnOp::put(key, v.clone(), None)]);
+    TxnOp::txn(
+        Txn::new()
+            .when([Compare::version(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, v, None)])
+            .or_else([TxnOp::txn(if_lower)]),
+    )
 }
 
 fn decode_bound(key: &str, v: &[u8]) -> Result<i64, EtcdError> {
