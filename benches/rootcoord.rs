@@ -1,9 +1,10 @@
 //! Rootcoord benchmark: activation time (won -> serving) of a hot standby against a cold
-//! reload, with 10, 1,000 and 10,000 collections in the catalog; and timestamps per
-//! second through `AllocTimestamp` from 1 and 8 concurrent clients.
+//! reload, with 10, 1,000 and 10,000 collections in the catalog and with a catalog of
+//! `--catalog-mb` megabytes (collections with 900 KB properties each, default 100 MB);
+//! and timestamps per second through `AllocTimestamp` from 1 and 8 concurrent clients.
 //!
 //! `cargo bench --bench rootcoord` (options after `--`: `--runs N`, `--max N` to stop at
-//! a smaller catalog, `--seconds N` per throughput run).
+//! a smaller catalog, `--catalog-mb N` (0 skips it), `--seconds N` per throughput run).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,10 +57,14 @@ fn activation_time(log: &str) -> Option<Duration> {
     parse_debug_duration(total)
 }
 
-fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[usize], runs: usize) {
-    println!("| collections | standby | runs | activation median ms | p99 ms |");
-    println!("|---|---|---|---|---|");
-    for &n in sizes {
+/// Size of the `blob` property of each collection of the large catalog.
+const BLOB_BYTES: usize = 900 * 1024;
+
+fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[(usize, usize)], runs: usize) {
+    println!("| collections | catalog MB | standby | runs | activation median ms | p99 ms |");
+    println!("|---|---|---|---|---|---|");
+    for &(n, blob) in sizes {
+        let megabytes = n * blob / (1 << 20);
         let etcd = EtcdServer::start();
         let dir = TempDir::new("bench-rc");
         let first = Milvus::start(&bin(), "rootcoord", &env(&etcd, &dir, true), &dir.0);
@@ -71,6 +76,11 @@ fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[usize], runs: usize) {
                 let req = pb::CreateCollectionRequest {
                     collection_name: name.clone(),
                     schema: milvus::testkit::sample::schema(&name, "128"),
+                    properties: if blob > 0 {
+                        vec![milvus::testkit::sample::kv("blob", &"x".repeat(blob))]
+                    } else {
+                        vec![]
+                    },
                     ..Default::default()
                 };
                 let s = rc
@@ -87,7 +97,9 @@ fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[usize], runs: usize) {
                 let next = Milvus::start(&bin(), "rootcoord", &env(&etcd, &dir, hot), &dir.0);
                 assert!(next.wait_state("StandBy", Duration::from_secs(60)));
                 // Let a hot standby load and follow the catalog before the handover.
-                std::thread::sleep(Duration::from_millis(500 + n as u64 / 20));
+                std::thread::sleep(Duration::from_millis(
+                    500 + n as u64 / 20 + megabytes as u64 * 50,
+                ));
                 active.signal(Signal::SIGTERM);
                 assert!(
                     next.wait_state("Healthy", Duration::from_secs(120)),
@@ -99,7 +111,11 @@ fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[usize], runs: usize) {
             }
             let (med, p99) = median_p99(&mut xs);
             let kind = if hot { "hot" } else { "cold (reload)" };
-            println!("| {n} | {kind} | {runs} | {} | {} |", ms(med), ms(p99));
+            println!(
+                "| {n} | {megabytes} | {kind} | {runs} | {} | {} |",
+                ms(med),
+                ms(p99)
+            );
         }
     }
 }
@@ -164,10 +180,15 @@ fn main() {
             .build()
             .unwrap(),
     );
-    let sizes: Vec<usize> = [10, 1_000, 10_000]
+    let catalog_mb = arg("--catalog-mb", 100);
+    let mut sizes: Vec<(usize, usize)> = [10, 1_000, 10_000]
         .into_iter()
         .filter(|n| *n <= max)
+        .map(|n| (n, 0))
         .collect();
+    if catalog_mb > 0 {
+        sizes.push(((catalog_mb << 20).div_ceil(BLOB_BYTES), BLOB_BYTES));
+    }
     activation_rows(&rt, &sizes, runs);
     throughput_rows(&rt, seconds);
 }

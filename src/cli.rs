@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::roles::Role;
+use crate::role::Role;
 
 /// Control plane of a Milvus cluster with coordinator high availability.
 ///

@@ -15,8 +15,8 @@ use tonic::{Request, Response};
 
 use crate::etcd::Etcd;
 use crate::proto::rootcoord::root_coord_client::RootCoordClient;
+use crate::role::Role;
 use crate::roles::rootcoord::service::{REQUEST_ID_HEADER, SERVER_ID_HEADER};
-use crate::roles::Role;
 use crate::session::discovery::SessionView;
 use crate::session::Keys;
 use crate::status::{code, WithStatus};

@@ -15,6 +15,7 @@ pub mod logging;
 pub mod pidfile;
 pub mod process;
 pub mod proto;
+pub mod role;
 pub mod roles;
 pub mod session;
 pub mod status;

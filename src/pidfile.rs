@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::roles::Role;
+use crate::role::Role;
 
 /// A pid file removed when dropped.
 pub struct PidFile {

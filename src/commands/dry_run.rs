@@ -4,7 +4,7 @@ use std::io::Write;
 
 use crate::config::Loaded;
 use crate::process::advertised_address;
-use crate::roles::Role;
+use crate::role::Role;
 
 /// Writes the report for `role` to `out`.
 pub fn print(role: Role, loaded: &Loaded, out: &mut impl Write) -> std::io::Result<()> {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::etcd::{Etcd, EtcdError};
 use crate::exit;
-use crate::roles::Role;
+use crate::role::Role;
 use crate::session::discovery::{self, Registered};
 use crate::session::Keys;
 

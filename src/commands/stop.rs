@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 
 use crate::exit;
 use crate::pidfile;
-use crate::roles::Role;
+use crate::role::Role;
 
 /// Stops the role's processes; returns the exit code (0 when all stopped or none ran).
 pub fn run(role: Role, alias: Option<&str>, timeout: Duration) -> i32 {

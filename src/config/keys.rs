@@ -3,7 +3,7 @@
 //! The shipped `milvus.yaml` documents exactly these keys; a test checks that it loads to
 //! the same values as the defaults here.
 
-use crate::roles::Role;
+use crate::role::Role;
 
 /// What kind of value a key holds, which decides how it is validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::roles::Role;
+use crate::role::Role;
 use keys::{all_keys, Kind};
 pub use source::{Setting, Source};
 

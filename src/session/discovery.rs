@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::{Keys, SessionValue};
 use crate::etcd::{Etcd, EtcdError};
-use crate::roles::Role;
+use crate::role::Role;
 
 /// One session key and its value.
 #[derive(Debug, Clone, PartialEq)]

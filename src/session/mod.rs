@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::etcd::{Etcd, EtcdError};
-use crate::roles::Role;
+use crate::role::Role;
 use lease::Lease;
 
 /// The Milvus version a session advertises in `Version`: the release whose session

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::lease::Lease;
-use crate::roles::Role;
+use crate::role::Role;
 
 /// Milvus's component state codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -6,6 +6,7 @@ pub mod etcd_server;
 pub mod milvus_client;
 pub mod process;
 pub mod sample;
+pub mod soak;
 pub mod stats;
 
 use std::io::{Read, Write};

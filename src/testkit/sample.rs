@@ -56,10 +56,10 @@ pub fn schema(name: &str, dim: &str) -> Vec<u8> {
     schema_with(name, fields(dim))
 }
 
-/// etcd settings for a test etcd at `endpoint` with the default paths.
-pub fn etcd_config(endpoint: &str) -> EtcdConfig {
+/// etcd settings for a test etcd at `endpoints` (comma separated) with the default paths.
+pub fn etcd_config(endpoints: &str) -> EtcdConfig {
     EtcdConfig {
-        endpoints: vec![endpoint.to_string()],
+        endpoints: endpoints.split(',').map(str::to_string).collect(),
         root_path: "by-dev".into(),
         meta_sub_path: "meta".into(),
         kv_sub_path: "kv".into(),

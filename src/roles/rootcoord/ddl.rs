@@ -44,6 +44,21 @@ fn failed(e: impl std::fmt::Display) -> Status {
     error(code::UNEXPECTED, e.to_string())
 }
 
+/// The term's epoch if it still holds after an allocation: a process paused between its
+/// check and its answer (SIGSTOP, a long GC-like stall) must not hand out values once a
+/// successor may be serving.
+fn still_active(a: &Active) -> Result<i64, Status> {
+    let term = a.store.term();
+    if term.is_valid() {
+        Ok(term.epoch)
+    } else {
+        Err(error(
+            code::SERVICE_NOT_READY,
+            "rootcoord lost its term while allocating; retry on the active one",
+        ))
+    }
+}
+
 /// The most catalog changes that may wait for the DDL lock; more are refused with a
 /// retriable [`code::RATE_LIMIT`] before they start.
 pub const DDL_QUEUE_MAX: usize = 128;
@@ -99,16 +114,19 @@ impl From<TsoError> for Status {
 }
 
 impl RootCoord {
-    /// Allocates `count` timestamps; returns the first.
-    pub async fn alloc_timestamp(&self, count: u32) -> Result<u64, Status> {
+    /// Allocates `count` timestamps; returns the first and the epoch that handed them
+    /// out.
+    pub async fn alloc_timestamp(&self, count: u32) -> Result<(u64, i64), Status> {
         let a = self.active()?;
-        Ok(self.tso.alloc(&a.store, count).await?)
+        let first = self.tso.alloc(&a.store, count).await?;
+        Ok((first, still_active(&a)?))
     }
 
-    /// Allocates `count` IDs; returns the first.
-    pub async fn alloc_id(&self, count: u32) -> Result<i64, Status> {
+    /// Allocates `count` IDs; returns the first and the epoch that handed them out.
+    pub async fn alloc_id(&self, count: u32) -> Result<(i64, i64), Status> {
         let a = self.active()?;
-        Ok(self.gid.alloc(&a.store, count).await? as i64)
+        let first = self.gid.alloc(&a.store, count).await? as i64;
+        Ok((first, still_active(&a)?))
     }
 
     /// Starts a catalog change: checks this process is active, takes a place in the

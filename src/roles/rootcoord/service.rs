@@ -98,10 +98,12 @@ impl RootCoordApi for Service {
         }
         let count = req.into_inner().count.max(1);
         Ok(Response::new(match self.0.alloc_timestamp(count).await {
-            Ok(ts) => rc::AllocTimestampResponse {
+            Ok((ts, epoch)) => rc::AllocTimestampResponse {
                 status: Some(ok()),
                 timestamp: ts,
                 count,
+                epoch,
+                server_id: self.0.ctx.state.report().server_id,
             },
             Err(s) => WithStatus::from_status(s),
         }))
@@ -113,10 +115,12 @@ impl RootCoordApi for Service {
         }
         let count = req.into_inner().count.max(1);
         Ok(Response::new(match self.0.alloc_id(count).await {
-            Ok(id) => rc::AllocIdResponse {
+            Ok((id, epoch)) => rc::AllocIdResponse {
                 status: Some(ok()),
                 id,
                 count,
+                epoch,
+                server_id: self.0.ctx.state.report().server_id,
             },
             Err(s) => WithStatus::from_status(s),
         }))
