@@ -308,16 +308,11 @@ fn a_catalog_past_the_grpc_message_limit_activates_and_serves() {
 
 #[test]
 fn milvus_session_ttl_of_30_s_runs_without_connection_churn() {
-    let c = Cluster::new(30);
-    let a = c.rootcoord_ha();
-    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
-    let b = c.rootcoord_ha();
-    assert!(b.wait_state("StandBy", 10 * SEC));
-    let p = c.start("proxy", &[]);
-    assert!(p.wait_state("Healthy", 10 * SEC), "{}", p.log());
+    let (_c, rcs, p) = common::ha_pair_and_proxy(30);
+    let (a, b) = (&rcs[0], &rcs[1]);
     // 40 s: four keep-alive intervals, and many of etcd's 5 s ping windows.
     std::thread::sleep(40 * SEC);
-    for proc in [&a, &b, &p] {
+    for proc in [a, b, &p] {
         let log = proc.log();
         for churn in [
             "keep-alive failed",
@@ -409,4 +404,109 @@ fn two_live_processes_sharing_an_address_never_depose_each_other() {
         started.elapsed()
     );
     assert!(wait_until(SEC, || next.log().contains("which is gone")));
+}
+
+#[test]
+fn an_active_whose_key_is_deleted_or_whose_lease_is_revoked_stops_serving_at_once() {
+    // TTL 10 s: every stop below is far quicker than a lease expiry.
+    let c = Cluster::new(10);
+    let a = c.rootcoord_ha();
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let b = c.rootcoord_ha();
+    assert!(b.wait_state("StandBy", 10 * SEC), "{}", b.log());
+    let first_id = a.server_id().unwrap();
+    let rt = runtime();
+    let mut e = rt
+        .block_on(etcd_client::Client::connect([c.etcd.endpoint()], None))
+        .unwrap();
+    // Someone deletes the ACTIVE key by hand.
+    rt.block_on(e.delete("by-dev/meta/session/rootcoord", None))
+        .unwrap();
+    assert!(
+        wait_until(SEC, || a.state().as_deref() != Some("Healthy")),
+        "{}",
+        a.log()
+    );
+    assert!(b.wait_state("Healthy", 3 * SEC), "{}", b.log());
+    // The deposed one comes back as a standby with a new session.
+    assert!(a.wait_state("StandBy", 10 * SEC), "{}", a.log());
+    assert_ne!(a.server_id(), Some(first_id));
+    // Someone revokes the new active's lease: it stops within one keep-alive interval
+    // (TTL/3), and the standby takes over.
+    let lease = b.status().unwrap()["lease_id"].as_i64().unwrap();
+    rt.block_on(e.lease_revoke(lease)).unwrap();
+    let revoked = std::time::Instant::now();
+    assert!(
+        wait_until(5 * SEC, || b.state().as_deref() != Some("Healthy")),
+        "{}",
+        b.log()
+    );
+    assert!(
+        revoked.elapsed() < Duration::from_millis(10_000 / 3 + 1000),
+        "stopped only after {:?}",
+        revoked.elapsed()
+    );
+    assert!(a.wait_state("Healthy", 3 * SEC), "{}", a.log());
+}
+
+#[test]
+fn a_full_ddl_queue_refuses_work_before_it_starts_with_a_retriable_status() {
+    let c = Cluster::new(2);
+    let a = c.start(
+        "rootcoord",
+        &[
+            ("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true"),
+            ("MILVUS_TEST_DDL_DELAY_MS", "40"),
+        ],
+    );
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let rt = runtime();
+    let statuses: Vec<Status> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..240 {
+            // Several connections, so that HTTP/2 stream limits do not queue the
+            // requests on the client side.
+            let ch = channel(a.port);
+            tasks.push(tokio::spawn(async move {
+                let name = format!("q{i}");
+                let req = pb::CreateCollectionRequest {
+                    collection_name: name.clone(),
+                    schema: sample::schema(&name, "8"),
+                    ..Default::default()
+                };
+                RootCoordClient::new(ch)
+                    .create_collection(req)
+                    .await
+                    .unwrap()
+                    .into_inner()
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    let accepted = statuses.iter().filter(|s| s.code == 0).count();
+    let refused: Vec<&Status> = statuses.iter().filter(|s| s.code == 8).collect();
+    assert!(
+        !refused.is_empty(),
+        "no change was refused: {accepted} accepted"
+    );
+    assert_eq!(accepted + refused.len(), statuses.len(), "{statuses:?}");
+    assert!(accepted > 128, "only {accepted} accepted");
+    for s in &refused {
+        assert!(s.retriable && s.error_code == 49, "{s:?}");
+        assert!(s.reason.contains("DDL queue is full"), "{s:?}");
+    }
+    // Exactly the accepted ones exist.
+    let shown = rt.block_on(async {
+        RootCoordClient::new(channel(a.port))
+            .show_collections(pb::ShowCollectionsRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .collection_names
+    });
+    assert_eq!(shown.len(), accepted);
 }

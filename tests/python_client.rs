@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::Cluster;
@@ -34,14 +34,36 @@ fn script() -> PathBuf {
 
 /// An HA rootcoord pair and a proxy.
 fn cluster() -> (Cluster, Vec<Milvus>, Milvus) {
-    let c = Cluster::new(2);
-    let a = c.rootcoord_ha();
-    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
-    let b = c.rootcoord_ha();
-    assert!(b.wait_state("StandBy", 10 * SEC));
-    let p = c.start("proxy", &[]);
-    assert!(p.wait_state("Healthy", 10 * SEC), "{}", p.log());
-    (c, vec![a, b], p)
+    common::ha_pair_and_proxy(2)
+}
+
+/// Starts the script in `mode` against proxy `p` for `seconds`.
+fn spawn_script(mode: &str, p: &Milvus, seconds: &str) -> Child {
+    Command::new(python())
+        .arg(script())
+        .args([mode, &format!("http://127.0.0.1:{}", p.port), seconds])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the script; asserts it succeeded (`what` says what a failure means) and
+/// returns its output.
+fn finish(client: Child, p: &Milvus, what: &str) -> String {
+    let out = client.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "{what}:\n{text}\nproxy log:\n{}",
+        p.log()
+    );
+    text
 }
 
 #[test]
@@ -68,13 +90,7 @@ fn pymilvus_basic_operations() {
 #[test]
 fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
     let (c, mut rcs, p) = cluster();
-    let client = Command::new(python())
-        .arg(script())
-        .args(["failover", &format!("http://127.0.0.1:{}", p.port), "12"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let client = spawn_script("failover", &p, "12");
     std::thread::sleep(3 * SEC);
     // Crash the active; the standby takes over within the TTL.
     let i = rcs
@@ -90,18 +106,7 @@ fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
     // Stop the new active; the new standby takes over at once.
     rcs[0].signal(Signal::SIGTERM);
     assert!(rcs[1].wait_state("Healthy", 3 * SEC));
-    let out = client.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "calls failed during the failovers:\n{text}\nproxy log:\n{}",
-        p.log()
-    );
+    finish(client, &p, "calls failed during the failovers");
 }
 
 #[test]
@@ -137,17 +142,10 @@ fn pymilvus_creates_nonstop_through_six_crashes_of_the_active_rootcoord() {
         assert!(rcs[1].wait_state("StandBy", 10 * SEC));
         std::thread::sleep(2 * SEC);
     }
-    let out = client.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "creates failed or names were not listed exactly once:\n{text}\nproxy log:\n{}",
-        p.log()
+    let text = finish(
+        client,
+        &p,
+        "creates failed or names were not listed exactly once",
     );
     assert!(text.contains("\"failures\": []"), "{text}");
 }

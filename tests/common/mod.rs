@@ -119,6 +119,20 @@ impl Cluster {
     }
 }
 
+/// A fresh cluster with session TTL `ttl` s, an HA rootcoord pair (active first) and a
+/// proxy, each waited for.
+pub fn ha_pair_and_proxy(ttl: u64) -> (Cluster, Vec<Milvus>, Milvus) {
+    let sec = Duration::from_secs(1);
+    let c = Cluster::new(ttl);
+    let a = c.rootcoord_ha();
+    assert!(a.wait_state("Healthy", 10 * sec), "{}", a.log());
+    let b = c.rootcoord_ha();
+    assert!(b.wait_state("StandBy", 10 * sec), "{}", b.log());
+    let p = c.start("proxy", &[]);
+    assert!(p.wait_state("Healthy", 10 * sec), "{}", p.log());
+    (c, vec![a, b], p)
+}
+
 /// Every key and value under `prefix` at `endpoint`.
 pub fn etcd_get_prefix(endpoint: &str, prefix: &str) -> Vec<(String, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
