@@ -2,7 +2,7 @@
 # install_deps.sh - install the system packages needed to build and test milvus.
 #
 # Installs, only when missing: etcd server + etcdctl (Debian packages
-# etcd-server, etcd-client), protoc (protobuf-compiler, plus libprotobuf-dev
+# etcd-server, etcd-client), nats-server (the write-ahead log), protoc (protobuf-compiler, plus libprotobuf-dev
 # for the google/protobuf/*.proto includes) and python3-venv (only when
 # `python3 -m venv` does not work). Uses apt-get when run as root; when not
 # root, prints the missing packages and the command to run, and exits 1.
@@ -24,6 +24,8 @@ missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+# NATS JetStream is the write-ahead log; Debian installs it in /usr/sbin.
+command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] || missing+=(nats-server)
 # Well-known types (google/protobuf/descriptor.proto, ...) live in libprotobuf-dev.
 if ! [[ -f /usr/include/google/protobuf/descriptor.proto || -f /usr/local/include/google/protobuf/descriptor.proto ]]; then
     missing+=(libprotobuf-dev)

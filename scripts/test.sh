@@ -3,8 +3,8 @@
 #
 # 1. scripts/install_deps.sh (etcd, etcdctl, protoc, python3-venv)
 # 2. if tests/python exists: create/reuse the venv .venv and install
-#    pymilvus==2.5.18 (--no-deps) plus its runtime deps, unless
-#    pymilvus 2.5.18 already imports there
+#    pymilvus==2.5.18 (--no-deps) plus its runtime deps, pyarrow and
+#    moto[server] (an S3-protocol server), unless they already import there
 # 3. scripts/build.sh (cargo build --release --bin milvus, copied to bin/milvus)
 # 4. cargo test --release [ARGS...] -- --test-threads=2
 # Extra arguments go to cargo test after --release; arguments after a `--`
@@ -41,15 +41,18 @@ if [[ -d tests/python ]]; then
     fi
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
-import pymilvus
+import pymilvus, pyarrow, moto
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
-        echo "test.sh: installing pymilvus $PYMILVUS_VERSION into $VENV"
+        echo "test.sh: installing pymilvus $PYMILVUS_VERSION, pyarrow and moto[server] into $VENV"
         export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
         "$VENV/bin/pip" install -q --no-deps "pymilvus==$PYMILVUS_VERSION"
         "$VENV/bin/pip" install -q grpcio protobuf ujson pandas numpy python-dotenv "setuptools>69"
-        if ! "$VENV/bin/python" -c 'import pymilvus'; then
-            echo "test.sh: pymilvus does not import in $VENV after installing it" >&2
+        # pyarrow reads our Parquet segment files; moto_server is the S3-protocol server
+        # the object-storage tests run against.
+        "$VENV/bin/pip" install -q pyarrow "moto[server]"
+        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto'; then
+            echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1
         fi
     fi

@@ -19,4 +19,6 @@ pub mod role;
 pub mod roles;
 pub mod session;
 pub mod status;
+pub mod storage;
 pub mod testkit;
+pub mod wal;

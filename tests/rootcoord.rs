@@ -589,3 +589,56 @@ fn the_catalog_maps_the_client_protocol() {
     );
     let _started = Instant::now();
 }
+
+#[test]
+fn each_shard_gets_a_virtual_channel_on_the_least_used_physical_channel() {
+    let c = Cluster::new(2);
+    let a = c.start(
+        "rootcoord",
+        &[
+            ("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true"),
+            ("ROOT_COORD_DML_CHANNEL_NUM", "4"),
+        ],
+    );
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    let (rt, rc, _) = rootcoord_client(&c, 5 * SEC);
+    let channels = |name: &str, shards: i32| {
+        rt.block_on(async {
+            let mut req = create_req("", name, schema(name, "8"));
+            req.shards_num = shards;
+            let s = rc
+                .call_write(req, |mut c, r| async move { c.create_collection(r).await })
+                .await
+                .unwrap();
+            assert!(ok(&s), "{s:?}");
+            let d = describe(&rc, "", name).await;
+            let id = d.collection_id;
+            (id, d.virtual_channel_names, d.physical_channel_names)
+        })
+    };
+    let (id1, v1, p1) = channels("c1", 2);
+    assert_eq!(p1, vec!["by-dev-rootcoord-dml_0", "by-dev-rootcoord-dml_1"]);
+    assert_eq!(
+        v1,
+        vec![
+            format!("by-dev-rootcoord-dml_0_{id1}v0"),
+            format!("by-dev-rootcoord-dml_1_{id1}v1")
+        ]
+    );
+    let (id2, v2, p2) = channels("c2", 3);
+    assert_eq!(
+        p2,
+        vec![
+            "by-dev-rootcoord-dml_2",
+            "by-dev-rootcoord-dml_3",
+            "by-dev-rootcoord-dml_0"
+        ]
+    );
+    assert_eq!(v2[2], format!("by-dev-rootcoord-dml_0_{id2}v2"));
+    // The default is one shard.
+    let (_, v3, p3) = channels("c3", 0);
+    assert_eq!(
+        (v3.len(), p3),
+        (1, vec!["by-dev-rootcoord-dml_1".to_string()])
+    );
+}

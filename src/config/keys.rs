@@ -24,6 +24,10 @@ pub enum Kind {
     Millis,
     /// A log level name.
     LogLevel,
+    /// A number above 0 and at most 1.
+    Fraction,
+    /// One word from a fixed list (checked when the configuration is built).
+    Choice(&'static str),
 }
 
 impl Kind {
@@ -40,6 +44,8 @@ impl Kind {
             Kind::Count => "expected a whole number, 0 or more",
             Kind::Millis => "expected a whole number of milliseconds, at least 1",
             Kind::LogLevel => "expected one of debug, info, warn, error",
+            Kind::Fraction => "expected a number above 0 and at most 1",
+            Kind::Choice(list) => list,
         }
     }
 }
@@ -73,6 +79,36 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("etcd.requestTimeout", "5000", Kind::Millis),
         key("minio.address", "localhost", Kind::Text),
         key("minio.port", "9000", Kind::Port),
+        key("minio.accessKeyID", "minioadmin", Kind::Text),
+        key("minio.secretAccessKey", "minioadmin", Kind::Text),
+        key("minio.useSSL", "false", Kind::Bool),
+        key("minio.bucketName", "a-bucket", Kind::Text),
+        key("minio.rootPath", "files", Kind::Text),
+        key("minio.region", "us-east-1", Kind::Text),
+        key("minio.requestTimeoutMs", "10000", Kind::Millis),
+        key(
+            "common.storageType",
+            "local",
+            Kind::Choice("expected local, minio or remote"),
+        ),
+        key("localStorage.path", "/var/lib/milvus/data/", Kind::Text),
+        key(
+            "mq.type",
+            "default",
+            Kind::Choice("expected natsmq or default (the log of this build is NATS JetStream)"),
+        ),
+        key("natsmq.address", "nats://127.0.0.1:4222", Kind::Text),
+        key("natsmq.requestTimeout", "5000", Kind::Millis),
+        key("msgChannel.chanNamePrefix.cluster", "by-dev", Kind::Text),
+        key(
+            "msgChannel.chanNamePrefix.rootCoordDml",
+            "rootcoord-dml",
+            Kind::Text,
+        ),
+        key("rootCoord.dmlChannelNum", "16", Kind::Count),
+        key("dataCoord.segment.maxSize", "1024", Kind::Count),
+        key("dataCoord.segment.sealProportion", "0.12", Kind::Fraction),
+        key("common.gracefulTime", "5000", Kind::Millis),
         key("pulsar.address", "localhost", Kind::Text),
         key("pulsar.port", "6650", Kind::Port),
         key("common.session.ttl", "10", Kind::TtlSeconds),

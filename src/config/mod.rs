@@ -137,6 +137,73 @@ pub struct ServiceAddress {
     pub port: u16,
 }
 
+/// Where segment and index files live (`common.storageType`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageKind {
+    /// `local`: a directory every process can see (`localStorage.path`).
+    Local,
+    /// `minio` / `remote`: an S3-API bucket (`minio.*`).
+    S3,
+}
+
+/// S3 (MinIO) settings, Milvus's `minio.*` keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Config {
+    /// `minio.address`: host (or `host:port`, which overrides `minio.port`).
+    pub address: String,
+    /// `minio.port`.
+    pub port: u16,
+    /// `minio.accessKeyID`.
+    pub access_key_id: String,
+    /// `minio.secretAccessKey`.
+    pub secret_access_key: String,
+    /// `minio.useSSL`.
+    pub use_ssl: bool,
+    /// `minio.bucketName`.
+    pub bucket: String,
+    /// `minio.region`.
+    pub region: String,
+}
+
+/// Object storage settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// Local directory or S3.
+    pub kind: StorageKind,
+    /// `localStorage.path`.
+    pub local_path: PathBuf,
+    /// `minio.rootPath`: prefix of every object, in either kind.
+    pub root_path: String,
+    /// S3 settings (used when `kind` is S3).
+    pub s3: S3Config,
+    /// `minio.requestTimeoutMs`: bound on every storage call.
+    pub timeout: Duration,
+}
+
+/// The write-ahead log and its channels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `natsmq.address`.
+    pub address: String,
+    /// `natsmq.requestTimeout`: bound on every log call.
+    pub timeout: Duration,
+    /// `rootCoord.dmlChannelNum`: physical DML channels.
+    pub dml_channels: usize,
+    /// `msgChannel.chanNamePrefix.cluster`.
+    pub cluster_prefix: String,
+    /// `msgChannel.chanNamePrefix.rootCoordDml`.
+    pub dml_prefix: String,
+}
+
+/// Segment settings of the data coordinator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentConfig {
+    /// `dataCoord.segment.maxSize` in MB.
+    pub max_size_mb: u64,
+    /// `dataCoord.segment.sealProportion`.
+    pub seal_proportion: f64,
+}
+
 /// The whole typed configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -154,6 +221,14 @@ pub struct Config {
     pub root_coord: RootCoordConfig,
     /// Proxy settings.
     pub proxy: ProxyConfig,
+    /// Object storage.
+    pub storage: StorageConfig,
+    /// The write-ahead log.
+    pub log: LogConfig,
+    /// Segments.
+    pub segment: SegmentConfig,
+    /// `common.gracefulTime`: staleness allowed by Bounded consistency.
+    pub graceful_time: Duration,
     roles: BTreeMap<Role, RoleConfig>,
 }
 
@@ -293,6 +368,29 @@ impl<'a> Typed<'a> {
         }
     }
 
+    fn fraction(&self, key: &str) -> Result<f64, ConfigError> {
+        let (v, kind) = self.raw(key);
+        match v.parse::<f64>() {
+            Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+            _ => Err(self.invalid(key, kind.expected())),
+        }
+    }
+
+    /// The value of a `Choice` key, lowercased, if it is one of `allowed`.
+    fn choice(&self, key: &str, allowed: &[&str]) -> Result<String, ConfigError> {
+        let (v, kind) = self.raw(key);
+        let v = v.to_ascii_lowercase();
+        if allowed.contains(&v.as_str()) {
+            Ok(v)
+        } else {
+            Err(self.invalid(key, kind.expected()))
+        }
+    }
+
+    fn millis(&self, key: &str) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.number(key, 1)?))
+    }
+
     fn endpoints(&self, key: &str) -> Result<Vec<String>, ConfigError> {
         let (v, kind) = self.raw(key);
         let mut out = Vec::new();
@@ -370,7 +468,42 @@ impl<'a> Typed<'a> {
         }
         let ttl = Duration::from_secs(self.number("common.session.ttl", 2)?);
         let retry_ms = self.number("proxy.coordRetryTimeout", 0)?;
+        let storage_kind = match self
+            .choice("common.storageType", &["local", "minio", "remote"])?
+            .as_str()
+        {
+            "local" => StorageKind::Local,
+            _ => StorageKind::S3,
+        };
+        self.choice("mq.type", &["default", "natsmq"])?;
         Ok(Config {
+            storage: StorageConfig {
+                kind: storage_kind,
+                local_path: PathBuf::from(self.text("localStorage.path")),
+                root_path: self.text("minio.rootPath").trim_matches('/').to_string(),
+                s3: S3Config {
+                    address: self.text("minio.address"),
+                    port: self.port("minio.port")?,
+                    access_key_id: self.text("minio.accessKeyID"),
+                    secret_access_key: self.text("minio.secretAccessKey"),
+                    use_ssl: self.boolean("minio.useSSL")?,
+                    bucket: self.text("minio.bucketName"),
+                    region: self.text("minio.region"),
+                },
+                timeout: self.millis("minio.requestTimeoutMs")?,
+            },
+            log: LogConfig {
+                address: self.text("natsmq.address"),
+                timeout: self.millis("natsmq.requestTimeout")?,
+                dml_channels: self.number("rootCoord.dmlChannelNum", 1)? as usize,
+                cluster_prefix: self.text("msgChannel.chanNamePrefix.cluster"),
+                dml_prefix: self.text("msgChannel.chanNamePrefix.rootCoordDml"),
+            },
+            segment: SegmentConfig {
+                max_size_mb: self.number("dataCoord.segment.maxSize", 1)?,
+                seal_proportion: self.fraction("dataCoord.segment.sealProportion")?,
+            },
+            graceful_time: self.millis("common.gracefulTime")?,
             root_coord: RootCoordConfig {
                 hot_standby: self.boolean("rootCoord.hotStandby")?,
                 max_database_num: self.number("rootCoord.maxDatabaseNum", 1)? as usize,

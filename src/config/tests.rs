@@ -73,6 +73,12 @@ fn a_real_deployment_file_loads_and_ignores_what_it_does_not_use() {
     assert!(l.config.role(Role::RootCoord).active_standby);
     assert_eq!(l.config.session.ttl, Duration::from_secs(30));
     assert_eq!(l.config.minio.address, "minio");
+    // The data plane's keys are read from it too.
+    assert_eq!(l.config.storage.s3.bucket, "a-bucket");
+    assert_eq!(l.config.storage.root_path, "files");
+    assert_eq!(l.config.storage.timeout, Duration::from_secs(10));
+    assert_eq!(l.config.log.dml_channels, 16);
+    assert_eq!(l.config.segment.seal_proportion, 0.12);
     assert!(l.ignored.contains(&"rocksmq.compressionTypes".to_string()));
     assert!(l
         .ignored
@@ -262,4 +268,66 @@ fn env_names_for_messages() {
     );
     assert_eq!(keys::env_name("etcd.endpoints"), "ETCD_ENDPOINTS");
     assert_eq!(keys::env_name("common.session.ttl"), "COMMON_SESSION_TTL");
+}
+
+#[test]
+fn data_plane_defaults_and_environment() {
+    let c = load(None, &[]).unwrap().config;
+    assert_eq!(c.storage.kind, StorageKind::Local);
+    assert_eq!(c.storage.local_path, PathBuf::from("/var/lib/milvus/data/"));
+    assert_eq!(c.storage.root_path, "files");
+    assert_eq!(c.log.address, "nats://127.0.0.1:4222");
+    assert_eq!(
+        (
+            c.log.dml_channels,
+            c.log.cluster_prefix.as_str(),
+            c.log.dml_prefix.as_str()
+        ),
+        (16, "by-dev", "rootcoord-dml")
+    );
+    assert_eq!(c.segment.max_size_mb, 1024);
+    assert_eq!(c.graceful_time, Duration::from_secs(5));
+    let c = load(
+        None,
+        &env(&[
+            ("COMMON_STORAGE_TYPE", "minio"),
+            ("MINIO_ADDRESS", "minio.svc"),
+            ("MINIO_BUCKET_NAME", "b2"),
+            ("NATSMQ_ADDRESS", "nats://nats.svc:4222"),
+            ("MQ_TYPE", "natsmq"),
+        ]),
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.storage.kind, StorageKind::S3);
+    assert_eq!(
+        (c.storage.s3.address.as_str(), c.storage.s3.bucket.as_str()),
+        ("minio.svc", "b2")
+    );
+    assert_eq!(c.log.address, "nats://nats.svc:4222");
+}
+
+#[test]
+fn unsupported_queue_storage_type_and_proportion_are_refused() {
+    let msg = with_file("mq:\n  type: pulsar\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("mq.type") && msg.contains("\"pulsar\"") && msg.contains("natsmq"),
+        "{msg}"
+    );
+    let msg = load(None, &env(&[("COMMON_STORAGE_TYPE", "azure")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("common.storageType") && msg.contains("local, minio or remote"),
+        "{msg}"
+    );
+    let msg = with_file("dataCoord:\n  segment:\n    sealProportion: 2\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("dataCoord.segment.sealProportion") && msg.contains("at most 1"),
+        "{msg}"
+    );
 }

@@ -4,7 +4,9 @@
 
 pub mod etcd_server;
 pub mod milvus_client;
+pub mod nats_server;
 pub mod process;
+pub mod s3_server;
 pub mod sample;
 pub mod soak;
 pub mod stats;
@@ -16,7 +18,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use etcd_server::{EtcdCluster, EtcdServer};
+pub use nats_server::NatsServer;
 pub use process::Milvus;
+pub use s3_server::S3Server;
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine).
 pub fn free_port() -> u16 {

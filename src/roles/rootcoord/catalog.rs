@@ -215,6 +215,20 @@ impl Catalog {
         want
     }
 
+    /// How many virtual channels live on each of the `names` physical channels.
+    pub fn pchannel_usage(&self, names: &[String]) -> Vec<usize> {
+        names
+            .iter()
+            .map(|p| {
+                self.colls
+                    .values()
+                    .flat_map(|c| &c.physical_channel_names)
+                    .filter(|q| *q == p)
+                    .count()
+            })
+            .collect()
+    }
+
     /// How many collections there are in all.
     pub fn collection_count(&self) -> usize {
         self.colls.len()

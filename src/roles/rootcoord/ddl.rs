@@ -17,6 +17,7 @@ use crate::proto::milvus as pb;
 use crate::proto::rootcoord::{CollectionRecord, DatabaseRecord, PartitionRecord};
 use crate::session::fenced::FenceError;
 use crate::status::{code, error, ok, retriable, WithStatus};
+use crate::wal;
 
 fn db_name(n: &str) -> &str {
     if n.is_empty() {
@@ -491,7 +492,11 @@ impl RootCoord {
         };
         let mut schema = schema;
         schema.db_name = db.clone();
+        let (virtual_channel_names, physical_channel_names) =
+            self.assign_channels(first_id, shards);
         let record = CollectionRecord {
+            virtual_channel_names,
+            physical_channel_names,
             id: first_id,
             db_id,
             schema: Some(schema),
@@ -521,6 +526,28 @@ impl RootCoord {
             .collect();
         ops.push(TxnOp::put(key, record.encode_to_vec(), None));
         self.commit_if(&c, when, ops).await
+    }
+
+    /// Gives each of `shards` shards of a new collection a virtual channel on a physical
+    /// channel, least used first (ties to the lowest number).
+    fn assign_channels(&self, collection_id: i64, shards: i32) -> (Vec<String>, Vec<String>) {
+        let log = &self.ctx.config.log;
+        let pchannels: Vec<String> = (0..log.dml_channels.max(1))
+            .map(|n| wal::pchannel_name(&log.cluster_prefix, &log.dml_prefix, n))
+            .collect();
+        let mut usage = self.read().pchannel_usage(&pchannels);
+        let (mut v, mut p) = (Vec::new(), Vec::new());
+        for shard in 0..shards.max(1) as usize {
+            let (n, _) = usage
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, used)| (**used, *i))
+                .expect("at least one physical channel");
+            usage[n] += 1;
+            v.push(wal::vchannel_name(&pchannels[n], collection_id, shard));
+            p.push(pchannels[n].clone());
+        }
+        (v, p)
     }
 
     /// Finds a collection record (db name may be empty for `default`).
@@ -619,6 +646,8 @@ impl RootCoord {
             num_partitions: c.partitions.len() as i64,
             db_id: c.db_id,
             update_timestamp: c.created_timestamp,
+            virtual_channel_names: c.virtual_channel_names.clone(),
+            physical_channel_names: c.physical_channel_names.clone(),
             schema: c.schema,
             ..Default::default()
         })

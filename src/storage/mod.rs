@@ -1,0 +1,203 @@
+//! Object storage for segment and index files, through the `object_store` crate:
+//! `common.storageType: local` keeps objects under `localStorage.path` (every process must
+//! see the same directory: one host or a shared volume); `minio` / `remote` use the S3
+//! API with Milvus's `minio.*` keys. Every call is bounded by the storage timeout.
+//!
+//! [`segment`] turns a batch of rows into a Parquet file and back.
+
+pub mod segment;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+
+use crate::config::{S3Config, StorageConfig, StorageKind};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The storage settings cannot work.
+    #[error("object storage configuration: {0}")]
+    Config(String),
+    /// No answer within the bound; a write may or may not have happened.
+    #[error("object storage did not answer {what} within {limit:?}")]
+    Timeout {
+        /// What was asked.
+        what: String,
+        /// The bound.
+        limit: Duration,
+    },
+    /// The store answered with an error.
+    #[error("object storage failed {what}: {why}")]
+    Store {
+        /// What was asked.
+        what: String,
+        /// The store's reason.
+        why: String,
+    },
+}
+
+/// Objects under one root path of one store.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    root: String,
+    timeout: Duration,
+}
+
+impl Storage {
+    /// The store the configuration names (`common.storageType`), objects under
+    /// `minio.rootPath`.
+    pub fn from_config(c: &StorageConfig) -> Result<Storage, StorageError> {
+        match c.kind {
+            StorageKind::Local => Storage::local(&c.local_path, &c.root_path, c.timeout),
+            StorageKind::S3 => Storage::s3(&c.s3, &c.root_path, c.timeout),
+        }
+    }
+
+    /// A store in the local directory `dir` (created if missing), objects under `root`.
+    pub fn local(
+        dir: &std::path::Path,
+        root: &str,
+        timeout: Duration,
+    ) -> Result<Storage, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StorageError::Config(format!(
+                "cannot create localStorage.path {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| {
+            StorageError::Config(format!("localStorage.path {}: {e}", dir.display()))
+        })?;
+        Ok(Storage {
+            store: Arc::new(store),
+            root: root.trim_matches('/').to_string(),
+            timeout,
+        })
+    }
+
+    /// A store in an S3 bucket (path-style requests, as MinIO serves them), objects
+    /// under `root`. The bucket must exist.
+    pub fn s3(s: &S3Config, root: &str, timeout: Duration) -> Result<Storage, StorageError> {
+        let scheme = if s.use_ssl { "https" } else { "http" };
+        let host = s
+            .address
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
+        let endpoint = if host.contains(':') {
+            format!("{scheme}://{host}")
+        } else {
+            format!("{scheme}://{host}:{}", s.port)
+        };
+        let options = object_store::ClientOptions::new()
+            .with_timeout(timeout)
+            .with_connect_timeout(timeout)
+            .with_allow_http(!s.use_ssl);
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&endpoint)
+            .with_bucket_name(&s.bucket)
+            .with_access_key_id(&s.access_key_id)
+            .with_secret_access_key(&s.secret_access_key)
+            .with_region(&s.region)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(options)
+            .build()
+            .map_err(|e| {
+                StorageError::Config(format!("S3 endpoint {endpoint}, bucket {}: {e}", s.bucket))
+            })?;
+        Ok(Storage {
+            store: Arc::new(store),
+            root: root.trim_matches('/').to_string(),
+            timeout,
+        })
+    }
+
+    fn path(&self, key: &str) -> Path {
+        let key = key.trim_matches('/');
+        if self.root.is_empty() {
+            Path::from(key)
+        } else {
+            Path::from(format!("{}/{key}", self.root))
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> Result<T, StorageError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(StorageError::Store {
+                what: what(),
+                why: e.to_string(),
+            }),
+            Err(_) => Err(StorageError::Timeout {
+                what: what(),
+                limit: self.timeout,
+            }),
+        }
+    }
+
+    /// Writes `bytes` at `key` (relative to the root), replacing any object there.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let p = self.path(key);
+        self.bounded(
+            || format!("writing {p}"),
+            self.store.put(&p, PutPayload::from(bytes)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Reads the object at `key`.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let p = self.path(key);
+        self.bounded(|| format!("reading {p}"), async {
+            self.store.get(&p).await?.bytes().await
+        })
+        .await
+    }
+
+    /// The keys (relative to the root) of every object under `prefix`, sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let p = self.path(prefix);
+        let metas: Vec<object_store::ObjectMeta> = self
+            .bounded(
+                || format!("listing {p}"),
+                self.store.list(Some(&p)).try_collect(),
+            )
+            .await?;
+        let strip = if self.root.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.root)
+        };
+        let mut keys: Vec<String> = metas
+            .into_iter()
+            .map(|m| {
+                let k = m.location.to_string();
+                k.strip_prefix(&strip).map(str::to_string).unwrap_or(k)
+            })
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Deletes the object at `key` (no error if it is already gone).
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let p = self.path(key);
+        match self
+            .bounded(|| format!("deleting {p}"), self.store.delete(&p))
+            .await
+        {
+            Err(StorageError::Store { why, .. }) if why.contains("not found") => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,638 @@
+//! Segment files: a batch of rows (row IDs, timestamps and one column per schema field,
+//! as Milvus's `FieldData`) written as one Parquet file, readable by pyarrow, and read
+//! back into the same columns.
+//!
+//! Columns: `RowID` (int64), `Timestamp` (uint64, hybrid), then every schema field by
+//! name, its field ID in the Arrow field metadata (`field_id`). Types: Bool, Int8-64,
+//! Float, Double, VarChar/String (utf8), JSON (utf8 JSON text), FloatVector
+//! (fixed-size list of float32, `dim`), BinaryVector / Float16Vector / BFloat16Vector
+//! (fixed-size binary). Scalar columns may carry nulls (`valid_data`, one flag per row).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt64Type,
+};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, FixedSizeListArray, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
+    UInt64Array,
+};
+use arrow_schema::{DataType as Arrow, Field, Schema};
+use arrow_select::concat::concat_batches;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+use crate::proto::schema::{
+    field_data, scalar_field, vector_field, BoolArray, CollectionSchema, DataType, DoubleArray,
+    FieldData, FieldSchema, FloatArray, IntArray, JsonArray, LongArray, ScalarField,
+    StringArray as PbStrings, VectorField,
+};
+
+/// Name of the row ID column.
+pub const ROW_ID: &str = "RowID";
+/// Name of the timestamp column.
+pub const TIMESTAMP: &str = "Timestamp";
+
+/// Why a batch could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// The batch does not fit the schema.
+    #[error("segment data does not fit the schema: {0}")]
+    Shape(String),
+    /// The field type cannot be stored yet.
+    #[error("field {field}: type {kind} is not supported in segment files yet")]
+    Unsupported {
+        /// Field name.
+        field: String,
+        /// Its type.
+        kind: String,
+    },
+    /// Parquet or Arrow failed.
+    #[error("segment file: {0}")]
+    Format(String),
+}
+
+/// Rows of one segment flush.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SegmentBatch {
+    /// One row ID per row.
+    pub row_ids: Vec<i64>,
+    /// One hybrid timestamp per row.
+    pub timestamps: Vec<u64>,
+    /// One column per schema field (matched by name), in any order.
+    pub fields: Vec<FieldData>,
+}
+
+impl SegmentBatch {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.row_ids.len()
+    }
+}
+
+fn format(e: impl std::fmt::Display) -> SegmentError {
+    SegmentError::Format(e.to_string())
+}
+
+fn dim_of(f: &FieldSchema) -> Result<i32, SegmentError> {
+    f.type_params
+        .iter()
+        .find(|kv| kv.key == "dim")
+        .and_then(|kv| kv.value.parse().ok())
+        .ok_or_else(|| SegmentError::Shape(format!("vector field {} has no dim", f.name)))
+}
+
+fn kind(f: &FieldSchema) -> DataType {
+    DataType::try_from(f.data_type).unwrap_or(DataType::None)
+}
+
+/// The Arrow type a field is stored as.
+fn arrow_type(f: &FieldSchema) -> Result<Arrow, SegmentError> {
+    Ok(match kind(f) {
+        DataType::Bool => Arrow::Boolean,
+        DataType::Int8 => Arrow::Int8,
+        DataType::Int16 => Arrow::Int16,
+        DataType::Int32 => Arrow::Int32,
+        DataType::Int64 => Arrow::Int64,
+        DataType::Float => Arrow::Float32,
+        DataType::Double => Arrow::Float64,
+        DataType::String | DataType::VarChar | DataType::Json => Arrow::Utf8,
+        DataType::FloatVector => Arrow::FixedSizeList(
+            Arc::new(Field::new("item", Arrow::Float32, false)),
+            dim_of(f)?,
+        ),
+        DataType::BinaryVector => Arrow::FixedSizeBinary(dim_of(f)? / 8),
+        DataType::Float16Vector | DataType::BFloat16Vector => {
+            Arrow::FixedSizeBinary(dim_of(f)? * 2)
+        }
+        other => {
+            return Err(SegmentError::Unsupported {
+                field: f.name.clone(),
+                kind: other.as_str_name().to_string(),
+            })
+        }
+    })
+}
+
+/// The Arrow schema of a collection's segment files.
+pub fn arrow_schema(schema: &CollectionSchema) -> Result<Schema, SegmentError> {
+    let mut fields = vec![
+        Field::new(ROW_ID, Arrow::Int64, false),
+        Field::new(TIMESTAMP, Arrow::UInt64, false),
+    ];
+    for f in &schema.fields {
+        let meta = HashMap::from([("field_id".to_string(), f.field_id.to_string())]);
+        fields.push(Field::new(&f.name, arrow_type(f)?, f.nullable).with_metadata(meta));
+    }
+    Ok(Schema::new(fields))
+}
+
+/// `Some(flags)` when the column has nulls to apply.
+fn validity(fd: &FieldData, rows: usize) -> Result<Option<&[bool]>, SegmentError> {
+    match fd.valid_data.len() {
+        0 => Ok(None),
+        n if n == rows => Ok(Some(&fd.valid_data)),
+        n => Err(SegmentError::Shape(format!(
+            "field {}: {n} validity flags for {rows} rows",
+            fd.field_name
+        ))),
+    }
+}
+
+fn with_nulls<T: Copy>(values: &[T], valid: Option<&[bool]>) -> Vec<Option<T>> {
+    match valid {
+        None => values.iter().map(|v| Some(*v)).collect(),
+        Some(flags) => values
+            .iter()
+            .zip(flags)
+            .map(|(v, ok)| ok.then_some(*v))
+            .collect(),
+    }
+}
+
+fn scalars(fd: &FieldData) -> Option<&scalar_field::Data> {
+    match &fd.field {
+        Some(field_data::Field::Scalars(s)) => s.data.as_ref(),
+        _ => None,
+    }
+}
+
+fn vectors(fd: &FieldData) -> Option<&VectorField> {
+    match &fd.field {
+        Some(field_data::Field::Vectors(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// One schema field's column as an Arrow array of `rows` values.
+fn to_arrow(f: &FieldSchema, fd: &FieldData, rows: usize) -> Result<ArrayRef, SegmentError> {
+    let wrong = || {
+        SegmentError::Shape(format!(
+            "field {} ({}): the column holds other data or another number of rows than {rows}",
+            f.name,
+            kind(f).as_str_name()
+        ))
+    };
+    let valid = validity(fd, rows)?;
+    let check = |n: usize| if n == rows { Ok(()) } else { Err(wrong()) };
+    use scalar_field::Data as S;
+    let array: ArrayRef = match (kind(f), scalars(fd)) {
+        (DataType::Bool, Some(S::BoolData(a))) => {
+            check(a.data.len())?;
+            Arc::new(BooleanArray::from(with_nulls(&a.data, valid)))
+        }
+        (DataType::Int8, Some(S::IntData(a))) => {
+            check(a.data.len())?;
+            let v: Vec<i8> = a.data.iter().map(|x| *x as i8).collect();
+            Arc::new(Int8Array::from(with_nulls(&v, valid)))
+        }
+        (DataType::Int16, Some(S::IntData(a))) => {
+            check(a.data.len())?;
+            let v: Vec<i16> = a.data.iter().map(|x| *x as i16).collect();
+            Arc::new(Int16Array::from(with_nulls(&v, valid)))
+        }
+        (DataType::Int32, Some(S::IntData(a))) => {
+            check(a.data.len())?;
+            Arc::new(Int32Array::from(with_nulls(&a.data, valid)))
+        }
+        (DataType::Int64, Some(S::LongData(a))) => {
+            check(a.data.len())?;
+            Arc::new(Int64Array::from(with_nulls(&a.data, valid)))
+        }
+        (DataType::Float, Some(S::FloatData(a))) => {
+            check(a.data.len())?;
+            Arc::new(Float32Array::from(with_nulls(&a.data, valid)))
+        }
+        (DataType::Double, Some(S::DoubleData(a))) => {
+            check(a.data.len())?;
+            Arc::new(Float64Array::from(with_nulls(&a.data, valid)))
+        }
+        (DataType::String | DataType::VarChar, Some(S::StringData(a))) => {
+            check(a.data.len())?;
+            let v: Vec<Option<&str>> = match valid {
+                None => a.data.iter().map(|s| Some(s.as_str())).collect(),
+                Some(flags) => a
+                    .data
+                    .iter()
+                    .zip(flags)
+                    .map(|(s, ok)| ok.then_some(s.as_str()))
+                    .collect(),
+            };
+            Arc::new(StringArray::from(v))
+        }
+        (DataType::Json, Some(S::JsonData(a))) => {
+            check(a.data.len())?;
+            let mut v = Vec::with_capacity(rows);
+            for (i, raw) in a.data.iter().enumerate() {
+                let ok = valid.is_none_or(|f| f[i]);
+                let text = std::str::from_utf8(raw).map_err(|_| {
+                    SegmentError::Shape(format!("field {}: row {i} is not UTF-8 JSON", f.name))
+                })?;
+                v.push(ok.then_some(text));
+            }
+            Arc::new(StringArray::from(v))
+        }
+        (DataType::FloatVector, _) => {
+            let dim = dim_of(f)?;
+            let Some(vector_field::Data::FloatVector(a)) =
+                vectors(fd).and_then(|v| v.data.as_ref())
+            else {
+                return Err(wrong());
+            };
+            check(a.data.len() / dim as usize)?;
+            if a.data.len() % dim as usize != 0 {
+                return Err(wrong());
+            }
+            let values = Arc::new(Float32Array::from(a.data.clone()));
+            let item = Arc::new(Field::new("item", Arrow::Float32, false));
+            Arc::new(FixedSizeListArray::try_new(item, dim, values, None).map_err(format)?)
+        }
+        (DataType::BinaryVector | DataType::Float16Vector | DataType::BFloat16Vector, _) => {
+            let width = match arrow_type(f)? {
+                Arrow::FixedSizeBinary(w) => w,
+                _ => unreachable!("fixed-size binary types"),
+            };
+            let bytes = match vectors(fd).and_then(|v| v.data.as_ref()) {
+                Some(vector_field::Data::BinaryVector(b))
+                | Some(vector_field::Data::Float16Vector(b))
+                | Some(vector_field::Data::Bfloat16Vector(b)) => b,
+                _ => return Err(wrong()),
+            };
+            if bytes.len() != rows * width as usize {
+                return Err(wrong());
+            }
+            Arc::new(
+                FixedSizeBinaryArray::try_from_iter(bytes.chunks(width as usize))
+                    .map_err(format)?,
+            )
+        }
+        _ => return Err(wrong()),
+    };
+    Ok(array)
+}
+
+/// Writes `batch` as one Parquet file.
+pub fn encode(schema: &CollectionSchema, batch: &SegmentBatch) -> Result<Bytes, SegmentError> {
+    let rows = batch.rows();
+    if batch.timestamps.len() != rows {
+        return Err(SegmentError::Shape(format!(
+            "{} timestamps for {rows} rows",
+            batch.timestamps.len()
+        )));
+    }
+    let arrow = Arc::new(arrow_schema(schema)?);
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(batch.row_ids.clone())),
+        Arc::new(UInt64Array::from(batch.timestamps.clone())),
+    ];
+    for f in &schema.fields {
+        let fd = batch
+            .fields
+            .iter()
+            .find(|d| d.field_name == f.name)
+            .ok_or_else(|| SegmentError::Shape(format!("no column for field {}", f.name)))?;
+        columns.push(to_arrow(f, fd, rows)?);
+    }
+    let record = RecordBatch::try_new(arrow.clone(), columns).map_err(format)?;
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, arrow, None).map_err(format)?;
+    w.write(&record).map_err(format)?;
+    w.close().map_err(format)?;
+    Ok(Bytes::from(out))
+}
+
+fn valid_flags(a: &dyn Array) -> Vec<bool> {
+    if a.null_count() == 0 {
+        return Vec::new();
+    }
+    (0..a.len()).map(|i| a.is_valid(i)).collect()
+}
+
+/// The values of a primitive column, with the type's default in null slots (whatever a
+/// file holds there is not data).
+fn natives<T: arrow_array::ArrowPrimitiveType>(a: &dyn Array) -> Vec<T::Native> {
+    let p = a.as_primitive::<T>();
+    if p.null_count() == 0 {
+        return p.values().to_vec();
+    }
+    p.iter().map(Option::unwrap_or_default).collect()
+}
+
+fn scalar_column(f: &FieldSchema, data: scalar_field::Data, valid: Vec<bool>) -> FieldData {
+    FieldData {
+        r#type: f.data_type,
+        field_name: f.name.clone(),
+        field_id: f.field_id,
+        is_dynamic: f.is_dynamic,
+        valid_data: valid,
+        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+    }
+}
+
+/// One Arrow column back as the field's `FieldData` (nulls read as default values with
+/// `valid_data` flags).
+fn from_arrow(f: &FieldSchema, a: &dyn Array) -> Result<FieldData, SegmentError> {
+    use scalar_field::Data as S;
+    let valid = valid_flags(a);
+    let strings = |a: &dyn Array| -> Vec<String> {
+        let s = a.as_string::<i32>();
+        (0..s.len())
+            .map(|i| {
+                if s.is_valid(i) {
+                    s.value(i).to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .collect()
+    };
+    Ok(match kind(f) {
+        DataType::Bool => {
+            let b = a.as_boolean();
+            let data = (0..b.len()).map(|i| b.is_valid(i) && b.value(i)).collect();
+            scalar_column(f, S::BoolData(BoolArray { data }), valid)
+        }
+        DataType::Int8 => {
+            let data = natives::<Int8Type>(a).into_iter().map(i32::from).collect();
+            scalar_column(f, S::IntData(IntArray { data }), valid)
+        }
+        DataType::Int16 => {
+            let data = natives::<Int16Type>(a).into_iter().map(i32::from).collect();
+            scalar_column(f, S::IntData(IntArray { data }), valid)
+        }
+        DataType::Int32 => {
+            let data = natives::<Int32Type>(a);
+            scalar_column(f, S::IntData(IntArray { data }), valid)
+        }
+        DataType::Int64 => {
+            let data = natives::<Int64Type>(a);
+            scalar_column(f, S::LongData(LongArray { data }), valid)
+        }
+        DataType::Float => {
+            let data = natives::<Float32Type>(a);
+            scalar_column(f, S::FloatData(FloatArray { data }), valid)
+        }
+        DataType::Double => {
+            let data = natives::<Float64Type>(a);
+            scalar_column(f, S::DoubleData(DoubleArray { data }), valid)
+        }
+        DataType::String | DataType::VarChar => {
+            scalar_column(f, S::StringData(PbStrings { data: strings(a) }), valid)
+        }
+        DataType::Json => {
+            let data = strings(a).into_iter().map(String::into_bytes).collect();
+            scalar_column(f, S::JsonData(JsonArray { data }), valid)
+        }
+        DataType::FloatVector => {
+            let list = a.as_fixed_size_list();
+            let data = list
+                .values()
+                .as_primitive::<Float32Type>()
+                .values()
+                .to_vec();
+            vector_column(f, vector_field::Data::FloatVector(FloatArray { data }))?
+        }
+        DataType::BinaryVector | DataType::Float16Vector | DataType::BFloat16Vector => {
+            let b = a.as_fixed_size_binary();
+            let bytes = b.values().to_vec();
+            let data = match kind(f) {
+                DataType::BinaryVector => vector_field::Data::BinaryVector(bytes),
+                DataType::Float16Vector => vector_field::Data::Float16Vector(bytes),
+                _ => vector_field::Data::Bfloat16Vector(bytes),
+            };
+            vector_column(f, data)?
+        }
+        other => {
+            return Err(SegmentError::Unsupported {
+                field: f.name.clone(),
+                kind: other.as_str_name().to_string(),
+            })
+        }
+    })
+}
+
+fn vector_column(f: &FieldSchema, data: vector_field::Data) -> Result<FieldData, SegmentError> {
+    Ok(FieldData {
+        r#type: f.data_type,
+        field_name: f.name.clone(),
+        field_id: f.field_id,
+        field: Some(field_data::Field::Vectors(VectorField {
+            dim: i64::from(dim_of(f)?),
+            data: Some(data),
+        })),
+        ..Default::default()
+    })
+}
+
+/// Reads a segment file written by [`encode`] for `schema`.
+pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, SegmentError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(format)?
+        .build()
+        .map_err(format)?;
+    let mut batches = Vec::new();
+    for b in reader {
+        batches.push(b.map_err(format)?);
+    }
+    let all = match batches.first() {
+        None => RecordBatch::new_empty(Arc::new(arrow_schema(schema)?)),
+        Some(first) => concat_batches(&first.schema(), &batches).map_err(format)?,
+    };
+    let column = |name: &str| {
+        all.column_by_name(name)
+            .cloned()
+            .ok_or_else(|| SegmentError::Shape(format!("the file has no column {name}")))
+    };
+    let row_ids = column(ROW_ID)?
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    let timestamps = column(TIMESTAMP)?
+        .as_primitive::<UInt64Type>()
+        .values()
+        .to_vec();
+    let mut fields = Vec::with_capacity(schema.fields.len());
+    for f in &schema.fields {
+        fields.push(from_arrow(f, column(&f.name)?.as_ref())?);
+    }
+    Ok(SegmentBatch {
+        row_ids,
+        timestamps,
+        fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::common::KeyValuePair;
+
+    fn field(id: i64, name: &str, t: DataType, dim: Option<&str>, nullable: bool) -> FieldSchema {
+        FieldSchema {
+            field_id: id,
+            name: name.into(),
+            data_type: t as i32,
+            nullable,
+            type_params: dim
+                .map(|d| {
+                    vec![KeyValuePair {
+                        key: "dim".into(),
+                        value: d.into(),
+                    }]
+                })
+                .unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    fn scalar(name: &str, t: DataType, data: scalar_field::Data, valid: Vec<bool>) -> FieldData {
+        FieldData {
+            r#type: t as i32,
+            field_name: name.into(),
+            valid_data: valid,
+            field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_round_trips_through_parquet() {
+        let schema = CollectionSchema {
+            name: "books".into(),
+            fields: vec![
+                field(100, "id", DataType::Int64, None, false),
+                field(101, "vec", DataType::FloatVector, Some("4"), false),
+                field(102, "title", DataType::VarChar, None, false),
+                field(103, "score", DataType::Float, None, true),
+                field(104, "$meta", DataType::Json, None, false),
+                field(105, "flag", DataType::Bool, None, false),
+                field(106, "small", DataType::Int8, None, false),
+                field(107, "bits", DataType::BinaryVector, Some("16"), false),
+            ],
+            ..Default::default()
+        };
+        use scalar_field::Data as S;
+        let batch = SegmentBatch {
+            row_ids: vec![7, 8, 9],
+            timestamps: vec![1 << 20, 2 << 20, 3 << 20],
+            fields: vec![
+                scalar(
+                    "id",
+                    DataType::Int64,
+                    S::LongData(LongArray {
+                        data: vec![1, 2, 3],
+                    }),
+                    vec![],
+                ),
+                FieldData {
+                    r#type: DataType::FloatVector as i32,
+                    field_name: "vec".into(),
+                    field: Some(field_data::Field::Vectors(VectorField {
+                        dim: 4,
+                        data: Some(vector_field::Data::FloatVector(FloatArray {
+                            data: (0..12).map(|x| x as f32 / 2.0).collect(),
+                        })),
+                    })),
+                    ..Default::default()
+                },
+                scalar(
+                    "title",
+                    DataType::VarChar,
+                    S::StringData(PbStrings {
+                        data: vec!["a".into(), "bé".into(), "".into()],
+                    }),
+                    vec![],
+                ),
+                scalar(
+                    "score",
+                    DataType::Float,
+                    S::FloatData(FloatArray {
+                        data: vec![0.5, 0.0, 2.5],
+                    }),
+                    vec![true, false, true],
+                ),
+                scalar(
+                    "$meta",
+                    DataType::Json,
+                    S::JsonData(JsonArray {
+                        data: vec![
+                            b"{}".to_vec(),
+                            b"{\"k\":1}".to_vec(),
+                            b"{\"x\":[1,2]}".to_vec(),
+                        ],
+                    }),
+                    vec![],
+                ),
+                scalar(
+                    "flag",
+                    DataType::Bool,
+                    S::BoolData(BoolArray {
+                        data: vec![true, false, true],
+                    }),
+                    vec![],
+                ),
+                scalar(
+                    "small",
+                    DataType::Int8,
+                    S::IntData(IntArray {
+                        data: vec![-3, 0, 127],
+                    }),
+                    vec![],
+                ),
+                FieldData {
+                    r#type: DataType::BinaryVector as i32,
+                    field_name: "bits".into(),
+                    field: Some(field_data::Field::Vectors(VectorField {
+                        dim: 16,
+                        data: Some(vector_field::Data::BinaryVector(vec![1, 2, 3, 4, 5, 6])),
+                    })),
+                    ..Default::default()
+                },
+            ],
+        };
+        let file = encode(&schema, &batch).unwrap();
+        assert_eq!(&file[..4], b"PAR1");
+        let back = decode(&schema, file).unwrap();
+        assert_eq!(back.row_ids, batch.row_ids);
+        assert_eq!(back.timestamps, batch.timestamps);
+        for (got, want) in back.fields.iter().zip(&batch.fields) {
+            assert_eq!(got.field_name, want.field_name);
+            assert_eq!(got.field, want.field, "{}", want.field_name);
+            assert_eq!(got.valid_data, want.valid_data, "{}", want.field_name);
+        }
+        assert_eq!(back.fields[0].field_id, 100);
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_length_or_type_is_refused() {
+        let schema = CollectionSchema {
+            fields: vec![field(100, "id", DataType::Int64, None, false)],
+            ..Default::default()
+        };
+        let short = SegmentBatch {
+            row_ids: vec![1, 2],
+            timestamps: vec![1, 2],
+            fields: vec![scalar(
+                "id",
+                DataType::Int64,
+                scalar_field::Data::LongData(LongArray { data: vec![1] }),
+                vec![],
+            )],
+        };
+        let e = encode(&schema, &short).unwrap_err().to_string();
+        assert!(e.contains("field id"), "{e}");
+        let missing = SegmentBatch {
+            row_ids: vec![1],
+            timestamps: vec![1],
+            fields: vec![],
+        };
+        assert!(encode(&schema, &missing)
+            .unwrap_err()
+            .to_string()
+            .contains("no column for field id"));
+    }
+}

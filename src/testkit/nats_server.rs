@@ -1,0 +1,122 @@
+//! A real NATS server with JetStream (Debian's `nats-server`) on a free loopback port
+//! with a temporary store; it can be paused (SIGSTOP), resumed, and restarted on the
+//! same port and store.
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::{free_port, wait_until, TempDir};
+
+/// A running `nats-server -js`.
+pub struct NatsServer {
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+fn nats_binary() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "nats-server not found in PATH or /usr/sbin: these tests run against a real NATS \
+             JetStream server. Install it with `scripts/install_deps.sh` (Debian package nats-server)"
+        )
+    })
+}
+
+impl NatsServer {
+    /// Starts a server with JetStream and waits until it accepts connections.
+    pub fn start() -> NatsServer {
+        let mut s = NatsServer {
+            port: free_port(),
+            dir: TempDir::new("nats"),
+            child: None,
+        };
+        s.launch();
+        s
+    }
+
+    fn launch(&mut self) {
+        let log = File::create(self.dir.0.join("nats.log")).expect("cannot create nats log");
+        let child = Command::new(nats_binary())
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .arg("-sd")
+            .arg(self.dir.0.join("store"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log clone"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot start nats-server");
+        self.child = Some(child);
+        let port = self.port;
+        let up = wait_until(Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up,
+            "nats-server on port {port} did not start: {}",
+            self.log()
+        );
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> Option<Pid> {
+        self.child.as_ref().map(|c| Pid::from_raw(c.id() as i32))
+    }
+
+    /// Freezes the server (SIGSTOP).
+    pub fn pause(&self) {
+        if let Some(p) = self.pid() {
+            let _ = kill(p, Signal::SIGSTOP);
+        }
+    }
+
+    /// Resumes a paused server.
+    pub fn resume(&self) {
+        if let Some(p) = self.pid() {
+            let _ = kill(p, Signal::SIGCONT);
+        }
+    }
+
+    /// Stops the server (SIGKILL) and reaps it; the store stays.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGCONT);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("nats.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

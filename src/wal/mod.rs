@@ -1,0 +1,260 @@
+//! The write-ahead log on NATS JetStream (Milvus's "message queue", `mq.type: natsmq`).
+//!
+//! One stream per physical DML channel (`by-dev-rootcoord-dml_<n>`), file-backed, whose
+//! only subject is the channel name. Writers publish with a message ID
+//! (`Nats-Msg-Id`) and wait for the server's acknowledgement, so a retried publish is
+//! stored once (within the stream's duplicate window). Readers consume a channel in
+//! order from any sequence. Every call is bounded by the log's timeout: a frozen server
+//! makes calls fail, never hang.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
+use futures::StreamExt;
+
+/// How long the server remembers message IDs for de-duplication.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// A log failure.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// The server could not be reached.
+    #[error("cannot connect to the log (NATS) at {address}: {why}")]
+    Connect {
+        /// Address tried.
+        address: String,
+        /// The client's reason.
+        why: String,
+    },
+    /// No answer within the bound; the call may or may not have taken effect.
+    #[error("the log (NATS) did not answer {what} within {limit:?}")]
+    Timeout {
+        /// What was asked.
+        what: String,
+        /// The bound.
+        limit: Duration,
+    },
+    /// The server answered with an error.
+    #[error("the log (NATS) refused {what}: {why}")]
+    Server {
+        /// What was asked.
+        what: String,
+        /// The server's or client's reason.
+        why: String,
+    },
+}
+
+impl WalError {
+    /// True when retrying later may succeed (every failure here is about the server's
+    /// availability, not the request).
+    pub fn is_retriable(&self) -> bool {
+        true
+    }
+}
+
+/// The name of physical channel `n`: `<cluster>-<dml prefix>_<n>`, as Milvus names them
+/// (`by-dev-rootcoord-dml_0`).
+pub fn pchannel_name(cluster_prefix: &str, dml_prefix: &str, n: usize) -> String {
+    format!("{cluster_prefix}-{dml_prefix}_{n}")
+}
+
+/// The name of shard `shard` of collection `collection_id` on `pchannel`:
+/// `<pchannel>_<collectionID>v<shard>`.
+pub fn vchannel_name(pchannel: &str, collection_id: i64, shard: usize) -> String {
+    format!("{pchannel}_{collection_id}v{shard}")
+}
+
+/// The physical channel a virtual channel lives on.
+pub fn pchannel_of(vchannel: &str) -> &str {
+    vchannel
+        .rsplit_once('_')
+        .map_or(vchannel, |(pchannel, _)| pchannel)
+}
+
+/// What the server answered to a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The message's sequence in its channel.
+    pub sequence: u64,
+    /// True when the message ID had been stored before: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// One message read back.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its sequence in the channel (from 1).
+    pub sequence: u64,
+    /// Its payload.
+    pub payload: Bytes,
+}
+
+/// A connection to the log.
+#[derive(Clone)]
+pub struct Wal {
+    js: jetstream::Context,
+    timeout: Duration,
+}
+
+impl Wal {
+    /// Connects to `address` (`nats://host:port` or `host:port`); every later call is
+    /// bounded by `timeout`.
+    pub async fn connect(address: &str, timeout: Duration) -> Result<Wal, WalError> {
+        let connect = async_nats::ConnectOptions::new()
+            .connection_timeout(timeout)
+            .request_timeout(Some(timeout))
+            .connect(address);
+        let client = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| WalError::Connect {
+                address: address.to_string(),
+                why: format!("no answer within {timeout:?}"),
+            })?
+            .map_err(|e| WalError::Connect {
+                address: address.to_string(),
+                why: e.to_string(),
+            })?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(timeout);
+        Ok(Wal { js, timeout })
+    }
+
+    async fn bounded<T, E: std::fmt::Display>(
+        &self,
+        what: impl Fn() -> String,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, WalError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(WalError::Server {
+                what: what(),
+                why: e.to_string(),
+            }),
+            Err(_) => Err(WalError::Timeout {
+                what: what(),
+                limit: self.timeout,
+            }),
+        }
+    }
+
+    /// Creates the stream of `pchannel` if it does not exist.
+    pub async fn ensure_channel(&self, pchannel: &str) -> Result<(), WalError> {
+        let config = stream::Config {
+            name: pchannel.to_string(),
+            subjects: vec![pchannel.to_string()],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        self.bounded(
+            || format!("creating channel {pchannel}"),
+            self.js.get_or_create_stream(config),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Publishes `payload` to `pchannel` under `message_id` and waits for the server to
+    /// store it. A repeated `message_id` is answered `duplicate` and stored once.
+    pub async fn publish(
+        &self,
+        pchannel: &str,
+        message_id: &str,
+        payload: Bytes,
+    ) -> Result<Published, WalError> {
+        let what = || format!("a publish to {pchannel}");
+        let msg = jetstream::context::Publish::build()
+            .payload(payload)
+            .message_id(message_id);
+        let ack = self
+            .bounded(what, async {
+                self.js
+                    .send_publish(pchannel.to_string(), msg)
+                    .await?
+                    .await
+                    .map_err(async_nats::Error::from)
+            })
+            .await?;
+        Ok(Published {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// The sequence of the last message in `pchannel` (0 when empty).
+    pub async fn last_sequence(&self, pchannel: &str) -> Result<u64, WalError> {
+        let what = || format!("the state of {pchannel}");
+        let mut s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let info = self.bounded(what, s.info()).await?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Reads `pchannel` in order from `start` (a sequence, from 1).
+    pub async fn read_from(&self, pchannel: &str, start: u64) -> Result<Reader, WalError> {
+        let what = || format!("reading {pchannel} from {start}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let config = consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
+            ..Default::default()
+        };
+        let c = self.bounded(what, s.create_consumer(config)).await?;
+        let messages = self.bounded(what, c.messages()).await?;
+        Ok(Reader {
+            messages,
+            channel: pchannel.to_string(),
+        })
+    }
+}
+
+/// An ordered reader of one channel.
+pub struct Reader {
+    messages: consumer::pull::Ordered,
+    channel: String,
+}
+
+impl Reader {
+    /// The next message, or `None` if none arrives within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, WalError> {
+        match tokio::time::timeout(wait, self.messages.next()).await {
+            Err(_) => Ok(None),
+            Ok(None) => Err(WalError::Server {
+                what: format!("reading {}", self.channel),
+                why: "the reader was closed".to_string(),
+            }),
+            Ok(Some(Err(e))) => Err(WalError::Server {
+                what: format!("reading {}", self.channel),
+                why: e.to_string(),
+            }),
+            Ok(Some(Ok(m))) => {
+                let sequence =
+                    m.info()
+                        .map(|i| i.stream_sequence)
+                        .map_err(|e| WalError::Server {
+                            what: format!("reading {}", self.channel),
+                            why: format!("message without JetStream metadata: {e}"),
+                        })?;
+                Ok(Some(Entry {
+                    sequence,
+                    payload: m.message.payload.clone(),
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names() {
+        let p = pchannel_name("by-dev", "rootcoord-dml", 3);
+        assert_eq!(p, "by-dev-rootcoord-dml_3");
+        let v = vchannel_name(&p, 4445, 0);
+        assert_eq!(v, "by-dev-rootcoord-dml_3_4445v0");
+        assert_eq!(pchannel_of(&v), p);
+    }
+}
