@@ -17,6 +17,7 @@ pub mod process;
 pub mod proto;
 pub mod role;
 pub mod roles;
+pub mod schema;
 pub mod session;
 pub mod status;
 pub mod storage;

@@ -1,0 +1,617 @@
+//! Rows against a collection's schema: validation of insert and upsert columns as
+//! pymilvus sends them (no field IDs, `$meta` as an extra JSON column, nullable columns
+//! in the compact layout), with Milvus's error codes and messages; and routing of rows to
+//! shards by primary key, with Milvus's hashes.
+//!
+//! A rejected request changes nothing: validation runs before anything is allocated or
+//! written.
+
+pub mod hash;
+
+use crate::proto::common::Status;
+use crate::proto::schema::{
+    field_data, scalar_field, value_field, vector_field, BoolArray, CollectionSchema, DataType,
+    DoubleArray, FieldData, FieldSchema, FloatArray, IntArray, JsonArray, LongArray, ScalarField,
+    StringArray,
+};
+use crate::status::{code, error};
+
+/// The dynamic field's name.
+pub const META_FIELD: &str = "$meta";
+
+/// The primary keys of a batch, in row order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pks {
+    /// Int64 keys.
+    Int(Vec<i64>),
+    /// VarChar keys.
+    Str(Vec<String>),
+}
+
+impl Pks {
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        match self {
+            Pks::Int(v) => v.len(),
+            Pks::Str(v) => v.len(),
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The shard of row `i` among `shards` (Milvus's hash of the key).
+    pub fn shard(&self, i: usize, shards: usize) -> usize {
+        let h = match self {
+            Pks::Int(v) => hash::hash_int64(v[i]),
+            Pks::Str(v) => hash::hash_varchar(&v[i]),
+        };
+        h as usize % shards.max(1)
+    }
+}
+
+/// A validated batch: one full-length column per schema field (schema order, field IDs
+/// set, nulls expanded), and the primary keys (absent with autoID until allocated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated {
+    /// Number of rows.
+    pub rows: usize,
+    /// One column per schema field.
+    pub fields: Vec<FieldData>,
+    /// The primary keys, `None` when the schema's autoID is to generate them.
+    pub pks: Option<Pks>,
+}
+
+fn invalid(msg: impl Into<String>) -> Status {
+    error(code::PARAMETER_INVALID, msg)
+}
+
+fn kind(t: i32) -> DataType {
+    DataType::try_from(t).unwrap_or(DataType::None)
+}
+
+fn type_param(f: &FieldSchema, key: &str) -> Option<i64> {
+    f.type_params
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.parse().ok())
+}
+
+fn scalars(fd: &FieldData) -> Option<&scalar_field::Data> {
+    match &fd.field {
+        Some(field_data::Field::Scalars(s)) => s.data.as_ref(),
+        _ => None,
+    }
+}
+
+/// Number of values a column carries (rows for scalars, vectors for vector columns).
+fn values_len(f: &FieldSchema, fd: &FieldData) -> Option<usize> {
+    use scalar_field::Data as S;
+    if let Some(field_data::Field::Vectors(v)) = &fd.field {
+        let dim = v.dim.max(1) as usize;
+        return match v.data.as_ref()? {
+            vector_field::Data::FloatVector(a) => Some(a.data.len() / dim),
+            vector_field::Data::BinaryVector(b) => Some(b.len() * 8 / dim),
+            vector_field::Data::Float16Vector(b) | vector_field::Data::Bfloat16Vector(b) => {
+                Some(b.len() / 2 / dim)
+            }
+            vector_field::Data::SparseFloatVector(s) => Some(s.contents.len()),
+        };
+    }
+    let _ = f;
+    Some(match scalars(fd)? {
+        S::BoolData(a) => a.data.len(),
+        S::IntData(a) => a.data.len(),
+        S::LongData(a) => a.data.len(),
+        S::FloatData(a) => a.data.len(),
+        S::DoubleData(a) => a.data.len(),
+        S::StringData(a) => a.data.len(),
+        S::BytesData(a) => a.data.len(),
+        S::ArrayData(a) => a.data.len(),
+        S::JsonData(a) => a.data.len(),
+    })
+}
+
+/// Does the column's data member match the field's type (Int8/16/32 in `int_data`, ...)?
+fn matches_type(f: &FieldSchema, fd: &FieldData) -> bool {
+    use scalar_field::Data as S;
+    let t = kind(f.data_type);
+    match (&fd.field, t) {
+        (Some(field_data::Field::Vectors(v)), _) => matches!(
+            (v.data.as_ref(), t),
+            (
+                Some(vector_field::Data::FloatVector(_)),
+                DataType::FloatVector
+            ) | (
+                Some(vector_field::Data::BinaryVector(_)),
+                DataType::BinaryVector
+            ) | (
+                Some(vector_field::Data::Float16Vector(_)),
+                DataType::Float16Vector
+            ) | (
+                Some(vector_field::Data::Bfloat16Vector(_)),
+                DataType::BFloat16Vector
+            ) | (
+                Some(vector_field::Data::SparseFloatVector(_)),
+                DataType::SparseFloatVector
+            )
+        ),
+        (Some(field_data::Field::Scalars(_)), _) => matches!(
+            (scalars(fd), t),
+            (Some(S::BoolData(_)), DataType::Bool)
+                | (
+                    Some(S::IntData(_)),
+                    DataType::Int8 | DataType::Int16 | DataType::Int32
+                )
+                | (Some(S::LongData(_)), DataType::Int64)
+                | (Some(S::FloatData(_)), DataType::Float)
+                | (Some(S::DoubleData(_)), DataType::Double)
+                | (Some(S::StringData(_)), DataType::VarChar | DataType::String)
+                | (Some(S::JsonData(_)), DataType::Json)
+                | (Some(S::ArrayData(_)), DataType::Array)
+        ),
+        (None, _) => false,
+    }
+}
+
+/// Expands a compact nullable column (values only for valid rows) to full length, with
+/// the type's zero value in null slots.
+fn expand_nulls(fd: &mut FieldData, rows: usize) {
+    use scalar_field::Data as S;
+    let valid = fd.valid_data.clone();
+    let Some(field_data::Field::Scalars(ScalarField { data: Some(d) })) = &mut fd.field else {
+        return;
+    };
+    fn spread<T: Clone + Default>(v: &mut Vec<T>, valid: &[bool]) {
+        let mut it = std::mem::take(v).into_iter();
+        *v = valid
+            .iter()
+            .map(|ok| {
+                if *ok {
+                    it.next().unwrap_or_default()
+                } else {
+                    T::default()
+                }
+            })
+            .collect();
+    }
+    let _ = rows;
+    match d {
+        S::BoolData(a) => spread(&mut a.data, &valid),
+        S::IntData(a) => spread(&mut a.data, &valid),
+        S::LongData(a) => spread(&mut a.data, &valid),
+        S::FloatData(a) => spread(&mut a.data, &valid),
+        S::DoubleData(a) => spread(&mut a.data, &valid),
+        S::StringData(a) => spread(&mut a.data, &valid),
+        S::BytesData(a) => spread(&mut a.data, &valid),
+        S::JsonData(a) => spread(&mut a.data, &valid),
+        S::ArrayData(a) => spread(&mut a.data, &valid),
+    }
+}
+
+/// A full column of `rows` copies of the field's default value (or nulls).
+fn default_column(f: &FieldSchema, rows: usize) -> Result<FieldData, Status> {
+    use scalar_field::Data as S;
+    use value_field::Data as V;
+    let default = f.default_value.as_ref().and_then(|d| d.data.as_ref());
+    let data = match (kind(f.data_type), default) {
+        (DataType::Bool, Some(V::BoolData(b))) => S::BoolData(BoolArray {
+            data: vec![*b; rows],
+        }),
+        (DataType::Int8 | DataType::Int16 | DataType::Int32, Some(V::IntData(x))) => {
+            S::IntData(IntArray {
+                data: vec![*x; rows],
+            })
+        }
+        (DataType::Int64, Some(V::LongData(x))) => S::LongData(LongArray {
+            data: vec![*x; rows],
+        }),
+        (DataType::Float, Some(V::FloatData(x))) => S::FloatData(FloatArray {
+            data: vec![*x; rows],
+        }),
+        (DataType::Double, Some(V::DoubleData(x))) => S::DoubleData(DoubleArray {
+            data: vec![*x; rows],
+        }),
+        (DataType::VarChar | DataType::String, Some(V::StringData(x))) => {
+            S::StringData(StringArray {
+                data: vec![x.clone(); rows],
+            })
+        }
+        (DataType::Bool, None) if f.nullable => S::BoolData(BoolArray {
+            data: vec![false; rows],
+        }),
+        (DataType::Int8 | DataType::Int16 | DataType::Int32, None) if f.nullable => {
+            S::IntData(IntArray {
+                data: vec![0; rows],
+            })
+        }
+        (DataType::Int64, None) if f.nullable => S::LongData(LongArray {
+            data: vec![0; rows],
+        }),
+        (DataType::Float, None) if f.nullable => S::FloatData(FloatArray {
+            data: vec![0.0; rows],
+        }),
+        (DataType::Double, None) if f.nullable => S::DoubleData(DoubleArray {
+            data: vec![0.0; rows],
+        }),
+        (DataType::VarChar | DataType::String, None) if f.nullable => S::StringData(StringArray {
+            data: vec![String::new(); rows],
+        }),
+        (DataType::Json, None) if f.nullable => S::JsonData(JsonArray {
+            data: vec![Vec::new(); rows],
+        }),
+        _ => {
+            return Err(invalid(format!(
+                "field {} is missing from the insert data: every field without a default value \
+                 or nullable must be given",
+                f.name
+            )))
+        }
+    };
+    Ok(FieldData {
+        r#type: f.data_type,
+        field_name: f.name.clone(),
+        field_id: f.field_id,
+        valid_data: if default.is_none() {
+            vec![false; rows]
+        } else {
+            vec![]
+        },
+        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+        ..Default::default()
+    })
+}
+
+/// Checks one column against its field and returns it full-length with its field ID.
+fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<FieldData, Status> {
+    let t = kind(f.data_type);
+    if !matches_type(f, &fd) {
+        return Err(invalid(format!(
+            "field {}: the data does not match the field type {} (got a {} column)",
+            f.name,
+            t.as_str_name(),
+            kind(fd.r#type).as_str_name()
+        )));
+    }
+    if let Some(field_data::Field::Vectors(v)) = &fd.field {
+        if t != DataType::SparseFloatVector {
+            let want = type_param(f, "dim").unwrap_or(0);
+            if v.dim != want {
+                return Err(invalid(format!(
+                    "the dim ({}) of field data ({}) is not equal to schema dim ({want})",
+                    v.dim, f.name
+                )));
+            }
+        }
+    }
+    let n = values_len(f, &fd).unwrap_or(0);
+    if !fd.valid_data.is_empty() {
+        if !f.nullable && f.default_value.is_none() {
+            return Err(invalid(format!(
+                "field {} is not nullable but null values were given",
+                f.name
+            )));
+        }
+        if fd.valid_data.len() != rows {
+            return Err(invalid(format!(
+                "field {}: {} validity flags for {rows} rows",
+                f.name,
+                fd.valid_data.len()
+            )));
+        }
+        let valid = fd.valid_data.iter().filter(|v| **v).count();
+        if n == valid && n != rows {
+            expand_nulls(&mut fd, rows);
+        } else if n != rows {
+            return Err(invalid(format!(
+                "the num_rows ({n}) of field ({}) is not equal to passed num_rows ({rows})",
+                f.name
+            )));
+        }
+        if f.default_value.is_some() {
+            fill_defaults(f, &mut fd)?;
+        }
+    } else if n != rows {
+        return Err(invalid(format!(
+            "the num_rows ({n}) of field ({}) is not equal to passed num_rows ({rows})",
+            f.name
+        )));
+    }
+    if matches!(t, DataType::VarChar | DataType::String) {
+        let max = type_param(f, "max_length").unwrap_or(65_535) as usize;
+        if let Some(scalar_field::Data::StringData(a)) = scalars(&fd) {
+            if let Some((i, s)) = a.data.iter().enumerate().find(|(_, s)| s.len() > max) {
+                return Err(invalid(format!(
+                    "the length ({}) of {i}th VarChar {} exceeds max length ({max})",
+                    s.len(),
+                    f.name
+                )));
+            }
+        }
+    }
+    if t == DataType::Json {
+        if let Some(scalar_field::Data::JsonData(a)) = scalars(&fd) {
+            for (i, raw) in a.data.iter().enumerate() {
+                let null = fd.valid_data.get(i).is_some_and(|v| !v);
+                if !null && serde_json::from_slice::<serde_json::Value>(raw).is_err() {
+                    return Err(invalid(format!(
+                        "field {}: row {i} is not valid JSON",
+                        f.name
+                    )));
+                }
+            }
+        }
+    }
+    fd.field_id = f.field_id;
+    fd.field_name = f.name.clone();
+    fd.r#type = f.data_type;
+    Ok(fd)
+}
+
+/// Puts the field's default value into the null slots (a field with a default value
+/// stores no nulls).
+fn fill_defaults(f: &FieldSchema, fd: &mut FieldData) -> Result<(), Status> {
+    let full = default_column(f, fd.valid_data.len())?;
+    let valid = std::mem::take(&mut fd.valid_data);
+    use scalar_field::Data as S;
+    let (
+        Some(field_data::Field::Scalars(ScalarField { data: Some(d) })),
+        Some(field_data::Field::Scalars(ScalarField { data: Some(def) })),
+    ) = (&mut fd.field, full.field)
+    else {
+        return Ok(());
+    };
+    fn merge<T: Clone>(v: &mut [T], def: &[T], valid: &[bool]) {
+        for (i, ok) in valid.iter().enumerate() {
+            if !ok {
+                v[i] = def[i].clone();
+            }
+        }
+    }
+    match (d, &def) {
+        (S::BoolData(a), S::BoolData(b)) => merge(&mut a.data, &b.data, &valid),
+        (S::IntData(a), S::IntData(b)) => merge(&mut a.data, &b.data, &valid),
+        (S::LongData(a), S::LongData(b)) => merge(&mut a.data, &b.data, &valid),
+        (S::FloatData(a), S::FloatData(b)) => merge(&mut a.data, &b.data, &valid),
+        (S::DoubleData(a), S::DoubleData(b)) => merge(&mut a.data, &b.data, &valid),
+        (S::StringData(a), S::StringData(b)) => merge(&mut a.data, &b.data, &valid),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Validates the columns of an insert (or, with `upsert`, an upsert) of `num_rows`
+/// rows against `schema`. Errors carry Milvus's code 1100 and say what was wrong.
+pub fn validate_rows(
+    schema: &CollectionSchema,
+    columns: Vec<FieldData>,
+    num_rows: u32,
+    upsert: bool,
+) -> Result<Validated, Status> {
+    let rows = num_rows as usize;
+    if rows == 0 {
+        return Err(invalid("the insert data is empty: num_rows is 0"));
+    }
+    let mut given: Vec<Option<FieldData>> = columns.into_iter().map(Some).collect();
+    for fd in given.iter().flatten() {
+        let known = schema.fields.iter().any(|f| f.name == fd.field_name);
+        if !(known || fd.is_dynamic || fd.field_name == META_FIELD) {
+            return Err(invalid(if schema.enable_dynamic_field {
+                format!(
+                    "field {} does not exist in the collection schema",
+                    fd.field_name
+                )
+            } else {
+                format!(
+                    "Attempt to insert an unexpected field `{}` to collection without enabling dynamic field",
+                    fd.field_name
+                )
+            }));
+        }
+        if !known && !schema.enable_dynamic_field {
+            return Err(invalid(
+                "Attempt to insert dynamic ($meta) data to collection without enabling dynamic field",
+            ));
+        }
+    }
+    let mut take = |name: &str| {
+        given
+            .iter_mut()
+            .find(|g| {
+                g.as_ref().is_some_and(|fd| {
+                    fd.field_name == name || (name == META_FIELD && fd.is_dynamic)
+                })
+            })
+            .and_then(Option::take)
+    };
+    let mut fields = Vec::with_capacity(schema.fields.len());
+    let mut pks = None;
+    for f in &schema.fields {
+        let column = take(&f.name);
+        if f.is_primary_key && f.auto_id && !upsert {
+            if column.is_some() {
+                return Err(invalid(format!(
+                    "can not assign primary field data when auto id enabled (field {})",
+                    f.name
+                )));
+            }
+            continue;
+        }
+        let fd = match column {
+            Some(fd) => check_column(f, fd, rows)?,
+            None if f.is_dynamic => {
+                let data = vec![b"{}".to_vec(); rows];
+                FieldData {
+                    r#type: DataType::Json as i32,
+                    field_name: f.name.clone(),
+                    field_id: f.field_id,
+                    is_dynamic: true,
+                    field: Some(field_data::Field::Scalars(ScalarField {
+                        data: Some(scalar_field::Data::JsonData(JsonArray { data })),
+                    })),
+                    ..Default::default()
+                }
+            }
+            None if f.is_primary_key => {
+                return Err(invalid(format!(
+                    "the primary key field {} is missing from the data{}",
+                    f.name,
+                    if upsert {
+                        " (an upsert must give it)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            None => default_column(f, rows)?,
+        };
+        if f.is_dynamic {
+            check_dynamic(schema, &fd)?;
+        }
+        if f.is_primary_key {
+            pks = Some(match scalars(&fd) {
+                Some(scalar_field::Data::LongData(a)) => Pks::Int(a.data.clone()),
+                Some(scalar_field::Data::StringData(a)) => Pks::Str(a.data.clone()),
+                _ => {
+                    return Err(invalid(format!(
+                        "primary key field {} must be Int64 or VarChar",
+                        f.name
+                    )))
+                }
+            });
+        }
+        fields.push(fd);
+    }
+    Ok(Validated { rows, fields, pks })
+}
+
+/// The dynamic column must hold one JSON object per row, none of whose keys is a
+/// schema field.
+fn check_dynamic(schema: &CollectionSchema, fd: &FieldData) -> Result<(), Status> {
+    let Some(scalar_field::Data::JsonData(a)) = scalars(fd) else {
+        return Ok(());
+    };
+    for (i, raw) in a.data.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_slice(raw).map_err(|_| {
+            invalid(format!(
+                "dynamic field ($meta) of row {i} is not valid JSON"
+            ))
+        })?;
+        let Some(obj) = v.as_object() else {
+            return Err(invalid(format!(
+                "dynamic field ($meta) of row {i} must be a JSON object"
+            )));
+        };
+        if let Some(k) = obj
+            .keys()
+            .find(|k| schema.fields.iter().any(|f| &f.name == *k && !f.is_dynamic))
+        {
+            return Err(invalid(format!(
+                "dynamic field ($meta) of row {i} has the key {k}, which is a schema field"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The rows `idx` of `fields` (in that order).
+pub fn take_rows(fields: &[FieldData], idx: &[usize]) -> Vec<FieldData> {
+    use scalar_field::Data as S;
+    fn pick<T: Clone>(v: &[T], idx: &[usize]) -> Vec<T> {
+        idx.iter().map(|i| v[*i].clone()).collect()
+    }
+    fields
+        .iter()
+        .map(|fd| {
+            let mut out = FieldData {
+                valid_data: if fd.valid_data.is_empty() {
+                    vec![]
+                } else {
+                    pick(&fd.valid_data, idx)
+                },
+                field: None,
+                ..fd.clone()
+            };
+            out.field = match &fd.field {
+                Some(field_data::Field::Scalars(ScalarField { data: Some(d) })) => {
+                    let d = match d {
+                        S::BoolData(a) => S::BoolData(BoolArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::IntData(a) => S::IntData(IntArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::LongData(a) => S::LongData(LongArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::FloatData(a) => S::FloatData(FloatArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::DoubleData(a) => S::DoubleData(DoubleArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::StringData(a) => S::StringData(StringArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::JsonData(a) => S::JsonData(JsonArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::BytesData(a) => S::BytesData(crate::proto::schema::BytesArray {
+                            data: pick(&a.data, idx),
+                        }),
+                        S::ArrayData(a) => S::ArrayData(crate::proto::schema::ArrayArray {
+                            data: pick(&a.data, idx),
+                            element_type: a.element_type,
+                        }),
+                    };
+                    Some(field_data::Field::Scalars(ScalarField { data: Some(d) }))
+                }
+                Some(field_data::Field::Vectors(v)) => {
+                    let dim = v.dim.max(1) as usize;
+                    let rows = |b: &[u8], width: usize| -> Vec<u8> {
+                        idx.iter()
+                            .flat_map(|i| b[i * width..(i + 1) * width].iter().copied())
+                            .collect()
+                    };
+                    let data = v.data.as_ref().map(|d| match d {
+                        vector_field::Data::FloatVector(a) => {
+                            vector_field::Data::FloatVector(FloatArray {
+                                data: idx
+                                    .iter()
+                                    .flat_map(|i| a.data[i * dim..(i + 1) * dim].iter().copied())
+                                    .collect(),
+                            })
+                        }
+                        vector_field::Data::BinaryVector(b) => {
+                            vector_field::Data::BinaryVector(rows(b, dim / 8))
+                        }
+                        vector_field::Data::Float16Vector(b) => {
+                            vector_field::Data::Float16Vector(rows(b, dim * 2))
+                        }
+                        vector_field::Data::Bfloat16Vector(b) => {
+                            vector_field::Data::Bfloat16Vector(rows(b, dim * 2))
+                        }
+                        vector_field::Data::SparseFloatVector(s) => {
+                            vector_field::Data::SparseFloatVector(
+                                crate::proto::schema::SparseFloatArray {
+                                    contents: pick(&s.contents, idx),
+                                    dim: s.dim,
+                                },
+                            )
+                        }
+                    });
+                    Some(field_data::Field::Vectors(
+                        crate::proto::schema::VectorField { dim: v.dim, data },
+                    ))
+                }
+                other => other.clone(),
+            };
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
