@@ -24,3 +24,8 @@ pub mod rootcoord {
         "/rootcoord/milvus.proto.rootcoord.rs"
     ));
 }
+
+/// `milvus.proto.wal`: messages in the write-ahead log.
+pub mod wal {
+    include!(concat!(env!("OUT_DIR"), "/rootcoord/milvus.proto.wal.rs"));
+}

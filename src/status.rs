@@ -15,6 +15,8 @@ pub mod code {
     pub const RATE_LIMIT: i32 = 8;
     /// No such collection.
     pub const COLLECTION_NOT_FOUND: i32 = 100;
+    /// The client's cached schema is not the collection's (pymilvus re-describes).
+    pub const SCHEMA_MISMATCH: i32 = 109;
     /// No such partition.
     pub const PARTITION_NOT_FOUND: i32 = 200;
     /// No such database.
@@ -66,6 +68,7 @@ pub fn error(code: i32, reason: impl Into<String>) -> Status {
         code::PARAMETER_INVALID => ErrorCode::IllegalArgument,
         code::SERVICE_NOT_READY => ErrorCode::NotReadyServe,
         code::RATE_LIMIT => ErrorCode::RateLimit,
+        code::SCHEMA_MISMATCH => ErrorCode::SchemaMismatch,
         _ => ErrorCode::UnexpectedError,
     };
     Status {

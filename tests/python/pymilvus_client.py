@@ -4,6 +4,7 @@ the rootcoords and the proxy and passes the proxy's URI.
     python pymilvus_client.py basic URI
     python pymilvus_client.py failover URI SECONDS
     python pymilvus_client.py create_nonstop URI SECONDS
+    python pymilvus_client.py write URI
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -146,6 +147,52 @@ def create_nonstop(uri, seconds):
         sys.exit(1)
 
 
+def expect_error(what, fn, *needles):
+    try:
+        fn()
+    except MilvusException as e:
+        text = f"{e.code} {e.message}"
+        for n in needles:
+            check(n in text, f"{what}: {n!r} not in {text!r}")
+        return e
+    raise AssertionError(f"{what}: no error")
+
+
+def write(uri):
+    """insert, upsert, delete by ids and bad inputs; the test reads the log afterwards."""
+    client = MilvusClient(uri=uri)
+    client.create_collection("w", schema=make_schema())
+    rows = [{"id": i, "vec": [float(i)] * 8, "title": f"t{i}", "color": "red"} for i in range(100)]
+    r = client.insert("w", rows)
+    check(r["insert_count"] == 100, f"insert: {r}")
+    check(list(r["ids"]) == list(range(100)), f"insert ids: {r}")
+    r = client.upsert("w", [{"id": 5, "vec": [0.5] * 8, "title": "five"}])
+    check(r["upsert_count"] == 1, f"upsert: {r}")
+    r = client.delete("w", ids=[1, 2, 3])
+    check(isinstance(r, dict) and r["delete_count"] == 3, f"delete: {r}")
+    # Bad input: refused with Milvus's code and a reason, nothing written.
+    expect_error("wrong dim", lambda: client.insert("w", [{"id": 1, "vec": [1.0] * 4, "title": "x"}]),
+                 "1100", "dim")
+    expect_error("too long", lambda: client.insert("w", [{"id": 1, "vec": [1.0] * 8, "title": "x" * 100}]),
+                 "1100", "max length (64)")
+    expect_error("missing collection", lambda: client.insert("nope", rows[:1]), "100")
+    expect_error("other delete filter", lambda: client.delete("w", filter="title == 'a'"),
+                 "1100", "not supported yet")
+    # autoID: the keys come from the server.
+    auto = MilvusClient.create_schema(auto_id=True)
+    auto.add_field("pk", DataType.INT64, is_primary=True)
+    auto.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    client.create_collection("auto", schema=auto)
+    r = client.insert("auto", [{"vec": [0.1] * 4} for _ in range(10)])
+    ids = list(r["ids"])
+    check(r["insert_count"] == 10 and len(set(ids)) == 10, f"auto insert: {r}")
+    expect_error("pk with autoID", lambda: client.insert("auto", [{"pk": 1, "vec": [0.1] * 4}]),
+                 "auto id")
+    print(json.dumps({"w": client.describe_collection("w")["collection_id"],
+                      "auto": client.describe_collection("auto")["collection_id"]}))
+    print("write: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "basic":
@@ -154,5 +201,7 @@ if __name__ == "__main__":
         failover(uri, float(sys.argv[3]))
     elif mode == "create_nonstop":
         create_nonstop(uri, float(sys.argv[3]))
+    elif mode == "write":
+        write(uri)
     else:
-        sys.exit(f"unknown mode {mode!r}: expected basic, failover or create_nonstop")
+        sys.exit(f"unknown mode {mode!r}: expected basic, failover, create_nonstop or write")

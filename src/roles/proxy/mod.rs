@@ -1,8 +1,11 @@
 //! The proxy: Milvus's client entry point. It serves `milvus.proto.milvus.MilvusService`
 //! on its port, answers what is its own (Connect, version, health, states) and forwards
-//! catalog calls and timestamps to the active rootcoord, riding through its failovers.
+//! catalog calls and timestamps to the active rootcoord, riding through its failovers;
+//! its write path (`write`) publishes inserts, upserts and deletes to the log.
 
+mod pk_expr;
 pub mod service;
+mod write;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -16,6 +19,7 @@ pub struct Proxy {
     ctx: Arc<Context>,
     rootcoord: ActiveRootCoord,
     connections: AtomicI64,
+    writes: write::WriteState,
 }
 
 impl Proxy {
@@ -32,6 +36,7 @@ impl Proxy {
             ctx,
             rootcoord,
             connections: AtomicI64::new(0),
+            writes: write::WriteState::new(),
         })
     }
 

@@ -262,4 +262,32 @@ impl MilvusService for Service {
     ) -> Reply<pb::ShowPartitionsResponse> {
         scoped!(self, req, show_partitions, read)
     }
+
+    async fn insert(&self, req: Request<pb::InsertRequest>) -> Reply<pb::MutationResult> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.insert(&db, req.into_inner(), false).await,
+        ))
+    }
+
+    async fn upsert(&self, req: Request<pb::UpsertRequest>) -> Reply<pb::MutationResult> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        let r = req.into_inner();
+        let as_insert = pb::InsertRequest {
+            base: r.base,
+            db_name: r.db_name,
+            collection_name: r.collection_name,
+            partition_name: r.partition_name,
+            fields_data: r.fields_data,
+            hash_keys: r.hash_keys,
+            num_rows: r.num_rows,
+            schema_timestamp: r.schema_timestamp,
+        };
+        Ok(Response::new(self.0.insert(&db, as_insert, true).await))
+    }
+
+    async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::MutationResult> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.delete(&db, req.into_inner()).await))
+    }
 }

@@ -1,0 +1,399 @@
+//! The proxy's write path: `Insert`, `Upsert` and `Delete` (by primary key) validated
+//! against the collection's schema, given row IDs and one timestamp by the rootcoord,
+//! routed to shards by primary key, and published to each shard's channel in the log.
+//! The answer comes only after the log has acknowledged every message; each message
+//! has an ID derived from the request, so a retried publish is stored once.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use prost::Message;
+use tokio::time::Instant;
+
+use super::Proxy;
+use crate::proto::common::Status;
+use crate::proto::milvus as pb;
+use crate::proto::rootcoord::AllocRequest;
+use crate::proto::schema::{
+    field_data, i_ds as ids, scalar_field, FieldData, IDs, LongArray, ScalarField, StringArray,
+};
+use crate::proto::wal::{wal_message, DeleteMsg, InsertMsg, WalMessage};
+use crate::schema::{self, Pks};
+use crate::status::{code, error, is_ok, retriable};
+use crate::wal::{self, Wal};
+
+/// The log connection and the channels known to exist.
+pub struct WriteState {
+    wal: tokio::sync::OnceCell<Wal>,
+    ready: tokio::sync::Mutex<HashSet<String>>,
+    nonce: String,
+    requests: AtomicU64,
+}
+
+impl WriteState {
+    /// Not connected yet: the proxy connects to the log on its first write.
+    pub fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        WriteState {
+            wal: tokio::sync::OnceCell::new(),
+            ready: tokio::sync::Mutex::new(HashSet::new()),
+            nonce: format!("{:x}{:x}", std::process::id(), nanos),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for WriteState {
+    fn default() -> Self {
+        WriteState::new()
+    }
+}
+
+fn failed(s: Status) -> pb::MutationResult {
+    pb::MutationResult {
+        status: Some(s),
+        ..Default::default()
+    }
+}
+
+/// What the collection looks like to a write.
+struct Target {
+    collection: pb::DescribeCollectionResponse,
+    partition_id: i64,
+}
+
+impl Proxy {
+    /// The log, connected on first use.
+    async fn wal(&self) -> Result<&Wal, Status> {
+        let log = &self.ctx.config.log;
+        self.writes
+            .wal
+            .get_or_try_init(|| Wal::connect(&log.address, log.timeout))
+            .await
+            .map_err(|e| retriable(code::UNEXPECTED, format!("{e} (natsmq.address)")))
+    }
+
+    /// Describes the collection (every write: a dropped and re-created collection never
+    /// receives another's rows) and finds the partition.
+    async fn target(&self, db: &str, collection: &str, partition: &str) -> Result<Target, Status> {
+        let rc = &self.rootcoord;
+        let req = pb::DescribeCollectionRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let d = rc
+            .call(
+                req,
+                |mut c, r| async move { c.describe_collection(r).await },
+            )
+            .await
+            .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
+        if let Some(s) = d.status.as_ref().filter(|s| !is_ok(s)) {
+            return Err(s.clone());
+        }
+        let req = pb::ShowPartitionsRequest {
+            db_name: db.to_string(),
+            collection_name: collection.to_string(),
+            ..Default::default()
+        };
+        let parts = rc
+            .call(req, |mut c, r| async move { c.show_partitions(r).await })
+            .await
+            .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let wanted = if partition.is_empty() {
+            "_default"
+        } else {
+            partition
+        };
+        let partition_id = parts
+            .partition_names
+            .iter()
+            .position(|p| p == wanted)
+            .map(|i| parts.partition_i_ds[i])
+            .or_else(|| {
+                partition
+                    .is_empty()
+                    .then(|| parts.partition_i_ds.first().copied())
+                    .flatten()
+            })
+            .ok_or_else(|| {
+                error(
+                    code::PARTITION_NOT_FOUND,
+                    format!("partition not found[partition={wanted}]"),
+                )
+            })?;
+        if d.virtual_channel_names.is_empty() {
+            return Err(error(
+                code::UNEXPECTED,
+                format!("collection {collection} has no channels (created by an older version); recreate it to write to it"),
+            ));
+        }
+        Ok(Target {
+            collection: d,
+            partition_id,
+        })
+    }
+
+    async fn alloc(&self, ids: u32) -> Result<(i64, u64), Status> {
+        let rc = &self.rootcoord;
+        let ts = rc
+            .call(AllocRequest { count: 1 }, |mut c, r| async move {
+                c.alloc_timestamp(r).await
+            })
+            .await
+            .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
+        if let Some(s) = ts.status.as_ref().filter(|s| !is_ok(s)) {
+            return Err(s.clone());
+        }
+        let id = rc
+            .call(AllocRequest { count: ids.max(1) }, |mut c, r| async move {
+                c.alloc_id(r).await
+            })
+            .await
+            .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
+        if let Some(s) = id.status.as_ref().filter(|s| !is_ok(s)) {
+            return Err(s.clone());
+        }
+        Ok((id.id, ts.timestamp))
+    }
+
+    /// Publishes `messages` (physical channel, message ID, body), retrying each on a
+    /// failure until the coordinator retry limit: the same message ID is stored once.
+    async fn publish_all(&self, messages: Vec<(String, String, WalMessage)>) -> Result<(), Status> {
+        let wal = self.wal().await?;
+        let deadline = Instant::now() + self.ctx.config.proxy.coord_retry_timeout;
+        for (pchannel, id, body) in messages {
+            {
+                let mut ready = self.writes.ready.lock().await;
+                if !ready.contains(&pchannel) {
+                    wal.ensure_channel(&pchannel)
+                        .await
+                        .map_err(|e| retriable(code::UNEXPECTED, e.to_string()))?;
+                    ready.insert(pchannel.clone());
+                }
+            }
+            let payload = Bytes::from(body.encode_to_vec());
+            loop {
+                match wal.publish(&pchannel, &id, payload.clone()).await {
+                    Ok(_) => break,
+                    Err(e) if Instant::now() < deadline => {
+                        log::warn!(channel = pchannel.as_str(), error:% = e; "publish to the log failed, retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => {
+                        return Err(retriable(
+                            code::UNEXPECTED,
+                            format!("{e}; the write was not acknowledged, retry it"),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.writes.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.writes.nonce)
+    }
+
+    /// `Insert` (or `Upsert`, which deletes the keys and inserts the rows at one
+    /// timestamp).
+    pub async fn insert(
+        &self,
+        db: &str,
+        req: pb::InsertRequest,
+        upsert: bool,
+    ) -> pb::MutationResult {
+        match self.try_insert(db, req, upsert).await {
+            Ok(r) => r,
+            Err(s) => failed(s),
+        }
+    }
+
+    async fn try_insert(
+        &self,
+        db: &str,
+        req: pb::InsertRequest,
+        upsert: bool,
+    ) -> Result<pb::MutationResult, Status> {
+        let t = self
+            .target(db, &req.collection_name, &req.partition_name)
+            .await?;
+        let c = &t.collection;
+        if req.schema_timestamp != 0 && req.schema_timestamp != c.update_timestamp {
+            return Err(error(
+                code::SCHEMA_MISMATCH,
+                format!("collection {} schema mismatch: the client's schema is out of date, describe the collection again", req.collection_name),
+            ));
+        }
+        let schema = c.schema.clone().unwrap_or_default();
+        let mut v = schema::validate_rows(&schema, req.fields_data, req.num_rows, upsert)?;
+        let (first_id, ts) = self.alloc(v.rows as u32).await?;
+        let row_ids: Vec<i64> = (first_id..first_id + v.rows as i64).collect();
+        let pks = match v.pks.take() {
+            Some(p) => p,
+            None => {
+                // autoID: the row IDs are the keys; the key column goes in schema order.
+                let pk = schema
+                    .fields
+                    .iter()
+                    .position(|f| f.is_primary_key)
+                    .unwrap_or(0);
+                let f = &schema.fields[pk];
+                v.fields.insert(
+                    pk.min(v.fields.len()),
+                    FieldData {
+                        r#type: f.data_type,
+                        field_name: f.name.clone(),
+                        field_id: f.field_id,
+                        field: Some(field_data::Field::Scalars(ScalarField {
+                            data: Some(scalar_field::Data::LongData(LongArray {
+                                data: row_ids.clone(),
+                            })),
+                        })),
+                        ..Default::default()
+                    },
+                );
+                Pks::Int(row_ids.clone())
+            }
+        };
+        let shards = c.virtual_channel_names.len();
+        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
+        for i in 0..v.rows {
+            by_shard[pks.shard(i, shards)].push(i);
+        }
+        let rid = self.request_id();
+        let mut messages = Vec::new();
+        for (shard, rows) in by_shard.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+            let vchannel = &c.virtual_channel_names[shard];
+            let pchannel = wal::pchannel_of(vchannel).to_string();
+            if upsert {
+                let del = DeleteMsg {
+                    collection_id: c.collection_id,
+                    partition_id: 0,
+                    vchannel: vchannel.clone(),
+                    timestamp: ts,
+                    pks: Some(ids_of(&pks, rows)),
+                    num_rows: rows.len() as i64,
+                };
+                messages.push((
+                    pchannel.clone(),
+                    format!("{rid}-d{shard}"),
+                    body(wal_message::Body::Delete(del)),
+                ));
+            }
+            let ins = InsertMsg {
+                collection_id: c.collection_id,
+                partition_id: t.partition_id,
+                vchannel: vchannel.clone(),
+                timestamp: ts,
+                row_ids: rows.iter().map(|i| row_ids[*i]).collect(),
+                fields: schema::take_rows(&v.fields, rows),
+                num_rows: rows.len() as u32,
+            };
+            messages.push((
+                pchannel,
+                format!("{rid}-i{shard}"),
+                body(wal_message::Body::Insert(ins)),
+            ));
+        }
+        self.publish_all(messages).await?;
+        let n = v.rows as i64;
+        Ok(pb::MutationResult {
+            status: Some(Status::default()),
+            i_ds: Some(ids_of(&pks, &(0..v.rows).collect::<Vec<_>>())),
+            succ_index: (0..v.rows as u32).collect(),
+            insert_cnt: n,
+            upsert_cnt: if upsert { n } else { 0 },
+            timestamp: ts,
+            ..Default::default()
+        })
+    }
+
+    /// `Delete` by primary key (`pk in [...]` or `pk == value`).
+    pub async fn delete(&self, db: &str, req: pb::DeleteRequest) -> pb::MutationResult {
+        match self.try_delete(db, req).await {
+            Ok(r) => r,
+            Err(s) => failed(s),
+        }
+    }
+
+    async fn try_delete(
+        &self,
+        db: &str,
+        req: pb::DeleteRequest,
+    ) -> Result<pb::MutationResult, Status> {
+        let t = self
+            .target(db, &req.collection_name, &req.partition_name)
+            .await?;
+        let c = &t.collection;
+        let schema = c.schema.clone().unwrap_or_default();
+        let pk = schema
+            .fields
+            .iter()
+            .find(|f| f.is_primary_key)
+            .ok_or_else(|| error(code::UNEXPECTED, "the collection has no primary key"))?;
+        let pks = super::pk_expr::parse(&req.expr, pk)?;
+        let (_, ts) = self.alloc(1).await?;
+        let shards = c.virtual_channel_names.len();
+        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
+        for i in 0..pks.len() {
+            by_shard[pks.shard(i, shards)].push(i);
+        }
+        let partition_id = if req.partition_name.is_empty() {
+            0
+        } else {
+            t.partition_id
+        };
+        let rid = self.request_id();
+        let mut messages = Vec::new();
+        for (shard, rows) in by_shard.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+            let vchannel = &c.virtual_channel_names[shard];
+            let del = DeleteMsg {
+                collection_id: c.collection_id,
+                partition_id,
+                vchannel: vchannel.clone(),
+                timestamp: ts,
+                pks: Some(ids_of(&pks, rows)),
+                num_rows: rows.len() as i64,
+            };
+            messages.push((
+                wal::pchannel_of(vchannel).to_string(),
+                format!("{rid}-d{shard}"),
+                body(wal_message::Body::Delete(del)),
+            ));
+        }
+        self.publish_all(messages).await?;
+        // Milvus >= 2.3.2 leaves IDs empty on deletes (pymilvus then returns a dict).
+        Ok(pb::MutationResult {
+            status: Some(Status::default()),
+            delete_cnt: pks.len() as i64,
+            timestamp: ts,
+            ..Default::default()
+        })
+    }
+}
+
+fn body(b: wal_message::Body) -> WalMessage {
+    WalMessage { body: Some(b) }
+}
+
+/// The keys of rows `idx` as Milvus's `IDs`.
+fn ids_of(pks: &Pks, idx: &[usize]) -> IDs {
+    IDs {
+        id_field: Some(match pks {
+            Pks::Int(v) => ids::IdField::IntId(LongArray {
+                data: idx.iter().map(|i| v[*i]).collect(),
+            }),
+            Pks::Str(v) => ids::IdField::StrId(StringArray {
+                data: idx.iter().map(|i| v[*i].clone()).collect(),
+            }),
+        }),
+    }
+}
