@@ -100,4 +100,7 @@ fn pymilvus_inserts_upserts_and_deletes_land_in_the_log_exactly_once() {
     // the refused requests wrote nothing.
     assert_eq!(log.get(&w), Some(&(101, 4)), "{log:?}");
     assert_eq!(log.get(&auto), Some(&(10, 0)), "{log:?}");
+    // 2000 x 256 floats (2 MB) went in several messages, each under the limit.
+    let big = ids["big"].as_i64().unwrap();
+    assert_eq!(log.get(&big), Some(&(2000, 0)), "{log:?}");
 }

@@ -80,6 +80,11 @@ impl NatsServer {
         self.child.as_ref().map(|c| Pid::from_raw(c.id() as i32))
     }
 
+    /// The server's process id (0 when stopped).
+    pub fn pid_number(&self) -> i32 {
+        self.pid().map_or(0, Pid::as_raw)
+    }
+
     /// Freezes the server (SIGSTOP).
     pub fn pause(&self) {
         if let Some(p) = self.pid() {

@@ -94,6 +94,7 @@ pub struct Entry {
 #[derive(Clone)]
 pub struct Wal {
     js: jetstream::Context,
+    client: async_nats::Client,
     timeout: Duration,
 }
 
@@ -115,9 +116,13 @@ impl Wal {
                 address: address.to_string(),
                 why: e.to_string(),
             })?;
-        let mut js = jetstream::new(client);
+        let mut js = jetstream::new(client.clone());
         js.set_timeout(timeout);
-        Ok(Wal { js, timeout })
+        Ok(Wal {
+            js,
+            client,
+            timeout,
+        })
     }
 
     async fn bounded<T, E: std::fmt::Display>(
@@ -136,6 +141,12 @@ impl Wal {
                 limit: self.timeout,
             }),
         }
+    }
+
+    /// The largest message the server accepts (its `max_payload`, 1 MiB by default):
+    /// writers split larger batches.
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload.max(64 * 1024)
     }
 
     /// Creates the stream of `pchannel` if it does not exist.

@@ -188,8 +188,16 @@ def write(uri):
     check(r["insert_count"] == 10 and len(set(ids)) == 10, f"auto insert: {r}")
     expect_error("pk with autoID", lambda: client.insert("auto", [{"pk": 1, "vec": [0.1] * 4}]),
                  "auto id")
+    # A batch larger than the log's message limit (1 MiB): split, still one answer.
+    big = MilvusClient.create_schema(auto_id=False)
+    big.add_field("id", DataType.INT64, is_primary=True)
+    big.add_field("vec", DataType.FLOAT_VECTOR, dim=256)
+    client.create_collection("big", schema=big)
+    r = client.insert("big", [{"id": i, "vec": [0.25] * 256} for i in range(2000)])
+    check(r["insert_count"] == 2000, f"big insert: {r}")
     print(json.dumps({"w": client.describe_collection("w")["collection_id"],
-                      "auto": client.describe_collection("auto")["collection_id"]}))
+                      "auto": client.describe_collection("auto")["collection_id"],
+                      "big": client.describe_collection("big")["collection_id"]}))
     print("write: all checks passed")
 
 

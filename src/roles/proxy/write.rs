@@ -197,6 +197,15 @@ impl Proxy {
         Ok(())
     }
 
+    /// How many rows of `fields` fit in one log message (at most half the server's
+    /// `max_payload` of encoded columns, leaving room for framing and skew).
+    async fn rows_per_message(&self, fields: &[FieldData], rows: usize) -> Result<usize, Status> {
+        let limit = self.wal().await?.max_payload() / 2;
+        let bytes: usize = fields.iter().map(Message::encoded_len).sum::<usize>() + rows * 10;
+        let per_row = bytes.div_ceil(rows.max(1)).max(1);
+        Ok((limit / per_row).max(1))
+    }
+
     fn request_id(&self) -> String {
         let n = self.writes.requests.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n}", self.writes.nonce)
@@ -269,6 +278,7 @@ impl Proxy {
             by_shard[pks.shard(i, shards)].push(i);
         }
         let rid = self.request_id();
+        let chunk = self.rows_per_message(&v.fields, v.rows).await?;
         let mut messages = Vec::new();
         for (shard, rows) in by_shard.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
             let vchannel = &c.virtual_channel_names[shard];
@@ -288,20 +298,23 @@ impl Proxy {
                     body(wal_message::Body::Delete(del)),
                 ));
             }
-            let ins = InsertMsg {
-                collection_id: c.collection_id,
-                partition_id: t.partition_id,
-                vchannel: vchannel.clone(),
-                timestamp: ts,
-                row_ids: rows.iter().map(|i| row_ids[*i]).collect(),
-                fields: schema::take_rows(&v.fields, rows),
-                num_rows: rows.len() as u32,
-            };
-            messages.push((
-                pchannel,
-                format!("{rid}-i{shard}"),
-                body(wal_message::Body::Insert(ins)),
-            ));
+            // One message per chunk of rows that fits the log's message size limit.
+            for (k, part) in rows.chunks(chunk).enumerate() {
+                let ins = InsertMsg {
+                    collection_id: c.collection_id,
+                    partition_id: t.partition_id,
+                    vchannel: vchannel.clone(),
+                    timestamp: ts,
+                    row_ids: part.iter().map(|i| row_ids[*i]).collect(),
+                    fields: schema::take_rows(&v.fields, part),
+                    num_rows: part.len() as u32,
+                };
+                messages.push((
+                    pchannel.clone(),
+                    format!("{rid}-i{shard}-{k}"),
+                    body(wal_message::Body::Insert(ins)),
+                ));
+            }
         }
         self.publish_all(messages).await?;
         let n = v.rows as i64;

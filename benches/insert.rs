@@ -1,0 +1,106 @@
+//! Insert benchmark: `cargo bench --bench insert` (options after `--`: `--rows N`,
+//! `--dim N`, `--batch N`, `--runs N`). Starts etcd, nats-server, a rootcoord and a proxy
+//! on free ports, then runs `benches/workload/insert.py` (pymilvus, rows as dicts, the
+//! way the Milvus docs insert) with 1 and 4 client processes, `--runs` times each, and
+//! prints rows/s (min / median / max) and the resident memory of each process after.
+//! An insert is acknowledged once the log (NATS JetStream) has stored it, as in Milvus.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use milvus::testkit::stats::arg;
+use milvus::testkit::{EtcdServer, Milvus, NatsServer, TempDir};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("MILVUS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+}
+
+fn rss_mib(pid: i32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let rows = arg("--rows", 100_000);
+    let dim = arg("--dim", 128);
+    let batch = arg("--batch", 5_000);
+    let runs = arg("--runs", 3);
+    let etcd = EtcdServer::start();
+    let nats = NatsServer::start();
+    let dir = TempDir::new("bench-insert");
+    let env = vec![
+        ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
+        ("NATSMQ_ADDRESS".to_string(), nats.address()),
+        ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
+        ("LOG_LEVEL".to_string(), "warn".to_string()),
+    ];
+    let rc = Milvus::start(&bin(), "rootcoord", &env, &dir.0);
+    assert!(
+        rc.wait_state("Healthy", Duration::from_secs(20)),
+        "{}",
+        rc.log()
+    );
+    let proxy = Milvus::start(&bin(), "proxy", &env, &dir.0);
+    assert!(
+        proxy.wait_state("Healthy", Duration::from_secs(20)),
+        "{}",
+        proxy.log()
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/insert.py");
+    println!("insert: {rows} rows x dim {dim}, batches of {batch}, {runs} runs each");
+    println!("| clients | runs | rows/s min | median | max |");
+    println!("|---|---|---|---|---|");
+    for clients in [1usize, 4] {
+        let mut rates = Vec::new();
+        for _ in 0..runs {
+            let out = Command::new(python())
+                .arg(&script)
+                .arg(format!("http://127.0.0.1:{}", proxy.port))
+                .args(["--rows", &rows.to_string(), "--dim", &dim.to_string()])
+                .args([
+                    "--batch",
+                    &batch.to_string(),
+                    "--clients",
+                    &clients.to_string(),
+                ])
+                .output()
+                .expect("cannot run the insert workload");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "workload failed: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON line");
+            rates.push(v["rows_per_s"].as_f64().unwrap());
+        }
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "| {clients} | {runs} | {:.0} | {:.0} | {:.0} |",
+            rates[0],
+            rates[rates.len() / 2],
+            rates[rates.len() - 1]
+        );
+    }
+    println!();
+    println!(
+        "RSS after the runs: rootcoord {:.1} MiB, proxy {:.1} MiB, nats-server {:.1} MiB, etcd {:.1} MiB",
+        rss_mib(rc.pid()),
+        rss_mib(proxy.pid()),
+        rss_mib(nats.pid_number()),
+        rss_mib(etcd.pid())
+    );
+}
