@@ -4,7 +4,9 @@
 # Installs missing deps (scripts/install_deps.sh), (re)builds ./bin/milvus when
 # it is missing or older than src/, Cargo.toml (and Cargo.lock, build.rs,
 # proto/ when present), starts a local etcd (scripts/start_etcd.sh) when the
-# first ETCD_ENDPOINTS entry (default 127.0.0.1:2379) does not answer, then
+# first ETCD_ENDPOINTS entry (default 127.0.0.1:2379) does not answer, a local
+# NATS JetStream server, the write-ahead log (scripts/start_nats.sh), when
+# NATSMQ_ADDRESS (default nats://127.0.0.1:4222) is local and not up, then
 # starts rootcoord datacoord querycoord indexcoord datanode indexnode
 # querynode proxy in the background and waits until every /healthz is 200.
 #
@@ -16,6 +18,7 @@
 # Environment:
 #   LOG_DIR           log directory (default /tmp/milvus-logs)
 #   ETCD_ENDPOINTS    etcd endpoints (default 127.0.0.1:2379; exported to the processes)
+#   NATSMQ_ADDRESS    the log (default nats://127.0.0.1:4222; exported to the processes)
 #   <ROLE>_PORT       per-role port override, e.g. ROOT_COORD_PORT, PROXY_PORT
 #   STARTUP_TIMEOUT   seconds to wait for /healthz (default 30)
 #   KEEP_ON_FAILURE=1 leave the started processes running when startup fails
@@ -33,7 +36,7 @@ esac
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --ha) HA=true ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "start_cluster.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -97,6 +100,22 @@ if ! etcdctl --endpoints="$ETCD_EP" --dial-timeout=1s --command-timeout=2s \
     ETCD_CLIENT_PORT=$etcd_port ETCD_PEER_PORT=${ETCD_PEER_PORT:-$((etcd_port + 1))} \
         bash "$REPO/scripts/start_etcd.sh"
 fi
+
+# --- 3b. the log (NATS JetStream) ----------------------------------------------
+export NATSMQ_ADDRESS=${NATSMQ_ADDRESS:-nats://127.0.0.1:4222}
+nats_hostport=${NATSMQ_ADDRESS#*://}
+nats_host=${nats_hostport%:*}
+nats_port=${nats_hostport##*:}
+[[ $nats_port =~ ^[0-9]+$ ]] || die "cannot parse a port from NATSMQ_ADDRESS '$NATSMQ_ADDRESS'"
+case "$nats_host" in
+    127.0.0.1|localhost|0.0.0.0)
+        if ! command -v nats-server >/dev/null 2>&1 && [[ ! -x /usr/sbin/nats-server ]]; then
+            bash "$REPO/scripts/install_deps.sh"
+        fi
+        NATS_PORT=$nats_port bash "$REPO/scripts/start_nats.sh"
+        ;;
+    *) echo "start_cluster.sh: using the log at $NATSMQ_ADDRESS" ;;
+esac
 
 # --- 4. plan the processes -----------------------------------------------------
 ORDER=(rootcoord datacoord querycoord indexcoord datanode indexnode querynode proxy)
