@@ -10,16 +10,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use milvus::testkit::stats::arg;
-use milvus::testkit::{EtcdServer, Milvus, NatsServer, TempDir};
+use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("MILVUS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
 }
 
 fn rss_mib(pid: i32) -> f64 {

@@ -12,19 +12,11 @@ use milvus::proto::milvus as pb;
 use milvus::proto::rootcoord::root_coord_client::RootCoordClient;
 use milvus::proto::rootcoord::AllocRequest;
 use milvus::testkit::milvus_client::channel;
-use milvus::testkit::{sample, wait_until, Milvus};
+use milvus::testkit::{runtime, sample, wait_until, Milvus};
 use nix::sys::signal::Signal;
 use tonic::Request;
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A request carrying `requestid: id`.
 fn with_id<T>(message: T, id: &str) -> Request<T> {

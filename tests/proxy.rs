@@ -273,7 +273,7 @@ fn the_client_protocol_end_to_end() {
         assert_eq!(s.code, 0);
 
         // An RPC the control plane does not serve.
-        let e = call::<_, Status>(&ch, "Insert", pb::GetVersionRequest {}, "")
+        let e = call::<_, Status>(&ch, "Search", pb::GetVersionRequest {}, "")
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unimplemented);

@@ -9,24 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::Cluster;
-use milvus::testkit::Milvus;
+use milvus::testkit::{python, Milvus};
 use nix::sys::signal::Signal;
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn python() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let p = std::env::var_os("MILVUS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python with pymilvus at {}: run scripts/test.sh (it prepares .venv with pymilvus==2.5.18) \
-         or set MILVUS_TEST_PYTHON",
-        p.display()
-    );
-    p
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py")

@@ -1,7 +1,6 @@
 //! Object storage against a local directory and a real S3-protocol server (moto), and
 //! segment files that pyarrow reads.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -14,29 +13,9 @@ use milvus::proto::schema::{
 };
 use milvus::storage::segment::{self, SegmentBatch};
 use milvus::storage::Storage;
-use milvus::testkit::{S3Server, TempDir};
+use milvus::testkit::{python, runtime, S3Server, TempDir};
 
 const CALL: Duration = Duration::from_secs(3);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("MILVUS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python with pyarrow at {}: run scripts/test.sh (it prepares .venv) or set MILVUS_TEST_PYTHON",
-        p.display()
-    );
-    p
-}
 
 /// Put, get, list and delete, the same on every store.
 async fn exercise(s: &Storage) {

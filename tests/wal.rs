@@ -5,18 +5,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use milvus::testkit::NatsServer;
+use milvus::testkit::{runtime, NatsServer};
 use milvus::wal::{pchannel_name, Wal};
 
 const CALL: Duration = Duration::from_secs(2);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn publishes_are_acknowledged_deduplicated_and_read_back_in_order() {

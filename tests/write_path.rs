@@ -11,23 +11,11 @@ use std::time::Duration;
 
 use common::Cluster;
 use milvus::proto::wal::{wal_message, WalMessage};
-use milvus::testkit::NatsServer;
+use milvus::testkit::{python, NatsServer};
 use milvus::wal::{pchannel_name, Wal};
 use prost::Message;
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("MILVUS_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python with pymilvus at {}: run scripts/test.sh",
-        p.display()
-    );
-    p
-}
 
 /// (insert rows, delete keys) per collection ID, over every DML channel.
 fn log_contents(nats: &NatsServer, channels: usize) -> HashMap<i64, (u64, u64)> {

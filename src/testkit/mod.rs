@@ -22,6 +22,31 @@ pub use nats_server::NatsServer;
 pub use process::Milvus;
 pub use s3_server::S3Server;
 
+/// A multi-thread tokio runtime with 2 workers, for tests and benchmarks.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The Python that `scripts/test.sh` prepares (`.venv`, with pymilvus 2.5.18, pyarrow
+/// and moto): `MILVUS_TEST_PYTHON`, else `.venv/bin/python`. Panics with what to do when
+/// there is none.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("MILVUS_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "no Python with pymilvus at {}: run scripts/test.sh (it prepares .venv with \
+         pymilvus==2.5.18, pyarrow and moto) or set MILVUS_TEST_PYTHON",
+        p.display()
+    );
+    p
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
