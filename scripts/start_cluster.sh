@@ -255,4 +255,4 @@ for i in "${!NAMES[@]}"; do
 done
 echo
 echo "sessions: ./bin/milvus status"
-echo "stop:     scripts/stop_cluster.sh   (add --etcd to also stop the local etcd)"
+echo "stop:     scripts/stop_cluster.sh   (add --etcd to also stop the local etcd and NATS)"
