@@ -17,6 +17,37 @@ use prost::Message;
 
 const SEC: Duration = Duration::from_secs(1);
 
+/// Every insert message in the log, over every DML channel.
+fn log_inserts(nats: &NatsServer, channels: usize) -> Vec<milvus::proto::wal::InsertMsg> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let wal = Wal::connect(&nats.address(), 2 * SEC).await.unwrap();
+        let mut out = Vec::new();
+        for n in 0..channels {
+            let ch = pchannel_name("by-dev", "rootcoord-dml", n);
+            let Ok(last) = wal.last_sequence(&ch).await else {
+                continue;
+            };
+            if last == 0 {
+                continue;
+            }
+            let mut r = wal.read_from(&ch, 1).await.unwrap();
+            for _ in 0..last {
+                let e = r.next(2 * SEC).await.unwrap().expect("message");
+                if let Some(wal_message::Body::Insert(i)) =
+                    WalMessage::decode(e.payload).unwrap().body
+                {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    })
+}
+
 /// (insert rows, delete keys) per collection ID, over every DML channel.
 fn log_contents(nats: &NatsServer, channels: usize) -> HashMap<i64, (u64, u64)> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -91,4 +122,76 @@ fn pymilvus_inserts_upserts_and_deletes_land_in_the_log_exactly_once() {
     // 2000 x 256 floats (2 MB) went in several messages, each under the limit.
     let big = ids["big"].as_i64().unwrap();
     assert_eq!(log.get(&big), Some(&(2000, 0)), "{log:?}");
+}
+
+#[test]
+fn inserts_through_a_nats_restart_are_acknowledged_only_once_stored_and_stored_once() {
+    let mut nats = NatsServer::start();
+    let mut c = Cluster::new(2);
+    c.set("NATSMQ_ADDRESS", &nats.address());
+    c.set("ROOT_COORD_DML_CHANNEL_NUM", "1");
+    let rc = c.rootcoord_ha();
+    assert!(rc.wait_state("Healthy", 10 * SEC), "{}", rc.log());
+    let p = c.start("proxy", &[]);
+    assert!(p.wait_state("Healthy", 10 * SEC), "{}", p.log());
+    let client = Command::new(python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py"))
+        .args([
+            "insert_nonstop",
+            &format!("http://127.0.0.1:{}", p.port),
+            "10",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(3 * SEC);
+    nats.restart(); // SIGKILL, then the same port and store
+    let out = client.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}\nproxy log:\n{}", p.log());
+    let r: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .find(|l| l.starts_with('{'))
+            .expect("summary line"),
+    )
+    .unwrap();
+    println!("{r}");
+    let collection = r["collection"].as_i64().unwrap();
+    let acked = r["acked"].as_u64().unwrap();
+    let failures = r["failures"].as_array().unwrap();
+    for f in failures {
+        assert!(
+            f.as_str().unwrap().contains("retry"),
+            "not a retriable failure: {f}"
+        );
+    }
+    // Every key in the log once; every acknowledged batch is there.
+    let mut keys: Vec<i64> = log_inserts(&nats, 1)
+        .into_iter()
+        .filter(|m| m.collection_id == collection)
+        .flat_map(|m| match m.fields[0].field.clone() {
+            Some(milvus::proto::schema::field_data::Field::Scalars(s)) => match s.data {
+                Some(milvus::proto::schema::scalar_field::Data::LongData(l)) => l.data,
+                _ => vec![],
+            },
+            _ => vec![],
+        })
+        .collect();
+    let stored = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), stored, "a key was stored twice");
+    assert!(
+        stored as u64 >= acked,
+        "acknowledged {acked} rows, the log holds {stored}"
+    );
+    if failures.is_empty() {
+        assert_eq!(stored as u64, acked);
+    }
+    assert!(acked > 1000, "too few inserts to mean anything: {r}");
 }

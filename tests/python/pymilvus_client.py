@@ -5,6 +5,7 @@ the rootcoords and the proxy and passes the proxy's URI.
     python pymilvus_client.py failover URI SECONDS
     python pymilvus_client.py create_nonstop URI SECONDS
     python pymilvus_client.py write URI
+    python pymilvus_client.py insert_nonstop URI SECONDS
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -201,6 +202,33 @@ def write(uri):
     print("write: all checks passed")
 
 
+def insert_nonstop(uri, seconds):
+    """Inserts batches of 100 new keys for SECONDS while the test restarts nats-server;
+    prints the acknowledged keys' count and every failure."""
+    client = MilvusClient(uri=uri)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    client.create_collection("nonstop", schema=schema)
+    acked, failures, max_stall = [], [], 0.0
+    end = time.monotonic() + seconds
+    batch = 0
+    while time.monotonic() < end:
+        ids = list(range(batch * 100, batch * 100 + 100))
+        batch += 1
+        started = time.monotonic()
+        try:
+            r = client.insert("nonstop", [{"id": i, "vec": [0.5] * 8} for i in ids])
+            check(r["insert_count"] == 100, f"insert: {r}")
+            acked.extend(ids)
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            failures.append(f"{type(e).__name__}: {e}")
+        max_stall = max(max_stall, time.monotonic() - started)
+    print(json.dumps({"collection": client.describe_collection("nonstop")["collection_id"],
+                      "acked": len(acked), "batches": batch, "failures": failures,
+                      "max_stall_ms": round(max_stall * 1000, 1)}))
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "basic":
@@ -211,5 +239,7 @@ if __name__ == "__main__":
         create_nonstop(uri, float(sys.argv[3]))
     elif mode == "write":
         write(uri)
+    elif mode == "insert_nonstop":
+        insert_nonstop(uri, float(sys.argv[3]))
     else:
-        sys.exit(f"unknown mode {mode!r}: expected basic, failover, create_nonstop or write")
+        sys.exit(f"unknown mode {mode!r}: expected basic, failover, create_nonstop, write or insert_nonstop")
