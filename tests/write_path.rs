@@ -17,8 +17,8 @@ use prost::Message;
 
 const SEC: Duration = Duration::from_secs(1);
 
-/// Every insert message in the log, over every DML channel.
-fn log_inserts(nats: &NatsServer, channels: usize) -> Vec<milvus::proto::wal::InsertMsg> {
+/// Every message in the log, over the first `channels` DML channels.
+fn log_messages(nats: &NatsServer, channels: usize) -> Vec<wal_message::Body> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -26,37 +26,6 @@ fn log_inserts(nats: &NatsServer, channels: usize) -> Vec<milvus::proto::wal::In
     rt.block_on(async {
         let wal = Wal::connect(&nats.address(), 2 * SEC).await.unwrap();
         let mut out = Vec::new();
-        for n in 0..channels {
-            let ch = pchannel_name("by-dev", "rootcoord-dml", n);
-            let Ok(last) = wal.last_sequence(&ch).await else {
-                continue;
-            };
-            if last == 0 {
-                continue;
-            }
-            let mut r = wal.read_from(&ch, 1).await.unwrap();
-            for _ in 0..last {
-                let e = r.next(2 * SEC).await.unwrap().expect("message");
-                if let Some(wal_message::Body::Insert(i)) =
-                    WalMessage::decode(e.payload).unwrap().body
-                {
-                    out.push(i);
-                }
-            }
-        }
-        out
-    })
-}
-
-/// (insert rows, delete keys) per collection ID, over every DML channel.
-fn log_contents(nats: &NatsServer, channels: usize) -> HashMap<i64, (u64, u64)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let wal = Wal::connect(&nats.address(), 2 * SEC).await.unwrap();
-        let mut out: HashMap<i64, (u64, u64)> = HashMap::new();
         for n in 0..channels {
             let ch = pchannel_name("by-dev", "rootcoord-dml", n);
             let Ok(last) = wal.last_sequence(&ch).await else {
@@ -68,21 +37,29 @@ fn log_contents(nats: &NatsServer, channels: usize) -> HashMap<i64, (u64, u64)> 
             let mut r = wal.read_from(&ch, 1).await.unwrap();
             for _ in 0..last {
                 let e = r.next(2 * SEC).await.unwrap().expect("message");
-                let m = WalMessage::decode(e.payload).unwrap();
-                match m.body.unwrap() {
-                    wal_message::Body::Insert(i) => {
-                        assert_eq!(i.row_ids.len(), i.num_rows as usize);
-                        assert!(i.fields.iter().all(|f| f.field_id >= 100));
-                        out.entry(i.collection_id).or_default().0 += u64::from(i.num_rows);
-                    }
-                    wal_message::Body::Delete(d) => {
-                        out.entry(d.collection_id).or_default().1 += d.num_rows as u64;
-                    }
-                }
+                out.extend(WalMessage::decode(e.payload).unwrap().body);
             }
         }
         out
     })
+}
+
+/// (insert rows, delete keys) per collection ID.
+fn log_contents(nats: &NatsServer, channels: usize) -> HashMap<i64, (u64, u64)> {
+    let mut out: HashMap<i64, (u64, u64)> = HashMap::new();
+    for m in log_messages(nats, channels) {
+        match m {
+            wal_message::Body::Insert(i) => {
+                assert_eq!(i.row_ids.len(), i.num_rows as usize);
+                assert!(i.fields.iter().all(|f| f.field_id >= 100));
+                out.entry(i.collection_id).or_default().0 += u64::from(i.num_rows);
+            }
+            wal_message::Body::Delete(d) => {
+                out.entry(d.collection_id).or_default().1 += d.num_rows as u64;
+            }
+        }
+    }
+    out
 }
 
 #[test]
@@ -171,9 +148,12 @@ fn inserts_through_a_nats_restart_are_acknowledged_only_once_stored_and_stored_o
         );
     }
     // Every key in the log once; every acknowledged batch is there.
-    let mut keys: Vec<i64> = log_inserts(&nats, 1)
+    let mut keys: Vec<i64> = log_messages(&nats, 1)
         .into_iter()
-        .filter(|m| m.collection_id == collection)
+        .filter_map(|m| match m {
+            wal_message::Body::Insert(i) if i.collection_id == collection => Some(i),
+            _ => None,
+        })
         .flat_map(|m| match m.fields[0].field.clone() {
             Some(milvus::proto::schema::field_data::Field::Scalars(s)) => match s.data {
                 Some(milvus::proto::schema::scalar_field::Data::LongData(l)) => l.data,
