@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use milvus::config::S3Config;
-use milvus::proto::common::KeyValuePair;
 use milvus::proto::schema::{
-    field_data, scalar_field, CollectionSchema, DataType, FieldData, FieldSchema, FloatArray,
-    LongArray, ScalarField, StringArray, VectorField,
+    field_data, scalar_field, CollectionSchema, DataType, FieldData, FloatArray, LongArray,
+    ScalarField, StringArray, VectorField,
 };
 use milvus::storage::segment::{self, SegmentBatch};
 use milvus::storage::Storage;
+use milvus::testkit::sample::field;
 use milvus::testkit::{python, runtime, S3Server, TempDir};
 
 const CALL: Duration = Duration::from_secs(3);
@@ -95,23 +95,6 @@ fn s3_storage_works_against_a_real_s3_server_and_fails_in_time_without_it() {
     let t = Instant::now();
     assert!(rt.block_on(s.put("k", Bytes::from_static(b"v"))).is_err());
     assert!(t.elapsed() < 3 * CALL, "{:?}", t.elapsed());
-}
-
-fn field(id: i64, name: &str, t: DataType, dim: Option<&str>) -> FieldSchema {
-    FieldSchema {
-        field_id: id,
-        name: name.into(),
-        data_type: t as i32,
-        type_params: dim
-            .map(|d| {
-                vec![KeyValuePair {
-                    key: "dim".into(),
-                    value: d.into(),
-                }]
-            })
-            .unwrap_or_default(),
-        ..Default::default()
-    }
 }
 
 #[test]

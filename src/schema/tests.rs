@@ -3,12 +3,7 @@ use crate::proto::common::KeyValuePair;
 use crate::proto::schema::VectorField;
 
 fn field(id: i64, name: &str, t: DataType) -> FieldSchema {
-    FieldSchema {
-        field_id: id,
-        name: name.into(),
-        data_type: t as i32,
-        ..Default::default()
-    }
+    crate::testkit::sample::field(id, name, t, None)
 }
 
 fn schema(auto_id: bool, dynamic: bool) -> CollectionSchema {

@@ -469,23 +469,11 @@ pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, Se
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::common::KeyValuePair;
 
     fn field(id: i64, name: &str, t: DataType, dim: Option<&str>, nullable: bool) -> FieldSchema {
         FieldSchema {
-            field_id: id,
-            name: name.into(),
-            data_type: t as i32,
             nullable,
-            type_params: dim
-                .map(|d| {
-                    vec![KeyValuePair {
-                        key: "dim".into(),
-                        value: d.into(),
-                    }]
-                })
-                .unwrap_or_default(),
-            ..Default::default()
+            ..crate::testkit::sample::field(id, name, t, dim)
         }
     }
 

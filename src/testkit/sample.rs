@@ -16,6 +16,17 @@ pub fn kv(k: &str, v: &str) -> KeyValuePair {
     }
 }
 
+/// A field `name` of type `t` with field ID `id`, and `dim` for vectors.
+pub fn field(id: i64, name: &str, t: DataType, dim: Option<&str>) -> FieldSchema {
+    FieldSchema {
+        field_id: id,
+        name: name.into(),
+        data_type: t as i32,
+        type_params: dim.map(|d| vec![kv("dim", d)]).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
 /// Int64 primary key `id`, FloatVector `vec` of `dim`, VarChar `title` (max_length 64).
 pub fn fields(dim: &str) -> Vec<FieldSchema> {
     vec![
