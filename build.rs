@@ -25,6 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".milvus.proto.common", "crate::proto::common")
         .extern_path(".milvus.proto.schema", "crate::proto::schema")
         .extern_path(".milvus.proto.milvus", "crate::proto::milvus")
-        .compile_protos(&["proto/rootcoord.proto", "proto/wal.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/rootcoord.proto",
+                "proto/wal.proto",
+                "proto/datacoord.proto",
+            ],
+            &["proto"],
+        )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! A client of the active rootcoord: finds it through discovery, names the ServerID it
-//! expects on every call, and rides through a failover by re-resolving and retrying with
-//! backoff (up to a time limit) when the process it reached is not the active one.
+//! A client of an active coordinator (rootcoord, datacoord, ...): finds it through
+//! discovery, names the ServerID it expects on every call, and rides through a failover by
+//! re-resolving and retrying with backoff (up to a time limit) when the process it reached
+//! is not the active one.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,25 +15,30 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response};
 
 use crate::etcd::Etcd;
+use crate::proto::datacoord::data_coord_client::DataCoordClient;
 use crate::proto::rootcoord::root_coord_client::RootCoordClient;
 use crate::role::Role;
-use crate::roles::rootcoord::service::{REQUEST_ID_HEADER, SERVER_ID_HEADER};
 use crate::session::discovery::SessionView;
 use crate::session::Keys;
 use crate::status::{code, WithStatus};
 
-/// Why a call found no active rootcoord to answer it.
+/// Metadata key naming the ServerID a caller expects to reach.
+pub const SERVER_ID_HEADER: &str = "serverid";
+/// Metadata key carrying a change's request ID; a repeated ID is applied once.
+pub const REQUEST_ID_HEADER: &str = "requestid";
+
+/// Why a call found no active coordinator to answer it.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordError {
-    /// No active rootcoord answered within the retry limit.
-    #[error("no active rootcoord answered within {0:?}")]
-    Unavailable(Duration),
-    /// The rootcoord answered with a gRPC error that is not about availability.
-    #[error("rootcoord call failed: {0}")]
-    Rpc(#[from] tonic::Status),
+    /// No active coordinator answered within the retry limit.
+    #[error("no active {0} answered within {1:?}")]
+    Unavailable(&'static str, Duration),
+    /// The coordinator answered with a gRPC error that is not about availability.
+    #[error("{0} call failed: {1}")]
+    Rpc(&'static str, tonic::Status),
 }
 
-/// HTTP/2 ping interval on channels to the rootcoord: a peer that vanished without a
+/// HTTP/2 ping interval on channels to coordinators: a peer that vanished without a
 /// reset (a frozen host, a cut link) is found within interval + timeout.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,7 +52,36 @@ fn nonce() -> String {
 }
 
 /// A handle on whichever rootcoord is active.
-pub struct ActiveRootCoord {
+pub type ActiveRootCoord = ActiveCoord<RootCoordClient<Channel>>;
+
+/// A handle on whichever datacoord is active.
+pub type ActiveDataCoord = ActiveCoord<DataCoordClient<Channel>>;
+
+/// A gRPC client type that can be made from a channel.
+pub trait FromChannel {
+    /// The coordinator role this client talks to.
+    const ROLE: Role;
+    /// A client on `channel`.
+    fn from_channel(channel: Channel) -> Self;
+}
+
+impl FromChannel for RootCoordClient<Channel> {
+    const ROLE: Role = Role::RootCoord;
+    fn from_channel(channel: Channel) -> Self {
+        RootCoordClient::new(channel)
+    }
+}
+
+impl FromChannel for DataCoordClient<Channel> {
+    const ROLE: Role = Role::DataCoord;
+    fn from_channel(channel: Channel) -> Self {
+        DataCoordClient::new(channel)
+    }
+}
+
+/// A handle on whichever coordinator of `C::ROLE` is active.
+pub struct ActiveCoord<C> {
+    client: std::marker::PhantomData<fn() -> C>,
     view: SessionView,
     channels: Mutex<HashMap<String, Channel>>,
     retry_for: Duration,
@@ -55,11 +90,12 @@ pub struct ActiveRootCoord {
     requests: AtomicU64,
 }
 
-impl ActiveRootCoord {
+impl<C: FromChannel> ActiveCoord<C> {
     /// Follows the sessions under `keys`; calls retry for up to `retry_for` in all, each
     /// attempt bounded by `per_call`.
     pub fn new(etcd: Etcd, keys: Keys, retry_for: Duration, per_call: Duration) -> Self {
-        ActiveRootCoord {
+        ActiveCoord {
+            client: std::marker::PhantomData,
             view: SessionView::follow(etcd, keys),
             channels: Mutex::new(HashMap::new()),
             retry_for,
@@ -69,12 +105,12 @@ impl ActiveRootCoord {
         }
     }
 
-    /// Whether an active rootcoord is registered right now.
+    /// Whether an active coordinator is registered right now.
     pub fn has_active(&self) -> bool {
-        self.view.active(Role::RootCoord).is_some()
+        self.view.active(C::ROLE).is_some()
     }
 
-    /// The channel to `address`; channels to addresses no rootcoord session holds any
+    /// The channel to `address`; channels to addresses no session of the role holds any
     /// more are dropped first.
     fn channel(&self, address: &str) -> Option<Channel> {
         let mut map = self.channels.lock().expect("channel map lock");
@@ -85,7 +121,7 @@ impl ActiveRootCoord {
             .view
             .snapshot()
             .into_values()
-            .filter(|s| s.value.server_name == Role::RootCoord.name())
+            .filter(|s| s.value.server_name == C::ROLE.name())
             .map(|s| s.value.address)
             .collect();
         map.retain(|a, _| live.contains(a));
@@ -101,21 +137,21 @@ impl ActiveRootCoord {
         Some(c)
     }
 
-    /// Calls the active rootcoord for a read: `f` gets a client and a request carrying
+    /// Calls the active coordinator for a read: `f` gets a client and a request carrying
     /// the expected ServerID. Not-serving and mismatch answers, transport failures and
     /// timeouts are retried against the (re-resolved) active until the retry limit.
     pub async fn call<M, T, F, Fut>(&self, message: M, f: F) -> Result<T, CoordError>
     where
         M: Clone,
         T: WithStatus,
-        F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
+        F: Fn(C, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
         self.call_with(message, f, None).await
     }
 
-    /// Calls the active rootcoord for a change. The change gets one request ID, sent
-    /// with every attempt, which the rootcoord records with the change: a repeated ID is
+    /// Calls the active coordinator for a change. The change gets one request ID, sent
+    /// with every attempt, which the coordinator records with the change: a repeated ID is
     /// answered with the recorded result and applied once. So the change is retried like
     /// a read, on any transient failure (transport errors, timeouts, not-serving and
     /// mismatch answers, retriable statuses), until the retry limit.
@@ -123,7 +159,7 @@ impl ActiveRootCoord {
     where
         M: Clone,
         T: WithStatus,
-        F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
+        F: Fn(C, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
         let id = self.next_request_id();
@@ -145,7 +181,7 @@ impl ActiveRootCoord {
     where
         M: Clone,
         T: WithStatus,
-        F: Fn(RootCoordClient<Channel>, Request<M>) -> Fut,
+        F: Fn(C, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.retry_for;
@@ -153,7 +189,7 @@ impl ActiveRootCoord {
         // The last retriable answer, returned if the retry limit passes.
         let mut last: Option<T> = None;
         loop {
-            if let Some(active) = self.view.active(Role::RootCoord) {
+            if let Some(active) = self.view.active(C::ROLE) {
                 if let Some(channel) = self.channel(&active.value.address) {
                     let mut req = Request::new(message.clone());
                     if let Ok(v) = MetadataValue::try_from(active.value.server_id.to_string()) {
@@ -164,8 +200,7 @@ impl ActiveRootCoord {
                     }
                     let left = deadline.saturating_duration_since(Instant::now());
                     let attempt = self.per_call.min(left.max(Duration::from_millis(100)));
-                    match tokio::time::timeout(attempt, f(RootCoordClient::new(channel), req)).await
-                    {
+                    match tokio::time::timeout(attempt, f(C::from_channel(channel), req)).await {
                         Ok(Ok(resp)) => {
                             let resp = resp.into_inner();
                             let st = resp.status();
@@ -177,15 +212,15 @@ impl ActiveRootCoord {
                             if !again {
                                 return Ok(resp);
                             }
-                            log::debug!(reason = st.reason.as_str(), code = st.code; "rootcoord asks to retry");
+                            log::debug!(role = C::ROLE.name(), reason = st.reason.as_str(), code = st.code; "coordinator asks to retry");
                             last = Some(resp);
                         }
                         Ok(Err(s)) if crate::status::is_transient(s.code()) => {
-                            log::debug!(error:% = s; "rootcoord unreachable, re-resolving");
+                            log::debug!(role = C::ROLE.name(), error:% = s; "coordinator unreachable, re-resolving");
                         }
-                        Ok(Err(s)) => return Err(CoordError::Rpc(s)),
+                        Ok(Err(s)) => return Err(CoordError::Rpc(C::ROLE.name(), s)),
                         Err(_) => {
-                            log::debug!(timeout:? = attempt; "rootcoord call timed out, re-resolving")
+                            log::debug!(role = C::ROLE.name(), timeout:? = attempt; "coordinator call timed out, re-resolving")
                         }
                     }
                 }
@@ -193,7 +228,7 @@ impl ActiveRootCoord {
             if Instant::now() >= deadline {
                 return match last {
                     Some(resp) => Ok(resp),
-                    None => Err(CoordError::Unavailable(self.retry_for)),
+                    None => Err(CoordError::Unavailable(C::ROLE.name(), self.retry_for)),
                 };
             }
             tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))

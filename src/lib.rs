@@ -12,6 +12,7 @@ pub mod etcd;
 pub mod exit;
 pub mod http;
 pub mod logging;
+pub mod meta;
 pub mod pidfile;
 pub mod process;
 pub mod proto;

@@ -29,3 +29,11 @@ pub mod rootcoord {
 pub mod wal {
     include!(concat!(env!("OUT_DIR"), "/rootcoord/milvus.proto.wal.rs"));
 }
+
+/// `milvus.proto.datacoord`: the datacoord's internal API and its records.
+pub mod datacoord {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/rootcoord/milvus.proto.datacoord.rs"
+    ));
+}

@@ -2,7 +2,7 @@
 //! paired as Milvus does, and a way to put a status into any response type.
 
 use crate::proto::common::{ErrorCode, Status};
-use crate::proto::{milvus as pb, rootcoord as rc};
+use crate::proto::{datacoord as dc, milvus as pb, rootcoord as rc};
 use crate::session::state::ComponentState;
 
 /// Milvus error codes (`Status.code`) used here.
@@ -141,4 +141,9 @@ with_status!(
     pb::ShowPartitionsResponse,
     rc::AllocTimestampResponse,
     rc::AllocIdResponse,
+    pb::FlushResponse,
+    pb::GetFlushStateResponse,
+    pb::GetCollectionStatisticsResponse,
+    dc::FlushStateResponse,
+    dc::CollectionStatistics,
 );

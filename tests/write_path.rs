@@ -57,6 +57,7 @@ fn log_contents(nats: &NatsServer, channels: usize) -> HashMap<i64, (u64, u64)> 
             wal_message::Body::Delete(d) => {
                 out.entry(d.collection_id).or_default().1 += d.num_rows as u64;
             }
+            wal_message::Body::Flush(_) => {}
         }
     }
     out

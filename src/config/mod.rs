@@ -202,6 +202,23 @@ pub struct SegmentConfig {
     pub max_size_mb: u64,
     /// `dataCoord.segment.sealProportion`.
     pub seal_proportion: f64,
+    /// `dataNode.segment.syncPeriod`: buffered rows older than this are written out.
+    pub sync_period: Duration,
+    /// `dataCoord.gc.interval`: how often the datacoord collects garbage files.
+    pub gc_interval: Duration,
+    /// `dataCoord.gc.missingTolerance`: an unregistered file is deleted once this old.
+    pub gc_missing_tolerance: Duration,
+    /// `dataCoord.gc.dropTolerance`: a dropped segment's files are deleted this long
+    /// after the drop.
+    pub gc_drop_tolerance: Duration,
+}
+
+impl SegmentConfig {
+    /// The buffered size of a channel at which a datanode writes it out as segments:
+    /// `maxSize * sealProportion`.
+    pub fn flush_bytes(&self) -> usize {
+        ((self.max_size_mb as f64) * self.seal_proportion * 1024.0 * 1024.0).max(1.0) as usize
+    }
 }
 
 /// The whole typed configuration.
@@ -502,6 +519,14 @@ impl<'a> Typed<'a> {
             segment: SegmentConfig {
                 max_size_mb: self.number("dataCoord.segment.maxSize", 1)?,
                 seal_proportion: self.fraction("dataCoord.segment.sealProportion")?,
+                sync_period: Duration::from_secs(self.number("dataNode.segment.syncPeriod", 1)?),
+                gc_interval: Duration::from_secs(self.number("dataCoord.gc.interval", 1)?),
+                gc_missing_tolerance: Duration::from_secs(
+                    self.number("dataCoord.gc.missingTolerance", 0)?,
+                ),
+                gc_drop_tolerance: Duration::from_secs(
+                    self.number("dataCoord.gc.dropTolerance", 0)?,
+                ),
             },
             graceful_time: self.millis("common.gracefulTime")?,
             root_coord: RootCoordConfig {

@@ -5,6 +5,8 @@
 //! session per process and may run in any number.
 
 pub mod coordinator;
+pub mod datacoord;
+pub mod datanode;
 pub mod proxy;
 pub mod rootcoord;
 pub mod worker;
@@ -18,11 +20,15 @@ pub use crate::role::{Role, UnknownRole};
 pub enum Component {
     /// The root coordinator.
     RootCoord(Arc<rootcoord::RootCoord>),
-    /// A coordinator with no state of its own yet (query, data, index).
+    /// The data coordinator.
+    DataCoord(Arc<datacoord::DataCoord>),
+    /// A coordinator with no state of its own yet (query, index).
     Coordinator,
     /// The proxy (a worker that serves the Milvus client protocol).
     Proxy(Arc<proxy::Proxy>),
-    /// A worker or the proxy.
+    /// A datanode.
+    DataNode(Arc<datanode::DataNode>),
+    /// A worker with no duties of its own yet.
     Worker,
 }
 
@@ -32,6 +38,8 @@ impl Component {
         match ctx.role {
             Role::RootCoord => Component::RootCoord(rootcoord::RootCoord::new(ctx.clone())),
             Role::Proxy => Component::Proxy(proxy::Proxy::new(ctx.clone())),
+            Role::DataCoord => Component::DataCoord(datacoord::DataCoord::new(ctx.clone())),
+            Role::DataNode => Component::DataNode(datanode::DataNode::new(ctx.clone())),
             r if r.is_coordinator() => Component::Coordinator,
             _ => Component::Worker,
         }
@@ -48,6 +56,10 @@ impl Component {
                 tonic::service::Routes::new(proxy::service::Service::server(p.clone()))
                     .into_axum_router(),
             ),
+            Component::DataCoord(d) => Some(
+                tonic::service::Routes::new(datacoord::service::Service::server(d.clone()))
+                    .into_axum_router(),
+            ),
             _ => None,
         }
     }
@@ -56,8 +68,10 @@ impl Component {
     pub async fn run(&self, ctx: &Context) -> i32 {
         match self {
             Component::RootCoord(rc) => coordinator::run(ctx, rc).await,
+            Component::DataCoord(d) => coordinator::run(ctx, d).await,
             Component::Coordinator => coordinator::run(ctx, &coordinator::Stateless).await,
-            Component::Worker | Component::Proxy(_) => worker::run(ctx).await,
+            Component::DataNode(d) => worker::run(ctx, d).await,
+            Component::Worker | Component::Proxy(_) => worker::run(ctx, &worker::Plain).await,
         }
     }
 }

@@ -1,12 +1,33 @@
 //! Workers and the proxy: one `<role>-<ServerID>` session per process, registered again
 //! with a new ServerID if the lease is lost.
 
+use std::future::Future;
+
 use crate::process::Context;
 use crate::roles::coordinator::{after_lease_loss, register_own_key};
 use crate::session::state::StateCode;
+use crate::session::Session;
+
+/// What a worker role does when its session starts and ends.
+pub trait Worker: Send + Sync {
+    /// The session is registered: start the work that needs it.
+    fn on_session(&self, _session: &Session) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// The session's lease is lost: stop everything that acted for it, at once.
+    fn on_session_end(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// A worker with no duties of its own yet.
+pub struct Plain;
+
+impl Worker for Plain {}
 
 /// Runs a worker until it must exit; returns the exit code.
-pub async fn run(ctx: &Context) -> i32 {
+pub async fn run<W: Worker>(ctx: &Context, worker: &W) -> i32 {
     let mut first = true;
     loop {
         let session = match register_own_key(ctx, first).await {
@@ -14,10 +35,12 @@ pub async fn run(ctx: &Context) -> i32 {
             Err(code) => return code,
         };
         first = false;
+        worker.on_session(&session).await;
         ctx.state.set(StateCode::Healthy);
         log::info!(ServerID = session.server_id(); "{} successfully started", ctx.role.display_name());
         session.lease.lost().await;
         ctx.state.set(StateCode::Abnormal);
+        worker.on_session_end().await;
         if let Some(code) = after_lease_loss(ctx, &session).await {
             return code;
         }

@@ -189,6 +189,34 @@ impl Storage {
         Ok(keys)
     }
 
+    /// Every object under `prefix`: its key (relative to the root) and when it was last
+    /// written.
+    pub async fn list_with_times(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, std::time::SystemTime)>, StorageError> {
+        let p = self.path(prefix);
+        let metas: Vec<object_store::ObjectMeta> = self
+            .bounded(
+                || format!("listing {p}"),
+                self.store.list(Some(&p)).try_collect(),
+            )
+            .await?;
+        let strip = if self.root.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.root)
+        };
+        Ok(metas
+            .into_iter()
+            .map(|m| {
+                let k = m.location.to_string();
+                let k = k.strip_prefix(&strip).map(str::to_string).unwrap_or(k);
+                (k, std::time::SystemTime::from(m.last_modified))
+            })
+            .collect())
+    }
+
     /// Deletes the object at `key` (no error if it is already gone).
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let p = self.path(key);

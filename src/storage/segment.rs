@@ -277,6 +277,30 @@ fn to_arrow(f: &FieldSchema, fd: &FieldData, rows: usize) -> Result<ArrayRef, Se
 
 /// Writes `batch` as one Parquet file.
 pub fn encode(schema: &CollectionSchema, batch: &SegmentBatch) -> Result<Bytes, SegmentError> {
+    encode_all(schema, std::slice::from_ref(batch))
+}
+
+/// Writes `batches`, one after the other, as one Parquet file.
+pub fn encode_all(
+    schema: &CollectionSchema,
+    batches: &[SegmentBatch],
+) -> Result<Bytes, SegmentError> {
+    let arrow = Arc::new(arrow_schema(schema)?);
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, arrow.clone(), None).map_err(format)?;
+    for batch in batches {
+        w.write(&record_batch(schema, &arrow, batch)?)
+            .map_err(format)?;
+    }
+    w.close().map_err(format)?;
+    Ok(Bytes::from(out))
+}
+
+fn record_batch(
+    schema: &CollectionSchema,
+    arrow: &Arc<Schema>,
+    batch: &SegmentBatch,
+) -> Result<RecordBatch, SegmentError> {
     let rows = batch.rows();
     if batch.timestamps.len() != rows {
         return Err(SegmentError::Shape(format!(
@@ -284,7 +308,6 @@ pub fn encode(schema: &CollectionSchema, batch: &SegmentBatch) -> Result<Bytes, 
             batch.timestamps.len()
         )));
     }
-    let arrow = Arc::new(arrow_schema(schema)?);
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(batch.row_ids.clone())),
         Arc::new(UInt64Array::from(batch.timestamps.clone())),
@@ -297,12 +320,7 @@ pub fn encode(schema: &CollectionSchema, batch: &SegmentBatch) -> Result<Bytes, 
             .ok_or_else(|| SegmentError::Shape(format!("no column for field {}", f.name)))?;
         columns.push(to_arrow(f, fd, rows)?);
     }
-    let record = RecordBatch::try_new(arrow.clone(), columns).map_err(format)?;
-    let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, arrow, None).map_err(format)?;
-    w.write(&record).map_err(format)?;
-    w.close().map_err(format)?;
-    Ok(Bytes::from(out))
+    RecordBatch::try_new(arrow.clone(), columns).map_err(format)
 }
 
 fn valid_flags(a: &dyn Array) -> Vec<bool> {

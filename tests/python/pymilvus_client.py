@@ -5,7 +5,10 @@ the rootcoords and the proxy and passes the proxy's URI.
     python pymilvus_client.py failover URI SECONDS
     python pymilvus_client.py create_nonstop URI SECONDS
     python pymilvus_client.py write URI
-    python pymilvus_client.py insert_nonstop URI SECONDS
+    python pymilvus_client.py insert_nonstop URI SECONDS [NAME [SHARDS]]
+    python pymilvus_client.py flush URI STORAGE_DIR
+    python pymilvus_client.py flush_count URI NAME [TIMEOUT]
+    python pymilvus_client.py drop URI NAME
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -202,14 +205,14 @@ def write(uri):
     print("write: all checks passed")
 
 
-def insert_nonstop(uri, seconds):
-    """Inserts batches of 100 new keys for SECONDS while the test restarts nats-server;
-    prints the acknowledged keys' count and every failure."""
+def insert_nonstop(uri, seconds, name="nonstop", shards=1):
+    """Inserts batches of 100 new keys for SECONDS while the test kills or restarts
+    servers; prints the acknowledged keys' count and every failure."""
     client = MilvusClient(uri=uri)
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
-    client.create_collection("nonstop", schema=schema)
+    client.create_collection(name, schema=schema, shards_num=shards)
     acked, failures, max_stall = [], [], 0.0
     end = time.monotonic() + seconds
     batch = 0
@@ -218,15 +221,77 @@ def insert_nonstop(uri, seconds):
         batch += 1
         started = time.monotonic()
         try:
-            r = client.insert("nonstop", [{"id": i, "vec": [0.5] * 8} for i in ids])
+            r = client.insert(name, [{"id": i, "vec": [0.5] * 8} for i in ids])
             check(r["insert_count"] == 100, f"insert: {r}")
             acked.extend(ids)
         except Exception as e:  # noqa: BLE001 - every failure is reported
             failures.append(f"{type(e).__name__}: {e}")
         max_stall = max(max_stall, time.monotonic() - started)
-    print(json.dumps({"collection": client.describe_collection("nonstop")["collection_id"],
+    print(json.dumps({"collection": client.describe_collection(name)["collection_id"],
                       "acked": len(acked), "batches": batch, "failures": failures,
                       "max_stall_ms": round(max_stall * 1000, 1)}))
+
+
+def row_count(client, name):
+    return int(client.get_collection_stats(name)["row_count"])
+
+
+def flush(uri, storage):
+    """insert, upsert, delete, flush: statistics count the rows, pyarrow reads the
+    segment and delta files under STORAGE_DIR, bad input changes nothing."""
+    import glob
+    import pyarrow.parquet as pq
+
+    client = MilvusClient(uri=uri)
+    client.create_collection("f", schema=make_schema(), shards_num=2)
+    check(row_count(client, "f") == 0, "an empty collection has rows")
+    started = time.monotonic()
+    client.flush("f")
+    empty_ms = (time.monotonic() - started) * 1000
+    rows = [{"id": i, "vec": [float(i)] * 8, "title": f"t{i}", "tag": i % 3} for i in range(1000)]
+    client.insert("f", rows[:500])
+    client.insert("f", rows[500:])
+    client.upsert("f", [{"id": 7, "vec": [0.7] * 8, "title": "seven"}])
+    client.delete("f", ids=[1, 2, 3])
+    started = time.monotonic()
+    client.flush("f")
+    flush_ms = (time.monotonic() - started) * 1000
+    # Milvus counts persisted rows without subtracting deletes: 1000 + the upserted one.
+    check(row_count(client, "f") == 1001, f"row_count {row_count(client, 'f')}, expected 1001")
+    expect_error("wrong dim", lambda: client.insert("f", [{"id": 1, "vec": [1.0] * 4, "title": "x"}]),
+                 "1100", "dim")
+    expect_error("missing collection", lambda: client.flush("nope"), "100")
+    expect_error("missing collection stats", lambda: client.get_collection_stats("nope"), "100")
+    client.flush("f")
+    check(row_count(client, "f") == 1001, "a refused insert changed row_count")
+    coll = client.describe_collection("f")["collection_id"]
+    files = glob.glob(f"{storage}/insert_log/{coll}/**/*.parquet", recursive=True)
+    tables = [pq.read_table(f) for f in files]
+    check(sum(t.num_rows for t in tables) == 1001, f"segment files hold {[t.num_rows for t in tables]}")
+    for t in tables:
+        check({"RowID", "Timestamp", "id", "vec", "title", "$meta"} <= set(t.column_names),
+              f"columns {t.column_names}")
+    keys = sorted(k for t in tables for k in t.column("id").to_pylist())
+    check(keys == sorted(list(range(1000)) + [7]), "segment keys are not the inserted ones")
+    deltas = glob.glob(f"{storage}/delta_log/{coll}/*.parquet")
+    deleted = sorted(k for f in deltas for k in pq.read_table(f).column("id").to_pylist())
+    check(deleted == [1, 2, 3, 7], f"delta files hold {deleted}")
+    print(json.dumps({"collection": coll, "segments": len(files), "empty_flush_ms": round(empty_ms, 1),
+                      "flush_ms": round(flush_ms, 1)}))
+    print("flush: all checks passed")
+
+
+def drop(uri, name):
+    MilvusClient(uri=uri).drop_collection(name)
+
+
+def flush_count(uri, name, timeout=None):
+    """Flushes NAME and prints its row_count."""
+    client = MilvusClient(uri=uri)
+    started = time.monotonic()
+    client.flush(name, timeout=timeout)
+    print(json.dumps({"row_count": row_count(client, name),
+                      "flush_ms": round((time.monotonic() - started) * 1000, 1)}))
 
 
 if __name__ == "__main__":
@@ -240,6 +305,13 @@ if __name__ == "__main__":
     elif mode == "write":
         write(uri)
     elif mode == "insert_nonstop":
-        insert_nonstop(uri, float(sys.argv[3]))
+        insert_nonstop(uri, float(sys.argv[3]), *sys.argv[4:5], *map(int, sys.argv[5:6]))
+    elif mode == "flush":
+        flush(uri, sys.argv[3])
+    elif mode == "drop":
+        drop(uri, sys.argv[3])
+    elif mode == "flush_count":
+        flush_count(uri, sys.argv[3], *map(float, sys.argv[4:5]))
     else:
-        sys.exit(f"unknown mode {mode!r}: expected basic, failover, create_nonstop, write or insert_nonstop")
+        sys.exit(f"unknown mode {mode!r}: expected basic, failover, create_nonstop, write, "
+                 "insert_nonstop, flush, drop or flush_count")

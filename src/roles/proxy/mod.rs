@@ -1,8 +1,10 @@
 //! The proxy: Milvus's client entry point. It serves `milvus.proto.milvus.MilvusService`
 //! on its port, answers what is its own (Connect, version, health, states) and forwards
 //! catalog calls and timestamps to the active rootcoord, riding through its failovers;
-//! its write path (`write`) publishes inserts, upserts and deletes to the log.
+//! its write path (`write`) publishes inserts, upserts and deletes to the log, and
+//! flushes (`flush`) are markers in the log that the datanodes act on.
 
+mod flush;
 mod pk_expr;
 pub mod service;
 mod write;
@@ -11,13 +13,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::coord_client::ActiveRootCoord;
+use crate::coord_client::{ActiveDataCoord, ActiveRootCoord};
 use crate::process::Context;
 
 /// A proxy process's shared state.
 pub struct Proxy {
     ctx: Arc<Context>,
     rootcoord: ActiveRootCoord,
+    datacoord: ActiveDataCoord,
     connections: AtomicI64,
     writes: write::WriteState,
 }
@@ -32,9 +35,16 @@ impl Proxy {
             ctx.config.proxy.coord_retry_timeout,
             per_call,
         );
+        let datacoord = ActiveDataCoord::new(
+            ctx.etcd.clone(),
+            ctx.keys.clone(),
+            ctx.config.proxy.coord_retry_timeout,
+            per_call,
+        );
         Arc::new(Proxy {
             ctx,
             rootcoord,
+            datacoord,
             connections: AtomicI64::new(0),
             writes: write::WriteState::new(),
         })

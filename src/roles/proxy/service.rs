@@ -56,14 +56,22 @@ impl Service {
         };
         match answer {
             Ok(r) => Ok(Response::new(r)),
-            Err(CoordError::Unavailable(d)) => Err(tonic::Status::unavailable(format!(
-                "no active rootcoord answered within {d:?} (failover in progress?); retry"
-            ))),
-            Err(CoordError::Rpc(s)) => Ok(Response::new(T::from_status(error(
-                code::UNEXPECTED,
-                format!("rootcoord call failed: {s}"),
-            )))),
+            Err(e) => coord_failure(e),
         }
+    }
+}
+
+/// The answer to a call no active coordinator answered: UNAVAILABLE (clients retry) when
+/// none was reachable in time, else an unexpected-error status.
+pub(crate) fn coord_failure<T: WithStatus>(e: CoordError) -> Result<Response<T>, tonic::Status> {
+    match e {
+        CoordError::Unavailable(role, d) => Err(tonic::Status::unavailable(format!(
+            "no active {role} answered within {d:?} (failover in progress?); retry"
+        ))),
+        CoordError::Rpc(role, s) => Ok(Response::new(T::from_status(error(
+            code::UNEXPECTED,
+            format!("{role} call failed: {s}"),
+        )))),
     }
 }
 
@@ -289,5 +297,32 @@ impl MilvusService for Service {
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::MutationResult> {
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(self.0.delete(&db, req.into_inner()).await))
+    }
+
+    async fn flush(&self, req: Request<pb::FlushRequest>) -> Reply<pb::FlushResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.flush(&db, req.into_inner()).await))
+    }
+
+    async fn get_flush_state(
+        &self,
+        req: Request<pb::GetFlushStateRequest>,
+    ) -> Reply<pb::GetFlushStateResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_flush_state(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_collection_statistics(
+        &self,
+        req: Request<pb::GetCollectionStatisticsRequest>,
+    ) -> Reply<pb::GetCollectionStatisticsResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0
+                .get_collection_statistics(&db, req.into_inner())
+                .await,
+        ))
     }
 }

@@ -61,8 +61,8 @@ fn failed(s: Status) -> pb::MutationResult {
 }
 
 /// What the collection looks like to a write.
-struct Target {
-    collection: pb::DescribeCollectionResponse,
+pub(super) struct Target {
+    pub(super) collection: pb::DescribeCollectionResponse,
     partition_id: i64,
 }
 
@@ -79,7 +79,12 @@ impl Proxy {
 
     /// Describes the collection (every write: a dropped and re-created collection never
     /// receives another's rows) and finds the partition.
-    async fn target(&self, db: &str, collection: &str, partition: &str) -> Result<Target, Status> {
+    pub(super) async fn target(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+    ) -> Result<Target, Status> {
         let rc = &self.rootcoord;
         let req = pb::DescribeCollectionRequest {
             db_name: db.to_string(),
@@ -139,7 +144,7 @@ impl Proxy {
         })
     }
 
-    async fn alloc(&self, ids: u32) -> Result<(i64, u64), Status> {
+    pub(super) async fn alloc(&self, ids: u32) -> Result<(i64, u64), Status> {
         let rc = &self.rootcoord;
         let ts = rc
             .call(AllocRequest { count: 1 }, |mut c, r| async move {
@@ -164,7 +169,10 @@ impl Proxy {
 
     /// Publishes `messages` (physical channel, message ID, body), retrying each on a
     /// failure until the coordinator retry limit: the same message ID is stored once.
-    async fn publish_all(&self, messages: Vec<(String, String, WalMessage)>) -> Result<(), Status> {
+    pub(super) async fn publish_all(
+        &self,
+        messages: Vec<(String, String, WalMessage)>,
+    ) -> Result<(), Status> {
         let wal = self.wal().await?;
         let deadline = Instant::now() + self.ctx.config.proxy.coord_retry_timeout;
         for (pchannel, id, body) in messages {
@@ -206,7 +214,7 @@ impl Proxy {
         Ok((limit / per_row).max(1))
     }
 
-    fn request_id(&self) -> String {
+    pub(super) fn request_id(&self) -> String {
         let n = self.writes.requests.fetch_add(1, Ordering::Relaxed);
         format!("{}-{n}", self.writes.nonce)
     }
@@ -393,7 +401,7 @@ impl Proxy {
     }
 }
 
-fn body(b: wal_message::Body) -> WalMessage {
+pub(super) fn body(b: wal_message::Body) -> WalMessage {
     WalMessage { body: Some(b) }
 }
 

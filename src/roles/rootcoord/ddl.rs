@@ -9,9 +9,9 @@ use std::time::Duration;
 use etcd_client::{Compare, CompareOp, DeleteOptions, PutOptions, TxnOp};
 use prost::Message;
 
-use super::catalog::{collection_name, DEFAULT_DB, DEFAULT_PARTITION};
 use super::tso::{physical_ms, TsoError};
 use super::{requests, validate, Active, RootCoord};
+use crate::meta::catalog::{collection_name, DEFAULT_DB, DEFAULT_PARTITION};
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord::{CollectionRecord, DatabaseRecord, PartitionRecord};

@@ -2,9 +2,7 @@
 //! partitions), all written through the fenced store, with a hot standby that follows
 //! the catalog and takes over without reloading it.
 
-pub mod catalog;
 mod ddl;
-pub mod follower;
 pub mod requests;
 pub mod service;
 pub mod tso;
@@ -16,14 +14,14 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::meta::catalog::{self, Catalog, CatalogKeys};
+use crate::meta::follower::Follower;
 use crate::process::Context;
 use crate::proto::common::Status;
 use crate::roles::coordinator::Coordinator;
 use crate::session::election::Term;
 use crate::session::fenced::FencedStore;
 use crate::status::{code, error};
-use catalog::{Catalog, CatalogKeys};
-use follower::Follower;
 use tso::Tso;
 
 /// What exists only while this process is the active rootcoord.
@@ -43,7 +41,7 @@ pub struct RootCoord {
     ctx: Arc<Context>,
     keys: CatalogKeys,
     catalog: Arc<RwLock<Catalog>>,
-    follower: Mutex<Option<Arc<Follower>>>,
+    follower: Mutex<Option<Arc<Follower<Catalog>>>>,
     active: RwLock<Option<Arc<Active>>>,
     tso: Arc<Tso>,
     gid: Arc<Tso>,
@@ -100,7 +98,7 @@ impl RootCoord {
         })
     }
 
-    fn follower(&self) -> Arc<Follower> {
+    fn follower(&self) -> Arc<Follower<Catalog>> {
         let mut f = self.follower.lock().expect("follower lock");
         f.get_or_insert_with(|| {
             Follower::start(
@@ -140,7 +138,7 @@ impl RootCoord {
     async fn write_missing_name_keys(
         &self,
         store: &FencedStore,
-        follower: &Follower,
+        follower: &Follower<Catalog>,
     ) -> Result<(), String> {
         let missing = self.read().missing_name_keys(&self.keys);
         if missing.is_empty() {

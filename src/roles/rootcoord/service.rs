@@ -15,10 +15,7 @@ use crate::proto::rootcoord as rc;
 use crate::proto::rootcoord::root_coord_server::{RootCoord as RootCoordApi, RootCoordServer};
 use crate::status::{code, component_states, error, ok, WithStatus};
 
-/// Metadata key naming the ServerID a caller expects to reach.
-pub const SERVER_ID_HEADER: &str = "serverid";
-/// Metadata key carrying a change's request ID; a repeated ID is applied once.
-pub const REQUEST_ID_HEADER: &str = "requestid";
+pub use crate::coord_client::{REQUEST_ID_HEADER, SERVER_ID_HEADER};
 
 /// The gRPC face of a [`RootCoord`].
 pub struct Service(pub Arc<RootCoord>);

@@ -1,6 +1,7 @@
-//! Follows the catalog records in etcd: a full read, then a watch from the next revision.
-//! Both the standby (hot standby) and the active (read-your-writes) keep their in-memory
-//! catalog current through it, so there is one code path that applies records.
+//! Follows the records under one etcd prefix into an in-memory [`Mirror`]: a full read,
+//! then a watch from the next revision. A coordinator's standby (hot standby) and its
+//! active (read-your-writes) keep their state current through it, so there is one code
+//! path that applies records; other roles follow a coordinator's records read-only.
 //!
 //! "Applied up to revision R" only ever comes from the read's revision or from events
 //! themselves: to know it has everything up to a point, a writer waits for the event of
@@ -14,26 +15,46 @@ use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::catalog::{Catalog, CatalogKeys};
 use crate::etcd::Etcd;
 use crate::session::discovery::watch_outcome;
 
+/// State rebuilt from the records under one prefix.
+pub trait Mirror: Default + Send + Sync + 'static {
+    /// What names the records (the prefix and key layout).
+    type Keys: Clone + Send + Sync + 'static;
+
+    /// The prefix of every record.
+    fn prefix(keys: &Self::Keys) -> &str;
+
+    /// Applies a put of `key` at `revision` (keys that are not records are ignored).
+    fn apply_put(
+        &mut self,
+        keys: &Self::Keys,
+        key: &str,
+        value: &[u8],
+        revision: i64,
+    ) -> Result<(), String>;
+
+    /// Applies a delete of `key`.
+    fn apply_delete(&mut self, keys: &Self::Keys, key: &str);
+}
+
 /// A running follower.
-pub struct Follower {
-    catalog: Arc<RwLock<Catalog>>,
+pub struct Follower<M: Mirror> {
+    catalog: Arc<RwLock<M>>,
     applied: watch::Sender<i64>,
     task: JoinHandle<()>,
 }
 
-impl Drop for Follower {
+impl<M: Mirror> Drop for Follower<M> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl Follower {
+impl<M: Mirror> Follower<M> {
     /// Starts following into `catalog`.
-    pub fn start(etcd: Etcd, keys: CatalogKeys, catalog: Arc<RwLock<Catalog>>) -> Arc<Follower> {
+    pub fn start(etcd: Etcd, keys: M::Keys, catalog: Arc<RwLock<M>>) -> Arc<Follower<M>> {
         let applied = watch::Sender::new(0);
         let task = tokio::spawn(follow(etcd, keys, catalog.clone(), applied.clone()));
         Arc::new(Follower {
@@ -43,8 +64,8 @@ impl Follower {
         })
     }
 
-    /// The catalog it keeps current.
-    pub fn catalog(&self) -> &Arc<RwLock<Catalog>> {
+    /// The state it keeps current.
+    pub fn catalog(&self) -> &Arc<RwLock<M>> {
         &self.catalog
     }
 
@@ -53,8 +74,8 @@ impl Follower {
         *self.applied.borrow()
     }
 
-    /// Waits until the catalog has applied everything up to `revision` (the revision of
-    /// a write under the catalog prefix, whose own event marks the point). False after
+    /// Waits until the state has applied everything up to `revision` (the revision of
+    /// a write under the prefix, whose own event marks the point). False after
     /// `limit`.
     pub async fn wait_applied(&self, revision: i64, limit: Duration) -> bool {
         let mut rx = self.applied.subscribe();
@@ -64,40 +85,41 @@ impl Follower {
     }
 }
 
-async fn follow(
+async fn follow<M: Mirror>(
     etcd: Etcd,
-    keys: CatalogKeys,
-    catalog: Arc<RwLock<Catalog>>,
+    keys: M::Keys,
+    catalog: Arc<RwLock<M>>,
     applied: watch::Sender<i64>,
 ) {
+    let prefix = M::prefix(&keys).to_string();
     loop {
-        let (kvs, revision) = match etcd.get_prefix(keys.prefix()).await {
+        let (kvs, revision) = match etcd.get_prefix(&prefix).await {
             Ok(r) => r,
             Err(e) => {
-                log::warn!(prefix = keys.prefix(), error:% = e; "catalog read failed, retrying");
+                log::warn!(prefix = prefix.as_str(), error:% = e; "metadata read failed, retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
-        let mut fresh = Catalog::default();
+        let mut fresh = M::default();
         for kv in &kvs {
             let key = String::from_utf8_lossy(kv.key());
             if let Err(e) = fresh.apply_put(&keys, &key, kv.value(), kv.mod_revision()) {
-                log::error!(error = e.as_str(); "skipping a catalog record that does not decode");
+                log::error!(error = e.as_str(); "skipping a metadata record that does not decode");
             }
         }
         let bytes: usize = kvs.iter().map(|kv| kv.value().len()).sum();
-        log::debug!(revision = revision, records = kvs.len(), bytes = bytes; "catalog read");
+        log::debug!(prefix = prefix.as_str(), revision = revision, records = kvs.len(), bytes = bytes; "metadata read");
         drop(kvs);
         *catalog.write().expect("catalog lock") = fresh;
         applied.send_modify(|a| *a = (*a).max(revision));
         let opts = WatchOptions::new()
             .with_prefix()
             .with_start_revision(revision + 1);
-        let mut stream = match etcd.watch(keys.prefix(), opts).await {
+        let mut stream = match etcd.watch(&prefix, opts).await {
             Ok(s) => s,
             Err(e) => {
-                log::warn!(error:% = e; "cannot watch the catalog, reading it again");
+                log::warn!(prefix = prefix.as_str(), error:% = e; "cannot watch metadata, reading it again");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -119,7 +141,7 @@ async fn follow(
                                     if let Err(e) =
                                         cat.apply_put(&keys, &key, kv.value(), kv.mod_revision())
                                     {
-                                        log::error!(error = e.as_str(); "skipping a catalog record that does not decode");
+                                        log::error!(error = e.as_str(); "skipping a metadata record that does not decode");
                                     }
                                 }
                                 EventType::Delete => cat.apply_delete(&keys, &key),
@@ -127,12 +149,12 @@ async fn follow(
                             last = last.max(kv.mod_revision());
                         }
                     }
-                    log::debug!(events = resp.events().len(), revision = last; "catalog events applied");
+                    log::debug!(prefix = prefix.as_str(), events = resp.events().len(), revision = last; "metadata events applied");
                     applied.send_modify(|a| *a = (*a).max(last));
                 }
                 // Compacted, closed or failed: read everything again.
                 other => {
-                    log::info!(outcome = watch_outcome(&other).as_str(); "catalog watch ended, reading again");
+                    log::info!(prefix = prefix.as_str(), outcome = watch_outcome(&other).as_str(); "metadata watch ended, reading again");
                     break;
                 }
             }

@@ -245,4 +245,36 @@ impl Catalog {
     pub fn collections_by_id(&self, id: i64) -> Option<CollectionRecord> {
         self.colls.get(&id).cloned()
     }
+
+    /// A collection by ID, borrowed.
+    pub fn collection_by_id(&self, id: i64) -> Option<&CollectionRecord> {
+        self.colls.get(&id)
+    }
+
+    /// Every collection, by ID.
+    pub fn all_collections(&self) -> impl Iterator<Item = &CollectionRecord> {
+        self.colls.values()
+    }
+}
+
+impl super::follower::Mirror for Catalog {
+    type Keys = CatalogKeys;
+
+    fn prefix(keys: &CatalogKeys) -> &str {
+        keys.prefix()
+    }
+
+    fn apply_put(
+        &mut self,
+        keys: &CatalogKeys,
+        key: &str,
+        value: &[u8],
+        revision: i64,
+    ) -> Result<(), String> {
+        Catalog::apply_put(self, keys, key, value, revision)
+    }
+
+    fn apply_delete(&mut self, keys: &CatalogKeys, key: &str) {
+        Catalog::apply_delete(self, keys, key);
+    }
 }

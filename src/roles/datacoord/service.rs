@@ -1,0 +1,93 @@
+//! The datacoord's gRPC service. A standby answers only `GetComponentStates`; a caller
+//! that names another ServerID in the `serverid` metadata gets a mismatch status.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response};
+
+use super::DataCoord;
+use crate::coord_client::SERVER_ID_HEADER;
+use crate::proto::datacoord as dc;
+use crate::proto::datacoord::data_coord_server::{DataCoord as DataCoordApi, DataCoordServer};
+use crate::proto::milvus as pb;
+use crate::status::{code, component_states, error, ok, WithStatus};
+
+/// The gRPC face of a [`DataCoord`].
+pub struct Service(pub Arc<DataCoord>);
+
+impl Service {
+    /// A tonic service for it.
+    pub fn server(d: Arc<DataCoord>) -> DataCoordServer<Service> {
+        DataCoordServer::new(Service(d))
+    }
+
+    /// Refuses a call to the wrong ServerID or to a standby.
+    fn gate<T: WithStatus, R>(&self, req: &Request<R>) -> Option<T> {
+        let mine = self.0.ctx.state.report().server_id;
+        let wanted = req
+            .metadata()
+            .get(SERVER_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        if let Some(wanted) = wanted.filter(|w| *w != mine) {
+            return Some(T::from_status(error(
+                code::SERVICE_UNAVAILABLE,
+                format!("server ID mismatch: expected ServerID={wanted}, this datacoord is ServerID={mine}"),
+            )));
+        }
+        self.0.active().err().map(T::from_status)
+    }
+}
+
+type Reply<T> = Result<Response<T>, tonic::Status>;
+
+#[tonic::async_trait]
+impl DataCoordApi for Service {
+    async fn get_component_states(
+        &self,
+        _req: Request<pb::GetComponentStatesRequest>,
+    ) -> Reply<pb::ComponentStates> {
+        Ok(Response::new(component_states(&self.0.ctx.state)))
+    }
+
+    async fn get_flush_state(
+        &self,
+        req: Request<dc::FlushStateRequest>,
+    ) -> Reply<dc::FlushStateResponse> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let req = req.into_inner();
+        let meta = self.0.meta.read().expect("meta lock");
+        let flushed = req.vchannels.iter().all(|v| {
+            meta.checkpoint(v)
+                .is_some_and(|cp| cp.timestamp >= req.flush_ts)
+        });
+        let segment_ids = meta
+            .live_segments(req.collection_id)
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        Ok(Response::new(dc::FlushStateResponse {
+            status: Some(ok()),
+            flushed,
+            segment_ids,
+        }))
+    }
+
+    async fn get_collection_statistics(
+        &self,
+        req: Request<dc::CollectionRequest>,
+    ) -> Reply<dc::CollectionStatistics> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let coll = req.into_inner().collection_id;
+        let (rows, segments) = self.0.meta.read().expect("meta lock").statistics(coll);
+        Ok(Response::new(dc::CollectionStatistics {
+            status: Some(ok()),
+            row_count: rows,
+            segments: segments as i64,
+        }))
+    }
+}

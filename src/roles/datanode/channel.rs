@@ -1,0 +1,382 @@
+//! One virtual channel's consumer: reads the physical channel from the checkpoint,
+//! keeps this channel's messages in a [`Buffer`], and writes it out (sync) when a flush
+//! marker arrives, when it is large enough, or when it is old enough.
+//!
+//! A sync writes one Parquet file per partition (a new segment each) and one delta file,
+//! then registers them with the checkpoint in one txn conditioned on the channel's
+//! assignment (unchanged since this consumer started) and this datanode's session key
+//! (alive). A sync that fails for any other reason is retried with the same IDs and
+//! paths, so a retry of a txn whose outcome was unknown writes the same records again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use prost::Message;
+use tokio::time::Instant;
+
+use super::buffer::Buffer;
+use super::Shared;
+use crate::meta::data::{delta_file, insert_file};
+use crate::proto::datacoord::{ChannelCheckpoint, DeltaRecord, SegmentRecord, SegmentState};
+use crate::proto::rootcoord::AllocRequest;
+use crate::proto::schema::CollectionSchema;
+use crate::proto::wal::{wal_message, WalMessage};
+use crate::session::lease::Lease;
+use crate::storage::segment;
+use crate::wal::{self, Wal};
+
+/// The session a consumer works for.
+pub struct Owner {
+    /// This datanode's ServerID.
+    pub node_id: i64,
+    /// Its session key (gone when the lease is).
+    pub session_key: String,
+    /// The session's lease.
+    pub lease: Arc<Lease>,
+}
+
+/// The assignment a consumer works under.
+pub struct Assignment {
+    /// The virtual channel.
+    pub vchannel: String,
+    /// Its collection.
+    pub collection_id: i64,
+    /// The revision of its channelwatch key when this consumer started.
+    pub revision: i64,
+}
+
+/// Why a consumer stops or a sync did not happen.
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    /// The channel (or the session) is no longer this consumer's.
+    #[error("the channel is no longer assigned to this datanode session")]
+    Lost,
+    /// Anything else: retried.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Failed(e.to_string())
+}
+
+/// How long one read waits before the consumer checks its timers.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Consumes the channel until the task is aborted or the channel is lost.
+pub async fn consume(shared: Arc<Shared>, owner: Arc<Owner>, a: Assignment) {
+    let mut c = Consumer {
+        shared,
+        owner,
+        a,
+        buffer: Buffer::default(),
+        next: 0,
+    };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match c.run().await {
+            Err(SyncError::Lost) => {
+                log::warn!(channel = c.a.vchannel.as_str(), buffered_rows = c.buffered_rows();
+                    "channel lost: nothing more is registered for it; its unregistered files are garbage");
+                return;
+            }
+            Err(SyncError::Failed(e)) => {
+                log::warn!(channel = c.a.vchannel.as_str(), error = e.as_str(); "channel consumer failed, resuming");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Ok(()) => backoff = Duration::from_millis(100),
+        }
+    }
+}
+
+struct Consumer {
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+    a: Assignment,
+    buffer: Buffer,
+    /// The next sequence to read (0: start from the checkpoint).
+    next: u64,
+}
+
+impl Consumer {
+    fn buffered_rows(&self) -> usize {
+        self.buffer.partitions.values().map(|p| p.rows).sum()
+    }
+
+    fn still_owned(&self) -> bool {
+        self.owner.lease.valid()
+            && self
+                .shared
+                .channels
+                .read()
+                .expect("channels lock")
+                .get(&self.a.vchannel)
+                .is_none_or(|w| w.revision == self.a.revision)
+    }
+
+    async fn wal(&self) -> Result<&Wal, SyncError> {
+        let log = &self.shared.ctx.config.log;
+        self.shared
+            .wal
+            .get_or_try_init(|| Wal::connect(&log.address, log.timeout))
+            .await
+            .map_err(failed)
+    }
+
+    /// Reads from where it left off (the checkpoint at first) until an error.
+    async fn run(&mut self) -> Result<(), SyncError> {
+        if self.next == 0 {
+            self.next = self.checkpoint().await?.sequence + 1;
+        }
+        let pchannel = wal::pchannel_of(&self.a.vchannel).to_string();
+        let wal = self.wal().await?.clone();
+        wal.ensure_channel(&pchannel).await.map_err(failed)?;
+        let mut reader = wal.read_from(&pchannel, self.next).await.map_err(failed)?;
+        let flush_bytes = self.shared.ctx.config.segment.flush_bytes();
+        let period = self.shared.ctx.config.segment.sync_period;
+        loop {
+            if !self.still_owned() {
+                return Err(SyncError::Lost);
+            }
+            if let Some(e) = reader.next(POLL).await.map_err(failed)? {
+                self.next = e.sequence + 1;
+                let msg = WalMessage::decode(e.payload.as_ref()).map_err(failed)?;
+                let bytes = e.payload.len();
+                match msg.body {
+                    Some(wal_message::Body::Insert(m)) if m.vchannel == self.a.vchannel => {
+                        self.buffer.insert(m, e.sequence, bytes);
+                    }
+                    Some(wal_message::Body::Delete(m)) if m.vchannel == self.a.vchannel => {
+                        let schema = self.schema()?;
+                        let pk = schema
+                            .fields
+                            .iter()
+                            .find(|f| f.is_primary_key)
+                            .cloned()
+                            .unwrap_or_default();
+                        self.buffer.delete(m, bytes, &pk);
+                    }
+                    Some(wal_message::Body::Flush(m)) if m.vchannel == self.a.vchannel => {
+                        self.buffer.mark(m.timestamp);
+                        self.sync(e.sequence, "flush").await?;
+                    }
+                    _ => {}
+                }
+            }
+            let old = self.buffer.since.is_some_and(|t| t.elapsed() >= period);
+            if self.buffer.bytes >= flush_bytes || old {
+                let why = if old { "sync period" } else { "size" };
+                self.sync(self.next - 1, why).await?;
+            }
+        }
+    }
+
+    /// The channel's checkpoint (sequence 0 when it has none yet).
+    async fn checkpoint(&self) -> Result<ChannelCheckpoint, SyncError> {
+        let key = self.shared.keys.checkpoint(&self.a.vchannel);
+        let resp = self
+            .shared
+            .ctx
+            .etcd
+            .call(|mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .await
+            .map_err(failed)?;
+        match resp.kvs().first() {
+            Some(kv) => ChannelCheckpoint::decode(kv.value()).map_err(failed),
+            None => Ok(ChannelCheckpoint {
+                vchannel: self.a.vchannel.clone(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn schema(&self) -> Result<CollectionSchema, SyncError> {
+        self.shared
+            .catalog
+            .read()
+            .expect("catalog lock")
+            .collection_by_id(self.a.collection_id)
+            .and_then(|c| c.schema.clone())
+            .ok_or_else(|| {
+                failed(format!(
+                    "collection {} is not in the catalog (dropped, or not seen yet)",
+                    self.a.collection_id
+                ))
+            })
+    }
+
+    /// Writes out the buffer and moves the checkpoint to `sequence`, retrying until it
+    /// is done or the channel is lost.
+    async fn sync(&mut self, sequence: u64, why: &str) -> Result<(), SyncError> {
+        let started = Instant::now();
+        let mut ids: Option<i64> = None;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if !self.still_owned() {
+                return Err(SyncError::Lost);
+            }
+            match self.try_sync(sequence, &mut ids).await {
+                Ok((segments, rows)) => {
+                    let level = if why == "flush" || rows > 0 {
+                        log::Level::Info
+                    } else {
+                        log::Level::Debug
+                    };
+                    log::log!(level, channel = self.a.vchannel.as_str(), reason = why, segments = segments,
+                        rows = rows, deletes = self.buffer.deleted, checkpoint = sequence,
+                        took:? = started.elapsed(); "datanode sync registered");
+                    self.buffer = Buffer::default();
+                    return Ok(());
+                }
+                Err(SyncError::Lost) => return Err(SyncError::Lost),
+                Err(SyncError::Failed(e)) => {
+                    log::error!(channel = self.a.vchannel.as_str(), reason = why, error = e.as_str();
+                        "datanode sync failed: nothing registered, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One attempt: files, then the registering txn. `ids` keeps the first ID of the
+    /// block allocated for this sync across attempts.
+    async fn try_sync(
+        &self,
+        sequence: u64,
+        ids: &mut Option<i64>,
+    ) -> Result<(usize, usize), SyncError> {
+        let b = &self.buffer;
+        let coll = self.a.collection_id;
+        let needed = b.partitions.len() as u32 + 1;
+        let first = match *ids {
+            Some(f) => f,
+            None if b.is_empty() => 0,
+            None => {
+                let f = self.alloc_ids(needed).await?;
+                *ids = Some(f);
+                f
+            }
+        };
+        let storage = self.shared.storage.as_ref().ok_or_else(|| {
+            failed("object storage is not configured correctly (see the start-up error)")
+        })?;
+        let mut ops = Vec::new();
+        let mut rows = 0;
+        if !b.is_empty() {
+            let schema = self.schema()?;
+            for (i, (part, p)) in b.partitions.iter().enumerate() {
+                let seg = first + i as i64;
+                let file = segment::encode_all(&schema, &p.batches).map_err(failed)?;
+                let path = insert_file(coll, *part, seg);
+                let size = file.len() as i64;
+                storage.put(&path, file).await.map_err(failed)?;
+                let record = SegmentRecord {
+                    id: seg,
+                    collection_id: coll,
+                    partition_id: *part,
+                    vchannel: self.a.vchannel.clone(),
+                    state: SegmentState::Flushed as i32,
+                    num_rows: p.rows as i64,
+                    insert_files: vec![path],
+                    size_bytes: size,
+                    start_sequence: p.start_sequence,
+                    end_sequence: p.end_sequence,
+                    start_ts: p.start_ts,
+                    end_ts: p.end_ts,
+                    node_id: self.owner.node_id,
+                    dropped_at_ms: 0,
+                };
+                rows += p.rows;
+                let key = self.shared.keys.segment(coll, *part, seg);
+                ops.push(TxnOp::put(key, record.encode_to_vec(), None));
+            }
+            if !b.deletes.is_empty() {
+                let id = first + b.partitions.len() as i64;
+                let (pk_schema, batches) = b.delete_batches(&schema);
+                let file = segment::encode_all(&pk_schema, &batches).map_err(failed)?;
+                let path = delta_file(coll, id);
+                storage.put(&path, file).await.map_err(failed)?;
+                let (start_ts, end_ts) = b.delete_range();
+                let record = DeltaRecord {
+                    id,
+                    collection_id: coll,
+                    vchannel: self.a.vchannel.clone(),
+                    path,
+                    num_rows: b.deleted as i64,
+                    start_ts,
+                    end_ts,
+                    dropped_at_ms: 0,
+                };
+                ops.push(TxnOp::put(
+                    self.shared.keys.delta(coll, id),
+                    record.encode_to_vec(),
+                    None,
+                ));
+            }
+        }
+        let cp = ChannelCheckpoint {
+            vchannel: self.a.vchannel.clone(),
+            sequence,
+            timestamp: b.max_ts,
+        };
+        ops.push(TxnOp::put(
+            self.shared.keys.checkpoint(&self.a.vchannel),
+            cp.encode_to_vec(),
+            None,
+        ));
+        self.register(ops).await?;
+        Ok((b.partitions.len(), rows))
+    }
+
+    /// The registering txn: applies `ops` only while the assignment is unchanged and
+    /// this session's key exists.
+    async fn register(&self, ops: Vec<TxnOp>) -> Result<(), SyncError> {
+        let when = vec![
+            Compare::mod_revision(
+                self.shared.keys.watch(&self.a.vchannel),
+                CompareOp::Equal,
+                self.a.revision,
+            ),
+            Compare::version(self.owner.session_key.clone(), CompareOp::Greater, 0),
+        ];
+        let txn = Txn::new().when(when).and_then(ops);
+        let resp = self
+            .shared
+            .ctx
+            .etcd
+            .call(|mut c| {
+                let txn = txn.clone();
+                async move { c.txn(txn).await }
+            })
+            .await
+            .map_err(failed)?;
+        if resp.succeeded() {
+            Ok(())
+        } else {
+            Err(SyncError::Lost)
+        }
+    }
+
+    async fn alloc_ids(&self, count: u32) -> Result<i64, SyncError> {
+        let r = self
+            .shared
+            .rootcoord
+            .call(AllocRequest { count }, |mut c, r| async move {
+                c.alloc_id(r).await
+            })
+            .await
+            .map_err(failed)?;
+        match r.status {
+            Some(s) if !crate::status::is_ok(&s) => {
+                Err(failed(format!("cannot allocate segment IDs: {}", s.reason)))
+            }
+            _ => Ok(r.id),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `Flush`, `GetFlushState` and `GetCollectionStatistics`. A flush is a marker in each of
+//! the collection's channels, after every write acknowledged before it: the datanode
+//! consuming the channel writes out everything before the marker and moves the channel's
+//! checkpoint to it. The flush is done when every channel's checkpoint has reached the
+//! flush timestamp (the datacoord answers that from the registered checkpoints).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::write::body;
+use super::Proxy;
+use crate::coord_client::CoordError;
+use crate::proto::common::{KeyValuePair, Status};
+use crate::proto::datacoord as dc;
+use crate::proto::milvus as pb;
+use crate::proto::schema::LongArray;
+use crate::proto::wal::{wal_message, FlushMsg};
+use crate::status::{code, error, is_ok, retriable};
+use crate::wal;
+
+/// How long `Flush` waits for the flush to finish before it answers anyway (the client
+/// then polls `GetFlushState`).
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+fn datacoord_down(e: CoordError) -> Status {
+    retriable(code::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+impl Proxy {
+    /// `Flush` of every named collection.
+    pub async fn flush(&self, db: &str, req: pb::FlushRequest) -> pb::FlushResponse {
+        match self.try_flush(db, req).await {
+            Ok(r) => r,
+            Err(s) => pb::FlushResponse {
+                status: Some(s),
+                ..Default::default()
+            },
+        }
+    }
+
+    async fn try_flush(
+        &self,
+        db: &str,
+        req: pb::FlushRequest,
+    ) -> Result<pb::FlushResponse, Status> {
+        if req.collection_names.is_empty() {
+            return Err(error(
+                code::PARAMETER_INVALID,
+                "flush needs at least one collection name",
+            ));
+        }
+        let mut flush_ts = HashMap::new();
+        let mut pending = Vec::new();
+        for name in &req.collection_names {
+            let t = self.target(db, name, "").await?;
+            let c = t.collection;
+            let (_, ts) = self.alloc(1).await?;
+            let rid = self.request_id();
+            let messages = c
+                .virtual_channel_names
+                .iter()
+                .enumerate()
+                .map(|(shard, vch)| {
+                    let m = FlushMsg {
+                        collection_id: c.collection_id,
+                        vchannel: vch.clone(),
+                        timestamp: ts,
+                    };
+                    (
+                        wal::pchannel_of(vch).to_string(),
+                        format!("{rid}-f{shard}"),
+                        body(wal_message::Body::Flush(m)),
+                    )
+                })
+                .collect();
+            self.publish_all(messages).await?;
+            flush_ts.insert(name.clone(), ts);
+            pending.push((name.clone(), c.collection_id, c.virtual_channel_names, ts));
+        }
+        // Answer as soon as the flush is done (up to FLUSH_WAIT), so the client's first
+        // GetFlushState already says flushed.
+        let deadline = Instant::now() + FLUSH_WAIT;
+        let mut segments = HashMap::new();
+        while let Some((name, coll, vchannels, ts)) = pending.last().cloned() {
+            let state = self.flush_state(coll, ts, vchannels).await;
+            match state {
+                Ok(s) if s.flushed => {
+                    segments.insert(
+                        name,
+                        LongArray {
+                            data: s.segment_ids,
+                        },
+                    );
+                    pending.pop();
+                }
+                _ if Instant::now() >= deadline => break,
+                _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        Ok(pb::FlushResponse {
+            status: Some(Status::default()),
+            db_name: db.to_string(),
+            coll_seg_i_ds: segments,
+            coll_flush_ts: flush_ts,
+            ..Default::default()
+        })
+    }
+
+    async fn flush_state(
+        &self,
+        collection_id: i64,
+        flush_ts: u64,
+        vchannels: Vec<String>,
+    ) -> Result<dc::FlushStateResponse, Status> {
+        let req = dc::FlushStateRequest {
+            collection_id,
+            flush_ts,
+            vchannels,
+        };
+        let r = self
+            .datacoord
+            .call(req, |mut c, r| async move { c.get_flush_state(r).await })
+            .await
+            .map_err(datacoord_down)?;
+        match r.status.clone() {
+            Some(s) if !is_ok(&s) => Err(s),
+            _ => Ok(r),
+        }
+    }
+
+    /// `GetFlushState`: whether the collection is persisted up to `flush_ts`.
+    pub async fn get_flush_state(
+        &self,
+        db: &str,
+        req: pb::GetFlushStateRequest,
+    ) -> pb::GetFlushStateResponse {
+        let answer = async {
+            if req.collection_name.is_empty() {
+                return Err(error(
+                    code::PARAMETER_INVALID,
+                    "GetFlushState needs collection_name and flush_ts (the values Flush returned)",
+                ));
+            }
+            let c = self.target(db, &req.collection_name, "").await?.collection;
+            self.flush_state(c.collection_id, req.flush_ts, c.virtual_channel_names)
+                .await
+        };
+        match answer.await {
+            Ok(s) => pb::GetFlushStateResponse {
+                status: Some(Status::default()),
+                flushed: s.flushed,
+            },
+            Err(s) => pb::GetFlushStateResponse {
+                status: Some(s),
+                flushed: false,
+            },
+        }
+    }
+
+    /// `GetCollectionStatistics`: `row_count` of the collection's persisted segments.
+    pub async fn get_collection_statistics(
+        &self,
+        db: &str,
+        req: pb::GetCollectionStatisticsRequest,
+    ) -> pb::GetCollectionStatisticsResponse {
+        let answer = async {
+            let c = self.target(db, &req.collection_name, "").await?.collection;
+            let r = self
+                .datacoord
+                .call(
+                    dc::CollectionRequest {
+                        collection_id: c.collection_id,
+                    },
+                    |mut c, r| async move { c.get_collection_statistics(r).await },
+                )
+                .await
+                .map_err(datacoord_down)?;
+            match r.status.clone() {
+                Some(s) if !is_ok(&s) => Err(s),
+                _ => Ok(r.row_count),
+            }
+        };
+        match answer.await {
+            Ok(rows) => pb::GetCollectionStatisticsResponse {
+                status: Some(Status::default()),
+                stats: vec![KeyValuePair {
+                    key: "row_count".to_string(),
+                    value: rows.to_string(),
+                }],
+            },
+            Err(s) => pb::GetCollectionStatisticsResponse {
+                status: Some(s),
+                stats: vec![],
+            },
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Flush through datacoords and datanodes on real processes (etcd, nats-server, milvus):
+//! segments land in storage as Parquet, registered with their channel checkpoint in one
+//! txn, counted exactly once through datanode and datacoord crashes, never registered by
+//! a datanode that lost its channel. The Python side is `tests/python/pymilvus_client.py`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+use milvus::proto::datacoord::{ChannelWatch, SegmentRecord};
+use milvus::testkit::process::Milvus;
+use milvus::testkit::{python, NatsServer};
+use nix::sys::signal::Signal;
+use prost::Message;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A cluster on a fresh etcd and `nats`, storing files under its own directory.
+fn data_cluster(ttl: u64, nats: &NatsServer) -> Cluster {
+    let mut c = Cluster::new(ttl);
+    c.set("NATSMQ_ADDRESS", &nats.address());
+    c.set("ROOT_COORD_DML_CHANNEL_NUM", "4");
+    let storage = c.dir.0.join("data").display().to_string();
+    c.set("LOCAL_STORAGE_PATH", &storage);
+    c
+}
+
+/// Where objects land: `localStorage.path` / `minio.rootPath` (`files`).
+fn storage_dir(c: &Cluster) -> PathBuf {
+    c.dir.0.join("data").join("files")
+}
+
+fn healthy(m: &Milvus) {
+    assert!(m.wait_state("Healthy", 10 * SEC), "{}", m.log());
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py")
+}
+
+/// Runs a mode of the Python client to the end: (success, stdout + stderr).
+fn py(args: &[&str]) -> (bool, String) {
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Starts a mode of the Python client in the background.
+fn py_spawn(args: &[&str]) -> Child {
+    Command::new(python())
+        .arg(script())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> (bool, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The first JSON object line of a client's output.
+fn summary(text: &str) -> serde_json::Value {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no summary line in:\n{text}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// Segment records of a collection in etcd.
+fn segments(c: &Cluster, coll: i64) -> Vec<SegmentRecord> {
+    let rt = milvus::testkit::runtime();
+    rt.block_on(async {
+        let mut cl = etcd_client::Client::connect([c.etcd.endpoint()], None)
+            .await
+            .unwrap();
+        let prefix = format!("by-dev/meta/datacoord-meta/s/{coll}/");
+        let resp = tokio::time::timeout(
+            5 * SEC,
+            cl.get(prefix, Some(etcd_client::GetOptions::new().with_prefix())),
+        )
+        .await
+        .expect("etcd get timed out")
+        .unwrap();
+        resp.kvs()
+            .iter()
+            .map(|kv| SegmentRecord::decode(kv.value()).unwrap())
+            .collect()
+    })
+}
+
+/// Channel assignments: (vchannel, datanode ServerID).
+fn watches(c: &Cluster) -> Vec<(String, i64)> {
+    let rt = milvus::testkit::runtime();
+    rt.block_on(async {
+        let mut cl = etcd_client::Client::connect([c.etcd.endpoint()], None)
+            .await
+            .unwrap();
+        let resp = tokio::time::timeout(
+            5 * SEC,
+            cl.get(
+                "by-dev/meta/channelwatch/",
+                Some(etcd_client::GetOptions::new().with_prefix()),
+            ),
+        )
+        .await
+        .expect("etcd get timed out")
+        .unwrap();
+        resp.kvs()
+            .iter()
+            .filter_map(|kv| ChannelWatch::decode(kv.value()).ok())
+            .filter(|w| !w.vchannel.is_empty())
+            .map(|w| (w.vchannel, w.node_id))
+            .collect()
+    })
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+#[test]
+fn pymilvus_flush_writes_parquet_segments_that_statistics_count() {
+    let nats = NatsServer::start();
+    let c = data_cluster(2, &nats);
+    let rc = c.start("rootcoord", &[]);
+    let dc = c.start("datacoord", &[]);
+    let dn = c.start("datanode", &[]);
+    let p = c.start("proxy", &[]);
+    for m in [&rc, &dc, &dn, &p] {
+        healthy(m);
+    }
+    let uri = format!("http://127.0.0.1:{}", p.port);
+    let storage = storage_dir(&c).display().to_string();
+    let (ok, text) = py(&["flush", &uri, &storage]);
+    assert!(ok, "{text}\nproxy:\n{}\ndatanode:\n{}", p.log(), dn.log());
+    assert!(text.contains("flush: all checks passed"), "{text}");
+    let s = summary(&text);
+    println!("{s}");
+    let coll = s["collection"].as_i64().unwrap();
+    // Every segment record is Flushed, names a file that exists, and has a unique ID.
+    let segs = segments(&c, coll);
+    assert!(!segs.is_empty());
+    let mut ids: Vec<i64> = segs.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), segs.len(), "a segment ID was used twice");
+    for seg in &segs {
+        assert_eq!(seg.state, 4, "{seg:?}");
+        for f in &seg.insert_files {
+            assert!(storage_dir(&c).join(f).is_file(), "{f} missing");
+        }
+    }
+    assert_eq!(segs.iter().map(|s| s.num_rows).sum::<i64>(), 1001);
+    assert!(
+        dn.log().contains("datanode sync registered"),
+        "{}",
+        dn.log()
+    );
+    // Dropping the collection marks its segments Dropped and releases its channels.
+    let (ok, text) = py(&["drop", &uri, "f"]);
+    assert!(ok, "{text}");
+    assert!(
+        wait_until(10 * SEC, || segments(&c, coll).iter().all(|s| s.state == 6)),
+        "segments not Dropped: {:?}\n{}",
+        segments(&c, coll),
+        dc.log()
+    );
+    assert!(
+        wait_until(10 * SEC, || watches(&c)
+            .iter()
+            .all(|(v, _)| !v.contains(&format!("_{coll}v")))),
+        "channels of a dropped collection still assigned"
+    );
+}
+
+#[test]
+fn nonstop_inserts_count_exactly_once_through_datanode_and_datacoord_kills() {
+    let nats = NatsServer::start();
+    let mut c = data_cluster(2, &nats);
+    // Small segments: the datanodes sync every ~20 KB (about a second of inserts), so a kill lands mid-stream.
+    c.set("DATA_COORD_SEGMENT_MAX_SIZE", "1");
+    c.set("DATA_COORD_SEGMENT_SEAL_PROPORTION", "0.02");
+    let rc = c.start("rootcoord", &[]);
+    healthy(&rc);
+    let ha = [("DATA_COORD_ENABLE_ACTIVE_STANDBY", "true")];
+    let dc_a = c.start("datacoord", &ha);
+    healthy(&dc_a);
+    let dc_b = c.start("datacoord", &ha);
+    assert!(dc_b.wait_state("StandBy", 10 * SEC), "{}", dc_b.log());
+    let dn_a = c.start("datanode", &[]);
+    let dn_b = c.start("datanode", &[]);
+    let p = c.start("proxy", &[]);
+    for m in [&dn_a, &dn_b, &p] {
+        healthy(m);
+    }
+    let uri = format!("http://127.0.0.1:{}", p.port);
+    let client = py_spawn(&["insert_nonstop", &uri, "16", "crash", "4"]);
+    // Both datanodes own channels of the collection before the first kill.
+    let (a_id, b_id) = (dn_a.server_id().unwrap(), dn_b.server_id().unwrap());
+    assert!(
+        wait_until(10 * SEC, || {
+            let w = watches(&c);
+            w.iter().any(|(_, n)| *n == a_id) && w.iter().any(|(_, n)| *n == b_id)
+        }),
+        "channels not spread over both datanodes: {:?}",
+        watches(&c)
+    );
+    std::thread::sleep(3 * SEC);
+    dn_a.signal(Signal::SIGKILL);
+    assert!(
+        wait_until(15 * SEC, || watches(&c).iter().all(|(_, n)| *n == b_id)),
+        "channels not moved to the surviving datanode: {:?}\n{}",
+        watches(&c),
+        dc_a.log()
+    );
+    std::thread::sleep(2 * SEC);
+    dc_a.signal(Signal::SIGKILL);
+    healthy(&dc_b);
+    let (ok, text) = finish(client);
+    assert!(ok, "{text}\nproxy:\n{}", p.log());
+    let r = summary(&text);
+    println!("{r}");
+    assert!(
+        r["failures"].as_array().unwrap().is_empty(),
+        "failed calls: {r}"
+    );
+    let acked = r["acked"].as_i64().unwrap();
+    assert!(acked > 1000, "too few inserts to mean anything: {r}");
+    let (ok, text) = py(&["flush_count", &uri, "crash", "60"]);
+    assert!(
+        ok,
+        "{text}\ndatanode b:\n{}\ndatacoord b:\n{}",
+        dn_b.log(),
+        dc_b.log()
+    );
+    let counted = summary(&text)["row_count"].as_i64().unwrap();
+    assert_eq!(counted, acked, "row_count after flush != acknowledged rows");
+    // Segment IDs are never reused.
+    let coll = r["collection"].as_i64().unwrap();
+    let segs = segments(&c, coll);
+    let mut ids: Vec<i64> = segs.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), segs.len(), "a segment ID was used twice");
+    assert!(
+        segs.iter().any(|s| s.node_id == a_id),
+        "the killed datanode never registered a segment: the kill proved nothing"
+    );
+}
+
+#[test]
+fn a_datanode_paused_past_its_ttl_never_registers_for_a_channel_it_lost() {
+    let nats = NatsServer::start();
+    let c = data_cluster(2, &nats);
+    let rc = c.start("rootcoord", &[]);
+    let dc = c.start("datacoord", &[]);
+    let p = c.start("proxy", &[]);
+    for m in [&rc, &dc, &p] {
+        healthy(m);
+    }
+    // A buffers for the whole test (no size or period sync); it owns the channel alone.
+    let dn_a = c.start("datanode", &[]);
+    healthy(&dn_a);
+    let a_id = dn_a.server_id().unwrap();
+    let uri = format!("http://127.0.0.1:{}", p.port);
+    let (ok, text) = py(&["insert_nonstop", &uri, "1", "paused", "1"]);
+    assert!(ok, "{text}");
+    let acked = summary(&text)["acked"].as_i64().unwrap();
+    assert!(wait_until(10 * SEC, || watches(&c)
+        .iter()
+        .any(|(_, n)| *n == a_id)));
+    assert!(
+        dn_a.wait_log("datanode starts consuming channel", 10 * SEC),
+        "{}",
+        dn_a.log()
+    );
+    dn_a.signal(Signal::SIGSTOP);
+    let dn_b = c.start("datanode", &[]);
+    healthy(&dn_b);
+    let b_id = dn_b.server_id().unwrap();
+    assert!(
+        wait_until(15 * SEC, || watches(&c).iter().all(|(_, n)| *n == b_id)),
+        "the channel did not move: {:?}",
+        watches(&c)
+    );
+    // B replays from the checkpoint and flushes every acknowledged row.
+    let (ok, text) = py(&["flush_count", &uri, "paused", "30"]);
+    assert!(ok, "{text}\n{}", dn_b.log());
+    assert_eq!(summary(&text)["row_count"].as_i64().unwrap(), acked);
+    // A wakes up with the same rows buffered: it must not register them.
+    dn_a.signal(Signal::SIGCONT);
+    assert!(
+        dn_a.wait_log("datanode session ended", 10 * SEC),
+        "A did not notice: {}",
+        dn_a.log()
+    );
+    let (ok, text) = py(&["flush_count", &uri, "paused", "30"]);
+    assert!(ok, "{text}");
+    assert_eq!(summary(&text)["row_count"].as_i64().unwrap(), acked);
+    let coll = {
+        let segs = watches(&c);
+        assert!(!segs.is_empty());
+        segs[0]
+            .0
+            .rsplit('_')
+            .next()
+            .unwrap()
+            .split('v')
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert!(
+        segments(&c, coll).iter().all(|s| s.node_id == b_id),
+        "a segment registered by the paused datanode: {:?}",
+        segments(&c, coll)
+    );
+}
+
+#[test]
+fn unwritable_storage_fails_the_flush_and_registers_nothing() {
+    let nats = NatsServer::start();
+    let c = data_cluster(2, &nats);
+    let rc = c.start("rootcoord", &[]);
+    let dc = c.start("datacoord", &[]);
+    let dn = c.start("datanode", &[]);
+    let p = c.start("proxy", &[]);
+    for m in [&rc, &dc, &dn, &p] {
+        healthy(m);
+    }
+    // A file where the insert_log directory must go: no process (root included) can
+    // create the segment's directory.
+    let blocker = storage_dir(&c).join("insert_log");
+    std::fs::create_dir_all(storage_dir(&c)).unwrap();
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let uri = format!("http://127.0.0.1:{}", p.port);
+    let (ok, text) = py(&["insert_nonstop", &uri, "1", "blocked", "1"]);
+    assert!(ok, "{text}");
+    let acked = summary(&text)["acked"].as_i64().unwrap();
+    let coll = summary(&text)["collection"].as_i64().unwrap();
+    let (ok, text) = py(&["flush_count", &uri, "blocked", "4"]);
+    assert!(!ok, "flush succeeded with unwritable storage: {text}");
+    assert!(text.contains("wait for flush timeout"), "{text}");
+    assert!(
+        dn.wait_log("datanode sync failed: nothing registered", 5 * SEC),
+        "{}",
+        dn.log()
+    );
+    assert!(segments(&c, coll).is_empty(), "a segment was registered");
+    // Storage comes back: the same flush completes, every row counted once.
+    std::fs::remove_file(&blocker).unwrap();
+    let (ok, text) = py(&["flush_count", &uri, "blocked", "30"]);
+    assert!(ok, "{text}\n{}", dn.log());
+    assert_eq!(summary(&text)["row_count"].as_i64().unwrap(), acked);
+}
