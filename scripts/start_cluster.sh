@@ -19,6 +19,8 @@
 #   LOG_DIR           log directory (default /tmp/milvus-logs)
 #   ETCD_ENDPOINTS    etcd endpoints (default 127.0.0.1:2379; exported to the processes)
 #   NATSMQ_ADDRESS    the log (default nats://127.0.0.1:4222; exported to the processes)
+#   LOCAL_STORAGE_PATH  segment files (default /var/lib/milvus/data, or
+#                     $TMPDIR/milvus-data when that is not writable; exported)
 #   <ROLE>_PORT       per-role port override, e.g. ROOT_COORD_PORT, PROXY_PORT
 #   STARTUP_TIMEOUT   seconds to wait for /healthz (default 30)
 #   KEEP_ON_FAILURE=1 leave the started processes running when startup fails
@@ -36,7 +38,7 @@ esac
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --ha) HA=true ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "start_cluster.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -116,6 +118,18 @@ case "$nats_host" in
         ;;
     *) echo "start_cluster.sh: using the log at $NATSMQ_ADDRESS" ;;
 esac
+
+# --- 3c. object storage (local directory) -------------------------------------
+# Milvus's default localStorage.path; a user who cannot write there gets a directory
+# under $TMPDIR instead (every process of this host shares it).
+if [[ -z ${LOCAL_STORAGE_PATH:-} ]]; then
+    LOCAL_STORAGE_PATH=/var/lib/milvus/data
+    if ! mkdir -p "$LOCAL_STORAGE_PATH" 2>/dev/null || [[ ! -w $LOCAL_STORAGE_PATH ]]; then
+        LOCAL_STORAGE_PATH=${TMPDIR:-/tmp}/milvus-data
+        echo "start_cluster.sh: /var/lib/milvus/data is not writable; segment files go to $LOCAL_STORAGE_PATH (set LOCAL_STORAGE_PATH to choose)"
+    fi
+fi
+export LOCAL_STORAGE_PATH
 
 # --- 4. plan the processes -----------------------------------------------------
 ORDER=(rootcoord datacoord querycoord indexcoord datanode indexnode querynode proxy)

@@ -64,6 +64,10 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// List the virtual channels instead: which datanode consumes each, and how far
+        /// it is persisted (checkpoint).
+        #[arg(long)]
+        channels: bool,
     },
 }
 

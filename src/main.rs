@@ -41,9 +41,17 @@ fn main() {
                 Err(_) => exit::RUNTIME,
             }
         }
-        Command::Status { config, json } => {
+        Command::Status {
+            config,
+            json,
+            channels,
+        } => {
             let loaded = load_or_exit(config.as_deref());
-            commands::status::run(&loaded.config, json)
+            if channels {
+                commands::channels::run(&loaded.config, json)
+            } else {
+                commands::status::run(&loaded.config, json)
+            }
         }
     };
     std::process::exit(code);

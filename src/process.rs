@@ -102,7 +102,14 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
         state: state.clone(),
         address,
     });
-    let component = Component::new(&ctx);
+    let component = match Component::new(&ctx) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!(error = e.as_str(); "cannot start");
+            eprintln!("milvus: {e}");
+            return exit::USAGE;
+        }
+    };
     let mut router = crate::http::router(state.clone());
     if let Some(grpc) = component.grpc_routes() {
         router = router.merge(grpc);

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Cluster;
-use milvus::proto::datacoord::{ChannelWatch, SegmentRecord};
+use milvus::proto::datacoord::SegmentRecord;
 use milvus::testkit::process::Milvus;
 use milvus::testkit::{python, NatsServer};
 use nix::sys::signal::Signal;
@@ -18,17 +18,15 @@ use prost::Message;
 
 const SEC: Duration = Duration::from_secs(1);
 
-/// A cluster on a fresh etcd and `nats`, storing files under its own directory.
+/// A cluster on a fresh etcd and `nats` (its files go under its own directory).
 fn data_cluster(ttl: u64, nats: &NatsServer) -> Cluster {
     let mut c = Cluster::new(ttl);
     c.set("NATSMQ_ADDRESS", &nats.address());
     c.set("ROOT_COORD_DML_CHANNEL_NUM", "4");
-    let storage = c.dir.0.join("data").display().to_string();
-    c.set("LOCAL_STORAGE_PATH", &storage);
     c
 }
 
-/// Where objects land: `localStorage.path` / `minio.rootPath` (`files`).
+/// Where objects land: `localStorage.path` (the cluster's `data`) / `minio.rootPath`.
 fn storage_dir(c: &Cluster) -> PathBuf {
     c.dir.0.join("data").join("files")
 }
@@ -108,30 +106,21 @@ fn segments(c: &Cluster, coll: i64) -> Vec<SegmentRecord> {
     })
 }
 
-/// Channel assignments: (vchannel, datanode ServerID).
+/// Channel assignments from `milvus status --channels --json`: (vchannel, datanode).
 fn watches(c: &Cluster) -> Vec<(String, i64)> {
-    let rt = milvus::testkit::runtime();
-    rt.block_on(async {
-        let mut cl = etcd_client::Client::connect([c.etcd.endpoint()], None)
-            .await
-            .unwrap();
-        let resp = tokio::time::timeout(
-            5 * SEC,
-            cl.get(
-                "by-dev/meta/channelwatch/",
-                Some(etcd_client::GetOptions::new().with_prefix()),
-            ),
-        )
-        .await
-        .expect("etcd get timed out")
-        .unwrap();
-        resp.kvs()
-            .iter()
-            .filter_map(|kv| ChannelWatch::decode(kv.value()).ok())
-            .filter(|w| !w.vchannel.is_empty())
-            .map(|w| (w.vchannel, w.node_id))
-            .collect()
-    })
+    let out = c.cmd(&["status", "--channels", "--json"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["vchannel"].as_str().unwrap().to_string(),
+                r["datanode"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -148,7 +137,10 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn pymilvus_flush_writes_parquet_segments_that_statistics_count() {
     let nats = NatsServer::start();
-    let c = data_cluster(2, &nats);
+    let mut c = data_cluster(2, &nats);
+    c.set("DATA_COORD_GC_INTERVAL", "1");
+    c.set("DATA_COORD_GC_MISSING_TOLERANCE", "2");
+    c.set("DATA_COORD_GC_DROP_TOLERANCE", "1");
     let rc = c.start("rootcoord", &[]);
     let dc = c.start("datacoord", &[]);
     let dn = c.start("datanode", &[]);
@@ -198,6 +190,20 @@ fn pymilvus_flush_writes_parquet_segments_that_statistics_count() {
             .all(|(v, _)| !v.contains(&format!("_{coll}v")))),
         "channels of a dropped collection still assigned"
     );
+    // dropTolerance later, its files and then its records are gone.
+    assert!(
+        wait_until(15 * SEC, || segments(&c, coll).is_empty()),
+        "dropped segments not collected: {}",
+        dc.log()
+    );
+    for seg in &segs {
+        for f in &seg.insert_files {
+            assert!(
+                !storage_dir(&c).join(f).exists(),
+                "{f} of a dropped segment still there"
+            );
+        }
+    }
 }
 
 #[test]

@@ -33,16 +33,16 @@ pub enum Component {
 }
 
 impl Component {
-    /// The component for `ctx.role`.
-    pub fn new(ctx: &Arc<Context>) -> Component {
-        match ctx.role {
+    /// The component for `ctx.role`, or why it cannot run (a message for the operator).
+    pub fn new(ctx: &Arc<Context>) -> Result<Component, String> {
+        Ok(match ctx.role {
             Role::RootCoord => Component::RootCoord(rootcoord::RootCoord::new(ctx.clone())),
             Role::Proxy => Component::Proxy(proxy::Proxy::new(ctx.clone())),
-            Role::DataCoord => Component::DataCoord(datacoord::DataCoord::new(ctx.clone())),
-            Role::DataNode => Component::DataNode(datanode::DataNode::new(ctx.clone())),
+            Role::DataCoord => Component::DataCoord(datacoord::DataCoord::new(ctx.clone())?),
+            Role::DataNode => Component::DataNode(datanode::DataNode::new(ctx.clone())?),
             r if r.is_coordinator() => Component::Coordinator,
             _ => Component::Worker,
-        }
+        })
     }
 
     /// Its gRPC services, served on the role's port beside `/healthz` and `/status`.

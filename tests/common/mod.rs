@@ -59,6 +59,10 @@ impl Cluster {
                 "MILVUS_PID_DIR".to_string(),
                 dir.0.join("pids").display().to_string(),
             ),
+            (
+                "LOCAL_STORAGE_PATH".to_string(),
+                dir.0.join("data").display().to_string(),
+            ),
         ];
         Cluster {
             etcd,

@@ -57,20 +57,16 @@ pub struct DataCoord {
     followers: Mutex<Option<Arc<Followers>>>,
     active: RwLock<Option<Arc<Active>>>,
     sessions: SessionView,
-    storage: Option<Storage>,
+    storage: Storage,
 }
 
 impl DataCoord {
-    /// A datacoord for this process (not yet active).
-    pub fn new(ctx: Arc<Context>) -> Arc<Self> {
-        let storage = match Storage::from_config(&ctx.config.storage) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                log::error!(error:% = e; "object storage is not usable: no garbage collection");
-                None
-            }
-        };
-        Arc::new(DataCoord {
+    /// A datacoord for this process (not yet active); an error when its object storage
+    /// (which it collects garbage in) is not usable.
+    pub fn new(ctx: Arc<Context>) -> Result<Arc<Self>, String> {
+        let storage = Storage::from_config(&ctx.config.storage)
+            .map_err(|e| format!("object storage is not usable: {e}"))?;
+        Ok(Arc::new(DataCoord {
             keys: DataKeys::new(&ctx.config.etcd.meta_root()),
             meta: Arc::default(),
             channels: Arc::default(),
@@ -80,7 +76,7 @@ impl DataCoord {
             sessions: SessionView::follow(ctx.etcd.clone(), ctx.keys.clone()),
             storage,
             ctx,
-        })
+        }))
     }
 
     fn followers(&self) -> Arc<Followers> {
@@ -145,14 +141,10 @@ impl Coordinator for Arc<DataCoord> {
                 return Err(format!("the metadata did not catch up with revision {rev}"));
             }
         }
-        let mut tasks = vec![tokio::spawn(reconcile::run(self.clone(), store.clone()))];
-        if let Some(storage) = &self.storage {
-            tasks.push(tokio::spawn(gc::run(
-                self.clone(),
-                store.clone(),
-                storage.clone(),
-            )));
-        }
+        let tasks = vec![
+            tokio::spawn(reconcile::run(self.clone(), store.clone())),
+            tokio::spawn(gc::run(self.clone(), store.clone(), self.storage.clone())),
+        ];
         *self.active.write().expect("active lock") = Some(Arc::new(Active { store, tasks }));
         let (segments, channels) = (
             self.meta.read().expect("meta lock").segments().count(),

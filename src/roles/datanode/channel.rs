@@ -263,9 +263,7 @@ impl Consumer {
                 f
             }
         };
-        let storage = self.shared.storage.as_ref().ok_or_else(|| {
-            failed("object storage is not configured correctly (see the start-up error)")
-        })?;
+        let storage = &self.shared.storage;
         let mut ops = Vec::new();
         let mut rows = 0;
         if !b.is_empty() {

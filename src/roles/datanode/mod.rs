@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     channels: Arc<RwLock<ChannelMap>>,
     catalog: Arc<RwLock<Catalog>>,
     rootcoord: ActiveRootCoord,
-    storage: Option<Storage>,
+    storage: Storage,
     wal: tokio::sync::OnceCell<Wal>,
 }
 
@@ -62,15 +62,10 @@ pub struct DataNode {
 }
 
 impl DataNode {
-    /// A datanode for this process.
-    pub fn new(ctx: Arc<Context>) -> Arc<Self> {
-        let storage = match Storage::from_config(&ctx.config.storage) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                log::error!(error:% = e; "object storage is not usable: nothing can be flushed");
-                None
-            }
-        };
+    /// A datanode for this process; an error when its object storage is not usable.
+    pub fn new(ctx: Arc<Context>) -> Result<Arc<Self>, String> {
+        let storage = Storage::from_config(&ctx.config.storage)
+            .map_err(|e| format!("object storage is not usable: {e}"))?;
         let per_call = ctx.config.etcd.request_timeout.min(Duration::from_secs(5));
         let rootcoord = ActiveRootCoord::new(
             ctx.etcd.clone(),
@@ -78,7 +73,7 @@ impl DataNode {
             ctx.config.proxy.coord_retry_timeout,
             per_call,
         );
-        Arc::new(DataNode {
+        Ok(Arc::new(DataNode {
             shared: Arc::new(Shared {
                 keys: DataKeys::new(&ctx.config.etcd.meta_root()),
                 channels: Arc::default(),
@@ -90,7 +85,7 @@ impl DataNode {
             }),
             followers: Mutex::new(None),
             manager: Mutex::new(None),
-        })
+        }))
     }
 
     fn start_followers(&self) {
