@@ -1,9 +1,11 @@
 //! Insert benchmark: `cargo bench --bench insert` (options after `--`: `--rows N`,
-//! `--dim N`, `--batch N`, `--runs N`). Starts etcd, nats-server, a rootcoord and a proxy
-//! on free ports, then runs `benches/workload/insert.py` (pymilvus, rows as dicts, the
-//! way the Milvus docs insert) with 1 and 4 client processes, `--runs` times each, and
-//! prints rows/s (min / median / max) and the resident memory of each process after.
-//! An insert is acknowledged once the log (NATS JetStream) has stored it, as in Milvus.
+//! `--dim N`, `--batch N`, `--runs N`). Starts etcd, nats-server, a rootcoord, a
+//! datacoord, a datanode and a proxy on free ports, then runs
+//! `benches/workload/insert.py` (pymilvus, rows as dicts, the way the Milvus docs insert,
+//! then one flush) with 1 and 4 client processes, `--runs` times each, and prints rows/s
+//! and flush latency (min / median / max) and the resident memory of each process after.
+//! An insert is acknowledged once the log (NATS JetStream) has stored it, as in Milvus; a
+//! flush returns once the datanode has written the rows to Parquet and registered them.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,6 +42,10 @@ fn main() {
         ("NATSMQ_ADDRESS".to_string(), nats.address()),
         ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
         ("LOG_LEVEL".to_string(), "warn".to_string()),
+        (
+            "LOCAL_STORAGE_PATH".to_string(),
+            dir.0.join("data").display().to_string(),
+        ),
     ];
     let rc = Milvus::start(&bin(), "rootcoord", &env, &dir.0);
     assert!(
@@ -47,18 +53,23 @@ fn main() {
         "{}",
         rc.log()
     );
+    let dc = Milvus::start(&bin(), "datacoord", &env, &dir.0);
+    let dn = Milvus::start(&bin(), "datanode", &env, &dir.0);
     let proxy = Milvus::start(&bin(), "proxy", &env, &dir.0);
-    assert!(
-        proxy.wait_state("Healthy", Duration::from_secs(20)),
-        "{}",
-        proxy.log()
-    );
+    for m in [&dc, &dn, &proxy] {
+        assert!(
+            m.wait_state("Healthy", Duration::from_secs(20)),
+            "{}",
+            m.log()
+        );
+    }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/insert.py");
     println!("insert: {rows} rows x dim {dim}, batches of {batch}, {runs} runs each");
-    println!("| clients | runs | rows/s min | median | max |");
-    println!("|---|---|---|---|---|");
+    println!("| clients | runs | rows/s min | median | max | flush s min | median | max |");
+    println!("|---|---|---|---|---|---|---|---|");
     for clients in [1usize, 4] {
         let mut rates = Vec::new();
+        let mut flushes = Vec::new();
         for _ in 0..runs {
             let out = Command::new(python())
                 .arg(&script)
@@ -80,19 +91,23 @@ fn main() {
             );
             let v: serde_json::Value = serde_json::from_str(text.trim()).expect("JSON line");
             rates.push(v["rows_per_s"].as_f64().unwrap());
+            flushes.push(v["flush_s"].as_f64().unwrap());
         }
         rates.sort_by(f64::total_cmp);
+        flushes.sort_by(f64::total_cmp);
+        let spread = |v: &[f64]| (v[0], v[v.len() / 2], v[v.len() - 1]);
+        let (r0, r1, r2) = spread(&rates);
+        let (f0, f1, f2) = spread(&flushes);
         println!(
-            "| {clients} | {runs} | {:.0} | {:.0} | {:.0} |",
-            rates[0],
-            rates[rates.len() / 2],
-            rates[rates.len() - 1]
+            "| {clients} | {runs} | {r0:.0} | {r1:.0} | {r2:.0} | {f0:.2} | {f1:.2} | {f2:.2} |"
         );
     }
     println!();
     println!(
-        "RSS after the runs: rootcoord {:.1} MiB, proxy {:.1} MiB, nats-server {:.1} MiB, etcd {:.1} MiB",
+        "RSS after the runs: rootcoord {:.1} MiB, datacoord {:.1} MiB, datanode {:.1} MiB, proxy {:.1} MiB, nats-server {:.1} MiB, etcd {:.1} MiB",
         rss_mib(rc.pid()),
+        rss_mib(dc.pid()),
+        rss_mib(dn.pid()),
         rss_mib(proxy.pid()),
         rss_mib(nats.pid_number()),
         rss_mib(etcd.pid())

@@ -1,10 +1,12 @@
 """Insert workload (pymilvus MilvusClient, rows as dicts, the way the Milvus docs insert):
 ROWS x DIM uniform random float vectors (fixed seed) with an Int64 key, in batches of
-BATCH rows, from CLIENTS processes at once, into a fresh collection of one shard.
-Prints one JSON line: rows, seconds, rows_per_s. Reusable against any Milvus-compatible
-endpoint (real Milvus too).
+BATCH rows, from CLIENTS processes at once, into a fresh collection of one shard, then
+one flush (unless --no-flush) and get_collection_stats. Prints one JSON line: rows,
+seconds, rows_per_s, flush_s (seconds from the flush call until it returned, i.e. until
+the rows are persisted) and row_count. Reusable against any Milvus-compatible endpoint
+(real Milvus too).
 
-    python insert.py URI [--rows N] [--dim D] [--batch B] [--clients C] [--seed S]
+    python insert.py URI [--rows N] [--dim D] [--batch B] [--clients C] [--seed S] [--no-flush]
 """
 import argparse
 import json
@@ -56,6 +58,7 @@ def main():
     p.add_argument("--batch", type=int, default=5_000)
     p.add_argument("--clients", type=int, default=1)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-flush", action="store_true")
     args = p.parse_args()
     c = MilvusClient(uri=args.uri)
     if c.has_collection(NAME):
@@ -87,8 +90,15 @@ def main():
     for pr in procs:
         pr.join()
     rows = sum(n for n, _ in results)
-    print(json.dumps({"rows": rows, "seconds": round(seconds, 3),
-                      "rows_per_s": round(rows / seconds)}))
+    out = {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds)}
+    if not args.no_flush:
+        started = time.monotonic()
+        c.flush(NAME)
+        out["flush_s"] = round(time.monotonic() - started, 3)
+        out["row_count"] = int(c.get_collection_stats(NAME)["row_count"])
+        if out["row_count"] != rows:
+            raise SystemExit(f"row_count {out['row_count']} after flush, inserted {rows}")
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
