@@ -29,6 +29,20 @@ fn rss_mib(pid: i32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// User + system CPU seconds a process has used.
+fn cpu_s(pid: i32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn main() {
     let rows = arg("--rows", 100_000);
     let dim = arg("--dim", 128);
@@ -103,6 +117,15 @@ fn main() {
         );
     }
     println!();
+    println!(
+        "CPU seconds over all runs: rootcoord {:.1}, datacoord {:.1}, datanode {:.1}, proxy {:.1}, nats-server {:.1}, etcd {:.1}",
+        cpu_s(rc.pid()),
+        cpu_s(dc.pid()),
+        cpu_s(dn.pid()),
+        cpu_s(proxy.pid()),
+        cpu_s(nats.pid_number()),
+        cpu_s(etcd.pid())
+    );
     println!(
         "RSS after the runs: rootcoord {:.1} MiB, datacoord {:.1} MiB, datanode {:.1} MiB, proxy {:.1} MiB, nats-server {:.1} MiB, etcd {:.1} MiB",
         rss_mib(rc.pid()),

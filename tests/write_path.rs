@@ -1,5 +1,6 @@
 //! The write path through pymilvus 2.5.18: insert, upsert and delete by ids land in the
-//! log (a real nats-server) as the proxy acknowledges them, bad input changes nothing.
+//! log (a real nats-server) as the proxy acknowledges them, bad input changes nothing,
+//! and a nats-server restart loses nothing, for the proxy and the datanode alike.
 //! The Python side is the `write` mode of `tests/python/pymilvus_client.py`.
 
 mod common;
@@ -110,8 +111,12 @@ fn inserts_through_a_nats_restart_are_acknowledged_only_once_stored_and_stored_o
     c.set("ROOT_COORD_DML_CHANNEL_NUM", "1");
     let rc = c.rootcoord_ha();
     assert!(rc.wait_state("Healthy", 10 * SEC), "{}", rc.log());
+    let dc = c.start("datacoord", &[]);
+    let dn = c.start("datanode", &[]);
     let p = c.start("proxy", &[]);
-    assert!(p.wait_state("Healthy", 10 * SEC), "{}", p.log());
+    for m in [&dc, &dn, &p] {
+        assert!(m.wait_state("Healthy", 10 * SEC), "{}", m.log());
+    }
     let client = Command::new(python())
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py"))
         .args([
@@ -175,4 +180,32 @@ fn inserts_through_a_nats_restart_are_acknowledged_only_once_stored_and_stored_o
         assert_eq!(stored as u64, acked);
     }
     assert!(acked > 1000, "too few inserts to mean anything: {r}");
+    // The datanode read through the restart too: a flush persists every stored row once.
+    let out = Command::new(python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py"))
+        .args([
+            "flush_count",
+            &format!("http://127.0.0.1:{}", p.port),
+            "nonstop",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}\ndatanode log:\n{}", dn.log());
+    let counted: serde_json::Value = serde_json::from_str(
+        text.lines()
+            .find(|l| l.starts_with('{'))
+            .expect("row_count"),
+    )
+    .unwrap();
+    assert_eq!(
+        counted["row_count"].as_u64().unwrap(),
+        stored as u64,
+        "{text}"
+    );
 }

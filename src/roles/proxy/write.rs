@@ -167,28 +167,32 @@ impl Proxy {
         Ok((id.id, ts.timestamp))
     }
 
-    /// Publishes `messages` (physical channel, message ID, body), retrying each on a
-    /// failure until the coordinator retry limit: the same message ID is stored once.
+    /// Publishes `messages` (physical channel, message ID, body) concurrently, retrying
+    /// each on a failure until the coordinator retry limit: the same message ID is
+    /// stored once. Returns once every message is acknowledged. The messages of one
+    /// request share its timestamp, so their order in a channel does not matter.
     pub(super) async fn publish_all(
         &self,
         messages: Vec<(String, String, WalMessage)>,
     ) -> Result<(), Status> {
         let wal = self.wal().await?;
         let deadline = Instant::now() + self.ctx.config.proxy.coord_retry_timeout;
-        for (pchannel, id, body) in messages {
-            {
-                let mut ready = self.writes.ready.lock().await;
-                if !ready.contains(&pchannel) {
-                    wal.ensure_channel(&pchannel)
+        {
+            let mut ready = self.writes.ready.lock().await;
+            for (pchannel, _, _) in &messages {
+                if !ready.contains(pchannel) {
+                    wal.ensure_channel(pchannel)
                         .await
                         .map_err(|e| retriable(code::UNEXPECTED, e.to_string()))?;
                     ready.insert(pchannel.clone());
                 }
             }
+        }
+        let sends = messages.into_iter().map(|(pchannel, id, body)| async move {
             let payload = Bytes::from(body.encode_to_vec());
             loop {
                 match wal.publish(&pchannel, &id, payload.clone()).await {
-                    Ok(_) => break,
+                    Ok(_) => return Ok(()),
                     Err(e) if Instant::now() < deadline => {
                         log::warn!(channel = pchannel.as_str(), error:% = e; "publish to the log failed, retrying");
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -201,8 +205,12 @@ impl Proxy {
                     }
                 }
             }
-        }
-        Ok(())
+        });
+        futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, Status>>()
+            .map(|_| ())
     }
 
     /// How many rows of `fields` fit in one log message (at most half the server's
