@@ -11,6 +11,7 @@ pub mod coord_client;
 pub mod etcd;
 pub mod exit;
 pub mod http;
+pub mod index;
 pub mod logging;
 pub mod meta;
 pub mod pidfile;

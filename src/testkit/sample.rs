@@ -77,3 +77,18 @@ pub fn etcd_config(endpoints: &str) -> EtcdConfig {
         request_timeout: Duration::from_secs(2),
     }
 }
+
+/// `n x dim` floats uniform in [0, 1) from `seed` (splitmix64): the same set every run.
+pub fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    (0..n * dim)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! Index benchmark: `cargo bench --bench index` (options after `--`: `--rows N`,
+//! `--dim N`, `--queries N`, `--m N`, `--efc N`, `--runs N`, `--threads N`,
+//! `--kind HNSW|IVF_FLAT`, `--nlist N`). Builds over uniform random vectors in [0, 1)
+//! (fixed seed, the same set every run), `--runs` times, and prints the build time
+//! (min / median / max), the index's memory, and recall@10 against exact L2 search with
+//! single-thread queries per second at several `ef` (or `nprobe`).
+
+use std::time::Instant;
+
+use milvus::index::flat;
+use milvus::index::params::{IndexSpec, Kind, Metric, SearchParams};
+use milvus::index::VectorIndex;
+use milvus::testkit::sample::random_vectors;
+use milvus::testkit::stats::arg;
+
+fn text_arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn main() {
+    let rows = arg("--rows", 100_000);
+    let dim = arg("--dim", 128);
+    let queries = arg("--queries", 1000);
+    let runs = arg("--runs", 3);
+    let threads = arg("--threads", 2);
+    let k = 10;
+    let kind = match text_arg("--kind", "HNSW").as_str() {
+        "IVF_FLAT" => Kind::IvfFlat {
+            nlist: arg("--nlist", 1024),
+        },
+        _ => Kind::Hnsw {
+            m: arg("--m", 16),
+            ef_construction: arg("--efc", 200),
+        },
+    };
+    let spec = IndexSpec {
+        kind,
+        metric: Metric::L2,
+        auto: false,
+    };
+    let data = random_vectors(rows, dim, 42);
+    let qs = random_vectors(queries, dim, 4242);
+    println!("index: {kind:?} L2 over {rows} x {dim} uniform random, {queries} queries, top {k}, {threads} build threads");
+    // Exact neighbours, on every core.
+    let started = Instant::now();
+    let truth: Vec<Vec<u32>> = std::thread::scope(|s| {
+        let per = queries.div_ceil(threads);
+        let handles: Vec<_> = qs
+            .chunks(per * dim)
+            .map(|part| {
+                let data = &data;
+                s.spawn(move || {
+                    part.chunks_exact(dim)
+                        .map(|q| {
+                            flat::search(Metric::L2, data, dim, q, k, None)
+                                .into_iter()
+                                .map(|(r, _)| r)
+                                .collect()
+                        })
+                        .collect::<Vec<Vec<u32>>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    println!(
+        "exact search for ground truth: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut builds = Vec::new();
+    let mut index = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let idx = VectorIndex::build(spec, dim, data.clone(), threads).expect("build");
+        builds.push(started.elapsed().as_secs_f64());
+        index = Some(idx);
+    }
+    let index = index.expect("at least one run");
+    builds.sort_by(f64::total_cmp);
+    println!(
+        "build s over {runs} runs: min {:.2} / median {:.2} / max {:.2}; index memory {:.1} MiB",
+        builds[0],
+        builds[builds.len() / 2],
+        builds[builds.len() - 1],
+        index.memory_usage() as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "| {} | recall@10 | QPS (1 thread) |",
+        if matches!(kind, Kind::Hnsw { .. }) {
+            "ef"
+        } else {
+            "nprobe"
+        }
+    );
+    println!("|---|---|---|");
+    let knobs: Vec<usize> = match kind {
+        Kind::Hnsw { .. } => vec![16, 32, 64, 128, 256],
+        _ => vec![1, 8, 16, 32, 64],
+    };
+    for knob in knobs {
+        let p = match kind {
+            Kind::Hnsw { .. } => SearchParams {
+                ef: Some(knob.max(k)),
+                nprobe: None,
+            },
+            _ => SearchParams {
+                ef: None,
+                nprobe: Some(knob),
+            },
+        };
+        let started = Instant::now();
+        let mut hits = 0;
+        for (q, want) in qs.chunks_exact(dim).zip(&truth) {
+            let got = index.search(q, k, &p).expect("search");
+            hits += got.iter().filter(|(r, _)| want.contains(r)).count();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "| {knob} | {:.3} | {:.0} |",
+            hits as f64 / (queries * k) as f64,
+            queries as f64 / secs
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Exact search over raw vectors: FLAT, the inverted lists of IVF_FLAT, and ground truth.
+
+use super::params::Metric;
+
+/// The score of `b` for query `a` under `metric` (COSINE expects normalized vectors,
+/// so it is the inner product).
+#[inline]
+pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    match metric {
+        Metric::L2 => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+        Metric::Ip | Metric::Cosine => a.iter().zip(b).map(|(x, y)| x * y).sum(),
+    }
+}
+
+/// Normalizes every `dim`-long vector of `v` in place (zero vectors stay zero).
+pub fn normalize(v: &mut [f32], dim: usize) {
+    for row in v.chunks_mut(dim.max(1)) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|x| *x /= norm);
+        }
+    }
+}
+
+/// Keeps the best `k` (row, score) pairs seen, best first at the end.
+pub struct TopK {
+    k: usize,
+    higher: bool,
+    items: Vec<(u32, f32)>,
+}
+
+impl TopK {
+    /// An empty selection of `k` for `metric`.
+    pub fn new(k: usize, metric: Metric) -> TopK {
+        TopK {
+            k,
+            higher: metric.higher_is_better(),
+            items: Vec::with_capacity(k + 1),
+        }
+    }
+
+    fn better(&self, a: f32, b: f32) -> bool {
+        if self.higher {
+            a > b
+        } else {
+            a < b
+        }
+    }
+
+    /// Offers a candidate.
+    pub fn push(&mut self, row: u32, s: f32) {
+        if self.k == 0 {
+            return;
+        }
+        if self.items.len() == self.k {
+            let worst = self.items[self.items.len() - 1].1;
+            if !self.better(s, worst) {
+                return;
+            }
+            self.items.pop();
+        }
+        let pos = self
+            .items
+            .iter()
+            .position(|(_, x)| self.better(s, *x))
+            .unwrap_or(self.items.len());
+        self.items.insert(pos, (row, s));
+    }
+
+    /// The selection, best first.
+    pub fn into_sorted(self) -> Vec<(u32, f32)> {
+        self.items
+    }
+}
+
+/// The best `k` rows of `vectors` (or of `rows` only, when given) for `query`.
+pub fn search(
+    metric: Metric,
+    vectors: &[f32],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    rows: Option<&[u32]>,
+) -> Vec<(u32, f32)> {
+    let mut top = TopK::new(k, metric);
+    match rows {
+        Some(rows) => {
+            for &r in rows {
+                let v = &vectors[r as usize * dim..(r as usize + 1) * dim];
+                top.push(r, score(metric, query, v));
+            }
+        }
+        None => {
+            for (r, v) in vectors.chunks_exact(dim.max(1)).enumerate() {
+                top.push(r as u32, score(metric, query, v));
+            }
+        }
+    }
+    top.into_sorted()
+}

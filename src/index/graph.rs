@@ -1,0 +1,619 @@
+//! HNSW (Malkov and Yashunin), built the way hnswlib (Milvus's knowhere) builds it:
+//! levels drawn with `mL = 1/ln(M)`, `M` links per node on upper levels and `2M` on the
+//! base level, neighbours chosen with the diversity heuristic from `efConstruction`
+//! candidates, a full neighbour list re-pruned with the same heuristic. Insertion runs on
+//! several threads with a lock per node; the finished graph is searched without locks,
+//! with `ef` per query.
+//!
+//! Distances are "smaller is closer": squared L2, or `1 - dot` for inner products
+//! (COSINE vectors come normalized).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, Ordering as AtOrd};
+use std::sync::{Mutex, RwLock};
+
+use super::distance;
+use super::params::Metric;
+
+/// A (distance, node) pair ordered by distance.
+#[derive(Clone, Copy, PartialEq)]
+struct Near(f32, u32);
+
+impl Eq for Near {}
+
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Marks of nodes seen by one search (a generation counter avoids clearing).
+struct Visited {
+    mark: Vec<u32>,
+    stamp: u32,
+}
+
+impl Visited {
+    fn new(n: usize) -> Visited {
+        Visited {
+            mark: vec![0; n],
+            stamp: 0,
+        }
+    }
+
+    fn next(&mut self) {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 1;
+        }
+    }
+
+    /// True the first time `n` is seen in this search.
+    fn first(&mut self, n: u32) -> bool {
+        let m = &mut self.mark[n as usize];
+        if *m == self.stamp {
+            false
+        } else {
+            *m = self.stamp;
+            true
+        }
+    }
+}
+
+/// The base level's links: per node a count and `2M` slots, in one array (no pointer
+/// to chase per node). Atomics let a search read while another thread rewrites a node's
+/// list under that node's lock; every slot always holds some valid node.
+struct BaseLinks {
+    stride: usize,
+    cells: Vec<AtomicU32>,
+}
+
+impl BaseLinks {
+    fn new(n: usize, m0: usize) -> BaseLinks {
+        BaseLinks {
+            stride: m0 + 1,
+            cells: (0..n * (m0 + 1)).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn read(&self, node: u32, out: &mut Vec<u32>) {
+        let at = node as usize * self.stride;
+        let count = (self.cells[at].load(AtOrd::Acquire) as usize).min(self.stride - 1);
+        out.extend(
+            self.cells[at + 1..at + 1 + count]
+                .iter()
+                .map(|c| c.load(AtOrd::Relaxed)),
+        );
+    }
+
+    fn write(&self, node: u32, links: &[u32]) {
+        let at = node as usize * self.stride;
+        for (c, l) in self.cells[at + 1..].iter().zip(links) {
+            c.store(*l, AtOrd::Relaxed);
+        }
+        self.cells[at].store(links.len() as u32, AtOrd::Release);
+    }
+
+    fn count(&self, node: u32) -> usize {
+        self.cells[node as usize * self.stride].load(AtOrd::Acquire) as usize
+    }
+}
+
+/// The finished graph.
+pub struct Graph {
+    m: usize,
+    entry: u32,
+    max_level: usize,
+    base: BaseLinks,
+    /// Links of each node on levels 1 and up (`upper[n][l - 1]`).
+    upper: Vec<Vec<Vec<u32>>>,
+    ip: bool,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("m", &self.m)
+            .field("nodes", &self.upper.len())
+            .field("max_level", &self.max_level)
+            .finish()
+    }
+}
+
+fn dist(ip: bool, a: &[f32], b: &[f32]) -> f32 {
+    if ip {
+        1.0 - distance::dot(a, b)
+    } else {
+        distance::l2(a, b)
+    }
+}
+
+/// Keeps, of `candidates` (closest first), those closer to the base than to every one
+/// kept before them, up to `m` (hnswlib's `getNeighborsByHeuristic2`).
+fn heuristic(ip: bool, vectors: &[f32], dim: usize, candidates: &[Near], m: usize) -> Vec<u32> {
+    if candidates.len() <= m {
+        return candidates.iter().map(|n| n.1).collect();
+    }
+    let mut kept: Vec<Near> = Vec::with_capacity(m);
+    for c in candidates {
+        let cv = row(vectors, dim, c.1);
+        let good = kept
+            .iter()
+            .all(|k| dist(ip, cv, row(vectors, dim, k.1)) >= c.0);
+        if good {
+            kept.push(*c);
+            if kept.len() >= m {
+                break;
+            }
+        }
+    }
+    kept.iter().map(|n| n.1).collect()
+}
+
+#[inline]
+fn row(vectors: &[f32], dim: usize, n: u32) -> &[f32] {
+    &vectors[n as usize * dim..(n as usize + 1) * dim]
+}
+
+/// Asks the CPU to start loading a vector's first cache lines (the graph's accesses are
+/// random, so the hardware prefetcher cannot guess them).
+#[inline]
+fn prefetch(v: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = v.as_ptr().cast::<i8>();
+        let lines = (v.len() * 4).div_ceil(64).min(4);
+        for i in 0..lines {
+            // SAFETY: SSE is part of x86_64; a prefetch never faults, and the address
+            // stays inside the slice.
+            unsafe { _mm_prefetch(p.add(i * 64), _MM_HINT_T0) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
+/// The vectors a graph links, and how distances are taken.
+#[derive(Clone, Copy)]
+struct Space<'a> {
+    ip: bool,
+    vectors: &'a [f32],
+    dim: usize,
+}
+
+/// The `ef` nodes closest to `q` on `level`, from `entry`, closest first. `links(n)`
+/// gives a node's links on that level; `accept` filters what may be returned (every
+/// node is still traversed).
+fn search_level(
+    space: Space<'_>,
+    q: &[f32],
+    entry: u32,
+    ef: usize,
+    visited: &mut Visited,
+    mut links: impl FnMut(u32, &mut Vec<u32>),
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<Near> {
+    let Space { ip, vectors, dim } = space;
+    visited.next();
+    let d0 = dist(ip, q, row(vectors, dim, entry));
+    let mut candidates = BinaryHeap::new(); // min-heap through Reverse
+    let mut best: BinaryHeap<Near> = BinaryHeap::new(); // max-heap: worst on top
+    candidates.push(std::cmp::Reverse(Near(d0, entry)));
+    if accept(entry) {
+        best.push(Near(d0, entry));
+    }
+    visited.first(entry);
+    let mut bound = if best.len() >= ef { d0 } else { f32::INFINITY };
+    let mut buf = Vec::new();
+    let mut fresh = Vec::new();
+    while let Some(std::cmp::Reverse(Near(d, n))) = candidates.pop() {
+        if d > bound {
+            break;
+        }
+        buf.clear();
+        links(n, &mut buf);
+        fresh.clear();
+        fresh.extend(buf.iter().copied().filter(|nb| visited.first(*nb)));
+        if let Some(&f) = fresh.first() {
+            prefetch(row(vectors, dim, f));
+        }
+        for (i, &nb) in fresh.iter().enumerate() {
+            if let Some(&next) = fresh.get(i + 1) {
+                prefetch(row(vectors, dim, next));
+            }
+            let dn = dist(ip, q, row(vectors, dim, nb));
+            if best.len() < ef || dn < bound {
+                candidates.push(std::cmp::Reverse(Near(dn, nb)));
+                if accept(nb) {
+                    best.push(Near(dn, nb));
+                    if best.len() > ef {
+                        best.pop();
+                    }
+                    if best.len() >= ef {
+                        bound = best.peek().map_or(f32::INFINITY, |w| w.0);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = best.into_vec();
+    out.sort();
+    out
+}
+
+/// Greedy descent on one level (ef = 1).
+fn greedy(
+    ip: bool,
+    vectors: &[f32],
+    dim: usize,
+    q: &[f32],
+    mut ep: u32,
+    mut links: impl FnMut(u32, &mut Vec<u32>),
+) -> u32 {
+    let mut best = dist(ip, q, row(vectors, dim, ep));
+    let mut buf = Vec::new();
+    loop {
+        let mut changed = false;
+        buf.clear();
+        links(ep, &mut buf);
+        for &nb in &buf {
+            let d = dist(ip, q, row(vectors, dim, nb));
+            if d < best {
+                best = d;
+                ep = nb;
+                changed = true;
+            }
+        }
+        if !changed {
+            return ep;
+        }
+    }
+}
+
+/// A deterministic level generator (splitmix64 from a fixed seed, as hnswlib seeds its
+/// generator): the same vectors give the same graph shape.
+fn levels(n: usize, m: usize) -> Vec<u8> {
+    let ml = 1.0 / (m.max(2) as f64).ln();
+    let mut state: u64 = 100;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = ((z >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+            (-u.ln() * ml).floor().min(32.0) as u8
+        })
+        .collect()
+}
+
+struct Builder<'a> {
+    vectors: &'a [f32],
+    dim: usize,
+    ip: bool,
+    m: usize,
+    ef_construction: usize,
+    levels: Vec<u8>,
+    base: BaseLinks,
+    /// Held while a node's base links change.
+    locks: Vec<Mutex<()>>,
+    upper: Vec<Mutex<Vec<Vec<u32>>>>,
+    /// (entry node, its level).
+    entry: RwLock<(u32, usize)>,
+    /// Held through the insertion of a node above the current top level.
+    top: Mutex<()>,
+}
+
+impl Builder<'_> {
+    fn links_of(&self, n: u32, level: usize, out: &mut Vec<u32>) {
+        if level == 0 {
+            self.base.read(n, out);
+            return;
+        }
+        let l = self.upper[n as usize].lock().expect("node lock");
+        if let Some(v) = l.get(level - 1) {
+            out.extend_from_slice(v);
+        }
+    }
+
+    fn set_links(&self, n: u32, level: usize, links: &[u32]) {
+        if level == 0 {
+            let _g = self.locks[n as usize].lock().expect("node lock");
+            self.base.write(n, links);
+        } else {
+            self.upper[n as usize].lock().expect("node lock")[level - 1] = links.to_vec();
+        }
+    }
+
+    fn insert(&self, q: u32, visited: &mut Visited) {
+        let lq = self.levels[q as usize] as usize;
+        let qv = row(self.vectors, self.dim, q);
+        let top_guard = {
+            let g = self.top.lock().expect("top lock");
+            if lq > self.entry.read().expect("entry lock").1 {
+                Some(g)
+            } else {
+                None
+            }
+        };
+        let (mut ep, max_level) = *self.entry.read().expect("entry lock");
+        for level in (lq + 1..=max_level).rev() {
+            ep = greedy(self.ip, self.vectors, self.dim, qv, ep, |n, out| {
+                self.links_of(n, level, out)
+            });
+        }
+        for level in (0..=lq.min(max_level)).rev() {
+            let found = search_level(
+                Space {
+                    ip: self.ip,
+                    vectors: self.vectors,
+                    dim: self.dim,
+                },
+                qv,
+                ep,
+                self.ef_construction,
+                visited,
+                |n, out| self.links_of(n, level, out),
+                &|_| true,
+            );
+            let chosen = heuristic(self.ip, self.vectors, self.dim, &found, self.m);
+            self.set_links(q, level, &chosen);
+            for &nb in &chosen {
+                self.connect(nb, q, level);
+            }
+            if let Some(first) = found.first() {
+                ep = first.1;
+            }
+        }
+        if top_guard.is_some() {
+            *self.entry.write().expect("entry lock") = (q, lq);
+        }
+    }
+
+    /// Adds `q` to `n`'s links on `level`, re-pruning a full list.
+    fn connect(&self, n: u32, q: u32, level: usize) {
+        let max = if level == 0 { 2 * self.m } else { self.m };
+        let prune = |list: &[u32]| -> Vec<u32> {
+            let nv = row(self.vectors, self.dim, n);
+            let mut cands: Vec<Near> = list
+                .iter()
+                .chain(std::iter::once(&q))
+                .map(|&c| Near(dist(self.ip, nv, row(self.vectors, self.dim, c)), c))
+                .collect();
+            cands.sort();
+            heuristic(self.ip, self.vectors, self.dim, &cands, max)
+        };
+        if level == 0 {
+            let _g = self.locks[n as usize].lock().expect("node lock");
+            let mut list = Vec::with_capacity(max + 1);
+            self.base.read(n, &mut list);
+            if list.contains(&q) {
+                return;
+            }
+            if list.len() < max {
+                list.push(q);
+                self.base.write(n, &list);
+            } else {
+                self.base.write(n, &prune(&list));
+            }
+            return;
+        }
+        let mut l = self.upper[n as usize].lock().expect("node lock");
+        let list = &mut l[level - 1];
+        if list.contains(&q) {
+            return;
+        }
+        if list.len() < max {
+            list.push(q);
+            return;
+        }
+        *list = prune(list);
+    }
+}
+
+impl Graph {
+    /// Builds over `vectors` (rows of `dim`) on `threads` threads.
+    pub fn build(
+        vectors: &[f32],
+        dim: usize,
+        metric: Metric,
+        m: usize,
+        ef_construction: usize,
+        threads: usize,
+    ) -> Graph {
+        let n = vectors.len() / dim;
+        let ip = metric != Metric::L2;
+        if n == 0 {
+            return Graph {
+                m,
+                entry: 0,
+                max_level: 0,
+                base: BaseLinks::new(0, 2 * m),
+                upper: Vec::new(),
+                ip,
+            };
+        }
+        let levels = levels(n, m);
+        let b = Builder {
+            vectors,
+            dim,
+            ip,
+            m,
+            ef_construction: ef_construction.max(m),
+            base: BaseLinks::new(n, 2 * m),
+            locks: (0..n).map(|_| Mutex::new(())).collect(),
+            upper: levels
+                .iter()
+                .map(|&l| Mutex::new(vec![Vec::new(); l as usize]))
+                .collect(),
+            entry: RwLock::new((0, levels[0] as usize)),
+            levels,
+            top: Mutex::new(()),
+        };
+        let threads = threads.max(1);
+        let next = std::sync::atomic::AtomicUsize::new(1);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    let mut visited = Visited::new(n);
+                    loop {
+                        // Small batches keep the threads' insertions interleaved in order.
+                        let start = next.fetch_add(16, std::sync::atomic::Ordering::Relaxed);
+                        if start >= n {
+                            return;
+                        }
+                        for q in start..(start + 16).min(n) {
+                            b.insert(q as u32, &mut visited);
+                        }
+                    }
+                });
+            }
+        });
+        let (entry, max_level) = *b.entry.read().expect("entry lock");
+        Graph {
+            m,
+            entry,
+            max_level,
+            base: b.base,
+            upper: b
+                .upper
+                .into_iter()
+                .map(|l| l.into_inner().expect("node lock"))
+                .collect(),
+            ip,
+        }
+    }
+
+    /// The `k` nearest rows to `q` (among those `accept` lets through) with candidate list
+    /// `ef`: (row, distance), closest first.
+    pub fn search(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        if self.upper.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let mut ep = self.entry;
+        for level in (1..=self.max_level).rev() {
+            ep = greedy(self.ip, vectors, dim, q, ep, |n, out| {
+                if let Some(v) = self.upper[n as usize].get(level - 1) {
+                    out.extend_from_slice(v);
+                }
+            });
+        }
+        let mut visited = Visited::new(self.upper.len());
+        let found = search_level(
+            Space {
+                ip: self.ip,
+                vectors,
+                dim,
+            },
+            q,
+            ep,
+            ef.max(k),
+            &mut visited,
+            |n, out| self.base.read(n, out),
+            accept,
+        );
+        found.into_iter().take(k).map(|n| (n.1, n.0)).collect()
+    }
+
+    /// `M`.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Bytes the links occupy.
+    pub fn memory_usage(&self) -> usize {
+        self.base.cells.len() * 4
+            + self
+                .upper
+                .iter()
+                .map(|l| l.iter().map(|v| v.capacity() * 4 + 24).sum::<usize>() + 24)
+                .sum::<usize>()
+    }
+
+    /// The graph as bytes: entry u32, max level u32, nodes u32, then per node its level
+    /// count u8 and per level (base first) the link count u32 and the links.
+    pub fn to_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.entry).to_le_bytes());
+        out.extend_from_slice(&(self.max_level as u32).to_le_bytes());
+        out.extend_from_slice(&(self.upper.len() as u32).to_le_bytes());
+        let mut base = Vec::new();
+        for (n, node) in self.upper.iter().enumerate() {
+            out.push(node.len() as u8 + 1);
+            base.clear();
+            self.base.read(n as u32, &mut base);
+            for l in std::iter::once(&base).chain(node.iter()) {
+                out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+                for x in l {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// Reads [`Graph::to_bytes`]; `None` when the bytes are cut short or inconsistent.
+    pub fn from_bytes(b: &[u8], m: usize, metric: Metric) -> Option<Graph> {
+        let mut at = 0;
+        let u32_at = |at: &mut usize| -> Option<u32> {
+            let v = u32::from_le_bytes(b.get(*at..*at + 4)?.try_into().ok()?);
+            *at += 4;
+            Some(v)
+        };
+        let entry = u32_at(&mut at)?;
+        let max_level = u32_at(&mut at)? as usize;
+        let n = u32_at(&mut at)? as usize;
+        let base = BaseLinks::new(n, 2 * m);
+        let mut upper = Vec::with_capacity(n);
+        for node in 0..n {
+            let levels = *b.get(at)? as usize;
+            at += 1;
+            let mut lists = Vec::with_capacity(levels);
+            for _ in 0..levels {
+                let c = u32_at(&mut at)? as usize;
+                let mut l = Vec::with_capacity(c);
+                for _ in 0..c {
+                    let x = u32_at(&mut at)?;
+                    if x as usize >= n {
+                        return None;
+                    }
+                    l.push(x);
+                }
+                lists.push(l);
+            }
+            if lists.is_empty() || lists[0].len() > 2 * m {
+                return None;
+            }
+            base.write(node as u32, &lists[0]);
+            lists.remove(0);
+            upper.push(lists);
+        }
+        if n > 0 && (entry as usize >= n || base.count(entry) > 2 * m) {
+            return None;
+        }
+        Some(Graph {
+            m,
+            entry,
+            max_level,
+            base,
+            upper,
+            ip: metric != Metric::L2,
+        })
+    }
+}

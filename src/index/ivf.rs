@@ -1,0 +1,129 @@
+//! IVF_FLAT: k-means centroids (`nlist`) over a sample, every vector in the list of its
+//! nearest centroid; a search scans the `nprobe` nearest lists exactly.
+
+use super::flat::{self, TopK};
+use super::params::Metric;
+
+/// Training points per list, at most (as faiss samples).
+const SAMPLE_PER_LIST: usize = 256;
+/// k-means iterations.
+const ITERATIONS: usize = 10;
+
+/// The trained lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ivf {
+    /// `nlist x dim` centroids.
+    pub centroids: Vec<f32>,
+    /// Rows of each list.
+    pub lists: Vec<Vec<u32>>,
+}
+
+fn l2(a: &[f32], b: &[f32]) -> f32 {
+    flat::score(Metric::L2, a, b)
+}
+
+fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
+    let mut best = (0, f32::INFINITY);
+    for (c, cv) in centroids.chunks_exact(dim).enumerate() {
+        let d = l2(v, cv);
+        if d < best.1 {
+            best = (c, d);
+        }
+    }
+    best.0
+}
+
+/// The nearest centroid of every row, computed on `threads` threads.
+fn assign(centroids: &[f32], dim: usize, vectors: &[f32], threads: usize) -> Vec<usize> {
+    let n = vectors.len() / dim;
+    let mut out = vec![0usize; n];
+    let chunk = n.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (part, slot) in out.chunks_mut(chunk).enumerate() {
+            s.spawn(move || {
+                for (i, o) in slot.iter_mut().enumerate() {
+                    let r = part * chunk + i;
+                    *o = nearest(centroids, dim, &vectors[r * dim..(r + 1) * dim]);
+                }
+            });
+        }
+    });
+    out
+}
+
+/// Trains `nlist` lists over `vectors` (rows of `dim`) with a fixed seed.
+pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize) -> Ivf {
+    let n = vectors.len() / dim.max(1);
+    let nlist = nlist.min(n).max(1);
+    // An evenly strided sample (deterministic).
+    let sample_n = n.min(nlist * SAMPLE_PER_LIST);
+    let stride = (n / sample_n.max(1)).max(1);
+    let sample: Vec<f32> = (0..sample_n)
+        .flat_map(|i| {
+            vectors[i * stride * dim..(i * stride + 1) * dim]
+                .iter()
+                .copied()
+        })
+        .collect();
+    let pick = (sample_n / nlist).max(1);
+    let mut centroids: Vec<f32> = (0..nlist)
+        .flat_map(|c| {
+            let r = (c * pick).min(sample_n - 1);
+            sample[r * dim..(r + 1) * dim].to_vec()
+        })
+        .collect();
+    for _ in 0..ITERATIONS {
+        let owner = assign(&centroids, dim, &sample, threads);
+        let mut sums = vec![0f64; nlist * dim];
+        let mut counts = vec![0usize; nlist];
+        for (r, &c) in owner.iter().enumerate() {
+            counts[c] += 1;
+            for (s, x) in sums[c * dim..(c + 1) * dim]
+                .iter_mut()
+                .zip(&sample[r * dim..(r + 1) * dim])
+            {
+                *s += f64::from(*x);
+            }
+        }
+        for c in 0..nlist {
+            if counts[c] == 0 {
+                continue; // an empty list keeps its centroid
+            }
+            for d in 0..dim {
+                centroids[c * dim + d] = (sums[c * dim + d] / counts[c] as f64) as f32;
+            }
+        }
+    }
+    let owner = assign(&centroids, dim, vectors, threads);
+    let mut lists = vec![Vec::new(); nlist];
+    for (r, &c) in owner.iter().enumerate() {
+        lists[c].push(r as u32);
+    }
+    Ivf { centroids, lists }
+}
+
+impl Ivf {
+    /// The best `k` rows among the `nprobe` lists nearest to `query`.
+    pub fn search(
+        &self,
+        metric: Metric,
+        vectors: &[f32],
+        dim: usize,
+        query: &[f32],
+        k: usize,
+        nprobe: usize,
+    ) -> Vec<(u32, f32)> {
+        let mut probes = TopK::new(nprobe.max(1), Metric::L2);
+        for (c, cv) in self.centroids.chunks_exact(dim).enumerate() {
+            probes.push(c as u32, l2(query, cv));
+        }
+        let mut top = TopK::new(k, metric);
+        for (c, _) in probes.into_sorted() {
+            for &r in &self.lists[c as usize] {
+                let v = &vectors[r as usize * dim..(r as usize + 1) * dim];
+                top.push(r, flat::score(metric, query, v));
+            }
+        }
+        top.into_sorted()
+    }
+}

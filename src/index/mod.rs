@@ -1,0 +1,322 @@
+//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT and HNSW behind one type,
+//! built from the vectors, written to bytes (an index file) and read back, searched with
+//! Milvus's score conventions (L2: squared distance, smaller first; IP: inner product,
+//! COSINE: cosine similarity, larger first). Rows are the vectors' offsets in the segment.
+//!
+//! File layout (little-endian): `MVIX`, version u32, kind u8 (0 FLAT, 1 IVF_FLAT,
+//! 2 HNSW), metric u8 (0 L2, 1 IP, 2 COSINE), dim u32, rows u32, then the vectors
+//! (rows x dim f32, normalized for COSINE), then for IVF_FLAT nlist u32, the centroids
+//! and each list (count u32, rows u32...), for HNSW M u32 and the graph
+//! ([`graph::Graph::to_bytes`]).
+
+pub mod distance;
+pub mod flat;
+pub mod graph;
+pub mod ivf;
+pub mod params;
+
+use params::{IndexSpec, Kind, Metric, SearchParams};
+
+/// Why an index could not be built, read or searched.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The bytes are not an index file of this version.
+    #[error("not an index file: {0}")]
+    Format(String),
+    /// The vector library failed.
+    #[error("vector index library: {0}")]
+    Library(String),
+    /// Input of the wrong shape.
+    #[error("{0}")]
+    Shape(String),
+}
+
+const MAGIC: &[u8; 4] = b"MVIX";
+const VERSION: u32 = 1;
+
+enum Body {
+    Flat,
+    Ivf(ivf::Ivf),
+    Hnsw(graph::Graph),
+}
+
+/// A built or loaded index.
+pub struct VectorIndex {
+    spec: IndexSpec,
+    dim: usize,
+    rows: usize,
+    /// The vectors (normalized for COSINE).
+    vectors: Vec<f32>,
+    body: Body,
+}
+
+impl std::fmt::Debug for VectorIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorIndex")
+            .field("spec", &self.spec)
+            .field("dim", &self.dim)
+            .field("rows", &self.rows())
+            .finish()
+    }
+}
+
+impl VectorIndex {
+    /// Builds `spec` over `vectors` (rows of `dim`) using `threads` threads.
+    pub fn build(
+        spec: IndexSpec,
+        dim: usize,
+        mut vectors: Vec<f32>,
+        threads: usize,
+    ) -> Result<VectorIndex, IndexError> {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
+            return Err(IndexError::Shape(format!(
+                "{} floats are not rows of dim {dim}",
+                vectors.len()
+            )));
+        }
+        if spec.metric == Metric::Cosine {
+            flat::normalize(&mut vectors, dim);
+        }
+        let rows = vectors.len() / dim;
+        let body = match spec.kind {
+            Kind::Flat => Body::Flat,
+            Kind::IvfFlat { nlist } => Body::Ivf(ivf::train(&vectors, dim, nlist, threads)),
+            Kind::Hnsw { m, ef_construction } => Body::Hnsw(graph::Graph::build(
+                &vectors,
+                dim,
+                spec.metric,
+                m,
+                ef_construction,
+                threads,
+            )),
+        };
+        Ok(VectorIndex {
+            spec,
+            dim,
+            rows,
+            vectors,
+            body,
+        })
+    }
+
+    /// What it is.
+    pub fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    /// Number of vectors.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes it occupies in memory (vectors, lists, graph).
+    pub fn memory_usage(&self) -> usize {
+        let own = self.vectors.len() * 4;
+        own + match &self.body {
+            Body::Flat => 0,
+            Body::Ivf(ivf) => ivf.centroids.len() * 4 + self.rows * 4,
+            Body::Hnsw(g) => g.memory_usage(),
+        }
+    }
+
+    /// The best `k` rows for `query`, best first: (row, Milvus score).
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        p: &SearchParams,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
+        if query.len() != self.dim {
+            return Err(IndexError::Shape(format!(
+                "the query has dim {}, the index {}",
+                query.len(),
+                self.dim
+            )));
+        }
+        let mut q = query.to_vec();
+        if self.spec.metric == Metric::Cosine {
+            flat::normalize(&mut q, self.dim);
+        }
+        let k = k.min(self.rows());
+        Ok(match &self.body {
+            Body::Flat => flat::search(self.spec.metric, &self.vectors, self.dim, &q, k, None),
+            Body::Ivf(ivf) => ivf.search(
+                self.spec.metric,
+                &self.vectors,
+                self.dim,
+                &q,
+                k,
+                p.nprobe.unwrap_or(8),
+            ),
+            Body::Hnsw(g) => {
+                let ef = p.ef.unwrap_or(k.max(16)).max(k);
+                let found = g.search(&self.vectors, self.dim, &q, k, ef, &|_| true);
+                found
+                    .into_iter()
+                    .map(|(r, d)| match self.spec.metric {
+                        Metric::L2 => (r, d),
+                        Metric::Ip | Metric::Cosine => (r, 1.0 - d),
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// The index file.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
+        let mut out = Vec::with_capacity(self.vectors.len() * 4 + 64);
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, VERSION);
+        let (kind, extra) = match &self.body {
+            Body::Flat => (0u8, Vec::new()),
+            Body::Ivf(ivf) => {
+                let mut e = Vec::new();
+                put_u32(&mut e, ivf.lists.len() as u32);
+                put_f32s(&mut e, &ivf.centroids);
+                for l in &ivf.lists {
+                    put_u32(&mut e, l.len() as u32);
+                    for r in l {
+                        put_u32(&mut e, *r);
+                    }
+                }
+                (1u8, e)
+            }
+            Body::Hnsw(g) => {
+                let mut e = Vec::new();
+                put_u32(&mut e, g.m() as u32);
+                g.to_bytes(&mut e);
+                (2u8, e)
+            }
+        };
+        out.push(kind);
+        out.push(match self.spec.metric {
+            Metric::L2 => 0,
+            Metric::Ip => 1,
+            Metric::Cosine => 2,
+        });
+        put_u32(&mut out, self.dim as u32);
+        put_u32(&mut out, self.rows() as u32);
+        put_f32s(&mut out, &self.vectors);
+        out.extend_from_slice(&extra);
+        Ok(out)
+    }
+
+    /// Reads an index file written by [`VectorIndex::to_bytes`] for `spec`.
+    pub fn from_bytes(spec: IndexSpec, bytes: &[u8]) -> Result<VectorIndex, IndexError> {
+        let mut r = Reader { b: bytes, at: 0 };
+        if r.take(4)? != MAGIC {
+            return Err(IndexError::Format("bad magic".into()));
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(IndexError::Format(format!("version {version}")));
+        }
+        let kind = r.take(1)?[0];
+        let metric = r.take(1)?[0];
+        let dim = r.u32()? as usize;
+        let rows = r.u32()? as usize;
+        let want_metric = match spec.metric {
+            Metric::L2 => 0,
+            Metric::Ip => 1,
+            Metric::Cosine => 2,
+        };
+        if metric != want_metric {
+            return Err(IndexError::Format(format!(
+                "the file's metric ({metric}) is not the definition's ({})",
+                spec.metric.name()
+            )));
+        }
+        let vectors = r.f32s(rows * dim)?;
+        let body = match (kind, spec.kind) {
+            (0, Kind::Flat) => Body::Flat,
+            (1, Kind::IvfFlat { .. }) => {
+                let nlist = r.u32()? as usize;
+                let centroids = r.f32s(nlist * dim)?;
+                let mut lists = Vec::with_capacity(nlist);
+                for _ in 0..nlist {
+                    let c = r.u32()? as usize;
+                    let mut l = Vec::with_capacity(c);
+                    for _ in 0..c {
+                        l.push(r.u32()?);
+                    }
+                    lists.push(l);
+                }
+                Body::Ivf(ivf::Ivf { centroids, lists })
+            }
+            (2, Kind::Hnsw { .. }) => {
+                let m = r.u32()? as usize;
+                let g = graph::Graph::from_bytes(r.rest(), m, spec.metric)
+                    .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
+                Body::Hnsw(g)
+            }
+            (k, _) => {
+                return Err(IndexError::Format(format!(
+                    "the file's kind ({k}) is not the definition's ({:?})",
+                    spec.kind
+                )))
+            }
+        };
+        Ok(VectorIndex {
+            spec,
+            dim,
+            rows,
+            vectors,
+            body,
+        })
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
+    out.reserve(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(|| IndexError::Format("truncated".into()))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, IndexError> {
+        let raw = self.take(
+            n.checked_mul(4)
+                .ok_or_else(|| IndexError::Format("too large".into()))?,
+        )?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        let s = &self.b[self.at..];
+        self.at = self.b.len();
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Index parameters as pymilvus sends them (flattened `extra_params`, or one `params`
+//! pair holding JSON), checked the way Milvus checks them: a known type and metric,
+//! each build parameter in range. Every refusal names the parameter.
+
+use std::collections::BTreeMap;
+
+use crate::proto::common::KeyValuePair;
+
+/// A distance as Milvus scores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Squared Euclidean distance; smaller is better.
+    L2,
+    /// Inner product; larger is better.
+    Ip,
+    /// Cosine similarity; larger is better.
+    Cosine,
+}
+
+impl Metric {
+    /// Parses Milvus's name (case-insensitive).
+    pub fn parse(s: &str) -> Result<Metric, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "L2" => Ok(Metric::L2),
+            "IP" => Ok(Metric::Ip),
+            "COSINE" => Ok(Metric::Cosine),
+            _ => Err(format!(
+                "metric type {s} not found or not supported, supported: [L2 IP COSINE]"
+            )),
+        }
+    }
+
+    /// Milvus's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::L2 => "L2",
+            Metric::Ip => "IP",
+            Metric::Cosine => "COSINE",
+        }
+    }
+
+    /// True when a larger score is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::L2)
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Exact search over the raw vectors.
+    Flat,
+    /// Inverted lists over `nlist` k-means centroids.
+    IvfFlat {
+        /// Number of lists.
+        nlist: usize,
+    },
+    /// A hierarchical navigable small world graph.
+    Hnsw {
+        /// Links per node (`2 * m` on the base layer).
+        m: usize,
+        /// Candidate list size while building.
+        ef_construction: usize,
+    },
+}
+
+/// A checked index definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The structure.
+    pub kind: Kind,
+    /// The metric.
+    pub metric: Metric,
+    /// True for `AUTOINDEX` (built as HNSW `M=18, efConstruction=240`).
+    pub auto: bool,
+}
+
+/// `AUTOINDEX`'s HNSW parameters (Milvus's self-hosted choice).
+pub const AUTO_M: usize = 18;
+/// See [`AUTO_M`].
+pub const AUTO_EF_CONSTRUCTION: usize = 240;
+
+/// The parameters as key -> value, with a `params` JSON pair flattened in.
+pub fn flatten(pairs: &[KeyValuePair]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for p in pairs {
+        if p.key == "params" {
+            let v: serde_json::Value = serde_json::from_str(&p.value)
+                .map_err(|e| format!("params is not a JSON object ({e}): {}", p.value))?;
+            let obj = v
+                .as_object()
+                .ok_or_else(|| format!("params is not a JSON object: {}", p.value))?;
+            for (k, v) in obj {
+                let s = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out.insert(k.clone(), s);
+            }
+        } else {
+            out.insert(p.key.clone(), p.value.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// An integer parameter in `[lo, hi]`.
+pub fn int_in(
+    params: &BTreeMap<String, String>,
+    key: &str,
+    default: Option<usize>,
+    lo: usize,
+    hi: usize,
+) -> Result<usize, String> {
+    let Some(raw) = params.get(key) else {
+        return default.ok_or_else(|| format!("param '{key}' is required"));
+    };
+    let v: i64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("param '{key}' ({raw}) should be an integer"))?;
+    if v < lo as i64 || v > hi as i64 {
+        return Err(format!(
+            "param '{key}' ({v}) should be in range [{lo}, {hi}]"
+        ));
+    }
+    Ok(v as usize)
+}
+
+/// Checks a float vector field's index parameters.
+pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
+    let ty = params
+        .get("index_type")
+        .map(|s| s.to_ascii_uppercase())
+        .ok_or("index type not specified: expected index_type FLAT, IVF_FLAT, HNSW or AUTOINDEX")?;
+    let metric = params.get("metric_type");
+    if ty == "AUTOINDEX" {
+        let extra: Vec<&String> = params
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "index_type" | "metric_type"))
+            .collect();
+        if !extra.is_empty() {
+            return Err(format!(
+                "only metric type can be passed when use AutoIndex, got {extra:?}"
+            ));
+        }
+        let metric = metric.map_or(Ok(Metric::Cosine), |m| Metric::parse(m))?;
+        return Ok(IndexSpec {
+            kind: Kind::Hnsw {
+                m: AUTO_M,
+                ef_construction: AUTO_EF_CONSTRUCTION,
+            },
+            metric,
+            auto: true,
+        });
+    }
+    let metric = Metric::parse(metric.ok_or("metric type not set for vector index")?)?;
+    let kind = match ty.as_str() {
+        "FLAT" => Kind::Flat,
+        "IVF_FLAT" => Kind::IvfFlat {
+            nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
+        },
+        "HNSW" => Kind::Hnsw {
+            m: int_in(params, "M", None, 2, 2048)?,
+            ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
+        },
+        other => {
+            return Err(format!(
+                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, AUTOINDEX"
+            ))
+        }
+    };
+    Ok(IndexSpec {
+        kind,
+        metric,
+        auto: false,
+    })
+}
+
+/// Search-time knobs, checked against the index and `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchParams {
+    /// HNSW candidate list size (`ef`); default `max(limit, 16)`.
+    pub ef: Option<usize>,
+    /// IVF lists probed (`nprobe`); default 8.
+    pub nprobe: Option<usize>,
+}
+
+impl SearchParams {
+    /// Reads `ef` / `nprobe` for `spec` and `limit`.
+    pub fn parse(
+        params: &BTreeMap<String, String>,
+        spec: &IndexSpec,
+        limit: usize,
+    ) -> Result<SearchParams, String> {
+        match spec.kind {
+            Kind::Hnsw { .. } => {
+                let ef = int_in(params, "ef", Some(limit.max(16)), 1, 32768)?;
+                if ef < limit {
+                    return Err(format!("ef({ef}) should be larger than k({limit})"));
+                }
+                Ok(SearchParams {
+                    ef: Some(ef),
+                    nprobe: None,
+                })
+            }
+            Kind::IvfFlat { nlist } => Ok(SearchParams {
+                ef: None,
+                nprobe: Some(int_in(params, "nprobe", Some(8.min(nlist)), 1, nlist)?),
+            }),
+            Kind::Flat => Ok(SearchParams::default()),
+        }
+    }
+}

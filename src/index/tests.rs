@@ -1,0 +1,189 @@
+use std::collections::BTreeMap;
+
+use super::params::{self, IndexSpec, Kind, Metric, SearchParams};
+use super::{flat, VectorIndex};
+use crate::testkit::sample::random_vectors;
+
+fn spec(pairs: &[(&str, &str)]) -> Result<IndexSpec, String> {
+    let m: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    params::parse(&m)
+}
+
+#[test]
+fn parameters_are_checked_as_milvus_checks_them() {
+    let auto = spec(&[("index_type", "AUTOINDEX")]).unwrap();
+    assert_eq!(auto.metric, Metric::Cosine);
+    assert_eq!(
+        auto.kind,
+        Kind::Hnsw {
+            m: 18,
+            ef_construction: 240
+        }
+    );
+    let e = spec(&[("index_type", "AUTOINDEX"), ("M", "8")]).unwrap_err();
+    assert!(
+        e.contains("only metric type can be passed when use AutoIndex"),
+        "{e}"
+    );
+    let e = spec(&[
+        ("index_type", "HNSW"),
+        ("metric_type", "L2"),
+        ("M", "4096"),
+        ("efConstruction", "100"),
+    ])
+    .unwrap_err();
+    assert!(
+        e.contains("param 'M' (4096) should be in range [2, 2048]"),
+        "{e}"
+    );
+    let e = spec(&[("index_type", "HNSW"), ("metric_type", "L2"), ("M", "16")]).unwrap_err();
+    assert!(e.contains("efConstruction"), "{e}");
+    let e = spec(&[("index_type", "DISKANN_X"), ("metric_type", "L2")]).unwrap_err();
+    assert!(e.contains("invalid index type: DISKANN_X"), "{e}");
+    let e = spec(&[("index_type", "FLAT"), ("metric_type", "HAMMING")]).unwrap_err();
+    assert!(e.contains("metric type HAMMING not found"), "{e}");
+    let e = spec(&[
+        ("index_type", "IVF_FLAT"),
+        ("metric_type", "IP"),
+        ("nlist", "0"),
+    ])
+    .unwrap_err();
+    assert!(e.contains("param 'nlist' (0)"), "{e}");
+    // The JSON `params` pair of older clients is flattened.
+    let pairs = vec![
+        crate::testkit::sample::kv("index_type", "HNSW"),
+        crate::testkit::sample::kv("metric_type", "IP"),
+        crate::testkit::sample::kv("params", r#"{"M": 8, "efConstruction": 64}"#),
+    ];
+    let s = params::parse(&params::flatten(&pairs).unwrap()).unwrap();
+    assert_eq!(
+        s.kind,
+        Kind::Hnsw {
+            m: 8,
+            ef_construction: 64
+        }
+    );
+    // Search parameters.
+    let hnsw = spec(&[
+        ("index_type", "HNSW"),
+        ("metric_type", "L2"),
+        ("M", "16"),
+        ("efConstruction", "64"),
+    ])
+    .unwrap();
+    let ef: BTreeMap<String, String> = [("ef".to_string(), "5".to_string())].into();
+    let e = SearchParams::parse(&ef, &hnsw, 10).unwrap_err();
+    assert!(e.contains("ef(5) should be larger than k(10)"), "{e}");
+}
+
+fn truth(metric: Metric, data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
+    let mut d = data.to_vec();
+    let mut q = q.to_vec();
+    if metric == Metric::Cosine {
+        flat::normalize(&mut d, dim);
+        flat::normalize(&mut q, dim);
+    }
+    flat::search(metric, &d, dim, &q, k, None)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+#[test]
+fn every_kind_finds_neighbours_and_reads_back_identically() {
+    let (n, dim, k) = (3000, 16, 10);
+    let data = random_vectors(n, dim, 7);
+    let queries = random_vectors(20, dim, 8);
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        for kind in [
+            Kind::Flat,
+            Kind::IvfFlat { nlist: 16 },
+            Kind::Hnsw {
+                m: 16,
+                ef_construction: 100,
+            },
+        ] {
+            let spec = IndexSpec {
+                kind,
+                metric,
+                auto: false,
+            };
+            let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
+            let p = SearchParams {
+                ef: Some(64),
+                nprobe: Some(16),
+            };
+            let bytes = idx.to_bytes().unwrap();
+            let back = VectorIndex::from_bytes(spec, &bytes).unwrap();
+            let mut hits = 0;
+            for q in queries.chunks_exact(dim) {
+                let got = idx.search(q, k, &p).unwrap();
+                assert_eq!(got.len(), k);
+                // Best first, by the metric's convention.
+                for w in got.windows(2) {
+                    if metric.higher_is_better() {
+                        assert!(w[0].1 >= w[1].1, "{metric:?} {kind:?} {got:?}");
+                    } else {
+                        assert!(w[0].1 <= w[1].1, "{metric:?} {kind:?} {got:?}");
+                    }
+                }
+                assert_eq!(back.search(q, k, &p).unwrap(), got, "{metric:?} {kind:?}");
+                let want = truth(metric, &data, dim, q, k);
+                hits += got.iter().filter(|(r, _)| want.contains(r)).count();
+                if kind == Kind::Flat {
+                    let rows: Vec<u32> = got.iter().map(|(r, _)| *r).collect();
+                    assert_eq!(rows, want, "FLAT is exact");
+                }
+            }
+            let recall = hits as f64 / (queries.len() / dim * k) as f64;
+            assert!(recall >= 0.95, "{metric:?} {kind:?} recall {recall}");
+        }
+    }
+}
+
+#[test]
+fn scores_follow_milvus_conventions() {
+    let data = vec![1.0, 0.0, 0.0, 2.0];
+    let q = [1.0, 1.0];
+    for (metric, want) in [
+        (Metric::L2, vec![(0u32, 1.0f32), (1, 2.0)]),
+        (Metric::Ip, vec![(1, 2.0), (0, 1.0)]),
+        (
+            Metric::Cosine,
+            vec![
+                (0, std::f32::consts::FRAC_1_SQRT_2),
+                (1, std::f32::consts::FRAC_1_SQRT_2),
+            ],
+        ),
+    ] {
+        for kind in [
+            Kind::Flat,
+            Kind::Hnsw {
+                m: 4,
+                ef_construction: 8,
+            },
+        ] {
+            let idx = VectorIndex::build(
+                IndexSpec {
+                    kind,
+                    metric,
+                    auto: false,
+                },
+                2,
+                data.clone(),
+                1,
+            )
+            .unwrap();
+            let got = idx.search(&q, 2, &SearchParams::default()).unwrap();
+            for ((_, s), (_, w)) in got.iter().zip(&want) {
+                assert!(
+                    (s - w).abs() < 1e-5,
+                    "{metric:?} {kind:?}: {got:?}, want {want:?}"
+                );
+            }
+        }
+    }
+}
