@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "proto/rootcoord.proto",
                 "proto/wal.proto",
                 "proto/datacoord.proto",
+                "proto/indexcoord.proto",
             ],
             &["proto"],
         )?;

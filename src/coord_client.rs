@@ -16,6 +16,7 @@ use tonic::{Request, Response};
 
 use crate::etcd::Etcd;
 use crate::proto::datacoord::data_coord_client::DataCoordClient;
+use crate::proto::indexcoord::index_coord_client::IndexCoordClient;
 use crate::proto::rootcoord::root_coord_client::RootCoordClient;
 use crate::role::Role;
 use crate::session::discovery::SessionView;
@@ -57,6 +58,9 @@ pub type ActiveRootCoord = ActiveCoord<RootCoordClient<Channel>>;
 /// A handle on whichever datacoord is active.
 pub type ActiveDataCoord = ActiveCoord<DataCoordClient<Channel>>;
 
+/// A handle on whichever indexcoord is active.
+pub type ActiveIndexCoord = ActiveCoord<IndexCoordClient<Channel>>;
+
 /// A gRPC client type that can be made from a channel.
 pub trait FromChannel {
     /// The coordinator role this client talks to.
@@ -69,6 +73,13 @@ impl FromChannel for RootCoordClient<Channel> {
     const ROLE: Role = Role::RootCoord;
     fn from_channel(channel: Channel) -> Self {
         RootCoordClient::new(channel)
+    }
+}
+
+impl FromChannel for IndexCoordClient<Channel> {
+    const ROLE: Role = Role::IndexCoord;
+    fn from_channel(channel: Channel) -> Self {
+        IndexCoordClient::new(channel)
     }
 }
 

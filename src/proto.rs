@@ -37,3 +37,11 @@ pub mod datacoord {
         "/rootcoord/milvus.proto.datacoord.rs"
     ));
 }
+
+/// `milvus.proto.indexcoord`: the indexcoord's internal API and its records.
+pub mod indexcoord {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/rootcoord/milvus.proto.indexcoord.rs"
+    ));
+}

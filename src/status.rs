@@ -19,6 +19,8 @@ pub mod code {
     pub const SCHEMA_MISMATCH: i32 = 109;
     /// No such partition.
     pub const PARTITION_NOT_FOUND: i32 = 200;
+    /// No such index.
+    pub const INDEX_NOT_FOUND: i32 = 700;
     /// No such database.
     pub const DATABASE_NOT_FOUND: i32 = 800;
     /// A parameter is invalid.
@@ -69,6 +71,7 @@ pub fn error(code: i32, reason: impl Into<String>) -> Status {
         code::SERVICE_NOT_READY => ErrorCode::NotReadyServe,
         code::RATE_LIMIT => ErrorCode::RateLimit,
         code::SCHEMA_MISMATCH => ErrorCode::SchemaMismatch,
+        code::INDEX_NOT_FOUND => ErrorCode::IndexNotExist,
         _ => ErrorCode::UnexpectedError,
     };
     Status {
@@ -146,4 +149,5 @@ with_status!(
     pb::GetCollectionStatisticsResponse,
     dc::FlushStateResponse,
     dc::CollectionStatistics,
+    pb::DescribeIndexResponse,
 );

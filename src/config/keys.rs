@@ -112,6 +112,12 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("dataCoord.gc.missingTolerance", "86400", Kind::Count),
         key("dataCoord.gc.dropTolerance", "86400", Kind::Count),
         key("dataNode.segment.syncPeriod", "600", Kind::Count),
+        key(
+            "indexCoord.segment.minSegmentNumRowsToEnableIndex",
+            "1024",
+            Kind::Count,
+        ),
+        key("indexNode.buildParallel", "0", Kind::Count),
         key("common.gracefulTime", "5000", Kind::Millis),
         key("pulsar.address", "localhost", Kind::Text),
         key("pulsar.port", "6650", Kind::Port),

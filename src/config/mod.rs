@@ -211,6 +211,11 @@ pub struct SegmentConfig {
     /// `dataCoord.gc.dropTolerance`: a dropped segment's files are deleted this long
     /// after the drop.
     pub gc_drop_tolerance: Duration,
+    /// `indexCoord.segment.minSegmentNumRowsToEnableIndex`: smaller segments are not
+    /// indexed (searched exactly).
+    pub min_rows_to_index: u64,
+    /// `indexNode.buildParallel`: threads one build uses (0: every core).
+    pub build_threads: usize,
 }
 
 impl SegmentConfig {
@@ -527,6 +532,9 @@ impl<'a> Typed<'a> {
                 gc_drop_tolerance: Duration::from_secs(
                     self.number("dataCoord.gc.dropTolerance", 0)?,
                 ),
+                min_rows_to_index: self
+                    .number("indexCoord.segment.minSegmentNumRowsToEnableIndex", 0)?,
+                build_threads: self.number("indexNode.buildParallel", 0)? as usize,
             },
             graceful_time: self.millis("common.gracefulTime")?,
             root_coord: RootCoordConfig {

@@ -187,3 +187,48 @@ fn scores_follow_milvus_conventions() {
         }
     }
 }
+
+#[test]
+fn an_index_loaded_back_from_object_storage_finds_the_same_neighbours() {
+    let (n, dim) = (2000, 24);
+    let data = random_vectors(n, dim, 11);
+    let spec = IndexSpec {
+        kind: Kind::Hnsw {
+            m: 16,
+            ef_construction: 100,
+        },
+        metric: Metric::L2,
+        auto: false,
+    };
+    let idx = VectorIndex::build(spec, dim, data, 2).unwrap();
+    let dir = crate::testkit::TempDir::new("index-store");
+    let rt = crate::testkit::runtime();
+    let store =
+        crate::storage::Storage::local(&dir.0, "files", std::time::Duration::from_secs(5)).unwrap();
+    let bytes = idx.to_bytes().unwrap();
+    let back = rt.block_on(async {
+        store
+            .put("index_files/1/index", bytes.into())
+            .await
+            .unwrap();
+        store.get("index_files/1/index").await.unwrap()
+    });
+    let loaded = VectorIndex::from_bytes(spec, &back).unwrap();
+    let p = SearchParams {
+        ef: Some(64),
+        nprobe: None,
+    };
+    for q in random_vectors(50, dim, 12).chunks_exact(dim) {
+        assert_eq!(
+            loaded.search(q, 10, &p).unwrap(),
+            idx.search(q, 10, &p).unwrap()
+        );
+    }
+    // A file of another kind or metric is refused, not misread.
+    let ivf = IndexSpec {
+        kind: Kind::IvfFlat { nlist: 8 },
+        ..spec
+    };
+    assert!(VectorIndex::from_bytes(ivf, &back).is_err());
+    assert!(VectorIndex::from_bytes(spec, &back[..back.len() / 2]).is_err());
+}

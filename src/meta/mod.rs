@@ -6,3 +6,4 @@
 pub mod catalog;
 pub mod data;
 pub mod follower;
+pub mod index;

@@ -7,6 +7,8 @@
 pub mod coordinator;
 pub mod datacoord;
 pub mod datanode;
+pub mod indexcoord;
+pub mod indexnode;
 pub mod proxy;
 pub mod rootcoord;
 pub mod worker;
@@ -22,12 +24,16 @@ pub enum Component {
     RootCoord(Arc<rootcoord::RootCoord>),
     /// The data coordinator.
     DataCoord(Arc<datacoord::DataCoord>),
-    /// A coordinator with no state of its own yet (query, index).
+    /// The index coordinator.
+    IndexCoord(Arc<indexcoord::IndexCoord>),
+    /// A coordinator with no state of its own yet (query).
     Coordinator,
     /// The proxy (a worker that serves the Milvus client protocol).
     Proxy(Arc<proxy::Proxy>),
     /// A datanode.
     DataNode(Arc<datanode::DataNode>),
+    /// An indexnode.
+    IndexNode(Arc<indexnode::IndexNode>),
     /// A worker with no duties of its own yet.
     Worker,
 }
@@ -40,6 +46,8 @@ impl Component {
             Role::Proxy => Component::Proxy(proxy::Proxy::new(ctx.clone())),
             Role::DataCoord => Component::DataCoord(datacoord::DataCoord::new(ctx.clone())?),
             Role::DataNode => Component::DataNode(datanode::DataNode::new(ctx.clone())?),
+            Role::IndexCoord => Component::IndexCoord(indexcoord::IndexCoord::new(ctx.clone())?),
+            Role::IndexNode => Component::IndexNode(indexnode::IndexNode::new(ctx.clone())?),
             r if r.is_coordinator() => Component::Coordinator,
             _ => Component::Worker,
         })
@@ -60,6 +68,10 @@ impl Component {
                 tonic::service::Routes::new(datacoord::service::Service::server(d.clone()))
                     .into_axum_router(),
             ),
+            Component::IndexCoord(i) => Some(
+                tonic::service::Routes::new(indexcoord::service::Service::server(i.clone()))
+                    .into_axum_router(),
+            ),
             _ => None,
         }
     }
@@ -71,6 +83,8 @@ impl Component {
             Component::DataCoord(d) => coordinator::run(ctx, d).await,
             Component::Coordinator => coordinator::run(ctx, &coordinator::Stateless).await,
             Component::DataNode(d) => worker::run(ctx, d).await,
+            Component::IndexCoord(i) => coordinator::run(ctx, i).await,
+            Component::IndexNode(i) => worker::run(ctx, i).await,
             Component::Worker | Component::Proxy(_) => worker::run(ctx, &worker::Plain).await,
         }
     }

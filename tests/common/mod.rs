@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use milvus::testkit::{EtcdServer, Milvus, TempDir};
 
+pub mod data;
+
 /// The `milvus` binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))

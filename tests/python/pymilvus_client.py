@@ -9,6 +9,8 @@ the rootcoords and the proxy and passes the proxy's URI.
     python pymilvus_client.py flush URI STORAGE_DIR
     python pymilvus_client.py flush_count URI NAME [TIMEOUT]
     python pymilvus_client.py drop URI NAME
+    python pymilvus_client.py index URI STORAGE_DIR
+    python pymilvus_client.py index_build URI NAME ROWS DIM
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -281,6 +283,104 @@ def flush(uri, storage):
     print("flush: all checks passed")
 
 
+def vectors(n, dim, seed):
+    import random
+    rng = random.Random(seed)
+    return [[rng.random() for _ in range(dim)] for _ in range(n)]
+
+
+def fill(client, name, rows, dim, batch=5000):
+    """A collection NAME of ROWS random DIM vectors, flushed."""
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+    client.create_collection(name, schema=schema)
+    for start in range(0, rows, batch):
+        n = min(batch, rows - start)
+        vs = vectors(n, dim, start)
+        client.insert(name, [{"id": start + i, "vec": vs[i]} for i in range(n)])
+    client.flush(name)
+
+
+def index_params(field, index_type, metric, **params):
+    p = MilvusClient.prepare_index_params()
+    p.add_index(field_name=field, index_type=index_type, metric_type=metric, params=params)
+    return p
+
+
+def index(uri, storage):
+    """create_index / describe_index / list_indexes / drop_index as pymilvus uses them,
+    over 30,000 rows; bad parameters refused with 1100 and nothing created."""
+    import glob
+
+    client = MilvusClient(uri=uri)
+    fill(client, "ix", 30000, 32)
+    for what, params, needle in [
+        ("M out of range", index_params("vec", "HNSW", "L2", M=4096, efConstruction=64), "'M' (4096)"),
+        ("efConstruction missing", index_params("vec", "HNSW", "L2", M=16), "efConstruction"),
+        ("unknown type", index_params("vec", "HNSW_X", "L2"), "invalid index type: HNSW_X"),
+        ("unknown metric", index_params("vec", "FLAT", "HAMMING"), "metric type HAMMING"),
+        ("AUTOINDEX with params", index_params("vec", "AUTOINDEX", "L2", M=8), "only metric type"),
+        ("nlist out of range", index_params("vec", "IVF_FLAT", "L2", nlist=70000), "'nlist' (70000)"),
+        ("missing field", index_params("nope", "FLAT", "L2"), "non-exist field"),
+    ]:
+        expect_error(what, lambda: client.create_index("ix", params), "1100", needle)
+    check(client.list_indexes("ix") == [], "a refused create_index left an index")
+    check(client.describe_index("ix", "vec") is None, "describe_index of no index")
+    started = time.monotonic()
+    client.create_index("ix", index_params("vec", "HNSW", "L2", M=16, efConstruction=64))
+    build_s = time.monotonic() - started
+    d = client.describe_index("ix", "vec")
+    check(d["state"] == "Finished", f"state {d}")
+    check(d["indexed_rows"] == 30000 and d["total_rows"] == 30000 and d["pending_index_rows"] == 0,
+          f"rows {d}")
+    check(d["index_type"] == "HNSW" and d["metric_type"] == "L2" and str(d["M"]) == "16", f"params {d}")
+    check(client.list_indexes("ix") == ["vec"], f"list_indexes {client.list_indexes('ix')}")
+    coll = client.describe_collection("ix")["collection_id"]
+    files = glob.glob(f"{storage}/index_files/*/index")
+    check(len(files) >= 1, "no index file written")
+    # The same index again is fine; a different one on the same field is not.
+    client.create_index("ix", index_params("vec", "HNSW", "L2", M=16, efConstruction=64))
+    expect_error("second index", lambda: client.create_index(
+        "ix", index_params("vec", "IVF_FLAT", "L2", nlist=64)), "1100", "at most one distinct index")
+    client.drop_index("ix", "vec")
+    check(client.list_indexes("ix") == [], "drop_index left the index")
+    deadline = time.monotonic() + 15
+    while glob.glob(f"{storage}/index_files/*/index") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    check(not glob.glob(f"{storage}/index_files/*/index"), "index files of a dropped index remain")
+    # The other kinds, and an empty collection (Finished at once, 0 rows).
+    for kind, params in [("IVF_FLAT", {"nlist": 64}), ("FLAT", {})]:
+        client.create_index("ix", index_params("vec", kind, "IP", **params))
+        d = client.describe_index("ix", "vec")
+        check(d["state"] == "Finished" and d["indexed_rows"] == 30000, f"{kind}: {d}")
+        client.drop_index("ix", "vec")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    client.create_collection("empty", schema=schema)
+    client.create_index("empty", index_params("vec", "AUTOINDEX", "COSINE"))
+    d = client.describe_index("empty", "vec")
+    check(d["state"] == "Finished" and d["total_rows"] == 0, f"empty: {d}")
+    check(d["index_type"] == "AUTOINDEX" and d["metric_type"] == "COSINE", f"AUTOINDEX echo: {d}")
+    print(json.dumps({"collection": coll, "hnsw_build_s": round(build_s, 2)}))
+    print("index: all checks passed")
+
+
+def index_build(uri, name, rows, dim):
+    """NAME with ROWS x DIM vectors, flushed; then HNSW (M 16, efConstruction 200), waited
+    for; prints the description."""
+    client = MilvusClient(uri=uri)
+    fill(client, name, rows, dim)
+    print("filled", flush=True)
+    started = time.monotonic()
+    client.create_index(name, index_params("vec", "HNSW", "L2", M=16, efConstruction=200))
+    d = client.describe_index(name, "vec")
+    d["build_s"] = round(time.monotonic() - started, 2)
+    d["collection"] = client.describe_collection(name)["collection_id"]
+    print(json.dumps(d))
+
+
 def drop(uri, name):
     MilvusClient(uri=uri).drop_collection(name)
 
@@ -308,10 +408,14 @@ if __name__ == "__main__":
         insert_nonstop(uri, float(sys.argv[3]), *sys.argv[4:5], *map(int, sys.argv[5:6]))
     elif mode == "flush":
         flush(uri, sys.argv[3])
+    elif mode == "index":
+        index(uri, sys.argv[3])
+    elif mode == "index_build":
+        index_build(uri, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "drop":
         drop(uri, sys.argv[3])
     elif mode == "flush_count":
         flush_count(uri, sys.argv[3], *map(float, sys.argv[4:5]))
     else:
         sys.exit(f"unknown mode {mode!r}: expected basic, failover, create_nonstop, write, "
-                 "insert_nonstop, flush, drop or flush_count")
+                 "insert_nonstop, flush, drop, flush_count, index or index_build")

@@ -5,6 +5,7 @@
 //! flushes (`flush`) are markers in the log that the datanodes act on.
 
 mod flush;
+mod index;
 mod pk_expr;
 pub mod service;
 mod write;
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::coord_client::{ActiveDataCoord, ActiveRootCoord};
+use crate::coord_client::{ActiveDataCoord, ActiveIndexCoord, ActiveRootCoord};
 use crate::process::Context;
 
 /// A proxy process's shared state.
@@ -21,6 +22,7 @@ pub struct Proxy {
     ctx: Arc<Context>,
     rootcoord: ActiveRootCoord,
     datacoord: ActiveDataCoord,
+    indexcoord: ActiveIndexCoord,
     connections: AtomicI64,
     writes: write::WriteState,
 }
@@ -41,10 +43,17 @@ impl Proxy {
             ctx.config.proxy.coord_retry_timeout,
             per_call,
         );
+        let indexcoord = ActiveIndexCoord::new(
+            ctx.etcd.clone(),
+            ctx.keys.clone(),
+            ctx.config.proxy.coord_retry_timeout,
+            per_call,
+        );
         Arc::new(Proxy {
             ctx,
             rootcoord,
             datacoord,
+            indexcoord,
             connections: AtomicI64::new(0),
             writes: write::WriteState::new(),
         })

@@ -314,6 +314,30 @@ impl MilvusService for Service {
         ))
     }
 
+    async fn create_index(&self, req: Request<pb::CreateIndexRequest>) -> Reply<Status> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.create_index(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn describe_index(
+        &self,
+        req: Request<pb::DescribeIndexRequest>,
+    ) -> Reply<pb::DescribeIndexResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.describe_index(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn drop_index(&self, req: Request<pb::DropIndexRequest>) -> Reply<Status> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.drop_index(&db, req.into_inner()).await,
+        ))
+    }
+
     async fn get_collection_statistics(
         &self,
         req: Request<pb::GetCollectionStatisticsRequest>,

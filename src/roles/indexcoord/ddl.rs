@@ -1,0 +1,255 @@
+//! CreateIndex, DescribeIndex and DropIndex as Milvus answers them.
+
+use std::time::Duration;
+
+use etcd_client::TxnOp;
+use prost::Message;
+
+use super::IndexCoord;
+use crate::index::params;
+use crate::meta::index::IndexKeys;
+use crate::proto::common::{IndexState, KeyValuePair, Status};
+use crate::proto::indexcoord::{
+    CreateIndexRequest, DescribeIndexRequest, DropIndexRequest, IndexRecord,
+};
+use crate::proto::milvus as pb;
+use crate::proto::schema::DataType;
+use crate::status::{code, error, ok, retriable};
+
+fn same_params(a: &[KeyValuePair], b: &[KeyValuePair]) -> bool {
+    let norm = |v: &[KeyValuePair]| params::flatten(v).unwrap_or_default();
+    norm(a) == norm(b)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl IndexCoord {
+    /// Writes `ops` fenced and waits until the definitions reflect them.
+    async fn write_defs(&self, ops: Vec<TxnOp>) -> Result<(), Status> {
+        let active = self.active()?;
+        let rev = active.store.write(ops).await.map_err(|e| {
+            retriable(
+                code::UNEXPECTED,
+                format!("index definition not stored: {e}"),
+            )
+        })?;
+        let f = self.followers();
+        if !f.defs.wait_applied(rev, Duration::from_secs(10)).await {
+            return Err(retriable(
+                code::UNEXPECTED,
+                "index definition stored but not yet visible",
+            ));
+        }
+        Ok(())
+    }
+
+    /// CreateIndex: checks the parameters, then stores the definition (idempotent for
+    /// the same parameters).
+    pub async fn create_index(&self, req: CreateIndexRequest) -> Status {
+        if let Err(s) = self.active() {
+            return s;
+        }
+        let _ddl = self.ddl.lock().await;
+        if req.data_type != DataType::FloatVector as i32 {
+            return error(
+                code::PARAMETER_INVALID,
+                format!(
+                    "create index on field {} is not supported: only float vector fields can be indexed here",
+                    req.field_name
+                ),
+            );
+        }
+        let flat = match params::flatten(&req.params) {
+            Ok(f) => f,
+            Err(e) => return error(code::PARAMETER_INVALID, e),
+        };
+        if let Err(e) = params::parse(&flat) {
+            return error(code::PARAMETER_INVALID, e);
+        }
+        let name = if req.index_name.is_empty() {
+            req.field_name.clone()
+        } else {
+            req.index_name.clone()
+        };
+        {
+            let defs = self.defs.read().expect("defs lock");
+            for d in defs.of_collection(req.collection_id) {
+                if d.field_id == req.field_id || d.index_name == name {
+                    if d.field_id == req.field_id
+                        && d.index_name == name
+                        && same_params(&d.params, &req.params)
+                    {
+                        return ok();
+                    }
+                    return error(
+                        code::PARAMETER_INVALID,
+                        format!(
+                            "CreateIndex failed: at most one distinct index is allowed per field: field {} already has index {} with params {:?}",
+                            d.field_name,
+                            d.index_name,
+                            d.params.iter().map(|p| format!("{}={}", p.key, p.value)).collect::<Vec<_>>()
+                        ),
+                    );
+                }
+            }
+        }
+        let id = match self.alloc_ids(1).await {
+            Ok(id) => id,
+            Err(e) => {
+                return retriable(
+                    code::UNEXPECTED,
+                    format!("cannot allocate an index ID: {e}"),
+                )
+            }
+        };
+        let record = IndexRecord {
+            id,
+            collection_id: req.collection_id,
+            field_id: req.field_id,
+            field_name: req.field_name.clone(),
+            index_name: name.clone(),
+            params: req.params.clone(),
+            dim: req.dim,
+            dropped_at_ms: 0,
+        };
+        let key = self.keys.def(req.collection_id, id);
+        match self
+            .write_defs(vec![TxnOp::put(key, record.encode_to_vec(), None)])
+            .await
+        {
+            Ok(()) => {
+                log::info!(collection = req.collection_name.as_str(), field = req.field_name.as_str(),
+                    index = name.as_str(), index_id = id; "index created");
+                ok()
+            }
+            Err(s) => s,
+        }
+    }
+
+    /// DescribeIndex: each matching definition with its progress over the collection's
+    /// live segments.
+    pub fn describe_index(&self, req: DescribeIndexRequest) -> pb::DescribeIndexResponse {
+        if let Err(s) = self.active() {
+            return pb::DescribeIndexResponse {
+                status: Some(s),
+                ..Default::default()
+            };
+        }
+        let min_rows = self.ctx.config.segment.min_rows_to_index as i64;
+        let defs = self.defs.read().expect("defs lock");
+        let builds = self.builds.read().expect("builds lock");
+        let segments = self.segments.read().expect("segments lock");
+        let matching: Vec<&IndexRecord> = defs
+            .of_collection(req.collection_id)
+            .into_iter()
+            .filter(|d| req.index_name.is_empty() || d.index_name == req.index_name)
+            .collect();
+        if matching.is_empty() {
+            return pb::DescribeIndexResponse {
+                status: Some(error(
+                    code::INDEX_NOT_FOUND,
+                    format!("index not found[collection={}]", req.collection_name),
+                )),
+                ..Default::default()
+            };
+        }
+        let live = segments.live_segments(req.collection_id);
+        let descriptions = matching
+            .into_iter()
+            .map(|d| {
+                let of_index = builds.of_index(d.id);
+                let mut total = 0;
+                let mut indexed = 0;
+                let mut failed = None;
+                for s in &live {
+                    total += s.num_rows;
+                    if s.num_rows < min_rows {
+                        indexed += s.num_rows; // searched exactly: nothing to build
+                        continue;
+                    }
+                    let b = of_index.iter().find(|b| b.record.segment_id == s.id);
+                    match b.map(|b| (b.record.state(), b)) {
+                        Some((IndexState::Finished, _)) => indexed += s.num_rows,
+                        Some((IndexState::Failed, b))
+                            if b.record.attempts >= reconcile_attempts() =>
+                        {
+                            failed = Some(b.record.fail_reason.clone());
+                        }
+                        _ => {}
+                    }
+                }
+                let state = match (&failed, indexed == total) {
+                    (Some(_), _) => IndexState::Failed,
+                    (None, true) => IndexState::Finished,
+                    (None, false) => IndexState::InProgress,
+                };
+                pb::IndexDescription {
+                    index_name: d.index_name.clone(),
+                    index_id: d.id,
+                    params: d.params.clone(),
+                    field_name: d.field_name.clone(),
+                    indexed_rows: indexed,
+                    total_rows: total,
+                    state: state as i32,
+                    index_state_fail_reason: failed.unwrap_or_default(),
+                    pending_index_rows: total - indexed,
+                }
+            })
+            .collect();
+        pb::DescribeIndexResponse {
+            status: Some(ok()),
+            index_descriptions: descriptions,
+        }
+    }
+
+    /// DropIndex: marks the definition dropped (its builds and files go next); a missing
+    /// index is not an error.
+    pub async fn drop_index(&self, req: DropIndexRequest) -> Status {
+        if let Err(s) = self.active() {
+            return s;
+        }
+        let _ddl = self.ddl.lock().await;
+        let target: Vec<IndexRecord> = self
+            .defs
+            .read()
+            .expect("defs lock")
+            .of_collection(req.collection_id)
+            .into_iter()
+            .filter(|d| {
+                (req.index_name.is_empty() || d.index_name == req.index_name)
+                    && (req.field_name.is_empty() || d.field_name == req.field_name)
+            })
+            .cloned()
+            .collect();
+        if target.len() > 1 {
+            return error(
+                code::PARAMETER_INVALID,
+                "there are multiple indexes, please specify the index_name",
+            );
+        }
+        let Some(mut d) = target.into_iter().next() else {
+            return ok();
+        };
+        d.dropped_at_ms = now_ms();
+        let key = IndexKeys::def(&self.keys, d.collection_id, d.id);
+        match self
+            .write_defs(vec![TxnOp::put(key, d.encode_to_vec(), None)])
+            .await
+        {
+            Ok(()) => {
+                log::info!(collection = req.collection_name.as_str(), index = d.index_name.as_str(); "index dropped");
+                ok()
+            }
+            Err(s) => s,
+        }
+    }
+}
+
+/// Attempts a build gets before its failure is final.
+pub fn reconcile_attempts() -> u32 {
+    super::reconcile::MAX_ATTEMPTS
+}

@@ -1,0 +1,224 @@
+//! The active indexcoord's loop: a build record for every (live index, flushed segment
+//! big enough), each unassigned, orphaned (its indexnode's session vanished) or failed
+//! build (up to [`MAX_ATTEMPTS`]) given to a free live indexnode, and the builds and files
+//! of dropped indexes and dropped segments removed. Every write is fenced and conditioned
+//! on the revision it read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, TxnOp};
+use prost::Message;
+
+use super::IndexCoord;
+use crate::proto::common::IndexState;
+use crate::proto::indexcoord::BuildRecord;
+use crate::role::Role;
+use crate::session::fenced::{FenceError, FencedStore};
+
+/// Attempts a build gets (each on a live indexnode) before its failure is final.
+pub const MAX_ATTEMPTS: u32 = 3;
+const PASS_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs until the term ends.
+pub async fn run(ic: Arc<IndexCoord>, store: FencedStore) {
+    while store.term().is_valid() {
+        match pass(&ic, &store).await {
+            Ok(()) => {}
+            Err(PassError::Fence(FenceError::NotActive | FenceError::Fenced { .. })) => return,
+            Err(e) => log::warn!(error:% = e; "indexcoord pass failed, trying again"),
+        }
+        tokio::time::sleep(PASS_EVERY).await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error(transparent)]
+    Fence(#[from] FenceError),
+    #[error("{0}")]
+    Other(String),
+}
+
+async fn pass(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
+    create_builds(ic, store).await?;
+    assign(ic, store).await?;
+    clean(ic, store).await
+}
+
+/// A build record for each (live index, live segment of at least the minimum rows) pair
+/// that has none.
+async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
+    let min_rows = ic.ctx.config.segment.min_rows_to_index as i64;
+    let missing: Vec<BuildRecord> = {
+        let defs = ic.defs.read().expect("defs lock");
+        let builds = ic.builds.read().expect("builds lock");
+        let segments = ic.segments.read().expect("segments lock");
+        let have: BTreeSet<(i64, i64)> = builds
+            .all()
+            .map(|b| (b.record.index_id, b.record.segment_id))
+            .collect();
+        defs.all()
+            .filter(|d| d.dropped_at_ms == 0)
+            .flat_map(|d| {
+                segments
+                    .live_segments(d.collection_id)
+                    .into_iter()
+                    .filter(|s| s.num_rows >= min_rows && !have.contains(&(d.id, s.id)))
+                    .map(|s| BuildRecord {
+                        index_id: d.id,
+                        collection_id: d.collection_id,
+                        partition_id: s.partition_id,
+                        segment_id: s.id,
+                        num_rows: s.num_rows,
+                        state: IndexState::Unissued as i32,
+                        insert_files: s.insert_files.clone(),
+                        field_name: d.field_name.clone(),
+                        ..Default::default()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let first = ic
+        .alloc_ids(missing.len() as u32)
+        .await
+        .map_err(PassError::Other)?;
+    let f = ic.followers();
+    let mut last = 0;
+    for (i, mut b) in missing.into_iter().enumerate() {
+        b.build_id = first + i as i64;
+        let key = ic.keys.build(b.collection_id, b.segment_id, b.build_id);
+        last = store
+            .write(vec![TxnOp::put(key, b.encode_to_vec(), None)])
+            .await?;
+    }
+    // The next pass must see these, or it would create them again.
+    f.builds.wait_applied(last, Duration::from_secs(10)).await;
+    Ok(())
+}
+
+/// Live indexnodes' ServerIDs.
+fn live_indexnodes(ic: &IndexCoord) -> BTreeSet<i64> {
+    ic.sessions
+        .snapshot()
+        .values()
+        .filter(|s| s.value.server_name == Role::IndexNode.name() && !s.value.stopping)
+        .map(|s| s.value.server_id)
+        .collect()
+}
+
+/// Gives waiting builds to indexnodes without a build in progress.
+async fn assign(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
+    let nodes = live_indexnodes(ic);
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let (mut busy, waiting) = {
+        let builds = ic.builds.read().expect("builds lock");
+        let mut busy: BTreeMap<i64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+        let mut waiting = Vec::new();
+        for b in builds.all() {
+            let r = &b.record;
+            match r.state() {
+                IndexState::InProgress if nodes.contains(&r.node_id) => {
+                    *busy.entry(r.node_id).or_default() += 1;
+                }
+                IndexState::InProgress | IndexState::Unissued | IndexState::Retry => {
+                    waiting.push(b.clone())
+                }
+                IndexState::Failed if r.attempts < MAX_ATTEMPTS => waiting.push(b.clone()),
+                _ => {}
+            }
+        }
+        (busy, waiting)
+    };
+    for b in waiting {
+        let Some((&node, _)) = busy
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .min_by_key(|(id, _)| **id)
+        else {
+            break;
+        };
+        let mut r = b.record.clone();
+        let from = r.node_id;
+        r.state = IndexState::InProgress as i32;
+        r.node_id = node;
+        r.attempts += 1;
+        r.fail_reason.clear();
+        let key = ic.keys.build(r.collection_id, r.segment_id, r.build_id);
+        let when = vec![Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            b.revision,
+        )];
+        if store
+            .write_if(when, vec![TxnOp::put(key, r.encode_to_vec(), None)])
+            .await?
+            .is_some()
+        {
+            busy.insert(node, 1);
+            log::info!(build = r.build_id, segment = r.segment_id, indexnode = node, previous = from,
+                attempt = r.attempts; "index build assigned");
+        }
+    }
+    Ok(())
+}
+
+/// Removes the builds (files, then records) of dropped indexes and of segments that are
+/// no longer live, and dropped definitions with no build left.
+async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
+    let (gone_builds, gone_defs) = {
+        let defs = ic.defs.read().expect("defs lock");
+        let builds = ic.builds.read().expect("builds lock");
+        let segments = ic.segments.read().expect("segments lock");
+        let live_defs: BTreeSet<i64> = defs
+            .all()
+            .filter(|d| d.dropped_at_ms == 0)
+            .map(|d| d.id)
+            .collect();
+        let gone: Vec<BuildRecord> = builds
+            .all()
+            .map(|b| &b.record)
+            .filter(|r| {
+                !live_defs.contains(&r.index_id)
+                    || !segments
+                        .live_segments(r.collection_id)
+                        .iter()
+                        .any(|s| s.id == r.segment_id)
+            })
+            .cloned()
+            .collect();
+        let with_builds: BTreeSet<i64> = builds.all().map(|b| b.record.index_id).collect();
+        let defs_gone: Vec<(i64, i64)> = defs
+            .all()
+            .filter(|d| d.dropped_at_ms != 0 && !with_builds.contains(&d.id))
+            .map(|d| (d.collection_id, d.id))
+            .collect();
+        (gone, defs_gone)
+    };
+    for r in &gone_builds {
+        for f in &r.index_files {
+            ic.storage
+                .delete(f)
+                .await
+                .map_err(|e| PassError::Other(e.to_string()))?;
+        }
+        let key = ic.keys.build(r.collection_id, r.segment_id, r.build_id);
+        store.write(vec![TxnOp::delete(key, None)]).await?;
+    }
+    for (coll, id) in &gone_defs {
+        store
+            .write(vec![TxnOp::delete(ic.keys.def(*coll, *id), None)])
+            .await?;
+    }
+    if !gone_builds.is_empty() || !gone_defs.is_empty() {
+        log::info!(builds = gone_builds.len(), indexes = gone_defs.len(); "index builds of dropped indexes or segments removed");
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! One build: vectors from the segment's Parquet file, the index, its file, and the
+//! registering txn (conditioned on the build record's revision and this session's key).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use prost::Message;
+
+use super::Shared;
+use crate::index::params;
+use crate::index::VectorIndex;
+use crate::meta::index::index_file;
+use crate::proto::common::IndexState;
+use crate::proto::indexcoord::BuildRecord;
+use crate::proto::schema::{field_data, vector_field};
+use crate::session::lease::Lease;
+use crate::storage::segment;
+
+/// The session a build works for.
+pub struct Owner {
+    /// This indexnode's ServerID.
+    pub node_id: i64,
+    /// Its session key.
+    pub session_key: String,
+    /// Its lease.
+    pub lease: Arc<Lease>,
+}
+
+/// Builds `build_id` (as assigned at `revision`) and records the outcome.
+pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision: i64) {
+    let Some(record) = shared
+        .builds
+        .read()
+        .expect("builds lock")
+        .all()
+        .find(|b| b.record.build_id == build_id)
+        .map(|b| b.record.clone())
+    else {
+        return;
+    };
+    log::info!(build = build_id, segment = record.segment_id, rows = record.num_rows; "index build started");
+    let started = Instant::now();
+    let outcome = build(&shared, &record).await;
+    let mut done = record.clone();
+    match outcome {
+        Ok((path, size)) => {
+            done.state = IndexState::Finished as i32;
+            done.index_files = vec![path];
+            done.size_bytes = size as i64;
+            done.build_ms = started.elapsed().as_millis() as i64;
+        }
+        Err(e) => {
+            log::error!(build = build_id, segment = record.segment_id, error = e.as_str(); "index build failed");
+            done.state = IndexState::Failed as i32;
+            done.fail_reason = e;
+        }
+    }
+    if !owner.lease.valid() {
+        log::warn!(build = build_id; "session lost during the build: not recorded");
+        return;
+    }
+    let key = shared
+        .keys
+        .build(record.collection_id, record.segment_id, build_id);
+    let txn = Txn::new()
+        .when(vec![
+            Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
+            Compare::version(owner.session_key.clone(), CompareOp::Greater, 0),
+        ])
+        .and_then(vec![TxnOp::put(key, done.encode_to_vec(), None)]);
+    // Retried until it is decided: the same txn again cannot apply twice (the revision
+    // it checks changes once it applies).
+    loop {
+        let t = txn.clone();
+        match shared
+            .ctx
+            .etcd
+            .call(|mut c| {
+                let t = t.clone();
+                async move { c.txn(t).await }
+            })
+            .await
+        {
+            Ok(r) if r.succeeded() => {
+                log::info!(build = build_id, segment = record.segment_id, state:? = done.state(),
+                    size = done.size_bytes, took_ms = done.build_ms; "index build recorded");
+                return;
+            }
+            Ok(_) => {
+                log::warn!(build = build_id; "index build no longer assigned to this indexnode: not recorded");
+                return;
+            }
+            Err(e) => {
+                if !owner.lease.valid() {
+                    return;
+                }
+                log::warn!(build = build_id, error:% = e; "cannot record the index build, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Reads, builds and writes; returns the index file's path and size.
+async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), String> {
+    let def = shared
+        .defs
+        .read()
+        .expect("defs lock")
+        .all()
+        .find(|d| d.id == r.index_id)
+        .cloned()
+        .ok_or_else(|| format!("index {} is not defined (dropped?)", r.index_id))?;
+    let schema = shared
+        .catalog
+        .read()
+        .expect("catalog lock")
+        .collection_by_id(r.collection_id)
+        .and_then(|c| c.schema.clone())
+        .ok_or_else(|| format!("collection {} is not in the catalog", r.collection_id))?;
+    let spec = params::parse(&params::flatten(&def.params)?)?;
+    let dim = def.dim as usize;
+    let mut vectors: Vec<f32> = Vec::with_capacity(r.num_rows as usize * dim);
+    for f in &r.insert_files {
+        let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
+        let batch = segment::decode(&schema, bytes).map_err(|e| e.to_string())?;
+        let column = batch
+            .fields
+            .into_iter()
+            .find(|c| c.field_name == def.field_name)
+            .ok_or_else(|| format!("{f} has no column {}", def.field_name))?;
+        match column.field {
+            Some(field_data::Field::Vectors(v)) => match v.data {
+                Some(vector_field::Data::FloatVector(fv)) => vectors.extend(fv.data),
+                _ => return Err(format!("{} is not a float vector column", def.field_name)),
+            },
+            _ => return Err(format!("{} is not a vector column", def.field_name)),
+        }
+    }
+    let threads = match shared.ctx.config.segment.build_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let bytes = tokio::task::spawn_blocking(move || {
+        VectorIndex::build(spec, dim, vectors, threads)
+            .and_then(|idx| idx.to_bytes())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("the build task failed: {e}"))??;
+    let path = index_file(r.build_id);
+    let size = bytes.len();
+    shared
+        .storage
+        .put(&path, bytes.into())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((path, size))
+}

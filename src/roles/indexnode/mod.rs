@@ -1,0 +1,138 @@
+//! The indexnode: builds the index of each segment the indexcoord assigned to it (reads
+//! the vectors from the segment's Parquet file, builds on `indexNode.buildParallel`
+//! threads, writes `index_files/<buildID>/index`), then registers the result in one etcd
+//! txn that holds only while the build record is the one it was given and its own
+//! session lives: a build taken away (node paused, task reassigned) is never recorded
+//! twice.
+
+mod build;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::meta::catalog::{Catalog, CatalogKeys};
+use crate::meta::follower::Follower;
+use crate::meta::index::{Builds, IndexDefs, IndexKeys};
+use crate::process::Context;
+use crate::proto::common::IndexState;
+use crate::roles::worker::Worker;
+use crate::session::Session;
+use crate::storage::Storage;
+
+const MANAGE_EVERY: Duration = Duration::from_millis(200);
+
+struct Task(JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What a build needs from its indexnode.
+pub(crate) struct Shared {
+    ctx: Arc<Context>,
+    keys: IndexKeys,
+    defs: Arc<RwLock<IndexDefs>>,
+    builds: Arc<RwLock<Builds>>,
+    catalog: Arc<RwLock<Catalog>>,
+    storage: Storage,
+}
+
+struct Followers {
+    _defs: Arc<Follower<IndexDefs>>,
+    _builds: Arc<Follower<Builds>>,
+    _catalog: Arc<Follower<Catalog>>,
+}
+
+/// An indexnode process.
+pub struct IndexNode {
+    shared: Arc<Shared>,
+    followers: Mutex<Option<Followers>>,
+    manager: Mutex<Option<Task>>,
+}
+
+impl IndexNode {
+    /// An indexnode for this process; an error when object storage is not usable.
+    pub fn new(ctx: Arc<Context>) -> Result<Arc<Self>, String> {
+        let storage = Storage::from_config(&ctx.config.storage)
+            .map_err(|e| format!("object storage is not usable: {e}"))?;
+        Ok(Arc::new(IndexNode {
+            shared: Arc::new(Shared {
+                keys: IndexKeys::new(&ctx.config.etcd.meta_root()),
+                defs: Arc::default(),
+                builds: Arc::default(),
+                catalog: Arc::default(),
+                storage,
+                ctx,
+            }),
+            followers: Mutex::new(None),
+            manager: Mutex::new(None),
+        }))
+    }
+
+    fn start_followers(&self) {
+        let mut f = self.followers.lock().expect("followers lock");
+        if f.is_none() {
+            let s = &self.shared;
+            let etcd = &s.ctx.etcd;
+            *f = Some(Followers {
+                _defs: Follower::start(etcd.clone(), s.keys.clone(), s.defs.clone()),
+                _builds: Follower::start(etcd.clone(), s.keys.clone(), s.builds.clone()),
+                _catalog: Follower::start(
+                    etcd.clone(),
+                    CatalogKeys::new(&s.ctx.config.etcd.meta_root()),
+                    s.catalog.clone(),
+                ),
+            });
+        }
+    }
+}
+
+impl Worker for Arc<IndexNode> {
+    async fn on_session(&self, session: &Session) {
+        self.start_followers();
+        let owner = Arc::new(build::Owner {
+            node_id: session.server_id(),
+            session_key: session.own_key(),
+            lease: session.lease.clone(),
+        });
+        let task = tokio::spawn(manage(self.shared.clone(), owner));
+        *self.manager.lock().expect("manager lock") = Some(Task(task));
+    }
+
+    async fn on_session_end(&self) {
+        self.manager.lock().expect("manager lock").take();
+        log::warn!("indexnode session ended: its builds stopped unrecorded (the indexcoord gives them to others)");
+    }
+}
+
+/// Runs one build task per build assigned to this session (by the record's revision).
+async fn manage(shared: Arc<Shared>, owner: Arc<build::Owner>) {
+    let mut running: HashMap<i64, (i64, Task)> = HashMap::new();
+    loop {
+        let wanted: Vec<(i64, i64)> = shared
+            .builds
+            .read()
+            .expect("builds lock")
+            .all()
+            .filter(|b| {
+                b.record.node_id == owner.node_id && b.record.state() == IndexState::InProgress
+            })
+            .map(|b| (b.record.build_id, b.revision))
+            .collect();
+        // A build no longer assigned as it was (reassigned, dropped, done) stops.
+        running.retain(|id, (rev, _)| wanted.contains(&(*id, *rev)));
+        for (id, rev) in wanted {
+            if running.contains_key(&id) {
+                continue;
+            }
+            let task = tokio::spawn(build::run(shared.clone(), owner.clone(), id, rev));
+            running.insert(id, (rev, Task(task)));
+        }
+        tokio::time::sleep(MANAGE_EVERY).await;
+    }
+}

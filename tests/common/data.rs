@@ -1,0 +1,131 @@
+//! Shared set-up for the data-plane tests: a cluster with its own storage directory and
+//! log, the Python client's modes, and what etcd and `milvus status` say.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use milvus::proto::datacoord::SegmentRecord;
+use milvus::testkit::process::Milvus;
+use milvus::testkit::{python, NatsServer};
+use prost::Message;
+
+use super::Cluster;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A cluster on a fresh etcd and `nats` (its files go under its own directory).
+pub fn data_cluster(ttl: u64, nats: &NatsServer) -> Cluster {
+    let mut c = Cluster::new(ttl);
+    c.set("NATSMQ_ADDRESS", &nats.address());
+    c.set("ROOT_COORD_DML_CHANNEL_NUM", "4");
+    c
+}
+
+/// Where objects land: `localStorage.path` (the cluster's `data`) / `minio.rootPath`.
+pub fn storage_dir(c: &Cluster) -> PathBuf {
+    c.dir.0.join("data").join("files")
+}
+
+pub fn healthy(m: &Milvus) {
+    assert!(m.wait_state("Healthy", 10 * SEC), "{}", m.log());
+}
+
+pub fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/pymilvus_client.py")
+}
+
+/// Runs a mode of the Python client to the end: (success, stdout + stderr).
+pub fn py(args: &[&str]) -> (bool, String) {
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Starts a mode of the Python client in the background.
+pub fn py_spawn(args: &[&str]) -> Child {
+    Command::new(python())
+        .arg(script())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub fn finish(child: Child) -> (bool, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The first JSON object line of a client's output.
+pub fn summary(text: &str) -> serde_json::Value {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no summary line in:\n{text}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// Segment records of a collection in etcd.
+pub fn segments(c: &Cluster, coll: i64) -> Vec<SegmentRecord> {
+    let rt = milvus::testkit::runtime();
+    rt.block_on(async {
+        let mut cl = etcd_client::Client::connect([c.etcd.endpoint()], None)
+            .await
+            .unwrap();
+        let prefix = format!("by-dev/meta/datacoord-meta/s/{coll}/");
+        let resp = tokio::time::timeout(
+            5 * SEC,
+            cl.get(prefix, Some(etcd_client::GetOptions::new().with_prefix())),
+        )
+        .await
+        .expect("etcd get timed out")
+        .unwrap();
+        resp.kvs()
+            .iter()
+            .map(|kv| SegmentRecord::decode(kv.value()).unwrap())
+            .collect()
+    })
+}
+
+/// Channel assignments from `milvus status --channels --json`: (vchannel, datanode).
+pub fn watches(c: &Cluster) -> Vec<(String, i64)> {
+    let out = c.cmd(&["status", "--channels", "--json"]);
+    assert!(out.status.success(), "{}", super::text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["vchannel"].as_str().unwrap().to_string(),
+                r["datanode"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
