@@ -366,7 +366,10 @@ impl Builder<'_> {
                 |n, out| self.links_of(n, level, out),
                 &|_| true,
             );
-            let chosen = heuristic(self.ip, self.vectors, self.dim, &found, self.m);
+            // Up to the level's full capacity (2M on the base level), as faiss links a
+            // new node (hnswlib stops at M).
+            let cap = if level == 0 { 2 * self.m } else { self.m };
+            let chosen = heuristic(self.ip, self.vectors, self.dim, &found, cap);
             self.set_links(q, level, &chosen);
             for &nb in &chosen {
                 self.connect(nb, q, level);
@@ -444,6 +447,11 @@ impl Graph {
             };
         }
         let levels = levels(n, m);
+        // Highest levels first (as faiss inserts): the upper layers exist before the
+        // mass of base-level nodes arrives, which gives a better connected graph.
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(levels[i as usize]));
+        let first = order[0];
         let b = Builder {
             vectors,
             dim,
@@ -456,7 +464,7 @@ impl Graph {
                 .iter()
                 .map(|&l| Mutex::new(vec![Vec::new(); l as usize]))
                 .collect(),
-            entry: RwLock::new((0, levels[0] as usize)),
+            entry: RwLock::new((first, levels[first as usize] as usize)),
             levels,
             top: Mutex::new(()),
         };
@@ -472,8 +480,8 @@ impl Graph {
                         if start >= n {
                             return;
                         }
-                        for q in start..(start + 16).min(n) {
-                            b.insert(q as u32, &mut visited);
+                        for &q in &order[start..(start + 16).min(n)] {
+                            b.insert(q, &mut visited);
                         }
                     }
                 });

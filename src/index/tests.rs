@@ -232,3 +232,13 @@ fn an_index_loaded_back_from_object_storage_finds_the_same_neighbours() {
     assert!(VectorIndex::from_bytes(ivf, &back).is_err());
     assert!(VectorIndex::from_bytes(spec, &back[..back.len() / 2]).is_err());
 }
+
+#[test]
+fn the_benchmark_vectors_are_the_documented_stream() {
+    // benches/workload/faiss_hnsw.py generates the same numbers in numpy; this pins them.
+    let v = random_vectors(1, 4, 42);
+    let want = [0.741_564_87, 0.159_910_38, 0.278_601_1, 0.344_190_66];
+    for (a, b) in v.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{v:?}");
+    }
+}
