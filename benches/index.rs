@@ -1,6 +1,6 @@
 //! Index benchmark: `cargo bench --bench index` (options after `--`: `--rows N`,
 //! `--dim N`, `--queries N`, `--m N`, `--efc N`, `--runs N`, `--threads N`,
-//! `--kind HNSW|IVF_FLAT`, `--nlist N`). Builds over uniform random vectors in [0, 1)
+//! `--kind HNSW|HNSW_SQ|IVF_FLAT`, `--nlist N`). Builds over uniform random vectors in [0, 1)
 //! (fixed seed, the same set every run), `--runs` times, and prints the build time
 //! (min / median / max), the index's memory, and recall@10 against exact L2 search with
 //! single-thread queries per second at several `ef` (or `nprobe`).
@@ -31,6 +31,10 @@ fn main() {
     let kind = match text_arg("--kind", "HNSW").as_str() {
         "IVF_FLAT" => Kind::IvfFlat {
             nlist: arg("--nlist", 1024),
+        },
+        "HNSW_SQ" => Kind::HnswSq {
+            m: arg("--m", 16),
+            ef_construction: arg("--efc", 200),
         },
         _ => Kind::Hnsw {
             m: arg("--m", 16),
@@ -91,22 +95,34 @@ fn main() {
         builds[builds.len() - 1],
         index.memory_usage() as f64 / (1024.0 * 1024.0)
     );
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0);
+    println!(
+        "peak RSS of this process (vectors, queries, ground truth, one index at a time): {:.0} MiB",
+        hwm / 1024.0
+    );
     println!(
         "| {} | recall@10 | QPS (1 thread) |",
-        if matches!(kind, Kind::Hnsw { .. }) {
-            "ef"
-        } else {
+        if matches!(kind, Kind::IvfFlat { .. }) {
             "nprobe"
+        } else {
+            "ef"
         }
     );
     println!("|---|---|---|");
     let knobs: Vec<usize> = match kind {
-        Kind::Hnsw { .. } => vec![16, 32, 64, 128, 256],
-        _ => vec![1, 8, 16, 32, 64],
+        Kind::IvfFlat { .. } => vec![1, 8, 16, 32, 64],
+        _ => vec![16, 32, 64, 128, 256],
     };
     for knob in knobs {
         let p = match kind {
-            Kind::Hnsw { .. } => SearchParams {
+            Kind::Hnsw { .. } | Kind::HnswSq { .. } => SearchParams {
                 ef: Some(knob.max(k)),
                 nprobe: None,
             },

@@ -1,5 +1,6 @@
-//! Distance kernels: squared L2 and inner product over f32, vectorized with AVX2 + FMA
-//! when the CPU has them (checked once at run time), portable code otherwise.
+//! Distance kernels: squared L2 and inner product over f32 and over 8-bit codes,
+//! vectorized with AVX2 (+ FMA) when the CPU has them (checked once at run time),
+//! portable code otherwise.
 
 use std::sync::OnceLock;
 
@@ -43,6 +44,136 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
+
+type ByteKernel = fn(&[u8], &[u8]) -> u32;
+
+#[inline(always)]
+fn l2_u8_portable(a: &[u8], b: &[u8]) -> u32 {
+    let mut acc = [0u32; 32];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let tail: u32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| {
+            let d = i32::from(*x) - i32::from(*y);
+            (d * d) as u32
+        })
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..32 {
+            let d = i32::from(x[i]) - i32::from(y[i]);
+            acc[i] += (d * d) as u32;
+        }
+    }
+    acc.iter().sum::<u32>() + tail
+}
+
+#[inline(always)]
+fn dot_u8_portable(a: &[u8], b: &[u8]) -> u32 {
+    let mut acc = [0u32; 32];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let tail: u32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| u32::from(*x) * u32::from(*y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..32 {
+            acc[i] += u32::from(x[i]) * u32::from(y[i]);
+        }
+    }
+    acc.iter().sum::<u32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx_u8 {
+    use std::arch::x86_64::{
+        __m128i, __m256i, _mm256_add_epi32, _mm256_cvtepu8_epi16, _mm256_madd_epi16,
+        _mm256_setzero_si256, _mm256_storeu_si256, _mm256_sub_epi16, _mm_loadu_si128,
+    };
+
+    /// Sums `f(x, y)` (pairwise 16-bit products, added in pairs into 32-bit lanes) over
+    /// 16 codes at a time, widened to 16 bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `a` and `b` have the same length.
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum16(a: &[u8], b: &[u8], l2: bool) -> u32 {
+        let n = a.len().min(b.len());
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so both 16-byte loads stay inside the slices.
+            let (va, vb) = unsafe {
+                (
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(a.as_ptr().add(i).cast::<__m128i>())),
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>())),
+                )
+            };
+            let prod = if l2 {
+                let d = _mm256_sub_epi16(va, vb);
+                _mm256_madd_epi16(d, d)
+            } else {
+                _mm256_madd_epi16(va, vb)
+            };
+            acc = _mm256_add_epi32(acc, prod);
+            i += 16;
+        }
+        let mut lanes = [0i32; 8];
+        // SAFETY: `lanes` is 32 bytes, the size of one register.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), acc) };
+        let mut sum = lanes.iter().map(|x| *x as u32).sum::<u32>();
+        for j in i..n {
+            let (x, y) = (i32::from(a[j]), i32::from(b[j]));
+            sum += if l2 {
+                ((x - y) * (x - y)) as u32
+            } else {
+                (x * y) as u32
+            };
+        }
+        sum
+    }
+
+    pub fn l2_safe(a: &[u8], b: &[u8]) -> u32 {
+        // SAFETY: chosen only after `is_x86_feature_detected!` found AVX2.
+        unsafe { sum16(a, b, true) }
+    }
+
+    pub fn dot_safe(a: &[u8], b: &[u8]) -> u32 {
+        // SAFETY: as above.
+        unsafe { sum16(a, b, false) }
+    }
+}
+
+fn byte_kernels() -> &'static (ByteKernel, ByteKernel) {
+    static K: OnceLock<(ByteKernel, ByteKernel)> = OnceLock::new();
+    K.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                return (
+                    avx_u8::l2_safe as ByteKernel,
+                    avx_u8::dot_safe as ByteKernel,
+                );
+            }
+        }
+        (l2_u8_portable as ByteKernel, dot_u8_portable as ByteKernel)
+    })
+}
+
+/// Squared Euclidean distance of 8-bit codes.
+#[inline]
+pub fn l2_u8(a: &[u8], b: &[u8]) -> u32 {
+    (byte_kernels().0)(a, b)
+}
+
+/// Inner product of 8-bit codes.
+#[inline]
+pub fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
+    (byte_kernels().1)(a, b)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -107,5 +238,19 @@ mod tests {
         let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((super::l2(&a, &b) - l2).abs() < 1e-2);
         assert!((super::dot(&a, &b) - dot).abs() < 1e-2);
+        let x: Vec<u8> = (0..70).map(|i| (i * 7 % 256) as u8).collect();
+        let y: Vec<u8> = (0..70).map(|i| (255 - i * 3 % 256) as u8).collect();
+        let l2: u32 = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| ((i32::from(*a) - i32::from(*b)).pow(2)) as u32)
+            .sum();
+        let dot: u32 = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| u32::from(*a) * u32::from(*b))
+            .sum();
+        assert_eq!(super::l2_u8(&x, &y), l2);
+        assert_eq!(super::dot_u8(&x, &y), dot);
     }
 }

@@ -5,8 +5,8 @@
 //! several threads with a lock per node; the finished graph is searched without locks,
 //! with `ef` per query.
 //!
-//! Distances are "smaller is closer": squared L2, or `1 - dot` for inner products
-//! (COSINE vectors come normalized).
+//! Distances come from a [`Space`] and are "smaller is closer": squared L2, or `1 - dot`
+//! for inner products (COSINE vectors come normalized), over floats or 8-bit codes.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU32, Ordering as AtOrd};
 use std::sync::{Mutex, RwLock};
 
 use super::distance;
-use super::params::Metric;
 
 /// A (distance, node) pair ordered by distance.
 #[derive(Clone, Copy, PartialEq)]
@@ -107,7 +106,7 @@ impl BaseLinks {
     }
 }
 
-/// The finished graph.
+/// The finished graph (links only: the vectors are its [`Space`]'s).
 pub struct Graph {
     m: usize,
     entry: u32,
@@ -115,7 +114,6 @@ pub struct Graph {
     base: BaseLinks,
     /// Links of each node on levels 1 and up (`upper[n][l - 1]`).
     upper: Vec<Vec<Vec<u32>>>,
-    ip: bool,
 }
 
 impl std::fmt::Debug for Graph {
@@ -128,26 +126,72 @@ impl std::fmt::Debug for Graph {
     }
 }
 
-fn dist(ip: bool, a: &[f32], b: &[f32]) -> f32 {
-    if ip {
-        1.0 - distance::dot(a, b)
-    } else {
-        distance::l2(a, b)
+/// The vectors a graph links: how far two nodes are, and a hint to load one.
+pub trait Space: Sync {
+    /// Number of nodes.
+    fn len(&self) -> usize;
+    /// True when there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Distance between two nodes (smaller is closer).
+    fn between(&self, a: u32, b: u32) -> f32;
+    /// Starts loading a node's vector into the cache.
+    fn prefetch(&self, _n: u32) {}
+}
+
+/// Float vectors: squared L2, or `1 - dot` for inner products.
+pub struct FloatSpace<'a> {
+    /// Rows of `dim`.
+    pub vectors: &'a [f32],
+    /// Dimension.
+    pub dim: usize,
+    /// Inner product instead of L2.
+    pub ip: bool,
+}
+
+impl FloatSpace<'_> {
+    /// A node's vector.
+    #[inline]
+    pub fn row(&self, n: u32) -> &[f32] {
+        &self.vectors[n as usize * self.dim..(n as usize + 1) * self.dim]
+    }
+
+    /// Distance from a query vector to a node.
+    #[inline]
+    pub fn to(&self, q: &[f32], n: u32) -> f32 {
+        let v = self.row(n);
+        if self.ip {
+            1.0 - distance::dot(q, v)
+        } else {
+            distance::l2(q, v)
+        }
+    }
+}
+
+impl Space for FloatSpace<'_> {
+    fn len(&self) -> usize {
+        self.vectors.len() / self.dim.max(1)
+    }
+
+    fn between(&self, a: u32, b: u32) -> f32 {
+        self.to(self.row(a), b)
+    }
+
+    fn prefetch(&self, n: u32) {
+        prefetch(self.row(n));
     }
 }
 
 /// Keeps, of `candidates` (closest first), those closer to the base than to every one
 /// kept before them, up to `m` (hnswlib's `getNeighborsByHeuristic2`).
-fn heuristic(ip: bool, vectors: &[f32], dim: usize, candidates: &[Near], m: usize) -> Vec<u32> {
+fn heuristic<S: Space>(space: &S, candidates: &[Near], m: usize) -> Vec<u32> {
     if candidates.len() <= m {
         return candidates.iter().map(|n| n.1).collect();
     }
     let mut kept: Vec<Near> = Vec::with_capacity(m);
     for c in candidates {
-        let cv = row(vectors, dim, c.1);
-        let good = kept
-            .iter()
-            .all(|k| dist(ip, cv, row(vectors, dim, k.1)) >= c.0);
+        let good = kept.iter().all(|k| space.between(c.1, k.1) >= c.0);
         if good {
             kept.push(*c);
             if kept.len() >= m {
@@ -158,20 +202,15 @@ fn heuristic(ip: bool, vectors: &[f32], dim: usize, candidates: &[Near], m: usiz
     kept.iter().map(|n| n.1).collect()
 }
 
-#[inline]
-fn row(vectors: &[f32], dim: usize, n: u32) -> &[f32] {
-    &vectors[n as usize * dim..(n as usize + 1) * dim]
-}
-
-/// Asks the CPU to start loading a vector's first cache lines (the graph's accesses are
+/// Asks the CPU to start loading the first cache lines of `v` (the graph's accesses are
 /// random, so the hardware prefetcher cannot guess them).
 #[inline]
-fn prefetch(v: &[f32]) {
+pub fn prefetch<T>(v: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         let p = v.as_ptr().cast::<i8>();
-        let lines = (v.len() * 4).div_ceil(64).min(4);
+        let lines = std::mem::size_of_val(v).div_ceil(64).min(4);
         for i in 0..lines {
             // SAFETY: SSE is part of x86_64; a prefetch never faults, and the address
             // stays inside the slice.
@@ -182,29 +221,20 @@ fn prefetch(v: &[f32]) {
     let _ = v;
 }
 
-/// The vectors a graph links, and how distances are taken.
-#[derive(Clone, Copy)]
-struct Space<'a> {
-    ip: bool,
-    vectors: &'a [f32],
-    dim: usize,
-}
-
-/// The `ef` nodes closest to `q` on `level`, from `entry`, closest first. `links(n)`
-/// gives a node's links on that level; `accept` filters what may be returned (every
-/// node is still traversed).
-fn search_level(
-    space: Space<'_>,
-    q: &[f32],
+/// The `ef` nodes closest to the query (`dq(n)` is its distance to node `n`) on one
+/// level, from `entry`, closest first. `links(n)` gives a node's links on that level;
+/// `accept` filters what may be returned (every node is still traversed).
+fn search_level<S: Space>(
+    space: &S,
+    dq: &dyn Fn(u32) -> f32,
     entry: u32,
     ef: usize,
     visited: &mut Visited,
     mut links: impl FnMut(u32, &mut Vec<u32>),
     accept: &dyn Fn(u32) -> bool,
 ) -> Vec<Near> {
-    let Space { ip, vectors, dim } = space;
     visited.next();
-    let d0 = dist(ip, q, row(vectors, dim, entry));
+    let d0 = dq(entry);
     let mut candidates = BinaryHeap::new(); // min-heap through Reverse
     let mut best: BinaryHeap<Near> = BinaryHeap::new(); // max-heap: worst on top
     candidates.push(std::cmp::Reverse(Near(d0, entry)));
@@ -224,13 +254,13 @@ fn search_level(
         fresh.clear();
         fresh.extend(buf.iter().copied().filter(|nb| visited.first(*nb)));
         if let Some(&f) = fresh.first() {
-            prefetch(row(vectors, dim, f));
+            space.prefetch(f);
         }
         for (i, &nb) in fresh.iter().enumerate() {
             if let Some(&next) = fresh.get(i + 1) {
-                prefetch(row(vectors, dim, next));
+                space.prefetch(next);
             }
-            let dn = dist(ip, q, row(vectors, dim, nb));
+            let dn = dq(nb);
             if best.len() < ef || dn < bound {
                 candidates.push(std::cmp::Reverse(Near(dn, nb)));
                 if accept(nb) {
@@ -251,22 +281,15 @@ fn search_level(
 }
 
 /// Greedy descent on one level (ef = 1).
-fn greedy(
-    ip: bool,
-    vectors: &[f32],
-    dim: usize,
-    q: &[f32],
-    mut ep: u32,
-    mut links: impl FnMut(u32, &mut Vec<u32>),
-) -> u32 {
-    let mut best = dist(ip, q, row(vectors, dim, ep));
+fn greedy(dq: &dyn Fn(u32) -> f32, mut ep: u32, mut links: impl FnMut(u32, &mut Vec<u32>)) -> u32 {
+    let mut best = dq(ep);
     let mut buf = Vec::new();
     loop {
         let mut changed = false;
         buf.clear();
         links(ep, &mut buf);
         for &nb in &buf {
-            let d = dist(ip, q, row(vectors, dim, nb));
+            let d = dq(nb);
             if d < best {
                 best = d;
                 ep = nb;
@@ -297,10 +320,8 @@ fn levels(n: usize, m: usize) -> Vec<u8> {
         .collect()
 }
 
-struct Builder<'a> {
-    vectors: &'a [f32],
-    dim: usize,
-    ip: bool,
+struct Builder<'a, S: Space> {
+    space: &'a S,
     m: usize,
     ef_construction: usize,
     levels: Vec<u8>,
@@ -314,7 +335,7 @@ struct Builder<'a> {
     top: Mutex<()>,
 }
 
-impl Builder<'_> {
+impl<S: Space> Builder<'_, S> {
     fn links_of(&self, n: u32, level: usize, out: &mut Vec<u32>) {
         if level == 0 {
             self.base.read(n, out);
@@ -337,7 +358,7 @@ impl Builder<'_> {
 
     fn insert(&self, q: u32, visited: &mut Visited) {
         let lq = self.levels[q as usize] as usize;
-        let qv = row(self.vectors, self.dim, q);
+        let dq = |n: u32| self.space.between(q, n);
         let top_guard = {
             let g = self.top.lock().expect("top lock");
             if lq > self.entry.read().expect("entry lock").1 {
@@ -348,18 +369,12 @@ impl Builder<'_> {
         };
         let (mut ep, max_level) = *self.entry.read().expect("entry lock");
         for level in (lq + 1..=max_level).rev() {
-            ep = greedy(self.ip, self.vectors, self.dim, qv, ep, |n, out| {
-                self.links_of(n, level, out)
-            });
+            ep = greedy(&dq, ep, |n, out| self.links_of(n, level, out));
         }
         for level in (0..=lq.min(max_level)).rev() {
             let found = search_level(
-                Space {
-                    ip: self.ip,
-                    vectors: self.vectors,
-                    dim: self.dim,
-                },
-                qv,
+                self.space,
+                &dq,
                 ep,
                 self.ef_construction,
                 visited,
@@ -369,7 +384,7 @@ impl Builder<'_> {
             // Up to the level's full capacity (2M on the base level), as faiss links a
             // new node (hnswlib stops at M).
             let cap = if level == 0 { 2 * self.m } else { self.m };
-            let chosen = heuristic(self.ip, self.vectors, self.dim, &found, cap);
+            let chosen = heuristic(self.space, &found, cap);
             self.set_links(q, level, &chosen);
             for &nb in &chosen {
                 self.connect(nb, q, level);
@@ -387,14 +402,13 @@ impl Builder<'_> {
     fn connect(&self, n: u32, q: u32, level: usize) {
         let max = if level == 0 { 2 * self.m } else { self.m };
         let prune = |list: &[u32]| -> Vec<u32> {
-            let nv = row(self.vectors, self.dim, n);
             let mut cands: Vec<Near> = list
                 .iter()
                 .chain(std::iter::once(&q))
-                .map(|&c| Near(dist(self.ip, nv, row(self.vectors, self.dim, c)), c))
+                .map(|&c| Near(self.space.between(n, c), c))
                 .collect();
             cands.sort();
-            heuristic(self.ip, self.vectors, self.dim, &cands, max)
+            heuristic(self.space, &cands, max)
         };
         if level == 0 {
             let _g = self.locks[n as usize].lock().expect("node lock");
@@ -425,17 +439,9 @@ impl Builder<'_> {
 }
 
 impl Graph {
-    /// Builds over `vectors` (rows of `dim`) on `threads` threads.
-    pub fn build(
-        vectors: &[f32],
-        dim: usize,
-        metric: Metric,
-        m: usize,
-        ef_construction: usize,
-        threads: usize,
-    ) -> Graph {
-        let n = vectors.len() / dim;
-        let ip = metric != Metric::L2;
+    /// Builds over the nodes of `space` on `threads` threads.
+    pub fn build<S: Space>(space: &S, m: usize, ef_construction: usize, threads: usize) -> Graph {
+        let n = space.len();
         if n == 0 {
             return Graph {
                 m,
@@ -443,7 +449,6 @@ impl Graph {
                 max_level: 0,
                 base: BaseLinks::new(0, 2 * m),
                 upper: Vec::new(),
-                ip,
             };
         }
         let levels = levels(n, m);
@@ -453,9 +458,7 @@ impl Graph {
         order.sort_by_key(|&i| std::cmp::Reverse(levels[i as usize]));
         let first = order[0];
         let b = Builder {
-            vectors,
-            dim,
-            ip,
+            space,
             m,
             ef_construction: ef_construction.max(m),
             base: BaseLinks::new(n, 2 * m),
@@ -498,17 +501,16 @@ impl Graph {
                 .into_iter()
                 .map(|l| l.into_inner().expect("node lock"))
                 .collect(),
-            ip,
         }
     }
 
-    /// The `k` nearest rows to `q` (among those `accept` lets through) with candidate list
-    /// `ef`: (row, distance), closest first.
-    pub fn search(
+    /// The `k` nodes of `space` nearest to a query (`dq(n)`: its distance to node `n`),
+    /// among those `accept` lets through, with candidate list `ef`: (row, distance),
+    /// closest first.
+    pub fn search<S: Space>(
         &self,
-        vectors: &[f32],
-        dim: usize,
-        q: &[f32],
+        space: &S,
+        dq: &dyn Fn(u32) -> f32,
         k: usize,
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
@@ -518,7 +520,7 @@ impl Graph {
         }
         let mut ep = self.entry;
         for level in (1..=self.max_level).rev() {
-            ep = greedy(self.ip, vectors, dim, q, ep, |n, out| {
+            ep = greedy(dq, ep, |n, out| {
                 if let Some(v) = self.upper[n as usize].get(level - 1) {
                     out.extend_from_slice(v);
                 }
@@ -526,12 +528,8 @@ impl Graph {
         }
         let mut visited = Visited::new(self.upper.len());
         let found = search_level(
-            Space {
-                ip: self.ip,
-                vectors,
-                dim,
-            },
-            q,
+            space,
+            dq,
             ep,
             ef.max(k),
             &mut visited,
@@ -577,7 +575,7 @@ impl Graph {
     }
 
     /// Reads [`Graph::to_bytes`]; `None` when the bytes are cut short or inconsistent.
-    pub fn from_bytes(b: &[u8], m: usize, metric: Metric) -> Option<Graph> {
+    pub fn from_bytes(b: &[u8], m: usize) -> Option<Graph> {
         let mut at = 0;
         let u32_at = |at: &mut usize| -> Option<u32> {
             let v = u32::from_le_bytes(b.get(*at..*at + 4)?.try_into().ok()?);
@@ -621,7 +619,6 @@ impl Graph {
             max_level,
             base,
             upper,
-            ip: metric != Metric::L2,
         })
     }
 }

@@ -1,19 +1,22 @@
-//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT and HNSW behind one type,
+//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT, HNSW and HNSW_SQ behind one
+//! type,
 //! built from the vectors, written to bytes (an index file) and read back, searched with
 //! Milvus's score conventions (L2: squared distance, smaller first; IP: inner product,
 //! COSINE: cosine similarity, larger first). Rows are the vectors' offsets in the segment.
 //!
 //! File layout (little-endian): `MVIX`, version u32, kind u8 (0 FLAT, 1 IVF_FLAT,
-//! 2 HNSW), metric u8 (0 L2, 1 IP, 2 COSINE), dim u32, rows u32, then the vectors
-//! (rows x dim f32, normalized for COSINE), then for IVF_FLAT nlist u32, the centroids
-//! and each list (count u32, rows u32...), for HNSW M u32 and the graph
-//! ([`graph::Graph::to_bytes`]).
+//! 2 HNSW, 3 HNSW_SQ), metric u8 (0 L2, 1 IP, 2 COSINE), dim u32, rows u32, then the
+//! vectors (rows x dim f32, normalized for COSINE; none for HNSW_SQ), then for IVF_FLAT
+//! nlist u32, the centroids and each list (count u32, rows u32...), for HNSW M u32 and
+//! the graph ([`graph::Graph::to_bytes`]), for HNSW_SQ the scale (min, step f32), the
+//! codes (rows x dim u8), M u32 and the graph.
 
 pub mod distance;
 pub mod flat;
 pub mod graph;
 pub mod ivf;
 pub mod params;
+pub mod sq;
 
 use params::{IndexSpec, Kind, Metric, SearchParams};
 
@@ -38,6 +41,8 @@ enum Body {
     Flat,
     Ivf(ivf::Ivf),
     Hnsw(graph::Graph),
+    /// The graph and the quantized vectors (the floats are not kept).
+    HnswSq(graph::Graph, sq::Sq8),
 }
 
 /// A built or loaded index.
@@ -45,7 +50,7 @@ pub struct VectorIndex {
     spec: IndexSpec,
     dim: usize,
     rows: usize,
-    /// The vectors (normalized for COSINE).
+    /// The vectors (normalized for COSINE); empty for HNSW_SQ, which keeps codes.
     vectors: Vec<f32>,
     body: Body,
 }
@@ -81,14 +86,20 @@ impl VectorIndex {
         let body = match spec.kind {
             Kind::Flat => Body::Flat,
             Kind::IvfFlat { nlist } => Body::Ivf(ivf::train(&vectors, dim, nlist, threads)),
-            Kind::Hnsw { m, ef_construction } => Body::Hnsw(graph::Graph::build(
-                &vectors,
-                dim,
-                spec.metric,
-                m,
-                ef_construction,
-                threads,
-            )),
+            Kind::Hnsw { m, ef_construction } => {
+                let space = graph::FloatSpace {
+                    vectors: &vectors,
+                    dim,
+                    ip: spec.metric != Metric::L2,
+                };
+                Body::Hnsw(graph::Graph::build(&space, m, ef_construction, threads))
+            }
+            Kind::HnswSq { m, ef_construction } => {
+                let codes = sq::Sq8::encode(&vectors, dim, spec.metric != Metric::L2);
+                let g = graph::Graph::build(&codes, m, ef_construction, threads);
+                vectors = Vec::new();
+                Body::HnswSq(g, codes)
+            }
         };
         Ok(VectorIndex {
             spec,
@@ -116,6 +127,7 @@ impl VectorIndex {
             Body::Flat => 0,
             Body::Ivf(ivf) => ivf.centroids.len() * 4 + self.rows * 4,
             Body::Hnsw(g) => g.memory_usage(),
+            Body::HnswSq(g, c) => g.memory_usage() + c.memory_usage(),
         }
     }
 
@@ -150,16 +162,33 @@ impl VectorIndex {
             ),
             Body::Hnsw(g) => {
                 let ef = p.ef.unwrap_or(k.max(16)).max(k);
-                let found = g.search(&self.vectors, self.dim, &q, k, ef, &|_| true);
-                found
-                    .into_iter()
-                    .map(|(r, d)| match self.spec.metric {
-                        Metric::L2 => (r, d),
-                        Metric::Ip | Metric::Cosine => (r, 1.0 - d),
-                    })
-                    .collect()
+                let space = graph::FloatSpace {
+                    vectors: &self.vectors,
+                    dim: self.dim,
+                    ip: self.spec.metric != Metric::L2,
+                };
+                let found = g.search(&space, &|n| space.to(&q, n), k, ef, &|_| true);
+                self.scores(found)
+            }
+            Body::HnswSq(g, codes) => {
+                let ef = p.ef.unwrap_or(k.max(16)).max(k);
+                let qc = codes.quantize(&q);
+                let qs: u32 = qc.iter().map(|c| u32::from(*c)).sum();
+                let found = g.search(codes, &|n| codes.to(&qc, qs, n), k, ef, &|_| true);
+                self.scores(found)
             }
         })
+    }
+
+    /// Milvus's scores from graph distances (`1 - dot` for inner products).
+    fn scores(&self, found: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+        found
+            .into_iter()
+            .map(|(r, d)| match self.spec.metric {
+                Metric::L2 => (r, d),
+                Metric::Ip | Metric::Cosine => (r, 1.0 - d),
+            })
+            .collect()
     }
 
     /// The index file.
@@ -186,6 +215,14 @@ impl VectorIndex {
                 put_u32(&mut e, g.m() as u32);
                 g.to_bytes(&mut e);
                 (2u8, e)
+            }
+            Body::HnswSq(g, c) => {
+                let mut e = Vec::new();
+                put_f32s(&mut e, &[c.min, c.step]);
+                e.extend_from_slice(&c.codes);
+                put_u32(&mut e, g.m() as u32);
+                g.to_bytes(&mut e);
+                (3u8, e)
             }
         };
         out.push(kind);
@@ -226,7 +263,7 @@ impl VectorIndex {
                 spec.metric.name()
             )));
         }
-        let vectors = r.f32s(rows * dim)?;
+        let vectors = r.f32s(if kind == 3 { 0 } else { rows * dim })?;
         let body = match (kind, spec.kind) {
             (0, Kind::Flat) => Body::Flat,
             (1, Kind::IvfFlat { .. }) => {
@@ -245,9 +282,19 @@ impl VectorIndex {
             }
             (2, Kind::Hnsw { .. }) => {
                 let m = r.u32()? as usize;
-                let g = graph::Graph::from_bytes(r.rest(), m, spec.metric)
+                let g = graph::Graph::from_bytes(r.rest(), m)
                     .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
                 Body::Hnsw(g)
+            }
+            (3, Kind::HnswSq { .. }) => {
+                let scale = r.f32s(2)?;
+                let codes = r.take(rows * dim)?.to_vec();
+                let m = r.u32()? as usize;
+                let g = graph::Graph::from_bytes(r.rest(), m)
+                    .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
+                let c =
+                    sq::Sq8::from_parts(codes, dim, scale[0], scale[1], spec.metric != Metric::L2);
+                Body::HnswSq(g, c)
             }
             (k, _) => {
                 return Err(IndexError::Format(format!(

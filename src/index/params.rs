@@ -62,6 +62,13 @@ pub enum Kind {
         /// Candidate list size while building.
         ef_construction: usize,
     },
+    /// HNSW over 8-bit scalar-quantized vectors (`HNSW_SQ`, `sq_type: SQ8`).
+    HnswSq {
+        /// Links per node (`2 * m` on the base layer).
+        m: usize,
+        /// Candidate list size while building.
+        ef_construction: usize,
+    },
 }
 
 /// A checked index definition.
@@ -164,9 +171,26 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
             m: int_in(params, "M", None, 2, 2048)?,
             ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
         },
+        "HNSW_SQ" => {
+            if let Some(t) = params.get("sq_type").filter(|t| !t.eq_ignore_ascii_case("SQ8")) {
+                return Err(format!(
+                    "param 'sq_type' ({t}) is not supported: expected SQ8"
+                ));
+            }
+            if params
+                .get("refine")
+                .is_some_and(|r| r.eq_ignore_ascii_case("true"))
+            {
+                return Err("param 'refine' (true) is not supported: expected false".to_string());
+            }
+            Kind::HnswSq {
+                m: int_in(params, "M", None, 2, 2048)?,
+                ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
+            }
+        }
         other => {
             return Err(format!(
-                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, AUTOINDEX"
+                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, HNSW_SQ, AUTOINDEX"
             ))
         }
     };
@@ -194,7 +218,7 @@ impl SearchParams {
         limit: usize,
     ) -> Result<SearchParams, String> {
         match spec.kind {
-            Kind::Hnsw { .. } => {
+            Kind::Hnsw { .. } | Kind::HnswSq { .. } => {
                 let ef = int_in(params, "ef", Some(limit.max(16)), 1, 32768)?;
                 if ef < limit {
                     return Err(format!("ef({ef}) should be larger than k({limit})"));
