@@ -47,12 +47,27 @@ pub fn python() -> PathBuf {
     p
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine).
+/// Ports handed out come from here: below Linux's ephemeral range (32768-60999), so no
+/// outgoing connection takes a port between the moment it is chosen and the moment its
+/// server binds it.
+const PORTS: std::ops::Range<u32> = 15000..32000;
+
+/// A free TCP port on 127.0.0.1, never the same twice in one test process (a port
+/// handed out but not yet bound by its server would otherwise be handed out again).
+/// Processes start at different offsets (by pid), so concurrent test binaries rarely
+/// try the same ports; a port in use is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot find a free loopback port")
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = PORTS.end - PORTS.start;
+    let offset = (std::process::id() * 7919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (PORTS.start + (offset + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {PORTS:?}");
 }
 
 /// A new empty directory under the system temp dir, removed by [`TempDir`]'s drop.

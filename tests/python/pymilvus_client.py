@@ -322,6 +322,8 @@ def index(uri, storage):
         ("unknown metric", index_params("vec", "FLAT", "HAMMING"), "metric type HAMMING"),
         ("AUTOINDEX with params", index_params("vec", "AUTOINDEX", "L2", M=8), "only metric type"),
         ("nlist out of range", index_params("vec", "IVF_FLAT", "L2", nlist=70000), "'nlist' (70000)"),
+        ("unsupported sq_type", index_params("vec", "HNSW_SQ", "L2", M=8, efConstruction=32, sq_type="SQ4U"),
+         "'sq_type' (SQ4U)"),
         ("missing field", index_params("nope", "FLAT", "L2"), "non-exist field"),
     ]:
         expect_error(what, lambda: client.create_index("ix", params), "1100", needle)
@@ -350,7 +352,8 @@ def index(uri, storage):
         time.sleep(0.2)
     check(not glob.glob(f"{storage}/index_files/*/index"), "index files of a dropped index remain")
     # The other kinds, and an empty collection (Finished at once, 0 rows).
-    for kind, params in [("IVF_FLAT", {"nlist": 64}), ("FLAT", {})]:
+    for kind, params in [("IVF_FLAT", {"nlist": 64}), ("FLAT", {}),
+                         ("HNSW_SQ", {"M": 8, "efConstruction": 32, "sq_type": "SQ8"})]:
         client.create_index("ix", index_params("vec", kind, "IP", **params))
         d = client.describe_index("ix", "vec")
         check(d["state"] == "Finished" and d["indexed_rows"] == 30000, f"{kind}: {d}")
