@@ -100,9 +100,39 @@ impl BaseLinks {
         }
         self.cells[at].store(links.len() as u32, AtOrd::Release);
     }
+}
 
-    fn count(&self, node: u32) -> usize {
-        self.cells[node as usize * self.stride].load(AtOrd::Acquire) as usize
+/// The finished base level, compacted: every node's links back to back, so a node
+/// costs what it links to (about two thirds of `2M` on average), not `2M` slots.
+struct Compact {
+    /// Node `n`'s links are `links[start[n]..start[n + 1]]`.
+    start: Vec<u32>,
+    links: Vec<u32>,
+}
+
+impl Compact {
+    fn from_lists<'a>(n: usize, lists: impl Fn(u32, &mut Vec<u32>) + 'a) -> Compact {
+        let mut start = Vec::with_capacity(n + 1);
+        let mut links = Vec::new();
+        let mut buf = Vec::new();
+        start.push(0);
+        for node in 0..n as u32 {
+            buf.clear();
+            lists(node, &mut buf);
+            links.extend_from_slice(&buf);
+            start.push(links.len() as u32);
+        }
+        links.shrink_to_fit();
+        Compact { start, links }
+    }
+
+    #[inline]
+    fn read(&self, node: u32, out: &mut Vec<u32>) {
+        let (a, b) = (
+            self.start[node as usize] as usize,
+            self.start[node as usize + 1] as usize,
+        );
+        out.extend_from_slice(&self.links[a..b]);
     }
 }
 
@@ -111,7 +141,7 @@ pub struct Graph {
     m: usize,
     entry: u32,
     max_level: usize,
-    base: BaseLinks,
+    base: Compact,
     /// Links of each node on levels 1 and up (`upper[n][l - 1]`).
     upper: Vec<Vec<Vec<u32>>>,
 }
@@ -447,7 +477,7 @@ impl Graph {
                 m,
                 entry: 0,
                 max_level: 0,
-                base: BaseLinks::new(0, 2 * m),
+                base: Compact::from_lists(0, |_, _| {}),
                 upper: Vec::new(),
             };
         }
@@ -495,7 +525,7 @@ impl Graph {
             m,
             entry,
             max_level,
-            base: b.base,
+            base: Compact::from_lists(n, |node, out| b.base.read(node, out)),
             upper: b
                 .upper
                 .into_iter()
@@ -546,7 +576,7 @@ impl Graph {
 
     /// Bytes the links occupy.
     pub fn memory_usage(&self) -> usize {
-        self.base.cells.len() * 4
+        (self.base.start.len() + self.base.links.len()) * 4
             + self
                 .upper
                 .iter()
@@ -585,9 +615,11 @@ impl Graph {
         let entry = u32_at(&mut at)?;
         let max_level = u32_at(&mut at)? as usize;
         let n = u32_at(&mut at)? as usize;
-        let base = BaseLinks::new(n, 2 * m);
+        let mut start = Vec::with_capacity(n + 1);
+        let mut base_links = Vec::new();
+        start.push(0u32);
         let mut upper = Vec::with_capacity(n);
-        for node in 0..n {
+        for _ in 0..n {
             let levels = *b.get(at)? as usize;
             at += 1;
             let mut lists = Vec::with_capacity(levels);
@@ -606,13 +638,18 @@ impl Graph {
             if lists.is_empty() || lists[0].len() > 2 * m {
                 return None;
             }
-            base.write(node as u32, &lists[0]);
+            base_links.extend_from_slice(&lists[0]);
+            start.push(base_links.len() as u32);
             lists.remove(0);
             upper.push(lists);
         }
-        if n > 0 && (entry as usize >= n || base.count(entry) > 2 * m) {
+        if n > 0 && entry as usize >= n {
             return None;
         }
+        let base = Compact {
+            start,
+            links: base_links,
+        };
         Some(Graph {
             m,
             entry,
