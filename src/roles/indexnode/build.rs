@@ -13,7 +13,6 @@ use crate::index::VectorIndex;
 use crate::meta::index::index_file;
 use crate::proto::common::IndexState;
 use crate::proto::indexcoord::BuildRecord;
-use crate::proto::schema::{field_data, vector_field};
 use crate::session::lease::Lease;
 use crate::storage::segment;
 
@@ -112,31 +111,24 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         .find(|d| d.id == r.index_id)
         .cloned()
         .ok_or_else(|| format!("index {} is not defined (dropped?)", r.index_id))?;
-    let schema = shared
-        .catalog
-        .read()
-        .expect("catalog lock")
-        .collection_by_id(r.collection_id)
-        .and_then(|c| c.schema.clone())
-        .ok_or_else(|| format!("collection {} is not in the catalog", r.collection_id))?;
     let spec = params::parse(&params::flatten(&def.params)?)?;
     let dim = def.dim as usize;
     let mut vectors: Vec<f32> = Vec::with_capacity(r.num_rows as usize * dim);
     for f in &r.insert_files {
         let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
-        let batch = segment::decode(&schema, bytes).map_err(|e| e.to_string())?;
-        let column = batch
-            .fields
-            .into_iter()
-            .find(|c| c.field_name == def.field_name)
-            .ok_or_else(|| format!("{f} has no column {}", def.field_name))?;
-        match column.field {
-            Some(field_data::Field::Vectors(v)) => match v.data {
-                Some(vector_field::Data::FloatVector(fv)) => vectors.extend(fv.data),
-                _ => return Err(format!("{} is not a float vector column", def.field_name)),
-            },
-            _ => return Err(format!("{} is not a vector column", def.field_name)),
-        }
+        let column = def.field_name.clone();
+        let v = tokio::task::spawn_blocking(move || segment::read_float_vectors(bytes, &column))
+            .await
+            .map_err(|e| format!("reading {f} failed: {e}"))?
+            .map_err(|e| format!("{f}: {e}"))?;
+        vectors.extend_from_slice(&v);
+    }
+    if dim == 0 || vectors.len() != r.num_rows as usize * dim {
+        return Err(format!(
+            "the segment's files hold {} floats, expected {} rows of dim {dim}",
+            vectors.len(),
+            r.num_rows
+        ));
     }
     let threads = match shared.ctx.config.segment.build_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::follower::Follower;
 use crate::meta::index::{Builds, IndexDefs, IndexKeys};
 use crate::process::Context;
@@ -38,14 +37,12 @@ pub(crate) struct Shared {
     keys: IndexKeys,
     defs: Arc<RwLock<IndexDefs>>,
     builds: Arc<RwLock<Builds>>,
-    catalog: Arc<RwLock<Catalog>>,
     storage: Storage,
 }
 
 struct Followers {
     _defs: Arc<Follower<IndexDefs>>,
     _builds: Arc<Follower<Builds>>,
-    _catalog: Arc<Follower<Catalog>>,
 }
 
 /// An indexnode process.
@@ -65,7 +62,6 @@ impl IndexNode {
                 keys: IndexKeys::new(&ctx.config.etcd.meta_root()),
                 defs: Arc::default(),
                 builds: Arc::default(),
-                catalog: Arc::default(),
                 storage,
                 ctx,
             }),
@@ -82,11 +78,6 @@ impl IndexNode {
             *f = Some(Followers {
                 _defs: Follower::start(etcd.clone(), s.keys.clone(), s.defs.clone()),
                 _builds: Follower::start(etcd.clone(), s.keys.clone(), s.builds.clone()),
-                _catalog: Follower::start(
-                    etcd.clone(),
-                    CatalogKeys::new(&s.ctx.config.etcd.meta_root()),
-                    s.catalog.clone(),
-                ),
             });
         }
     }
