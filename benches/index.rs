@@ -11,7 +11,7 @@ use milvus::index::flat;
 use milvus::index::params::{IndexSpec, Kind, Metric, SearchParams};
 use milvus::index::VectorIndex;
 use milvus::testkit::sample::random_vectors;
-use milvus::testkit::stats::arg;
+use milvus::testkit::stats::{arg, proc_status_mib};
 
 fn text_arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -95,17 +95,10 @@ fn main() {
         builds[builds.len() - 1],
         index.memory_usage() as f64 / (1024.0 * 1024.0)
     );
-    let hwm = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0);
+    let hwm = proc_status_mib("self", "VmHWM");
     println!(
         "peak RSS of this process (vectors, queries, ground truth, one index at a time): {:.0} MiB",
-        hwm / 1024.0
+        hwm
     );
     println!(
         "| {} | recall@10 | QPS (1 thread) |",

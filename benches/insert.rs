@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use milvus::testkit::stats::arg;
+use milvus::testkit::stats::{arg, proc_status_mib};
 use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
 
 fn bin() -> PathBuf {
@@ -19,14 +19,7 @@ fn bin() -> PathBuf {
 }
 
 fn rss_mib(pid: i32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    proc_status_mib(&pid.to_string(), "VmRSS")
 }
 
 /// User + system CPU seconds a process has used.

@@ -192,3 +192,43 @@ pub async fn after_lease_loss(ctx: &Context, session: &Session) -> Option<i32> {
     log::info!("{} registers again as a new session", ctx.role.name());
     None
 }
+
+/// The status a coordinator answers while it is not the active one (a standby, or one
+/// whose term ended): retriable, so callers re-resolve the active one.
+pub fn not_active(ctx: &Context) -> crate::proto::common::Status {
+    let role = ctx.role.name();
+    crate::status::error(
+        crate::status::code::SERVICE_NOT_READY,
+        format!(
+            "{role} ServerID={} is not the active {role} (state {:?}); resolve the active one from its session",
+            ctx.state.report().server_id,
+            ctx.state.state()
+        ),
+    )
+}
+
+/// The mismatch status for a call that names (in the `serverid` metadata) another
+/// ServerID than this process's, so the caller re-resolves instead of talking to, say, a
+/// restarted ex-active on the same address; `None` when it names none or this one.
+pub fn server_id_mismatch<R>(
+    ctx: &Context,
+    req: &tonic::Request<R>,
+) -> Option<crate::proto::common::Status> {
+    let mine = ctx.state.report().server_id;
+    let wanted = req
+        .metadata()
+        .get(crate::coord_client::SERVER_ID_HEADER)?
+        .to_str()
+        .ok()?
+        .parse::<i64>()
+        .ok()?;
+    (wanted != mine).then(|| {
+        crate::status::error(
+            crate::status::code::SERVICE_UNAVAILABLE,
+            format!(
+                "server ID mismatch: expected ServerID={wanted}, this {} is ServerID={mine}",
+                ctx.role.name()
+            ),
+        )
+    })
+}

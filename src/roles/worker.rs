@@ -46,3 +46,39 @@ pub async fn run<W: Worker>(ctx: &Context, worker: &W) -> i32 {
         }
     }
 }
+
+/// A task aborted when dropped (a worker's per-session and per-assignment tasks).
+pub struct Task(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The session a worker's assigned work is done for: what it registers is conditioned on
+/// the session key still existing, so nothing is recorded once the lease is gone.
+pub struct Owner {
+    /// This worker's ServerID.
+    pub node_id: i64,
+    /// Its session key (gone when the lease is).
+    pub session_key: String,
+    /// The session's lease.
+    pub lease: std::sync::Arc<crate::session::lease::Lease>,
+}
+
+impl Owner {
+    /// The owner for `session`.
+    pub fn of(session: &Session) -> Owner {
+        Owner {
+            node_id: session.server_id(),
+            session_key: session.own_key(),
+            lease: session.lease.clone(),
+        }
+    }
+
+    /// The etcd condition "this session's key still exists".
+    pub fn alive(&self) -> etcd_client::Compare {
+        etcd_client::Compare::version(self.session_key.clone(), etcd_client::CompareOp::Greater, 0)
+    }
+}

@@ -23,7 +23,6 @@ use crate::roles::coordinator::Coordinator;
 use crate::session::discovery::SessionView;
 use crate::session::election::Term;
 use crate::session::fenced::FencedStore;
-use crate::status::{code, error};
 use crate::storage::Storage;
 
 /// The followers of everything the datacoord reads.
@@ -101,14 +100,7 @@ impl DataCoord {
         let a = self.active.read().expect("active lock").clone();
         match a {
             Some(a) if a.store.term().is_valid() => Ok(a),
-            _ => Err(error(
-                code::SERVICE_NOT_READY,
-                format!(
-                    "datacoord ServerID={} is not the active datacoord (state {:?}); resolve the active one from its session",
-                    self.ctx.state.report().server_id,
-                    self.ctx.state.state()
-                ),
-            )),
+            _ => Err(crate::roles::coordinator::not_active(&self.ctx)),
         }
     }
 }

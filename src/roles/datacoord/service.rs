@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tonic::{Request, Response};
 
 use super::DataCoord;
-use crate::coord_client::SERVER_ID_HEADER;
 use crate::proto::datacoord as dc;
 use crate::proto::datacoord::data_coord_server::{DataCoord as DataCoordApi, DataCoordServer};
 use crate::proto::milvus as pb;
-use crate::status::{code, component_states, error, ok, WithStatus};
+use crate::roles::coordinator::server_id_mismatch;
+use crate::status::{component_states, ok, WithStatus};
 
 /// The gRPC face of a [`DataCoord`].
 pub struct Service(pub Arc<DataCoord>);
@@ -21,21 +21,11 @@ impl Service {
         DataCoordServer::new(Service(d))
     }
 
-    /// Refuses a call to the wrong ServerID or to a standby.
+    /// Refuses a call to the wrong ServerID or to a process that is not the active one.
     fn gate<T: WithStatus, R>(&self, req: &Request<R>) -> Option<T> {
-        let mine = self.0.ctx.state.report().server_id;
-        let wanted = req
-            .metadata()
-            .get(SERVER_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        if let Some(wanted) = wanted.filter(|w| *w != mine) {
-            return Some(T::from_status(error(
-                code::SERVICE_UNAVAILABLE,
-                format!("server ID mismatch: expected ServerID={wanted}, this datacoord is ServerID={mine}"),
-            )));
-        }
-        self.0.active().err().map(T::from_status)
+        server_id_mismatch(&self.0.ctx, req)
+            .or_else(|| self.0.active().err())
+            .map(T::from_status)
     }
 }
 

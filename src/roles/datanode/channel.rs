@@ -22,19 +22,9 @@ use crate::proto::datacoord::{ChannelCheckpoint, DeltaRecord, SegmentRecord, Seg
 use crate::proto::rootcoord::AllocRequest;
 use crate::proto::schema::CollectionSchema;
 use crate::proto::wal::{wal_message, WalMessage};
-use crate::session::lease::Lease;
+use crate::roles::worker::Owner;
 use crate::storage::segment;
 use crate::wal::{self, Wal};
-
-/// The session a consumer works for.
-pub struct Owner {
-    /// This datanode's ServerID.
-    pub node_id: i64,
-    /// Its session key (gone when the lease is).
-    pub session_key: String,
-    /// The session's lease.
-    pub lease: Arc<Lease>,
-}
 
 /// The assignment a consumer works under.
 pub struct Assignment {
@@ -341,7 +331,7 @@ impl Consumer {
                 CompareOp::Equal,
                 self.a.revision,
             ),
-            Compare::version(self.owner.session_key.clone(), CompareOp::Greater, 0),
+            self.owner.alive(),
         ];
         let txn = Txn::new().when(when).and_then(ops);
         let resp = self

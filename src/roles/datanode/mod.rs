@@ -13,29 +13,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use crate::coord_client::ActiveRootCoord;
 use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::data::{ChannelMap, DataKeys};
 use crate::meta::follower::Follower;
 use crate::process::Context;
-use crate::roles::worker::Worker;
+use crate::roles::worker::{Owner, Task, Worker};
 use crate::session::Session;
 use crate::storage::Storage;
 use crate::wal::Wal;
 
 /// How often the datanode compares its consumers with its assignments.
 const MANAGE_EVERY: Duration = Duration::from_millis(200);
-
-/// A task aborted when dropped.
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// What a channel consumer needs from its datanode.
 pub(crate) struct Shared {
@@ -107,11 +96,7 @@ impl DataNode {
 impl Worker for Arc<DataNode> {
     async fn on_session(&self, session: &Session) {
         self.start_followers();
-        let owner = channel::Owner {
-            node_id: session.server_id(),
-            session_key: session.own_key(),
-            lease: session.lease.clone(),
-        };
+        let owner = Owner::of(session);
         let task = tokio::spawn(manage(self.shared.clone(), owner));
         *self.manager.lock().expect("manager lock") = Some(Task(task));
     }
@@ -125,7 +110,7 @@ impl Worker for Arc<DataNode> {
 
 /// Keeps one consumer per channel assigned to this session, each bound to the
 /// assignment (its revision) it started from.
-async fn manage(shared: Arc<Shared>, owner: channel::Owner) {
+async fn manage(shared: Arc<Shared>, owner: Owner) {
     let owner = Arc::new(owner);
     let mut running: HashMap<String, (i64, Task)> = HashMap::new();
     loop {

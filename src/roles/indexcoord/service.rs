@@ -6,11 +6,11 @@ use std::sync::Arc;
 use tonic::{Request, Response};
 
 use super::IndexCoord;
-use crate::coord_client::SERVER_ID_HEADER;
 use crate::proto::common::Status;
 use crate::proto::indexcoord as ic;
 use crate::proto::indexcoord::index_coord_server::{IndexCoord as IndexCoordApi, IndexCoordServer};
 use crate::proto::milvus as pb;
+use crate::roles::coordinator::server_id_mismatch;
 use crate::status::{code, component_states, error, WithStatus};
 
 /// The gRPC face of an [`IndexCoord`].
@@ -22,20 +22,11 @@ impl Service {
         IndexCoordServer::new(Service(i))
     }
 
+    /// Refuses a call to the wrong ServerID or to a process that is not the active one.
     fn gate<T: WithStatus, R>(&self, req: &Request<R>) -> Option<T> {
-        let mine = self.0.ctx.state.report().server_id;
-        let wanted = req
-            .metadata()
-            .get(SERVER_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i64>().ok());
-        if let Some(wanted) = wanted.filter(|w| *w != mine) {
-            return Some(T::from_status(error(
-                code::SERVICE_UNAVAILABLE,
-                format!("server ID mismatch: expected ServerID={wanted}, this indexcoord is ServerID={mine}"),
-            )));
-        }
-        self.0.active().err().map(T::from_status)
+        server_id_mismatch(&self.0.ctx, req)
+            .or_else(|| self.0.active().err())
+            .map(T::from_status)
     }
 }
 

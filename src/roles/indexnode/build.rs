@@ -13,18 +13,8 @@ use crate::index::VectorIndex;
 use crate::meta::index::index_file;
 use crate::proto::common::IndexState;
 use crate::proto::indexcoord::BuildRecord;
-use crate::session::lease::Lease;
+use crate::roles::worker::Owner;
 use crate::storage::segment;
-
-/// The session a build works for.
-pub struct Owner {
-    /// This indexnode's ServerID.
-    pub node_id: i64,
-    /// Its session key.
-    pub session_key: String,
-    /// Its lease.
-    pub lease: Arc<Lease>,
-}
 
 /// Builds `build_id` (as assigned at `revision`) and records the outcome.
 pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision: i64) {
@@ -65,7 +55,7 @@ pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision
     let txn = Txn::new()
         .when(vec![
             Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
-            Compare::version(owner.session_key.clone(), CompareOp::Greater, 0),
+            owner.alive(),
         ])
         .and_then(vec![TxnOp::put(key, done.encode_to_vec(), None)]);
     // Retried until it is decided: the same txn again cannot apply twice (the revision

@@ -11,25 +11,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use crate::meta::follower::Follower;
 use crate::meta::index::{Builds, IndexDefs, IndexKeys};
 use crate::process::Context;
 use crate::proto::common::IndexState;
-use crate::roles::worker::Worker;
+use crate::roles::worker::{Owner, Task, Worker};
 use crate::session::Session;
 use crate::storage::Storage;
 
 const MANAGE_EVERY: Duration = Duration::from_millis(200);
-
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// What a build needs from its indexnode.
 pub(crate) struct Shared {
@@ -86,11 +76,7 @@ impl IndexNode {
 impl Worker for Arc<IndexNode> {
     async fn on_session(&self, session: &Session) {
         self.start_followers();
-        let owner = Arc::new(build::Owner {
-            node_id: session.server_id(),
-            session_key: session.own_key(),
-            lease: session.lease.clone(),
-        });
+        let owner = Arc::new(Owner::of(session));
         let task = tokio::spawn(manage(self.shared.clone(), owner));
         *self.manager.lock().expect("manager lock") = Some(Task(task));
     }
@@ -102,7 +88,7 @@ impl Worker for Arc<IndexNode> {
 }
 
 /// Runs one build task per build assigned to this session (by the record's revision).
-async fn manage(shared: Arc<Shared>, owner: Arc<build::Owner>) {
+async fn manage(shared: Arc<Shared>, owner: Arc<Owner>) {
     let mut running: HashMap<i64, (i64, Task)> = HashMap::new();
     loop {
         let wanted: Vec<(i64, i64)> = shared

@@ -21,7 +21,6 @@ use crate::proto::common::Status;
 use crate::roles::coordinator::Coordinator;
 use crate::session::election::Term;
 use crate::session::fenced::FencedStore;
-use crate::status::{code, error};
 use tso::Tso;
 
 /// What exists only while this process is the active rootcoord.
@@ -115,14 +114,7 @@ impl RootCoord {
         let a = self.active.read().expect("active lock").clone();
         match a {
             Some(a) if a.store.term().is_valid() => Ok(a),
-            _ => Err(error(
-                code::SERVICE_NOT_READY,
-                format!(
-                    "rootcoord ServerID={} is not the active rootcoord (state {:?}); resolve the active one from its session",
-                    self.ctx.state.report().server_id,
-                    self.ctx.state.state()
-                ),
-            )),
+            _ => Err(crate::roles::coordinator::not_active(&self.ctx)),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord as rc;
 use crate::proto::rootcoord::root_coord_server::{RootCoord as RootCoordApi, RootCoordServer};
+use crate::roles::coordinator::server_id_mismatch;
 use crate::status::{code, component_states, error, ok, WithStatus};
 
 pub use crate::coord_client::{REQUEST_ID_HEADER, SERVER_ID_HEADER};
@@ -28,20 +29,7 @@ impl Service {
 
     /// Refuses a call to the wrong ServerID.
     fn gate<T: WithStatus, R>(&self, req: &Request<R>) -> Option<T> {
-        let mine = self.0.ctx.state.report().server_id;
-        let wanted = req
-            .metadata()
-            .get(SERVER_ID_HEADER)?
-            .to_str()
-            .ok()?
-            .parse::<i64>()
-            .ok()?;
-        (wanted != mine).then(|| {
-            T::from_status(error(
-                code::SERVICE_UNAVAILABLE,
-                format!("server ID mismatch: expected ServerID={wanted}, this rootcoord is ServerID={mine}"),
-            ))
-        })
+        server_id_mismatch(&self.0.ctx, req).map(T::from_status)
     }
 }
 
