@@ -31,6 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "proto/wal.proto",
                 "proto/datacoord.proto",
                 "proto/indexcoord.proto",
+                "proto/querycoord.proto",
+                "proto/querynode.proto",
             ],
             &["proto"],
         )?;

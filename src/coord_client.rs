@@ -17,6 +17,7 @@ use tonic::{Request, Response};
 use crate::etcd::Etcd;
 use crate::proto::datacoord::data_coord_client::DataCoordClient;
 use crate::proto::indexcoord::index_coord_client::IndexCoordClient;
+use crate::proto::querycoord::query_coord_client::QueryCoordClient;
 use crate::proto::rootcoord::root_coord_client::RootCoordClient;
 use crate::role::Role;
 use crate::session::discovery::SessionView;
@@ -61,6 +62,9 @@ pub type ActiveDataCoord = ActiveCoord<DataCoordClient<Channel>>;
 /// A handle on whichever indexcoord is active.
 pub type ActiveIndexCoord = ActiveCoord<IndexCoordClient<Channel>>;
 
+/// A handle on whichever querycoord is active.
+pub type ActiveQueryCoord = ActiveCoord<QueryCoordClient<Channel>>;
+
 /// A gRPC client type that can be made from a channel.
 pub trait FromChannel {
     /// The coordinator role this client talks to.
@@ -80,6 +84,13 @@ impl FromChannel for IndexCoordClient<Channel> {
     const ROLE: Role = Role::IndexCoord;
     fn from_channel(channel: Channel) -> Self {
         IndexCoordClient::new(channel)
+    }
+}
+
+impl FromChannel for QueryCoordClient<Channel> {
+    const ROLE: Role = Role::QueryCoord;
+    fn from_channel(channel: Channel) -> Self {
+        QueryCoordClient::new(channel)
     }
 }
 

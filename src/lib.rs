@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod coord_client;
 pub mod etcd;
+pub mod expr;
 pub mod exit;
 pub mod http;
 pub mod index;

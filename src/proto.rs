@@ -45,3 +45,19 @@ pub mod indexcoord {
         "/rootcoord/milvus.proto.indexcoord.rs"
     ));
 }
+
+/// `milvus.proto.querycoord`: the querycoord's internal API and its records.
+pub mod querycoord {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/rootcoord/milvus.proto.querycoord.rs"
+    ));
+}
+
+/// `milvus.proto.querynode`: the querynode's API (shard search and query).
+pub mod querynode {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/rootcoord/milvus.proto.querynode.rs"
+    ));
+}

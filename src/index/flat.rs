@@ -7,8 +7,8 @@ use super::params::Metric;
 #[inline]
 pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     match metric {
-        Metric::L2 => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
-        Metric::Ip | Metric::Cosine => a.iter().zip(b).map(|(x, y)| x * y).sum(),
+        Metric::L2 => super::distance::l2(a, b),
+        Metric::Ip | Metric::Cosine => super::distance::dot(a, b),
     }
 }
 
@@ -98,3 +98,38 @@ pub fn search(
     }
     top.into_sorted()
 }
+
+/// The best `k` rows of raw (not normalized) `vectors` accepted by `accept`, with
+/// Milvus's scores: for COSINE the query must be normalized, rows are normalized here.
+pub fn search_raw(
+    metric: Metric,
+    vectors: &[f32],
+    dim: usize,
+    query: &[f32],
+    k: usize,
+    accept: Option<&Accept<'_>>,
+) -> Vec<(u32, f32)> {
+    let mut top = TopK::new(k, metric);
+    for (r, v) in vectors.chunks_exact(dim.max(1)).enumerate() {
+        if accept.is_some_and(|a| !a(r as u32)) {
+            continue;
+        }
+        let s = match metric {
+            Metric::L2 => super::distance::l2(query, v),
+            Metric::Ip => super::distance::dot(query, v),
+            Metric::Cosine => {
+                let norm = super::distance::dot(v, v).sqrt();
+                if norm > 0.0 {
+                    super::distance::dot(query, v) / norm
+                } else {
+                    0.0
+                }
+            }
+        };
+        top.push(r as u32, s);
+    }
+    top.into_sorted()
+}
+
+/// Which rows a search may return.
+pub type Accept<'a> = dyn Fn(u32) -> bool + Sync + 'a;

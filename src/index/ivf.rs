@@ -112,6 +112,7 @@ impl Ivf {
         query: &[f32],
         k: usize,
         nprobe: usize,
+        accept: Option<&flat::Accept<'_>>,
     ) -> Vec<(u32, f32)> {
         let mut probes = TopK::new(nprobe.max(1), Metric::L2);
         for (c, cv) in self.centroids.chunks_exact(dim).enumerate() {
@@ -120,6 +121,9 @@ impl Ivf {
         let mut top = TopK::new(k, metric);
         for (c, _) in probes.into_sorted() {
             for &r in &self.lists[c as usize] {
+                if accept.is_some_and(|a| !a(r)) {
+                    continue;
+                }
                 let v = &vectors[r as usize * dim..(r as usize + 1) * dim];
                 top.push(r, flat::score(metric, query, v));
             }

@@ -138,6 +138,19 @@ impl VectorIndex {
         k: usize,
         p: &SearchParams,
     ) -> Result<Vec<(u32, f32)>, IndexError> {
+        self.search_filtered(query, k, p, None)
+    }
+
+    /// As [`VectorIndex::search`], returning only rows `accept` takes: `(accept,
+    /// accepted)` where `accepted` counts the rows it takes. When few rows pass, they
+    /// are searched exactly (a graph walk would mostly visit rejected rows).
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        p: &SearchParams,
+        filter: Option<(&flat::Accept<'_>, usize)>,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
         if query.len() != self.dim {
             return Err(IndexError::Shape(format!(
                 "the query has dim {}, the index {}",
@@ -150,8 +163,29 @@ impl VectorIndex {
             flat::normalize(&mut q, self.dim);
         }
         let k = k.min(self.rows());
+        let accept = filter.map(|(a, _)| a);
+        let sparse = filter.is_some_and(|(_, n)| n * 20 < self.rows);
+        if sparse && !self.vectors.is_empty() {
+            let mut top = flat::TopK::new(k, self.spec.metric);
+            for (r, v) in self.vectors.chunks_exact(self.dim).enumerate() {
+                if accept.is_some_and(|a| a(r as u32)) {
+                    top.push(r as u32, flat::score(self.spec.metric, &q, v));
+                }
+            }
+            return Ok(top.into_sorted());
+        }
+        let all = |_: u32| true;
+        let take: &flat::Accept<'_> = accept.unwrap_or(&all);
         Ok(match &self.body {
-            Body::Flat => flat::search(self.spec.metric, &self.vectors, self.dim, &q, k, None),
+            Body::Flat => {
+                let mut top = flat::TopK::new(k, self.spec.metric);
+                for (r, v) in self.vectors.chunks_exact(self.dim).enumerate() {
+                    if take(r as u32) {
+                        top.push(r as u32, flat::score(self.spec.metric, &q, v));
+                    }
+                }
+                top.into_sorted()
+            }
             Body::Ivf(ivf) => ivf.search(
                 self.spec.metric,
                 &self.vectors,
@@ -159,6 +193,7 @@ impl VectorIndex {
                 &q,
                 k,
                 p.nprobe.unwrap_or(8),
+                accept,
             ),
             Body::Hnsw(g) => {
                 let ef = p.ef.unwrap_or(k.max(16)).max(k);
@@ -167,14 +202,14 @@ impl VectorIndex {
                     dim: self.dim,
                     ip: self.spec.metric != Metric::L2,
                 };
-                let found = g.search(&space, &|n| space.to(&q, n), k, ef, &|_| true);
+                let found = g.search(&space, &|n| space.to(&q, n), k, ef, &|n| take(n));
                 self.scores(found)
             }
             Body::HnswSq(g, codes) => {
                 let ef = p.ef.unwrap_or(k.max(16)).max(k);
                 let qc = codes.quantize(&q);
                 let qs: u32 = qc.iter().map(|c| u32::from(*c)).sum();
-                let found = g.search(codes, &|n| codes.to(&qc, qs, n), k, ef, &|_| true);
+                let found = g.search(codes, &|n| codes.to(&qc, qs, n), k, ef, &|n| take(n));
                 self.scores(found)
             }
         })

@@ -7,3 +7,5 @@ pub mod catalog;
 pub mod data;
 pub mod follower;
 pub mod index;
+pub mod query;
+pub mod records;

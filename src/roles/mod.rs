@@ -10,6 +10,8 @@ pub mod datanode;
 pub mod indexcoord;
 pub mod indexnode;
 pub mod proxy;
+pub mod querycoord;
+pub mod querynode;
 pub mod rootcoord;
 pub mod worker;
 
@@ -26,16 +28,16 @@ pub enum Component {
     DataCoord(Arc<datacoord::DataCoord>),
     /// The index coordinator.
     IndexCoord(Arc<indexcoord::IndexCoord>),
-    /// A coordinator with no state of its own yet (query).
-    Coordinator,
+    /// The query coordinator.
+    QueryCoord(Arc<querycoord::QueryCoord>),
     /// The proxy (a worker that serves the Milvus client protocol).
     Proxy(Arc<proxy::Proxy>),
     /// A datanode.
     DataNode(Arc<datanode::DataNode>),
     /// An indexnode.
     IndexNode(Arc<indexnode::IndexNode>),
-    /// A worker with no duties of its own yet.
-    Worker,
+    /// A querynode.
+    QueryNode(Arc<querynode::QueryNode>),
 }
 
 impl Component {
@@ -48,8 +50,8 @@ impl Component {
             Role::DataNode => Component::DataNode(datanode::DataNode::new(ctx.clone())?),
             Role::IndexCoord => Component::IndexCoord(indexcoord::IndexCoord::new(ctx.clone())?),
             Role::IndexNode => Component::IndexNode(indexnode::IndexNode::new(ctx.clone())?),
-            r if r.is_coordinator() => Component::Coordinator,
-            _ => Component::Worker,
+            Role::QueryCoord => Component::QueryCoord(querycoord::QueryCoord::new(ctx.clone())),
+            Role::QueryNode => Component::QueryNode(querynode::QueryNode::new(ctx.clone())?),
         })
     }
 
@@ -72,6 +74,14 @@ impl Component {
                 tonic::service::Routes::new(indexcoord::service::Service::server(i.clone()))
                     .into_axum_router(),
             ),
+            Component::QueryCoord(q) => Some(
+                tonic::service::Routes::new(querycoord::service::Service::server(q.clone()))
+                    .into_axum_router(),
+            ),
+            Component::QueryNode(q) => Some(
+                tonic::service::Routes::new(querynode::service::Service::server(q.clone()))
+                    .into_axum_router(),
+            ),
             _ => None,
         }
     }
@@ -81,11 +91,12 @@ impl Component {
         match self {
             Component::RootCoord(rc) => coordinator::run(ctx, rc).await,
             Component::DataCoord(d) => coordinator::run(ctx, d).await,
-            Component::Coordinator => coordinator::run(ctx, &coordinator::Stateless).await,
+            Component::QueryCoord(q) => coordinator::run(ctx, q).await,
             Component::DataNode(d) => worker::run(ctx, d).await,
             Component::IndexCoord(i) => coordinator::run(ctx, i).await,
             Component::IndexNode(i) => worker::run(ctx, i).await,
-            Component::Worker | Component::Proxy(_) => worker::run(ctx, &worker::Plain).await,
+            Component::QueryNode(q) => worker::run(ctx, q).await,
+            Component::Proxy(_) => worker::run(ctx, &worker::Plain).await,
         }
     }
 }

@@ -516,6 +516,97 @@ fn check_dynamic(schema: &CollectionSchema, fd: &FieldData) -> Result<(), Status
     Ok(())
 }
 
+/// Number of rows in a column.
+pub fn field_len(fd: &FieldData) -> usize {
+    use scalar_field::Data as S;
+    match &fd.field {
+        Some(field_data::Field::Scalars(ScalarField { data: Some(d) })) => match d {
+            S::BoolData(a) => a.data.len(),
+            S::IntData(a) => a.data.len(),
+            S::LongData(a) => a.data.len(),
+            S::FloatData(a) => a.data.len(),
+            S::DoubleData(a) => a.data.len(),
+            S::StringData(a) => a.data.len(),
+            S::JsonData(a) => a.data.len(),
+            S::BytesData(a) => a.data.len(),
+            S::ArrayData(a) => a.data.len(),
+        },
+        Some(field_data::Field::Vectors(v)) => {
+            let dim = v.dim.max(1) as usize;
+            match &v.data {
+                Some(vector_field::Data::FloatVector(a)) => a.data.len() / dim,
+                Some(vector_field::Data::BinaryVector(b)) => b.len() / (dim / 8).max(1),
+                Some(vector_field::Data::Float16Vector(b))
+                | Some(vector_field::Data::Bfloat16Vector(b)) => b.len() / (dim * 2),
+                Some(vector_field::Data::SparseFloatVector(s)) => s.contents.len(),
+                None => 0,
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Appends the rows of `src` to `dst` (columns of the same field). A column with no
+/// data yet takes `src`'s kind.
+pub fn extend_field(dst: &mut FieldData, src: FieldData) {
+    use scalar_field::Data as S;
+    let dst_rows = field_len(dst);
+    let src_rows = field_len(&src);
+    if !dst.valid_data.is_empty() || !src.valid_data.is_empty() {
+        if dst.valid_data.is_empty() {
+            dst.valid_data = vec![true; dst_rows];
+        }
+        if src.valid_data.is_empty() {
+            dst.valid_data.extend(std::iter::repeat_n(true, src_rows));
+        } else {
+            dst.valid_data.extend(src.valid_data);
+        }
+    }
+    match (&mut dst.field, src.field) {
+        (
+            Some(field_data::Field::Scalars(ScalarField { data: Some(d) })),
+            Some(field_data::Field::Scalars(ScalarField { data: Some(s) })),
+        ) => match (d, s) {
+            (S::BoolData(a), S::BoolData(b)) => a.data.extend(b.data),
+            (S::IntData(a), S::IntData(b)) => a.data.extend(b.data),
+            (S::LongData(a), S::LongData(b)) => a.data.extend(b.data),
+            (S::FloatData(a), S::FloatData(b)) => a.data.extend(b.data),
+            (S::DoubleData(a), S::DoubleData(b)) => a.data.extend(b.data),
+            (S::StringData(a), S::StringData(b)) => a.data.extend(b.data),
+            (S::JsonData(a), S::JsonData(b)) => a.data.extend(b.data),
+            (S::BytesData(a), S::BytesData(b)) => a.data.extend(b.data),
+            (S::ArrayData(a), S::ArrayData(b)) => a.data.extend(b.data),
+            _ => {}
+        },
+        (Some(field_data::Field::Vectors(d)), Some(field_data::Field::Vectors(s))) => {
+            if d.dim == 0 {
+                d.dim = s.dim;
+            }
+            match (&mut d.data, s.data) {
+                (Some(vector_field::Data::FloatVector(a)), Some(vector_field::Data::FloatVector(b))) => {
+                    a.data.extend(b.data)
+                }
+                (Some(vector_field::Data::BinaryVector(a)), Some(vector_field::Data::BinaryVector(b)))
+                | (Some(vector_field::Data::Float16Vector(a)), Some(vector_field::Data::Float16Vector(b)))
+                | (Some(vector_field::Data::Bfloat16Vector(a)), Some(vector_field::Data::Bfloat16Vector(b))) => {
+                    a.extend(b)
+                }
+                (
+                    Some(vector_field::Data::SparseFloatVector(a)),
+                    Some(vector_field::Data::SparseFloatVector(b)),
+                ) => {
+                    a.dim = a.dim.max(b.dim);
+                    a.contents.extend(b.contents);
+                }
+                (slot @ None, data) => *slot = data,
+                _ => {}
+            }
+        }
+        (slot, field) if dst_rows == 0 => *slot = field,
+        _ => {}
+    }
+}
+
 /// The rows `idx` of `fields` (in that order).
 pub fn take_rows(fields: &[FieldData], idx: &[usize]) -> Vec<FieldData> {
     use scalar_field::Data as S;

@@ -446,6 +446,21 @@ fn vector_column(f: &FieldSchema, data: vector_field::Data) -> Result<FieldData,
     })
 }
 
+/// The schema of delta files: the collection's primary key alone (with the row ID and
+/// timestamp columns every segment file has).
+pub fn delta_schema(schema: &CollectionSchema) -> CollectionSchema {
+    CollectionSchema {
+        name: schema.name.clone(),
+        fields: schema
+            .fields
+            .iter()
+            .filter(|f| f.is_primary_key)
+            .cloned()
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// Reads a segment file written by [`encode`] for `schema`.
 pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, SegmentError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)

@@ -116,16 +116,7 @@ impl Buffer {
         &self,
         schema: &CollectionSchema,
     ) -> (CollectionSchema, Vec<SegmentBatch>) {
-        let pk_schema = CollectionSchema {
-            name: schema.name.clone(),
-            fields: schema
-                .fields
-                .iter()
-                .filter(|f| f.is_primary_key)
-                .cloned()
-                .collect(),
-            ..Default::default()
-        };
+        let pk_schema = crate::storage::segment::delta_schema(schema);
         let batches = self
             .deletes
             .iter()

@@ -2,11 +2,16 @@
 //! on its port, answers what is its own (Connect, version, health, states) and forwards
 //! catalog calls and timestamps to the active rootcoord, riding through its failovers;
 //! its write path (`write`) publishes inserts, upserts and deletes to the log, and
-//! flushes (`flush`) are markers in the log that the datanodes act on.
+//! flushes (`flush`) are markers in the log that the datanodes act on; loads go to the
+//! querycoord (`load`), and searches and queries (`search`, `query`) straight to the
+//! querynodes serving each shard, found through records followed from etcd (`read`).
 
 mod flush;
 mod index;
-mod pk_expr;
+mod load;
+mod query;
+mod read;
+mod search;
 pub mod service;
 mod write;
 
@@ -14,7 +19,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::coord_client::{ActiveDataCoord, ActiveIndexCoord, ActiveRootCoord};
+use crate::coord_client::{ActiveDataCoord, ActiveIndexCoord, ActiveQueryCoord, ActiveRootCoord};
 use crate::process::Context;
 
 /// A proxy process's shared state.
@@ -23,8 +28,10 @@ pub struct Proxy {
     rootcoord: ActiveRootCoord,
     datacoord: ActiveDataCoord,
     indexcoord: ActiveIndexCoord,
+    querycoord: ActiveQueryCoord,
     connections: AtomicI64,
     writes: write::WriteState,
+    reads: read::ReadState,
 }
 
 impl Proxy {
@@ -49,13 +56,21 @@ impl Proxy {
             ctx.config.proxy.coord_retry_timeout,
             per_call,
         );
+        let querycoord = ActiveQueryCoord::new(
+            ctx.etcd.clone(),
+            ctx.keys.clone(),
+            ctx.config.proxy.coord_retry_timeout,
+            per_call,
+        );
         Arc::new(Proxy {
             ctx,
             rootcoord,
             datacoord,
             indexcoord,
+            querycoord,
             connections: AtomicI64::new(0),
             writes: write::WriteState::new(),
+            reads: read::ReadState::default(),
         })
     }
 

@@ -349,4 +349,50 @@ impl MilvusService for Service {
                 .await,
         ))
     }
+
+    async fn load_collection(&self, req: Request<pb::LoadCollectionRequest>) -> Reply<Status> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.load_collection(&db, req.into_inner()).await))
+    }
+
+    async fn release_collection(&self, req: Request<pb::ReleaseCollectionRequest>) -> Reply<Status> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.release_collection(&db, req.into_inner()).await))
+    }
+
+    async fn load_partitions(&self, req: Request<pb::LoadPartitionsRequest>) -> Reply<Status> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.load_partitions(&db, req.into_inner()).await))
+    }
+
+    async fn release_partitions(&self, req: Request<pb::ReleasePartitionsRequest>) -> Reply<Status> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.release_partitions(&db, req.into_inner()).await))
+    }
+
+    async fn get_loading_progress(
+        &self,
+        req: Request<pb::GetLoadingProgressRequest>,
+    ) -> Reply<pb::GetLoadingProgressResponse> {
+        let db = db_of(&req, "");
+        Ok(Response::new(self.0.get_loading_progress(&db, req.into_inner()).await))
+    }
+
+    async fn get_load_state(
+        &self,
+        req: Request<pb::GetLoadStateRequest>,
+    ) -> Reply<pb::GetLoadStateResponse> {
+        let db = db_of(&req, "");
+        Ok(Response::new(self.0.get_load_state(&db, req.into_inner()).await))
+    }
+
+    async fn search(&self, req: Request<pb::SearchRequest>) -> Reply<pb::SearchResults> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.search(&db, req.into_inner()).await))
+    }
+
+    async fn query(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResults> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.query(&db, req.into_inner()).await))
+    }
 }

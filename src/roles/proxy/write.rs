@@ -363,12 +363,16 @@ impl Proxy {
             .await?;
         let c = &t.collection;
         let schema = c.schema.clone().unwrap_or_default();
-        let pk = schema
-            .fields
-            .iter()
-            .find(|f| f.is_primary_key)
-            .ok_or_else(|| error(code::UNEXPECTED, "the collection has no primary key"))?;
-        let pks = super::pk_expr::parse(&req.expr, pk)?;
+        let partition = (!req.partition_name.is_empty()).then_some(t.partition_id);
+        let pks = self
+            .delete_keys(db, &req.collection_name, &req.expr, &schema, partition)
+            .await?;
+        if pks.is_empty() {
+            return Ok(pb::MutationResult {
+                status: Some(Status::default()),
+                ..Default::default()
+            });
+        }
         let (_, ts) = self.alloc(1).await?;
         let shards = c.virtual_channel_names.len();
         let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];

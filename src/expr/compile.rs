@@ -1,0 +1,674 @@
+//! From text to a typed plan: the pest parse tree is walked once, names are resolved
+//! against the schema (dynamic keys into `$meta`), constants are folded and types are
+//! checked where the schema makes them known.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use pest::iterators::Pair;
+use pest::Parser;
+
+use super::value::{self, LikeToken, Value};
+use crate::proto::schema::{
+    template_array_value as tav, template_value, CollectionSchema, DataType,
+    TemplateArrayValue, TemplateValue,
+};
+use crate::schema::META_FIELD;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "expr/grammar.pest"]
+struct Grammar;
+
+/// One step into a JSON value or array.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// An object key.
+    Key(String),
+    /// An array position.
+    Index(i64),
+}
+
+/// A field reference.
+#[derive(Debug, Clone)]
+pub struct FieldRef {
+    pub id: i64,
+    pub data_type: DataType,
+    pub path: Vec<Step>,
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// The functions of the language.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Func {
+    JsonContains,
+    JsonContainsAll,
+    JsonContainsAny,
+    ArrayContains,
+    ArrayContainsAll,
+    ArrayContainsAny,
+    ArrayLength,
+}
+
+/// Constants of an `in` list, hashed by kind.
+#[derive(Debug, Clone, Default)]
+pub struct ConstSet {
+    pub ints: HashSet<i64>,
+    pub strs: HashSet<String>,
+    pub others: Vec<Value<'static>>,
+}
+
+impl ConstSet {
+    pub fn contains(&self, v: &Value<'_>) -> bool {
+        match v {
+            Value::Int(i) => {
+                self.ints.contains(i) || self.others.iter().any(|o| o.equals(v))
+            }
+            Value::Float(f) if f.fract() == 0.0 && self.ints.contains(&(*f as i64)) => true,
+            Value::Str(s) => self.strs.contains(s.as_ref()),
+            Value::Null => false,
+            v => self.others.iter().any(|o| o.equals(v)),
+        }
+    }
+}
+
+/// A compiled expression.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    Const(Value<'static>),
+    Field(FieldRef),
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Cmp(Cmp, Box<Expr>, Box<Expr>),
+    Arith(char, Box<Expr>, Box<Expr>),
+    Neg(Box<Expr>),
+    In(Box<Expr>, ConstSet, bool),
+    Like(Box<Expr>, Vec<LikeToken>),
+    IsNull(Box<Expr>, bool),
+    Exists(FieldRef),
+    Call(Func, Vec<Expr>),
+}
+
+/// What a sub-expression is known to produce.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    Number,
+    Str,
+    List,
+    /// JSON, nulls, anything only known per row.
+    Any,
+}
+
+struct Ctx<'a> {
+    schema: &'a CollectionSchema,
+    templates: &'a HashMap<String, TemplateValue>,
+    fields: Vec<i64>,
+}
+
+type R<T> = Result<T, String>;
+
+pub fn compile(
+    text: &str,
+    schema: &CollectionSchema,
+    templates: &HashMap<String, TemplateValue>,
+) -> R<(Expr, Vec<i64>)> {
+    let mut pairs = Grammar::parse(Rule::filter, text).map_err(|e| {
+        let (line, col) = match e.line_col {
+            pest::error::LineColLocation::Pos(p) | pest::error::LineColLocation::Span(p, _) => p,
+        };
+        let _ = line;
+        format!("syntax error at column {col}: {}", e.variant.message())
+    })?;
+    let filter = pairs.next().ok_or("empty expression")?;
+    let or = filter
+        .into_inner()
+        .next()
+        .ok_or("empty expression")?;
+    let mut ctx = Ctx {
+        schema,
+        templates,
+        fields: Vec::new(),
+    };
+    let e = ctx.expr(or)?;
+    match kind(&e) {
+        Kind::Bool | Kind::Any => {}
+        _ => return Err("the filter is not a boolean expression".into()),
+    }
+    ctx.fields.sort_unstable();
+    ctx.fields.dedup();
+    Ok((e, ctx.fields))
+}
+
+fn kind(e: &Expr) -> Kind {
+    match e {
+        Expr::Const(Value::Bool(_)) => Kind::Bool,
+        Expr::Const(Value::Int(_) | Value::Float(_)) => Kind::Number,
+        Expr::Const(Value::Str(_)) => Kind::Str,
+        Expr::Const(Value::List(_)) => Kind::List,
+        Expr::Const(_) => Kind::Any,
+        Expr::Field(f) if f.path.is_empty() => match f.data_type {
+            DataType::Bool => Kind::Bool,
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float
+            | DataType::Double => Kind::Number,
+            DataType::VarChar | DataType::String => Kind::Str,
+            DataType::Array => Kind::List,
+            _ => Kind::Any,
+        },
+        Expr::Field(f) => match f.data_type {
+            DataType::Array => element_kind(f),
+            _ => Kind::Any,
+        },
+        Expr::Not(_)
+        | Expr::And(_)
+        | Expr::Or(_)
+        | Expr::Cmp(..)
+        | Expr::In(..)
+        | Expr::Like(..)
+        | Expr::IsNull(..)
+        | Expr::Exists(_) => Kind::Bool,
+        Expr::Arith(..) | Expr::Neg(_) => Kind::Number,
+        Expr::Call(Func::ArrayLength, _) => Kind::Number,
+        Expr::Call(..) => Kind::Bool,
+    }
+}
+
+fn element_kind(_f: &FieldRef) -> Kind {
+    Kind::Any
+}
+
+fn bad_pair(p: &Pair<Rule>) -> String {
+    format!("unexpected `{}`", p.as_str())
+}
+
+fn describe(k: Kind) -> &'static str {
+    match k {
+        Kind::Bool => "a boolean",
+        Kind::Number => "a number",
+        Kind::Str => "a string",
+        Kind::List => "an array",
+        Kind::Any => "a value",
+    }
+}
+
+impl Ctx<'_> {
+    fn expr(&mut self, p: Pair<Rule>) -> R<Expr> {
+        match p.as_rule() {
+            Rule::or_expr => self.chain(p, true),
+            Rule::and_expr => self.chain(p, false),
+            Rule::not_expr => {
+                let mut nots = 0;
+                let mut inner = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::not_op => nots += 1,
+                        _ => inner = Some(self.expr(c)?),
+                    }
+                }
+                let mut e = inner.ok_or("missing operand of not")?;
+                if nots > 0 {
+                    self.boolean(&e, "not")?;
+                }
+                for _ in 0..nots {
+                    e = Expr::Not(Box::new(e));
+                }
+                Ok(e)
+            }
+            Rule::predicate => self.predicate(p),
+            Rule::arith | Rule::term => self.arith(p),
+            Rule::power => {
+                let mut it = p.into_inner();
+                let base = self.expr(it.next().ok_or("missing operand")?)?;
+                match (it.next(), it.next()) {
+                    (Some(_op), Some(exp)) => {
+                        let exp = self.expr(exp)?;
+                        self.numeric(&base, "**")?;
+                        self.numeric(&exp, "**")?;
+                        Ok(fold(Expr::Arith('^', Box::new(base), Box::new(exp))))
+                    }
+                    _ => Ok(base),
+                }
+            }
+            Rule::unary => {
+                let mut negs = 0;
+                let mut inner = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::neg_op => negs += 1,
+                        _ => inner = Some(self.expr(c)?),
+                    }
+                }
+                let mut e = inner.ok_or("missing operand of -")?;
+                if negs > 0 {
+                    self.numeric(&e, "-")?;
+                }
+                for _ in 0..negs {
+                    e = fold(Expr::Neg(Box::new(e)));
+                }
+                Ok(e)
+            }
+            Rule::integer => parse_int(p.as_str()).map(|i| Expr::Const(Value::Int(i))),
+            Rule::float => p
+                .as_str()
+                .parse::<f64>()
+                .map(|f| Expr::Const(Value::Float(f)))
+                .map_err(|e| format!("bad number `{}`: {e}", p.as_str())),
+            Rule::boolean => Ok(Expr::Const(Value::Bool(
+                p.as_str().eq_ignore_ascii_case("true"),
+            ))),
+            Rule::string => Ok(Expr::Const(Value::Str(Cow::Owned(unquote(p)?)))),
+            Rule::list => {
+                let mut items = Vec::new();
+                for c in p.into_inner() {
+                    match self.expr(c)? {
+                        Expr::Const(v) => items.push(v),
+                        _ => return Err("the elements of a list must be constants".into()),
+                    }
+                }
+                Ok(Expr::Const(Value::List(items)))
+            }
+            Rule::template => {
+                let name = p.into_inner().next().map(|i| i.as_str().to_string());
+                let name = name.unwrap_or_default();
+                let v = self
+                    .templates
+                    .get(&name)
+                    .ok_or_else(|| format!("the placeholder {{{name}}} has no value in filter_params"))?;
+                Ok(Expr::Const(template(v)?))
+            }
+            Rule::path => self.path(p).map(Expr::Field),
+            Rule::exists => {
+                let path = p.into_inner().nth(1).ok_or("exists needs a JSON path")?;
+                let f = self.path(path)?;
+                if f.data_type != DataType::Json {
+                    return Err("exists applies to JSON fields only".into());
+                }
+                Ok(Expr::Exists(f))
+            }
+            Rule::call => self.call(p),
+            _ => Err(bad_pair(&p)),
+        }
+    }
+
+    fn chain(&mut self, p: Pair<Rule>, or: bool) -> R<Expr> {
+        let mut items = Vec::new();
+        for c in p.into_inner() {
+            if matches!(c.as_rule(), Rule::or_op | Rule::and_op) {
+                continue;
+            }
+            items.push(self.expr(c)?);
+        }
+        if items.len() == 1 {
+            return Ok(items.pop().expect("one item"));
+        }
+        let op = if or { "or" } else { "and" };
+        for e in &items {
+            self.boolean(e, op)?;
+        }
+        Ok(if or { Expr::Or(items) } else { Expr::And(items) })
+    }
+
+    fn boolean(&self, e: &Expr, op: &str) -> R<()> {
+        match kind(e) {
+            Kind::Bool | Kind::Any => Ok(()),
+            k => Err(format!("{op} needs boolean operands, not {}", describe(k))),
+        }
+    }
+
+    fn numeric(&self, e: &Expr, op: &str) -> R<()> {
+        match kind(e) {
+            Kind::Number | Kind::Any => Ok(()),
+            k => Err(format!("{op} needs numeric operands, not {}", describe(k))),
+        }
+    }
+
+    fn arith(&mut self, p: Pair<Rule>) -> R<Expr> {
+        let mut it = p.into_inner();
+        let mut e = self.expr(it.next().ok_or("missing operand")?)?;
+        while let Some(op) = it.next() {
+            let rhs = self.expr(it.next().ok_or("missing operand")?)?;
+            let c = op.as_str().chars().next().unwrap_or('+');
+            self.numeric(&e, op.as_str())?;
+            self.numeric(&rhs, op.as_str())?;
+            e = fold(Expr::Arith(c, Box::new(e), Box::new(rhs)));
+        }
+        Ok(e)
+    }
+
+    fn predicate(&mut self, p: Pair<Rule>) -> R<Expr> {
+        let mut it = p.into_inner();
+        let lhs = self.expr(it.next().ok_or("missing operand")?)?;
+        let Some(tail) = it.next() else {
+            return Ok(lhs);
+        };
+        match tail.as_rule() {
+            Rule::in_tail => {
+                let mut negated = false;
+                let mut set = None;
+                for c in tail.into_inner() {
+                    match c.as_rule() {
+                        Rule::not_kw => negated = true,
+                        Rule::in_kw => {}
+                        _ => set = Some(self.expr(c)?),
+                    }
+                }
+                let Some(Expr::Const(Value::List(items))) = set else {
+                    return Err("in needs a list of constants".into());
+                };
+                for v in &items {
+                    self.comparable(&lhs, &Expr::Const(v.clone()))?;
+                }
+                let mut set = ConstSet::default();
+                for v in items {
+                    match v {
+                        Value::Int(i) => {
+                            set.ints.insert(i);
+                        }
+                        Value::Str(s) => {
+                            set.strs.insert(s.into_owned());
+                        }
+                        v => set.others.push(v),
+                    }
+                }
+                Ok(Expr::In(Box::new(lhs), set, negated))
+            }
+            Rule::like_tail => {
+                let pat = tail
+                    .into_inner()
+                    .nth(1)
+                    .ok_or("like needs a pattern")?;
+                let Expr::Const(Value::Str(s)) = self.expr(pat)? else {
+                    return Err("the pattern of like must be a string".into());
+                };
+                match kind(&lhs) {
+                    Kind::Str | Kind::Any => {}
+                    k => return Err(format!("like applies to strings, not {}", describe(k))),
+                }
+                if !matches!(lhs, Expr::Field(_)) {
+                    return Err("like applies to a field".into());
+                }
+                Ok(Expr::Like(Box::new(lhs), value::like_pattern(&s)))
+            }
+            Rule::null_tail => {
+                let negated = tail.into_inner().any(|c| c.as_rule() == Rule::not_kw);
+                if !matches!(lhs, Expr::Field(_)) {
+                    return Err("is null applies to a field".into());
+                }
+                Ok(Expr::IsNull(Box::new(lhs), negated))
+            }
+            Rule::cmp_tail => {
+                let mut ops = Vec::new();
+                let mut inner = tail.into_inner();
+                while let Some(op) = inner.next() {
+                    let rhs = self.expr(inner.next().ok_or("missing operand")?)?;
+                    ops.push((cmp_op(op.as_str())?, rhs));
+                }
+                if ops.len() == 1 {
+                    let (op, rhs) = ops.pop().expect("one");
+                    self.comparable(&lhs, &rhs)?;
+                    return Ok(fold(Expr::Cmp(op, Box::new(lhs), Box::new(rhs))));
+                }
+                // A range: c1 < f < c2 (same direction on both sides).
+                let (op1, mid) = ops.remove(0);
+                let (op2, hi) = ops.remove(0);
+                let up = |o: Cmp| matches!(o, Cmp::Lt | Cmp::Le);
+                let down = |o: Cmp| matches!(o, Cmp::Gt | Cmp::Ge);
+                if !((up(op1) && up(op2)) || (down(op1) && down(op2))) {
+                    return Err(
+                        "a range must use < / <= on both sides, or > / >= on both sides".into(),
+                    );
+                }
+                self.comparable(&lhs, &mid)?;
+                self.comparable(&mid, &hi)?;
+                Ok(Expr::And(vec![
+                    Expr::Cmp(op1, Box::new(lhs), Box::new(mid.clone())),
+                    Expr::Cmp(op2, Box::new(mid), Box::new(hi)),
+                ]))
+            }
+            _ => Err(bad_pair(&tail)),
+        }
+    }
+
+    fn comparable(&self, a: &Expr, b: &Expr) -> R<()> {
+        let (ka, kb) = (kind(a), kind(b));
+        if ka == Kind::Any || kb == Kind::Any || ka == kb {
+            return Ok(());
+        }
+        Err(format!(
+            "cannot compare {} with {}",
+            describe(ka),
+            describe(kb)
+        ))
+    }
+
+    fn path(&mut self, p: Pair<Rule>) -> R<FieldRef> {
+        let mut it = p.into_inner();
+        let name = it.next().ok_or("missing name")?.as_str().to_string();
+        let mut steps = Vec::new();
+        for s in it {
+            steps.push(match s.as_rule() {
+                Rule::string => Step::Key(unquote(s)?),
+                Rule::integer => Step::Index(parse_int(s.as_str())?),
+                _ => return Err(bad_pair(&s)),
+            });
+        }
+        let schema: &CollectionSchema = self.schema;
+        let (f, steps) = match schema.fields.iter().find(|f| f.name == name) {
+            Some(f) => (f, steps),
+            None if name == META_FIELD || schema.enable_dynamic_field => {
+                let meta = schema
+                    .fields
+                    .iter()
+                    .find(|f| f.is_dynamic || f.name == META_FIELD)
+                    .ok_or("the collection has no dynamic field")?;
+                if name != META_FIELD {
+                    steps.insert(0, Step::Key(name.clone()));
+                }
+                (meta, steps)
+            }
+            None => return Err(format!("field {name} not exist")),
+        };
+        let data_type = f.data_type();
+        match data_type {
+            DataType::FloatVector
+            | DataType::BinaryVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector
+            | DataType::SparseFloatVector => {
+                return Err(format!(
+                    "vector field {} cannot be used in a filter",
+                    f.name
+                ))
+            }
+            DataType::Json | DataType::Array => {}
+            _ if !steps.is_empty() => {
+                return Err(format!("field {} is neither JSON nor an array", f.name))
+            }
+            _ => {}
+        }
+        self.fields.push(f.field_id);
+        Ok(FieldRef {
+            id: f.field_id,
+            data_type,
+            path: steps,
+        })
+    }
+
+    fn call(&mut self, p: Pair<Rule>) -> R<Expr> {
+        let mut it = p.into_inner();
+        let name = it.next().ok_or("missing function")?.as_str().to_ascii_lowercase();
+        let func = match name.as_str() {
+            "json_contains" => Func::JsonContains,
+            "json_contains_all" => Func::JsonContainsAll,
+            "json_contains_any" => Func::JsonContainsAny,
+            "array_contains" => Func::ArrayContains,
+            "array_contains_all" => Func::ArrayContainsAll,
+            "array_contains_any" => Func::ArrayContainsAny,
+            "array_length" => Func::ArrayLength,
+            _ => return Err(format!("unknown function {name}")),
+        };
+        let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
+        let want = if func == Func::ArrayLength { 1 } else { 2 };
+        if args.len() != want {
+            return Err(format!("{name} takes {want} argument(s), got {}", args.len()));
+        }
+        if !matches!(args[0], Expr::Field(_)) {
+            return Err(format!("the first argument of {name} must be a field"));
+        }
+        if matches!(
+            func,
+            Func::JsonContainsAll
+                | Func::JsonContainsAny
+                | Func::ArrayContainsAll
+                | Func::ArrayContainsAny
+        ) && !matches!(args[1], Expr::Const(Value::List(_)))
+        {
+            return Err(format!("the second argument of {name} must be a list"));
+        }
+        Ok(Expr::Call(func, args))
+    }
+}
+
+fn cmp_op(s: &str) -> R<Cmp> {
+    Ok(match s {
+        "==" => Cmp::Eq,
+        "!=" => Cmp::Ne,
+        "<" => Cmp::Lt,
+        "<=" => Cmp::Le,
+        ">" => Cmp::Gt,
+        ">=" => Cmp::Ge,
+        _ => return Err(format!("unknown operator {s}")),
+    })
+}
+
+/// Evaluates operators over constants at compile time.
+fn fold(e: Expr) -> Expr {
+    match &e {
+        Expr::Neg(x) => match x.as_ref() {
+            Expr::Const(Value::Int(i)) => Expr::Const(Value::Int(i.wrapping_neg())),
+            Expr::Const(Value::Float(f)) => Expr::Const(Value::Float(-f)),
+            _ => e,
+        },
+        Expr::Arith(op, a, b) => match (a.as_ref(), b.as_ref()) {
+            (Expr::Const(x), Expr::Const(y)) => Expr::Const(value::arith(*op, x, y)),
+            _ => e,
+        },
+        _ => e,
+    }
+}
+
+fn parse_int(s: &str) -> R<i64> {
+    let lower = s.to_ascii_lowercase();
+    let r = if let Some(h) = lower.strip_prefix("0x") {
+        i64::from_str_radix(h, 16)
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        i64::from_str_radix(b, 2)
+    } else if s.len() > 1 && s.starts_with('0') {
+        i64::from_str_radix(&s[1..], 8)
+    } else {
+        s.parse()
+    };
+    r.map_err(|e| format!("bad integer `{s}`: {e}"))
+}
+
+fn unquote(p: Pair<Rule>) -> R<String> {
+    let inner = p.into_inner().next().map(|i| i.as_str()).unwrap_or("");
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            // Keep `\%` and `\_` for like patterns.
+            Some(c @ ('%' | '_')) => {
+                out.push('\\');
+                out.push(c);
+            }
+            Some(c) => out.push(c),
+            None => return Err("a string ends with a lone backslash".into()),
+        }
+    }
+    Ok(out)
+}
+
+fn template(v: &TemplateValue) -> R<Value<'static>> {
+    use template_value::Val;
+    Ok(match &v.val {
+        Some(Val::BoolVal(b)) => Value::Bool(*b),
+        Some(Val::Int64Val(i)) => Value::Int(*i),
+        Some(Val::FloatVal(f)) => Value::Float(*f),
+        Some(Val::StringVal(s)) => Value::Str(Cow::Owned(s.clone())),
+        Some(Val::ArrayVal(a)) => template_array(a)?,
+        None => return Err("a placeholder value is empty".into()),
+    })
+}
+
+fn template_array(a: &TemplateArrayValue) -> R<Value<'static>> {
+    Ok(Value::List(match &a.data {
+        Some(tav::Data::BoolData(d)) => d.data.iter().map(|b| Value::Bool(*b)).collect(),
+        Some(tav::Data::LongData(d)) => d.data.iter().map(|i| Value::Int(*i)).collect(),
+        Some(tav::Data::DoubleData(d)) => d.data.iter().map(|f| Value::Float(*f)).collect(),
+        Some(tav::Data::StringData(d)) => d
+            .data
+            .iter()
+            .map(|s| Value::Str(Cow::Owned(s.clone())))
+            .collect(),
+        Some(tav::Data::ArrayData(d)) => {
+            d.data.iter().map(template_array).collect::<R<Vec<_>>>()?
+        }
+        Some(tav::Data::JsonData(d)) => d
+            .data
+            .iter()
+            .map(|b| {
+                serde_json::from_slice::<serde_json::Value>(b)
+                    .map(|j| Value::from_json(&j).into_owned())
+                    .map_err(|e| format!("a placeholder holds bad JSON: {e}"))
+            })
+            .collect::<R<Vec<_>>>()?,
+        None => Vec::new(),
+    }))
+}
+
+/// `pk in [...]` / `pk == v` → the keys.
+pub fn primary_keys(e: &Expr, pk: i64) -> Option<Vec<Value<'static>>> {
+    match e {
+        Expr::In(f, set, false) => match f.as_ref() {
+            Expr::Field(f) if f.id == pk && f.path.is_empty() && set.others.is_empty() => {
+                let mut out: Vec<Value<'static>> =
+                    set.ints.iter().map(|i| Value::Int(*i)).collect();
+                out.extend(set.strs.iter().map(|s| Value::Str(Cow::Owned(s.clone()))));
+                Some(out)
+            }
+            _ => None,
+        },
+        Expr::Cmp(Cmp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (Expr::Field(f), Expr::Const(v)) | (Expr::Const(v), Expr::Field(f))
+                if f.id == pk && f.path.is_empty() =>
+            {
+                Some(vec![v.clone()])
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,72 @@
+//! Milvus's filter language (`filter` / `expr`): parsed with a PEG grammar
+//! (`grammar.pest`) into a typed plan checked against the collection's schema, and
+//! evaluated row by row over columns ([`Columns`]). The proxy compiles a filter to
+//! refuse a bad one before anything runs; querynodes compile it again and evaluate.
+//!
+//! Semantics follow Milvus: names that are not schema fields are keys of the dynamic
+//! field `$meta` when the schema enables it; a comparison with a missing JSON key or a
+//! null value is false; `like` takes `%` (any run) and `_` (one character).
+
+mod compile;
+mod eval;
+mod value;
+
+use std::collections::HashMap;
+
+pub use eval::Columns;
+pub use value::Value;
+
+use crate::proto::schema::{CollectionSchema, TemplateValue};
+
+/// Why a filter was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot parse expression: {expr}, error: {why}")]
+pub struct ExprError {
+    /// The expression as given.
+    pub expr: String,
+    /// What is wrong, and where.
+    pub why: String,
+}
+
+/// A compiled filter.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    root: compile::Expr,
+    fields: Vec<i64>,
+}
+
+impl Filter {
+    /// Compiles `text` against `schema`, with `{name}` placeholders taken from
+    /// `templates`.
+    pub fn compile(
+        text: &str,
+        schema: &CollectionSchema,
+        templates: &HashMap<String, TemplateValue>,
+    ) -> Result<Filter, ExprError> {
+        compile::compile(text, schema, templates)
+            .map(|(root, fields)| Filter { root, fields })
+            .map_err(|why| ExprError {
+                expr: text.to_string(),
+                why,
+            })
+    }
+
+    /// Whether row `row` of `columns` matches.
+    pub fn matches(&self, columns: &dyn Columns, row: usize) -> bool {
+        eval::truth(&self.root, columns, row)
+    }
+
+    /// The IDs of the fields it reads.
+    pub fn fields(&self) -> &[i64] {
+        &self.fields
+    }
+
+    /// The primary keys it selects when it is exactly `pk in [...]` or `pk == v`
+    /// (the form `delete(ids=...)` and `get` send): integers or strings.
+    pub fn primary_keys(&self, pk_field: i64) -> Option<Vec<Value<'static>>> {
+        compile::primary_keys(&self.root, pk_field)
+    }
+}
+
+#[cfg(test)]
+mod tests;

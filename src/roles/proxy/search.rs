@@ -1,0 +1,413 @@
+//! `Search`: checked against the schema and the field's index (Milvus's rules and
+//! codes), sent to one querynode per shard, merged best first with each key once, then
+//! `offset`, `limit`, `round_decimal` and the output columns.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use prost::Message;
+
+use super::read::{empty_column, output_fields, Loaded};
+use super::Proxy;
+use crate::expr::Filter;
+use crate::index::params::{self, Metric, SearchParams};
+use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
+use crate::proto::milvus as pb;
+use crate::proto::querynode as qn;
+use crate::proto::schema::{i_ds, DataType, FieldData, FieldSchema, IDs, SearchResultData};
+use crate::status::{code, error};
+
+/// Milvus's bound on `limit + offset` (`quotaAndLimits.limits.topK`).
+pub const MAX_TOPK: i64 = 16384;
+
+fn invalid(why: impl Into<String>) -> Status {
+    error(code::PARAMETER_INVALID, why)
+}
+
+/// The search parameters pymilvus sends, by name.
+struct Knobs {
+    topk: i64,
+    offset: i64,
+    round_decimal: i64,
+    anns_field: String,
+    metric: String,
+    params: BTreeMap<String, String>,
+}
+
+fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> {
+    let get = |k: &str| pairs.iter().find(|p| p.key == k).map(|p| p.value.trim().to_string());
+    let int = |k: &str, default: Option<i64>| -> Result<i64, Status> {
+        match get(k) {
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|_| invalid(format!("{k} [{v}] is invalid, it should be an integer"))),
+            None => default.ok_or_else(|| invalid(format!("{k} not found in search_params"))),
+        }
+    };
+    let topk = int("topk", None)?;
+    let offset = int("offset", Some(0))?;
+    let round_decimal = int("round_decimal", Some(-1))?;
+    if !(1..=MAX_TOPK).contains(&topk) {
+        return Err(invalid(format!(
+            "limit [{topk}] is invalid, it should be in range [1, {MAX_TOPK}]"
+        )));
+    }
+    if offset < 0 || topk + offset > MAX_TOPK {
+        return Err(invalid(format!(
+            "offset [{offset}] is invalid, limit + offset should be in range [1, {MAX_TOPK}]"
+        )));
+    }
+    if !(-1..=6).contains(&round_decimal) {
+        return Err(invalid(format!(
+            "round_decimal {round_decimal} is invalid, it should be -1 or in range [0, 6]"
+        )));
+    }
+    let mut params = BTreeMap::new();
+    let mut metric = get("metric_type").unwrap_or_default();
+    if let Some(json) = get("params").filter(|j| !j.is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(&json)
+            .map_err(|e| invalid(format!("search params are not JSON: {e}")))?;
+        if let Some(o) = v.as_object() {
+            for (k, v) in o {
+                let s = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                if k == "metric_type" {
+                    if metric.is_empty() {
+                        metric = s;
+                    }
+                } else {
+                    params.insert(k.clone(), s);
+                }
+            }
+        }
+    }
+    Ok(Knobs {
+        topk,
+        offset,
+        round_decimal,
+        anns_field: get("anns_field").unwrap_or_default(),
+        metric,
+        params,
+    })
+}
+
+fn dim_of(f: &FieldSchema) -> usize {
+    f.type_params
+        .iter()
+        .find(|p| p.key == "dim")
+        .and_then(|p| p.value.parse().ok())
+        .unwrap_or(0)
+}
+
+fn round(x: f32, decimals: i64) -> f32 {
+    if decimals < 0 {
+        return x;
+    }
+    let p = 10f64.powi(decimals as i32);
+    ((f64::from(x) * p).round() / p) as f32
+}
+
+/// A key of a hit, for de-duplication across shards.
+#[derive(PartialEq, Eq, Hash, Clone)]
+enum Key {
+    Int(i64),
+    Str(String),
+}
+
+fn key_at(ids: &IDs, i: usize) -> Option<Key> {
+    match &ids.id_field {
+        Some(i_ds::IdField::IntId(l)) => l.data.get(i).map(|v| Key::Int(*v)),
+        Some(i_ds::IdField::StrId(s)) => s.data.get(i).map(|v| Key::Str(v.clone())),
+        None => None,
+    }
+}
+
+fn empty_search(nq: i64, topk: i64, pk: &str) -> pb::SearchResults {
+    pb::SearchResults {
+        status: Some(Status::default()),
+        results: Some(SearchResultData {
+            num_queries: nq,
+            top_k: topk,
+            topks: vec![0; nq.max(0) as usize],
+            primary_field_name: pk.to_string(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+impl Proxy {
+    /// `Search`.
+    pub async fn search(&self, db: &str, req: pb::SearchRequest) -> pb::SearchResults {
+        let name = req.collection_name.clone();
+        match self.try_search(db, req).await {
+            Ok(r) => r,
+            Err(s) => pb::SearchResults {
+                status: Some(s),
+                collection_name: name,
+                ..Default::default()
+            },
+        }
+    }
+
+    async fn try_search(&self, db: &str, req: pb::SearchRequest) -> Result<pb::SearchResults, Status> {
+        let db = if req.db_name.is_empty() { db } else { &req.db_name };
+        let loaded = self.loaded(db, &req.collection_name).await?;
+        let schema = loaded.schema().clone();
+        let k = knobs(&req.search_params)?;
+        let vector_fields: Vec<&FieldSchema> = schema
+            .fields
+            .iter()
+            .filter(|f| f.data_type() == DataType::FloatVector)
+            .collect();
+        let field = if k.anns_field.is_empty() {
+            match vector_fields.as_slice() {
+                [one] => *one,
+                [] => return Err(invalid("the collection has no float vector field to search")),
+                _ => {
+                    return Err(invalid(
+                        "multiple anns_fields exist, please specify a anns_field in search_params",
+                    ))
+                }
+            }
+        } else {
+            *vector_fields
+                .iter()
+                .find(|f| f.name == k.anns_field)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "failed to get field schema by name: fieldName({}) not found or not a float vector field",
+                        k.anns_field
+                    ))
+                })?
+        };
+        let dim = dim_of(field);
+        let group = PlaceholderGroup::decode(req.placeholder_group.as_slice())
+            .map_err(|e| invalid(format!("the search data cannot be decoded: {e}")))?;
+        let ph = group
+            .placeholders
+            .first()
+            .ok_or_else(|| invalid("no search data (placeholder group is empty)"))?;
+        if ph.r#type != PlaceholderType::FloatVector as i32 {
+            return Err(invalid(format!(
+                "search data of type {} is not supported on field {} (FloatVector)",
+                PlaceholderType::try_from(ph.r#type).map_or("unknown", |t| t.as_str_name()),
+                field.name
+            )));
+        }
+        let nq = ph.values.len() as i64;
+        if nq == 0 {
+            return Err(invalid("nq (number of search vectors) must be at least 1"));
+        }
+        let mut vectors = Vec::with_capacity(ph.values.len() * dim * 4);
+        for v in &ph.values {
+            if v.len() != dim * 4 {
+                return Err(invalid(format!(
+                    "the dim ({}) of search data is not equal to the dim ({dim}) of vector field {}",
+                    v.len() / 4,
+                    field.name
+                )));
+            }
+            vectors.extend_from_slice(v);
+        }
+        let def = self
+            .index_params(loaded.record.id, field.field_id)
+            .ok_or_else(|| {
+                error(
+                    code::INDEX_NOT_FOUND,
+                    format!("index not found[collection={}][field={}]", req.collection_name, field.name),
+                )
+            })?;
+        let spec = params::parse(&params::flatten(&def.params).map_err(invalid)?).map_err(invalid)?;
+        let metric = if k.metric.is_empty() {
+            spec.metric
+        } else {
+            let m = Metric::parse(&k.metric.to_uppercase()).map_err(invalid)?;
+            if m != spec.metric {
+                return Err(invalid(format!(
+                    "metric type not match: invalid parameter[expected={}][actual={}]",
+                    spec.metric.name(),
+                    m.name()
+                )));
+            }
+            m
+        };
+        let want = (k.topk + k.offset) as usize;
+        let sp = SearchParams::parse(&k.params, &spec, want).map_err(invalid)?;
+        if !req.dsl.trim().is_empty() {
+            Filter::compile(&req.dsl, &schema, &req.expr_template_values)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        let partitions = loaded.partitions(&req.partition_names)?;
+        let out = output_fields(&schema, &req.output_fields, false)?;
+        let freshness = self.freshness(
+            &loaded.record,
+            req.consistency_level,
+            req.use_default_consistency,
+            req.guarantee_timestamp,
+        );
+        let shard_req = qn::ShardSearchRequest {
+            base: Some(qn::ShardRequestBase {
+                collection_id: loaded.record.id,
+                vchannel: String::new(),
+                replica: 0,
+                partition_ids: partitions,
+                filter: req.dsl.clone(),
+                template_values: req.expr_template_values.clone(),
+                output_field_ids: out.ids.clone(),
+                freshness: Some(freshness),
+            }),
+            field_id: field.field_id,
+            vectors,
+            nq,
+            dim: dim as i64,
+            topk: want as i64,
+            metric_type: metric.name().to_string(),
+            ef: sp.ef.unwrap_or(0) as i64,
+            nprobe: sp.nprobe.unwrap_or(0) as i64,
+        };
+        let parts = self
+            .each_shard(&loaded, Duration::from_secs(15), |mut client, replica, vch| {
+                let mut r = shard_req.clone();
+                if let Some(b) = r.base.as_mut() {
+                    b.vchannel = vch;
+                    b.replica = replica;
+                }
+                async move {
+                    let res = client.search(r).await?.into_inner();
+                    Ok((res.status.clone().unwrap_or_default(), res))
+                }
+            })
+            .await?;
+        let pk = schema
+            .fields
+            .iter()
+            .find(|f| f.is_primary_key)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
+        Ok(merge(&loaded, &req, &k, metric, nq, &out, parts, &pk))
+    }
+}
+
+/// Merges the shards' hits: per query best first, each key once, then offset/limit.
+#[allow(clippy::too_many_arguments)]
+fn merge(
+    loaded: &Loaded,
+    req: &pb::SearchRequest,
+    k: &Knobs,
+    metric: Metric,
+    nq: i64,
+    out: &super::read::Output,
+    parts: Vec<qn::ShardSearchResults>,
+    pk: &str,
+) -> pb::SearchResults {
+    let schema = loaded.schema();
+    // Each shard's hits start at this flat index for query i.
+    let starts: Vec<Vec<usize>> = parts
+        .iter()
+        .map(|p| {
+            let mut acc = 0usize;
+            p.topks
+                .iter()
+                .map(|t| {
+                    let s = acc;
+                    acc += *t as usize;
+                    s
+                })
+                .collect()
+        })
+        .collect();
+    let mut columns: Vec<FieldData> = out
+        .ids
+        .iter()
+        .filter_map(|id| schema.fields.iter().find(|f| f.field_id == *id))
+        .map(empty_column)
+        .collect();
+    let mut int_ids = Vec::new();
+    let mut str_ids = Vec::new();
+    let mut scores = Vec::new();
+    let mut topks = Vec::new();
+    let is_str = schema
+        .fields
+        .iter()
+        .any(|f| f.is_primary_key && f.data_type() == DataType::VarChar);
+    for q in 0..nq as usize {
+        let mut hits: Vec<(f32, usize, usize)> = Vec::new();
+        for (s, p) in parts.iter().enumerate() {
+            let n = p.topks.get(q).copied().unwrap_or(0) as usize;
+            let start = starts[s].get(q).copied().unwrap_or(0);
+            for i in start..start + n {
+                hits.push((p.scores[i], s, i));
+            }
+        }
+        hits.sort_by(|a, b| {
+            let o = a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal);
+            if metric.higher_is_better() {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        let mut seen = HashSet::new();
+        let mut taken = 0;
+        let mut skipped = 0;
+        for (score, s, i) in hits {
+            let Some(key) = parts[s].ids.as_ref().and_then(|ids| key_at(ids, i)) else {
+                continue;
+            };
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if skipped < k.offset {
+                skipped += 1;
+                continue;
+            }
+            if taken == k.topk {
+                break;
+            }
+            taken += 1;
+            match key {
+                Key::Int(v) => int_ids.push(v),
+                Key::Str(v) => str_ids.push(v),
+            }
+            scores.push(round(score, k.round_decimal));
+            for (c, col) in columns.iter_mut().enumerate() {
+                if let Some(src) = parts[s].fields_data.get(c) {
+                    let one = crate::schema::take_rows(std::slice::from_ref(src), &[i])
+                        .pop()
+                        .expect("one column");
+                    crate::schema::extend_field(col, one);
+                }
+            }
+        }
+        topks.push(taken);
+    }
+    if topks.iter().all(|t| *t == 0) {
+        return empty_search(nq, k.topk, pk);
+    }
+    let ids = IDs {
+        id_field: Some(if is_str {
+            i_ds::IdField::StrId(crate::proto::schema::StringArray { data: str_ids })
+        } else {
+            i_ds::IdField::IntId(crate::proto::schema::LongArray { data: int_ids })
+        }),
+    };
+    pb::SearchResults {
+        status: Some(Status::default()),
+        results: Some(SearchResultData {
+            num_queries: nq,
+            top_k: k.topk,
+            fields_data: if out.ids.is_empty() { vec![] } else { columns },
+            scores,
+            ids: Some(ids),
+            topks,
+            output_fields: out.names.clone(),
+            primary_field_name: pk.to_string(),
+            ..Default::default()
+        }),
+        collection_name: req.collection_name.clone(),
+        session_ts: 0,
+    }
+}

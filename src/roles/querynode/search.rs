@@ -1,0 +1,331 @@
+//! Searches and queries over one shard's rows: sealed segments through their vector
+//! index (exactly when they have none yet), growing rows exactly; rows deleted after
+//! they were written and rows the filter rejects are skipped; hits are merged best
+//! first with each key once.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use super::chunk::{Chunk, Deletes, Pk};
+use super::shard::ShardData;
+use crate::expr::Filter;
+use crate::index::flat;
+use crate::index::params::{Metric, SearchParams};
+use crate::proto::schema::{i_ds, FieldData, IDs, LongArray, StringArray};
+
+/// One shard search.
+pub struct SearchInput<'a> {
+    /// The vector field.
+    pub field_id: i64,
+    /// `nq` query vectors of `dim`.
+    pub vectors: &'a [f32],
+    /// Their dim.
+    pub dim: usize,
+    /// Hits per query.
+    pub topk: usize,
+    /// The metric.
+    pub metric: Metric,
+    /// `ef` / `nprobe`.
+    pub params: SearchParams,
+    /// The filter, if any.
+    pub filter: Option<&'a Filter>,
+    /// Partitions to read (empty: all).
+    pub partitions: &'a [i64],
+    /// Output columns (field IDs).
+    pub output: &'a [i64],
+}
+
+/// Hits of a shard search or rows of a query.
+#[derive(Default)]
+pub struct Found {
+    /// Hits per query (search).
+    pub topks: Vec<i64>,
+    /// Keys, in hit order.
+    pub ids: Option<IDs>,
+    /// Scores (search).
+    pub scores: Vec<f32>,
+    /// Output columns.
+    pub fields: Vec<FieldData>,
+    /// Rows matched (count(*)).
+    pub count: i64,
+}
+
+/// Where a row is.
+#[derive(Clone, Copy)]
+enum At {
+    Sealed(i64),
+    Growing(usize),
+}
+
+struct Hit {
+    score: f32,
+    at: At,
+    row: usize,
+}
+
+fn chunk<'a>(d: &'a ShardData, at: At) -> &'a Chunk {
+    match at {
+        At::Sealed(id) => &d.sealed[&id].chunk,
+        At::Growing(i) => &d.growing[i],
+    }
+}
+
+/// The rows of `c` that are visible (not deleted) and pass `filter`; None when all are.
+fn mask(c: &Chunk, deletes: &Deletes, filter: Option<&Filter>) -> Option<(Vec<bool>, usize)> {
+    if filter.is_none() && deletes.is_empty() {
+        return None;
+    }
+    let mut m = vec![false; c.rows];
+    let mut n = 0;
+    for (row, slot) in m.iter_mut().enumerate() {
+        if deletes.deleted(c.pks.get(row), c.timestamps[row]) {
+            continue;
+        }
+        if filter.is_some_and(|f| !f.matches(c, row)) {
+            continue;
+        }
+        *slot = true;
+        n += 1;
+    }
+    Some((m, n))
+}
+
+fn wanted(partitions: &[i64], c: &Chunk) -> bool {
+    partitions.is_empty() || partitions.contains(&c.partition)
+}
+
+fn better(metric: Metric, a: f32, b: f32) -> Ordering {
+    if metric.higher_is_better() {
+        b.partial_cmp(&a).unwrap_or(Ordering::Equal)
+    } else {
+        a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+    }
+}
+
+/// Searches the shard's rows.
+pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
+    let nq = input.vectors.len() / input.dim.max(1);
+    let mut per_query: Vec<Vec<Hit>> = (0..nq).map(|_| Vec::new()).collect();
+    let mut queries: Vec<Vec<f32>> = input
+        .vectors
+        .chunks_exact(input.dim.max(1))
+        .map(<[f32]>::to_vec)
+        .collect();
+    let cosine = input.metric == Metric::Cosine;
+    let mut sources: Vec<At> = d
+        .sealed
+        .iter()
+        .filter(|(_, s)| wanted(input.partitions, &s.chunk))
+        .map(|(id, _)| At::Sealed(*id))
+        .collect();
+    sources.extend(
+        d.growing
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| wanted(input.partitions, c))
+            .map(|(i, _)| At::Growing(i)),
+    );
+    for at in sources {
+        let c = chunk(d, at);
+        let m = mask(c, &d.deletes, input.filter);
+        if m.as_ref().is_some_and(|(_, n)| *n == 0) {
+            continue;
+        }
+        let accept_fn = m.as_ref().map(|(bits, _)| move |r: u32| bits[r as usize]);
+        let index = match at {
+            At::Sealed(id) => d.sealed[&id].indexes.get(&input.field_id),
+            At::Growing(_) => None,
+        };
+        for (qi, q) in queries.iter_mut().enumerate() {
+            let found = match index {
+                Some(ix) => {
+                    if ix.spec().metric != input.metric {
+                        return Err(format!(
+                            "metric type not match: invalid parameter[expected={}][actual={}]",
+                            ix.spec().metric.name(),
+                            input.metric.name()
+                        ));
+                    }
+                    let filter = match (&accept_fn, &m) {
+                        (Some(f), Some((_, n))) => Some((f as &flat::Accept<'_>, *n)),
+                        _ => None,
+                    };
+                    ix.search_filtered(q, input.topk, &input.params, filter)
+                        .map_err(|e| e.to_string())?
+                }
+                None => {
+                    let Some((vectors, dim)) = c.vectors(input.field_id) else {
+                        continue;
+                    };
+                    if dim != input.dim {
+                        return Err(format!(
+                            "the vector dim is {dim}, the query's {}",
+                            input.dim
+                        ));
+                    }
+                    if cosine {
+                        flat::normalize(q, dim);
+                    }
+                    flat::search_raw(
+                        input.metric,
+                        vectors,
+                        dim,
+                        q,
+                        input.topk,
+                        accept_fn.as_ref().map(|f| f as &flat::Accept<'_>),
+                    )
+                }
+            };
+            per_query[qi].extend(found.into_iter().map(|(row, score)| Hit {
+                score,
+                at,
+                row: row as usize,
+            }));
+        }
+    }
+    let mut out = Found::default();
+    let mut hits_all: Vec<(At, usize)> = Vec::new();
+    let mut keys = Keys::default();
+    for mut hits in per_query {
+        hits.sort_by(|a, b| better(input.metric, a.score, b.score));
+        let mut seen: HashSet<Pk<'_>> = HashSet::new();
+        let mut n = 0;
+        for h in &hits {
+            if n == input.topk {
+                break;
+            }
+            let c = chunk(d, h.at);
+            if !seen.insert(c.pks.get(h.row)) {
+                continue;
+            }
+            n += 1;
+            keys.push(c.pks.get(h.row));
+            out.scores.push(h.score);
+            hits_all.push((h.at, h.row));
+        }
+        out.topks.push(n as i64);
+    }
+    out.ids = Some(keys.into_ids());
+    out.fields = columns(d, &hits_all, input.output);
+    Ok(out)
+}
+
+/// Keys gathered in order.
+#[derive(Default)]
+struct Keys {
+    ints: Vec<i64>,
+    strs: Vec<String>,
+    is_str: bool,
+}
+
+impl Keys {
+    fn push(&mut self, pk: Pk<'_>) {
+        match pk {
+            Pk::Int(i) => self.ints.push(i),
+            Pk::Str(s) => {
+                self.is_str = true;
+                self.strs.push(s.to_string());
+            }
+        }
+    }
+
+    fn into_ids(self) -> IDs {
+        IDs {
+            id_field: Some(if self.is_str {
+                i_ds::IdField::StrId(StringArray { data: self.strs })
+            } else {
+                i_ds::IdField::IntId(LongArray { data: self.ints })
+            }),
+        }
+    }
+}
+
+/// The output columns of `rows`, in that order.
+fn columns(d: &ShardData, rows: &[(At, usize)], output: &[i64]) -> Vec<FieldData> {
+    let mut cols: Vec<FieldData> = Vec::with_capacity(output.len());
+    for field in output {
+        let mut col: Option<FieldData> = None;
+        for (at, row) in rows {
+            let c = chunk(d, *at);
+            let Some(src) = crate::expr::Columns::column(c, *field) else {
+                continue;
+            };
+            let part = crate::schema::take_rows(std::slice::from_ref(src), &[*row])
+                .pop()
+                .expect("one column");
+            match &mut col {
+                None => col = Some(part),
+                Some(dst) => crate::schema::extend_field(dst, part),
+            }
+        }
+        if let Some(c) = col {
+            cols.push(c);
+        }
+    }
+    cols
+}
+
+/// One shard query.
+pub struct QueryInput<'a> {
+    /// The filter (None: every row).
+    pub filter: Option<&'a Filter>,
+    /// Partitions to read (empty: all).
+    pub partitions: &'a [i64],
+    /// Output columns (field IDs).
+    pub output: &'a [i64],
+    /// Rows wanted at most, smallest keys first (0: all).
+    pub limit: usize,
+    /// Only count.
+    pub count_only: bool,
+}
+
+/// The rows of the shard that match, by key order.
+pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
+    let mut rows: Vec<(At, usize)> = Vec::new();
+    let mut count = 0i64;
+    let sealed = d
+        .sealed
+        .iter()
+        .filter(|(_, s)| wanted(input.partitions, &s.chunk))
+        .map(|(id, _)| At::Sealed(*id));
+    let growing = d
+        .growing
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| wanted(input.partitions, c))
+        .map(|(i, _)| At::Growing(i));
+    for at in sealed.chain(growing) {
+        let c = chunk(d, at);
+        for row in 0..c.rows {
+            if d.deletes.deleted(c.pks.get(row), c.timestamps[row]) {
+                continue;
+            }
+            if input.filter.is_some_and(|f| !f.matches(c, row)) {
+                continue;
+            }
+            count += 1;
+            if !input.count_only {
+                rows.push((at, row));
+            }
+        }
+    }
+    let mut out = Found {
+        count,
+        ..Default::default()
+    };
+    if input.count_only {
+        return out;
+    }
+    rows.sort_by(|a, b| chunk(d, a.0).pks.get(a.1).cmp(&chunk(d, b.0).pks.get(b.1)));
+    rows.dedup_by(|a, b| chunk(d, a.0).pks.get(a.1) == chunk(d, b.0).pks.get(b.1));
+    if input.limit > 0 {
+        rows.truncate(input.limit);
+    }
+    let mut keys = Keys::default();
+    for (at, row) in &rows {
+        keys.push(chunk(d, *at).pks.get(*row));
+    }
+    out.ids = Some(keys.into_ids());
+    out.fields = columns(d, &rows, input.output);
+    out
+}

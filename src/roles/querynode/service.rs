@@ -1,0 +1,189 @@
+//! The querynode's gRPC service: shard searches and queries from proxies. A shard that
+//! is not served here (moved, not loaded yet) is refused with a retriable status, so the
+//! proxy asks another replica.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::{Request, Response};
+
+use super::search::{self, QueryInput, SearchInput};
+use super::{QueryNode, Shard, ShardKey, Shared};
+use crate::expr::Filter;
+use crate::index::params::{Metric, SearchParams};
+use crate::proto::common::Status;
+use crate::proto::milvus as pb;
+use crate::proto::querynode as qn;
+use crate::proto::querynode::query_node_server::{QueryNode as QueryNodeApi, QueryNodeServer};
+use crate::status::{code, component_states, error, ok, retriable};
+
+/// The gRPC face of a [`QueryNode`].
+pub struct Service(pub Arc<QueryNode>);
+
+impl Service {
+    /// A tonic service for it.
+    pub fn server(q: Arc<QueryNode>) -> QueryNodeServer<Service> {
+        QueryNodeServer::new(Service(q))
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+}
+
+type Reply<T> = Result<Response<T>, tonic::Status>;
+
+/// Freshness modes of [`qn::Freshness`].
+pub mod mode {
+    /// No wait.
+    pub const EVENTUALLY: i32 = 0;
+    /// Every write acknowledged before the request.
+    pub const STRONG: i32 = 1;
+    /// Every write acknowledged more than `staleness_ms` ago.
+    pub const BOUNDED: i32 = 2;
+}
+
+/// The served, ready shard of a request, fresh enough for it.
+async fn ready_shard(shared: &Shared, base: &qn::ShardRequestBase) -> Result<Arc<Shard>, Status> {
+    let key: ShardKey = (base.collection_id, base.replica, base.vchannel.clone());
+    let shard = shared
+        .shard(&key)
+        .filter(|s| s.ready.load(std::sync::atomic::Ordering::Acquire))
+        .ok_or_else(|| {
+            retriable(
+                code::SERVICE_UNAVAILABLE,
+                format!(
+                    "shard {} (replica {}) is not served by this querynode",
+                    base.vchannel, base.replica
+                ),
+            )
+        })?;
+    let f = base.freshness.clone().unwrap_or_default();
+    if f.mode != mode::EVENTUALLY {
+        let wal = shared
+            .wal()
+            .await
+            .map_err(|e| retriable(code::UNEXPECTED, format!("the log is not reachable: {e}")))?;
+        let timeout = Duration::from_millis(if f.timeout_ms > 0 { f.timeout_ms as u64 } else { 10_000 });
+        shard
+            .wait_fresh(
+                wal,
+                f.mode == mode::STRONG,
+                Duration::from_millis(f.staleness_ms.max(0) as u64),
+                timeout,
+            )
+            .await
+            .map_err(|e| retriable(code::UNEXPECTED, e.to_string()))?;
+    }
+    Ok(shard)
+}
+
+fn filter_of(shard: &Shard, base: &qn::ShardRequestBase) -> Result<Option<Filter>, Status> {
+    if base.filter.trim().is_empty() {
+        return Ok(None);
+    }
+    Filter::compile(&base.filter, &shard.schema, &base.template_values)
+        .map(Some)
+        .map_err(|e| error(code::PARAMETER_INVALID, e.to_string()))
+}
+
+async fn do_search(shared: &Shared, req: qn::ShardSearchRequest) -> Result<qn::ShardSearchResults, Status> {
+    let base = req.base.clone().unwrap_or_default();
+    let shard = ready_shard(shared, &base).await?;
+    let filter = filter_of(&shard, &base)?;
+    let metric = Metric::parse(&req.metric_type).map_err(|e| error(code::PARAMETER_INVALID, e))?;
+    let dim = req.dim.max(1) as usize;
+    if req.vectors.len() % (4 * dim) != 0 {
+        return Err(error(
+            code::PARAMETER_INVALID,
+            format!("{} bytes of query vectors are not rows of dim {dim}", req.vectors.len()),
+        ));
+    }
+    let vectors: Vec<f32> = req
+        .vectors
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let params = SearchParams {
+        ef: (req.ef > 0).then_some(req.ef as usize),
+        nprobe: (req.nprobe > 0).then_some(req.nprobe as usize),
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        let d = shard.data.read().expect("shard lock");
+        search::search(
+            &d,
+            &SearchInput {
+                field_id: req.field_id,
+                vectors: &vectors,
+                dim,
+                topk: req.topk.max(0) as usize,
+                metric,
+                params,
+                filter: filter.as_ref(),
+                partitions: &base.partition_ids,
+                output: &base.output_field_ids,
+            },
+        )
+    })
+    .await
+    .map_err(|e| error(code::UNEXPECTED, e.to_string()))?
+    .map_err(|e| error(code::PARAMETER_INVALID, e))?;
+    Ok(qn::ShardSearchResults {
+        status: Some(ok()),
+        topks: found.topks,
+        ids: found.ids,
+        scores: found.scores,
+        fields_data: found.fields,
+    })
+}
+
+async fn do_query(shared: &Shared, req: qn::ShardQueryRequest) -> Result<qn::ShardQueryResults, Status> {
+    let base = req.base.clone().unwrap_or_default();
+    let shard = ready_shard(shared, &base).await?;
+    let filter = filter_of(&shard, &base)?;
+    let found = tokio::task::spawn_blocking(move || {
+        let d = shard.data.read().expect("shard lock");
+        search::query(
+            &d,
+            &QueryInput {
+                filter: filter.as_ref(),
+                partitions: &base.partition_ids,
+                output: &base.output_field_ids,
+                limit: req.limit.max(0) as usize,
+                count_only: req.count_only,
+            },
+        )
+    })
+    .await
+    .map_err(|e| error(code::UNEXPECTED, e.to_string()))?;
+    Ok(qn::ShardQueryResults {
+        status: Some(ok()),
+        ids: found.ids,
+        fields_data: found.fields,
+        count: found.count,
+    })
+}
+
+#[tonic::async_trait]
+impl QueryNodeApi for Service {
+    async fn get_component_states(
+        &self,
+        _req: Request<pb::GetComponentStatesRequest>,
+    ) -> Reply<pb::ComponentStates> {
+        Ok(Response::new(component_states(&self.0.shared().ctx.state)))
+    }
+
+    async fn search(&self, req: Request<qn::ShardSearchRequest>) -> Reply<qn::ShardSearchResults> {
+        let r = do_search(self.0.shared(), req.into_inner()).await;
+        Ok(Response::new(r.unwrap_or_else(|s| qn::ShardSearchResults {
+            status: Some(s),
+            ..Default::default()
+        })))
+    }
+
+    async fn query(&self, req: Request<qn::ShardQueryRequest>) -> Reply<qn::ShardQueryResults> {
+        let r = do_query(self.0.shared(), req.into_inner()).await;
+        Ok(Response::new(r.unwrap_or_else(|s| qn::ShardQueryResults {
+            status: Some(s),
+            ..Default::default()
+        })))
+    }
+}

@@ -1,0 +1,475 @@
+//! One shard a querynode serves (a virtual channel of one replica of a loaded
+//! collection): the channel's flushed segments, loaded from object storage with their
+//! vector indexes, and its growing rows, consumed from the log after the channel's
+//! checkpoint.
+//!
+//! Handoff without a gap and without counting a row twice: the datanode registers new
+//! segments together with the channel checkpoint in one etcd txn, so at any revision the
+//! registered segments hold exactly the log messages up to the checkpoint. When the
+//! checkpoint moves to C, the shard loads the new segments first, then (under one lock)
+//! adds them and drops the growing rows of messages up to C; the consumer skips messages
+//! up to C from then on. Deletes are kept by key with their timestamps, so applying one
+//! from the log and again from a delta file changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use prost::Message;
+use tokio::sync::watch;
+
+use super::chunk::{Chunk, Deletes, PkColumn};
+use super::Shared;
+use crate::index::{params, VectorIndex};
+use crate::proto::common::IndexState;
+use crate::proto::datacoord::{DeltaRecord, SegmentRecord, SegmentState};
+use crate::proto::schema::CollectionSchema;
+use crate::proto::wal::{wal_message, WalMessage};
+use crate::storage::segment::{self, SegmentBatch};
+use crate::wal::{self, Wal};
+
+/// A sealed segment and its vector indexes (by field ID), once built.
+pub struct Sealed {
+    /// Its rows.
+    pub chunk: Chunk,
+    /// Its indexes.
+    pub indexes: HashMap<i64, Arc<VectorIndex>>,
+    /// The builds they come from.
+    builds: HashSet<i64>,
+}
+
+/// What a shard holds.
+#[derive(Default)]
+pub struct ShardData {
+    /// Flushed segments by ID.
+    pub sealed: BTreeMap<i64, Sealed>,
+    /// Growing rows, one chunk per insert message, in log order.
+    pub growing: Vec<Chunk>,
+    /// Deleted keys.
+    pub deletes: Deletes,
+    /// The log sequence the sealed segments cover.
+    pub checkpoint: u64,
+    deltas: HashSet<i64>,
+}
+
+/// A served shard.
+pub struct Shard {
+    /// Its collection.
+    pub collection_id: i64,
+    /// Its replica.
+    pub replica: i32,
+    /// Its virtual channel.
+    pub vchannel: String,
+    /// The collection's schema.
+    pub schema: CollectionSchema,
+    /// Its rows.
+    pub data: RwLock<ShardData>,
+    /// The last log sequence applied (a message of any channel of the physical channel).
+    consumed: watch::Sender<u64>,
+    /// Unix ms at which the consumer last found nothing more in the log.
+    caught_up_ms: AtomicI64,
+    /// Loaded and caught up with the log once.
+    pub ready: AtomicBool,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Why a read could not be served fresh enough.
+#[derive(Debug, thiserror::Error)]
+pub enum FreshnessError {
+    /// The log could not be asked how far it goes.
+    #[error("cannot read the log position of {0}: {1}")]
+    Log(String, String),
+    /// The shard did not catch up in time.
+    #[error("shard {vchannel} is behind the log: applied up to {applied}, needs {needed} (waited {waited_ms} ms)")]
+    Behind {
+        vchannel: String,
+        applied: u64,
+        needed: u64,
+        waited_ms: u64,
+    },
+}
+
+impl Shard {
+    /// A shard with nothing loaded yet.
+    pub fn new(collection_id: i64, replica: i32, vchannel: String, schema: CollectionSchema) -> Shard {
+        Shard {
+            collection_id,
+            replica,
+            vchannel,
+            schema,
+            data: RwLock::new(ShardData::default()),
+            consumed: watch::Sender::new(0),
+            caught_up_ms: AtomicI64::new(0),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until the shard holds every write acknowledged before the call (`strong`),
+    /// or every write acknowledged more than `staleness` ago.
+    pub async fn wait_fresh(
+        &self,
+        wal: &Wal,
+        strong: bool,
+        staleness: Duration,
+        timeout: Duration,
+    ) -> Result<(), FreshnessError> {
+        let asked = now_ms();
+        if !strong && self.caught_up_ms.load(Ordering::Acquire) >= asked - staleness.as_millis() as i64 {
+            return Ok(());
+        }
+        let pchannel = wal::pchannel_of(&self.vchannel);
+        let needed = wal
+            .last_sequence(pchannel)
+            .await
+            .map_err(|e| FreshnessError::Log(pchannel.to_string(), e.to_string()))?;
+        let mut rx = self.consumed.subscribe();
+        let started = tokio::time::Instant::now();
+        let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= needed)).await;
+        if matches!(ok, Ok(Ok(_))) {
+            return Ok(());
+        }
+        Err(FreshnessError::Behind {
+            vchannel: self.vchannel.clone(),
+            applied: *self.consumed.borrow(),
+            needed,
+            waited_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Rows held (sealed, growing).
+    pub fn rows(&self) -> (usize, usize) {
+        let d = self.data.read().expect("shard lock");
+        (
+            d.sealed.values().map(|s| s.chunk.rows).sum(),
+            d.growing.iter().map(|c| c.rows).sum(),
+        )
+    }
+}
+
+/// What the data coordinator's records say about a channel now.
+struct ChannelView {
+    checkpoint: u64,
+    segments: Vec<SegmentRecord>,
+    dropped: HashSet<i64>,
+    deltas: Vec<DeltaRecord>,
+}
+
+fn view(shared: &Shared, vchannel: &str) -> ChannelView {
+    let meta = shared.data_meta.read().expect("data meta lock");
+    let mut v = ChannelView {
+        checkpoint: meta.checkpoint(vchannel).map_or(0, |c| c.sequence),
+        segments: Vec::new(),
+        dropped: HashSet::new(),
+        deltas: Vec::new(),
+    };
+    for s in meta.segments() {
+        let r = &s.record;
+        if r.vchannel != vchannel {
+            continue;
+        }
+        match r.state() {
+            SegmentState::Flushed => v.segments.push(r.clone()),
+            SegmentState::Dropped => {
+                v.dropped.insert(r.id);
+            }
+            _ => {}
+        }
+    }
+    v.deltas = meta
+        .deltas()
+        .filter(|d| d.vchannel == vchannel && d.dropped_at_ms == 0)
+        .cloned()
+        .collect();
+    v
+}
+
+/// Reads a sealed segment's file.
+async fn load_segment(
+    shared: &Shared,
+    schema: &CollectionSchema,
+    r: &SegmentRecord,
+) -> Result<Chunk, String> {
+    let mut batches: Vec<SegmentBatch> = Vec::new();
+    for path in &r.insert_files {
+        let bytes = shared
+            .storage
+            .get(path)
+            .await
+            .map_err(|e| format!("segment {}: {e}", r.id))?;
+        let schema = schema.clone();
+        let b = tokio::task::spawn_blocking(move || segment::decode(&schema, bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("segment {}: {e}", r.id))?;
+        batches.push(b);
+    }
+    let mut it = batches.into_iter();
+    let mut all = it.next().unwrap_or_else(|| SegmentBatch {
+        row_ids: vec![],
+        timestamps: vec![],
+        fields: vec![],
+    });
+    for b in it {
+        all = concat(all, b);
+    }
+    Ok(Chunk::new(schema, r.id, r.partition_id, all))
+}
+
+fn concat(mut a: SegmentBatch, b: SegmentBatch) -> SegmentBatch {
+    a.row_ids.extend(b.row_ids);
+    a.timestamps.extend(b.timestamps);
+    for (x, y) in a.fields.iter_mut().zip(b.fields) {
+        crate::schema::extend_field(x, y);
+    }
+    a
+}
+
+/// The finished builds of a segment's vector fields: (field, build, spec, file).
+fn finished_builds(
+    shared: &Shared,
+    coll: i64,
+    seg: i64,
+) -> Vec<(i64, i64, params::IndexSpec, String)> {
+    let defs = shared.index_defs.read().expect("index defs lock");
+    let builds = shared.builds.read().expect("builds lock");
+    let live: HashMap<i64, (i64, params::IndexSpec)> = defs
+        .of_collection(coll)
+        .into_iter()
+        .filter(|d| d.dropped_at_ms == 0)
+        .filter_map(|d| {
+            let spec = params::flatten(&d.params)
+                .and_then(|p| params::parse(&p))
+                .ok()?;
+            Some((d.id, (d.field_id, spec)))
+        })
+        .collect();
+    builds
+        .all()
+        .map(|b| &b.record)
+        .filter(|b| b.segment_id == seg && b.state() == IndexState::Finished)
+        .filter_map(|b| {
+            let (field, spec) = live.get(&b.index_id)?;
+            Some((*field, b.build_id, spec.clone(), b.index_files.first()?.clone()))
+        })
+        .collect()
+}
+
+async fn load_index(shared: &Shared, spec: params::IndexSpec, path: &str) -> Result<VectorIndex, String> {
+    let bytes = shared
+        .storage
+        .get(path)
+        .await
+        .map_err(|e| format!("index {path}: {e}"))?;
+    tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("index {path}: {e}"))
+}
+
+async fn load_delta(shared: &Shared, schema: &CollectionSchema, d: &DeltaRecord) -> Result<(PkColumn, Vec<u64>), String> {
+    let bytes = shared
+        .storage
+        .get(&d.path)
+        .await
+        .map_err(|e| format!("delta {}: {e}", d.id))?;
+    let pk_schema = segment::delta_schema(schema);
+    let b = tokio::task::spawn_blocking(move || segment::decode(&pk_schema, bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("delta {}: {e}", d.id))?;
+    let chunk = Chunk::new(&segment::delta_schema(schema), d.id, 0, b);
+    Ok((chunk.pks, chunk.timestamps))
+}
+
+/// Brings the sealed part up to the data coordinator's records: loads new segments,
+/// indexes and deltas, drops dropped segments, and hands growing rows over.
+pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
+    let v = view(shared, &shard.vchannel);
+    let (have, have_deltas, checkpoint): (HashSet<i64>, HashSet<i64>, u64) = {
+        let d = shard.data.read().expect("shard lock");
+        (d.sealed.keys().copied().collect(), d.deltas.clone(), d.checkpoint)
+    };
+    let mut new_segments = Vec::new();
+    for r in &v.segments {
+        if !have.contains(&r.id) {
+            let mut sealed = Sealed {
+                chunk: load_segment(shared, &shard.schema, r).await?,
+                indexes: HashMap::new(),
+                builds: HashSet::new(),
+            };
+            for (field, build, spec, path) in finished_builds(shared, shard.collection_id, r.id) {
+                sealed.indexes.insert(field, Arc::new(load_index(shared, spec, &path).await?));
+                sealed.builds.insert(build);
+            }
+            new_segments.push(sealed);
+        }
+    }
+    let mut new_deltas = Vec::new();
+    for d in &v.deltas {
+        if !have_deltas.contains(&d.id) {
+            new_deltas.push((d.id, load_delta(shared, &shard.schema, d).await?));
+        }
+    }
+    // Indexes built since their segment was loaded.
+    let mut new_indexes = Vec::new();
+    {
+        let wanted: Vec<(i64, HashSet<i64>)> = {
+            let d = shard.data.read().expect("shard lock");
+            d.sealed.iter().map(|(id, s)| (*id, s.builds.clone())).collect()
+        };
+        for (seg, loaded) in wanted {
+            for (field, build, spec, path) in finished_builds(shared, shard.collection_id, seg) {
+                if !loaded.contains(&build) {
+                    new_indexes.push((seg, field, build, Arc::new(load_index(shared, spec, &path).await?)));
+                }
+            }
+        }
+    }
+    let moved = v.checkpoint > checkpoint;
+    if new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty() && !moved
+        && !have.iter().any(|s| v.dropped.contains(s))
+    {
+        return Ok(());
+    }
+    let mut d = shard.data.write().expect("shard lock");
+    let (added, indexed) = (new_segments.len(), new_indexes.len());
+    for s in new_segments {
+        d.sealed.insert(s.chunk.id, s);
+    }
+    for (id, (pks, ts)) in new_deltas {
+        d.deltas.insert(id);
+        d.deletes.add(&pks, &ts);
+    }
+    for (seg, field, build, index) in new_indexes {
+        if let Some(s) = d.sealed.get_mut(&seg) {
+            s.indexes.insert(field, index);
+            s.builds.insert(build);
+        }
+    }
+    d.sealed.retain(|id, _| !v.dropped.contains(id));
+    if moved {
+        d.checkpoint = v.checkpoint;
+        let cp = v.checkpoint as i64;
+        d.growing.retain(|c| c.id > cp);
+    }
+    if moved || added > 0 || indexed > 0 {
+        log::info!(channel = shard.vchannel.as_str(), replica = shard.replica, sealed_added = added,
+            indexes_added = indexed, checkpoint = d.checkpoint, sealed = d.sealed.len(), growing_chunks = d.growing.len();
+            "querynode shard handoff");
+    }
+    Ok(())
+}
+
+/// Applies one log message (skipped when the sealed part already covers it).
+fn apply(shard: &Shard, sequence: u64, payload: &[u8]) -> Result<(), String> {
+    let msg = WalMessage::decode(payload).map_err(|e| e.to_string())?;
+    let mut d = shard.data.write().expect("shard lock");
+    if sequence > d.checkpoint {
+        match msg.body {
+            Some(wal_message::Body::Insert(m)) if m.vchannel == shard.vchannel => {
+                let rows = m.num_rows as usize;
+                let batch = SegmentBatch {
+                    row_ids: m.row_ids,
+                    timestamps: vec![m.timestamp; rows],
+                    fields: m.fields,
+                };
+                d.growing.push(Chunk::new(&shard.schema, sequence as i64, m.partition_id, batch));
+            }
+            Some(wal_message::Body::Delete(m)) if m.vchannel == shard.vchannel => {
+                let pks = m.pks.as_ref().map(PkColumn::of_ids).unwrap_or(PkColumn::Int(vec![]));
+                let ts = vec![m.timestamp; pks.len()];
+                d.deletes.add(&pks, &ts);
+            }
+            _ => {}
+        }
+    }
+    drop(d);
+    shard.consumed.send_modify(|c| *c = (*c).max(sequence));
+    Ok(())
+}
+
+/// Consumes the log after the checkpoint the shard was loaded at, forever.
+pub async fn consume(shared: Arc<Shared>, shard: Arc<Shard>) {
+    let pchannel = wal::pchannel_of(&shard.vchannel).to_string();
+    let mut next = shard.data.read().expect("shard lock").checkpoint + 1;
+    shard.consumed.send_modify(|c| *c = (*c).max(next - 1));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let r: Result<(), String> = async {
+            let wal = shared.wal().await?;
+            wal.ensure_channel(&pchannel).await.map_err(|e| e.to_string())?;
+            let mut reader = wal.read_from(&pchannel, next).await.map_err(|e| e.to_string())?;
+            loop {
+                let asked = now_ms();
+                match reader.next(Duration::from_millis(100)).await.map_err(|e| e.to_string())? {
+                    Some(e) => {
+                        apply(&shard, e.sequence, &e.payload)?;
+                        next = e.sequence + 1;
+                    }
+                    None => shard.caught_up_ms.store(asked, Ordering::Release),
+                }
+            }
+        }
+        .await;
+        if let Err(e) = r {
+            log::warn!(channel = shard.vchannel.as_str(), error = e.as_str(); "querynode consumer failed, resuming");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Loads the shard, then keeps it current: consumes the log and hands segments over
+/// until the task is aborted. `on_ready` runs once, when the shard has caught up.
+pub async fn serve(shared: Arc<Shared>, shard: Arc<Shard>, on_ready: impl std::future::Future<Output = ()>) {
+    let mut backoff = Duration::from_millis(200);
+    // The first load: every segment and delta up to the checkpoint.
+    loop {
+        match refresh(&shared, &shard).await {
+            Ok(()) => break,
+            Err(e) => {
+                log::warn!(channel = shard.vchannel.as_str(), error = e.as_str(); "querynode cannot load shard yet, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let consumer = super::super::worker::Task(tokio::spawn(consume(shared.clone(), shard.clone())));
+    // Ready once the log is applied up to where it was after the load.
+    loop {
+        let fresh = match shared.wal().await {
+            Ok(w) => shard
+                .wait_fresh(w, true, Duration::ZERO, Duration::from_secs(30))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match fresh {
+            Ok(()) => break,
+            Err(e) => {
+                log::warn!(channel = shard.vchannel.as_str(), error = e.as_str(); "querynode shard not caught up yet");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    shard.ready.store(true, Ordering::Release);
+    let (sealed, growing) = shard.rows();
+    log::info!(collection = shard.collection_id, channel = shard.vchannel.as_str(), replica = shard.replica,
+        sealed_rows = sealed, growing_rows = growing; "querynode shard loaded and caught up");
+    on_ready.await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Err(e) = refresh(&shared, &shard).await {
+            log::warn!(channel = shard.vchannel.as_str(), error = e.as_str(); "querynode shard refresh failed, retrying");
+        }
+        if consumer.0.is_finished() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,275 @@
+"""pymilvus 2.5.18 on the read path (load, search, query, get, delete by filter): run by
+tests/read_path.rs against a cluster with querycoord and querynodes.
+
+    python read_client.py quickstart URI
+    python read_client.py recall URI
+    python read_client.py strong URI
+    python read_client.py prepare URI NAME ROWS REPLICAS
+    python read_client.py search_nonstop URI NAME SECONDS
+    python read_client.py verify URI NAME
+
+Exits 0 when every check passes; prints what failed otherwise.
+"""
+import json
+import random
+import sys
+import threading
+import time
+
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from pymilvus_client import check, expect_error, index_params
+
+
+def quickstart(uri):
+    """The Milvus docs quickstart, unchanged, plus the answers it shows."""
+    client = MilvusClient(uri=uri)
+    if client.has_collection(collection_name="demo_collection"):
+        client.drop_collection(collection_name="demo_collection")
+    client.create_collection(collection_name="demo_collection", dimension=768)
+    check(client.list_indexes("demo_collection") == ["vector"], "quick setup index name")
+    check(client.get_load_state("demo_collection")["state"].name == "Loaded", "quick setup loads")
+
+    docs = [
+        "Artificial intelligence was founded as an academic discipline in 1956.",
+        "Alan Turing was the first person to conduct substantial research in AI.",
+        "Born in Maida Vale, London, Turing was raised in southern England.",
+    ]
+    rng = random.Random(7)
+    vectors = [[rng.uniform(-1, 1) for _ in range(768)] for _ in docs]
+    data = [{"id": i, "vector": vectors[i], "text": docs[i], "subject": "history"} for i in range(len(vectors))]
+    res = client.insert(collection_name="demo_collection", data=data)
+    check(res["insert_count"] == 3, f"insert {res}")
+
+    res = client.search(
+        collection_name="demo_collection",
+        data=[vectors[1]],
+        limit=2,
+        output_fields=["text", "subject"],
+    )
+    check(len(res) == 1 and len(res[0]) == 2, f"search shape {res}")
+    top = res[0][0]
+    check(top["id"] == 1, f"the nearest neighbour of row 1's vector is row 1: {res}")
+    check(abs(top["distance"] - 1.0) < 1e-4, f"COSINE score of a vector with itself is 1: {top}")
+    check(top["entity"] == {"text": docs[1], "subject": "history"}, f"entity {top['entity']}")
+    check(res[0][0]["distance"] >= res[0][1]["distance"], "COSINE best first")
+
+    docs2 = [
+        "Machine learning has been used for drug design.",
+        "Computational synthesis with AI algorithms predicts molecular properties.",
+        "DDR1 is involved in cancers and fibrosis.",
+    ]
+    vectors2 = [[rng.uniform(-1, 1) for _ in range(768)] for _ in docs2]
+    data = [{"id": 3 + i, "vector": vectors2[i], "text": docs2[i], "subject": "biology"} for i in range(len(vectors2))]
+    client.insert(collection_name="demo_collection", data=data)
+
+    res = client.search(
+        collection_name="demo_collection",
+        data=[vectors[0]],
+        filter="subject == 'biology'",
+        limit=2,
+        output_fields=["text", "subject"],
+    )
+    check(len(res[0]) == 2, f"filtered search {res}")
+    check(all(h["entity"]["subject"] == "biology" for h in res[0]), f"filter kept only biology: {res}")
+
+    res = client.query(collection_name="demo_collection", filter="subject == 'history'", output_fields=["text", "subject"])
+    check(sorted(r["id"] for r in res) == [0, 1, 2], f"query history {res}")
+    check(all(set(r) == {"id", "text", "subject"} for r in res), f"query columns {res}")
+
+    res = client.query(collection_name="demo_collection", ids=[0, 2], output_fields=["vector", "text", "subject"])
+    check(sorted(r["id"] for r in res) == [0, 2], f"query by ids {res}")
+    got = {r["id"]: r for r in res}
+    check(all(abs(a - b) < 1e-6 for a, b in zip(got[2]["vector"], vectors[2])), "vector returned as inserted")
+
+    res = client.get(collection_name="demo_collection", ids=[1])
+    check(len(res) == 1 and res[0]["text"] == docs[1] and len(res[0]["vector"]) == 768, f"get {res}")
+
+    res = client.delete(collection_name="demo_collection", ids=[0, 2])
+    check(res["delete_count"] == 2, f"delete by ids {res}")
+    res = client.delete(collection_name="demo_collection", filter="subject == 'biology'")
+    check(res["delete_count"] == 3, f"delete by filter {res}")
+
+    res = client.query(collection_name="demo_collection", filter="", output_fields=["count(*)"])
+    check(res[0]["count(*)"] == 1, f"count(*) after deletes {res}")
+    res = client.query(collection_name="demo_collection", filter="id >= 0", output_fields=["*"], limit=10)
+    check([r["id"] for r in res] == [1], f"rows left {res}")
+
+    # Bad requests: Milvus's codes and messages, nothing changed.
+    expect_error("type mismatch in filter", lambda: client.query("demo_collection", filter="id == 'a'",
+                                                                   output_fields=["id"]), "1100", "cannot compare")
+    expect_error("vector in filter", lambda: client.query("demo_collection", filter="vector > 1"), "vector field")
+    expect_error("bad expression", lambda: client.query("demo_collection", filter="id >> 1"), "cannot parse expression")
+    expect_error("wrong dim", lambda: client.search("demo_collection", data=[[0.1] * 8], limit=2), "dim")
+    expect_error("metric mismatch", lambda: client.search("demo_collection", data=[vectors[0]], limit=2,
+                                                          search_params={"metric_type": "L2"}), "metric type not match")
+    expect_error("empty expr without limit", lambda: client.query("demo_collection", filter=""),
+                 "empty expression should be used with limit")
+    expect_error("unknown collection", lambda: client.query("missing_collection", filter="id > 0"), "100", "can't find collection")
+    client.release_collection("demo_collection")
+    expect_error("search unloaded", lambda: client.search("demo_collection", data=[vectors[0]], limit=2),
+                 "not loaded")
+    check(client.get_load_state("demo_collection")["state"].name == "NotLoad", "released")
+    client.drop_index("demo_collection", "vector")
+    expect_error("load without index", lambda: client.load_collection("demo_collection"),
+                 "there is no vector index on field")
+    res = client.get_collection_stats("demo_collection")
+    check(res["row_count"] >= 0, "stats")
+    client.drop_collection(collection_name="demo_collection")
+    print("quickstart: all checks passed")
+
+
+def exact(base, queries, k, metric):
+    import numpy as np
+    b = np.asarray(base, dtype=np.float32)
+    q = np.asarray(queries, dtype=np.float32)
+    if metric == "L2":
+        d = (q * q).sum(1)[:, None] - 2 * q @ b.T + (b * b).sum(1)[None, :]
+        return np.argsort(d, axis=1)[:, :k]
+    if metric == "COSINE":
+        b = b / np.linalg.norm(b, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    return np.argsort(-(q @ b.T), axis=1)[:, :k]
+
+
+def recall(uri):
+    """HNSW recall@10 >= 0.95 at ef 256 on 20,000 x 64 (flushed, indexed, sealed); FLAT
+    exact; a filtered search returns only matching rows."""
+    import numpy as np
+    client = MilvusClient(uri=uri)
+    n, dim, k = 20000, 64, 10
+    rng = np.random.default_rng(42)
+    base = rng.random((n, dim), dtype=np.float32)
+    queries = rng.random((100, dim), dtype=np.float32)
+    out = {}
+    for name, itype, params, sp in [
+        ("rc_hnsw", "HNSW", {"M": 16, "efConstruction": 200}, {"ef": 256}),
+        ("rc_flat", "FLAT", {}, {}),
+    ]:
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("tag", DataType.INT64)
+        client.create_collection(name, schema=schema)
+        for s in range(0, n, 5000):
+            client.insert(name, [{"id": s + i, "vec": base[s + i].tolist(), "tag": (s + i) % 10} for i in range(5000)])
+        client.flush(name)
+        client.create_index(name, index_params("vec", itype, "L2", **params))
+        client.load_collection(name)
+        truth = exact(base, queries, k, "L2")
+        res = client.search(name, data=queries.tolist(), limit=k, search_params={"params": sp}, consistency_level="Strong")
+        hits = sum(len(set(h["id"] for h in r) & set(t.tolist())) for r, t in zip(res, truth))
+        out[name] = hits / (len(queries) * k)
+        # Filtered: only tag == 3, against exact search over those rows.
+        res = client.search(name, data=queries[:20].tolist(), limit=k, filter="tag == 3",
+                            output_fields=["tag"], search_params={"params": sp})
+        check(all(h["entity"]["tag"] == 3 for r in res for h in r), f"{name}: filter kept other tags")
+        sub = np.where(np.arange(n) % 10 == 3)[0]
+        t2 = sub[exact(base[sub], queries[:20], k, "L2")]
+        hits = sum(len(set(h["id"] for h in r) & set(t.tolist())) for r, t in zip(res, t2))
+        out[name + "_filtered"] = hits / (20 * k)
+        # Scores: squared L2 distances, ascending.
+        r0 = res[0]
+        check(all(r0[i]["distance"] <= r0[i + 1]["distance"] for i in range(len(r0) - 1)), "L2 ascending")
+        d = float(((base[r0[0]["id"]] - queries[0]) ** 2).sum())
+        check(abs(d - r0[0]["distance"]) < 1e-3 * max(1.0, d), f"L2 score is the squared distance {d} {r0[0]}")
+        # offset / round_decimal
+        full = client.search(name, data=queries[:1].tolist(), limit=6, search_params={"params": sp})[0]
+        page = client.search(name, data=queries[:1].tolist(), limit=3, offset=3, search_params={"params": sp},
+                             round_decimal=2)[0]
+        check([h["id"] for h in page] == [h["id"] for h in full[3:6]], f"offset {page} {full}")
+        check(all(round(h["distance"], 2) == h["distance"] for h in page), "round_decimal")
+    print(json.dumps(out))
+    check(out["rc_hnsw"] >= 0.95, f"HNSW recall@10 at ef 256: {out['rc_hnsw']}")
+    check(out["rc_flat"] == 1.0, f"FLAT is exact: {out['rc_flat']}")
+    check(out["rc_flat_filtered"] == 1.0, f"filtered FLAT is exact: {out['rc_flat_filtered']}")
+    print("recall: all checks passed")
+
+
+def strong(uri):
+    """An acknowledged insert is returned by the next Strong query of another client."""
+    a, b = MilvusClient(uri=uri), MilvusClient(uri=uri)
+    a.create_collection("strong", dimension=8, metric_type="L2", consistency_level="Bounded")
+    misses = 0
+    for i in range(200):
+        a.insert("strong", [{"id": i, "vector": [float(i)] * 8}])
+        got = b.query("strong", filter=f"id == {i}", output_fields=["id"], consistency_level="Strong")
+        if [r["id"] for r in got] != [i]:
+            misses += 1
+        if i % 50 == 49:
+            a.delete("strong", ids=[i])
+            got = b.query("strong", filter=f"id == {i}", consistency_level="Strong")
+            check(got == [], f"a deleted row is gone for a Strong query: {got}")
+    check(misses == 0, f"{misses} of 200 acknowledged inserts were not seen by the next Strong query")
+    n = b.query("strong", filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    check(n == 196, f"count(*) {n}")
+    print("strong: all checks passed")
+
+
+def prepare(uri, name, rows, replicas):
+    """A loaded collection of ROWS 16-dim vectors (part flushed and indexed, part growing)."""
+    client = MilvusClient(uri=uri)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=16)
+    client.create_collection(name, schema=schema, num_shards=2)
+    rng = random.Random(1)
+    half = rows // 2
+    for s in range(0, half, 2000):
+        client.insert(name, [{"id": s + i, "vec": [rng.random() for _ in range(16)]} for i in range(min(2000, half - s))])
+    client.flush(name)
+    client.create_index(name, index_params("vec", "HNSW", "L2", M=16, efConstruction=64))
+    client.load_collection(name, replica_number=replicas)
+    for s in range(half, rows, 2000):
+        client.insert(name, [{"id": s + i, "vec": [rng.random() for _ in range(16)]} for i in range(min(2000, rows - s))])
+    client.delete(name, ids=list(range(0, rows, 100)))
+    print(json.dumps({"rows": rows, "deleted": len(range(0, rows, 100))}))
+
+
+def search_nonstop(uri, name, seconds):
+    """Searches and counts for SECONDS; prints counts of calls and failures."""
+    client = MilvusClient(uri=uri, timeout=30)
+    rng = random.Random(2)
+    end = time.time() + seconds
+    calls = failures = empty = 0
+    errors = []
+    while time.time() < end:
+        try:
+            res = client.search(name, data=[[rng.random() for _ in range(16)]], limit=5,
+                                search_params={"params": {"ef": 32}})
+            calls += 1
+            if len(res[0]) != 5:
+                empty += 1
+            if any(h["id"] % 100 == 0 for h in res[0]):
+                errors.append(f"deleted row returned: {res[0]}")
+        except MilvusException as e:
+            failures += 1
+            errors.append(str(e))
+        time.sleep(0.01)
+    print(json.dumps({"calls": calls, "failures": failures, "short": empty, "errors": errors[:5]}))
+
+
+def verify(uri, name):
+    """count(*) and that no deleted row comes back (Strong)."""
+    client = MilvusClient(uri=uri)
+    n = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    back = client.query(name, filter="id % 100 == 0", output_fields=["id"], consistency_level="Strong")
+    print(json.dumps({"count": n, "deleted_back": len(back)}))
+
+
+if __name__ == "__main__":
+    mode, uri = sys.argv[1], sys.argv[2]
+    if mode == "quickstart":
+        quickstart(uri)
+    elif mode == "recall":
+        recall(uri)
+    elif mode == "strong":
+        strong(uri)
+    elif mode == "prepare":
+        prepare(uri, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif mode == "search_nonstop":
+        search_nonstop(uri, sys.argv[3], float(sys.argv[4]))
+    elif mode == "verify":
+        verify(uri, sys.argv[3])
+    else:
+        raise SystemExit(f"unknown mode {mode}")

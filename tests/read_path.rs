@@ -1,0 +1,175 @@
+//! The read path on real processes (etcd, nats-server, milvus, pymilvus 2.5.18):
+//! querycoord and querynodes load collections, searches and queries run through the
+//! proxy, and they go on while coordinators and a querynode die.
+
+mod common;
+
+use std::time::Duration;
+
+use common::data::{data_cluster, finish, healthy, summary, wait_until};
+use common::Cluster;
+use milvus::testkit::process::Milvus;
+use milvus::testkit::{python, NatsServer};
+use nix::sys::signal::Signal;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn script() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_client.py")
+}
+
+/// Runs a mode of the read client to the end: (success, stdout + stderr).
+fn read_py(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn read_spawn(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(python())
+        .arg(script())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Every role once (the proxy last), each waited for.
+fn all_roles(c: &Cluster) -> Vec<Milvus> {
+    let procs: Vec<Milvus> = [
+        "rootcoord",
+        "datacoord",
+        "querycoord",
+        "indexcoord",
+        "datanode",
+        "indexnode",
+        "querynode",
+        "proxy",
+    ]
+    .iter()
+    .map(|r| c.start(r, &[]))
+    .collect();
+    for m in &procs {
+        healthy(m);
+    }
+    procs
+}
+
+fn logs(procs: &[Milvus]) -> String {
+    procs
+        .iter()
+        .map(|m| format!("---- {} ----\n{}", m.pid(), tail(&m.log(), 60)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[test]
+fn the_milvus_quickstart_runs_unchanged() {
+    let nats = NatsServer::start();
+    let c = data_cluster(3, &nats);
+    let procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    let (ok, text) = read_py(&["quickstart", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    assert!(text.contains("quickstart: all checks passed"), "{text}");
+}
+
+#[test]
+fn hnsw_recall_filters_and_exact_flat_through_the_cluster() {
+    let nats = NatsServer::start();
+    let c = data_cluster(3, &nats);
+    let procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    let (ok, text) = read_py(&["recall", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    println!("{}", summary(&text));
+    // The sealed segments were searched through their index, loaded from storage.
+    assert!(procs[6].log().contains("indexes_added") || procs[6].log().contains("querynode shard handoff"));
+}
+
+#[test]
+fn a_strong_query_sees_every_acknowledged_insert_of_another_client() {
+    let nats = NatsServer::start();
+    let c = data_cluster(3, &nats);
+    let procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    let (ok, text) = read_py(&["strong", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+}
+
+#[test]
+fn searches_never_fail_while_each_coordinator_and_a_querynode_are_killed() {
+    let nats = NatsServer::start();
+    let mut c = data_cluster(3, &nats);
+    c.set("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    c.set("DATA_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    c.set("INDEX_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    c.set("QUERY_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    let mut coords = Vec::new();
+    for role in ["rootcoord", "datacoord", "indexcoord", "querycoord"] {
+        let a = c.start(role, &[]);
+        healthy(&a);
+        let b = c.start(role, &[]);
+        assert!(b.wait_state("StandBy", 10 * SEC), "{}", b.log());
+        coords.push((role, a, b));
+    }
+    let workers: Vec<Milvus> = ["datanode", "indexnode", "querynode", "querynode", "proxy"]
+        .iter()
+        .map(|r| c.start(r, &[]))
+        .collect();
+    for m in &workers {
+        healthy(m);
+    }
+    let uri = format!("http://127.0.0.1:{}", workers[4].port);
+    let (ok, text) = read_py(&["prepare", &uri, "ha", "20000", "2"]);
+    assert!(ok, "{text}\n{}", logs(&workers));
+    let client = read_spawn(&["search_nonstop", &uri, "ha", "75"]);
+    std::thread::sleep(3 * SEC);
+    // Each active coordinator in turn: SIGKILL, the standby takes over, a new standby.
+    let mut replacements = Vec::new();
+    for (role, active, standby) in &coords {
+        active.signal(Signal::SIGKILL);
+        assert!(standby.wait_state("Healthy", 30 * SEC), "{role}: {}", standby.log());
+        let again = c.start(role, &[]);
+        assert!(again.wait_state("StandBy", 10 * SEC), "{}", again.log());
+        replacements.push(again);
+        std::thread::sleep(2 * SEC);
+    }
+    // One querynode: its shards move to the other (searches use the other replica meanwhile).
+    workers[3].signal(Signal::SIGKILL);
+    let third = c.start("querynode", &[]);
+    healthy(&third);
+    let (_, text) = finish(client);
+    let s = summary(&text);
+    println!("{s}");
+    assert_eq!(s["failures"], 0, "{text}\n{}", logs(&workers));
+    assert!(s["calls"].as_i64().unwrap() > 100, "{text}");
+    assert_eq!(s["short"], 0, "{text}");
+    // Deleted rows never come back; count(*) = inserted - deleted, after a flush (handoff
+    // of the growing rows) and a querynode restart.
+    let (ok, text) = common::data::py(&["flush_count", &uri, "ha"]);
+    assert!(ok, "{text}");
+    workers[2].signal(Signal::SIGKILL);
+    let fourth = c.start("querynode", &[]);
+    healthy(&fourth);
+    let ok = wait_until(60 * SEC, || {
+        let (ok, text) = read_py(&["verify", &uri, "ha"]);
+        ok && summary(&text)["count"] == 19800 && summary(&text)["deleted_back"] == 0
+    });
+    let (_, text) = read_py(&["verify", &uri, "ha"]);
+    assert!(ok, "{text}\n{}\n{}", third.log(), fourth.log());
+}
