@@ -128,16 +128,19 @@ fn main() {
         spread(loaded_rss.iter().map(|r| r.0).collect()),
         spread(loaded_rss.iter().map(|r| r.1).collect())
     );
+    let names = roles.iter().copied().chain(["etcd", "nats-server"]);
     println!(
-        "peak RSS, MiB: {}",
-        roles
-            .iter()
-            .zip(&procs)
-            .map(|(r, m)| format!("{r} {:.0}", proc_status_mib(&m.pid().to_string(), "VmHWM")))
-            .chain([
-                format!("etcd {:.0}", proc_status_mib(&etcd.pid().to_string(), "VmHWM")),
-                format!("nats {:.0}", proc_status_mib(&nats.pid_number().to_string(), "VmHWM")),
-            ])
+        "RSS at the end / peak, MiB: {}",
+        names
+            .zip(&pids)
+            .map(|(r, p)| {
+                let p = p.to_string();
+                format!(
+                    "{r} {:.0} / {:.0}",
+                    proc_status_mib(&p, "VmRSS"),
+                    proc_status_mib(&p, "VmHWM")
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );

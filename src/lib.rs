@@ -14,6 +14,7 @@ pub mod exit;
 pub mod http;
 pub mod index;
 pub mod logging;
+pub mod memory;
 pub mod meta;
 pub mod pidfile;
 pub mod process;

@@ -115,6 +115,20 @@ impl VectorIndex {
         &self.spec
     }
 
+    /// The vector of `row` as it was given, when the index keeps it (not for COSINE,
+    /// which keeps normalized vectors, nor HNSW_SQ, which keeps codes).
+    pub fn raw_vector(&self, row: usize) -> Option<&[f32]> {
+        if self.spec.metric == Metric::Cosine || self.vectors.is_empty() || row >= self.rows {
+            return None;
+        }
+        Some(&self.vectors[row * self.dim..(row + 1) * self.dim])
+    }
+
+    /// Whether [`VectorIndex::raw_vector`] answers for every row.
+    pub fn keeps_raw_vectors(&self) -> bool {
+        self.spec.metric != Metric::Cosine && !self.vectors.is_empty()
+    }
+
     /// Number of vectors.
     pub fn rows(&self) -> usize {
         self.rows

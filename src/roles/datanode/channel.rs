@@ -221,6 +221,7 @@ impl Consumer {
                         rows = rows, deletes = self.buffer.deleted, checkpoint = sequence,
                         took:? = started.elapsed(); "datanode sync registered");
                     self.buffer = Buffer::default();
+                    crate::memory::release_free_memory();
                     return Ok(());
                 }
                 Err(SyncError::Lost) => return Err(SyncError::Lost),

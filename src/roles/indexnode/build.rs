@@ -31,6 +31,7 @@ pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision
     log::info!(build = build_id, segment = record.segment_id, rows = record.num_rows; "index build started");
     let started = Instant::now();
     let outcome = build(&shared, &record).await;
+    crate::memory::release_free_memory();
     let mut done = record.clone();
     match outcome {
         Ok((path, size)) => {

@@ -194,6 +194,24 @@ impl Chunk {
         }
     }
 
+    /// Frees the float vectors of `field_id` (their index keeps them); the column stays,
+    /// empty, with its dim. Returns whether it did.
+    pub fn drop_vectors(&mut self, field_id: i64) -> bool {
+        let Some(i) = self.by_id.get(&field_id) else {
+            return false;
+        };
+        match &mut self.fields[*i].field {
+            Some(field_data::Field::Vectors(v)) => match &mut v.data {
+                Some(vector_field::Data::FloatVector(f)) if !f.data.is_empty() => {
+                    f.data = Vec::new();
+                    true
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Bytes its rows take (roughly: vectors and fixed-size scalars).
     pub fn memory_usage(&self) -> usize {
         let cols: usize = self

@@ -11,7 +11,9 @@ use super::shard::ShardData;
 use crate::expr::Filter;
 use crate::index::flat;
 use crate::index::params::{Metric, SearchParams};
-use crate::proto::schema::{i_ds, FieldData, IDs, LongArray, StringArray};
+use crate::proto::schema::{
+    field_data, i_ds, vector_field, FieldData, FloatArray, IDs, LongArray, StringArray, VectorField,
+};
 
 /// One shard search.
 pub struct SearchInput<'a> {
@@ -250,9 +252,12 @@ fn columns(d: &ShardData, rows: &[(At, usize)], output: &[i64]) -> Vec<FieldData
             let Some(src) = crate::expr::Columns::column(c, *field) else {
                 continue;
             };
-            let part = crate::schema::take_rows(std::slice::from_ref(src), &[*row])
-                .pop()
-                .expect("one column");
+            let part = match from_index(d, *at, *field, src, *row) {
+                Some(p) => p,
+                None => crate::schema::take_rows(std::slice::from_ref(src), &[*row])
+                    .pop()
+                    .expect("one column"),
+            };
             match &mut col {
                 None => col = Some(part),
                 Some(dst) => crate::schema::extend_field(dst, part),
@@ -263,6 +268,29 @@ fn columns(d: &ShardData, rows: &[(At, usize)], output: &[i64]) -> Vec<FieldData
         }
     }
     cols
+}
+
+/// Row `row` of a vector column whose vectors live in the segment's index only.
+fn from_index(d: &ShardData, at: At, field: i64, src: &FieldData, row: usize) -> Option<FieldData> {
+    let At::Sealed(id) = at else {
+        return None;
+    };
+    let index = d.sealed[&id].indexes.get(&field)?;
+    let Some(field_data::Field::Vectors(v)) = &src.field else {
+        return None;
+    };
+    match &v.data {
+        Some(vector_field::Data::FloatVector(f)) if f.data.is_empty() => {}
+        _ => return None,
+    }
+    let data = index.raw_vector(row)?.to_vec();
+    Some(FieldData {
+        field: Some(field_data::Field::Vectors(VectorField {
+            dim: v.dim,
+            data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+        })),
+        ..src.clone()
+    })
 }
 
 /// One shard query.

@@ -39,6 +39,18 @@ pub struct Sealed {
     builds: HashSet<i64>,
 }
 
+impl Sealed {
+    /// Keeps one copy of the vectors an index also holds: the column's is freed and
+    /// outputs read them from the index.
+    fn share_vectors(&mut self) {
+        for (field, index) in &self.indexes {
+            if index.keeps_raw_vectors() && index.rows() == self.chunk.rows {
+                self.chunk.drop_vectors(*field);
+            }
+        }
+    }
+}
+
 /// What a shard holds.
 #[derive(Default)]
 pub struct ShardData {
@@ -337,9 +349,11 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     {
         return Ok(());
     }
+    let loaded_files = !(new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty());
     let mut d = shard.data.write().expect("shard lock");
     let (added, indexed) = (new_segments.len(), new_indexes.len());
-    for s in new_segments {
+    for mut s in new_segments {
+        s.share_vectors();
         d.sealed.insert(s.chunk.id, s);
     }
     for (id, (pks, ts)) in new_deltas {
@@ -350,6 +364,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
         if let Some(s) = d.sealed.get_mut(&seg) {
             s.indexes.insert(field, index);
             s.builds.insert(build);
+            s.share_vectors();
         }
     }
     d.sealed.retain(|id, _| !v.dropped.contains(id));
@@ -362,6 +377,10 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
         log::info!(channel = shard.vchannel.as_str(), replica = shard.replica, sealed_added = added,
             indexes_added = indexed, checkpoint = d.checkpoint, sealed = d.sealed.len(), growing_chunks = d.growing.len();
             "querynode shard handoff");
+    }
+    drop(d);
+    if loaded_files {
+        crate::memory::release_free_memory();
     }
     Ok(())
 }
