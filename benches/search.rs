@@ -5,7 +5,9 @@
 //! then per run: release, load, 1,000 searches top-10 at ef 16 / 64 / 128 by 1 and by 8
 //! client processes), and prints load time, QPS, p50 / p99 latency and recall@10
 //! (min / median / max over the runs), and the resident memory of the querynode and of
-//! the whole cluster (every process, etcd and nats-server included) once loaded.
+//! the whole cluster (every process, etcd and nats-server included) once loaded: the
+//! sum of RSS (shared pages, such as the text of the one binary, counted in every
+//! process) and of PSS (shared pages divided among their processes).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use milvus::testkit::stats::{arg, proc_status_mib};
+use milvus::testkit::stats::{arg, proc_pss_mib, proc_status_mib};
 use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
 
 fn bin() -> PathBuf {
@@ -63,7 +65,11 @@ fn main() {
         .map(|r| Milvus::start(&bin(), r, &env, &dir.0))
         .collect();
     for m in &procs {
-        assert!(m.wait_state("Healthy", Duration::from_secs(20)), "{}", m.log());
+        assert!(
+            m.wait_state("Healthy", Duration::from_secs(20)),
+            "{}",
+            m.log()
+        );
     }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/search.py");
     println!("search: HNSW M 16 efConstruction 200 L2 over {rows} x {dim}, {queries} queries top-10, {runs} runs");
@@ -71,13 +77,18 @@ fn main() {
         .arg(&script)
         .arg(format!("http://127.0.0.1:{}", procs[7].port))
         .args(["--rows", &rows.to_string(), "--dim", &dim.to_string()])
-        .args(["--queries", &queries.to_string(), "--runs", &runs.to_string()])
+        .args([
+            "--queries",
+            &queries.to_string(),
+            "--runs",
+            &runs.to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("cannot run the search workload");
     let mut loads = Vec::new();
     let mut series: BTreeMap<(i64, i64), Vec<serde_json::Value>> = BTreeMap::new();
-    let mut loaded_rss: Vec<(f64, f64)> = Vec::new();
+    let mut loaded_rss: Vec<(f64, f64, f64)> = Vec::new();
     let pids: Vec<i32> = procs
         .iter()
         .map(Milvus::pid)
@@ -100,6 +111,7 @@ fn main() {
                 loaded_rss.push((
                     proc_status_mib(&procs[6].pid().to_string(), "VmRSS"),
                     total(&pids),
+                    pids.iter().map(|p| proc_pss_mib(&p.to_string())).sum(),
                 ));
             }
             Some("search") => series
@@ -124,9 +136,10 @@ fn main() {
         );
     }
     println!(
-        "RSS after load, MiB (min / median / max): querynode {}; whole cluster {}",
+        "after load, MiB (min / median / max): querynode RSS {}; whole cluster RSS {}, PSS {}",
         spread(loaded_rss.iter().map(|r| r.0).collect()),
-        spread(loaded_rss.iter().map(|r| r.1).collect())
+        spread(loaded_rss.iter().map(|r| r.1).collect()),
+        spread(loaded_rss.iter().map(|r| r.2).collect())
     );
     let names = roles.iter().copied().chain(["etcd", "nats-server"]);
     println!(

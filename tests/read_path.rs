@@ -98,7 +98,10 @@ fn hnsw_recall_filters_and_exact_flat_through_the_cluster() {
     assert!(ok, "{text}\n{}", logs(&procs));
     println!("{}", summary(&text));
     // The sealed segments were searched through their index, loaded from storage.
-    assert!(procs[6].log().contains("indexes_added") || procs[6].log().contains("querynode shard handoff"));
+    assert!(
+        procs[6].log().contains("indexes_added")
+            || procs[6].log().contains("querynode shard handoff")
+    );
 }
 
 #[test]
@@ -143,7 +146,11 @@ fn searches_never_fail_while_each_coordinator_and_a_querynode_are_killed() {
     let mut replacements = Vec::new();
     for (role, active, standby) in &coords {
         active.signal(Signal::SIGKILL);
-        assert!(standby.wait_state("Healthy", 30 * SEC), "{role}: {}", standby.log());
+        assert!(
+            standby.wait_state("Healthy", 30 * SEC),
+            "{role}: {}",
+            standby.log()
+        );
         let again = c.start(role, &[]);
         assert!(again.wait_state("StandBy", 10 * SEC), "{}", again.log());
         replacements.push(again);

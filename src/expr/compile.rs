@@ -10,8 +10,8 @@ use pest::Parser;
 
 use super::value::{self, LikeToken, Value};
 use crate::proto::schema::{
-    template_array_value as tav, template_value, CollectionSchema, DataType,
-    TemplateArrayValue, TemplateValue,
+    template_array_value as tav, template_value, CollectionSchema, DataType, TemplateArrayValue,
+    TemplateValue,
 };
 use crate::schema::META_FIELD;
 
@@ -70,9 +70,7 @@ pub struct ConstSet {
 impl ConstSet {
     pub fn contains(&self, v: &Value<'_>) -> bool {
         match v {
-            Value::Int(i) => {
-                self.ints.contains(i) || self.others.iter().any(|o| o.equals(v))
-            }
+            Value::Int(i) => self.ints.contains(i) || self.others.iter().any(|o| o.equals(v)),
             Value::Float(f) if f.fract() == 0.0 && self.ints.contains(&(*f as i64)) => true,
             Value::Str(s) => self.strs.contains(s.as_ref()),
             Value::Null => false,
@@ -131,10 +129,7 @@ pub fn compile(
         format!("syntax error at column {col}: {}", e.variant.message())
     })?;
     let filter = pairs.next().ok_or("empty expression")?;
-    let or = filter
-        .into_inner()
-        .next()
-        .ok_or("empty expression")?;
+    let or = filter.into_inner().next().ok_or("empty expression")?;
     let mut ctx = Ctx {
         schema,
         templates,
@@ -284,10 +279,9 @@ impl Ctx<'_> {
             Rule::template => {
                 let name = p.into_inner().next().map(|i| i.as_str().to_string());
                 let name = name.unwrap_or_default();
-                let v = self
-                    .templates
-                    .get(&name)
-                    .ok_or_else(|| format!("the placeholder {{{name}}} has no value in filter_params"))?;
+                let v = self.templates.get(&name).ok_or_else(|| {
+                    format!("the placeholder {{{name}}} has no value in filter_params")
+                })?;
                 Ok(Expr::Const(template(v)?))
             }
             Rule::path => self.path(p).map(Expr::Field),
@@ -319,7 +313,11 @@ impl Ctx<'_> {
         for e in &items {
             self.boolean(e, op)?;
         }
-        Ok(if or { Expr::Or(items) } else { Expr::And(items) })
+        Ok(if or {
+            Expr::Or(items)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn boolean(&self, e: &Expr, op: &str) -> R<()> {
@@ -387,10 +385,7 @@ impl Ctx<'_> {
                 Ok(Expr::In(Box::new(lhs), set, negated))
             }
             Rule::like_tail => {
-                let pat = tail
-                    .into_inner()
-                    .nth(1)
-                    .ok_or("like needs a pattern")?;
+                let pat = tail.into_inner().nth(1).ok_or("like needs a pattern")?;
                 let Expr::Const(Value::Str(s)) = self.expr(pat)? else {
                     return Err("the pattern of like must be a string".into());
                 };
@@ -510,7 +505,11 @@ impl Ctx<'_> {
 
     fn call(&mut self, p: Pair<Rule>) -> R<Expr> {
         let mut it = p.into_inner();
-        let name = it.next().ok_or("missing function")?.as_str().to_ascii_lowercase();
+        let name = it
+            .next()
+            .ok_or("missing function")?
+            .as_str()
+            .to_ascii_lowercase();
         let func = match name.as_str() {
             "json_contains" => Func::JsonContains,
             "json_contains_all" => Func::JsonContainsAll,
@@ -524,7 +523,10 @@ impl Ctx<'_> {
         let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
         let want = if func == Func::ArrayLength { 1 } else { 2 };
         if args.len() != want {
-            return Err(format!("{name} takes {want} argument(s), got {}", args.len()));
+            return Err(format!(
+                "{name} takes {want} argument(s), got {}",
+                args.len()
+            ));
         }
         if !matches!(args[0], Expr::Field(_)) {
             return Err(format!("the first argument of {name} must be a field"));

@@ -24,7 +24,10 @@ fn scalar_at(s: &ScalarField, row: usize) -> Value<'_> {
     use scalar_field::Data as D;
     match &s.data {
         Some(D::BoolData(d)) => d.data.get(row).map_or(Value::Null, |b| Value::Bool(*b)),
-        Some(D::IntData(d)) => d.data.get(row).map_or(Value::Null, |i| Value::Int(i64::from(*i))),
+        Some(D::IntData(d)) => d
+            .data
+            .get(row)
+            .map_or(Value::Null, |i| Value::Int(i64::from(*i))),
         Some(D::LongData(d)) => d.data.get(row).map_or(Value::Null, |i| Value::Int(*i)),
         Some(D::FloatData(d)) => d
             .data
@@ -157,12 +160,8 @@ fn call<'a>(func: Func, args: &'a [Expr], cols: &'a dyn Columns, row: usize) -> 
     let has = |v: &Value<'_>| items.iter().any(|i| i.equals(v));
     Value::Bool(match (func, &arg) {
         (Func::JsonContains | Func::ArrayContains, v) => has(v),
-        (Func::JsonContainsAll | Func::ArrayContainsAll, Value::List(want)) => {
-            want.iter().all(has)
-        }
-        (Func::JsonContainsAny | Func::ArrayContainsAny, Value::List(want)) => {
-            want.iter().any(has)
-        }
+        (Func::JsonContainsAll | Func::ArrayContainsAll, Value::List(want)) => want.iter().all(has),
+        (Func::JsonContainsAny | Func::ArrayContainsAny, Value::List(want)) => want.iter().any(has),
         _ => false,
     })
 }

@@ -75,11 +75,20 @@ fn table() -> Table {
     );
     j.insert(
         106,
-        json(&[r#"{"subject": "history"}"#, r#"{"subject": "math"}"#, r#"{}"#]),
+        json(&[
+            r#"{"subject": "history"}"#,
+            r#"{"subject": "math"}"#,
+            r#"{}"#,
+        ]),
     );
     Table {
         cols: vec![
-            scalar(100, scalar_field::Data::LongData(LongArray { data: vec![1, 2, 3] })),
+            scalar(
+                100,
+                scalar_field::Data::LongData(LongArray {
+                    data: vec![1, 2, 3],
+                }),
+            ),
             scalar(
                 102,
                 scalar_field::Data::StringData(StringArray {
@@ -133,7 +142,10 @@ fn the_documented_filters_select_the_right_rows() {
     assert_eq!(rows("10 < price < 100"), vec![0, 2]);
     assert_eq!(rows("100 > price >= 50"), vec![0, 2]);
     assert_eq!(rows("color == \"red\" AND price > 40"), vec![0]);
-    assert_eq!(rows("(color == 'red' OR color == 'green') and price < 100"), vec![0]);
+    assert_eq!(
+        rows("(color == 'red' OR color == 'green') and price < 100"),
+        vec![0]
+    );
     assert_eq!(rows("not (color == 'green')"), vec![0, 2]);
     assert_eq!(rows("!(color == 'green')"), vec![0, 2]);
     assert_eq!(rows("color like 'Prod%'"), vec![2]);
@@ -145,8 +157,14 @@ fn the_documented_filters_select_the_right_rows() {
     assert_eq!(rows("-id < -2"), vec![2]);
     assert_eq!(rows("product[\"price\"] > 1000"), vec![0]);
     assert_eq!(rows("json_contains(product[\"tags\"], \"sale\")"), vec![0]);
-    assert_eq!(rows("JSON_CONTAINS_ANY(product['tags'], ['old', 'new'])"), vec![0, 1]);
-    assert_eq!(rows("json_contains_all(product['tags'], ['sale', 'new'])"), vec![0]);
+    assert_eq!(
+        rows("JSON_CONTAINS_ANY(product['tags'], ['old', 'new'])"),
+        vec![0, 1]
+    );
+    assert_eq!(
+        rows("json_contains_all(product['tags'], ['sale', 'new'])"),
+        vec![0]
+    );
     assert_eq!(rows("ARRAY_CONTAINS(temps, 23)"), vec![0]);
     assert_eq!(rows("array_length(temps) < 10"), vec![0, 2]);
     assert_eq!(rows("temps[10] > 0"), vec![1]);
@@ -166,7 +184,11 @@ fn bad_filters_are_refused_with_the_reason() {
             .expect_err(e)
             .to_string()
     };
-    assert!(bad("nope == 1").contains("field nope not exist"), "{}", bad("nope == 1"));
+    assert!(
+        bad("nope == 1").contains("field nope not exist"),
+        "{}",
+        bad("nope == 1")
+    );
     assert!(bad("id >> 3").contains("syntax error"));
     assert!(bad("color == 3").contains("cannot compare"));
     assert!(bad("price like 'a%'").contains("like applies to strings"));

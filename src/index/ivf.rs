@@ -104,6 +104,7 @@ pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize) -> Ivf {
 
 impl Ivf {
     /// The best `k` rows among the `nprobe` lists nearest to `query`.
+    #[allow(clippy::too_many_arguments)] // the index's parts are passed in, not owned
     pub fn search(
         &self,
         metric: Metric,

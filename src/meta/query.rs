@@ -44,7 +44,11 @@ impl QueryKeys {
 
     /// An assignment's key.
     pub fn assignment(&self, coll: i64, replica: i32, vchannel: &str) -> String {
-        format!("{}{}", self.assignments, assignment_rest(coll, replica, vchannel))
+        format!(
+            "{}{}",
+            self.assignments,
+            assignment_rest(coll, replica, vchannel)
+        )
     }
 
     /// A serving record's key.

@@ -583,14 +583,22 @@ pub fn extend_field(dst: &mut FieldData, src: FieldData) {
                 d.dim = s.dim;
             }
             match (&mut d.data, s.data) {
-                (Some(vector_field::Data::FloatVector(a)), Some(vector_field::Data::FloatVector(b))) => {
-                    a.data.extend(b.data)
-                }
-                (Some(vector_field::Data::BinaryVector(a)), Some(vector_field::Data::BinaryVector(b)))
-                | (Some(vector_field::Data::Float16Vector(a)), Some(vector_field::Data::Float16Vector(b)))
-                | (Some(vector_field::Data::Bfloat16Vector(a)), Some(vector_field::Data::Bfloat16Vector(b))) => {
-                    a.extend(b)
-                }
+                (
+                    Some(vector_field::Data::FloatVector(a)),
+                    Some(vector_field::Data::FloatVector(b)),
+                ) => a.data.extend(b.data),
+                (
+                    Some(vector_field::Data::BinaryVector(a)),
+                    Some(vector_field::Data::BinaryVector(b)),
+                )
+                | (
+                    Some(vector_field::Data::Float16Vector(a)),
+                    Some(vector_field::Data::Float16Vector(b)),
+                )
+                | (
+                    Some(vector_field::Data::Bfloat16Vector(a)),
+                    Some(vector_field::Data::Bfloat16Vector(b)),
+                ) => a.extend(b),
                 (
                     Some(vector_field::Data::SparseFloatVector(a)),
                     Some(vector_field::Data::SparseFloatVector(b)),

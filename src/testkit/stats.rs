@@ -60,6 +60,20 @@ pub fn proc_status_mib(pid: &str, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The proportional set size of a process in MiB (`Pss` of `/proc/<pid>/smaps_rollup`):
+/// its private pages plus its share of pages shared with other processes (the text of
+/// a binary eight processes run counts one eighth each); 0 when it cannot be read.
+pub fn proc_pss_mib(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

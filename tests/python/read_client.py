@@ -106,6 +106,8 @@ def quickstart(uri):
     expect_error("empty expr without limit", lambda: client.query("demo_collection", filter=""),
                  "empty expression should be used with limit")
     expect_error("unknown collection", lambda: client.query("missing_collection", filter="id > 0"), "100", "can't find collection")
+    expect_error("drop index while loaded", lambda: client.drop_index("demo_collection", "vector"),
+                 "index cannot be dropped, collection is loaded, please release it first")
     client.release_collection("demo_collection")
     expect_error("search unloaded", lambda: client.search("demo_collection", data=[vectors[0]], limit=2),
                  "not loaded")

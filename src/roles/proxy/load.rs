@@ -56,7 +56,10 @@ impl Proxy {
                 .iter()
                 .position(|p| p == n)
                 .ok_or_else(|| {
-                    error(code::PARTITION_NOT_FOUND, format!("partition name {n} not found"))
+                    error(
+                        code::PARTITION_NOT_FOUND,
+                        format!("partition name {n} not found"),
+                    )
                 })?;
             ids.push(parts.partition_i_ds[i]);
         }
@@ -78,7 +81,11 @@ impl Proxy {
         let indexed: Vec<String> = match d.status.as_ref() {
             Some(s) if s.code == code::INDEX_NOT_FOUND => vec![],
             Some(s) if !is_ok(s) => return Err(s.clone()),
-            _ => d.index_descriptions.iter().map(|i| i.field_name.clone()).collect(),
+            _ => d
+                .index_descriptions
+                .iter()
+                .map(|i| i.field_name.clone())
+                .collect(),
         };
         let schema = c.schema.clone().unwrap_or_default();
         let missing: Vec<String> = schema
@@ -100,7 +107,13 @@ impl Proxy {
         }
     }
 
-    async fn load(&self, db: &str, collection: &str, partitions: &[String], replicas: i32) -> Status {
+    async fn load(
+        &self,
+        db: &str,
+        collection: &str,
+        partitions: &[String],
+        replicas: i32,
+    ) -> Status {
         let answer = async {
             let (c, ids) = self.with_partitions(db, collection, partitions).await?;
             self.check_indexed(&c).await?;
@@ -121,7 +134,8 @@ impl Proxy {
 
     /// `LoadCollection`.
     pub async fn load_collection(&self, db: &str, req: pb::LoadCollectionRequest) -> Status {
-        self.load(db, &req.collection_name, &[], req.replica_number).await
+        self.load(db, &req.collection_name, &[], req.replica_number)
+            .await
     }
 
     /// `LoadPartitions`.
@@ -129,8 +143,13 @@ impl Proxy {
         if req.partition_names.is_empty() {
             return error(code::PARAMETER_INVALID, "no partition to load");
         }
-        self.load(db, &req.collection_name, &req.partition_names, req.replica_number)
-            .await
+        self.load(
+            db,
+            &req.collection_name,
+            &req.partition_names,
+            req.replica_number,
+        )
+        .await
     }
 
     async fn release(&self, db: &str, collection: &str, partitions: &[String]) -> Status {
@@ -191,8 +210,15 @@ impl Proxy {
         db: &str,
         req: pb::GetLoadingProgressRequest,
     ) -> pb::GetLoadingProgressResponse {
-        let db = if req.db_name.is_empty() { db } else { &req.db_name };
-        match self.load_state(db, &req.collection_name, &req.partition_names).await {
+        let db = if req.db_name.is_empty() {
+            db
+        } else {
+            &req.db_name
+        };
+        match self
+            .load_state(db, &req.collection_name, &req.partition_names)
+            .await
+        {
             Ok(r) if r.state == LoadState::NotLoad as i32 => pb::GetLoadingProgressResponse {
                 status: Some(error(COLLECTION_NOT_LOADED, "collection not loaded")),
                 ..Default::default()
@@ -210,9 +236,20 @@ impl Proxy {
     }
 
     /// `GetLoadState`.
-    pub async fn get_load_state(&self, db: &str, req: pb::GetLoadStateRequest) -> pb::GetLoadStateResponse {
-        let db = if req.db_name.is_empty() { db } else { &req.db_name };
-        match self.load_state(db, &req.collection_name, &req.partition_names).await {
+    pub async fn get_load_state(
+        &self,
+        db: &str,
+        req: pb::GetLoadStateRequest,
+    ) -> pb::GetLoadStateResponse {
+        let db = if req.db_name.is_empty() {
+            db
+        } else {
+            &req.db_name
+        };
+        match self
+            .load_state(db, &req.collection_name, &req.partition_names)
+            .await
+        {
             Ok(r) => pb::GetLoadStateResponse {
                 status: Some(Status::default()),
                 state: r.state,

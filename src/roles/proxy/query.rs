@@ -68,16 +68,21 @@ impl Proxy {
     }
 
     async fn try_query(&self, db: &str, req: pb::QueryRequest) -> Result<pb::QueryResults, Status> {
-        let db = if req.db_name.is_empty() { db } else { &req.db_name };
+        let db = if req.db_name.is_empty() {
+            db
+        } else {
+            &req.db_name
+        };
         let loaded = self.loaded(db, &req.collection_name).await?;
         let schema = loaded.schema().clone();
         let param = |k: &str| -> Result<i64, Status> {
             match req.query_params.iter().find(|p| p.key == k) {
-                Some(p) => p
-                    .value
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| invalid(format!("{k} [{}] is invalid, it should be an integer", p.value))),
+                Some(p) => p.value.trim().parse::<i64>().map_err(|_| {
+                    invalid(format!(
+                        "{k} [{}] is invalid, it should be an integer",
+                        p.value
+                    ))
+                }),
                 None => Ok(-1),
             }
         };
@@ -114,7 +119,16 @@ impl Proxy {
         );
         let want = if limit >= 0 { limit + offset } else { 0 };
         let parts = self
-            .query_shards(&loaded, &req.expr, &req.expr_template_values, &out.ids, partitions, freshness, want, count)
+            .query_shards(
+                &loaded,
+                &req.expr,
+                &req.expr_template_values,
+                &out.ids,
+                partitions,
+                freshness,
+                want,
+                count,
+            )
             .await?;
         if count {
             let n: i64 = parts.iter().map(|p| p.count).sum();
@@ -139,7 +153,11 @@ impl Proxy {
         let mut seen = HashSet::new();
         all.retain(|(k, _, _)| seen.insert(k.clone()));
         let skip = offset as usize;
-        let take = if limit >= 0 { limit as usize } else { usize::MAX };
+        let take = if limit >= 0 {
+            limit as usize
+        } else {
+            usize::MAX
+        };
         let mut columns: Vec<FieldData> = out
             .ids
             .iter()
@@ -199,17 +217,21 @@ impl Proxy {
             limit,
             count_only,
         };
-        self.each_shard(loaded, Duration::from_secs(15), |mut client, replica, vch| {
-            let mut r = shard_req.clone();
-            if let Some(b) = r.base.as_mut() {
-                b.vchannel = vch;
-                b.replica = replica;
-            }
-            async move {
-                let res = client.query(r).await?.into_inner();
-                Ok((res.status.clone().unwrap_or_default(), res))
-            }
-        })
+        self.each_shard(
+            loaded,
+            Duration::from_secs(15),
+            |mut client, replica, vch| {
+                let mut r = shard_req.clone();
+                if let Some(b) = r.base.as_mut() {
+                    b.vchannel = vch;
+                    b.replica = replica;
+                }
+                async move {
+                    let res = client.query(r).await?.into_inner();
+                    Ok((res.status.clone().unwrap_or_default(), res))
+                }
+            },
+        )
         .await
     }
 
@@ -231,7 +253,8 @@ impl Proxy {
         if expr.trim().is_empty() {
             return Err(invalid("delete needs a filter expression"));
         }
-        let filter = Filter::compile(expr, schema, &Default::default()).map_err(|e| invalid(e.to_string()))?;
+        let filter = Filter::compile(expr, schema, &Default::default())
+            .map_err(|e| invalid(e.to_string()))?;
         let int = pk.data_type() == DataType::Int64;
         if let Some(values) = filter.primary_keys(pk.field_id) {
             use crate::expr::Value;
@@ -240,7 +263,10 @@ impl Proxy {
                     .into_iter()
                     .map(|v| match v {
                         Value::Int(i) => Ok(i),
-                        v => Err(invalid(format!("{} is an Int64 key, {v:?} is not an integer", pk.name))),
+                        v => Err(invalid(format!(
+                            "{} is an Int64 key, {v:?} is not an integer",
+                            pk.name
+                        ))),
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Pks::Int)
@@ -249,7 +275,10 @@ impl Proxy {
                     .into_iter()
                     .map(|v| match v {
                         Value::Str(s) => Ok(s.into_owned()),
-                        v => Err(invalid(format!("{} is a VarChar key, {v:?} is not a string", pk.name))),
+                        v => Err(invalid(format!(
+                            "{} is a VarChar key, {v:?} is not a string",
+                            pk.name
+                        ))),
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map(Pks::Str)
@@ -257,17 +286,42 @@ impl Proxy {
         }
         let loaded = self.loaded(db, collection).await?;
         let freshness = self.freshness(&loaded.record, ConsistencyLevel::Strong as i32, false, 0);
-        let partitions = partition.map(|p| vec![p]).unwrap_or_else(|| loaded.info.partition_ids.clone());
+        let partitions = partition
+            .map(|p| vec![p])
+            .unwrap_or_else(|| loaded.info.partition_ids.clone());
         let parts = self
-            .query_shards(&loaded, expr, &Default::default(), &[pk.field_id], partitions, freshness, 0, false)
+            .query_shards(
+                &loaded,
+                expr,
+                &Default::default(),
+                &[pk.field_id],
+                partitions,
+                freshness,
+                0,
+                false,
+            )
             .await?;
         let mut keys: Vec<Key> = parts.iter().flat_map(|p| keys_of(p.ids.as_ref())).collect();
         keys.sort();
         keys.dedup();
         Ok(if int {
-            Pks::Int(keys.into_iter().filter_map(|k| match k { Key::Int(i) => Some(i), Key::Str(_) => None }).collect())
+            Pks::Int(
+                keys.into_iter()
+                    .filter_map(|k| match k {
+                        Key::Int(i) => Some(i),
+                        Key::Str(_) => None,
+                    })
+                    .collect(),
+            )
         } else {
-            Pks::Str(keys.into_iter().filter_map(|k| match k { Key::Str(s) => Some(s), Key::Int(_) => None }).collect())
+            Pks::Str(
+                keys.into_iter()
+                    .filter_map(|k| match k {
+                        Key::Str(s) => Some(s),
+                        Key::Int(_) => None,
+                    })
+                    .collect(),
+            )
         })
     }
 }

@@ -61,7 +61,10 @@ pub struct Loaded {
 impl Loaded {
     /// Its schema.
     pub fn schema(&self) -> &CollectionSchema {
-        self.record.schema.as_ref().expect("a collection record has a schema")
+        self.record
+            .schema
+            .as_ref()
+            .expect("a collection record has a schema")
     }
 
     /// The partitions to read: `names` (all loaded ones when empty), each known and loaded.
@@ -77,7 +80,10 @@ impl Loaded {
                 .iter()
                 .find(|p| &p.name == n)
                 .ok_or_else(|| {
-                    error(code::PARTITION_NOT_FOUND, format!("partition name {n} not found"))
+                    error(
+                        code::PARTITION_NOT_FOUND,
+                        format!("partition name {n} not found"),
+                    )
                 })?;
             if !self.info.partition_ids.is_empty() && !self.info.partition_ids.contains(&p.id) {
                 return Err(error(
@@ -132,7 +138,10 @@ impl Proxy {
             f.serving.wait_applied(1, limit).await,
         ] {
             if !ok {
-                return Err(retriable(code::SERVICE_UNAVAILABLE, "the proxy cannot read the cluster metadata from etcd"));
+                return Err(retriable(
+                    code::SERVICE_UNAVAILABLE,
+                    "the proxy cannot read the cluster metadata from etcd",
+                ));
             }
         }
         Ok(())
@@ -146,7 +155,11 @@ impl Proxy {
 
     /// A collection by name: from the followed catalog, or (when the follower has not
     /// seen it yet) as the rootcoord describes it.
-    pub(super) async fn collection_record(&self, db: &str, name: &str) -> Result<CollectionRecord, Status> {
+    pub(super) async fn collection_record(
+        &self,
+        db: &str,
+        name: &str,
+    ) -> Result<CollectionRecord, Status> {
         self.reads_ready().await?;
         if let Some(c) = self.find_collection(db, name) {
             return Ok(c);
@@ -155,7 +168,10 @@ impl Proxy {
         let d = self.target(db, name, "").await?.collection;
         let limit = tokio::time::Instant::now() + Duration::from_secs(5);
         while tokio::time::Instant::now() < limit {
-            if let Some(c) = self.find_collection(db, name).filter(|c| c.id == d.collection_id) {
+            if let Some(c) = self
+                .find_collection(db, name)
+                .filter(|c| c.id == d.collection_id)
+            {
                 return Ok(c);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -189,7 +205,11 @@ impl Proxy {
     }
 
     /// The live index definition of a field.
-    pub(super) fn index_params(&self, coll: i64, field: i64) -> Option<crate::proto::indexcoord::IndexRecord> {
+    pub(super) fn index_params(
+        &self,
+        coll: i64,
+        field: i64,
+    ) -> Option<crate::proto::indexcoord::IndexRecord> {
         self.reads
             .defs
             .read()
@@ -284,7 +304,10 @@ impl Proxy {
                 }
             }
         });
-        futures::future::join_all(shards).await.into_iter().collect()
+        futures::future::join_all(shards)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// How fresh a read must be, from the request's consistency fields and the
@@ -346,7 +369,11 @@ pub struct Output {
 
 /// Resolves `output_fields` (`*`, field names, dynamic keys) against `schema`; the
 /// primary key first when `with_pk`.
-pub fn output_fields(schema: &CollectionSchema, asked: &[String], with_pk: bool) -> Result<Output, Status> {
+pub fn output_fields(
+    schema: &CollectionSchema,
+    asked: &[String],
+    with_pk: bool,
+) -> Result<Output, Status> {
     let mut out = Output {
         ids: Vec::new(),
         names: Vec::new(),
@@ -407,11 +434,16 @@ pub fn empty_column(f: &FieldSchema) -> FieldData {
         .and_then(|p| p.value.parse::<i64>().ok())
         .unwrap_or(0);
     let vectors = |d: vector_field::Data| {
-        Some(field_data::Field::Vectors(VectorField { dim, data: Some(d) }))
+        Some(field_data::Field::Vectors(VectorField {
+            dim,
+            data: Some(d),
+        }))
     };
     let field = match t {
         DataType::Bool => scalars(S::BoolData(BoolArray::default())),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 => scalars(S::IntData(IntArray::default())),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => {
+            scalars(S::IntData(IntArray::default()))
+        }
         DataType::Int64 => scalars(S::LongData(LongArray::default())),
         DataType::Float => scalars(S::FloatData(FloatArray::default())),
         DataType::Double => scalars(S::DoubleData(DoubleArray::default())),

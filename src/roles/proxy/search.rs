@@ -35,7 +35,12 @@ struct Knobs {
 }
 
 fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> {
-    let get = |k: &str| pairs.iter().find(|p| p.key == k).map(|p| p.value.trim().to_string());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|p| p.key == k)
+            .map(|p| p.value.trim().to_string())
+    };
     let int = |k: &str, default: Option<i64>| -> Result<i64, Status> {
         match get(k) {
             Some(v) => v
@@ -152,8 +157,16 @@ impl Proxy {
         }
     }
 
-    async fn try_search(&self, db: &str, req: pb::SearchRequest) -> Result<pb::SearchResults, Status> {
-        let db = if req.db_name.is_empty() { db } else { &req.db_name };
+    async fn try_search(
+        &self,
+        db: &str,
+        req: pb::SearchRequest,
+    ) -> Result<pb::SearchResults, Status> {
+        let db = if req.db_name.is_empty() {
+            db
+        } else {
+            &req.db_name
+        };
         let loaded = self.loaded(db, &req.collection_name).await?;
         let schema = loaded.schema().clone();
         let k = knobs(&req.search_params)?;
@@ -165,7 +178,11 @@ impl Proxy {
         let field = if k.anns_field.is_empty() {
             match vector_fields.as_slice() {
                 [one] => *one,
-                [] => return Err(invalid("the collection has no float vector field to search")),
+                [] => {
+                    return Err(invalid(
+                        "the collection has no float vector field to search",
+                    ))
+                }
                 _ => {
                     return Err(invalid(
                         "multiple anns_fields exist, please specify a anns_field in search_params",
@@ -217,10 +234,14 @@ impl Proxy {
             .ok_or_else(|| {
                 error(
                     code::INDEX_NOT_FOUND,
-                    format!("index not found[collection={}][field={}]", req.collection_name, field.name),
+                    format!(
+                        "index not found[collection={}][field={}]",
+                        req.collection_name, field.name
+                    ),
                 )
             })?;
-        let spec = params::parse(&params::flatten(&def.params).map_err(invalid)?).map_err(invalid)?;
+        let spec =
+            params::parse(&params::flatten(&def.params).map_err(invalid)?).map_err(invalid)?;
         let metric = if k.metric.is_empty() {
             spec.metric
         } else {
@@ -269,17 +290,21 @@ impl Proxy {
             nprobe: sp.nprobe.unwrap_or(0) as i64,
         };
         let parts = self
-            .each_shard(&loaded, Duration::from_secs(15), |mut client, replica, vch| {
-                let mut r = shard_req.clone();
-                if let Some(b) = r.base.as_mut() {
-                    b.vchannel = vch;
-                    b.replica = replica;
-                }
-                async move {
-                    let res = client.search(r).await?.into_inner();
-                    Ok((res.status.clone().unwrap_or_default(), res))
-                }
-            })
+            .each_shard(
+                &loaded,
+                Duration::from_secs(15),
+                |mut client, replica, vch| {
+                    let mut r = shard_req.clone();
+                    if let Some(b) = r.base.as_mut() {
+                        b.vchannel = vch;
+                        b.replica = replica;
+                    }
+                    async move {
+                        let res = client.search(r).await?.into_inner();
+                        Ok((res.status.clone().unwrap_or_default(), res))
+                    }
+                },
+            )
             .await?;
         let pk = schema
             .fields

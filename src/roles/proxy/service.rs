@@ -352,22 +352,36 @@ impl MilvusService for Service {
 
     async fn load_collection(&self, req: Request<pb::LoadCollectionRequest>) -> Reply<Status> {
         let db = db_of(&req, &req.get_ref().db_name);
-        Ok(Response::new(self.0.load_collection(&db, req.into_inner()).await))
+        Ok(Response::new(
+            self.0.load_collection(&db, req.into_inner()).await,
+        ))
     }
 
-    async fn release_collection(&self, req: Request<pb::ReleaseCollectionRequest>) -> Reply<Status> {
+    async fn release_collection(
+        &self,
+        req: Request<pb::ReleaseCollectionRequest>,
+    ) -> Reply<Status> {
         let db = db_of(&req, &req.get_ref().db_name);
-        Ok(Response::new(self.0.release_collection(&db, req.into_inner()).await))
+        Ok(Response::new(
+            self.0.release_collection(&db, req.into_inner()).await,
+        ))
     }
 
     async fn load_partitions(&self, req: Request<pb::LoadPartitionsRequest>) -> Reply<Status> {
         let db = db_of(&req, &req.get_ref().db_name);
-        Ok(Response::new(self.0.load_partitions(&db, req.into_inner()).await))
+        Ok(Response::new(
+            self.0.load_partitions(&db, req.into_inner()).await,
+        ))
     }
 
-    async fn release_partitions(&self, req: Request<pb::ReleasePartitionsRequest>) -> Reply<Status> {
+    async fn release_partitions(
+        &self,
+        req: Request<pb::ReleasePartitionsRequest>,
+    ) -> Reply<Status> {
         let db = db_of(&req, &req.get_ref().db_name);
-        Ok(Response::new(self.0.release_partitions(&db, req.into_inner()).await))
+        Ok(Response::new(
+            self.0.release_partitions(&db, req.into_inner()).await,
+        ))
     }
 
     async fn get_loading_progress(
@@ -375,7 +389,9 @@ impl MilvusService for Service {
         req: Request<pb::GetLoadingProgressRequest>,
     ) -> Reply<pb::GetLoadingProgressResponse> {
         let db = db_of(&req, "");
-        Ok(Response::new(self.0.get_loading_progress(&db, req.into_inner()).await))
+        Ok(Response::new(
+            self.0.get_loading_progress(&db, req.into_inner()).await,
+        ))
     }
 
     async fn get_load_state(
@@ -383,7 +399,9 @@ impl MilvusService for Service {
         req: Request<pb::GetLoadStateRequest>,
     ) -> Reply<pb::GetLoadStateResponse> {
         let db = db_of(&req, "");
-        Ok(Response::new(self.0.get_load_state(&db, req.into_inner()).await))
+        Ok(Response::new(
+            self.0.get_load_state(&db, req.into_inner()).await,
+        ))
     }
 
     async fn search(&self, req: Request<pb::SearchRequest>) -> Reply<pb::SearchResults> {

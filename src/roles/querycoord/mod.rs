@@ -73,11 +73,9 @@ pub struct Progress {
 impl Progress {
     /// Percent served.
     pub fn percent(&self) -> i64 {
-        if self.total == 0 {
-            100
-        } else {
-            (self.served * 100 / self.total) as i64
-        }
+        (self.served * 100)
+            .checked_div(self.total)
+            .map_or(100, |p| p as i64)
     }
 }
 
@@ -197,7 +195,9 @@ impl Coordinator for Arc<QueryCoord> {
         let rev = store.write(ops).await.map_err(|e| e.to_string())?;
         for caught_up in [
             f.loads.wait_applied(rev, Duration::from_secs(30)).await,
-            f.assignments.wait_applied(rev, Duration::from_secs(30)).await,
+            f.assignments
+                .wait_applied(rev, Duration::from_secs(30))
+                .await,
             f.catalog.wait_applied(1, Duration::from_secs(30)).await,
         ] {
             if !caught_up {

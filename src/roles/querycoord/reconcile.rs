@@ -75,7 +75,11 @@ async fn assign(qc: &QueryCoord, store: &FencedStore, warned: &mut bool) -> Resu
                 (0..info.replica_number.max(1))
                     .map(|r| {
                         let a = assignments.get(&assignment_rest(info.collection_id, r, vch));
-                        (r, a.map_or(0, |a| a.value.node_id), a.map_or(0, |a| a.revision))
+                        (
+                            r,
+                            a.map_or(0, |a| a.value.node_id),
+                            a.map_or(0, |a| a.revision),
+                        )
                     })
                     .collect()
             };
@@ -100,7 +104,11 @@ async fn assign(qc: &QueryCoord, store: &FencedStore, warned: &mut bool) -> Resu
                     node_id: to,
                     epoch: store.term().epoch,
                 };
-                let when = vec![Compare::mod_revision(key.clone(), CompareOp::Equal, revision)];
+                let when = vec![Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    revision,
+                )];
                 let put = TxnOp::put(key, record.encode_to_vec(), None);
                 if store.write_if(when, vec![put]).await?.is_some() {
                     taken.insert(to);
@@ -149,7 +157,11 @@ async fn release_dropped(qc: &QueryCoord, store: &FencedStore) -> Result<(), Fen
     for (coll, revision) in gone {
         if store
             .write_if(
-                vec![Compare::mod_revision(qc.keys.load(coll), CompareOp::Equal, revision)],
+                vec![Compare::mod_revision(
+                    qc.keys.load(coll),
+                    CompareOp::Equal,
+                    revision,
+                )],
                 release_ops(qc, coll),
             )
             .await?

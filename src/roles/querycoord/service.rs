@@ -81,7 +81,9 @@ impl QueryCoord {
             .map_err(|e| retriable(code::UNEXPECTED, format!("cannot store the load: {e}")))?;
         let f = self.followers();
         f.loads.wait_applied(rev, Duration::from_secs(10)).await;
-        f.assignments.wait_applied(rev, Duration::from_secs(10)).await;
+        f.assignments
+            .wait_applied(rev, Duration::from_secs(10))
+            .await;
         Ok(())
     }
 
@@ -104,8 +106,7 @@ impl QueryCoord {
             let merged: Vec<i64> = if info.partition_ids.is_empty() || parts.is_empty() {
                 Vec::new()
             } else {
-                let set: BTreeSet<i64> =
-                    info.partition_ids.iter().chain(&parts).copied().collect();
+                let set: BTreeSet<i64> = info.partition_ids.iter().chain(&parts).copied().collect();
                 set.into_iter().collect()
             };
             if merged == info.partition_ids {
@@ -114,7 +115,11 @@ impl QueryCoord {
             info.partition_ids = merged;
             info.loaded_at_ms = now_ms();
             return self
-                .write(vec![TxnOp::put(self.keys.load(coll), info.encode_to_vec(), None)])
+                .write(vec![TxnOp::put(
+                    self.keys.load(coll),
+                    info.encode_to_vec(),
+                    None,
+                )])
                 .await;
         }
         let nodes: BTreeSet<i64> = self.live_querynodes().into_keys().collect();
@@ -187,7 +192,11 @@ impl QueryCoord {
             if !left.is_empty() {
                 info.partition_ids = left;
                 return self
-                    .write(vec![TxnOp::put(self.keys.load(coll), info.encode_to_vec(), None)])
+                    .write(vec![TxnOp::put(
+                        self.keys.load(coll),
+                        info.encode_to_vec(),
+                        None,
+                    )])
                     .await;
             }
         }
@@ -214,14 +223,18 @@ impl QueryCoordApi for Service {
         if let Some(r) = self.gate(&req) {
             return Ok(Response::new(r));
         }
-        Ok(Response::new(status_of(self.0.load(req.into_inner()).await)))
+        Ok(Response::new(status_of(
+            self.0.load(req.into_inner()).await,
+        )))
     }
 
     async fn release(&self, req: Request<qc::ReleaseRequest>) -> Reply<Status> {
         if let Some(r) = self.gate(&req) {
             return Ok(Response::new(r));
         }
-        Ok(Response::new(status_of(self.0.release(req.into_inner()).await)))
+        Ok(Response::new(status_of(
+            self.0.release(req.into_inner()).await,
+        )))
     }
 
     async fn get_load_state(

@@ -142,12 +142,7 @@ impl Columns for Chunk {
 
 impl Chunk {
     /// A chunk of `batch` (rows of `schema`).
-    pub fn new(
-        schema: &CollectionSchema,
-        id: i64,
-        partition: i64,
-        batch: SegmentBatch,
-    ) -> Chunk {
+    pub fn new(schema: &CollectionSchema, id: i64, partition: i64, batch: SegmentBatch) -> Chunk {
         let rows = batch.rows();
         let pks = PkColumn::of(schema, &batch.fields);
         let by_id = batch

@@ -151,7 +151,13 @@ impl Worker for Arc<QueryNode> {
 }
 
 /// Puts the serving record of a shard (bound to the session lease), retrying.
-async fn announce(shared: Arc<Shared>, owner: Arc<Owner>, address: String, shard: Arc<Shard>, revision: i64) {
+async fn announce(
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+    address: String,
+    shard: Arc<Shard>,
+    revision: i64,
+) {
     let (sealed, growing) = shard.rows();
     let record = ServingRecord {
         collection_id: shard.collection_id,
@@ -163,9 +169,12 @@ async fn announce(shared: Arc<Shared>, owner: Arc<Owner>, address: String, shard
         sealed_segments: shard.data.read().expect("shard lock").sealed.len() as i64,
         rows: (sealed + growing) as i64,
     };
-    let key = shared
-        .keys
-        .serving(shard.collection_id, shard.replica, &shard.vchannel, owner.node_id);
+    let key = shared.keys.serving(
+        shard.collection_id,
+        shard.replica,
+        &shard.vchannel,
+        owner.node_id,
+    );
     let lease = owner.lease.id();
     loop {
         let r = shared
@@ -173,7 +182,10 @@ async fn announce(shared: Arc<Shared>, owner: Arc<Owner>, address: String, shard
             .etcd
             .call(|mut c| {
                 let (key, value) = (key.clone(), record.encode_to_vec());
-                async move { c.put(key, value, Some(PutOptions::new().with_lease(lease))).await }
+                async move {
+                    c.put(key, value, Some(PutOptions::new().with_lease(lease)))
+                        .await
+                }
             })
             .await;
         match r {
@@ -244,8 +256,18 @@ async fn manage(shared: Arc<Shared>, owner: Owner, address: String) {
             log::info!(collection = key.0, replica = key.1, channel = key.2.as_str(), revision = rev;
                 "querynode loads shard");
             let shard = Arc::new(Shard::new(key.0, key.1, key.2.clone(), schema));
-            shared.shards.write().expect("shards lock").insert(key.clone(), shard.clone());
-            let ready = announce(shared.clone(), owner.clone(), address.clone(), shard.clone(), rev);
+            shared
+                .shards
+                .write()
+                .expect("shards lock")
+                .insert(key.clone(), shard.clone());
+            let ready = announce(
+                shared.clone(),
+                owner.clone(),
+                address.clone(),
+                shard.clone(),
+                rev,
+            );
             let task = tokio::spawn(shard::serve(shared.clone(), shard, ready));
             running.insert(key, (rev, Task(task)));
         }

@@ -65,7 +65,7 @@ struct Hit {
     row: usize,
 }
 
-fn chunk<'a>(d: &'a ShardData, at: At) -> &'a Chunk {
+fn chunk(d: &ShardData, at: At) -> &Chunk {
     match at {
         At::Sealed(id) => &d.sealed[&id].chunk,
         At::Growing(i) => &d.growing[i],

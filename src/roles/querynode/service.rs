@@ -56,13 +56,17 @@ async fn ready_shard(shared: &Shared, base: &qn::ShardRequestBase) -> Result<Arc
                 ),
             )
         })?;
-    let f = base.freshness.clone().unwrap_or_default();
+    let f = base.freshness.unwrap_or_default();
     if f.mode != mode::EVENTUALLY {
         let wal = shared
             .wal()
             .await
             .map_err(|e| retriable(code::UNEXPECTED, format!("the log is not reachable: {e}")))?;
-        let timeout = Duration::from_millis(if f.timeout_ms > 0 { f.timeout_ms as u64 } else { 10_000 });
+        let timeout = Duration::from_millis(if f.timeout_ms > 0 {
+            f.timeout_ms as u64
+        } else {
+            10_000
+        });
         shard
             .wait_fresh(
                 wal,
@@ -85,16 +89,22 @@ fn filter_of(shard: &Shard, base: &qn::ShardRequestBase) -> Result<Option<Filter
         .map_err(|e| error(code::PARAMETER_INVALID, e.to_string()))
 }
 
-async fn do_search(shared: &Shared, req: qn::ShardSearchRequest) -> Result<qn::ShardSearchResults, Status> {
+async fn do_search(
+    shared: &Shared,
+    req: qn::ShardSearchRequest,
+) -> Result<qn::ShardSearchResults, Status> {
     let base = req.base.clone().unwrap_or_default();
     let shard = ready_shard(shared, &base).await?;
     let filter = filter_of(&shard, &base)?;
     let metric = Metric::parse(&req.metric_type).map_err(|e| error(code::PARAMETER_INVALID, e))?;
     let dim = req.dim.max(1) as usize;
-    if req.vectors.len() % (4 * dim) != 0 {
+    if !req.vectors.len().is_multiple_of(4 * dim) {
         return Err(error(
             code::PARAMETER_INVALID,
-            format!("{} bytes of query vectors are not rows of dim {dim}", req.vectors.len()),
+            format!(
+                "{} bytes of query vectors are not rows of dim {dim}",
+                req.vectors.len()
+            ),
         ));
     }
     let vectors: Vec<f32> = req
@@ -135,7 +145,10 @@ async fn do_search(shared: &Shared, req: qn::ShardSearchRequest) -> Result<qn::S
     })
 }
 
-async fn do_query(shared: &Shared, req: qn::ShardQueryRequest) -> Result<qn::ShardQueryResults, Status> {
+async fn do_query(
+    shared: &Shared,
+    req: qn::ShardQueryRequest,
+) -> Result<qn::ShardQueryResults, Status> {
     let base = req.base.clone().unwrap_or_default();
     let shard = ready_shard(shared, &base).await?;
     let filter = filter_of(&shard, &base)?;
@@ -173,9 +186,11 @@ impl QueryNodeApi for Service {
 
     async fn search(&self, req: Request<qn::ShardSearchRequest>) -> Reply<qn::ShardSearchResults> {
         let r = do_search(self.0.shared(), req.into_inner()).await;
-        Ok(Response::new(r.unwrap_or_else(|s| qn::ShardSearchResults {
-            status: Some(s),
-            ..Default::default()
+        Ok(Response::new(r.unwrap_or_else(|s| {
+            qn::ShardSearchResults {
+                status: Some(s),
+                ..Default::default()
+            }
         })))
     }
 

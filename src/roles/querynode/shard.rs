@@ -109,7 +109,12 @@ pub enum FreshnessError {
 
 impl Shard {
     /// A shard with nothing loaded yet.
-    pub fn new(collection_id: i64, replica: i32, vchannel: String, schema: CollectionSchema) -> Shard {
+    pub fn new(
+        collection_id: i64,
+        replica: i32,
+        vchannel: String,
+        schema: CollectionSchema,
+    ) -> Shard {
         Shard {
             collection_id,
             replica,
@@ -132,7 +137,9 @@ impl Shard {
         timeout: Duration,
     ) -> Result<(), FreshnessError> {
         let asked = now_ms();
-        if !strong && self.caught_up_ms.load(Ordering::Acquire) >= asked - staleness.as_millis() as i64 {
+        if !strong
+            && self.caught_up_ms.load(Ordering::Acquire) >= asked - staleness.as_millis() as i64
+        {
             return Ok(());
         }
         let pchannel = wal::pchannel_of(&self.vchannel);
@@ -267,12 +274,16 @@ fn finished_builds(
         .filter(|b| b.segment_id == seg && b.state() == IndexState::Finished)
         .filter_map(|b| {
             let (field, spec) = live.get(&b.index_id)?;
-            Some((*field, b.build_id, spec.clone(), b.index_files.first()?.clone()))
+            Some((*field, b.build_id, *spec, b.index_files.first()?.clone()))
         })
         .collect()
 }
 
-async fn load_index(shared: &Shared, spec: params::IndexSpec, path: &str) -> Result<VectorIndex, String> {
+async fn load_index(
+    shared: &Shared,
+    spec: params::IndexSpec,
+    path: &str,
+) -> Result<VectorIndex, String> {
     let bytes = shared
         .storage
         .get(path)
@@ -284,7 +295,11 @@ async fn load_index(shared: &Shared, spec: params::IndexSpec, path: &str) -> Res
         .map_err(|e| format!("index {path}: {e}"))
 }
 
-async fn load_delta(shared: &Shared, schema: &CollectionSchema, d: &DeltaRecord) -> Result<(PkColumn, Vec<u64>), String> {
+async fn load_delta(
+    shared: &Shared,
+    schema: &CollectionSchema,
+    d: &DeltaRecord,
+) -> Result<(PkColumn, Vec<u64>), String> {
     let bytes = shared
         .storage
         .get(&d.path)
@@ -305,7 +320,11 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     let v = view(shared, &shard.vchannel);
     let (have, have_deltas, checkpoint): (HashSet<i64>, HashSet<i64>, u64) = {
         let d = shard.data.read().expect("shard lock");
-        (d.sealed.keys().copied().collect(), d.deltas.clone(), d.checkpoint)
+        (
+            d.sealed.keys().copied().collect(),
+            d.deltas.clone(),
+            d.checkpoint,
+        )
     };
     let mut new_segments = Vec::new();
     for r in &v.segments {
@@ -316,7 +335,9 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
                 builds: HashSet::new(),
             };
             for (field, build, spec, path) in finished_builds(shared, shard.collection_id, r.id) {
-                sealed.indexes.insert(field, Arc::new(load_index(shared, spec, &path).await?));
+                sealed
+                    .indexes
+                    .insert(field, Arc::new(load_index(shared, spec, &path).await?));
                 sealed.builds.insert(build);
             }
             new_segments.push(sealed);
@@ -333,23 +354,35 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     {
         let wanted: Vec<(i64, HashSet<i64>)> = {
             let d = shard.data.read().expect("shard lock");
-            d.sealed.iter().map(|(id, s)| (*id, s.builds.clone())).collect()
+            d.sealed
+                .iter()
+                .map(|(id, s)| (*id, s.builds.clone()))
+                .collect()
         };
         for (seg, loaded) in wanted {
             for (field, build, spec, path) in finished_builds(shared, shard.collection_id, seg) {
                 if !loaded.contains(&build) {
-                    new_indexes.push((seg, field, build, Arc::new(load_index(shared, spec, &path).await?)));
+                    new_indexes.push((
+                        seg,
+                        field,
+                        build,
+                        Arc::new(load_index(shared, spec, &path).await?),
+                    ));
                 }
             }
         }
     }
     let moved = v.checkpoint > checkpoint;
-    if new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty() && !moved
+    if new_segments.is_empty()
+        && new_deltas.is_empty()
+        && new_indexes.is_empty()
+        && !moved
         && !have.iter().any(|s| v.dropped.contains(s))
     {
         return Ok(());
     }
-    let loaded_files = !(new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty());
+    let loaded_files =
+        !(new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty());
     let mut d = shard.data.write().expect("shard lock");
     let (added, indexed) = (new_segments.len(), new_indexes.len());
     for mut s in new_segments {
@@ -398,10 +431,19 @@ fn apply(shard: &Shard, sequence: u64, payload: &[u8]) -> Result<(), String> {
                     timestamps: vec![m.timestamp; rows],
                     fields: m.fields,
                 };
-                d.growing.push(Chunk::new(&shard.schema, sequence as i64, m.partition_id, batch));
+                d.growing.push(Chunk::new(
+                    &shard.schema,
+                    sequence as i64,
+                    m.partition_id,
+                    batch,
+                ));
             }
             Some(wal_message::Body::Delete(m)) if m.vchannel == shard.vchannel => {
-                let pks = m.pks.as_ref().map(PkColumn::of_ids).unwrap_or(PkColumn::Int(vec![]));
+                let pks = m
+                    .pks
+                    .as_ref()
+                    .map(PkColumn::of_ids)
+                    .unwrap_or(PkColumn::Int(vec![]));
                 let ts = vec![m.timestamp; pks.len()];
                 d.deletes.add(&pks, &ts);
             }
@@ -422,11 +464,20 @@ pub async fn consume(shared: Arc<Shared>, shard: Arc<Shard>) {
     loop {
         let r: Result<(), String> = async {
             let wal = shared.wal().await?;
-            wal.ensure_channel(&pchannel).await.map_err(|e| e.to_string())?;
-            let mut reader = wal.read_from(&pchannel, next).await.map_err(|e| e.to_string())?;
+            wal.ensure_channel(&pchannel)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut reader = wal
+                .read_from(&pchannel, next)
+                .await
+                .map_err(|e| e.to_string())?;
             loop {
                 let asked = now_ms();
-                match reader.next(Duration::from_millis(100)).await.map_err(|e| e.to_string())? {
+                match reader
+                    .next(Duration::from_millis(100))
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     Some(e) => {
                         apply(&shard, e.sequence, &e.payload)?;
                         next = e.sequence + 1;
@@ -446,7 +497,11 @@ pub async fn consume(shared: Arc<Shared>, shard: Arc<Shard>) {
 
 /// Loads the shard, then keeps it current: consumes the log and hands segments over
 /// until the task is aborted. `on_ready` runs once, when the shard has caught up.
-pub async fn serve(shared: Arc<Shared>, shard: Arc<Shard>, on_ready: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    shared: Arc<Shared>,
+    shard: Arc<Shard>,
+    on_ready: impl std::future::Future<Output = ()>,
+) {
     let mut backoff = Duration::from_millis(200);
     // The first load: every segment and delta up to the checkpoint.
     loop {
