@@ -272,8 +272,8 @@ fn the_client_protocol_end_to_end() {
         .unwrap();
         assert_eq!(s.code, 0);
 
-        // An RPC the control plane does not serve.
-        let e = call::<_, Status>(&ch, "Search", pb::GetVersionRequest {}, "")
+        // An RPC the proxy does not serve.
+        let e = call::<_, Status>(&ch, "CreateAlias", pb::GetVersionRequest {}, "")
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unimplemented);

@@ -31,18 +31,6 @@ pub trait Coordinator: Send + Sync {
     fn deactivate(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// A coordinator that holds no state of its own in this control plane yet (query, data
-/// and index coordinators): its term is its whole job.
-pub struct Stateless;
-
-impl Coordinator for Stateless {
-    async fn activate(&self, _term: Arc<Term>) -> Result<(), String> {
-        Ok(())
-    }
-
-    async fn deactivate(&self) {}
-}
-
 /// Registers a new session, retrying while etcd does not answer. At start-up it gives up
 /// after `common.session.retryTimes` attempts; later (after a lost lease) it keeps trying.
 pub async fn register(ctx: &Context, first: bool) -> Result<Session, i32> {

@@ -182,8 +182,11 @@ def write(uri):
     expect_error("too long", lambda: client.insert("w", [{"id": 1, "vec": [1.0] * 8, "title": "x" * 100}]),
                  "1100", "max length (64)")
     expect_error("missing collection", lambda: client.insert("nope", rows[:1]), "100")
-    expect_error("other delete filter", lambda: client.delete("w", filter="title == 'a'"),
-                 "1100", "not supported yet")
+    # Delete by a filter other than keys reads the keys from the loaded collection.
+    expect_error("delete by filter, not loaded", lambda: client.delete("w", filter="title == 'a'"),
+                 "101", "collection not loaded")
+    expect_error("bad delete filter", lambda: client.delete("w", filter="title =="),
+                 "1100", "cannot parse expression")
     # autoID: the keys come from the server.
     auto = MilvusClient.create_schema(auto_id=True)
     auto.add_field("pk", DataType.INT64, is_primary=True)

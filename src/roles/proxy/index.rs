@@ -80,7 +80,7 @@ impl Proxy {
     pub async fn drop_index(&self, db: &str, req: pb::DropIndexRequest) -> Status {
         let answer = async {
             let c = self.target(db, &req.collection_name, "").await?.collection;
-            self.refuse_if_loaded(db, &req.collection_name).await?;
+            self.refuse_if_loaded(c.collection_id).await?;
             let m = ic::DropIndexRequest {
                 collection_id: c.collection_id,
                 index_name: req.index_name.clone(),

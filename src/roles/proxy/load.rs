@@ -261,10 +261,20 @@ impl Proxy {
         }
     }
 
-    /// Refuses to drop the index of a loaded collection (Milvus's rule).
-    pub(super) async fn refuse_if_loaded(&self, db: &str, collection: &str) -> Result<(), Status> {
-        let r = self.load_state(db, collection, &[]).await?;
-        if r.state == LoadState::NotLoad as i32 {
+    /// Refuses to drop the index of a loaded collection (Milvus's rule), reading the
+    /// collection's load info in etcd (the querycoord need not be up).
+    pub(super) async fn refuse_if_loaded(&self, coll: i64) -> Result<(), Status> {
+        let key = crate::meta::query::QueryKeys::new(&self.ctx.config.etcd.meta_root()).load(coll);
+        let r = self
+            .ctx
+            .etcd
+            .call(|mut c| {
+                let key = key.clone();
+                async move { c.get(key, None).await }
+            })
+            .await
+            .map_err(|e| retriable(code::UNEXPECTED, format!("cannot read the load state: {e}")))?;
+        if r.kvs().is_empty() {
             Ok(())
         } else {
             Err(error(
