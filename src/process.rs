@@ -114,6 +114,11 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
     if let Some(grpc) = component.grpc_routes() {
         router = router.merge(grpc);
     }
+    // Small gRPC answers go out at once: with Nagle's algorithm a reply written in two
+    // parts waits for the client's delayed ACK (40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |s: &mut tokio::net::TcpStream| {
+        let _ = s.set_nodelay(true);
+    });
     let http = tokio::spawn(async move { axum::serve(listener, router).await });
     let code = tokio::select! {
         code = component.run(&ctx) => code,
