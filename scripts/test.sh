@@ -3,8 +3,9 @@
 #
 # 1. scripts/install_deps.sh (etcd, etcdctl, protoc, python3-venv)
 # 2. if tests/python exists: create/reuse the venv .venv and install
-#    pymilvus==2.5.18 (--no-deps) plus its runtime deps, pyarrow and
-#    moto[server] (an S3-protocol server), unless they already import there
+#    pymilvus==2.5.18 (--no-deps) plus its runtime deps, pyarrow,
+#    moto[server] (an S3-protocol server) and matplotlib (the comparison's plots),
+#    unless they already import there
 # 3. scripts/build.sh (cargo build --release --bin milvus, copied to bin/milvus)
 # 4. cargo test --release [ARGS...] -- --test-threads=2
 # Extra arguments go to cargo test after --release; arguments after a `--`
@@ -41,7 +42,7 @@ if [[ -d tests/python ]]; then
     fi
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
-import pymilvus, pyarrow, moto
+import pymilvus, pyarrow, moto, matplotlib
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
         echo "test.sh: installing pymilvus $PYMILVUS_VERSION, pyarrow and moto[server] into $VENV"
@@ -51,7 +52,9 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         # pyarrow reads our Parquet segment files; moto_server is the S3-protocol server
         # the object-storage tests run against.
         "$VENV/bin/pip" install -q pyarrow "moto[server]"
-        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto'; then
+        # matplotlib draws the side-by-side comparison's plots (scripts/compare_milvus.sh).
+        "$VENV/bin/pip" install -q matplotlib
+        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib'; then
             echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1
         fi

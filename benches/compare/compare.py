@@ -1,0 +1,523 @@
+"""Side by side with real Milvus: runs one pymilvus workload (workload.py) on real Milvus
+standalone (2.2.16 and 2.3.5, from PyPI's `milvus` wheels) and on this project's cluster
+(etcd, nats-server and all eight roles, one of each), one after the other on free ports,
+then the rootcoord takeover comparison (ha.py), and writes the Markdown report and PNG
+plots. Run through scripts/compare_milvus.sh.
+
+    python compare.py --bin BIN --out DIR [--rows N] [--dim D] [--queries Q] [--runs R]
+                      [--ef 16,64,128] [--clients 1,8] [--versions 2.2.16,2.3.5]
+                      [--cache DIR] [--ha-term 5] [--ha-kill 3] [--ttl 10] [--skip-ha]
+                      [--skip-data] [--quick]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import ha  # noqa: E402
+
+ROLES = ["rootcoord", "datacoord", "querycoord", "indexcoord", "datanode", "indexnode", "querynode", "proxy"]
+ENV_PREFIX = {"rootcoord": "ROOT_COORD", "datacoord": "DATA_COORD", "querycoord": "QUERY_COORD",
+              "indexcoord": "INDEX_COORD", "datanode": "DATA_NODE", "indexnode": "INDEX_NODE",
+              "querynode": "QUERY_NODE", "proxy": "PROXY"}
+
+
+def log(msg):
+    print(f"[compare] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, limit=60):
+    end = time.time() + limit
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def proc_mib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def spread(xs):
+    xs = sorted(xs)
+    return {"min": xs[0], "median": statistics.median(xs), "max": xs[-1], "n": len(xs)}
+
+
+# ---------------------------------------------------------------- real Milvus wheels
+
+def wheel(version, cache):
+    """The directory holding the `milvus` package of the wheel (downloaded once)."""
+    root = os.path.join(cache, version)
+    pkg = os.path.join(root, "pkg")
+    if os.path.isfile(os.path.join(pkg, "milvus", "__init__.py")):
+        return pkg
+    os.makedirs(root, exist_ok=True)
+    log(f"downloading milvus=={version} from PyPI")
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"milvus=={version}",
+                    "-d", root], check=True)
+    whl = [f for f in os.listdir(root) if f.endswith(".whl")][0]
+    with zipfile.ZipFile(os.path.join(root, whl)) as z:
+        z.extractall(pkg)
+    return pkg
+
+
+def private_run_dir():
+    """A command prefix giving the child a private /run/milvus (its own mount namespace):
+    real Milvus writes pid files there whatever MILVUS_RUN_DIR says."""
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                'mkdir -p /run/milvus && mount -t tmpfs tmpfs /run/milvus && exec "$@"', "sh"]
+    log("not root: real Milvus shares /run/milvus with anything else running")
+    return []
+
+
+def start_real(pkg, data, kind, port, *extra):
+    cmd = private_run_dir() + [sys.executable, os.path.join(HERE, "real_milvus.py"), pkg, data, kind,
+                               str(port), *extra]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline()
+    if not line:
+        raise SystemExit(f"real Milvus ({kind}) did not start; see {data}")
+    return json.loads(line)["pid"], p
+
+
+def stop_real(p):
+    try:
+        p.stdin.close()
+        p.wait(90)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+# ---------------------------------------------------------------- this project
+
+def binary(name, *fallbacks):
+    for c in [shutil.which(name), *fallbacks]:
+        if c and os.path.exists(c):
+            return c
+    raise SystemExit(f"{name} not found; run scripts/install_deps.sh")
+
+
+class Ours:
+    """etcd, nats-server and the eight roles on free ports under a temporary directory."""
+
+    def __init__(self, bin_path, work, nats_env):
+        self.bin, self.work, self.procs = bin_path, work, []
+        etcd_port, peer, nats_port = free_port(), free_port(), free_port()
+        self.etcd_endpoint = f"127.0.0.1:{etcd_port}"
+        self.spawn("etcd", [binary("etcd", "/usr/bin/etcd"), "--data-dir", os.path.join(work, "etcd"),
+                            "--listen-client-urls", f"http://{self.etcd_endpoint}",
+                            "--advertise-client-urls", f"http://{self.etcd_endpoint}",
+                            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                            "--initial-cluster", f"default=http://127.0.0.1:{peer}"], {})
+        wait_port(etcd_port)
+        self.spawn("nats-server", [binary("nats-server", "/usr/sbin/nats-server"), "-js", "-a", "127.0.0.1",
+                                   "-p", str(nats_port), "-sd", os.path.join(work, "nats")], nats_env)
+        wait_port(nats_port)
+        self.env = {"ETCD_ENDPOINTS": self.etcd_endpoint, "NATSMQ_ADDRESS": f"nats://127.0.0.1:{nats_port}",
+                    "LOCAL_STORAGE_PATH": os.path.join(work, "data"), "MILVUS_PID_DIR": os.path.join(work, "pids"),
+                    "LOG_LEVEL": "warn"}
+        os.makedirs(self.env["MILVUS_PID_DIR"], exist_ok=True)
+        self.ports = {}
+        for role in ROLES:
+            port = 19530 if False else free_port()
+            self.ports[role] = port
+            self.spawn(role, [self.bin, "run", role], {**self.env, f"{ENV_PREFIX[role]}_PORT": str(port),
+                                                       f"{ENV_PREFIX[role]}_ADDRESS": "127.0.0.1"})
+        for role in ROLES:
+            if not wait_port(self.ports[role]):
+                raise SystemExit(f"{role} did not listen")
+        time.sleep(1)
+
+    def spawn(self, name, cmd, env):
+        out = open(os.path.join(self.work, f"{name}.log"), "a")
+        p = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append((name, p))
+
+    def pids(self):
+        return [p.pid for _, p in self.procs]
+
+    def stop(self):
+        for _, p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for _, p in reversed(self.procs):
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+# ---------------------------------------------------------------- the data workload
+
+class Sampler(threading.Thread):
+    """Samples the summed RSS of `pids` every 100 ms (the peak)."""
+
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.peak, self.done = pids, 0.0, False
+
+    def run(self):
+        while not self.done:
+            self.peak = max(self.peak, sum(proc_mib(p, "VmRSS") for p in self.pids))
+            time.sleep(0.1)
+
+
+def run_workload(uri, pids, a):
+    cmd = [sys.executable, os.path.join(HERE, "workload.py"), uri, "--rows", str(a.rows), "--dim", str(a.dim),
+           "--queries", str(a.queries), "--runs", str(a.runs), "--ef", a.ef, "--clients", a.clients]
+    sampler = Sampler(pids)
+    sampler.start()
+    out = {"m": [], "rss": {"loaded": [], "loaded_pss": []}}
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        v = json.loads(line)
+        if "phase" in v:
+            rss = sum(proc_mib(x, "VmRSS") for x in pids)
+            pss = sum(pss_mib(x) for x in pids)
+            if v["phase"] == "loaded":
+                time.sleep(1)
+                rss = sum(proc_mib(x, "VmRSS") for x in pids)
+                pss = sum(pss_mib(x) for x in pids)
+                out["rss"]["loaded"].append(round(rss, 1))
+                out["rss"]["loaded_pss"].append(round(pss, 1))
+            else:
+                out["rss"][v["phase"]] = round(rss, 1)
+                out["rss"][v["phase"] + "_pss"] = round(pss, 1)
+            log(f"  {v['phase']}: RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
+        else:
+            log(f"  {line}")
+            out["m"].append(v)
+    if p.wait() != 0:
+        raise SystemExit("the workload failed")
+    sampler.done = True
+    sampler.join()
+    out["rss"]["peak"] = round(sampler.peak, 1)
+    return out
+
+
+def data_side(a, work):
+    results = {}
+    for version in a.versions:
+        pkg = wheel(version, a.cache)
+        port = free_port()
+        data = os.path.join(work, f"milvus-{version}")
+        log(f"real Milvus {version} standalone on port {port}")
+        pid, handle = start_real(pkg, data, "standalone", port)
+        time.sleep(2)
+        try:
+            results[f"Milvus {version}"] = run_workload(f"http://127.0.0.1:{port}", [pid], a)
+        finally:
+            stop_real(handle)
+    log("this project: etcd, nats-server and the eight roles")
+    ours = Ours(a.bin, os.path.join(work, "ours"), {"GOMEMLIMIT": a.nats_memlimit} if a.nats_memlimit else {})
+    try:
+        results["this project"] = run_workload(f"http://127.0.0.1:{ours.ports['proxy']}", ours.pids(), a)
+    finally:
+        ours.stop()
+    return results
+
+
+# ---------------------------------------------------------------- the HA side
+
+def ha_side(a, work):
+    results = {}
+    etcd_dir = os.path.join(work, "ha-etcd")
+    etcd_port, peer = free_port(), free_port()
+    endpoint = f"127.0.0.1:{etcd_port}"
+    etcd = subprocess.Popen([binary("etcd", "/usr/bin/etcd"), "--data-dir", etcd_dir,
+                             "--listen-client-urls", f"http://{endpoint}", "--advertise-client-urls",
+                             f"http://{endpoint}", "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                             "--initial-cluster", f"default=http://127.0.0.1:{peer}"],
+                            stdout=open(etcd_dir + ".log", "w"), stderr=subprocess.STDOUT)
+    wait_port(etcd_port)
+    try:
+        for version in a.versions:
+            pkg = wheel(version, a.cache)
+            ports = [free_port(), free_port()]
+
+            def start(i, pkg=pkg, ports=ports, version=version):
+                data = os.path.join(work, f"ha-{version}-{i}-{time.monotonic_ns()}")
+                return start_real(pkg, data, "rootcoord", ports[i], endpoint, f"real-{version}", str(a.ttl))
+            log(f"HA: two Milvus {version} rootcoords, TTL {a.ttl} s")
+            results[f"Milvus {version}"] = ha.measure(ha.Pair(start, ports), a.ha_term, a.ha_kill, a.ttl)
+            log(f"  {results[f'Milvus {version}']}")
+        ports = [free_port(), free_port()]
+        pid_dir = os.path.join(work, "ha-pids")
+        os.makedirs(pid_dir, exist_ok=True)
+
+        def start_ours(i):
+            env = {**os.environ, "ETCD_ENDPOINTS": endpoint, "ETCD_ROOT_PATH": "ours",
+                   "ROOT_COORD_ENABLE_ACTIVE_STANDBY": "true", "COMMON_SESSION_TTL": str(a.ttl),
+                   "ROOT_COORD_PORT": str(ports[i]), "ROOT_COORD_ADDRESS": "127.0.0.1",
+                   "MILVUS_PID_DIR": pid_dir, "LOG_LEVEL": "warn"}
+            p = subprocess.Popen([a.bin, "run", "rootcoord"], env=env,
+                                 stdout=open(os.path.join(work, f"ha-ours-{i}.log"), "a"), stderr=subprocess.STDOUT)
+            return p.pid, p
+        log(f"HA: two rootcoords of this project, TTL {a.ttl} s")
+        results["this project"] = ha.measure(ha.Pair(start_ours, ports), a.ha_term, a.ha_kill, a.ttl)
+        log(f"  {results['this project']}")
+    finally:
+        etcd.terminate()
+        etcd.wait()
+    return results
+
+
+# ---------------------------------------------------------------- the report
+
+def collect(res):
+    """name -> metric -> spread over runs."""
+    table = {}
+    for name, r in res.items():
+        m = {}
+        for kind in ("insert_1", "insert_4"):
+            m[kind] = spread([x["rows_per_s"] for x in r["m"] if x["m"] == kind])
+        for kind in ("flush", "build", "load"):
+            m[kind] = spread([x["s"] for x in r["m"] if x["m"] == kind])
+        for x in r["m"]:
+            if x["m"] == "search":
+                key = ("search", x["ef"], x["clients"])
+                m.setdefault(key, {"qps": [], "p50_ms": [], "p99_ms": [], "recall": []})
+                for k in ("qps", "p50_ms", "p99_ms", "recall"):
+                    m[key][k].append(x[k])
+        for key in [k for k in m if isinstance(k, tuple)]:
+            m[key] = {k: spread(v) for k, v in m[key].items()}
+        q = [x for x in r["m"] if x["m"] == "query"]
+        m["query_p50"] = spread([x["p50_ms"] for x in q])
+        m["query_p99"] = spread([x["p99_ms"] for x in q])
+        m["rss"] = r["rss"]
+        table[name] = m
+    return table
+
+
+def fmt(s, digits=1):
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f})"
+
+
+def best_real(table, pick, better):
+    """The best real Milvus value of `pick(m)` (better: max or min)."""
+    vals = [pick(m) for name, m in table.items() if name != "this project"]
+    return better(vals) if vals else None
+
+
+def report(a, data, hares, out_dir):
+    lines = ["# Side by side with real Milvus", "",
+             f"Generated by `scripts/compare_milvus.sh {' '.join(a.argv)}` on "
+             f"{time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores). Real Milvus: PyPI's `milvus` wheels "
+             f"({', '.join(a.versions)}), `milvus run standalone` (embedded etcd and rocksmq, local storage). "
+             "This project: etcd, nats-server and one process of each of the eight roles. One pymilvus 2.5.18 "
+             f"workload (`benches/compare/workload.py`), same seed: {a.rows:,} x {a.dim} uniform random vectors, "
+             "HNSW M 16 / efConstruction 200, L2. "
+             f"Every figure is the median of {a.runs} run(s) with (min-max).", ""]
+    if data:
+        t = collect(data)
+        names = list(t)
+        lines += ["## Data path", "", "| measure | " + " | ".join(names) + " | this project / best Milvus |",
+                  "|---|" + "---|" * (len(names) + 1)]
+
+        def row(label, pick, digits=1, higher=True):
+            vals = [pick(t[n]) for n in names]
+            ours = pick(t["this project"]) if "this project" in t else None
+            real = [pick(t[n])["median"] for n in names if n != "this project"]
+            ratio = ""
+            if ours and real:
+                best = max(real) if higher else min(real)
+                r = ours["median"] / best if higher else best / ours["median"]
+                ratio = f"{r:.2f}x {'better' if r >= 1 else 'worse'}"
+            lines.append(f"| {label} | " + " | ".join(fmt(v, digits) for v in vals) + f" | {ratio} |")
+        row("insert, 1 client, rows/s", lambda m: m["insert_1"], 0)
+        row("insert, 4 clients, rows/s", lambda m: m["insert_4"], 0)
+        row("flush, s", lambda m: m["flush"], 2, higher=False)
+        row("HNSW build (create_index until Finished), s", lambda m: m["build"], 2, higher=False)
+        row("load, s", lambda m: m["load"], 2, higher=False)
+        for key in sorted(k for k in t[names[0]] if isinstance(k, tuple)):
+            _, ef, clients = key
+            row(f"search ef {ef}, {clients} client(s): QPS", lambda m, key=key: m[key]["qps"], 0)
+            row(f"search ef {ef}, {clients} client(s): p50 ms", lambda m, key=key: m[key]["p50_ms"], 2, higher=False)
+            row(f"search ef {ef}, {clients} client(s): p99 ms", lambda m, key=key: m[key]["p99_ms"], 2, higher=False)
+            row(f"search ef {ef}, {clients} client(s): recall@10", lambda m, key=key: m[key]["recall"], 3)
+        row("query by filter: p50 ms", lambda m: m["query_p50"], 2, higher=False)
+        row("query by filter: p99 ms", lambda m: m["query_p99"], 2, higher=False)
+        mem = lambda m, k: spread(m["rss"][k]) if isinstance(m["rss"][k], list) else spread([m["rss"][k]])  # noqa: E731
+        row("memory idle, RSS MiB (sum of processes)", lambda m: mem(m, "idle"), 0, higher=False)
+        row("memory loaded, RSS MiB", lambda m: mem(m, "loaded"), 0, higher=False)
+        row("memory loaded, PSS MiB (shared pages divided)", lambda m: mem(m, "loaded_pss"), 0, higher=False)
+        row("memory peak, RSS MiB (sampled every 100 ms)", lambda m: mem(m, "peak"), 0, higher=False)
+        lines += ["", "Ratios compare medians: for rates this project / best Milvus, for times and memory "
+                  "best Milvus / this project (above 1 means this project is better).", ""]
+        plots(t, hares, out_dir, lines)
+    if hares:
+        lines += ["## Rootcoord takeover", "",
+                  f"Two rootcoords in active-standby on one etcd, session TTL {a.ttl} s; time from the signal "
+                  "until the standby answers GetComponentStates Healthy (polled every 2 ms).", "",
+                  "| implementation | SIGTERM runs | SIGTERM ms | SIGKILL runs | SIGKILL ms | idle RSS of the pair, MiB |",
+                  "|---|---|---|---|---|---|"]
+        for name, r in hares.items():
+            st, sk = spread(r["sigterm_ms"]), spread(r["sigkill_ms"])
+            lines.append(f"| {name} | {st['n']} | {fmt(st)} | {sk['n']} | {fmt(sk)} | {r['idle_rss_mib']} |")
+        lines.append("")
+    with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(out_dir, "benchmarks.json"), "w") as f:
+        json.dump({"args": vars(a), "data": data, "ha": hares}, f, indent=1, default=str)
+
+
+def plots(t, hares, out_dir, lines):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is not installed: no plots")
+        return
+    img = os.path.join(out_dir, "img")
+    os.makedirs(img, exist_ok=True)
+    names = list(t)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, clients in zip(axes, (1, 8)):
+        for n in names:
+            keys = sorted(k for k in t[n] if isinstance(k, tuple) and k[2] == clients)
+            if not keys:
+                continue
+            ax.plot([t[n][k]["recall"]["median"] for k in keys], [t[n][k]["qps"]["median"] for k in keys],
+                    marker="o", label=n)
+            for k in keys:
+                ax.annotate(f"ef {k[1]}", (t[n][k]["recall"]["median"], t[n][k]["qps"]["median"]), fontsize=7)
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("queries per second")
+        ax.set_title(f"search, {clients} client(s)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(img, "recall_qps.png"), dpi=110)
+    plt.close(fig)
+
+    def bars(fname, title, metrics, ylabel):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        width = 0.8 / len(names)
+        for i, n in enumerate(names):
+            vals = [pick(t[n]) for _, pick in metrics]
+            med = [v["median"] for v in vals]
+            err = [[v["median"] - v["min"] for v in vals], [v["max"] - v["median"] for v in vals]]
+            ax.bar([j + i * width for j in range(len(metrics))], med, width, yerr=err, label=n, capsize=3)
+        ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(metrics))])
+        ax.set_xticklabels([m for m, _ in metrics])
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(img, fname), dpi=110)
+        plt.close(fig)
+    bars("insert.png", "insert rate (median, min-max)",
+         [("1 client", lambda m: m["insert_1"]), ("4 clients", lambda m: m["insert_4"])], "rows/s")
+    bars("times.png", "build, load, flush (median, min-max)",
+         [("HNSW build", lambda m: m["build"]), ("load", lambda m: m["load"]), ("flush", lambda m: m["flush"])],
+         "seconds")
+
+    def memv(m, k):
+        v = m["rss"][k]
+        return spread(v if isinstance(v, list) else [v])
+    bars("memory.png", "memory, all processes",
+         [("idle RSS", lambda m: memv(m, "idle")), ("loaded RSS", lambda m: memv(m, "loaded")),
+          ("loaded PSS", lambda m: memv(m, "loaded_pss")), ("peak RSS", lambda m: memv(m, "peak"))], "MiB")
+    lines += ["![recall vs QPS](img/recall_qps.png)", "", "![insert](img/insert.png)", "",
+              "![build, load, flush](img/times.png)", "", "![memory](img/memory.png)", ""]
+    if hares:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        hn = list(hares)
+        for i, key in enumerate(("sigterm_ms", "sigkill_ms")):
+            vals = [spread(hares[n][key]) for n in hn]
+            ax.bar([j + i * 0.4 for j in range(len(hn))], [v["median"] / 1000 for v in vals], 0.4,
+                   yerr=[[(v["median"] - v["min"]) / 1000 for v in vals], [(v["max"] - v["median"]) / 1000 for v in vals]],
+                   label=key.split("_")[0].upper(), capsize=3)
+        ax.set_xticks([j + 0.2 for j in range(len(hn))])
+        ax.set_xticklabels(hn)
+        ax.set_ylabel("seconds until the standby is Healthy")
+        ax.set_title("rootcoord takeover")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(img, "takeover.png"), dpi=110)
+        plt.close(fig)
+        lines += ["![rootcoord takeover](img/takeover.png)", ""]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--bin", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--ef", default="16,64,128")
+    p.add_argument("--clients", default="1,8")
+    p.add_argument("--versions", default="2.2.16,2.3.5")
+    p.add_argument("--cache", default=os.path.expanduser("~/.cache/milvus-compare"))
+    p.add_argument("--ha-term", type=int, default=5)
+    p.add_argument("--ha-kill", type=int, default=3)
+    p.add_argument("--ttl", type=int, default=10)
+    p.add_argument("--nats-memlimit", default="")
+    p.add_argument("--skip-ha", action="store_true")
+    p.add_argument("--skip-data", action="store_true")
+    a = p.parse_args()
+    a.argv = sys.argv[1:]
+    a.argv = [x for x in a.argv if not x.startswith("/")]
+    a.versions = [v for v in a.versions.split(",") if v]
+    os.makedirs(a.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="milvus-compare-")
+    log(f"work directory {work}")
+    try:
+        data = None if a.skip_data else data_side(a, work)
+        hares = None if a.skip_ha else ha_side(a, work)
+        report(a, data, hares, a.out)
+        log(f"wrote {a.out}/benchmarks.md")
+    finally:
+        if not os.environ.get("COMPARE_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The side-by-side workload (pymilvus MilvusClient), the same against any Milvus-compatible
+endpoint: ROWS x DIM uniform random float vectors (fixed seed), per run:
+
+  insert_1   ROWS rows in batches of 5,000 from 1 client into a fresh one-shard collection
+  insert_4   ROWS rows from 4 client processes into a scratch collection (then dropped)
+  flush      flush of the first collection
+  build      HNSW (M, efConstruction, L2) from create_index until Finished
+  load       load_collection until loaded
+  search     QUERIES searches top-10 at each ef, by 1 and by 8 client processes
+             (QPS, p50/p99 latency, recall@10 against exact numpy results)
+  query      100 queries by filter (`id in [..]` and a range), p50/p99 latency
+
+Prints one JSON line per measurement ({"m": name, ...}) and {"phase": name} lines at the
+points where the driver samples memory (idle, loaded, done).
+
+    python workload.py URI [--rows N] [--dim D] [--queries Q] [--ef 16,64,128]
+                           [--clients 1,8] [--runs R] [--m M] [--efc E] [--seed S]
+"""
+import argparse
+import json
+import multiprocessing as mp
+import time
+
+import numpy as np
+from pymilvus import DataType, MilvusClient
+
+NAME, SCRATCH = "cmp_bench", "cmp_scratch"
+
+
+def say(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+def collection(c, name, dim):
+    if c.has_collection(name):
+        c.drop_collection(name)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+    c.create_collection(name, schema=schema, num_shards=1)
+
+
+def insert_part(uri, name, base, ids, out):
+    c = MilvusClient(uri=uri)
+    for s in range(0, len(ids), 5000):
+        part = ids[s:s + 5000]
+        c.insert(name, [{"id": int(i), "vec": base[i].tolist()} for i in part])
+    out.put(len(ids))
+
+
+def parallel(n, target, args_of):
+    q = mp.Queue()
+    procs = [mp.Process(target=target, args=(*args_of(i), q)) for i in range(n)]
+    t = time.perf_counter()
+    for p in procs:
+        p.start()
+    results = [q.get() for _ in procs]
+    wall = time.perf_counter() - t
+    for p in procs:
+        p.join()
+    return results, wall
+
+
+def searcher(uri, slot, queries, ef, out):
+    c = MilvusClient(uri=uri)
+    lat, ids = [], []
+    for q in queries:
+        t = time.perf_counter()
+        r = c.search(NAME, data=[q.tolist()], limit=10, search_params={"params": {"ef": ef}})
+        lat.append(time.perf_counter() - t)
+        ids.append([h["id"] for h in r[0]])
+    out.put((slot, lat, ids))
+
+
+def truth(base, queries, k):
+    bn = (base * base).sum(1)
+    out = []
+    for s in range(0, len(queries), 100):
+        d = bn[None, :] - 2 * queries[s:s + 100] @ base.T
+        out.append(np.argsort(d, axis=1)[:, :k])
+    return np.vstack(out)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round((len(xs) - 1) * p)))]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("uri")
+    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--ef", default="16,64,128")
+    p.add_argument("--clients", default="1,8")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--m", type=int, default=16)
+    p.add_argument("--efc", type=int, default=200)
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args()
+    rng = np.random.default_rng(a.seed)
+    base = rng.random((a.rows, a.dim), dtype=np.float32)
+    queries = rng.random((a.queries, a.dim), dtype=np.float32)
+    gt = truth(base, queries, 10)
+    c = MilvusClient(uri=a.uri)
+    say(phase="idle")
+    for run in range(a.runs):
+        collection(c, NAME, a.dim)
+        t = time.perf_counter()
+        for s in range(0, a.rows, 5000):
+            c.insert(NAME, [{"id": s + i, "vec": base[s + i].tolist()} for i in range(min(5000, a.rows - s))])
+        say(m="insert_1", run=run, rows_per_s=round(a.rows / (time.perf_counter() - t)))
+        collection(c, SCRATCH, a.dim)
+        ids = np.arange(a.rows)
+        chunks = np.array_split(ids, 4)
+        _, wall = parallel(4, insert_part, lambda i: (a.uri, SCRATCH, base, chunks[i]))
+        say(m="insert_4", run=run, rows_per_s=round(a.rows / wall))
+        c.drop_collection(SCRATCH)
+        t = time.perf_counter()
+        c.flush(NAME)
+        say(m="flush", run=run, s=round(time.perf_counter() - t, 3))
+        params = MilvusClient.prepare_index_params()
+        params.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
+                         params={"M": a.m, "efConstruction": a.efc})
+        t = time.perf_counter()
+        c.create_index(NAME, params)
+        say(m="build", run=run, s=round(time.perf_counter() - t, 3))
+        t = time.perf_counter()
+        c.load_collection(NAME)
+        say(m="load", run=run, s=round(time.perf_counter() - t, 3))
+        say(phase="loaded", run=run)
+        for q in queries[:20]:
+            c.search(NAME, data=[q.tolist()], limit=10, search_params={"params": {"ef": 64}})
+        for ef in [int(x) for x in a.ef.split(",")]:
+            for clients in [int(x) for x in a.clients.split(",")]:
+                parts = np.array_split(np.arange(len(queries)), clients)
+                results, wall = parallel(clients, searcher, lambda i: (a.uri, i, queries[parts[i]], ef))
+                lat = [x for r in results for x in r[1]]
+                hits = 0
+                for slot, _, got in results:
+                    for qi, row in zip(parts[slot], got):
+                        hits += len(set(row) & set(gt[qi].tolist()))
+                say(m="search", run=run, ef=ef, clients=clients, qps=round(len(lat) / wall, 1),
+                    p50_ms=round(pct(lat, 0.5) * 1000, 3), p99_ms=round(pct(lat, 0.99) * 1000, 3),
+                    recall=round(hits / (len(queries) * 10), 4))
+        lat = []
+        for i in range(100):
+            lo = int(rng.integers(0, a.rows - 50))
+            expr = f"id in [{lo}, {lo + 7}, {lo + 13}]" if i % 2 else f"id >= {lo} and id < {lo + 50}"
+            t = time.perf_counter()
+            r = c.query(NAME, filter=expr, output_fields=["id"])
+            lat.append(time.perf_counter() - t)
+            assert len(r) in (3, 50), (expr, len(r))
+        say(m="query", run=run, p50_ms=round(pct(lat, 0.5) * 1000, 3), p99_ms=round(pct(lat, 0.99) * 1000, 3))
+        c.release_collection(NAME)
+        c.drop_collection(NAME)
+    say(phase="done")
+
+
+if __name__ == "__main__":
+    main()
