@@ -1,15 +1,22 @@
 """Rootcoord takeover side by side: two rootcoords of one implementation in active-standby
-on one etcd (their own root path), TTL as given; the active is sent SIGTERM (graceful) or
-SIGKILL (crash) and the time until the standby answers GetComponentStates with Healthy
-is measured (polled every 2 ms); the signalled one is restarted and waited for as
-standby before the next round. Used by compare.py.
+on one etcd (under their own root path), session TTL as given. The active is sent SIGTERM
+(graceful) or SIGKILL (crash); measured from the signal:
+
+  key_ms      until the ACTIVE session key (`<root>/meta/session/rootcoord`) names the
+              standby's ServerID (the election; read through etcd's JSON gateway, every 2 ms)
+  healthy_ms  until the standby answers GetComponentStates with Healthy (when the
+              implementation can get there here: real Milvus rootcoords wait for a Pulsar
+              or Kafka broker this machine does not have, so they stay Initializing)
+
+The signalled process is then restarted and waited for as the standby. Used by compare.py.
 """
+import base64
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
+import urllib.request
 
 import grpc
 from pymilvus.grpc_gen import milvus_pb2
@@ -17,8 +24,8 @@ from pymilvus.grpc_gen import milvus_pb2
 HEALTHY, STANDBY = 1, 3
 
 
-def state(port, timeout=0.5):
-    """The state code a rootcoord reports (None when it does not answer)."""
+def component(port, timeout=0.5):
+    """(state code, ServerID) a rootcoord reports, or (None, None)."""
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
             call = ch.unary_unary(
@@ -27,38 +34,37 @@ def state(port, timeout=0.5):
                 response_deserializer=milvus_pb2.ComponentStates.FromString,
             )
             r = call(milvus_pb2.GetComponentStatesRequest(), timeout=timeout)
-            return r.state.state_code
+            return r.state.state_code, r.state.nodeID
     except grpc.RpcError:
+        return None, None
+
+
+def active_server(endpoint, root):
+    """The ServerID in the ACTIVE rootcoord key, or None."""
+    key = base64.b64encode(f"{root}/meta/session/rootcoord".encode()).decode()
+    req = urllib.request.Request(f"http://{endpoint}/v3/kv/range", data=json.dumps({"key": key}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=1) as r:
+            kvs = json.loads(r.read()).get("kvs") or []
+    except OSError:
+        return None
+    if not kvs:
+        return None
+    try:
+        return json.loads(base64.b64decode(kvs[0]["value"]))["ServerID"]
+    except (KeyError, ValueError):
         return None
 
 
-def wait_state(port, want, limit):
+def until(cond, limit, step=0.05):
     end = time.monotonic() + limit
     while time.monotonic() < end:
-        if state(port) == want:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-class Pair:
-    """Two rootcoords; `start(i)` returns (pid, handle) for slot i on its port."""
-
-    def __init__(self, start, ports):
-        self.start, self.ports = start, ports
-        self.procs = [None, None]
-
-    def launch(self, i):
-        self.procs[i] = self.start(i)
-
-    def pid(self, i):
-        return self.procs[i][0]
-
-    def active(self):
-        for i in (0, 1):
-            if state(self.ports[i]) == HEALTHY:
-                return i
-        return None
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return None
 
 
 def rss_mib(pid):
@@ -72,52 +78,72 @@ def rss_mib(pid):
     return 0.0
 
 
+class Pair:
+    """Two rootcoords: `start(i)` starts slot i on ports[i] and returns (pid, handle)."""
+
+    def __init__(self, start, ports, endpoint, root, healthy):
+        self.start, self.ports, self.endpoint, self.root, self.healthy = start, ports, endpoint, root, healthy
+        self.procs = [None, None]
+
+    def launch(self, i, standby):
+        """Starts slot i and waits until it answers (and, where it can, reports StandBy)."""
+        self.procs[i] = self.start(i)
+        if not until(lambda: component(self.ports[i])[0] is not None, 120):
+            raise RuntimeError(f"rootcoord {i} does not answer GetComponentStates")
+        if standby and self.healthy and not until(lambda: component(self.ports[i])[0] == STANDBY, 120):
+            raise RuntimeError(f"rootcoord {i} did not become StandBy")
+        # Time to start watching the ACTIVE key (where there is no StandBy state to see).
+        time.sleep(3)
+
+    def pid(self, i):
+        return self.procs[i][0]
+
+
 def measure(pair, terms, kills, ttl):
-    """Runs the takeovers; returns {"sigterm_ms": [...], "sigkill_ms": [...], "idle_rss_mib": x}."""
-    pair.launch(0)
-    if not wait_state(pair.ports[0], HEALTHY, 120):
-        raise SystemExit("the first rootcoord did not become Healthy")
-    pair.launch(1)
-    if not wait_state(pair.ports[1], STANDBY, 120):
-        raise SystemExit("the second rootcoord did not become StandBy")
-    time.sleep(2)
-    idle = rss_mib(pair.pid(0)) + rss_mib(pair.pid(1))
-    out = {"sigterm_ms": [], "sigkill_ms": [], "idle_rss_mib": round(idle, 1)}
-    for sig, n, key in ((signal.SIGTERM, terms, "sigterm_ms"), (signal.SIGKILL, kills, "sigkill_ms")):
-        for _ in range(n):
-            a = pair.active()
-            if a is None:
-                raise SystemExit("no active rootcoord")
-            b = 1 - a
-            if not wait_state(pair.ports[b], STANDBY, 60):
-                raise SystemExit("the other rootcoord is not StandBy")
-            t = time.monotonic()
-            os.kill(pair.pid(a), sig)
-            limit = t + 3 * ttl + 30
-            while time.monotonic() < limit:
-                if state(pair.ports[b], timeout=0.2) == HEALTHY:
-                    break
-                time.sleep(0.002)
-            else:
-                raise SystemExit(f"no takeover after {sig.name}")
-            out[key].append(round((time.monotonic() - t) * 1000, 1))
-            # Reap the old one, restart it as the standby.
-            try:
-                os.waitpid(pair.pid(a), 0)
-            except ChildProcessError:
-                pass
-            stop(pair.procs[a])
-            pair.launch(a)
-            if not wait_state(pair.ports[a], STANDBY, 120):
-                raise SystemExit("a restarted rootcoord did not become StandBy")
-    for i in (0, 1):
-        os.kill(pair.pid(i), signal.SIGTERM)
-        stop(pair.procs[i])
-    return out
+    """Runs the takeovers; returns {"sigterm": {...}, "sigkill": {...}, "idle_rss_mib": x}."""
+    try:
+        pair.launch(0, standby=False)
+        if not until(lambda: active_server(pair.endpoint, pair.root), 120):
+            raise RuntimeError("the first rootcoord did not take the ACTIVE key")
+        if pair.healthy and not until(lambda: component(pair.ports[0])[0] == HEALTHY, 120):
+            raise RuntimeError("the first rootcoord did not become Healthy")
+        pair.launch(1, standby=True)
+        out = {"idle_rss_mib": round(rss_mib(pair.pid(0)) + rss_mib(pair.pid(1)), 1),
+               "sigterm": {"key_ms": [], "healthy_ms": []}, "sigkill": {"key_ms": [], "healthy_ms": []}}
+        a = 0
+        for sig, n, name in ((signal.SIGTERM, terms, "sigterm"), (signal.SIGKILL, kills, "sigkill")):
+            for _ in range(n):
+                b = 1 - a
+                holder = active_server(pair.endpoint, pair.root)
+                if not holder:
+                    raise RuntimeError("no ACTIVE rootcoord key")
+                t = time.monotonic()
+                os.kill(pair.pid(a), sig)
+                limit = 3 * ttl + 30
+                moved = lambda: active_server(pair.endpoint, pair.root) not in (None, holder)  # noqa: E731
+                if not until(moved, limit, 0.002):
+                    raise RuntimeError(f"no takeover of the ACTIVE key after {sig.name}")
+                out[name]["key_ms"].append(round((time.monotonic() - t) * 1000, 1))
+                if pair.healthy:
+                    if not until(lambda: component(pair.ports[b], 0.2)[0] == HEALTHY, limit, 0.002):
+                        raise RuntimeError(f"the standby did not become Healthy after {sig.name}")
+                    out[name]["healthy_ms"].append(round((time.monotonic() - t) * 1000, 1))
+                stop(pair.procs[a])
+                pair.launch(a, standby=True)
+                a = b
+        return out
+    finally:
+        for p in pair.procs:
+            if p:
+                try:
+                    os.kill(p[0], signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                stop(p)
 
 
 def stop(proc):
-    """Ends the helper a rootcoord was started through (if any)."""
+    """Waits for the process (or the helper it was started through) to end."""
     handle = proc[1]
     if isinstance(handle, subprocess.Popen):
         try:
@@ -127,7 +153,3 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             handle.kill()
             handle.wait()
-
-
-if __name__ == "__main__":
-    print(json.dumps({"state": state(int(sys.argv[1]))}))

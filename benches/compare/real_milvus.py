@@ -10,13 +10,16 @@ run with LD_LIBRARY_PATH set to it and DATA_DIR as its working directory.
 standalone: `milvus run standalone` (embedded etcd, rocksmq, local storage), the proxy on
 PORT; up when its /healthz says OK.
 rootcoord: `milvus run rootcoord` with active-standby on an external etcd under
-ROOT_PATH, session TTL TTL, gRPC on PORT (its own rocksmq dir: its messages are unused).
+ROOT_PATH, session TTL TTL, gRPC on PORT. Without a Pulsar or Kafka broker (none can be
+installed here; 2.3.5 refuses its local queues outside standalone) it stays Initializing,
+but its session election and takeover work.
 
 Prints one JSON line {"pid": ..., "port": ..., "metrics_port": ...} once started, then
 waits; SIGTERMs the process when stdin closes.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -40,7 +43,10 @@ def main():
     milvus._initialize_data_files(unpacked)
     exe = os.path.join(unpacked, "bin", "milvus")
     os.makedirs(data, exist_ok=True)
-    cfg = milvus.MilvusServerConfig(data_dir=data, proxy_port=port)
+    if kind == "standalone":
+        cfg = milvus.MilvusServerConfig(data_dir=data, proxy_port=port)
+    else:
+        cfg = milvus.MilvusServerConfig(data_dir=data, root_coord_port=port)
     cfg.set("system_log_level", "info")
     cfg.resolve()
     metrics = free_port()
@@ -48,22 +54,28 @@ def main():
     env.update({
         "LD_LIBRARY_PATH": os.path.dirname(exe) + ":" + env.get("LD_LIBRARY_PATH", ""),
         "METRICS_PORT": str(metrics),
+        "MILVUSCONF": os.path.join(data, "configs"),
     })
     if kind == "standalone":
         env["DEPLOY_MODE"] = "STANDALONE"
         args = [exe, "run", "standalone"]
     else:
         etcd, root, ttl = sys.argv[5], sys.argv[6], sys.argv[7]
-        env.update({
-            "DEPLOY_MODE": "CLUSTER",
-            "ETCD_USE_EMBED": "false",
-            "ETCD_ENDPOINTS": etcd,
-            "ETCD_ROOT_PATH": root,
-            "ROOT_COORD_PORT": str(port),
-            "ROOT_COORD_ENABLE_ACTIVE_STANDBY": "true",
-            "COMMON_SESSION_TTL": ttl,
-            "ROCKSMQ_PATH": os.path.join(data, "rdb"),
-        })
+        # The settings go into the written milvus.yaml (2.2.16 panics on some environment
+        # overrides of etcd keys): external etcd under ROOT_PATH, active-standby, TTL.
+        path = os.path.join(data, "configs", "milvus.yaml")
+        text = open(path).read()
+        text = text.replace(f"localhost:{cfg.get('etcd_port')}", etcd)
+        text = re.sub(r"(\n\s+embed:\s*)true", r"\1false", text, count=1)
+        text = re.sub(r"(\n  rootPath:\s*)by-dev", rf"\g<1>{root}", text, count=1)
+        at = text.index("\nrootCoord:")
+        text = text[:at] + re.sub(r"enableActiveStandby:\s*false", "enableActiveStandby: true",
+                                  text[at:], count=1)
+        text = re.sub(r"(\n  session:\n    ttl:\s*)\d+", rf"\g<1>{ttl}", text, count=1)
+        # 2.3.5 refuses its local queue outside standalone: name the default (Pulsar).
+        text = re.sub(r"(\nmq:\n(?:\s*#.*\n)*\s*type:\s*)rocksmq", r"\1pulsar", text, count=1)
+        open(path, "w").write(text)
+        env["DEPLOY_MODE"] = "CLUSTER"
         args = [exe, "run", "rootcoord"]
     log = open(os.path.join(data, f"{kind}.log"), "w")
     proc = subprocess.Popen(args, cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT)

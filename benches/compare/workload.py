@@ -40,29 +40,40 @@ def collection(c, name, dim):
     c.create_collection(name, schema=schema, num_shards=1)
 
 
-def insert_part(uri, name, base, ids, out):
+def insert_part(uri, name, vectors, ids, ready, go, out):
     c = MilvusClient(uri=uri)
+    ready.put(1)
+    go.wait()
     for s in range(0, len(ids), 5000):
-        part = ids[s:s + 5000]
-        c.insert(name, [{"id": int(i), "vec": base[i].tolist()} for i in part])
+        c.insert(name, [{"id": int(ids[s + i]), "vec": vectors[s + i].tolist()}
+                        for i in range(min(5000, len(ids) - s))])
     out.put(len(ids))
 
 
 def parallel(n, target, args_of):
-    q = mp.Queue()
-    procs = [mp.Process(target=target, args=(*args_of(i), q)) for i in range(n)]
-    t = time.perf_counter()
+    """Runs `target` in n spawned processes (not forked: the gRPC client of this process
+    must not be copied); the clock starts once every process has connected."""
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args_of(i), ready, go, out)) for i in range(n)]
     for p in procs:
         p.start()
-    results = [q.get() for _ in procs]
+    for _ in procs:
+        ready.get()
+    t = time.perf_counter()
+    go.set()
+    results = [out.get() for _ in procs]
     wall = time.perf_counter() - t
     for p in procs:
         p.join()
     return results, wall
 
 
-def searcher(uri, slot, queries, ef, out):
+def searcher(uri, slot, queries, ef, ready, go, out):
     c = MilvusClient(uri=uri)
+    c.search(NAME, data=[queries[0].tolist()], limit=10, search_params={"params": {"ef": ef}})
+    ready.put(1)
+    go.wait()
     lat, ids = [], []
     for q in queries:
         t = time.perf_counter()
@@ -114,7 +125,7 @@ def main():
         collection(c, SCRATCH, a.dim)
         ids = np.arange(a.rows)
         chunks = np.array_split(ids, 4)
-        _, wall = parallel(4, insert_part, lambda i: (a.uri, SCRATCH, base, chunks[i]))
+        _, wall = parallel(4, insert_part, lambda i: (a.uri, SCRATCH, base[chunks[i]], chunks[i]))
         say(m="insert_4", run=run, rows_per_s=round(a.rows / wall))
         c.drop_collection(SCRATCH)
         t = time.perf_counter()
