@@ -31,7 +31,7 @@ fn the_side_by_side_comparison_with_real_milvus_runs_and_reports() {
         "| search ef 64, 1 client(s): QPS |",
         "| memory loaded, RSS MiB |",
         "## Rootcoord takeover",
-        "| this project | 1 |",
+        "| this project | 1 | ",
     ] {
         assert!(
             md.contains(needle),

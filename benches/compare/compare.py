@@ -418,7 +418,10 @@ def report(a, data, hares, out_dir):
             for sig in ("sigterm", "sigkill"):
                 k = r[sig]["key_ms"]
                 h = r[sig]["healthy_ms"]
-                cells += [str(len(k)), fmt(spread(k)) if k else "-", fmt(spread(h)) if h else "-"]
+                missed = r[sig].get("missed", 0)
+                runs = str(len(k) + missed) + (f" ({missed} with no hand-over within {3 * a.ttl + 30} s)"
+                                              if missed else "")
+                cells += [runs, fmt(spread(k)) if k else "-", fmt(spread(h)) if h else "-"]
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['idle_rss_mib']} |")
         lines.append("")
     with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
@@ -486,7 +489,8 @@ def plots(t, hares, out_dir, lines):
           ("loaded PSS", lambda m: memv(m, "loaded_pss")), ("peak RSS", lambda m: memv(m, "peak"))], "MiB")
     lines += ["![recall vs QPS](img/recall_qps.png)", "", "![insert](img/insert.png)", "",
               "![build, load, flush](img/times.png)", "", "![memory](img/memory.png)", ""]
-    hn = [n for n in (hares or {}) if "error" not in hares[n]]
+    hn = [n for n in (hares or {}) if "error" not in hares[n]
+          and all(hares[n][s]["key_ms"] for s in ("sigterm", "sigkill"))]
     if hn:
         fig, ax = plt.subplots(figsize=(7, 4))
         for i, sig in enumerate(("sigterm", "sigkill")):
