@@ -530,8 +530,16 @@ def main():
     p.add_argument("--skip-ha", action="store_true")
     p.add_argument("--skip-data", action="store_true")
     a = p.parse_args()
-    a.argv = sys.argv[1:]
-    a.argv = [x for x in a.argv if not x.startswith("/")]
+    # The command line as reported: without the paths the script fills in itself.
+    argv, skip = [], False
+    for x in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif x in ("--bin", "--out"):
+            skip = True
+        else:
+            argv.append(x)
+    a.argv = argv
     a.versions = [v for v in a.versions.split(",") if v]
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="milvus-compare-")

@@ -146,11 +146,28 @@ def measure(pair, terms, kills, ttl):
     finally:
         for p in pair.procs:
             if p:
-                try:
-                    os.kill(p[0], signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                stop(p)
+                end(p)
+
+
+def end(proc):
+    """SIGTERM, then SIGKILL after 20 s (a real Milvus rootcoord without a broker may hang
+    in its stop), then the helper."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(proc[0], sig)
+        except ProcessLookupError:
+            break
+        if until(lambda: not os.path.exists(f"/proc/{proc[0]}") or _zombie(proc[0]), 20):
+            break
+    stop(proc)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def stop(proc):

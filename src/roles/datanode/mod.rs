@@ -127,6 +127,7 @@ async fn manage(shared: Arc<Shared>, owner: Owner) {
                 )
             })
             .collect();
+        let before = running.len();
         running.retain(|vch, (rev, task)| {
             let keep = wanted.get(vch).is_some_and(|(r, _)| r == rev) && !task.0.is_finished();
             if !keep {
@@ -134,6 +135,10 @@ async fn manage(shared: Arc<Shared>, owner: Owner) {
             }
             keep
         });
+        if running.len() < before {
+            // A stopped consumer's buffer (a dropped collection's rows) is freed now.
+            crate::memory::release_free_memory();
+        }
         for (vch, (rev, coll)) in wanted {
             if running.contains_key(&vch) {
                 continue;
