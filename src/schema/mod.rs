@@ -615,6 +615,13 @@ pub fn extend_field(dst: &mut FieldData, src: FieldData) {
     }
 }
 
+/// Row `row` of one column, as a column of one row.
+pub fn take_row(fd: &FieldData, row: usize) -> FieldData {
+    take_rows(std::slice::from_ref(fd), &[row])
+        .pop()
+        .expect("one column in, one out")
+}
+
 /// The rows `idx` of `fields` (in that order).
 pub fn take_rows(fields: &[FieldData], idx: &[usize]) -> Vec<FieldData> {
     use scalar_field::Data as S;

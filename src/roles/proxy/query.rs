@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::read::{empty_column, output_fields, Loaded};
+use super::read::{append_row, invalid, output_columns, output_fields, Loaded};
 use super::search::MAX_TOPK;
 use super::Proxy;
 use crate::expr::Filter;
@@ -18,10 +18,6 @@ use crate::proto::schema::{
 use crate::schema::Pks;
 use crate::status::{code, error};
 
-fn invalid(why: impl Into<String>) -> Status {
-    error(code::PARAMETER_INVALID, why)
-}
-
 fn count_column(n: i64) -> FieldData {
     FieldData {
         r#type: DataType::Int64 as i32,
@@ -31,12 +27,6 @@ fn count_column(n: i64) -> FieldData {
         })),
         ..Default::default()
     }
-}
-
-/// Rows of a shard query with their keys, in key order.
-struct Rows {
-    keys: Vec<Key>,
-    shard: usize,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Hash, Clone)]
@@ -143,11 +133,8 @@ impl Proxy {
         // Merge in key order, each key once.
         let mut all: Vec<(Key, usize, usize)> = Vec::new();
         for (s, p) in parts.iter().enumerate() {
-            let r = Rows {
-                keys: keys_of(p.ids.as_ref()),
-                shard: s,
-            };
-            all.extend(r.keys.into_iter().enumerate().map(|(i, k)| (k, r.shard, i)));
+            let keys = keys_of(p.ids.as_ref());
+            all.extend(keys.into_iter().enumerate().map(|(i, k)| (k, s, i)));
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));
         let mut seen = HashSet::new();
@@ -158,21 +145,9 @@ impl Proxy {
         } else {
             usize::MAX
         };
-        let mut columns: Vec<FieldData> = out
-            .ids
-            .iter()
-            .filter_map(|id| schema.fields.iter().find(|f| f.field_id == *id))
-            .map(empty_column)
-            .collect();
+        let mut columns = output_columns(&schema, &out.ids);
         for (_, s, i) in all.into_iter().skip(skip).take(take) {
-            for (c, col) in columns.iter_mut().enumerate() {
-                if let Some(src) = parts[s].fields_data.get(c) {
-                    let one = crate::schema::take_rows(std::slice::from_ref(src), &[i])
-                        .pop()
-                        .expect("one column");
-                    crate::schema::extend_field(col, one);
-                }
-            }
+            append_row(&mut columns, &parts[s].fields_data, i);
         }
         let pk = schema
             .fields

@@ -422,6 +422,26 @@ pub fn output_fields(
     Ok(out)
 }
 
+/// A refused parameter (code 1100).
+pub fn invalid(why: impl Into<String>) -> Status {
+    error(code::PARAMETER_INVALID, why)
+}
+
+/// Empty, typed output columns for the fields `ids` of `schema`.
+pub fn output_columns(schema: &CollectionSchema, ids: &[i64]) -> Vec<FieldData> {
+    ids.iter()
+        .filter_map(|id| schema.fields.iter().find(|f| f.field_id == *id))
+        .map(empty_column)
+        .collect()
+}
+
+/// Appends row `row` of a shard's columns `src` (same fields, same order) to `columns`.
+pub fn append_row(columns: &mut [FieldData], src: &[FieldData], row: usize) {
+    for (col, s) in columns.iter_mut().zip(src) {
+        crate::schema::extend_field(col, crate::schema::take_row(s, row));
+    }
+}
+
 /// An empty column of `f`, typed as pymilvus needs it even with no rows.
 pub fn empty_column(f: &FieldSchema) -> FieldData {
     use scalar_field::Data as S;

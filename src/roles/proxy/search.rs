@@ -7,22 +7,18 @@ use std::time::Duration;
 
 use prost::Message;
 
-use super::read::{empty_column, output_fields, Loaded};
+use super::read::{append_row, invalid, output_columns, output_fields, Loaded};
 use super::Proxy;
 use crate::expr::Filter;
 use crate::index::params::{self, Metric, SearchParams};
 use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
-use crate::proto::schema::{i_ds, DataType, FieldData, FieldSchema, IDs, SearchResultData};
+use crate::proto::schema::{i_ds, DataType, FieldSchema, IDs, SearchResultData};
 use crate::status::{code, error};
 
 /// Milvus's bound on `limit + offset` (`quotaAndLimits.limits.topK`).
 pub const MAX_TOPK: i64 = 16384;
-
-fn invalid(why: impl Into<String>) -> Status {
-    error(code::PARAMETER_INVALID, why)
-}
 
 /// The search parameters pymilvus sends, by name.
 struct Knobs {
@@ -344,12 +340,7 @@ fn merge(
                 .collect()
         })
         .collect();
-    let mut columns: Vec<FieldData> = out
-        .ids
-        .iter()
-        .filter_map(|id| schema.fields.iter().find(|f| f.field_id == *id))
-        .map(empty_column)
-        .collect();
+    let mut columns = output_columns(schema, &out.ids);
     let mut int_ids = Vec::new();
     let mut str_ids = Vec::new();
     let mut scores = Vec::new();
@@ -398,14 +389,7 @@ fn merge(
                 Key::Str(v) => str_ids.push(v),
             }
             scores.push(round(score, k.round_decimal));
-            for (c, col) in columns.iter_mut().enumerate() {
-                if let Some(src) = parts[s].fields_data.get(c) {
-                    let one = crate::schema::take_rows(std::slice::from_ref(src), &[i])
-                        .pop()
-                        .expect("one column");
-                    crate::schema::extend_field(col, one);
-                }
-            }
+            append_row(&mut columns, &parts[s].fields_data, i);
         }
         topks.push(taken);
     }

@@ -254,9 +254,7 @@ fn columns(d: &ShardData, rows: &[(At, usize)], output: &[i64]) -> Vec<FieldData
             };
             let part = match from_index(d, *at, *field, src, *row) {
                 Some(p) => p,
-                None => crate::schema::take_rows(std::slice::from_ref(src), &[*row])
-                    .pop()
-                    .expect("one column"),
+                None => crate::schema::take_row(src, *row),
             };
             match &mut col {
                 None => col = Some(part),

@@ -249,15 +249,14 @@ fn concat(mut a: SegmentBatch, b: SegmentBatch) -> SegmentBatch {
     a
 }
 
-/// The finished builds of a segment's vector fields: (field, build, spec, file).
-fn finished_builds(
-    shared: &Shared,
-    coll: i64,
-    seg: i64,
-) -> Vec<(i64, i64, params::IndexSpec, String)> {
-    let defs = shared.index_defs.read().expect("index defs lock");
-    let builds = shared.builds.read().expect("builds lock");
-    let live: HashMap<i64, (i64, params::IndexSpec)> = defs
+/// The live index definitions of a collection: index ID -> (field, spec).
+type LiveIndexes = HashMap<i64, (i64, params::IndexSpec)>;
+
+fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
+    shared
+        .index_defs
+        .read()
+        .expect("index defs lock")
         .of_collection(coll)
         .into_iter()
         .filter(|d| d.dropped_at_ms == 0)
@@ -267,7 +266,16 @@ fn finished_builds(
                 .ok()?;
             Some((d.id, (d.field_id, spec)))
         })
-        .collect();
+        .collect()
+}
+
+/// The finished builds of a segment's vector fields: (field, build, spec, file).
+fn finished_builds(
+    shared: &Shared,
+    live: &LiveIndexes,
+    seg: i64,
+) -> Vec<(i64, i64, params::IndexSpec, String)> {
+    let builds = shared.builds.read().expect("builds lock");
     builds
         .all()
         .map(|b| &b.record)
@@ -318,6 +326,7 @@ async fn load_delta(
 /// indexes and deltas, drops dropped segments, and hands growing rows over.
 pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     let v = view(shared, &shard.vchannel);
+    let live = live_indexes(shared, shard.collection_id);
     let (have, have_deltas, checkpoint): (HashSet<i64>, HashSet<i64>, u64) = {
         let d = shard.data.read().expect("shard lock");
         (
@@ -334,7 +343,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
                 indexes: HashMap::new(),
                 builds: HashSet::new(),
             };
-            for (field, build, spec, path) in finished_builds(shared, shard.collection_id, r.id) {
+            for (field, build, spec, path) in finished_builds(shared, &live, r.id) {
                 sealed
                     .indexes
                     .insert(field, Arc::new(load_index(shared, spec, &path).await?));
@@ -360,7 +369,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
                 .collect()
         };
         for (seg, loaded) in wanted {
-            for (field, build, spec, path) in finished_builds(shared, shard.collection_id, seg) {
+            for (field, build, spec, path) in finished_builds(shared, &live, seg) {
                 if !loaded.contains(&build) {
                     new_indexes.push((
                         seg,
