@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use milvus::testkit::stats::{arg, median_p99, ms};
-use milvus::testkit::{EtcdServer, Milvus, TempDir};
+use milvus::testkit::{wait_until, EtcdServer, Milvus, TempDir};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -97,13 +97,44 @@ fn stop(mut c: Child) {
     let _ = c.wait();
 }
 
+/// How many candidates (keys under `<name>/`) an etcd election or lock has.
+fn candidates(etcd: &EtcdServer, name: &str) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut c = etcd_client::Client::connect([etcd.endpoint()], None)
+            .await
+            .expect("etcd");
+        let opts = etcd_client::GetOptions::new()
+            .with_prefix()
+            .with_count_only();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            c.get(format!("{name}/"), Some(opts)),
+        )
+        .await
+        .expect("etcd get timed out")
+        .map_or(0, |r| r.count() as usize)
+    })
+}
+
 /// One handover between two `etcdctl` holders of the same election or lock.
 fn etcd_handover(etcd: &EtcdServer, args: &[&str], sig: Signal, limit: Duration) -> Duration {
     let (first, got1) = etcdctl(&etcd.endpoint(), args);
     got1.recv_timeout(Duration::from_secs(10))
         .expect("first etcdctl never won");
     let (second, got2) = etcdctl(&etcd.endpoint(), args);
-    std::thread::sleep(Duration::from_millis(500)); // the second is now waiting
+    // The second is campaigning once its key is under the election's prefix too.
+    let name = args
+        .iter()
+        .find(|a| a.starts_with("bench-"))
+        .expect("election name");
+    assert!(
+        wait_until(Duration::from_secs(10), || candidates(etcd, name) == 2),
+        "the second etcdctl never campaigned"
+    );
     assert!(
         got2.try_recv().is_err(),
         "second etcdctl won while the first held"

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use milvus::testkit::stats::{arg, proc_status_mib};
+use milvus::testkit::stats::{arg, proc_cpu_s, proc_status_mib};
 use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
 
 fn bin() -> PathBuf {
@@ -22,18 +22,8 @@ fn rss_mib(pid: i32) -> f64 {
     proc_status_mib(&pid.to_string(), "VmRSS")
 }
 
-/// User + system CPU seconds a process has used.
 fn cpu_s(pid: i32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name (which may hold spaces) in parentheses.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-            Some(ticks / 100.0)
-        })
-        .unwrap_or(0.0)
+    proc_cpu_s(&pid.to_string())
 }
 
 fn main() {

@@ -96,10 +96,14 @@ fn activation_rows(rt: &tokio::runtime::Runtime, sizes: &[(usize, usize)], runs:
             for _ in 0..runs {
                 let next = Milvus::start(&bin(), "rootcoord", &env(&etcd, &dir, hot), &dir.0);
                 assert!(next.wait_state("StandBy", Duration::from_secs(60)));
-                // Let a hot standby load and follow the catalog before the handover.
-                std::thread::sleep(Duration::from_millis(
-                    500 + n as u64 / 20 + megabytes as u64 * 50,
-                ));
+                // A hot standby has the catalog in memory before the handover.
+                if hot {
+                    assert!(
+                        next.wait_log("hot standby follows the catalog", Duration::from_secs(120)),
+                        "{}",
+                        next.log()
+                    );
+                }
                 active.signal(Signal::SIGTERM);
                 assert!(
                     next.wait_state("Healthy", Duration::from_secs(120)),

@@ -6,6 +6,7 @@
 #    pymilvus==2.5.18 (--no-deps) plus its runtime deps, pyarrow,
 #    moto[server] (an S3-protocol server) and matplotlib (the comparison's plots),
 #    unless they already import there
+#    and, with npm, the Node SDK into tests/node (tests/compat.rs)
 # 3. scripts/build.sh (cargo build --release --bin milvus, copied to bin/milvus)
 # 4. cargo test --release [ARGS...] -- --test-threads=2
 # Extra arguments go to cargo test after --release; arguments after a `--`
@@ -62,6 +63,17 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 fi
 if [[ -x "$VENV/bin/python" ]]; then
     export MILVUS_TEST_PYTHON="$VENV/bin/python"
+fi
+
+# The Node.js SDK for tests/compat.rs (npm's registry; skipped when already installed).
+NODE_SDK=tests/node/node_modules/@zilliz/milvus2-sdk-node
+if [[ -f tests/node/package.json && ! -d $NODE_SDK ]]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "test.sh: installing the Node SDK into tests/node"
+        npm install --silent --no-audit --no-fund --prefix tests/node >/dev/null
+    else
+        echo "test.sh: npm not found: the Node SDK test (tests/compat.rs) will fail; install nodejs and npm" >&2
+    fi
 fi
 
 bash "$REPO/scripts/build.sh"

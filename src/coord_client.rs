@@ -14,7 +14,9 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response};
 
+use crate::config::Config;
 use crate::etcd::Etcd;
+use crate::grpc::GrpcLimits;
 use crate::proto::datacoord::data_coord_client::DataCoordClient;
 use crate::proto::indexcoord::index_coord_client::IndexCoordClient;
 use crate::proto::querycoord::query_coord_client::QueryCoordClient;
@@ -69,35 +71,35 @@ pub type ActiveQueryCoord = ActiveCoord<QueryCoordClient<Channel>>;
 pub trait FromChannel {
     /// The coordinator role this client talks to.
     const ROLE: Role;
-    /// A client on `channel`.
-    fn from_channel(channel: Channel) -> Self;
+    /// A client on `channel` with the client side of `limits`.
+    fn from_channel(channel: Channel, limits: &GrpcLimits) -> Self;
 }
 
 impl FromChannel for RootCoordClient<Channel> {
     const ROLE: Role = Role::RootCoord;
-    fn from_channel(channel: Channel) -> Self {
-        RootCoordClient::new(channel)
+    fn from_channel(channel: Channel, limits: &GrpcLimits) -> Self {
+        crate::limit_client!(RootCoordClient::new(channel), limits)
     }
 }
 
 impl FromChannel for IndexCoordClient<Channel> {
     const ROLE: Role = Role::IndexCoord;
-    fn from_channel(channel: Channel) -> Self {
-        IndexCoordClient::new(channel)
+    fn from_channel(channel: Channel, limits: &GrpcLimits) -> Self {
+        crate::limit_client!(IndexCoordClient::new(channel), limits)
     }
 }
 
 impl FromChannel for QueryCoordClient<Channel> {
     const ROLE: Role = Role::QueryCoord;
-    fn from_channel(channel: Channel) -> Self {
-        QueryCoordClient::new(channel)
+    fn from_channel(channel: Channel, limits: &GrpcLimits) -> Self {
+        crate::limit_client!(QueryCoordClient::new(channel), limits)
     }
 }
 
 impl FromChannel for DataCoordClient<Channel> {
     const ROLE: Role = Role::DataCoord;
-    fn from_channel(channel: Channel) -> Self {
-        DataCoordClient::new(channel)
+    fn from_channel(channel: Channel, limits: &GrpcLimits) -> Self {
+        crate::limit_client!(DataCoordClient::new(channel), limits)
     }
 }
 
@@ -110,6 +112,7 @@ pub struct ActiveCoord<C> {
     per_call: Duration,
     nonce: String,
     requests: AtomicU64,
+    limits: GrpcLimits,
 }
 
 impl<C: FromChannel> ActiveCoord<C> {
@@ -124,7 +127,24 @@ impl<C: FromChannel> ActiveCoord<C> {
             per_call,
             nonce: nonce(),
             requests: AtomicU64::new(0),
+            limits: GrpcLimits::default(),
         }
+    }
+
+    /// The handle a process of `role` uses: retries for `proxy.coordRetryTimeout`, each
+    /// attempt bounded by `etcd.requestTimeout` (at most 5 s), with the client side of
+    /// the role's gRPC limits.
+    pub fn for_process(etcd: Etcd, keys: Keys, config: &Config, role: Role) -> Self {
+        let per_call = config.etcd.request_timeout.min(Duration::from_secs(5));
+        Self::new(etcd, keys, config.proxy.coord_retry_timeout, per_call)
+            .with_limits(config.role(role).grpc)
+    }
+
+    /// The same, with the client side of `limits` (the calling role's `grpc.*` keys)
+    /// instead of Milvus's defaults.
+    pub fn with_limits(mut self, limits: GrpcLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Whether an active coordinator is registered right now.
@@ -222,7 +242,12 @@ impl<C: FromChannel> ActiveCoord<C> {
                     }
                     let left = deadline.saturating_duration_since(Instant::now());
                     let attempt = self.per_call.min(left.max(Duration::from_millis(100)));
-                    match tokio::time::timeout(attempt, f(C::from_channel(channel), req)).await {
+                    match tokio::time::timeout(
+                        attempt,
+                        f(C::from_channel(channel, &self.limits), req),
+                    )
+                    .await
+                    {
                         Ok(Ok(resp)) => {
                             let resp = resp.into_inner();
                             let st = resp.status();

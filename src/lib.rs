@@ -1,4 +1,4 @@
-//! The control plane of a Milvus cluster with coordinator high availability.
+//! A Milvus-compatible vector database cluster with coordinator high availability.
 //!
 //! One binary runs each component as its own process. Coordinators register in etcd
 //! and work in active-standby groups: see [`session`] for the sessions, the election,
@@ -11,6 +11,7 @@ pub mod coord_client;
 pub mod etcd;
 pub mod exit;
 pub mod expr;
+pub mod grpc;
 pub mod http;
 pub mod index;
 pub mod logging;

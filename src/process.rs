@@ -111,7 +111,7 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
         }
     };
     let mut router = crate::http::router(state.clone());
-    if let Some(grpc) = component.grpc_routes() {
+    if let Some(grpc) = component.grpc_routes(role.section(), &rc.grpc) {
         router = router.merge(grpc);
     }
     // Small gRPC answers go out at once: with Nagle's algorithm a reply written in two

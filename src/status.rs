@@ -11,6 +11,8 @@ pub mod code {
     pub const SERVICE_NOT_READY: i32 = 1;
     /// The service is unavailable (wrong server, lost term).
     pub const SERVICE_UNAVAILABLE: i32 = 2;
+    /// The method is not served by this build.
+    pub const SERVICE_UNIMPLEMENTED: i32 = 10;
     /// Too much work queued: retry later.
     pub const RATE_LIMIT: i32 = 8;
     /// No such collection.
@@ -23,6 +25,10 @@ pub mod code {
     pub const INDEX_NOT_FOUND: i32 = 700;
     /// No such database.
     pub const DATABASE_NOT_FOUND: i32 = 800;
+    /// A database name breaks the rules.
+    pub const DATABASE_NAME_INVALID: i32 = 802;
+    /// A field name breaks the rules.
+    pub const FIELD_NAME_INVALID: i32 = 1701;
     /// A parameter is invalid.
     pub const PARAMETER_INVALID: i32 = 1100;
     /// An unexpected failure (etcd error, ...).
@@ -72,6 +78,7 @@ pub fn error(code: i32, reason: impl Into<String>) -> Status {
         code::RATE_LIMIT => ErrorCode::RateLimit,
         code::SCHEMA_MISMATCH => ErrorCode::SchemaMismatch,
         code::INDEX_NOT_FOUND => ErrorCode::IndexNotExist,
+        code::PARTITION_NOT_FOUND => ErrorCode::MetaFailed,
         _ => ErrorCode::UnexpectedError,
     };
     Status {
@@ -92,6 +99,17 @@ pub fn retriable(code: i32, reason: impl Into<String>) -> Status {
     Status {
         retriable: true,
         ..error(code, reason)
+    }
+}
+
+/// Puts a request's cost in a successful status, where pymilvus reads it
+/// (`extra_info["report_value"]`, shown as `cost`), as Milvus's `SetReportValue` does:
+/// here the number of rows a search or query read. A cost of 0 is not reported.
+pub fn set_cost(status: &mut Status, rows: i64) {
+    if rows > 0 && is_ok(status) {
+        status
+            .extra_info
+            .insert("report_value".to_string(), rows.to_string());
     }
 }
 
@@ -119,6 +137,7 @@ impl WithStatus for Status {
 
 macro_rules! with_status {
     ($($t:ty),* $(,)?) => {$(
+        #[allow(clippy::needless_update)]
         impl WithStatus for $t {
             fn status(&self) -> Status {
                 self.status.clone().unwrap_or_default()
@@ -150,4 +169,40 @@ with_status!(
     dc::FlushStateResponse,
     dc::CollectionStatistics,
     pb::DescribeIndexResponse,
+    pb::SearchResults,
+    pb::MutationResult,
+    pb::GetLoadingProgressResponse,
+    pb::GetLoadStateResponse,
+    pb::QueryResults,
+    pb::BackupRbacMetaResponse,
+    pb::CalcDistanceResults,
+    pb::DescribeAliasResponse,
+    pb::DescribeResourceGroupResponse,
+    pb::DescribeSegmentIndexDataResponse,
+    pb::FlushAllResponse,
+    pb::GetCompactionPlansResponse,
+    pb::GetCompactionStateResponse,
+    pb::GetFlushAllStateResponse,
+    pb::GetImportStateResponse,
+    pb::GetIndexBuildProgressResponse,
+    pb::GetIndexStateResponse,
+    pb::GetIndexStatisticsResponse,
+    pb::GetMetricsResponse,
+    pb::GetPartitionStatisticsResponse,
+    pb::GetPersistentSegmentInfoResponse,
+    pb::GetQuerySegmentInfoResponse,
+    pb::GetReplicasResponse,
+    pb::ImportResponse,
+    pb::ListAliasesResponse,
+    pb::ListCredUsersResponse,
+    pb::ListImportTasksResponse,
+    pb::ListIndexedSegmentResponse,
+    pb::ListPrivilegeGroupsResponse,
+    pb::ListResourceGroupsResponse,
+    pb::ManualCompactionResponse,
+    pb::ReplicateMessageResponse,
+    pb::RunAnalyzerResponse,
+    pb::SelectGrantResponse,
+    pb::SelectRoleResponse,
+    pb::SelectUserResponse,
 );

@@ -109,7 +109,8 @@ fn nonstop_inserts_count_exactly_once_through_datanode_and_datacoord_kills() {
         healthy(m);
     }
     let uri = format!("http://127.0.0.1:{}", p.port);
-    let client = py_spawn(&["insert_nonstop", &uri, "16", "crash", "4"]);
+    let mut client = py_spawn(&["insert_nonstop", &uri, "16", "crash", "4"]);
+    client.wait_started(30 * SEC);
     // Both datanodes own channels of the collection before the first kill.
     let (a_id, b_id) = (dn_a.server_id().unwrap(), dn_b.server_id().unwrap());
     assert!(
@@ -120,7 +121,21 @@ fn nonstop_inserts_count_exactly_once_through_datanode_and_datacoord_kills() {
         "channels not spread over both datanodes: {:?}",
         watches(&c)
     );
-    std::thread::sleep(3 * SEC);
+    // Kill A once it has registered a segment of its own (it syncs about every second).
+    let coll_of = |c: &common::Cluster| {
+        watches(c)
+            .iter()
+            .find_map(|(v, _)| v.rsplit('_').next()?.split('v').next()?.parse::<i64>().ok())
+    };
+    assert!(
+        wait_until(20 * SEC, || coll_of(&c).is_some_and(|coll| segments(
+            &c, coll
+        )
+        .iter()
+        .any(|s| s.node_id == a_id))),
+        "datanode A registered no segment:\n{}",
+        dn_a.log()
+    );
     dn_a.signal(Signal::SIGKILL);
     assert!(
         wait_until(15 * SEC, || watches(&c).iter().all(|(_, n)| *n == b_id)),
@@ -128,7 +143,17 @@ fn nonstop_inserts_count_exactly_once_through_datanode_and_datacoord_kills() {
         watches(&c),
         dc_a.log()
     );
-    std::thread::sleep(2 * SEC);
+    // Kill the active datacoord once B has registered a segment since taking over.
+    let before = coll_of(&c).map_or(0, |coll| segments(&c, coll).len());
+    assert!(
+        wait_until(20 * SEC, || coll_of(&c).is_some_and(|coll| segments(
+            &c, coll
+        )
+        .len()
+            > before)),
+        "no segment registered after the move:\n{}",
+        dn_b.log()
+    );
     dc_a.signal(Signal::SIGKILL);
     healthy(&dc_b);
     let (ok, text) = finish(client);
@@ -181,6 +206,7 @@ fn a_datanode_paused_past_its_ttl_never_registers_for_a_channel_it_lost() {
     let (ok, text) = py(&["insert_nonstop", &uri, "1", "paused", "1"]);
     assert!(ok, "{text}");
     let acked = summary(&text)["acked"].as_i64().unwrap();
+    assert!(acked > 0, "no insert was acknowledged: {text}");
     assert!(wait_until(10 * SEC, || watches(&c)
         .iter()
         .any(|(_, n)| *n == a_id)));
@@ -254,18 +280,36 @@ fn unwritable_storage_fails_the_flush_and_registers_nothing() {
     assert!(ok, "{text}");
     let acked = summary(&text)["acked"].as_i64().unwrap();
     let coll = summary(&text)["collection"].as_i64().unwrap();
-    let (ok, text) = py(&["flush_count", &uri, "blocked", "4"]);
+    // The sync keeps failing: after a few attempts the flush answers why (instead of
+    // letting the client wait out its timeout), the channel shows as failing, and the
+    // datanode's log names the segment and the reason.
+    let (ok, text) = py(&["flush_count", &uri, "blocked", "60"]);
     assert!(!ok, "flush succeeded with unwritable storage: {text}");
-    assert!(text.contains("wait for flush timeout"), "{text}");
     assert!(
-        dn.wait_log("datanode sync failed: nothing registered", 5 * SEC),
-        "{}",
-        dn.log()
+        text.contains("flush cannot complete") && text.contains("insert_log"),
+        "the flush error does not say why: {text}"
+    );
+    let log = dn.log();
+    let failed = log
+        .lines()
+        .find(|l| {
+            l.contains("datanode sync failed: nothing registered") && l.contains("[segments=\"[")
+        })
+        .unwrap_or_else(|| panic!("no ERROR naming the segment:\n{log}"));
+    assert!(failed.contains("[ERROR]"), "{failed}");
+    let out = c.cmd(&["status", "--channels"]);
+    let listing = common::text(&out);
+    assert!(
+        listing.contains("FAILING: sync of segment(s) ["),
+        "{listing}"
     );
     assert!(segments(&c, coll).is_empty(), "a segment was registered");
-    // Storage comes back: the same flush completes, every row counted once.
+    // Storage comes back: the same flush completes, every row counted once, and the
+    // channel no longer shows as failing.
     std::fs::remove_file(&blocker).unwrap();
     let (ok, text) = py(&["flush_count", &uri, "blocked", "30"]);
     assert!(ok, "{text}\n{}", dn.log());
     assert_eq!(summary(&text)["row_count"].as_i64().unwrap(), acked);
+    let listing = common::text(&c.cmd(&["status", "--channels"]));
+    assert!(!listing.contains("FAILING"), "{listing}");
 }

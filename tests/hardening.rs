@@ -385,17 +385,16 @@ fn two_live_processes_sharing_an_address_never_depose_each_other() {
         counter <= id + 3,
         "ServerIDs burned: counter {counter}, holder {id}"
     );
-    // A dead predecessor at the same address on this host is still replaced at once.
+    // A dead predecessor at the same address on this host is still replaced at once:
+    // the newcomer removes its key as provably gone (it does not wait for the lease).
     first.signal(Signal::SIGKILL);
-    let started = std::time::Instant::now();
     let next = querycoord_at(&c, "qc.svc:19531", None);
     assert!(next.wait_state("Healthy", 10 * SEC), "{}", next.log());
     assert!(
-        started.elapsed() < 2 * SEC,
-        "took {:?}: the dead predecessor was not purged at once",
-        started.elapsed()
+        wait_until(5 * SEC, || next.log().contains("which is gone")),
+        "the dead predecessor was not purged:\n{}",
+        next.log()
     );
-    assert!(wait_until(SEC, || next.log().contains("which is gone")));
 }
 
 #[test]

@@ -5,11 +5,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::Cluster;
-use milvus::testkit::{python, Milvus};
+use milvus::testkit::{python, wait_until, Milvus, Spawned};
 use nix::sys::signal::Signal;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -23,32 +23,34 @@ fn cluster() -> (Cluster, Vec<Milvus>, Milvus) {
     common::ha_pair_and_proxy(2)
 }
 
-/// Starts the script in `mode` against proxy `p` for `seconds`.
-fn spawn_script(mode: &str, p: &Milvus, seconds: &str) -> Child {
-    Command::new(python())
-        .arg(script())
-        .args([mode, &format!("http://127.0.0.1:{}", p.port), seconds])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// Starts the script in `mode` against proxy `p` for `seconds`, and waits until its
+/// first call was answered.
+fn spawn_script(mode: &str, p: &Milvus, seconds: &str) -> Spawned {
+    let script = script();
+    let uri = format!("http://127.0.0.1:{}", p.port);
+    let mut client = Spawned::start(
+        &python(),
+        &[script.to_str().expect("UTF-8 path"), mode, &uri, seconds],
+    );
+    client.wait_started(30 * SEC);
+    client
+}
+
+/// How many collections `create_nonstop` says it created so far.
+fn created(client: &Spawned) -> usize {
+    client
+        .output()
+        .lines()
+        .filter(|l| l.starts_with("created "))
+        .count()
 }
 
 /// Waits for the script; asserts it succeeded (`what` says what a failure means) and
 /// returns its output.
-fn finish(client: Child, p: &Milvus, what: &str) -> String {
-    let out = client.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn finish(client: Spawned, p: &Milvus, what: &str) -> String {
+    let (ok, text) = client.finish();
     println!("{text}");
-    assert!(
-        out.status.success(),
-        "{what}:\n{text}\nproxy log:\n{}",
-        p.log()
-    );
+    assert!(ok, "{what}:\n{text}\nproxy log:\n{}", p.log());
     text
 }
 
@@ -77,7 +79,6 @@ fn pymilvus_basic_operations() {
 fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
     let (c, mut rcs, p) = cluster();
     let client = spawn_script("failover", &p, "12");
-    std::thread::sleep(3 * SEC);
     // Crash the active; the standby takes over within the TTL.
     let i = rcs
         .iter()
@@ -88,7 +89,6 @@ fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
     assert!(rcs[0].wait_state("Healthy", 5 * SEC));
     rcs.push(c.rootcoord_ha());
     assert!(rcs[1].wait_state("StandBy", 10 * SEC));
-    std::thread::sleep(2 * SEC);
     // Stop the new active; the new standby takes over at once.
     rcs[0].signal(Signal::SIGTERM);
     assert!(rcs[1].wait_state("Healthy", 3 * SEC));
@@ -98,18 +98,7 @@ fn pymilvus_keeps_working_through_a_crash_and_a_stop_of_the_active_rootcoord() {
 #[test]
 fn pymilvus_creates_nonstop_through_six_crashes_of_the_active_rootcoord() {
     let (c, mut rcs, p) = cluster();
-    let client = Command::new(python())
-        .arg(script())
-        .args([
-            "create_nonstop",
-            &format!("http://127.0.0.1:{}", p.port),
-            "40",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(2 * SEC);
+    let client = spawn_script("create_nonstop", &p, "40");
     for kill in 0..6 {
         // Kill the active mid-stream; the standby takes over within the TTL, and the
         // dead one comes back as the new standby.
@@ -126,7 +115,13 @@ fn pymilvus_creates_nonstop_through_six_crashes_of_the_active_rootcoord() {
         );
         rcs.push(c.rootcoord_ha());
         assert!(rcs[1].wait_state("StandBy", 10 * SEC));
-        std::thread::sleep(2 * SEC);
+        // Calls go on against the new active before the next kill.
+        let made = created(&client);
+        assert!(
+            wait_until(10 * SEC, || created(&client) > made),
+            "no collection created after kill {kill}:\n{}",
+            client.output()
+        );
     }
     let text = finish(
         client,

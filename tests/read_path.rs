@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::data::{data_cluster, finish, healthy, summary, wait_until};
-use common::Cluster;
+use common::data::{all_roles, data_cluster, finish, healthy, logs, summary, wait_until};
 use milvus::testkit::process::Milvus;
-use milvus::testkit::{python, NatsServer};
+use milvus::testkit::{python, NatsServer, Spawned};
 use nix::sys::signal::Signal;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -33,48 +32,11 @@ fn read_py(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn read_spawn(args: &[&str]) -> std::process::Child {
-    std::process::Command::new(python())
-        .arg(script())
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Every role once (the proxy last), each waited for.
-fn all_roles(c: &Cluster) -> Vec<Milvus> {
-    let procs: Vec<Milvus> = [
-        "rootcoord",
-        "datacoord",
-        "querycoord",
-        "indexcoord",
-        "datanode",
-        "indexnode",
-        "querynode",
-        "proxy",
-    ]
-    .iter()
-    .map(|r| c.start(r, &[]))
-    .collect();
-    for m in &procs {
-        healthy(m);
-    }
-    procs
-}
-
-fn logs(procs: &[Milvus]) -> String {
-    procs
-        .iter()
-        .map(|m| format!("---- {} ----\n{}", m.pid(), tail(&m.log(), 60)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+fn read_spawn(args: &[&str]) -> Spawned {
+    let script = script();
+    let mut all = vec![script.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    Spawned::start(&python(), &all)
 }
 
 #[test]
@@ -97,10 +59,25 @@ fn hnsw_recall_filters_and_exact_flat_through_the_cluster() {
     let (ok, text) = read_py(&["recall", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
     println!("{}", summary(&text));
-    // The sealed segments were searched through their index, loaded from storage.
+    // The sealed segments were searched through their index, loaded from storage: the
+    // querynode says how many of its sealed segments have one (and the client saw
+    // approximate recall at a small ef).
+    let log = procs[6].log();
+    let indexed: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("querynode shard") && l.contains("indexed_segments="))
+        .filter_map(|l| {
+            l.split("indexed_segments=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
     assert!(
-        procs[6].log().contains("indexes_added")
-            || procs[6].log().contains("querynode shard handoff")
+        indexed.iter().any(|n| *n > 0),
+        "no sealed segment was served with its index:\n{log}"
     );
 }
 
@@ -140,8 +117,8 @@ fn searches_never_fail_while_each_coordinator_and_a_querynode_are_killed() {
     let uri = format!("http://127.0.0.1:{}", workers[4].port);
     let (ok, text) = read_py(&["prepare", &uri, "ha", "20000", "2"]);
     assert!(ok, "{text}\n{}", logs(&workers));
-    let client = read_spawn(&["search_nonstop", &uri, "ha", "75"]);
-    std::thread::sleep(3 * SEC);
+    let mut client = read_spawn(&["search_nonstop", &uri, "ha", "75"]);
+    client.wait_started(30 * SEC);
     // Each active coordinator in turn: SIGKILL, the standby takes over, a new standby.
     let mut replacements = Vec::new();
     for (role, active, standby) in &coords {
@@ -160,12 +137,14 @@ fn searches_never_fail_while_each_coordinator_and_a_querynode_are_killed() {
     workers[3].signal(Signal::SIGKILL);
     let third = c.start("querynode", &[]);
     healthy(&third);
-    let (_, text) = finish(client);
+    let (ok, text) = finish(client);
     let s = summary(&text);
     println!("{s}");
     assert_eq!(s["failures"], 0, "{text}\n{}", logs(&workers));
     assert!(s["calls"].as_i64().unwrap() > 100, "{text}");
     assert_eq!(s["short"], 0, "{text}");
+    assert_eq!(s["deleted_back"], 0, "a deleted row came back: {text}");
+    assert!(ok, "the search client failed: {text}");
     // Deleted rows never come back; count(*) = inserted - deleted, after a flush (handoff
     // of the growing rows) and a querynode restart.
     let (ok, text) = common::data::py(&["flush_count", &uri, "ha"]);

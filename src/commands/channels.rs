@@ -1,5 +1,6 @@
 //! `milvus status --channels`: every virtual channel, the datanode that consumes it
-//! (and whether that datanode's session is alive), and its checkpoint.
+//! (and whether that datanode's session is alive), its checkpoint, and why its sync
+//! keeps failing when it does.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use crate::config::Config;
 use crate::etcd::{Etcd, EtcdError};
 use crate::exit;
 use crate::meta::data::DataKeys;
-use crate::proto::datacoord::{ChannelCheckpoint, ChannelWatch};
+use crate::proto::datacoord::{ChannelCheckpoint, ChannelWatch, SyncFailure};
 use crate::role::Role;
 use crate::session::{discovery, Keys};
 
@@ -29,6 +30,9 @@ pub struct Row {
     pub checkpoint_sequence: u64,
     /// Hybrid timestamp up to which it is persisted.
     pub checkpoint_ts: u64,
+    /// Why its datanode cannot write its rows, when a sync keeps failing (it retries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing: Option<String>,
 }
 
 /// Reads the assignments, checkpoints and datanode sessions.
@@ -39,6 +43,13 @@ pub async fn rows(etcd: &Etcd, config: &Config) -> Result<Vec<Row>, EtcdError> {
     let (cps, _) = etcd
         .get_prefix(&format!("{}channel-cp/", keys.meta_prefix()))
         .await?;
+    let (failures, _) = etcd
+        .get_prefix(&format!("{}sync-failed/", keys.meta_prefix()))
+        .await?;
+    let failures: Vec<SyncFailure> = failures
+        .iter()
+        .filter_map(|kv| SyncFailure::decode(kv.value()).ok())
+        .collect();
     let (sessions, _) = discovery::all(etcd, &Keys::new(meta)).await?;
     let checkpoints: Vec<ChannelCheckpoint> = cps
         .iter()
@@ -56,6 +67,7 @@ pub async fn rows(etcd: &Etcd, config: &Config) -> Result<Vec<Row>, EtcdError> {
                     s.value.server_name == Role::DataNode.name() && s.value.server_id == w.node_id
                 })
                 .map_or_else(|| "gone".to_string(), |s| s.value.address.clone());
+            let failing = failures.iter().find(|f| f.vchannel == w.vchannel);
             Row {
                 vchannel: w.vchannel,
                 collection_id: w.collection_id,
@@ -63,6 +75,12 @@ pub async fn rows(etcd: &Etcd, config: &Config) -> Result<Vec<Row>, EtcdError> {
                 datanode_address: address,
                 checkpoint_sequence: cp.map_or(0, |c| c.sequence),
                 checkpoint_ts: cp.map_or(0, |c| c.timestamp),
+                failing: failing.map(|f| {
+                    format!(
+                        "sync of segment(s) {:?} failed {} times: {}",
+                        f.segment_ids, f.attempts, f.reason
+                    )
+                }),
             }
         })
         .collect();
@@ -114,6 +132,9 @@ pub fn run(config: &Config, json: bool) -> i32 {
             "{:<44} {:>20} {:>9}  {:<22} {:>10}",
             r.vchannel, r.collection_id, r.datanode, r.datanode_address, r.checkpoint_sequence
         );
+        if let Some(f) = &r.failing {
+            println!("    FAILING: {f}");
+        }
     }
     exit::OK
 }

@@ -28,6 +28,8 @@ pub enum Kind {
     Fraction,
     /// One word from a fixed list (checked when the configuration is built).
     Choice(&'static str),
+    /// A size in bytes, at least 1 KiB and at most 2 GiB - 1 (gRPC's largest message).
+    Bytes,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             Kind::LogLevel => "expected one of debug, info, warn, error",
             Kind::Fraction => "expected a number above 0 and at most 1",
             Kind::Choice(list) => list,
+            Kind::Bytes => "expected a size in bytes from 1024 to 2147483647",
         }
     }
 }
@@ -66,6 +69,26 @@ fn key(name: impl Into<String>, default: impl Into<String>, kind: Kind) -> KeyDe
         name: name.into(),
         default: default.into(),
         kind,
+    }
+}
+
+/// The gRPC message size keys, under `grpc.` (every role) and `<role>.grpc.` (one role).
+pub const GRPC_SIZES: [&str; 4] = [
+    "serverMaxRecvSize",
+    "serverMaxSendSize",
+    "clientMaxRecvSize",
+    "clientMaxSendSize",
+];
+
+/// Milvus 2.5's defaults for the `grpc.` keys, in [`GRPC_SIZES`] order.
+const GRPC_DEFAULTS: [u64; 4] = [256 << 20, 512 << 20, 512 << 20, 256 << 20];
+
+/// The `<role>.grpc.` defaults of Milvus 2.5's `milvus.yaml`: the proxy takes requests
+/// of at most 64 MiB, the other roles those of the `grpc.` defaults.
+fn grpc_role_defaults(role: Role) -> [u64; 4] {
+    match role {
+        Role::Proxy => [64 << 20, 256 << 20, 64 << 20, 256 << 20],
+        _ => GRPC_DEFAULTS,
     }
 }
 
@@ -131,6 +154,13 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("proxy.maxFieldNum", "64", Kind::Count),
         key("proxy.coordRetryTimeout", "0", Kind::Count),
     ];
+    for (name, default) in GRPC_SIZES.iter().zip(GRPC_DEFAULTS) {
+        keys.push(key(
+            format!("grpc.{name}"),
+            default.to_string(),
+            Kind::Bytes,
+        ));
+    }
     for role in Role::ALL {
         let s = role.section();
         keys.push(key(format!("{s}.address"), "", Kind::Text));
@@ -139,6 +169,13 @@ pub fn all_keys() -> Vec<KeyDef> {
             role.default_port().to_string(),
             Kind::Port,
         ));
+        for (name, default) in GRPC_SIZES.iter().zip(grpc_role_defaults(role)) {
+            keys.push(key(
+                format!("{s}.grpc.{name}"),
+                default.to_string(),
+                Kind::Bytes,
+            ));
+        }
         if role.is_coordinator() {
             keys.push(key(format!("{s}.enableActiveStandby"), "false", Kind::Bool));
             keys.push(key(

@@ -105,6 +105,21 @@ pub struct RoleConfig {
     pub port: u16,
     /// Active-standby enabled (either spelling of the switch).
     pub active_standby: bool,
+    /// Largest gRPC messages it takes and sends, as server and as client.
+    pub grpc: GrpcLimits,
+}
+
+/// Largest gRPC messages, in bytes (Milvus's `grpc.*` and `<role>.grpc.*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcLimits {
+    /// `serverMaxRecvSize`: largest request the role's server decodes.
+    pub server_max_recv: usize,
+    /// `serverMaxSendSize`: largest answer it encodes.
+    pub server_max_send: usize,
+    /// `clientMaxRecvSize`: largest answer its clients decode.
+    pub client_max_recv: usize,
+    /// `clientMaxSendSize`: largest request its clients encode.
+    pub client_max_send: usize,
 }
 
 /// Root coordinator settings beyond its section's address and port.
@@ -409,6 +424,35 @@ impl<'a> Typed<'a> {
         }
     }
 
+    /// A gRPC size: `<section>.grpc.<name>` when set, else `grpc.<name>` when set, else
+    /// the role's own default.
+    fn grpc_size(&self, section: &str, name: &str) -> Result<usize, ConfigError> {
+        let own = format!("{section}.grpc.{name}");
+        let global = format!("grpc.{name}");
+        let key = if self.settings[own.as_str()].source == Source::Default
+            && self.settings[global.as_str()].source != Source::Default
+        {
+            global
+        } else {
+            own
+        };
+        let (v, kind) = self.raw(&key);
+        match v.parse::<u64>() {
+            Ok(n) if (1024..=i32::MAX as u64).contains(&n) => Ok(n as usize),
+            _ => Err(self.invalid(&key, kind.expected())),
+        }
+    }
+
+    fn grpc_limits(&self, section: &str) -> Result<GrpcLimits, ConfigError> {
+        let [recv, send, client_recv, client_send] = keys::GRPC_SIZES;
+        Ok(GrpcLimits {
+            server_max_recv: self.grpc_size(section, recv)?,
+            server_max_send: self.grpc_size(section, send)?,
+            client_max_recv: self.grpc_size(section, client_recv)?,
+            client_max_send: self.grpc_size(section, client_send)?,
+        })
+    }
+
     fn millis(&self, key: &str) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.number(key, 1)?))
     }
@@ -485,6 +529,7 @@ impl<'a> Typed<'a> {
                     address: self.text(&format!("{s}.address")),
                     port: self.port(&format!("{s}.port"))?,
                     active_standby,
+                    grpc: self.grpc_limits(s)?,
                 },
             );
         }

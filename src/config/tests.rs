@@ -331,3 +331,37 @@ fn unsupported_queue_storage_type_and_proportion_are_refused() {
         "{msg}"
     );
 }
+
+#[test]
+fn grpc_sizes_have_milvus_defaults_per_role_then_the_grpc_section() {
+    let l = load(None, &[]).unwrap();
+    let proxy = l.config.role(Role::Proxy).grpc;
+    assert_eq!(proxy.server_max_recv, 64 << 20);
+    assert_eq!(proxy.server_max_send, 256 << 20);
+    let qn = l.config.role(Role::QueryNode).grpc;
+    assert_eq!(qn, GrpcLimits::default());
+    // grpc.* applies where a role's own key is not set; the role's key wins.
+    let l = with_file(
+        "grpc:\n  serverMaxRecvSize: 1048576\nproxy:\n  grpc:\n    serverMaxRecvSize: 2097152\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(l.config.role(Role::Proxy).grpc.server_max_recv, 2 << 20);
+    assert_eq!(l.config.role(Role::DataNode).grpc.server_max_recv, 1 << 20);
+    let l = load(
+        None,
+        &env(&[("QUERY_NODE_GRPC_CLIENT_MAX_SEND_SIZE", "4096")]),
+    )
+    .unwrap();
+    assert_eq!(l.config.role(Role::QueryNode).grpc.client_max_send, 4096);
+    // Out of range or not a number: refused, naming the key and what is expected.
+    for bad in ["0", "12", "-5", "3000000000", "big"] {
+        let e = load(None, &env(&[("PROXY_GRPC_SERVER_MAX_RECV_SIZE", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("proxy.grpc.serverMaxRecvSize") && e.contains("from 1024 to 2147483647"),
+            "{bad}: {e}"
+        );
+    }
+}

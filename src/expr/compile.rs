@@ -145,6 +145,27 @@ pub fn compile(
     Ok((e, ctx.fields))
 }
 
+/// A field reference alone: `name`, `name['a'][0]`, or a dynamic key `key['a']`.
+pub fn identifier(text: &str, schema: &CollectionSchema) -> R<FieldRef> {
+    let mut pairs = Grammar::parse(Rule::identifier, text.trim()).map_err(|e| {
+        let col = match e.line_col {
+            pest::error::LineColLocation::Pos(p) | pest::error::LineColLocation::Span(p, _) => p.1,
+        };
+        format!("syntax error at column {col}: {}", e.variant.message())
+    })?;
+    let path = pairs
+        .next()
+        .and_then(|p| p.into_inner().next())
+        .ok_or("empty identifier")?;
+    let templates = HashMap::new();
+    let mut ctx = Ctx {
+        schema,
+        templates: &templates,
+        fields: Vec::new(),
+    };
+    ctx.path(path)
+}
+
 fn kind(e: &Expr) -> Kind {
     match e {
         Expr::Const(Value::Bool(_)) => Kind::Bool,

@@ -28,6 +28,28 @@ pub struct ExprError {
     pub why: String,
 }
 
+/// A field, or a path into a JSON field (a dynamic key goes into `$meta`), as a JSON
+/// path index's `json_path` names it: the field's ID and the path's steps as JSON
+/// Pointer tokens (`~` and `/` escaped), e.g. `my_json['a'][0]` -> (id, "/a/0").
+pub fn json_pointer(text: &str, schema: &CollectionSchema) -> Result<(i64, String), ExprError> {
+    let f = compile::identifier(text, schema).map_err(|why| ExprError {
+        expr: text.to_string(),
+        why,
+    })?;
+    let pointer: String = f
+        .path
+        .iter()
+        .map(|s| {
+            let token = match s {
+                compile::Step::Key(k) => k.clone(),
+                compile::Step::Index(i) => i.to_string(),
+            };
+            format!("/{}", token.replace('~', "~0").replace('/', "~1"))
+        })
+        .collect();
+    Ok((f.id, pointer))
+}
+
 /// A compiled filter.
 #[derive(Debug, Clone)]
 pub struct Filter {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::proto::common::KeyValuePair;
+use crate::proto::schema::DataType;
 
 /// A distance as Milvus scores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,12 +135,14 @@ pub fn int_in(
     Ok(v as usize)
 }
 
-/// Checks a float vector field's index parameters.
+/// Checks a float vector field's index parameters. No `index_type` means AUTOINDEX, as
+/// in Milvus.
 pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
     let ty = params
         .get("index_type")
         .map(|s| s.to_ascii_uppercase())
-        .ok_or("index type not specified: expected index_type FLAT, IVF_FLAT, HNSW or AUTOINDEX")?;
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "AUTOINDEX".to_string());
     let metric = params.get("metric_type");
     if ty == "AUTOINDEX" {
         let extra: Vec<&String> = params
@@ -199,6 +202,136 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
         metric,
         auto: false,
     })
+}
+
+/// The scalar index types Milvus 2.5 builds, by the name `describe_index` shows.
+pub const SCALAR_INDEX_TYPES: [&str; 4] = ["INVERTED", "STL_SORT", "Trie", "BITMAP"];
+
+/// What a scalar field's index must fit: its type, an array's element type, and whether
+/// it is the primary key.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalarField {
+    /// The field's data type.
+    pub data_type: DataType,
+    /// An array's element type.
+    pub element_type: DataType,
+    /// The primary key field.
+    pub primary: bool,
+}
+
+fn is_integer(t: DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+    )
+}
+
+fn is_numeric(t: DataType) -> bool {
+    is_integer(t) || matches!(t, DataType::Float | DataType::Double)
+}
+
+fn is_string(t: DataType) -> bool {
+    matches!(t, DataType::VarChar | DataType::String)
+}
+
+/// The JSON cast types an INVERTED index on a JSON field takes.
+const JSON_CAST_TYPES: [&str; 6] = [
+    "BOOL",
+    "DOUBLE",
+    "VARCHAR",
+    "ARRAY_BOOL",
+    "ARRAY_DOUBLE",
+    "ARRAY_VARCHAR",
+];
+
+/// Checks a scalar field's index parameters as Milvus 2.5 does and returns the index
+/// type it gets: no `index_type` or AUTOINDEX picks one by the field's type (BITMAP for
+/// booleans, INVERTED otherwise), and each type is refused on fields it cannot index
+/// with Milvus's message.
+pub fn scalar_index_type(
+    params: &BTreeMap<String, String>,
+    f: ScalarField,
+) -> Result<String, String> {
+    let given = params
+        .get("index_type")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let t = f.data_type;
+    let ty = match given.as_deref() {
+        None => auto_scalar(f)?,
+        Some(g) if g.eq_ignore_ascii_case("AUTOINDEX") => auto_scalar(f)?,
+        Some(g) => SCALAR_INDEX_TYPES
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(g))
+            .map(|k| k.to_string())
+            .ok_or_else(|| format!("invalid index type: {g}"))?,
+    };
+    match ty.as_str() {
+        "INVERTED" => {
+            if !(t == DataType::Bool
+                || is_numeric(t)
+                || is_string(t)
+                || t == DataType::Array
+                || t == DataType::Json)
+            {
+                return Err(format!(
+                    "INVERTED are not supported on {} field",
+                    t.as_str_name()
+                ));
+            }
+            if t == DataType::Json {
+                let cast = params.get("json_cast_type").ok_or(
+                    "json index must specify cast type: missing parameter[json_cast_type]",
+                )?;
+                if !JSON_CAST_TYPES.contains(&cast.to_ascii_uppercase().as_str()) {
+                    return Err(format!("json_cast_type {cast} is not supported"));
+                }
+            }
+        }
+        "STL_SORT" if !is_numeric(t) => {
+            return Err("STL_SORT are only supported on numeric field".into())
+        }
+        "Trie" if !is_string(t) => return Err("TRIE are only supported on varchar field".into()),
+        "BITMAP" => {
+            if f.primary {
+                return Err("create bitmap index on primary key not supported".into());
+            }
+            let fits = |t: DataType| t == DataType::Bool || is_integer(t) || is_string(t);
+            if !(fits(t) || t == DataType::Array) {
+                return Err(
+                    "bitmap index are only supported on bool, int, string and array field".into(),
+                );
+            }
+            if t == DataType::Array && !fits(f.element_type) {
+                return Err(
+                    "bitmap index are only supported on bool, int, string for array field".into(),
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(ty)
+}
+
+/// AUTOINDEX on a scalar field: Milvus 2.5's self-hosted choice by type.
+fn auto_scalar(f: ScalarField) -> Result<String, String> {
+    let t = if f.data_type == DataType::Array {
+        f.element_type
+    } else {
+        f.data_type
+    };
+    match t {
+        DataType::Bool => Ok("BITMAP".into()),
+        DataType::Json => Err(format!(
+            "create auto index on type:{} is not supported",
+            f.data_type.as_str_name()
+        )),
+        t if is_numeric(t) || is_string(t) => Ok("INVERTED".into()),
+        _ => Err(format!(
+            "create auto index on type:{} is not supported",
+            f.data_type.as_str_name()
+        )),
+    }
 }
 
 /// Search-time knobs, checked against the index and `limit`.

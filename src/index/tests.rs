@@ -23,6 +23,12 @@ fn parameters_are_checked_as_milvus_checks_them() {
             ef_construction: 240
         }
     );
+    // No index_type is AUTOINDEX, with the metric given (Milvus 2.5).
+    let none = spec(&[("metric_type", "L2")]).unwrap();
+    assert!(none.auto && none.metric == Metric::L2, "{none:?}");
+    assert_eq!(spec(&[]).unwrap(), auto);
+    let e = spec(&[("M", "8")]).unwrap_err();
+    assert!(e.contains("only metric type can be passed"), "{e}");
     let e = spec(&[("index_type", "AUTOINDEX"), ("M", "8")]).unwrap_err();
     assert!(
         e.contains("only metric type can be passed when use AutoIndex"),
@@ -77,6 +83,73 @@ fn parameters_are_checked_as_milvus_checks_them() {
     let ef: BTreeMap<String, String> = [("ef".to_string(), "5".to_string())].into();
     let e = SearchParams::parse(&ef, &hnsw, 10).unwrap_err();
     assert!(e.contains("ef(5) should be larger than k(10)"), "{e}");
+}
+
+#[test]
+fn scalar_indexes_fit_their_field_types_as_milvus_checks_them() {
+    use crate::proto::schema::DataType as T;
+    let field = |data_type, element_type, primary| params::ScalarField {
+        data_type,
+        element_type,
+        primary,
+    };
+    let of = |pairs: &[(&str, &str)], f| {
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        params::scalar_index_type(&m, f)
+    };
+    let int = field(T::Int64, T::None, false);
+    let text = field(T::VarChar, T::None, false);
+    assert_eq!(of(&[], int).unwrap(), "INVERTED");
+    assert_eq!(
+        of(
+            &[("index_type", "AUTOINDEX")],
+            field(T::Bool, T::None, false)
+        )
+        .unwrap(),
+        "BITMAP"
+    );
+    assert_eq!(of(&[("index_type", "STL_SORT")], int).unwrap(), "STL_SORT");
+    assert_eq!(of(&[("index_type", "trie")], text).unwrap(), "Trie");
+    for (ty, f, want) in [
+        (
+            "STL_SORT",
+            text,
+            "STL_SORT are only supported on numeric field",
+        ),
+        ("Trie", int, "TRIE are only supported on varchar field"),
+        (
+            "BITMAP",
+            field(T::Int64, T::None, true),
+            "create bitmap index on primary key not supported",
+        ),
+        (
+            "BITMAP",
+            field(T::Float, T::None, false),
+            "bitmap index are only supported on bool, int, string and array field",
+        ),
+        (
+            "BITMAP",
+            field(T::Array, T::Double, false),
+            "bitmap index are only supported on bool, int, string for array field",
+        ),
+        (
+            "INVERTED",
+            field(T::Json, T::None, false),
+            "json index must specify cast type",
+        ),
+        ("HNSW", int, "invalid index type: HNSW"),
+    ] {
+        let e = of(&[("index_type", ty)], f).unwrap_err();
+        assert!(e.contains(want), "{ty} on {f:?}: {e}");
+    }
+    let json = of(
+        &[("index_type", "INVERTED"), ("json_cast_type", "double")],
+        field(T::Json, T::None, false),
+    );
+    assert_eq!(json.unwrap(), "INVERTED");
 }
 
 fn truth(metric: Metric, data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
@@ -144,6 +217,88 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
     }
 }
 
+/// recall@k of `idx` over `queries` against exact search, and each answer's length.
+fn recall_of(
+    idx: &VectorIndex,
+    metric: Metric,
+    data: &[f32],
+    dim: usize,
+    queries: &[f32],
+    k: usize,
+    p: &SearchParams,
+) -> f64 {
+    let mut hits = 0;
+    for q in queries.chunks_exact(dim) {
+        let got = idx.search(q, k, p).unwrap();
+        assert_eq!(got.len(), k, "{got:?}");
+        let want = truth(metric, data, dim, q, k);
+        hits += got.iter().filter(|(r, _)| want.contains(r)).count();
+    }
+    hits as f64 / (queries.len() / dim * k) as f64
+}
+
+#[test]
+fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
+    let (n, dim, k) = (3000, 32, 10);
+    let data = random_vectors(n, dim, 21);
+    let queries = random_vectors(30, dim, 22);
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let spec = IndexSpec {
+            kind: Kind::HnswSq {
+                m: 16,
+                ef_construction: 100,
+            },
+            metric,
+            auto: false,
+        };
+        let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
+        assert!(!idx.keeps_raw_vectors(), "HNSW_SQ keeps 8-bit codes only");
+        let p = SearchParams {
+            ef: Some(128),
+            nprobe: None,
+        };
+        let r = recall_of(&idx, metric, &data, dim, &queries, k, &p);
+        assert!(r >= 0.85, "{metric:?} HNSW_SQ recall {r}");
+        // Quantization loses a little: never better than exact, and a small ef is worse.
+        let small = SearchParams {
+            ef: Some(10),
+            nprobe: None,
+        };
+        let r_small = recall_of(&idx, metric, &data, dim, &queries, k, &small);
+        assert!(r_small < r, "{metric:?}: ef 10 {r_small} vs ef 128 {r}");
+        let back = VectorIndex::from_bytes(spec, &idx.to_bytes().unwrap()).unwrap();
+        for q in queries.chunks_exact(dim) {
+            assert_eq!(
+                back.search(q, k, &p).unwrap(),
+                idx.search(q, k, &p).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn ivf_flat_probes_only_nprobe_lists() {
+    let (n, dim, k) = (4000, 16, 10);
+    let data = random_vectors(n, dim, 31);
+    let queries = random_vectors(40, dim, 32);
+    let spec = IndexSpec {
+        kind: Kind::IvfFlat { nlist: 64 },
+        metric: Metric::L2,
+        auto: false,
+    };
+    let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
+    let probe = |nprobe| SearchParams {
+        ef: None,
+        nprobe: Some(nprobe),
+    };
+    let all = recall_of(&idx, Metric::L2, &data, dim, &queries, k, &probe(64));
+    assert_eq!(all, 1.0, "every list probed is an exact scan");
+    let few = recall_of(&idx, Metric::L2, &data, dim, &queries, k, &probe(4));
+    assert!((0.4..0.999).contains(&few), "4 of 64 lists: recall {few}");
+    let one = recall_of(&idx, Metric::L2, &data, dim, &queries, k, &probe(1));
+    assert!(one < few, "1 list {one} vs 4 lists {few}");
+}
+
 #[test]
 fn scores_follow_milvus_conventions() {
     let data = vec![1.0, 0.0, 0.0, 2.0];
@@ -178,6 +333,7 @@ fn scores_follow_milvus_conventions() {
             )
             .unwrap();
             let got = idx.search(&q, 2, &SearchParams::default()).unwrap();
+            assert_eq!(got.len(), want.len(), "{metric:?} {kind:?}: {got:?}");
             for ((_, s), (_, w)) in got.iter().zip(&want) {
                 assert!(
                     (s - w).abs() < 1e-5,

@@ -6,6 +6,8 @@
 //! - `<meta>/datacoord-meta/d/<coll>/<id>`: [`DeltaRecord`] (deleted pks)
 //! - `<meta>/datacoord-meta/channel-cp/<vchannel>`: [`ChannelCheckpoint`]
 //! - `<meta>/datacoord-meta/dropped/<coll>`: a dropped collection (Unix ms of the drop)
+//! - `<meta>/datacoord-meta/sync-failed/<vchannel>`: [`SyncFailure`] (a datanode that
+//!   cannot write the channel's rows)
 //! - `<meta>/channelwatch/<vchannel>`: [`ChannelWatch`] (which datanode consumes it)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,7 +16,7 @@ use prost::Message;
 
 use super::follower::Mirror;
 use crate::proto::datacoord::{
-    ChannelCheckpoint, ChannelWatch, DeltaRecord, SegmentRecord, SegmentState,
+    ChannelCheckpoint, ChannelWatch, DeltaRecord, SegmentRecord, SegmentState, SyncFailure,
 };
 
 /// Key names of the data plane's records.
@@ -56,6 +58,11 @@ impl DataKeys {
     /// A channel checkpoint's key.
     pub fn checkpoint(&self, vchannel: &str) -> String {
         format!("{}channel-cp/{vchannel}", self.meta)
+    }
+
+    /// The key of a channel's failing sync.
+    pub fn sync_failure(&self, vchannel: &str) -> String {
+        format!("{}sync-failed/{vchannel}", self.meta)
     }
 
     /// The key marking a collection as dropped.
@@ -108,6 +115,7 @@ pub struct DataMeta {
     deltas: BTreeMap<i64, DeltaRecord>,
     checkpoints: HashMap<String, ChannelCheckpoint>,
     dropped: BTreeMap<i64, i64>,
+    sync_failures: HashMap<String, SyncFailure>,
 }
 
 fn decode<M: Message + Default>(key: &str, value: &[u8]) -> Result<M, String> {
@@ -147,6 +155,9 @@ impl Mirror for DataMeta {
                 .map_err(|_| format!("{key}: not a collection ID"))?;
             let at = String::from_utf8_lossy(value).parse().unwrap_or(0);
             self.dropped.insert(coll, at);
+        } else if let Some(vch) = rest.strip_prefix("sync-failed/") {
+            let f: SyncFailure = decode(key, value)?;
+            self.sync_failures.insert(vch.to_string(), f);
         }
         Ok(())
     }
@@ -170,6 +181,8 @@ impl Mirror for DataMeta {
             if let Ok(id) = last.parse() {
                 self.dropped.remove(&id);
             }
+        } else if let Some(vch) = rest.strip_prefix("sync-failed/") {
+            self.sync_failures.remove(vch);
         }
     }
 }
@@ -179,6 +192,11 @@ fn live(s: &SegmentRecord) -> bool {
 }
 
 impl DataMeta {
+    /// The failing sync of a channel, if its datanode reported one.
+    pub fn sync_failure(&self, vchannel: &str) -> Option<&SyncFailure> {
+        self.sync_failures.get(vchannel)
+    }
+
     /// Every segment record.
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.segments.values()

@@ -9,3 +9,10 @@ pub mod follower;
 pub mod index;
 pub mod query;
 pub mod records;
+
+/// Wall-clock Unix milliseconds, the time records carry (drops, failures, loads).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -17,6 +17,7 @@ pub mod worker;
 
 use std::sync::Arc;
 
+use crate::grpc::GrpcLimits;
 use crate::process::Context;
 pub use crate::role::{Role, UnknownRole};
 
@@ -55,35 +56,33 @@ impl Component {
         })
     }
 
-    /// Its gRPC services, served on the role's port beside `/healthz` and `/status`.
-    pub fn grpc_routes(&self) -> Option<axum::Router> {
-        match self {
-            Component::RootCoord(rc) => Some(
-                tonic::service::Routes::new(rootcoord::service::Service::server(rc.clone()))
-                    .into_axum_router(),
-            ),
-            Component::Proxy(p) => Some(
-                tonic::service::Routes::new(proxy::service::Service::server(p.clone()))
-                    .into_axum_router(),
-            ),
-            Component::DataCoord(d) => Some(
-                tonic::service::Routes::new(datacoord::service::Service::server(d.clone()))
-                    .into_axum_router(),
-            ),
-            Component::IndexCoord(i) => Some(
-                tonic::service::Routes::new(indexcoord::service::Service::server(i.clone()))
-                    .into_axum_router(),
-            ),
-            Component::QueryCoord(q) => Some(
-                tonic::service::Routes::new(querycoord::service::Service::server(q.clone()))
-                    .into_axum_router(),
-            ),
-            Component::QueryNode(q) => Some(
-                tonic::service::Routes::new(querynode::service::Service::server(q.clone()))
-                    .into_axum_router(),
-            ),
-            _ => None,
+    /// Its gRPC services, served on the role's port beside `/healthz` and `/status`,
+    /// with the role's message size limits (`section`: its `milvus.yaml` section).
+    pub fn grpc_routes(&self, section: &str, limits: &GrpcLimits) -> Option<axum::Router> {
+        macro_rules! routes {
+            ($server:expr) => {
+                tonic::service::Routes::new($crate::limit_server!($server, limits))
+                    .into_axum_router()
+            };
         }
+        let router = match self {
+            Component::RootCoord(rc) => routes!(rootcoord::service::Service::server(rc.clone())),
+            Component::Proxy(p) => routes!(proxy::service::Service::server(p.clone())),
+            Component::DataCoord(d) => routes!(datacoord::service::Service::server(d.clone())),
+            Component::IndexCoord(i) => {
+                routes!(indexcoord::service::Service::server(i.clone()))
+            }
+            Component::QueryCoord(q) => {
+                routes!(querycoord::service::Service::server(q.clone()))
+            }
+            Component::QueryNode(q) => routes!(querynode::service::Service::server(q.clone())),
+            _ => return None,
+        };
+        Some(crate::grpc::refuse_oversized(
+            router,
+            format!("{section}.grpc.serverMaxRecvSize"),
+            limits.server_max_recv,
+        ))
     }
 
     /// Runs it until it must exit; returns the exit code.

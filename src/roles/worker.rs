@@ -21,7 +21,8 @@ pub trait Worker: Send + Sync {
     }
 }
 
-/// A worker with no duties of its own yet.
+/// A worker whose work is all in its gRPC service (the proxy): it only keeps its
+/// session.
 pub struct Plain;
 
 impl Worker for Plain {}

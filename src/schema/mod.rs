@@ -7,6 +7,7 @@
 //! written.
 
 pub mod hash;
+pub mod names;
 
 use crate::proto::common::Status;
 use crate::proto::schema::{
@@ -40,6 +41,18 @@ impl Pks {
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The first key that appears twice, as text.
+    pub fn first_repeated(&self) -> Option<String> {
+        fn first<T: std::hash::Hash + Eq + ToString>(v: &[T]) -> Option<String> {
+            let mut seen = std::collections::HashSet::with_capacity(v.len());
+            v.iter().find(|k| !seen.insert(*k)).map(ToString::to_string)
+        }
+        match self {
+            Pks::Int(v) => first(v),
+            Pks::Str(v) => first(v),
+        }
     }
 
     /// The shard of row `i` among `shards` (Milvus's hash of the key).

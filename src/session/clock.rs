@@ -58,6 +58,9 @@ mod tests {
         let b = BootInstant::now();
         assert!(b.saturating_duration_since(a) >= Duration::from_millis(20));
         assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
-        assert!((a + Duration::from_secs(1)).remaining() > Duration::from_millis(900));
+        // At least the 20 ms slept have passed since `a`; how much more depends on the
+        // machine's load, so only the bound that cannot flake is asserted.
+        assert!((a + Duration::from_secs(1)).remaining() <= Duration::from_millis(980));
+        assert!((a + Duration::from_secs(3600)).remaining() > Duration::from_secs(3500));
     }
 }

@@ -6,7 +6,8 @@
 //! name, its field ID in the Arrow field metadata (`field_id`). Types: Bool, Int8-64,
 //! Float, Double, VarChar/String (utf8), JSON (utf8 JSON text), FloatVector
 //! (fixed-size list of float32, `dim`), BinaryVector / Float16Vector / BFloat16Vector
-//! (fixed-size binary). Scalar columns may carry nulls (`valid_data`, one flag per row).
+//! (fixed-size binary), Array (a list of the element type). Scalar columns may carry
+//! nulls (`valid_data`, one flag per row).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,6 +110,7 @@ fn arrow_type(f: &FieldSchema) -> Result<Arrow, SegmentError> {
         DataType::Float16Vector | DataType::BFloat16Vector => {
             Arrow::FixedSizeBinary(dim_of(f)? * 2)
         }
+        DataType::Array => Arrow::List(Arc::new(Field::new("item", element_arrow_type(f)?, true))),
         other => {
             return Err(SegmentError::Unsupported {
                 field: f.name.clone(),
@@ -116,6 +118,138 @@ fn arrow_type(f: &FieldSchema) -> Result<Arrow, SegmentError> {
             })
         }
     })
+}
+
+/// The Arrow type of an array field's elements.
+fn element_arrow_type(f: &FieldSchema) -> Result<Arrow, SegmentError> {
+    let element = DataType::try_from(f.element_type).unwrap_or(DataType::None);
+    Ok(match element {
+        DataType::Bool => Arrow::Boolean,
+        DataType::Int8 => Arrow::Int8,
+        DataType::Int16 => Arrow::Int16,
+        DataType::Int32 => Arrow::Int32,
+        DataType::Int64 => Arrow::Int64,
+        DataType::Float => Arrow::Float32,
+        DataType::Double => Arrow::Float64,
+        DataType::String | DataType::VarChar => Arrow::Utf8,
+        other => {
+            return Err(SegmentError::Unsupported {
+                field: f.name.clone(),
+                kind: format!("Array of {}", other.as_str_name()),
+            })
+        }
+    })
+}
+
+/// An array field's rows (one `ScalarField` each; `None` for a null row) as an Arrow
+/// list column of the element type.
+fn array_to_arrow(
+    f: &FieldSchema,
+    rows: &[ScalarField],
+    valid: Option<&[bool]>,
+) -> Result<ArrayRef, SegmentError> {
+    use scalar_field::Data as S;
+    let wrong = |i: usize| {
+        SegmentError::Shape(format!(
+            "field {}: row {i} does not hold elements of type {}",
+            f.name,
+            DataType::try_from(f.element_type).map_or("unknown", |t| t.as_str_name())
+        ))
+    };
+    let element = element_arrow_type(f)?;
+    let mut offsets: Vec<i32> = Vec::with_capacity(rows.len() + 1);
+    offsets.push(0);
+    let mut values: Vec<ArrayRef> = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let ok = valid.is_none_or(|v| v[i]);
+        let part: ArrayRef = match (&element, r.data.as_ref()) {
+            (_, _) if !ok => arrow_array::new_empty_array(&element),
+            (_, None) => arrow_array::new_empty_array(&element),
+            (Arrow::Boolean, Some(S::BoolData(a))) => Arc::new(BooleanArray::from(a.data.clone())),
+            (Arrow::Int8, Some(S::IntData(a))) => {
+                Arc::new(Int8Array::from_iter_values(a.data.iter().map(|x| *x as i8)))
+            }
+            (Arrow::Int16, Some(S::IntData(a))) => Arc::new(Int16Array::from_iter_values(
+                a.data.iter().map(|x| *x as i16),
+            )),
+            (Arrow::Int32, Some(S::IntData(a))) => Arc::new(Int32Array::from(a.data.clone())),
+            (Arrow::Int64, Some(S::LongData(a))) => Arc::new(Int64Array::from(a.data.clone())),
+            (Arrow::Float32, Some(S::FloatData(a))) => Arc::new(Float32Array::from(a.data.clone())),
+            (Arrow::Float64, Some(S::DoubleData(a))) => {
+                Arc::new(Float64Array::from(a.data.clone()))
+            }
+            (Arrow::Utf8, Some(S::StringData(a))) => Arc::new(StringArray::from(a.data.clone())),
+            _ => return Err(wrong(i)),
+        };
+        let last = *offsets.last().expect("offsets start at 0");
+        offsets.push(last + part.len() as i32);
+        values.push(part);
+    }
+    let refs: Vec<&dyn Array> = values.iter().map(AsRef::as_ref).collect();
+    let flat = if refs.is_empty() {
+        arrow_array::new_empty_array(&element)
+    } else {
+        arrow_select::concat::concat(&refs).map_err(format)?
+    };
+    let nulls = valid.map(|v| arrow_buffer::NullBuffer::from(v.to_vec()));
+    let list = arrow_array::ListArray::try_new(
+        Arc::new(Field::new("item", element, true)),
+        arrow_buffer::OffsetBuffer::new(offsets.into()),
+        flat,
+        nulls,
+    )
+    .map_err(format)?;
+    Ok(Arc::new(list))
+}
+
+/// An Arrow list column back as one `ScalarField` per row (empty for a null row).
+fn array_from_arrow(f: &FieldSchema, a: &dyn Array) -> Result<Vec<ScalarField>, SegmentError> {
+    use scalar_field::Data as S;
+    let list = a.as_list::<i32>();
+    let mut rows = Vec::with_capacity(list.len());
+    for i in 0..list.len() {
+        let v = list.value(i);
+        let data = match element_arrow_type(f)? {
+            Arrow::Boolean => {
+                let b = v.as_boolean();
+                S::BoolData(BoolArray {
+                    data: (0..b.len()).map(|j| b.value(j)).collect(),
+                })
+            }
+            Arrow::Int8 => S::IntData(IntArray {
+                data: natives::<Int8Type>(v.as_ref())
+                    .into_iter()
+                    .map(i32::from)
+                    .collect(),
+            }),
+            Arrow::Int16 => S::IntData(IntArray {
+                data: natives::<Int16Type>(v.as_ref())
+                    .into_iter()
+                    .map(i32::from)
+                    .collect(),
+            }),
+            Arrow::Int32 => S::IntData(IntArray {
+                data: natives::<Int32Type>(v.as_ref()),
+            }),
+            Arrow::Int64 => S::LongData(LongArray {
+                data: natives::<Int64Type>(v.as_ref()),
+            }),
+            Arrow::Float32 => S::FloatData(FloatArray {
+                data: natives::<Float32Type>(v.as_ref()),
+            }),
+            Arrow::Float64 => S::DoubleData(DoubleArray {
+                data: natives::<Float64Type>(v.as_ref()),
+            }),
+            _ => {
+                let s = v.as_string::<i32>();
+                S::StringData(PbStrings {
+                    data: (0..s.len()).map(|j| s.value(j).to_string()).collect(),
+                })
+            }
+        };
+        rows.push(ScalarField { data: Some(data) });
+    }
+    Ok(rows)
 }
 
 /// The Arrow schema of a collection's segment files.
@@ -235,6 +369,10 @@ fn to_arrow(f: &FieldSchema, fd: &FieldData, rows: usize) -> Result<ArrayRef, Se
                 v.push(ok.then_some(text));
             }
             Arc::new(StringArray::from(v))
+        }
+        (DataType::Array, Some(S::ArrayData(a))) => {
+            check(a.data.len())?;
+            array_to_arrow(f, &a.data, valid)?
         }
         (DataType::FloatVector, _) => {
             let dim = dim_of(f)?;
@@ -404,6 +542,14 @@ fn from_arrow(f: &FieldSchema, a: &dyn Array) -> Result<FieldData, SegmentError>
         DataType::Json => {
             let data = strings(a).into_iter().map(String::into_bytes).collect();
             scalar_column(f, S::JsonData(JsonArray { data }), valid)
+        }
+        DataType::Array => {
+            let data = array_from_arrow(f, a)?;
+            let array = crate::proto::schema::ArrayArray {
+                data,
+                element_type: f.element_type,
+            };
+            scalar_column(f, S::ArrayData(array), valid)
         }
         DataType::FloatVector => {
             let list = a.as_fixed_size_list();
@@ -662,6 +808,78 @@ mod tests {
             assert_eq!(got.valid_data, want.valid_data, "{}", want.field_name);
         }
         assert_eq!(back.fields[0].field_id, 100);
+    }
+
+    #[test]
+    fn array_fields_round_trip_as_list_columns() {
+        use scalar_field::Data as S;
+        let mut tags = field(101, "tags", DataType::Array, None, true);
+        tags.element_type = DataType::Int64 as i32;
+        let mut names = field(102, "names", DataType::Array, None, false);
+        names.element_type = DataType::VarChar as i32;
+        let schema = CollectionSchema {
+            fields: vec![field(100, "id", DataType::Int64, None, false), tags, names],
+            ..Default::default()
+        };
+        let row = |d: S| ScalarField { data: Some(d) };
+        let longs = |v: &[i64]| row(S::LongData(LongArray { data: v.to_vec() }));
+        let strs = |v: &[&str]| {
+            row(S::StringData(PbStrings {
+                data: v.iter().map(|s| s.to_string()).collect(),
+            }))
+        };
+        let array = |name: &str, data: Vec<ScalarField>, element: DataType, valid: Vec<bool>| {
+            scalar(
+                name,
+                DataType::Array,
+                S::ArrayData(crate::proto::schema::ArrayArray {
+                    data,
+                    element_type: element as i32,
+                }),
+                valid,
+            )
+        };
+        let batch = SegmentBatch {
+            row_ids: vec![1, 2, 3],
+            timestamps: vec![5, 6, 7],
+            fields: vec![
+                scalar(
+                    "id",
+                    DataType::Int64,
+                    S::LongData(LongArray {
+                        data: vec![1, 2, 3],
+                    }),
+                    vec![],
+                ),
+                array(
+                    "tags",
+                    vec![longs(&[1, 2, 3]), longs(&[]), longs(&[])],
+                    DataType::Int64,
+                    vec![true, true, false],
+                ),
+                array(
+                    "names",
+                    vec![strs(&["a"]), strs(&["bé", "c"]), strs(&[])],
+                    DataType::VarChar,
+                    vec![],
+                ),
+            ],
+        };
+        let back = decode(&schema, encode(&schema, &batch).unwrap()).unwrap();
+        for (got, want) in back.fields.iter().zip(&batch.fields) {
+            assert_eq!(got.valid_data, want.valid_data, "{}", want.field_name);
+            assert_eq!(got.field, want.field, "{}", want.field_name);
+        }
+        // Elements of another type than the field's are refused, not stored.
+        let mut wrong = batch.clone();
+        wrong.fields[2] = array(
+            "names",
+            vec![longs(&[1]), longs(&[2]), longs(&[3])],
+            DataType::Int64,
+            vec![],
+        );
+        let e = encode(&schema, &wrong).unwrap_err().to_string();
+        assert!(e.contains("names") && e.contains("VarChar"), "{e}");
     }
 
     #[test]

@@ -154,6 +154,15 @@ impl EtcdServer {
         self.kill();
         self.cluster_state = "existing";
         self.launch();
+        let port = self.client_port;
+        let serving = wait_until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            serving,
+            "restarted etcd does not serve port {port} after 20 s; log: {}",
+            self.log()
+        );
     }
 
     /// The server's log so far.

@@ -2,6 +2,8 @@
 //! processes, and waiting on conditions with deadlines. Used by `tests/` and `benches/`;
 //! not used by the binary itself.
 
+pub mod client;
+pub mod cluster;
 pub mod etcd_server;
 pub mod milvus_client;
 pub mod nats_server;
@@ -17,6 +19,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use client::Spawned;
+pub use cluster::BenchCluster;
 pub use etcd_server::{EtcdCluster, EtcdServer};
 pub use nats_server::NatsServer;
 pub use process::Milvus;

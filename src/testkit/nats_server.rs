@@ -17,6 +17,8 @@ use super::{free_port, wait_until, TempDir};
 pub struct NatsServer {
     /// Client port on 127.0.0.1.
     pub port: u16,
+    /// HTTP monitoring port (`/connz`, `/jsz`) on 127.0.0.1.
+    pub monitor_port: u16,
     dir: TempDir,
     child: Option<Child>,
 }
@@ -41,6 +43,7 @@ impl NatsServer {
     pub fn start() -> NatsServer {
         let mut s = NatsServer {
             port: free_port(),
+            monitor_port: free_port(),
             dir: TempDir::new("nats"),
             child: None,
         };
@@ -52,6 +55,7 @@ impl NatsServer {
         let log = File::create(self.dir.0.join("nats.log")).expect("cannot create nats log");
         let child = Command::new(nats_binary())
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()])
             .arg("-sd")
             .arg(self.dir.0.join("store"))
             .stdin(Stdio::null())
@@ -69,6 +73,33 @@ impl NatsServer {
             "nats-server on port {port} did not start: {}",
             self.log()
         );
+    }
+
+    /// Messages the server has sent to each client connection, by connection name
+    /// (`/connz` of the monitoring port): what each process received from the log.
+    pub fn messages_sent(&self) -> Vec<(String, u64)> {
+        let (code, body) =
+            super::http_get(self.monitor_port, "/connz?limit=1024").unwrap_or_else(|| {
+                panic!(
+                    "nats-server monitoring on port {} does not answer",
+                    self.monitor_port
+                )
+            });
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("connz JSON");
+        v["connections"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (
+                            c["name"].as_str().unwrap_or("").to_string(),
+                            c["out_msgs"].as_u64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// `nats://127.0.0.1:<port>`.

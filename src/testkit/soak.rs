@@ -258,8 +258,13 @@ pub fn run(bin: &Path, cfg: &SoakConfig) -> SoakReport {
     }
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
-    for t in tasks {
-        let _ = rt.block_on(t);
+    for (client, t) in tasks.into_iter().enumerate() {
+        // A client that panicked has no history to check: that is a failure of the soak.
+        if let Err(e) = rt.block_on(t) {
+            report
+                .violations
+                .push(format!("client {client} stopped without a history: {e}"));
+        }
     }
     let histories = std::mem::take(&mut *history.lock().expect("history lock"));
     let listed = rt.block_on(async {
@@ -294,7 +299,8 @@ async fn client_loop(client: usize, rc: ActiveRootCoord, stop: Arc<AtomicBool>) 
             })
             .await;
         let result = match r {
-            Ok(a) if a.status.as_ref().is_none_or(is_ok) => Ok(Answer::Timestamps {
+            // An answer without a status is not a success.
+            Ok(a) if a.status.as_ref().is_some_and(is_ok) => Ok(Answer::Timestamps {
                 first: a.timestamp,
                 count: u64::from(a.count),
                 epoch: a.epoch,
@@ -315,7 +321,7 @@ async fn client_loop(client: usize, rc: ActiveRootCoord, stop: Arc<AtomicBool>) 
             })
             .await;
         let result = match r {
-            Ok(a) if a.status.as_ref().is_none_or(is_ok) => Ok(Answer::Ids {
+            Ok(a) if a.status.as_ref().is_some_and(is_ok) => Ok(Answer::Ids {
                 first: a.id,
                 count: u64::from(a.count),
                 epoch: a.epoch,

@@ -48,7 +48,8 @@ pub fn arg(name: &str, default: usize) -> usize {
 }
 
 /// A size field (`VmRSS`, `VmHWM`, ...) of `/proc/<pid>/status` in MiB (`pid` may be
-/// `self`); 0 when it cannot be read.
+/// `self`). Panics when it cannot be read: a process that died during a benchmark must
+/// not count as using no memory.
 pub fn proc_status_mib(pid: &str, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -57,12 +58,13 @@ pub fn proc_status_mib(pid: &str, field: &str) -> f64 {
                 .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .map(|kb| kb / 1024.0)
+        .unwrap_or_else(|| panic!("cannot read {field} of process {pid}: did it die?"))
 }
 
 /// The proportional set size of a process in MiB (`Pss` of `/proc/<pid>/smaps_rollup`):
 /// its private pages plus its share of pages shared with other processes (the text of
-/// a binary eight processes run counts one eighth each); 0 when it cannot be read.
+/// a binary eight processes run counts one eighth each). Panics when it cannot be read.
 pub fn proc_pss_mib(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
@@ -71,7 +73,22 @@ pub fn proc_pss_mib(pid: &str) -> f64 {
                 .find(|l| l.starts_with("Pss:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .map(|kb| kb / 1024.0)
+        .unwrap_or_else(|| panic!("cannot read the PSS of process {pid}: did it die?"))
+}
+
+/// User + system CPU seconds a process has used. Panics when it cannot be read.
+pub fn proc_cpu_s(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or_else(|| panic!("cannot read the CPU time of process {pid}: did it die?"))
 }
 
 #[cfg(test)]
@@ -90,6 +107,18 @@ mod tests {
             Some(Duration::from_micros(950))
         );
         assert_eq!(parse_debug_duration("x"), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "did it die?")]
+    fn a_process_that_is_gone_is_not_counted_as_zero() {
+        proc_status_mib("999999999", "VmRSS");
+    }
+
+    #[test]
+    fn the_own_process_is_measured() {
+        assert!(proc_status_mib("self", "VmRSS") > 0.0);
+        assert!(proc_cpu_s("self") >= 0.0);
     }
 
     #[test]

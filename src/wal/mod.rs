@@ -1,17 +1,30 @@
 //! The write-ahead log on NATS JetStream (Milvus's "message queue", `mq.type: natsmq`).
 //!
-//! One stream per physical DML channel (`by-dev-rootcoord-dml_<n>`), file-backed, whose
-//! only subject is the channel name. Writers publish with a message ID
-//! (`Nats-Msg-Id`) and wait for the server's acknowledgement, so a retried publish is
-//! stored once (within the stream's duplicate window). Readers consume a channel in
-//! order from any sequence. Every call is bounded by the log's timeout: a frozen server
-//! makes calls fail, never hang.
+//! One stream per physical DML channel (`by-dev-rootcoord-dml_<n>`), file-backed. Each
+//! virtual channel (shard) of a collection has its own subject in its physical
+//! channel's stream, `<pchannel>.<vchannel>`, so a reader of one shard is sent only that
+//! shard's messages: the server filters, and a process that serves many shards of one
+//! physical channel does not receive every message once per shard (with hundreds of
+//! collections that overran the client connection: nats-server's "Slow Consumer"). A
+//! message's sequence is still its position in the physical channel, so checkpoints
+//! compare across shards. Messages an older build wrote to the bare `<pchannel>` subject
+//! are still read: a reader that would start at or before one reads the whole channel.
+//!
+//! Writers publish with a message ID (`Nats-Msg-Id`) and wait for the server's
+//! acknowledgement, so a retried publish is stored once (within the stream's duplicate
+//! window). Readers consume a shard in order from any sequence. Every call is bounded
+//! by the log's timeout: a frozen server makes calls fail, never hang.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
+
+/// The name a process's connection to the log has: `milvus <role> <pid>`.
+pub fn connection_name(role: &str) -> String {
+    format!("milvus {role} {}", std::process::id())
+}
 
 /// How long the server remembers message IDs for de-duplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -65,6 +78,11 @@ pub fn vchannel_name(pchannel: &str, collection_id: i64, shard: usize) -> String
     format!("{pchannel}_{collection_id}v{shard}")
 }
 
+/// The subject of a virtual channel's messages: `<pchannel>.<vchannel>`.
+pub fn subject_of(vchannel: &str) -> String {
+    format!("{}.{vchannel}", pchannel_of(vchannel))
+}
+
 /// The physical channel a virtual channel lives on.
 pub fn pchannel_of(vchannel: &str) -> &str {
     vchannel
@@ -99,10 +117,16 @@ pub struct Wal {
 }
 
 impl Wal {
-    /// Connects to `address` (`nats://host:port` or `host:port`); every later call is
-    /// bounded by `timeout`.
-    pub async fn connect(address: &str, timeout: Duration) -> Result<Wal, WalError> {
+    /// Connects to `address` (`nats://host:port` or `host:port`) as `name` (what the
+    /// server's monitoring shows for the connection, e.g. `milvus datanode 4242`); every
+    /// later call is bounded by `timeout`.
+    pub async fn connect(
+        address: &str,
+        timeout: Duration,
+        name: impl Into<String>,
+    ) -> Result<Wal, WalError> {
         let connect = async_nats::ConnectOptions::new()
+            .name(name.into())
             .connection_timeout(timeout)
             .request_timeout(Some(timeout))
             .connect(address);
@@ -149,39 +173,45 @@ impl Wal {
         self.client.server_info().max_payload.max(64 * 1024)
     }
 
-    /// Creates the stream of `pchannel` if it does not exist.
+    /// Creates the stream of `pchannel` if it does not exist, with a subject per
+    /// virtual channel; a stream an older build made (bare subject only) gets them too.
     pub async fn ensure_channel(&self, pchannel: &str) -> Result<(), WalError> {
+        let subjects = vec![pchannel.to_string(), format!("{pchannel}.>")];
         let config = stream::Config {
             name: pchannel.to_string(),
-            subjects: vec![pchannel.to_string()],
+            subjects: subjects.clone(),
             storage: stream::StorageType::File,
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
         };
-        self.bounded(
-            || format!("creating channel {pchannel}"),
-            self.js.get_or_create_stream(config),
-        )
-        .await
-        .map(|_| ())
+        let what = || format!("creating channel {pchannel}");
+        let mut s = self
+            .bounded(what, self.js.get_or_create_stream(config))
+            .await?;
+        let info = self.bounded(what, s.info()).await?.config.clone();
+        if info.subjects != subjects {
+            let updated = stream::Config { subjects, ..info };
+            self.bounded(what, self.js.update_stream(updated)).await?;
+        }
+        Ok(())
     }
 
-    /// Publishes `payload` to `pchannel` under `message_id` and waits for the server to
+    /// Publishes `payload` to `vchannel` under `message_id` and waits for the server to
     /// store it. A repeated `message_id` is answered `duplicate` and stored once.
     pub async fn publish(
         &self,
-        pchannel: &str,
+        vchannel: &str,
         message_id: &str,
         payload: Bytes,
     ) -> Result<Published, WalError> {
-        let what = || format!("a publish to {pchannel}");
+        let what = || format!("a publish to {vchannel}");
         let msg = jetstream::context::Publish::build()
             .payload(payload)
             .message_id(message_id);
         let ack = self
             .bounded(what, async {
                 self.js
-                    .send_publish(pchannel.to_string(), msg)
+                    .send_publish(subject_of(vchannel), msg)
                     .await?
                     .await
                     .map_err(async_nats::Error::from)
@@ -201,8 +231,63 @@ impl Wal {
         Ok(info.state.last_sequence)
     }
 
-    /// Reads `pchannel` in order from `start` (a sequence, from 1).
-    pub async fn read_from(&self, pchannel: &str, start: u64) -> Result<Reader, WalError> {
+    /// The sequence of the last message a reader of `vchannel` gets (0 when none): its
+    /// own last message, or one an older build wrote to the bare channel subject.
+    pub async fn last_sequence_of(&self, vchannel: &str) -> Result<u64, WalError> {
+        let pchannel = pchannel_of(vchannel);
+        let what = || format!("the state of {vchannel}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let own = self.last_by_subject(&s, &subject_of(vchannel)).await?;
+        let legacy = self.last_by_subject(&s, pchannel).await?;
+        Ok(own.max(legacy))
+    }
+
+    async fn last_by_subject(&self, s: &stream::Stream, subject: &str) -> Result<u64, WalError> {
+        let what = format!("the last message of {subject}");
+        match tokio::time::timeout(self.timeout, s.get_last_raw_message_by_subject(subject)).await {
+            Ok(Ok(m)) => Ok(m.sequence),
+            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+            Ok(Err(e)) => Err(WalError::Server {
+                what,
+                why: e.to_string(),
+            }),
+            Err(_) => Err(WalError::Timeout {
+                what,
+                limit: self.timeout,
+            }),
+        }
+    }
+
+    /// Reads `vchannel` in order from `start` (a sequence of its physical channel, from
+    /// 1): only its own messages, unless a message an older build wrote to the bare
+    /// channel subject lies ahead (then the whole channel; callers skip other shards'
+    /// messages).
+    pub async fn read_from(&self, vchannel: &str, start: u64) -> Result<Reader, WalError> {
+        let pchannel = pchannel_of(vchannel);
+        let what = || format!("reading {vchannel} from {start}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let legacy = self.last_by_subject(&s, pchannel).await? >= start.max(1);
+        let config = consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start.max(1),
+            },
+            filter_subject: if legacy {
+                String::new()
+            } else {
+                subject_of(vchannel)
+            },
+            ..Default::default()
+        };
+        let c = self.bounded(what, s.create_consumer(config)).await?;
+        let messages = self.bounded(what, c.messages()).await?;
+        Ok(Reader {
+            messages,
+            channel: vchannel.to_string(),
+        })
+    }
+
+    /// Reads all of `pchannel` in order from `start` (every shard's messages).
+    pub async fn read_channel(&self, pchannel: &str, start: u64) -> Result<Reader, WalError> {
         let what = || format!("reading {pchannel} from {start}");
         let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
         let config = consumer::pull::OrderedConfig {
@@ -220,7 +305,7 @@ impl Wal {
     }
 }
 
-/// An ordered reader of one channel.
+/// An ordered reader of one shard (or one whole channel).
 pub struct Reader {
     messages: consumer::pull::Ordered,
     channel: String,
@@ -267,5 +352,9 @@ mod tests {
         let v = vchannel_name(&p, 4445, 0);
         assert_eq!(v, "by-dev-rootcoord-dml_3_4445v0");
         assert_eq!(pchannel_of(&v), p);
+        assert_eq!(
+            subject_of(&v),
+            "by-dev-rootcoord-dml_3.by-dev-rootcoord-dml_3_4445v0"
+        );
     }
 }

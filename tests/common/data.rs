@@ -2,12 +2,12 @@
 //! log, the Python client's modes, and what etcd and `milvus status` say.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use milvus::proto::datacoord::SegmentRecord;
 use milvus::testkit::process::Milvus;
-use milvus::testkit::{python, NatsServer};
+use milvus::testkit::{python, NatsServer, Spawned};
 use prost::Message;
 
 use super::Cluster;
@@ -51,24 +51,15 @@ pub fn py(args: &[&str]) -> (bool, String) {
 }
 
 /// Starts a mode of the Python client in the background.
-pub fn py_spawn(args: &[&str]) -> Child {
-    Command::new(python())
-        .arg(script())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+pub fn py_spawn(args: &[&str]) -> Spawned {
+    let script = script();
+    let mut all = vec![script.to_str().expect("UTF-8 path")];
+    all.extend_from_slice(args);
+    Spawned::start(&python(), &all)
 }
 
-pub fn finish(child: Child) -> (bool, String) {
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+pub fn finish(client: Spawned) -> (bool, String) {
+    client.finish()
 }
 
 /// The first JSON object line of a client's output.
@@ -128,4 +119,38 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     f()
+}
+
+/// Every role once (the proxy last), each waited for.
+pub fn all_roles(c: &Cluster) -> Vec<Milvus> {
+    let procs: Vec<Milvus> = [
+        "rootcoord",
+        "datacoord",
+        "querycoord",
+        "indexcoord",
+        "datanode",
+        "indexnode",
+        "querynode",
+        "proxy",
+    ]
+    .iter()
+    .map(|r| c.start(r, &[]))
+    .collect();
+    for m in &procs {
+        healthy(m);
+    }
+    procs
+}
+
+pub fn logs(procs: &[Milvus]) -> String {
+    procs
+        .iter()
+        .map(|m| format!("---- {} ----\n{}", m.pid(), tail(&m.log(), 60)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

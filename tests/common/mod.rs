@@ -168,6 +168,16 @@ pub fn etcd_get_prefix(endpoint: &str, prefix: &str) -> Vec<(String, String)> {
     })
 }
 
+/// The time of the first log line containing `needle` (the `[YYYY/MM/DD hh:mm:ss.mmm
+/// +zz:zz]` prefix every line starts with), in ms since the epoch.
+pub fn log_time_ms(log: &str, needle: &str) -> Option<i64> {
+    let line = log.lines().find(|l| l.contains(needle))?;
+    let stamp = line.strip_prefix('[')?.split(']').next()?;
+    chrono::DateTime::parse_from_str(stamp, "%Y/%m/%d %H:%M:%S%.3f %:z")
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// Asserts that the log lines containing `needles` appear in this order.
 pub fn assert_in_order(log: &str, needles: &[&str]) {
     let mut from = 0;

@@ -13,6 +13,7 @@ use etcd_client::{Compare, CompareOp, TxnOp};
 use prost::Message;
 
 use super::DataCoord;
+use crate::meta::now_ms;
 use crate::proto::datacoord::{ChannelWatch, SegmentState};
 use crate::role::Role;
 use crate::session::fenced::{FenceError, FencedStore};
@@ -33,12 +34,6 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore) {
         }
         tokio::time::sleep(PASS_EVERY).await;
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The ServerIDs of live datanodes.

@@ -10,7 +10,7 @@ use crate::proto::datacoord as dc;
 use crate::proto::datacoord::data_coord_server::{DataCoord as DataCoordApi, DataCoordServer};
 use crate::proto::milvus as pb;
 use crate::roles::coordinator::server_id_mismatch;
-use crate::status::{component_states, ok, WithStatus};
+use crate::status::{code, component_states, error, ok, WithStatus};
 
 /// The gRPC face of a [`DataCoord`].
 pub struct Service(pub Arc<DataCoord>);
@@ -49,6 +49,25 @@ impl DataCoordApi for Service {
         }
         let req = req.into_inner();
         let meta = self.0.meta.read().expect("meta lock");
+        // A channel whose datanode failed to write its rows since this flush was asked:
+        // the flush cannot finish now; say why rather than let the client wait out its
+        // timeout. (A failure from before is not the answer: the sync may succeed on its
+        // next attempt, storage having come back.)
+        let asked_ms = (req.flush_ts >> 18) as i64;
+        let failing = req
+            .vchannels
+            .iter()
+            .filter_map(|v| meta.sync_failure(v))
+            .find(|f| f.last_ms >= asked_ms);
+        if let Some(f) = failing {
+            return Ok(Response::new(dc::FlushStateResponse::from_status(error(
+                code::UNEXPECTED,
+                format!(
+                    "flush cannot complete: datanode {} cannot write segment(s) {:?} of channel {} ({} attempts since {} ms): {}",
+                    f.node_id, f.segment_ids, f.vchannel, f.attempts, f.since_ms, f.reason
+                ),
+            ))));
+        }
         let flushed = req.vchannels.iter().all(|v| {
             meta.checkpoint(v)
                 .is_some_and(|cp| cp.timestamp >= req.flush_ts)

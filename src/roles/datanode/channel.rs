@@ -1,5 +1,5 @@
-//! One virtual channel's consumer: reads the physical channel from the checkpoint,
-//! keeps this channel's messages in a [`Buffer`], and writes it out (sync) when a flush
+//! One virtual channel's consumer: reads the shard's messages (its subject of the
+//! physical channel's stream) from the checkpoint, keeps them in a [`Buffer`], and writes it out (sync) when a flush
 //! marker arrives, when it is large enough, or when it is old enough.
 //!
 //! A sync writes one Parquet file per partition (a new segment each) and one delta file,
@@ -11,14 +11,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
 use prost::Message;
 use tokio::time::Instant;
 
 use super::buffer::Buffer;
 use super::Shared;
 use crate::meta::data::{delta_file, insert_file};
-use crate::proto::datacoord::{ChannelCheckpoint, DeltaRecord, SegmentRecord, SegmentState};
+use crate::proto::datacoord::{
+    ChannelCheckpoint, DeltaRecord, SegmentRecord, SegmentState, SyncFailure,
+};
 use crate::proto::rootcoord::AllocRequest;
 use crate::proto::schema::CollectionSchema;
 use crate::proto::wal::{wal_message, WalMessage};
@@ -51,6 +53,10 @@ fn failed(e: impl std::fmt::Display) -> SyncError {
     SyncError::Failed(e.to_string())
 }
 
+/// Failed attempts of one sync after which the failure is reported (the channel shows as
+/// failing in `milvus status --channels`, and flushes of its collection answer why).
+const REPORT_AFTER: u32 = 5;
+
 /// How long one read waits before the consumer checks its timers.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -62,6 +68,7 @@ pub async fn consume(shared: Arc<Shared>, owner: Arc<Owner>, a: Assignment) {
         a,
         buffer: Buffer::default(),
         next: 0,
+        checkpoint_ts: 0,
     };
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -88,6 +95,9 @@ struct Consumer {
     buffer: Buffer,
     /// The next sequence to read (0: start from the checkpoint).
     next: u64,
+    /// The checkpoint's timestamp: a new checkpoint never goes below it (a sync of rows
+    /// another proxy published late must not make an earlier flush look unfinished).
+    checkpoint_ts: u64,
 }
 
 impl Consumer {
@@ -110,7 +120,13 @@ impl Consumer {
         let log = &self.shared.ctx.config.log;
         self.shared
             .wal
-            .get_or_try_init(|| Wal::connect(&log.address, log.timeout))
+            .get_or_try_init(|| {
+                Wal::connect(
+                    &log.address,
+                    log.timeout,
+                    crate::wal::connection_name(self.shared.ctx.role.name()),
+                )
+            })
             .await
             .map_err(failed)
     }
@@ -118,12 +134,17 @@ impl Consumer {
     /// Reads from where it left off (the checkpoint at first) until an error.
     async fn run(&mut self) -> Result<(), SyncError> {
         if self.next == 0 {
-            self.next = self.checkpoint().await?.sequence + 1;
+            let cp = self.checkpoint().await?;
+            self.next = cp.sequence + 1;
+            self.checkpoint_ts = cp.timestamp;
         }
         let pchannel = wal::pchannel_of(&self.a.vchannel).to_string();
         let wal = self.wal().await?.clone();
         wal.ensure_channel(&pchannel).await.map_err(failed)?;
-        let mut reader = wal.read_from(&pchannel, self.next).await.map_err(failed)?;
+        let mut reader = wal
+            .read_from(&self.a.vchannel, self.next)
+            .await
+            .map_err(failed)?;
         let flush_bytes = self.shared.ctx.config.segment.flush_bytes();
         let period = self.shared.ctx.config.segment.sync_period;
         loop {
@@ -206,6 +227,8 @@ impl Consumer {
         let started = Instant::now();
         let mut ids: Option<i64> = None;
         let mut backoff = Duration::from_millis(100);
+        let mut attempts = 0u32;
+        let mut since_ms = 0i64;
         loop {
             if !self.still_owned() {
                 return Err(SyncError::Lost);
@@ -220,18 +243,68 @@ impl Consumer {
                     log::log!(level, channel = self.a.vchannel.as_str(), reason = why, segments = segments,
                         rows = rows, deletes = self.buffer.deleted, checkpoint = sequence,
                         took:? = started.elapsed(); "datanode sync registered");
+                    self.checkpoint_ts = self.checkpoint_ts.max(self.buffer.max_ts);
                     self.buffer = Buffer::default();
                     crate::memory::release_free_memory();
                     return Ok(());
                 }
                 Err(SyncError::Lost) => return Err(SyncError::Lost),
                 Err(SyncError::Failed(e)) => {
-                    log::error!(channel = self.a.vchannel.as_str(), reason = why, error = e.as_str();
+                    attempts += 1;
+                    if attempts == 1 {
+                        since_ms = crate::meta::now_ms();
+                    }
+                    let segments = self.segment_ids(ids);
+                    log::error!(channel = self.a.vchannel.as_str(), reason = why, segments:? = segments,
+                        attempt = attempts, error = e.as_str();
                         "datanode sync failed: nothing registered, retrying");
+                    if attempts >= REPORT_AFTER {
+                        self.report_failure(&segments, &e, attempts, since_ms).await;
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    /// The segment IDs a sync writes (its block of IDs, once allocated).
+    fn segment_ids(&self, first: Option<i64>) -> Vec<i64> {
+        first.map_or_else(Vec::new, |f| {
+            (0..self.buffer.partitions.len() as i64)
+                .map(|i| f + i)
+                .collect()
+        })
+    }
+
+    /// Records in etcd, under this session's lease, that the channel's sync keeps
+    /// failing and why (best effort: a failure to record it is only logged).
+    async fn report_failure(&self, segments: &[i64], reason: &str, attempts: u32, since_ms: i64) {
+        let f = SyncFailure {
+            vchannel: self.a.vchannel.clone(),
+            segment_ids: segments.to_vec(),
+            reason: reason.to_string(),
+            attempts,
+            since_ms,
+            node_id: self.owner.node_id,
+            last_ms: crate::meta::now_ms(),
+        };
+        let key = self.shared.keys.sync_failure(&self.a.vchannel);
+        let lease = self.owner.lease.id();
+        let put = self
+            .shared
+            .ctx
+            .etcd
+            .call(|mut c| {
+                let (key, value) = (key.clone(), f.encode_to_vec());
+                async move {
+                    c.put(key, value, Some(PutOptions::new().with_lease(lease)))
+                        .await
+                }
+            })
+            .await;
+        if let Err(e) = put {
+            log::warn!(channel = self.a.vchannel.as_str(), error:% = e; "cannot record the failing sync");
         }
     }
 
@@ -312,11 +385,16 @@ impl Consumer {
         let cp = ChannelCheckpoint {
             vchannel: self.a.vchannel.clone(),
             sequence,
-            timestamp: b.max_ts,
+            timestamp: b.max_ts.max(self.checkpoint_ts),
         };
         ops.push(TxnOp::put(
             self.shared.keys.checkpoint(&self.a.vchannel),
             cp.encode_to_vec(),
+            None,
+        ));
+        // A failure reported earlier is over once this registers.
+        ops.push(TxnOp::delete(
+            self.shared.keys.sync_failure(&self.a.vchannel),
             None,
         ));
         self.register(ops).await?;

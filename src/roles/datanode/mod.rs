@@ -55,13 +55,8 @@ impl DataNode {
     pub fn new(ctx: Arc<Context>) -> Result<Arc<Self>, String> {
         let storage = Storage::from_config(&ctx.config.storage)
             .map_err(|e| format!("object storage is not usable: {e}"))?;
-        let per_call = ctx.config.etcd.request_timeout.min(Duration::from_secs(5));
-        let rootcoord = ActiveRootCoord::new(
-            ctx.etcd.clone(),
-            ctx.keys.clone(),
-            ctx.config.proxy.coord_retry_timeout,
-            per_call,
-        );
+        let rootcoord =
+            ActiveRootCoord::for_process(ctx.etcd.clone(), ctx.keys.clone(), &ctx.config, ctx.role);
         Ok(Arc::new(DataNode {
             shared: Arc::new(Shared {
                 keys: DataKeys::new(&ctx.config.etcd.meta_root()),

@@ -8,6 +8,7 @@ use prost::Message;
 use super::IndexCoord;
 use crate::index::params;
 use crate::meta::index::IndexKeys;
+use crate::meta::now_ms;
 use crate::proto::common::{IndexState, KeyValuePair, Status};
 use crate::proto::indexcoord::{
     CreateIndexRequest, DescribeIndexRequest, DropIndexRequest, IndexRecord,
@@ -19,12 +20,6 @@ use crate::status::{code, error, ok, retriable};
 fn same_params(a: &[KeyValuePair], b: &[KeyValuePair]) -> bool {
     let norm = |v: &[KeyValuePair]| params::flatten(v).unwrap_or_default();
     norm(a) == norm(b)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl IndexCoord {
@@ -54,45 +49,75 @@ impl IndexCoord {
             return s;
         }
         let _ddl = self.ddl.lock().await;
-        if req.data_type != DataType::FloatVector as i32 {
-            return error(
-                code::PARAMETER_INVALID,
-                format!(
-                    "create index on field {} is not supported: only float vector fields can be indexed here",
-                    req.field_name
-                ),
-            );
-        }
         let flat = match params::flatten(&req.params) {
             Ok(f) => f,
             Err(e) => return error(code::PARAMETER_INVALID, e),
         };
-        if let Err(e) = params::parse(&flat) {
-            return error(code::PARAMETER_INVALID, e);
-        }
-        let name = if req.index_name.is_empty() {
-            req.field_name.clone()
-        } else {
-            req.index_name.clone()
+        let data_type = DataType::try_from(req.data_type).unwrap_or(DataType::None);
+        let scalar_type = match data_type {
+            DataType::FloatVector => match params::parse(&flat) {
+                Ok(_) => None,
+                Err(e) => return error(code::PARAMETER_INVALID, e),
+            },
+            DataType::BinaryVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector
+            | DataType::SparseFloatVector => {
+                return error(
+                    code::PARAMETER_INVALID,
+                    format!(
+                        "create index on field {} is not supported: {} fields cannot be indexed or searched by this build yet",
+                        req.field_name,
+                        data_type.as_str_name()
+                    ),
+                )
+            }
+            _ => {
+                let field = params::ScalarField {
+                    data_type,
+                    element_type: DataType::try_from(req.element_type).unwrap_or(DataType::None),
+                    primary: req.is_primary_key,
+                };
+                match params::scalar_index_type(&flat, field) {
+                    Ok(t) => Some(t),
+                    Err(e) => return error(code::PARAMETER_INVALID, e),
+                }
+            }
+        };
+        // Milvus's rules (datacoord's CanCreateIndex): an index name names one index; a
+        // field has one index, but a JSON field one per path. An empty name is the
+        // field's own name (plus the path), or that of the index already on it.
+        let same_field = |d: &IndexRecord| {
+            d.field_id == req.field_id && (!req.is_json || d.json_path == req.json_path)
+        };
+        let name = {
+            let defs = self.defs.read().expect("defs lock");
+            let live = defs.of_collection(req.collection_id);
+            if req.index_name.is_empty() {
+                match live.iter().find(|d| same_field(d)) {
+                    Some(d) => d.index_name.clone(),
+                    None => format!("{}{}", req.field_name, req.json_path),
+                }
+            } else {
+                req.index_name.clone()
+            }
         };
         {
             let defs = self.defs.read().expect("defs lock");
             for d in defs.of_collection(req.collection_id) {
-                if d.field_id == req.field_id || d.index_name == name {
-                    if d.field_id == req.field_id
-                        && d.index_name == name
-                        && same_params(&d.params, &req.params)
-                    {
+                if d.index_name == name {
+                    if same_field(d) && same_params(&d.params, &req.params) {
                         return ok();
                     }
                     return error(
-                        code::PARAMETER_INVALID,
-                        format!(
-                            "CreateIndex failed: at most one distinct index is allowed per field: field {} already has index {} with params {:?}",
-                            d.field_name,
-                            d.index_name,
-                            d.params.iter().map(|p| format!("{}={}", p.key, p.value)).collect::<Vec<_>>()
-                        ),
+                        code::UNEXPECTED,
+                        "CreateIndex failed: at most one distinct index is allowed per field",
+                    );
+                }
+                if same_field(d) {
+                    return error(
+                        code::UNEXPECTED,
+                        "CreateIndex failed: creating multiple indexes on same field is not supported",
                     );
                 }
             }
@@ -110,11 +135,14 @@ impl IndexCoord {
             id,
             collection_id: req.collection_id,
             field_id: req.field_id,
-            field_name: req.field_name.clone(),
+            field_name: req.display_name.clone(),
             index_name: name.clone(),
             params: req.params.clone(),
             dim: req.dim,
             dropped_at_ms: 0,
+            scalar: scalar_type.is_some(),
+            index_type: scalar_type.unwrap_or_default(),
+            json_path: req.json_path.clone(),
         };
         let key = self.keys.def(req.collection_id, id);
         match self
@@ -167,8 +195,10 @@ impl IndexCoord {
                 let mut failed = None;
                 for s in &live {
                     total += s.num_rows;
-                    if s.num_rows < min_rows {
-                        indexed += s.num_rows; // searched exactly: nothing to build
+                    if d.scalar || s.num_rows < min_rows {
+                        // Nothing to build: scalar indexes are recorded only, small
+                        // segments are searched exactly.
+                        indexed += s.num_rows;
                         continue;
                     }
                     let b = of_index.iter().find(|b| b.record.segment_id == s.id);

@@ -20,18 +20,27 @@ use crate::proto::wal::{wal_message, FlushMsg};
 use crate::status::{code, error, is_ok, retriable};
 use crate::wal;
 
-/// How long `Flush` waits for the flush to finish before it answers anyway (the client
-/// then polls `GetFlushState`).
-const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// How long `Flush` waits at most for the flush to finish before it answers anyway (the
+/// client then polls `GetFlushState` with the flush timestamp); a shorter deadline of the
+/// client's (`grpc-timeout`) is kept.
+const FLUSH_WAIT: Duration = Duration::from_secs(60);
 
 fn datacoord_down(e: CoordError) -> Status {
     retriable(code::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 impl Proxy {
-    /// `Flush` of every named collection.
-    pub async fn flush(&self, db: &str, req: pb::FlushRequest) -> pb::FlushResponse {
-        match self.try_flush(db, req).await {
+    /// `Flush` of every named collection: answers once every one is flushed (its
+    /// segment IDs in `coll_segIDs`, which `GetFlushState` by segment IDs then reports
+    /// flushed, as the Node SDK's `flushSync` polls), or after `wait` with what is done.
+    pub async fn flush(
+        &self,
+        db: &str,
+        req: pb::FlushRequest,
+        wait: Option<Duration>,
+    ) -> pb::FlushResponse {
+        let wait = wait.map_or(FLUSH_WAIT, |w| w.min(FLUSH_WAIT));
+        match self.try_flush(db, req, wait).await {
             Ok(r) => r,
             Err(s) => pb::FlushResponse {
                 status: Some(s),
@@ -44,6 +53,7 @@ impl Proxy {
         &self,
         db: &str,
         req: pb::FlushRequest,
+        wait: Duration,
     ) -> Result<pb::FlushResponse, Status> {
         if req.collection_names.is_empty() {
             return Err(error(
@@ -79,13 +89,15 @@ impl Proxy {
             flush_ts.insert(name.clone(), ts);
             pending.push((name.clone(), c.collection_id, c.virtual_channel_names, ts));
         }
-        // Answer as soon as the flush is done (up to FLUSH_WAIT), so the client's first
+        // Answer as soon as the flush is done (up to `wait`), so the client's first
         // GetFlushState already says flushed.
-        let deadline = Instant::now() + FLUSH_WAIT;
+        let deadline = Instant::now() + wait;
         let mut segments = HashMap::new();
         while let Some((name, coll, vchannels, ts)) = pending.last().cloned() {
             let state = self.flush_state(coll, ts, vchannels).await;
             match state {
+                // The datacoord says why the flush cannot finish (a failing sync).
+                Err(s) if !s.retriable => return Err(s),
                 Ok(s) if s.flushed => {
                     segments.insert(
                         name,
@@ -130,7 +142,10 @@ impl Proxy {
         }
     }
 
-    /// `GetFlushState`: whether the collection is persisted up to `flush_ts`.
+    /// `GetFlushState`: whether the collection is persisted up to `flush_ts`. Asked
+    /// by segment IDs alone (older clients, the Node SDK's `flushSync`), it answers as
+    /// Milvus does for segments that exist flushed or not at all: flushed. Segments
+    /// here are registered only once written, and `Flush` listed only those.
     pub async fn get_flush_state(
         &self,
         db: &str,
@@ -138,10 +153,10 @@ impl Proxy {
     ) -> pb::GetFlushStateResponse {
         let answer = async {
             if req.collection_name.is_empty() {
-                return Err(error(
-                    code::PARAMETER_INVALID,
-                    "GetFlushState needs collection_name and flush_ts (the values Flush returned)",
-                ));
+                return Ok(dc::FlushStateResponse {
+                    flushed: true,
+                    ..Default::default()
+                });
             }
             let c = self.target(db, &req.collection_name, "").await?.collection;
             self.flush_state(c.collection_id, req.flush_ts, c.virtual_channel_names)

@@ -3,28 +3,54 @@
 
 use super::Proxy;
 use crate::coord_client::CoordError;
-use crate::proto::common::Status;
+use crate::proto::common::{KeyValuePair, Status};
 use crate::proto::indexcoord as ic;
 use crate::proto::milvus as pb;
+use crate::proto::schema::DataType;
+use crate::schema::names;
 use crate::status::{code, error, retriable};
+
+fn has_key(params: &[KeyValuePair], key: &str) -> bool {
+    params.iter().any(|p| p.key == key)
+        || crate::index::params::flatten(params).is_ok_and(|f| f.contains_key(key))
+}
+
+fn is_vector(t: i32) -> bool {
+    matches!(
+        DataType::try_from(t),
+        Ok(DataType::FloatVector
+            | DataType::BinaryVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector
+            | DataType::SparseFloatVector)
+    )
+}
 
 fn indexcoord_down(e: CoordError) -> Status {
     retriable(code::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 impl Proxy {
-    /// `CreateIndex` on a field of a collection.
+    /// `CreateIndex` on a field of a collection (or, with dynamic fields, on a key of
+    /// `$meta`: a JSON path index).
     pub async fn create_index(&self, db: &str, req: pb::CreateIndexRequest) -> Status {
         let answer = async {
             let c = self.target(db, &req.collection_name, "").await?.collection;
+            names::index(&req.index_name)?;
             let schema = c.schema.clone().unwrap_or_default();
             let field = schema
                 .fields
                 .iter()
-                .find(|f| f.name == req.field_name)
+                .find(|f| f.name == req.field_name && !f.is_dynamic)
+                .or_else(|| {
+                    schema
+                        .enable_dynamic_field
+                        .then(|| schema.fields.iter().find(|f| f.is_dynamic))
+                        .flatten()
+                })
                 .ok_or_else(|| {
                     error(
-                        code::PARAMETER_INVALID,
+                        code::UNEXPECTED,
                         format!("cannot create index on non-exist field: {}", req.field_name),
                     )
                 })?;
@@ -34,15 +60,60 @@ impl Proxy {
                 .find(|p| p.key == "dim")
                 .and_then(|p| p.value.parse().ok())
                 .unwrap_or(0);
+            let mut params = req.extra_params.clone();
+            let mut json_path = String::new();
+            let is_json = field.data_type() == DataType::Json;
+            if is_json {
+                // A JSON index covers one path (default: the field, or the dynamic key).
+                let flat = crate::index::params::flatten(&params)
+                    .map_err(|e| error(code::PARAMETER_INVALID, e))?;
+                let given = flat
+                    .get("json_path")
+                    .cloned()
+                    .unwrap_or_else(|| req.field_name.clone());
+                let (id, pointer) = crate::expr::json_pointer(&given, &schema)
+                    .map_err(|e| error(code::PARAMETER_INVALID, e.to_string()))?;
+                if id != field.field_id {
+                    return Err(error(
+                        code::UNEXPECTED,
+                        format!(
+                            "json_path {given} is not a path of field {}",
+                            req.field_name
+                        ),
+                    ));
+                }
+                json_path = pointer;
+            } else if is_vector(field.data_type) && !has_key(&params, "index_type") {
+                // No index type on a vector field is AUTOINDEX, and says so (Milvus 2.5).
+                params.push(KeyValuePair {
+                    key: "index_type".into(),
+                    value: "AUTOINDEX".into(),
+                });
+            }
+            let display_name = if field.is_dynamic {
+                json_path
+                    .trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .map(|k| k.replace("~1", "/").replace("~0", "~"))
+                    .unwrap_or_default()
+            } else {
+                field.name.clone()
+            };
             let m = ic::CreateIndexRequest {
                 collection_id: c.collection_id,
                 field_id: field.field_id,
                 field_name: field.name.clone(),
                 index_name: req.index_name.clone(),
-                params: req.extra_params.clone(),
+                params,
                 data_type: field.data_type,
                 dim,
                 collection_name: req.collection_name.clone(),
+                element_type: field.element_type,
+                is_primary_key: field.is_primary_key,
+                json_path,
+                is_json,
+                display_name,
             };
             self.indexcoord
                 .call_write(m, |mut c, r| async move { c.create_index(r).await })

@@ -17,7 +17,6 @@ mod write;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::coord_client::{ActiveDataCoord, ActiveIndexCoord, ActiveQueryCoord, ActiveRootCoord};
 use crate::process::Context;
@@ -37,30 +36,21 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy that follows the rootcoord sessions of its cluster.
     pub fn new(ctx: Arc<Context>) -> Arc<Self> {
-        let per_call = ctx.config.etcd.request_timeout.min(Duration::from_secs(5));
-        let rootcoord = ActiveRootCoord::new(
+        let rootcoord =
+            ActiveRootCoord::for_process(ctx.etcd.clone(), ctx.keys.clone(), &ctx.config, ctx.role);
+        let datacoord =
+            ActiveDataCoord::for_process(ctx.etcd.clone(), ctx.keys.clone(), &ctx.config, ctx.role);
+        let indexcoord = ActiveIndexCoord::for_process(
             ctx.etcd.clone(),
             ctx.keys.clone(),
-            ctx.config.proxy.coord_retry_timeout,
-            per_call,
+            &ctx.config,
+            ctx.role,
         );
-        let datacoord = ActiveDataCoord::new(
+        let querycoord = ActiveQueryCoord::for_process(
             ctx.etcd.clone(),
             ctx.keys.clone(),
-            ctx.config.proxy.coord_retry_timeout,
-            per_call,
-        );
-        let indexcoord = ActiveIndexCoord::new(
-            ctx.etcd.clone(),
-            ctx.keys.clone(),
-            ctx.config.proxy.coord_retry_timeout,
-            per_call,
-        );
-        let querycoord = ActiveQueryCoord::new(
-            ctx.etcd.clone(),
-            ctx.keys.clone(),
-            ctx.config.proxy.coord_retry_timeout,
-            per_call,
+            &ctx.config,
+            ctx.role,
         );
         Arc::new(Proxy {
             ctx,

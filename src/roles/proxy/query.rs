@@ -89,8 +89,11 @@ impl Proxy {
             )));
         }
         if !req.expr.trim().is_empty() {
-            Filter::compile(&req.expr, &schema, &req.expr_template_values)
-                .map_err(|e| invalid(e.to_string()))?;
+            Filter::compile(&req.expr, &schema, &req.expr_template_values).map_err(|e| {
+                invalid(format!(
+                    "failed to create query plan: {e}: invalid parameter"
+                ))
+            })?;
         }
         let out = if count {
             super::read::Output {
@@ -120,10 +123,12 @@ impl Proxy {
                 count,
             )
             .await?;
+        let mut status = Status::default();
+        crate::status::set_cost(&mut status, parts.iter().map(|p| p.scanned).sum());
         if count {
             let n: i64 = parts.iter().map(|p| p.count).sum();
             return Ok(pb::QueryResults {
-                status: Some(Status::default()),
+                status: Some(status),
                 fields_data: vec![count_column(n)],
                 collection_name: req.collection_name.clone(),
                 output_fields: out.names,
@@ -156,7 +161,7 @@ impl Proxy {
             .map(|f| f.name.clone())
             .unwrap_or_default();
         Ok(pb::QueryResults {
-            status: Some(Status::default()),
+            status: Some(status),
             fields_data: columns,
             collection_name: req.collection_name.clone(),
             output_fields: out.names,
@@ -217,6 +222,7 @@ impl Proxy {
         db: &str,
         collection: &str,
         expr: &str,
+        templates: &std::collections::HashMap<String, crate::proto::schema::TemplateValue>,
         schema: &crate::proto::schema::CollectionSchema,
         partition: Option<i64>,
     ) -> Result<Pks, Status> {
@@ -228,8 +234,8 @@ impl Proxy {
         if expr.trim().is_empty() {
             return Err(invalid("delete needs a filter expression"));
         }
-        let filter = Filter::compile(expr, schema, &Default::default())
-            .map_err(|e| invalid(e.to_string()))?;
+        let filter =
+            Filter::compile(expr, schema, templates).map_err(|e| invalid(e.to_string()))?;
         let int = pk.data_type() == DataType::Int64;
         if let Some(values) = filter.primary_keys(pk.field_id) {
             use crate::expr::Value;
@@ -268,7 +274,7 @@ impl Proxy {
             .query_shards(
                 &loaded,
                 expr,
-                &Default::default(),
+                templates,
                 &[pk.field_id],
                 partitions,
                 freshness,

@@ -79,12 +79,7 @@ impl Loaded {
                 .partitions
                 .iter()
                 .find(|p| &p.name == n)
-                .ok_or_else(|| {
-                    error(
-                        code::PARTITION_NOT_FOUND,
-                        format!("partition name {n} not found"),
-                    )
-                })?;
+                .ok_or_else(|| error(code::UNEXPECTED, format!("partition name {n} not found")))?;
             if !self.info.partition_ids.is_empty() && !self.info.partition_ids.contains(&p.id) {
                 return Err(error(
                     COLLECTION_NOT_LOADED,
@@ -248,9 +243,10 @@ impl Proxy {
             .timeout(Duration::from_secs(30))
             .http2_keep_alive_interval(Duration::from_secs(10))
             .keep_alive_timeout(Duration::from_secs(5));
-        let c = QueryNodeClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(256 << 20);
+        let c = crate::limit_client!(
+            QueryNodeClient::new(endpoint.connect_lazy()),
+            self.ctx.config.role(self.ctx.role).grpc
+        );
         nodes.insert(address.to_string(), c.clone());
         Ok(c)
     }

@@ -50,7 +50,7 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
     let round_decimal = int("round_decimal", Some(-1))?;
     if !(1..=MAX_TOPK).contains(&topk) {
         return Err(invalid(format!(
-            "limit [{topk}] is invalid, it should be in range [1, {MAX_TOPK}]"
+            "topk [{topk}] is invalid, it should be in range [1, {MAX_TOPK}], but got {topk}"
         )));
     }
     if offset < 0 || topk + offset > MAX_TOPK {
@@ -82,6 +82,20 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
                     params.insert(k.clone(), s);
                 }
             }
+        }
+    }
+    // Parameters of features this build does not have yet: refused, not ignored (an
+    // ignored radius returns hits outside the range, and pymilvus's search_iterator,
+    // which pages with it, would return the same rows forever).
+    for (key, feature) in [
+        ("radius", "range search"),
+        ("range_filter", "range search"),
+        ("group_by_field", "grouping search"),
+    ] {
+        if params.contains_key(key) || get(key).is_some_and(|v| !v.is_empty()) {
+            return Err(invalid(format!(
+                "{feature} ({key}) is not supported by this build yet; search without {key}"
+            )));
         }
     }
     Ok(Knobs {
@@ -191,7 +205,7 @@ impl Proxy {
                 .find(|f| f.name == k.anns_field)
                 .ok_or_else(|| {
                     invalid(format!(
-                        "failed to get field schema by name: fieldName({}) not found or not a float vector field",
+                        "failed to create query plan: failed to get field schema by name: fieldName({}) not found: invalid parameter",
                         k.anns_field
                     ))
                 })?
@@ -254,8 +268,11 @@ impl Proxy {
         let want = (k.topk + k.offset) as usize;
         let sp = SearchParams::parse(&k.params, &spec, want).map_err(invalid)?;
         if !req.dsl.trim().is_empty() {
-            Filter::compile(&req.dsl, &schema, &req.expr_template_values)
-                .map_err(|e| invalid(e.to_string()))?;
+            Filter::compile(&req.dsl, &schema, &req.expr_template_values).map_err(|e| {
+                invalid(format!(
+                    "failed to create query plan: {e}: invalid parameter"
+                ))
+            })?;
         }
         let partitions = loaded.partitions(&req.partition_names)?;
         let out = output_fields(&schema, &req.output_fields, false)?;
@@ -324,6 +341,8 @@ fn merge(
     parts: Vec<qn::ShardSearchResults>,
     pk: &str,
 ) -> pb::SearchResults {
+    let mut status = Status::default();
+    crate::status::set_cost(&mut status, parts.iter().map(|p| p.scanned).sum());
     let schema = loaded.schema();
     // Each shard's hits start at this flat index for query i.
     let starts: Vec<Vec<usize>> = parts
@@ -394,7 +413,10 @@ fn merge(
         topks.push(taken);
     }
     if topks.iter().all(|t| *t == 0) {
-        return empty_search(nq, k.topk, pk);
+        return pb::SearchResults {
+            status: Some(status),
+            ..empty_search(nq, k.topk, pk)
+        };
     }
     let ids = IDs {
         id_field: Some(if is_str {
@@ -404,7 +426,7 @@ fn merge(
         }),
     };
     pb::SearchResults {
-        status: Some(Status::default()),
+        status: Some(status),
         results: Some(SearchResultData {
             num_queries: nq,
             top_k: k.topk,

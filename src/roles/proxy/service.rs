@@ -1,7 +1,7 @@
 //! `milvus.proto.milvus.MilvusService` as the proxy serves it. Errors travel in-band in
 //! `common.Status`; while no active rootcoord answers within `proxy.coordRetryTimeout`,
-//! a call gets gRPC UNAVAILABLE, which Milvus clients retry. RPCs not listed in
-//! `proto/milvus.proto` are answered UNIMPLEMENTED by the gRPC server.
+//! a call gets gRPC UNAVAILABLE, which Milvus clients retry. Methods of Milvus 2.5 this
+//! build does not serve yet answer [`not_served`] (code 10, naming the method).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use crate::proto::milvus::milvus_service_server::{MilvusService, MilvusServiceSe
 use crate::proto::rootcoord::root_coord_client::RootCoordClient;
 use crate::proto::rootcoord::AllocRequest;
 use crate::roles::rootcoord::validate::FIRST_FIELD_ID;
+use crate::schema::names;
 use crate::session::state::StateCode;
 use crate::status::{code, component_states, error, ok, WithStatus};
 
@@ -97,6 +98,76 @@ fn db_of<T>(req: &Request<T>, own: &str) -> String {
 
 type Reply<T> = Result<Response<T>, tonic::Status>;
 
+/// What is left of the client's deadline (`grpc-timeout`), less a margin for the answer
+/// to travel back.
+fn client_deadline<T>(req: &Request<T>) -> Option<std::time::Duration> {
+    let raw = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (n, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: u64 = n.parse().ok()?;
+    let d = match unit {
+        "H" => std::time::Duration::from_secs(n * 3600),
+        "M" => std::time::Duration::from_secs(n * 60),
+        "S" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_millis(n),
+        "u" => std::time::Duration::from_micros(n),
+        "n" => std::time::Duration::from_nanos(n),
+        _ => return None,
+    };
+    Some(d.saturating_sub(std::time::Duration::from_millis(200)))
+}
+
+/// Milvus's answer for a method this build does not serve yet: "service unimplemented"
+/// (code 10), naming the method, so a client says what is missing instead of an empty
+/// gRPC UNIMPLEMENTED.
+pub fn not_served(method: &str) -> Status {
+    error(
+        code::SERVICE_UNIMPLEMENTED,
+        format!(
+            "{method} is not supported by this Milvus-compatible cluster ({SERVER_VERSION}) yet: service unimplemented"
+        ),
+    )
+}
+
+/// MilvusService methods answered with [`not_served`]. They are written out in the
+/// form `#[tonic::async_trait]` gives trait methods, since it cannot see into a macro.
+macro_rules! not_served {
+    ($($method:ident($req:ident) -> $resp:ty = $name:literal;)*) => {$(
+        fn $method<'life0, 'async_trait>(
+            &'life0 self,
+            _req: Request<pb::$req>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Reply<$resp>> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move { Ok(Response::new(<$resp>::from_status(not_served($name)))) })
+        }
+    )*};
+}
+
+/// Answers `$resp` with the status when `$check` fails (a name Milvus refuses before it
+/// looks the name up).
+macro_rules! refuse {
+    ($check:expr, $resp:ty) => {
+        if let Err(s) = $check {
+            return Ok(Response::new(<$resp as WithStatus>::from_status(s)));
+        }
+    };
+}
+
+/// The collection name, then each partition name (strictly) of a partition call.
+fn collection_and_partitions<'a>(
+    collection: &str,
+    partitions: impl IntoIterator<Item = &'a String>,
+    strict: bool,
+) -> Result<(), Status> {
+    names::collection(collection)?;
+    for p in partitions {
+        names::partition(p, strict)?;
+    }
+    Ok(())
+}
+
 /// Forwards a collection-scoped request after filling its database.
 macro_rules! scoped {
     ($self:ident, $req:ident, $method:ident, $kind:ident) => {{
@@ -112,7 +183,27 @@ macro_rules! scoped {
 
 #[tonic::async_trait]
 impl MilvusService for Service {
-    async fn connect(&self, _req: Request<pb::ConnectRequest>) -> Reply<pb::ConnectResponse> {
+    async fn connect(&self, req: Request<pb::ConnectRequest>) -> Reply<pb::ConnectResponse> {
+        // A client connects to one database (pymilvus's db_name, using_database): it
+        // must exist, as Milvus checks.
+        let db = db_of(&req, "");
+        let dbs = self
+            .forward(
+                false,
+                pb::ListDatabasesRequest::default(),
+                |mut c, r| async move { c.list_databases(r).await },
+            )
+            .await?
+            .into_inner();
+        if let Some(s) = dbs.status.as_ref().filter(|s| !crate::status::is_ok(s)) {
+            return Ok(Response::new(pb::ConnectResponse::from_status(s.clone())));
+        }
+        if !dbs.db_names.contains(&db) {
+            return Ok(Response::new(pb::ConnectResponse::from_status(error(
+                code::DATABASE_NOT_FOUND,
+                format!("database not found[database={db}]"),
+            ))));
+        }
         Ok(Response::new(pb::ConnectResponse {
             status: Some(ok()),
             server_info: Some(ServerInfo {
@@ -224,6 +315,10 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::HasCollectionRequest>,
     ) -> Reply<pb::BoolResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::BoolResponse
+        );
         scoped!(self, req, has_collection, read)
     }
 
@@ -231,8 +326,23 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeCollectionRequest>,
     ) -> Reply<pb::DescribeCollectionResponse> {
+        if req.get_ref().collection_id == 0 {
+            refuse!(
+                names::collection(&req.get_ref().collection_name),
+                pb::DescribeCollectionResponse
+            );
+        }
         let mut r: Response<pb::DescribeCollectionResponse> =
             scoped!(self, req, describe_collection, read)?;
+        // Milvus's proxy words a missing collection here its own way, which pymilvus's
+        // has_collection looks for.
+        if let Some(st) = r.get_mut().status.as_mut() {
+            if st.code == code::COLLECTION_NOT_FOUND {
+                st.reason = st
+                    .reason
+                    .replacen("collection not found", "can't find collection", 1);
+            }
+        }
         // As Milvus's proxy does: clients see neither the dynamic `$meta` field nor
         // system fields.
         if let Some(s) = r.get_mut().schema.as_mut() {
@@ -250,10 +360,26 @@ impl MilvusService for Service {
     }
 
     async fn create_partition(&self, req: Request<pb::CreatePartitionRequest>) -> Reply<Status> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                [&req.get_ref().partition_name],
+                true
+            ),
+            Status
+        );
         scoped!(self, req, create_partition, write)
     }
 
     async fn drop_partition(&self, req: Request<pb::DropPartitionRequest>) -> Reply<Status> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                [&req.get_ref().partition_name],
+                true
+            ),
+            Status
+        );
         scoped!(self, req, drop_partition, write)
     }
 
@@ -261,6 +387,14 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::HasPartitionRequest>,
     ) -> Reply<pb::BoolResponse> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                [&req.get_ref().partition_name],
+                true
+            ),
+            pb::BoolResponse
+        );
         scoped!(self, req, has_partition, read)
     }
 
@@ -268,6 +402,14 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ShowPartitionsRequest>,
     ) -> Reply<pb::ShowPartitionsResponse> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                &req.get_ref().partition_names,
+                true
+            ),
+            pb::ShowPartitionsResponse
+        );
         scoped!(self, req, show_partitions, read)
     }
 
@@ -295,13 +437,24 @@ impl MilvusService for Service {
     }
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::MutationResult> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                (!req.get_ref().partition_name.is_empty()).then_some(&req.get_ref().partition_name),
+                true
+            ),
+            pb::MutationResult
+        );
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(self.0.delete(&db, req.into_inner()).await))
     }
 
     async fn flush(&self, req: Request<pb::FlushRequest>) -> Reply<pb::FlushResponse> {
         let db = db_of(&req, &req.get_ref().db_name);
-        Ok(Response::new(self.0.flush(&db, req.into_inner()).await))
+        let wait = client_deadline(&req);
+        Ok(Response::new(
+            self.0.flush(&db, req.into_inner(), wait).await,
+        ))
     }
 
     async fn get_flush_state(
@@ -315,6 +468,7 @@ impl MilvusService for Service {
     }
 
     async fn create_index(&self, req: Request<pb::CreateIndexRequest>) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.create_index(&db, req.into_inner()).await,
@@ -325,6 +479,10 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeIndexRequest>,
     ) -> Reply<pb::DescribeIndexResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::DescribeIndexResponse
+        );
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.describe_index(&db, req.into_inner()).await,
@@ -332,6 +490,7 @@ impl MilvusService for Service {
     }
 
     async fn drop_index(&self, req: Request<pb::DropIndexRequest>) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.drop_index(&db, req.into_inner()).await,
@@ -351,6 +510,7 @@ impl MilvusService for Service {
     }
 
     async fn load_collection(&self, req: Request<pb::LoadCollectionRequest>) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.load_collection(&db, req.into_inner()).await,
@@ -361,6 +521,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ReleaseCollectionRequest>,
     ) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.release_collection(&db, req.into_inner()).await,
@@ -368,6 +529,14 @@ impl MilvusService for Service {
     }
 
     async fn load_partitions(&self, req: Request<pb::LoadPartitionsRequest>) -> Reply<Status> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                &req.get_ref().partition_names,
+                false
+            ),
+            Status
+        );
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.load_partitions(&db, req.into_inner()).await,
@@ -378,6 +547,14 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ReleasePartitionsRequest>,
     ) -> Reply<Status> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                &req.get_ref().partition_names,
+                false
+            ),
+            Status
+        );
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.release_partitions(&db, req.into_inner()).await,
@@ -388,6 +565,10 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetLoadingProgressRequest>,
     ) -> Reply<pb::GetLoadingProgressResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::GetLoadingProgressResponse
+        );
         let db = db_of(&req, "");
         Ok(Response::new(
             self.0.get_loading_progress(&db, req.into_inner()).await,
@@ -398,6 +579,10 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetLoadStateRequest>,
     ) -> Reply<pb::GetLoadStateResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::GetLoadStateResponse
+        );
         let db = db_of(&req, "");
         Ok(Response::new(
             self.0.get_load_state(&db, req.into_inner()).await,
@@ -410,7 +595,89 @@ impl MilvusService for Service {
     }
 
     async fn query(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResults> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                &req.get_ref().partition_names,
+                false
+            ),
+            pb::QueryResults
+        );
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(self.0.query(&db, req.into_inner()).await))
+    }
+
+    async fn dummy(&self, _req: Request<pb::DummyRequest>) -> Reply<pb::DummyResponse> {
+        Ok(Response::new(pb::DummyResponse::default()))
+    }
+
+    async fn register_link(
+        &self,
+        _req: Request<pb::RegisterLinkRequest>,
+    ) -> Reply<pb::RegisterLinkResponse> {
+        Ok(Response::new(pb::RegisterLinkResponse {
+            status: Some(ok()),
+        }))
+    }
+
+    not_served! {
+        alter_collection(AlterCollectionRequest) -> Status = "AlterCollection";
+        alter_collection_field(AlterCollectionFieldRequest) -> Status = "AlterCollectionField";
+        get_partition_statistics(GetPartitionStatisticsRequest) -> pb::GetPartitionStatisticsResponse = "GetPartitionStatistics";
+        create_alias(CreateAliasRequest) -> Status = "CreateAlias";
+        drop_alias(DropAliasRequest) -> Status = "DropAlias";
+        alter_alias(AlterAliasRequest) -> Status = "AlterAlias";
+        describe_alias(DescribeAliasRequest) -> pb::DescribeAliasResponse = "DescribeAlias";
+        list_aliases(ListAliasesRequest) -> pb::ListAliasesResponse = "ListAliases";
+        alter_index(AlterIndexRequest) -> Status = "AlterIndex";
+        get_index_statistics(GetIndexStatisticsRequest) -> pb::GetIndexStatisticsResponse = "GetIndexStatistics";
+        get_index_state(GetIndexStateRequest) -> pb::GetIndexStateResponse = "GetIndexState";
+        get_index_build_progress(GetIndexBuildProgressRequest) -> pb::GetIndexBuildProgressResponse = "GetIndexBuildProgress";
+        hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
+        calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
+        flush_all(FlushAllRequest) -> pb::FlushAllResponse = "FlushAll";
+        get_flush_all_state(GetFlushAllStateRequest) -> pb::GetFlushAllStateResponse = "GetFlushAllState";
+        get_persistent_segment_info(GetPersistentSegmentInfoRequest) -> pb::GetPersistentSegmentInfoResponse = "GetPersistentSegmentInfo";
+        get_query_segment_info(GetQuerySegmentInfoRequest) -> pb::GetQuerySegmentInfoResponse = "GetQuerySegmentInfo";
+        get_replicas(GetReplicasRequest) -> pb::GetReplicasResponse = "GetReplicas";
+        get_metrics(GetMetricsRequest) -> pb::GetMetricsResponse = "GetMetrics";
+        load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
+        get_compaction_state(GetCompactionStateRequest) -> pb::GetCompactionStateResponse = "GetCompactionState";
+        manual_compaction(ManualCompactionRequest) -> pb::ManualCompactionResponse = "ManualCompaction";
+        get_compaction_state_with_plans(GetCompactionPlansRequest) -> pb::GetCompactionPlansResponse = "GetCompactionStateWithPlans";
+        import(ImportRequest) -> pb::ImportResponse = "Import";
+        get_import_state(GetImportStateRequest) -> pb::GetImportStateResponse = "GetImportState";
+        list_import_tasks(ListImportTasksRequest) -> pb::ListImportTasksResponse = "ListImportTasks";
+        create_credential(CreateCredentialRequest) -> Status = "CreateCredential";
+        update_credential(UpdateCredentialRequest) -> Status = "UpdateCredential";
+        delete_credential(DeleteCredentialRequest) -> Status = "DeleteCredential";
+        list_cred_users(ListCredUsersRequest) -> pb::ListCredUsersResponse = "ListCredUsers";
+        create_role(CreateRoleRequest) -> Status = "CreateRole";
+        drop_role(DropRoleRequest) -> Status = "DropRole";
+        operate_user_role(OperateUserRoleRequest) -> Status = "OperateUserRole";
+        select_role(SelectRoleRequest) -> pb::SelectRoleResponse = "SelectRole";
+        select_user(SelectUserRequest) -> pb::SelectUserResponse = "SelectUser";
+        operate_privilege(OperatePrivilegeRequest) -> Status = "OperatePrivilege";
+        operate_privilege_v2(OperatePrivilegeV2Request) -> Status = "OperatePrivilegeV2";
+        select_grant(SelectGrantRequest) -> pb::SelectGrantResponse = "SelectGrant";
+        create_resource_group(CreateResourceGroupRequest) -> Status = "CreateResourceGroup";
+        drop_resource_group(DropResourceGroupRequest) -> Status = "DropResourceGroup";
+        update_resource_groups(UpdateResourceGroupsRequest) -> Status = "UpdateResourceGroups";
+        transfer_node(TransferNodeRequest) -> Status = "TransferNode";
+        transfer_replica(TransferReplicaRequest) -> Status = "TransferReplica";
+        list_resource_groups(ListResourceGroupsRequest) -> pb::ListResourceGroupsResponse = "ListResourceGroups";
+        describe_resource_group(DescribeResourceGroupRequest) -> pb::DescribeResourceGroupResponse = "DescribeResourceGroup";
+        rename_collection(RenameCollectionRequest) -> Status = "RenameCollection";
+        list_indexed_segment(ListIndexedSegmentRequest) -> pb::ListIndexedSegmentResponse = "ListIndexedSegment";
+        describe_segment_index_data(DescribeSegmentIndexDataRequest) -> pb::DescribeSegmentIndexDataResponse = "DescribeSegmentIndexData";
+        alter_database(AlterDatabaseRequest) -> Status = "AlterDatabase";
+        replicate_message(ReplicateMessageRequest) -> pb::ReplicateMessageResponse = "ReplicateMessage";
+        backup_rbac(BackupRbacMetaRequest) -> pb::BackupRbacMetaResponse = "BackupRBAC";
+        restore_rbac(RestoreRbacMetaRequest) -> Status = "RestoreRBAC";
+        create_privilege_group(CreatePrivilegeGroupRequest) -> Status = "CreatePrivilegeGroup";
+        drop_privilege_group(DropPrivilegeGroupRequest) -> Status = "DropPrivilegeGroup";
+        list_privilege_groups(ListPrivilegeGroupsRequest) -> pb::ListPrivilegeGroupsResponse = "ListPrivilegeGroups";
+        operate_privilege_group(OperatePrivilegeGroupRequest) -> Status = "OperatePrivilegeGroup";
+        run_analyzer(RunAnalyzerRequest) -> pb::RunAnalyzerResponse = "RunAnalyzer";
     }
 }

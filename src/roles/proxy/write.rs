@@ -24,6 +24,9 @@ use crate::schema::{self, Pks};
 use crate::status::{code, error, is_ok, retriable};
 use crate::wal::{self, Wal};
 
+/// How long one publish attempt may wait for its acknowledgement before it is sent again.
+const PUBLISH_ATTEMPT: Duration = Duration::from_secs(1);
+
 /// The log connection and the channels known to exist.
 pub struct WriteState {
     wal: tokio::sync::OnceCell<Wal>,
@@ -72,7 +75,13 @@ impl Proxy {
         let log = &self.ctx.config.log;
         self.writes
             .wal
-            .get_or_try_init(|| Wal::connect(&log.address, log.timeout))
+            .get_or_try_init(|| {
+                Wal::connect(
+                    &log.address,
+                    log.timeout,
+                    crate::wal::connection_name(self.ctx.role.name()),
+                )
+            })
             .await
             .map_err(|e| retriable(code::UNEXPECTED, format!("{e} (natsmq.address)")))
     }
@@ -100,6 +109,9 @@ impl Proxy {
             .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
         if let Some(s) = d.status.as_ref().filter(|s| !is_ok(s)) {
             return Err(s.clone());
+        }
+        if !partition.is_empty() {
+            crate::schema::names::partition(partition, true)?;
         }
         let req = pb::ShowPartitionsRequest {
             db_name: db.to_string(),
@@ -190,8 +202,22 @@ impl Proxy {
         }
         let sends = messages.into_iter().map(|(pchannel, id, body)| async move {
             let payload = Bytes::from(body.encode_to_vec());
+            let vchannel = vchannel_of(&body).unwrap_or(&pchannel).to_string();
             loop {
-                match wal.publish(&pchannel, &id, payload.clone()).await {
+                // Each attempt is short: a publish sent just before the server died may
+                // never be acknowledged, and the retry (same message ID, stored once) is
+                // what gets through once the client has reconnected.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let attempt = PUBLISH_ATTEMPT.min(left.max(Duration::from_millis(100)));
+                let sent = tokio::time::timeout(attempt, wal.publish(&vchannel, &id, payload.clone()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(wal::WalError::Timeout {
+                            what: format!("a publish to {vchannel}"),
+                            limit: attempt,
+                        })
+                    });
+                match sent {
                     Ok(_) => return Ok(()),
                     Err(e) if Instant::now() < deadline => {
                         log::warn!(channel = pchannel.as_str(), error:% = e; "publish to the log failed, retrying");
@@ -259,61 +285,93 @@ impl Proxy {
         }
         let schema = c.schema.clone().unwrap_or_default();
         let mut v = schema::validate_rows(&schema, req.fields_data, req.num_rows, upsert)?;
+        let pk = schema
+            .fields
+            .iter()
+            .position(|f| f.is_primary_key)
+            .unwrap_or(0);
+        let auto_id = schema.fields.get(pk).is_some_and(|f| f.auto_id);
+        // An upsert replaces rows by key: one batch naming a key twice is ambiguous, and
+        // Milvus (2.6) refuses it.
+        if let Some(k) = v
+            .pks
+            .as_ref()
+            .filter(|_| upsert)
+            .and_then(Pks::first_repeated)
+        {
+            return Err(error(
+                code::PARAMETER_INVALID,
+                format!("duplicate primary keys are not allowed in the same batch: {k} appears more than once"),
+            ));
+        }
         let (first_id, ts) = self.alloc(v.rows as u32).await?;
         let row_ids: Vec<i64> = (first_id..first_id + v.rows as i64).collect();
-        let pks = match v.pks.take() {
-            Some(p) => p,
-            None => {
-                // autoID: the row IDs are the keys; the key column goes in schema order.
-                let pk = schema
-                    .fields
-                    .iter()
-                    .position(|f| f.is_primary_key)
-                    .unwrap_or(0);
-                let f = &schema.fields[pk];
-                v.fields.insert(
-                    pk.min(v.fields.len()),
-                    FieldData {
-                        r#type: f.data_type,
-                        field_name: f.name.clone(),
-                        field_id: f.field_id,
-                        field: Some(field_data::Field::Scalars(ScalarField {
-                            data: Some(scalar_field::Data::LongData(LongArray {
-                                data: row_ids.clone(),
-                            })),
-                        })),
-                        ..Default::default()
-                    },
-                );
-                Pks::Int(row_ids.clone())
+        // autoID: the row IDs are the keys. An upsert on an autoID collection deletes
+        // the keys it was given and inserts the rows under new keys, as Milvus does.
+        let replaced = if auto_id {
+            let f = &schema.fields[pk];
+            let generated = FieldData {
+                r#type: f.data_type,
+                field_name: f.name.clone(),
+                field_id: f.field_id,
+                field: Some(field_data::Field::Scalars(ScalarField {
+                    data: Some(scalar_field::Data::LongData(LongArray {
+                        data: row_ids.clone(),
+                    })),
+                })),
+                ..Default::default()
+            };
+            match v.fields.iter().position(|c| c.field_id == f.field_id) {
+                Some(i) => v.fields[i] = generated,
+                None => v.fields.insert(pk.min(v.fields.len()), generated),
             }
+            v.pks.replace(Pks::Int(row_ids.clone()))
+        } else {
+            None
         };
+        let pks = v.pks.take().expect("validated rows have keys");
+        // The keys an upsert deletes: the given ones (also with autoID).
+        let old = replaced.as_ref().unwrap_or(&pks);
         let shards = c.virtual_channel_names.len();
-        let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
-        for i in 0..v.rows {
-            by_shard[pks.shard(i, shards)].push(i);
-        }
+        let by_shard = |keys: &Pks| {
+            let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
+            for i in 0..keys.len() {
+                by_shard[keys.shard(i, shards)].push(i);
+            }
+            by_shard
+        };
         let rid = self.request_id();
         let chunk = self.rows_per_message(&v.fields, v.rows).await?;
         let mut messages = Vec::new();
-        for (shard, rows) in by_shard.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
-            let vchannel = &c.virtual_channel_names[shard];
-            let pchannel = wal::pchannel_of(vchannel).to_string();
-            if upsert {
+        if upsert {
+            for (shard, rows) in by_shard(old)
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !r.is_empty())
+            {
+                let vchannel = &c.virtual_channel_names[shard];
                 let del = DeleteMsg {
                     collection_id: c.collection_id,
                     partition_id: 0,
                     vchannel: vchannel.clone(),
                     timestamp: ts,
-                    pks: Some(ids_of(&pks, rows)),
+                    pks: Some(ids_of(old, rows)),
                     num_rows: rows.len() as i64,
                 };
                 messages.push((
-                    pchannel.clone(),
+                    wal::pchannel_of(vchannel).to_string(),
                     format!("{rid}-d{shard}"),
                     body(wal_message::Body::Delete(del)),
                 ));
             }
+        }
+        for (shard, rows) in by_shard(&pks)
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.is_empty())
+        {
+            let vchannel = &c.virtual_channel_names[shard];
+            let pchannel = wal::pchannel_of(vchannel).to_string();
             // One message per chunk of rows that fits the log's message size limit.
             for (k, part) in rows.chunks(chunk).enumerate() {
                 let ins = InsertMsg {
@@ -365,7 +423,14 @@ impl Proxy {
         let schema = c.schema.clone().unwrap_or_default();
         let partition = (!req.partition_name.is_empty()).then_some(t.partition_id);
         let pks = self
-            .delete_keys(db, &req.collection_name, &req.expr, &schema, partition)
+            .delete_keys(
+                db,
+                &req.collection_name,
+                &req.expr,
+                &req.expr_template_values,
+                &schema,
+                partition,
+            )
             .await?;
         if pks.is_empty() {
             return Ok(pb::MutationResult {
@@ -410,6 +475,15 @@ impl Proxy {
             timestamp: ts,
             ..Default::default()
         })
+    }
+}
+
+/// The shard a log message is for.
+fn vchannel_of(m: &WalMessage) -> Option<&str> {
+    match m.body.as_ref()? {
+        wal_message::Body::Insert(i) => Some(&i.vchannel),
+        wal_message::Body::Delete(d) => Some(&d.vchannel),
+        wal_message::Body::Flush(f) => Some(&f.vchannel),
     }
 }
 

@@ -11,6 +11,7 @@ use tonic::{Request, Response};
 
 use super::reconcile::{load_per_node, pick, release_ops};
 use super::QueryCoord;
+use crate::meta::now_ms;
 use crate::meta::query::assignment_rest;
 use crate::proto::common::{LoadState, Status};
 use crate::proto::milvus as pb;
@@ -64,15 +65,12 @@ impl WithStatus for qc::ShardLeadersResponse {
 
 type Reply<T> = Result<Response<T>, tonic::Status>;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl QueryCoord {
-    /// Writes `ops` fenced and waits until this process's followers have applied them.
-    async fn write(&self, ops: Vec<TxnOp>) -> Result<(), Status> {
+    /// Writes `ops` fenced (load infos, and shard assignments when `assignments`) and
+    /// waits until this process's followers of what they touch have applied them. A
+    /// follower only learns of revisions that touch its prefix: waiting on one the write
+    /// did not touch would wait out the timeout.
+    async fn write(&self, ops: Vec<TxnOp>, assignments: bool) -> Result<(), Status> {
         let a = self.active()?;
         let rev = a
             .store
@@ -81,9 +79,11 @@ impl QueryCoord {
             .map_err(|e| retriable(code::UNEXPECTED, format!("cannot store the load: {e}")))?;
         let f = self.followers();
         f.loads.wait_applied(rev, Duration::from_secs(10)).await;
-        f.assignments
-            .wait_applied(rev, Duration::from_secs(10))
-            .await;
+        if assignments {
+            f.assignments
+                .wait_applied(rev, Duration::from_secs(10))
+                .await;
+        }
         Ok(())
     }
 
@@ -115,11 +115,10 @@ impl QueryCoord {
             info.partition_ids = merged;
             info.loaded_at_ms = now_ms();
             return self
-                .write(vec![TxnOp::put(
-                    self.keys.load(coll),
-                    info.encode_to_vec(),
-                    None,
-                )])
+                .write(
+                    vec![TxnOp::put(self.keys.load(coll), info.encode_to_vec(), None)],
+                    false,
+                )
                 .await;
         }
         let nodes: BTreeSet<i64> = self.live_querynodes().into_keys().collect();
@@ -163,7 +162,7 @@ impl QueryCoord {
                 ));
             }
         }
-        self.write(ops).await?;
+        self.write(ops, true).await?;
         log::info!(collection = coll, name = req.collection_name.as_str(), replicas = replicas,
             shards = req.vchannels.len(); "collection load stored");
         Ok(())
@@ -191,16 +190,16 @@ impl QueryCoord {
                 .collect();
             if !left.is_empty() {
                 info.partition_ids = left;
-                return self
-                    .write(vec![TxnOp::put(
-                        self.keys.load(coll),
-                        info.encode_to_vec(),
-                        None,
-                    )])
-                    .await;
+                self.write(
+                    vec![TxnOp::put(self.keys.load(coll), info.encode_to_vec(), None)],
+                    false,
+                )
+                .await?;
+                log::info!(collection = coll, partitions:? = req.partition_ids; "partitions released");
+                return Ok(());
             }
         }
-        self.write(release_ops(self, coll)).await?;
+        self.write(release_ops(self, coll), true).await?;
         log::info!(collection = coll; "collection released");
         Ok(())
     }

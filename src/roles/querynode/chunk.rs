@@ -68,15 +68,36 @@ pub enum Pk<'a> {
     Str(&'a str),
 }
 
-/// The delete timestamps of a shard, by key: a row written at `ts` is deleted when a
-/// delete of its key came later (an upsert's delete has its insert's timestamp and
-/// spares it).
+/// A row's version: its timestamp, then its row ID (the rows of one request share the
+/// timestamp, and a later row of the request has a larger ID).
+pub type Version = (u64, i64);
+
+/// A delete at `ts` hides every row of its key written before `ts`; the rows an upsert
+/// writes at the same `ts` as its delete are spared.
+fn delete_mark(ts: u64) -> Version {
+    (ts, i64::MIN)
+}
+
+/// Which rows of a shard are hidden, by key: a row is hidden when its key has a mark
+/// above the row's version. A delete at `ts` marks `(ts, MIN)`; a key written more than
+/// once is marked with its newest version, so only the newest row of a key is seen
+/// (Milvus serves the newest version of a key). Marks only grow (the maximum is kept), so
+/// applying a delete or a row twice (from the log and again from a segment) changes
+/// nothing.
 #[derive(Debug, Default)]
 pub struct Deletes {
-    ints: HashMap<i64, u64>,
-    strs: HashMap<String, u64>,
+    ints: HashMap<i64, Version>,
+    strs: HashMap<String, Version>,
+    /// The newest version of every key seen, to find keys written more than once.
+    newest_ints: HashMap<i64, Version>,
+    newest_strs: HashMap<String, Version>,
     /// Bumped by every change (caches of deleted rows compare it).
     pub version: u64,
+}
+
+fn raise<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Version>, k: K, v: Version) {
+    let e = map.entry(k).or_insert(v);
+    *e = (*e).max(v);
 }
 
 impl Deletes {
@@ -85,31 +106,75 @@ impl Deletes {
         self.version += 1;
         for (i, ts) in timestamps.iter().enumerate().take(pks.len()) {
             match pks {
-                PkColumn::Int(v) => {
-                    let e = self.ints.entry(v[i]).or_default();
-                    *e = (*e).max(*ts);
-                }
-                PkColumn::Str(v) => {
-                    let e = self.strs.entry(v[i].clone()).or_default();
-                    *e = (*e).max(*ts);
-                }
+                PkColumn::Int(v) => raise(&mut self.ints, v[i], delete_mark(*ts)),
+                PkColumn::Str(v) => raise(&mut self.strs, v[i].clone(), delete_mark(*ts)),
             }
         }
     }
 
-    /// Whether a row of key `pk` written at `ts` is deleted.
-    pub fn deleted(&self, pk: Pk<'_>, ts: u64) -> bool {
+    /// Records the rows of `c`: a key already seen with another version gets a mark at
+    /// its newest version, which hides its older rows.
+    pub fn observe(&mut self, c: &Chunk) {
+        let mut changed = false;
+        for row in 0..c.rows {
+            let v = c.version(row);
+            let newest = match &c.pks {
+                PkColumn::Int(keys) => seen(&mut self.newest_ints, keys[row], v),
+                PkColumn::Str(keys) => match self.newest_strs.get_mut(&keys[row]) {
+                    Some(n) => repeat(n, v),
+                    None => {
+                        self.newest_strs.insert(keys[row].clone(), v);
+                        None
+                    }
+                },
+            };
+            if let Some(n) = newest {
+                changed = true;
+                match &c.pks {
+                    PkColumn::Int(keys) => raise(&mut self.ints, keys[row], n),
+                    PkColumn::Str(keys) => raise(&mut self.strs, keys[row].clone(), n),
+                }
+            }
+        }
+        if changed {
+            self.version += 1;
+        }
+    }
+
+    /// Whether a row of key `pk` with version `v` is hidden.
+    pub fn deleted(&self, pk: Pk<'_>, v: Version) -> bool {
         let d = match pk {
             Pk::Int(i) => self.ints.get(&i),
             Pk::Str(s) => self.strs.get(s),
         };
-        d.is_some_and(|d| *d > ts)
+        d.is_some_and(|d| *d > v)
     }
 
-    /// Whether nothing was deleted.
+    /// Whether no row is hidden.
     pub fn is_empty(&self) -> bool {
         self.ints.is_empty() && self.strs.is_empty()
     }
+}
+
+/// Records version `v` of an Int64 key; its newest version when it was seen before with
+/// another version.
+fn seen(newest: &mut HashMap<i64, Version>, k: i64, v: Version) -> Option<Version> {
+    match newest.get_mut(&k) {
+        Some(n) => repeat(n, v),
+        None => {
+            newest.insert(k, v);
+            None
+        }
+    }
+}
+
+/// A key seen again with version `v`: the newest version, unless it is the same row.
+fn repeat(n: &mut Version, v: Version) -> Option<Version> {
+    if *n == v {
+        return None;
+    }
+    *n = (*n).max(v);
+    Some(*n)
 }
 
 /// Rows held in memory: every schema field as one full-length column.
@@ -122,6 +187,8 @@ pub struct Chunk {
     pub rows: usize,
     /// Each row's timestamp.
     pub timestamps: Vec<u64>,
+    /// Each row's ID.
+    pub row_ids: Vec<i64>,
     /// Each row's primary key.
     pub pks: PkColumn,
     /// The columns.
@@ -171,11 +238,20 @@ impl Chunk {
             partition,
             rows,
             timestamps: batch.timestamps,
+            row_ids: batch.row_ids,
             pks,
             fields: batch.fields,
             by_id,
             json,
         }
+    }
+
+    /// The version of row `row`.
+    pub fn version(&self, row: usize) -> Version {
+        (
+            self.timestamps[row],
+            self.row_ids.get(row).copied().unwrap_or(0),
+        )
     }
 
     /// The float vectors of `field_id` and their dim.
@@ -220,6 +296,6 @@ impl Chunk {
                 _ => self.rows * 8,
             })
             .sum();
-        cols + self.rows * 16
+        cols + self.rows * 24
     }
 }

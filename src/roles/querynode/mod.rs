@@ -58,7 +58,13 @@ impl Shared {
     async fn wal(&self) -> Result<&Wal, String> {
         let log = &self.ctx.config.log;
         self.wal
-            .get_or_try_init(|| Wal::connect(&log.address, log.timeout))
+            .get_or_try_init(|| {
+                Wal::connect(
+                    &log.address,
+                    log.timeout,
+                    crate::wal::connection_name(self.ctx.role.name()),
+                )
+            })
             .await
             .map_err(|e| e.to_string())
     }

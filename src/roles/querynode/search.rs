@@ -50,6 +50,8 @@ pub struct Found {
     pub fields: Vec<FieldData>,
     /// Rows matched (count(*)).
     pub count: i64,
+    /// Rows considered (the request's cost).
+    pub scanned: i64,
 }
 
 /// Where a row is.
@@ -80,7 +82,7 @@ fn mask(c: &Chunk, deletes: &Deletes, filter: Option<&Filter>) -> Option<(Vec<bo
     let mut m = vec![false; c.rows];
     let mut n = 0;
     for (row, slot) in m.iter_mut().enumerate() {
-        if deletes.deleted(c.pks.get(row), c.timestamps[row]) {
+        if deletes.deleted(c.pks.get(row), c.version(row)) {
             continue;
         }
         if filter.is_some_and(|f| !f.matches(c, row)) {
@@ -114,6 +116,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
         .map(<[f32]>::to_vec)
         .collect();
     let cosine = input.metric == Metric::Cosine;
+    let mut scanned = 0;
     let mut sources: Vec<At> = d
         .sealed
         .iter()
@@ -130,6 +133,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
     for at in sources {
         let c = chunk(d, at);
         let m = mask(c, &d.deletes, input.filter);
+        scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
         }
@@ -185,7 +189,10 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
             }));
         }
     }
-    let mut out = Found::default();
+    let mut out = Found {
+        scanned: scanned as i64,
+        ..Default::default()
+    };
     let mut hits_all: Vec<(At, usize)> = Vec::new();
     let mut keys = Keys::default();
     for mut hits in per_query {
@@ -320,10 +327,12 @@ pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
         .enumerate()
         .filter(|(_, c)| wanted(input.partitions, c))
         .map(|(i, _)| At::Growing(i));
+    let mut scanned = 0;
     for at in sealed.chain(growing) {
         let c = chunk(d, at);
+        scanned += c.rows as i64;
         for row in 0..c.rows {
-            if d.deletes.deleted(c.pks.get(row), c.timestamps[row]) {
+            if d.deletes.deleted(c.pks.get(row), c.version(row)) {
                 continue;
             }
             if input.filter.is_some_and(|f| !f.matches(c, row)) {
@@ -337,6 +346,7 @@ pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
     }
     let mut out = Found {
         count,
+        scanned,
         ..Default::default()
     };
     if input.count_only {

@@ -24,8 +24,6 @@ impl Service {
     /// A tonic service for it.
     pub fn server(q: Arc<QueryNode>) -> QueryNodeServer<Service> {
         QueryNodeServer::new(Service(q))
-            .max_decoding_message_size(256 << 20)
-            .max_encoding_message_size(256 << 20)
     }
 }
 
@@ -142,6 +140,7 @@ async fn do_search(
         ids: found.ids,
         scores: found.scores,
         fields_data: found.fields,
+        scanned: found.scanned,
     })
 }
 
@@ -172,6 +171,7 @@ async fn do_query(
         ids: found.ids,
         fields_data: found.fields,
         count: found.count,
+        scanned: found.scanned,
     })
 }
 

@@ -9,7 +9,8 @@
 //! checkpoint moves to C, the shard loads the new segments first, then (under one lock)
 //! adds them and drops the growing rows of messages up to C; the consumer skips messages
 //! up to C from then on. Deletes are kept by key with their timestamps, so applying one
-//! from the log and again from a delta file changes nothing.
+//! from the log and again from a delta file changes nothing; a key written again hides
+//! its older rows the same way (only its newest version is served).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use super::chunk::{Chunk, Deletes, PkColumn};
 use super::Shared;
 use crate::index::{params, VectorIndex};
+use crate::meta::now_ms;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::{DeltaRecord, SegmentRecord, SegmentState};
 use crate::proto::schema::CollectionSchema;
@@ -65,6 +67,16 @@ pub struct ShardData {
     deltas: HashSet<i64>,
 }
 
+impl ShardData {
+    /// Sealed segments searched through an index (not exactly).
+    pub fn indexed_segments(&self) -> usize {
+        self.sealed
+            .values()
+            .filter(|s| !s.indexes.is_empty())
+            .count()
+    }
+}
+
 /// A served shard.
 pub struct Shard {
     /// Its collection.
@@ -77,18 +89,14 @@ pub struct Shard {
     pub schema: CollectionSchema,
     /// Its rows.
     pub data: RwLock<ShardData>,
-    /// The last log sequence applied (a message of any channel of the physical channel).
+    /// The log sequence of the last message of this shard applied (sequences are those of
+    /// the physical channel; a reader of an older build's bare-subject messages also
+    /// counts the other shards' messages it skips).
     consumed: watch::Sender<u64>,
     /// Unix ms at which the consumer last found nothing more in the log.
     caught_up_ms: AtomicI64,
     /// Loaded and caught up with the log once.
     pub ready: AtomicBool,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Why a read could not be served fresh enough.
@@ -142,11 +150,10 @@ impl Shard {
         {
             return Ok(());
         }
-        let pchannel = wal::pchannel_of(&self.vchannel);
         let needed = wal
-            .last_sequence(pchannel)
+            .last_sequence_of(&self.vchannel)
             .await
-            .map_err(|e| FreshnessError::Log(pchannel.to_string(), e.to_string()))?;
+            .map_err(|e| FreshnessError::Log(self.vchannel.clone(), e.to_string()))?;
         let mut rx = self.consumed.subscribe();
         let started = tokio::time::Instant::now();
         let ok = tokio::time::timeout(timeout, rx.wait_for(|c| *c >= needed)).await;
@@ -259,7 +266,7 @@ fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
         .expect("index defs lock")
         .of_collection(coll)
         .into_iter()
-        .filter(|d| d.dropped_at_ms == 0)
+        .filter(|d| d.dropped_at_ms == 0 && !d.scalar)
         .filter_map(|d| {
             let spec = params::flatten(&d.params)
                 .and_then(|p| params::parse(&p))
@@ -396,6 +403,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     let (added, indexed) = (new_segments.len(), new_indexes.len());
     for mut s in new_segments {
         s.share_vectors();
+        d.deletes.observe(&s.chunk);
         d.sealed.insert(s.chunk.id, s);
     }
     for (id, (pks, ts)) in new_deltas {
@@ -417,7 +425,8 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     }
     if moved || added > 0 || indexed > 0 {
         log::info!(channel = shard.vchannel.as_str(), replica = shard.replica, sealed_added = added,
-            indexes_added = indexed, checkpoint = d.checkpoint, sealed = d.sealed.len(), growing_chunks = d.growing.len();
+            indexes_added = indexed, checkpoint = d.checkpoint, sealed = d.sealed.len(),
+            indexed_segments = d.indexed_segments(), growing_chunks = d.growing.len();
             "querynode shard handoff");
     }
     drop(d);
@@ -440,12 +449,9 @@ fn apply(shard: &Shard, sequence: u64, payload: &[u8]) -> Result<(), String> {
                     timestamps: vec![m.timestamp; rows],
                     fields: m.fields,
                 };
-                d.growing.push(Chunk::new(
-                    &shard.schema,
-                    sequence as i64,
-                    m.partition_id,
-                    batch,
-                ));
+                let c = Chunk::new(&shard.schema, sequence as i64, m.partition_id, batch);
+                d.deletes.observe(&c);
+                d.growing.push(c);
             }
             Some(wal_message::Body::Delete(m)) if m.vchannel == shard.vchannel => {
                 let pks = m
@@ -477,7 +483,7 @@ pub async fn consume(shared: Arc<Shared>, shard: Arc<Shard>) {
                 .await
                 .map_err(|e| e.to_string())?;
             let mut reader = wal
-                .read_from(&pchannel, next)
+                .read_from(&shard.vchannel, next)
                 .await
                 .map_err(|e| e.to_string())?;
             loop {
@@ -543,8 +549,10 @@ pub async fn serve(
     }
     shard.ready.store(true, Ordering::Release);
     let (sealed, growing) = shard.rows();
+    let indexed = shard.data.read().expect("shard lock").indexed_segments();
     log::info!(collection = shard.collection_id, channel = shard.vchannel.as_str(), replica = shard.replica,
-        sealed_rows = sealed, growing_rows = growing; "querynode shard loaded and caught up");
+        sealed_rows = sealed, growing_rows = growing, indexed_segments = indexed;
+        "querynode shard loaded and caught up");
     on_ready.await;
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;

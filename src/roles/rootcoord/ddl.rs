@@ -15,6 +15,7 @@ use crate::meta::catalog::{collection_name, DEFAULT_DB, DEFAULT_PARTITION};
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord::{CollectionRecord, DatabaseRecord, PartitionRecord};
+use crate::schema::names;
 use crate::session::fenced::FenceError;
 use crate::status::{code, error, ok, retriable, WithStatus};
 use crate::wal;
@@ -37,7 +38,7 @@ fn db_not_found(name: &str) -> Status {
 fn collection_not_found(db: &str, name: &str) -> Status {
     error(
         code::COLLECTION_NOT_FOUND,
-        format!("can't find collection[database={db}][collection={name}]"),
+        format!("collection not found[database={db}][collection={name}]"),
     )
 }
 
@@ -251,6 +252,7 @@ impl RootCoord {
             ));
         }
         if !self.write_delay.is_zero() {
+            log::info!(delay:? = self.write_delay; "test delay before a catalog write (MILVUS_TEST_DDL_DELAY_MS)");
             tokio::time::sleep(self.write_delay).await;
         }
         match c.a.store.write_if(when, ops).await {
@@ -296,7 +298,7 @@ impl RootCoord {
             Ok(x) => x,
             Err(s) => return s,
         };
-        if let Err(s) = validate::name("database", &req.db_name) {
+        if let Err(s) = names::database(&req.db_name) {
             return s;
         }
         {
@@ -350,20 +352,23 @@ impl RootCoord {
             Ok(x) => x,
             Err(s) => return s,
         };
+        if let Err(s) = names::database(&req.db_name) {
+            return s;
+        }
         if req.db_name == DEFAULT_DB {
             return error(code::PARAMETER_INVALID, "can not drop default database");
         }
         let db = {
             let cat = self.read();
+            // Dropping a database that does not exist succeeds, as in Milvus.
             let Some(db) = cat.database(&req.db_name) else {
-                return db_not_found(&req.db_name);
+                return ok();
             };
-            let n = cat.collections_in(db.id).len();
-            if n > 0 {
+            if !cat.collections_in(db.id).is_empty() {
                 return error(
-                    code::PARAMETER_INVALID,
+                    code::UNEXPECTED,
                     format!(
-                        "database:{} not empty, must drop all {n} collections before drop database",
+                        "{} not empty, must drop all collections before drop database",
                         req.db_name
                     ),
                 );
@@ -423,7 +428,7 @@ impl RootCoord {
             Err(s) => return s,
         };
         let db = db_name(&req.db_name).to_string();
-        if let Err(s) = validate::name("collection", &req.collection_name) {
+        if let Err(s) = names::collection(&req.collection_name) {
             return s;
         }
         let max_fields = self.ctx.config.proxy.max_field_num;
@@ -689,7 +694,7 @@ impl RootCoord {
             Ok(x) => x,
             Err(s) => return s,
         };
-        if let Err(s) = validate::name("partition", &req.partition_name) {
+        if let Err(s) = names::partition(&req.partition_name, true) {
             return s;
         }
         let mut c = match self.find(&req.db_name, &req.collection_name) {

@@ -152,7 +152,15 @@ impl RootCoord {
 impl Coordinator for Arc<RootCoord> {
     async fn on_standby(&self) {
         if self.ctx.config.root_coord.hot_standby {
-            self.follower();
+            let follower = self.follower();
+            // Say (without holding up the election) when the catalog is in memory: what
+            // a takeover then skips.
+            let rc = self.clone();
+            tokio::spawn(async move {
+                if follower.wait_applied(1, Duration::from_secs(60)).await {
+                    log::info!(collections = rc.read().collection_count(); "hot standby follows the catalog");
+                }
+            });
         }
     }
 

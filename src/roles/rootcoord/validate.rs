@@ -7,8 +7,6 @@ use crate::proto::common::{KeyValuePair, Status};
 use crate::proto::schema::{CollectionSchema, DataType, FieldSchema};
 use crate::status::{code, error};
 
-/// Longest name Milvus accepts.
-pub const MAX_NAME_LEN: usize = 255;
 /// Largest vector dimension.
 pub const MAX_DIM: i64 = 32768;
 /// Largest VarChar max_length.
@@ -22,32 +20,6 @@ pub const DYNAMIC_FIELD: &str = "$meta";
 
 fn invalid(reason: String) -> Status {
     error(code::PARAMETER_INVALID, reason)
-}
-
-/// A database, collection, partition or field name: non-empty, at most 255 characters,
-/// letters, digits and underscores, not starting with a digit.
-pub fn name(kind: &str, n: &str) -> Result<(), Status> {
-    let bad = |why: &str| Err(invalid(format!("Invalid {kind} name: {n:?}. {why}")));
-    if n.trim().is_empty() {
-        return bad(&format!("the {kind} name should not be empty"));
-    }
-    if n.chars().count() > MAX_NAME_LEN {
-        return bad(&format!(
-            "the length of a {kind} name must be less than {MAX_NAME_LEN} characters"
-        ));
-    }
-    let first = n.chars().next().expect("non-empty");
-    if !(first == '_' || first.is_ascii_alphabetic()) {
-        return bad(&format!(
-            "the first character of a {kind} name must be an underscore or letter"
-        ));
-    }
-    if !n.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) {
-        return bad(&format!(
-            "{kind} name can only contain numbers, letters and underscores"
-        ));
-    }
-    Ok(())
 }
 
 fn param<'a>(params: &'a [KeyValuePair], key: &str) -> Option<&'a str> {
@@ -89,6 +61,61 @@ fn is_vector(t: DataType) -> bool {
     )
 }
 
+/// Refuses a field of a type this build cannot store, index and search end to end, at
+/// creation (rather than accepting rows it can never flush or search).
+fn supported(f: &FieldSchema, t: DataType) -> Result<(), Status> {
+    match t {
+        DataType::String => Err(invalid(format!(
+            "string data type not supported yet, please use VarChar type instead (field {})",
+            f.name
+        ))),
+        DataType::Bool
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Float
+        | DataType::Double
+        | DataType::VarChar
+        | DataType::Json
+        | DataType::Array
+        | DataType::FloatVector => Ok(()),
+        other => Err(invalid(format!(
+            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array and FloatVector",
+            f.name,
+            other.as_str_name()
+        ))),
+    }
+}
+
+/// A float vector's `dim`, checked as Milvus 2.5 checks it (2 to 32768).
+fn dimension(f: &FieldSchema) -> Result<(), Status> {
+    let raw = param(&f.type_params, "dim").ok_or_else(|| {
+        invalid(format!(
+            "dimension is not defined in field type params of field {}, check type param `dim` for vector field",
+            f.name
+        ))
+    })?;
+    let dim: i64 = raw.trim().parse().map_err(|_| {
+        invalid(format!(
+            "invalid dimension: {raw} of field {}. dimension should be an integer",
+            f.name
+        ))
+    })?;
+    if dim <= 1 {
+        return Err(invalid(format!(
+            "invalid dimension: {dim}. should be in range 2 ~ {MAX_DIM}"
+        )));
+    }
+    if dim > MAX_DIM {
+        return Err(invalid(format!(
+            "invalid dimension: {dim} of field {}. float vector dimension should be in range 2 ~ {MAX_DIM}",
+            f.name
+        )));
+    }
+    Ok(())
+}
+
 /// Decodes and checks a collection schema for `collection_name`; returns it with field
 /// IDs assigned from 100 and, when dynamic fields are on, the hidden `$meta` field.
 pub fn schema(
@@ -123,7 +150,7 @@ pub fn schema(
     let mut primary = 0;
     let mut vectors = 0;
     for f in &s.fields {
-        name("field", &f.name)?;
+        crate::schema::names::field(&f.name)?;
         if !seen.insert(f.name.clone()) {
             return Err(invalid(format!("duplicated field name {:?}", f.name)));
         }
@@ -142,26 +169,19 @@ pub fn schema(
                 f.name
             )));
         }
+        supported(f, t)?;
         match t {
-            DataType::FloatVector | DataType::Float16Vector | DataType::BFloat16Vector => {
-                int_param(f, "dim", 1, MAX_DIM)?;
-            }
-            DataType::BinaryVector => {
-                let dim = int_param(f, "dim", 1, MAX_DIM)?;
-                if dim % 8 != 0 {
-                    return Err(invalid(format!(
-                        "field {:?}: a binary vector's dim must be a multiple of 8, got {dim}",
-                        f.name
-                    )));
-                }
-            }
+            DataType::FloatVector => dimension(f)?,
             DataType::VarChar => {
                 int_param(f, "max_length", 1, MAX_VARCHAR_LEN)?;
             }
             DataType::Array => {
-                let et = DataType::try_from(f.element_type)
-                    .ok()
-                    .filter(|e| *e != DataType::None && !is_vector(*e));
+                let et = DataType::try_from(f.element_type).ok().filter(|e| {
+                    !matches!(
+                        e,
+                        DataType::None | DataType::Array | DataType::Json | DataType::Geometry
+                    ) && !is_vector(*e)
+                });
                 if et.is_none() {
                     return Err(invalid(format!(
                         "field {:?}: an array needs a valid scalar element_type",
@@ -267,17 +287,6 @@ mod tests {
     }
 
     #[test]
-    fn names() {
-        assert!(name("collection", "a_1").is_ok());
-        assert!(name("collection", "_x").is_ok());
-        for bad in ["", " ", "1abc", "a-b", "a b", &"x".repeat(256), "ü"] {
-            let e = name("collection", bad).unwrap_err();
-            assert_eq!(e.code, code::PARAMETER_INVALID, "{bad:?}");
-            assert_eq!(e.error_code, 5);
-        }
-    }
-
-    #[test]
     fn a_good_schema_gets_field_ids_and_the_dynamic_field() {
         let s = check(&good()).unwrap();
         let ids: Vec<i64> = s.fields.iter().map(|f| f.field_id).collect();
@@ -304,13 +313,32 @@ mod tests {
         assert!(check(&no_dim)
             .unwrap_err()
             .reason
-            .contains("\"dim\" is required"));
+            .contains("dimension is not defined"));
         let mut big_dim = good();
         big_dim.fields[1].type_params = vec![kv("dim", "40000")];
         assert!(check(&big_dim)
             .unwrap_err()
             .reason
-            .contains("dim must be an integer"));
+            .contains("float vector dimension should be in range 2 ~ 32768"));
+        let mut one_dim = good();
+        one_dim.fields[1].type_params = vec![kv("dim", "1")];
+        assert!(check(&one_dim)
+            .unwrap_err()
+            .reason
+            .contains("invalid dimension: 1. should be in range 2 ~ 32768"));
+        for t in [
+            DataType::Geometry,
+            DataType::SparseFloatVector,
+            DataType::Float16Vector,
+        ] {
+            let mut other = good();
+            other.fields[1].data_type = t as i32;
+            let reason = check(&other).unwrap_err().reason;
+            assert!(
+                reason.contains(t.as_str_name()) && reason.contains("not supported"),
+                "{reason}"
+            );
+        }
         let mut unknown = good();
         unknown.fields[2].data_type = 999;
         assert!(check(&unknown)

@@ -1,0 +1,373 @@
+"""What real Milvus clients hit first (the client-defects issue), through pymilvus 2.5.18:
+run by tests/compat.rs against a cluster of every role.
+
+    python compat_client.py sizes URI LIMIT_BYTES
+    python compat_client.py indexes URI
+    python compat_client.py versions URI
+    python compat_client.py calls URI
+    python compat_client.py collections URI N
+    python compat_client.py batches URI NAME N
+
+Exits 0 when every check passes; prints what failed otherwise.
+"""
+import asyncio
+import json
+import random
+import sys
+import threading
+import time
+
+import grpc
+import numpy as np
+from pymilvus import (AsyncMilvusClient, Collection, DataType, MilvusClient, MilvusException,
+                      connections)
+
+from pymilvus_client import check, expect_error
+
+
+def fresh(client, name):
+    if client.has_collection(name):
+        client.drop_collection(name)
+
+
+def sizes(uri, limit):
+    """An insert over 4 MiB works; one over proxy.grpc.serverMaxRecvSize is refused at
+    once with a message naming the key (never a hang of retries)."""
+    client = MilvusClient(uri=uri)
+    fresh(client, "big")
+    client.create_collection("big", dimension=128)
+    rng = np.random.default_rng(1)
+    rows = [{"id": i, "vector": v} for i, v in enumerate(rng.random((10000, 128), dtype=np.float32).tolist())]
+    res = client.insert("big", rows)  # about 5 MB on the wire
+    check(res["insert_count"] == 10000, f"10,000 x 128 insert: {res}")
+    n = limit // (128 * 4) + 2000
+    rows = [{"id": i, "vector": v} for i, v in enumerate(rng.random((n, 128), dtype=np.float32).tolist())]
+    started = time.monotonic()
+    try:
+        client.insert("big", rows)
+        check(False, f"an insert of {n} rows over the {limit}-byte limit was accepted")
+    except grpc.RpcError as e:
+        took = time.monotonic() - started
+        check(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, f"code {e.code()}: {e.details()}")
+        check("proxy.grpc.serverMaxRecvSize" in e.details(), f"message {e.details()}")
+        check(took < 10, f"the refusal took {took:.1f} s")
+    res = client.query("big", filter="", output_fields=["count(*)"], consistency_level="Strong")
+    check(res[0]["count(*)"] == 10000, f"nothing of the refused insert was stored: {res}")
+    print("sizes: all checks passed")
+
+
+def indexes(uri):
+    """No index_type is AUTOINDEX; scalar and JSON path indexes are accepted, described,
+    dropped, refused as Milvus refuses them, and leave filters working."""
+    client = MilvusClient(uri=uri)
+    fresh(client, "ix")
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    schema.add_field("age", DataType.INT64)
+    schema.add_field("name", DataType.VARCHAR, max_length=32)
+    schema.add_field("flag", DataType.BOOL)
+    schema.add_field("doc", DataType.JSON)
+    schema.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=8)
+    client.create_collection("ix", schema=schema)
+    ip = client.prepare_index_params()
+    ip.add_index("vec", metric_type="L2")
+    client.create_index("ix", ip)
+    d = client.describe_index("ix", "vec")
+    check(d["index_type"] == "AUTOINDEX" and d["metric_type"] == "L2", f"no index_type is AUTOINDEX: {d}")
+    # The same index again, spelled out: Milvus takes it as the same one.
+    ip = client.prepare_index_params()
+    ip.add_index("vec", index_type="AUTOINDEX", metric_type="L2")
+    client.create_index("ix", ip)
+    ip = client.prepare_index_params()
+    ip.add_index("vec", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 32})
+    expect_error("another vector index on the field", lambda: client.create_index("ix", ip),
+                 "at most one distinct index is allowed per field")
+    scalar = {"age": "STL_SORT", "name": "Trie", "flag": "BITMAP", "tags": "INVERTED"}
+    ip = client.prepare_index_params()
+    for field, kind in scalar.items():
+        ip.add_index(field, index_type=kind)
+    client.create_index("ix", ip)
+    for field, kind in scalar.items():
+        d = client.describe_index("ix", field)
+        check(d["index_type"] == kind and d["state"] == "Finished", f"{field}: {d}")
+    # JSON path indexes: one per path, on a JSON field and on a dynamic key.
+    ip = client.prepare_index_params()
+    ip.add_index("doc", index_type="INVERTED", index_name="doc_a",
+                 params={"json_cast_type": "double", "json_path": "doc['a']"})
+    ip.add_index("doc", index_type="INVERTED", index_name="doc_b",
+                 params={"json_cast_type": "varchar", "json_path": "doc['b']"})
+    ip.add_index("color", index_type="INVERTED", params={"json_cast_type": "varchar"})
+    client.create_index("ix", ip)
+    names = client.list_indexes("ix")
+    for n in ["vec", "age", "name", "flag", "tags", "doc_a", "doc_b"]:
+        check(n in names, f"{n} not in {names}")
+    d = client.describe_index("ix", "doc_a")
+    check(d["field_name"] == "doc" and d["json_path"] == "doc['a']", f"json path index: {d}")
+    dynamic = [n for n in names if n not in ("vec", "age", "name", "flag", "tags", "doc_a", "doc_b")]
+    check(len(dynamic) == 1, f"one index on the dynamic key: {names}")
+    check(client.describe_index("ix", dynamic[0])["field_name"] == "color", "dynamic key index")
+    ip = client.prepare_index_params()
+    ip.add_index("doc", index_type="INVERTED", index_name="doc_a2",
+                 params={"json_cast_type": "double", "json_path": "doc['a']"})
+    expect_error("a second index on one JSON path", lambda: client.create_index("ix", ip),
+                 "creating multiple indexes on same field is not supported")
+    for field, kind, msg in [
+        ("name", "STL_SORT", "STL_SORT are only supported on numeric field"),
+        ("age", "Trie", "TRIE are only supported on varchar field"),
+        ("id", "BITMAP", "create bitmap index on primary key not supported"),
+        ("name", "NOPE", "invalid index type: NOPE"),
+    ]:
+        ip = client.prepare_index_params()
+        ip.add_index(field, index_type=kind, index_name=f"bad_{field}")
+        expect_error(f"{kind} on {field}", lambda: client.create_index("ix", ip), msg)
+    ip = client.prepare_index_params()
+    ip.add_index("doc", index_type="INVERTED", index_name="no_cast", params={"json_path": "doc['c']"})
+    expect_error("JSON index without cast type", lambda: client.create_index("ix", ip),
+                 "json index must specify cast type")
+    check(client.list_indexes("ix") == names, "refused indexes left nothing behind")
+    rows = [{"id": i, "vec": [float(i)] * 8, "age": i, "name": f"n{i}", "flag": i % 2 == 0,
+             "doc": {"a": i, "b": str(i)}, "tags": [i, i + 1], "color": "red" if i < 5 else "blue"}
+            for i in range(10)]
+    client.insert("ix", rows)
+    client.flush("ix")
+    client.load_collection("ix")
+    for expr, want in [("age >= 7", [7, 8, 9]), ("name == 'n3'", [3]), ("flag == false and age < 4", [1, 3]),
+                       ("doc['a'] < 2", [0, 1]), ("array_contains(tags, 5)", [4, 5]), ("color == 'red' and id > 2", [3, 4])]:
+        got = sorted(r["id"] for r in client.query("ix", filter=expr, output_fields=["id"], consistency_level="Strong"))
+        check(got == want, f"{expr}: {got}")
+    client.release_collection("ix")
+    client.drop_index("ix", "age")
+    client.drop_index("ix", "doc_b")
+    left = client.list_indexes("ix")
+    check("age" not in left and "doc_b" not in left and "doc_a" in left, f"after drops: {left}")
+    print("indexes: all checks passed")
+
+
+def versions(uri):
+    """Several clients insert (keys repeated across and within requests), upsert and
+    delete over shared keys; every key then shows its newest acknowledged version, and
+    query, count(*), get and search agree, growing, sealed and after a reload."""
+    connections.connect(uri=uri)
+    client = MilvusClient(uri=uri)
+    fresh(client, "ver")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("ver", DataType.INT64)
+    client.create_collection("ver", schema=schema, num_shards=2)
+    ip = client.prepare_index_params()
+    ip.add_index("vec", index_type="FLAT", metric_type="L2")
+    client.create_index("ver", ip)
+    client.load_collection("ver")
+    col = Collection("ver")
+    keys = list(range(60))
+    counter = iter(range(1, 10 ** 9))
+    lock = threading.Lock()
+    events = []  # (timestamp, position in request, key, ver or None for a delete)
+    failures = []
+
+    def vec(ver):
+        return [float(ver), float(ver % 7), float(ver % 11), 1.0]
+
+    def worker(seed):
+        rng = random.Random(seed)
+        for _ in range(40):
+            op = rng.choice(["insert", "insert", "upsert", "delete"])
+            try:
+                if op == "delete":
+                    ks = rng.sample(keys, rng.randint(1, 4))
+                    r = col.delete(f"id in {ks}")
+                    with lock:
+                        events.extend((r.timestamp, 0, k, None) for k in ks)
+                    continue
+                if op == "insert":
+                    # Keys may repeat inside one insert: the later row wins.
+                    ks = [rng.choice(keys) for _ in range(rng.randint(1, 5))]
+                else:
+                    ks = rng.sample(keys, rng.randint(1, 5))
+                with lock:
+                    vers = [next(counter) for _ in ks]
+                rows = [{"id": k, "vec": vec(v), "ver": v} for k, v in zip(ks, vers)]
+                r = col.insert(rows) if op == "insert" else col.upsert(rows)
+                with lock:
+                    events.extend((r.timestamp, i + 1, k, v) for i, (k, v) in enumerate(zip(ks, vers)))
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                failures.append(f"{op}: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(not failures, f"failed calls: {failures[:5]}")
+    # An upsert batch naming a key twice is refused and changes nothing.
+    expect_error("upsert repeating a key", lambda: client.upsert("ver", [{"id": 1, "vec": vec(0), "ver": -1},
+                                                                       {"id": 1, "vec": vec(0), "ver": -2}]),
+                 "duplicate primary keys are not allowed in the same batch")
+    newest = {}
+    for ts, pos, k, v in sorted(events):
+        newest[k] = v
+    live = {k: v for k, v in newest.items() if v is not None}
+
+    def verify(stage):
+        rows = client.query("ver", filter="id >= 0", output_fields=["ver"], consistency_level="Strong")
+        got = {r["id"]: r["ver"] for r in rows}
+        check(len(rows) == len(got), f"{stage}: a key returned twice")
+        check(got == live, f"{stage}: visible rows {sorted(got.items())} != newest {sorted(live.items())}")
+        n = client.query("ver", filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+        check(n == len(live), f"{stage}: count(*) {n} != {len(live)} live keys")
+        got = {r["id"]: r["ver"] for r in client.get("ver", ids=keys, output_fields=["ver"])}
+        check(got == live, f"{stage}: get disagrees")
+        probes = list(live.items())[:20]
+        res = client.search("ver", data=[vec(v) for _, v in probes], limit=3, output_fields=["ver"],
+                            consistency_level="Strong")
+        for (k, v), hits in zip(probes, res):
+            check(hits and hits[0]["id"] == k and hits[0]["entity"]["ver"] == v,
+                  f"{stage}: search for version {v} of key {k}: {hits}")
+            check(len({h["id"] for h in hits}) == len(hits), f"{stage}: a key twice in {hits}")
+            for h in hits:
+                check(live.get(h["id"]) == h["entity"]["ver"], f"{stage}: an old version was found: {h}")
+        return len(live)
+
+    verify("growing")
+    client.flush("ver")
+    verify("sealed")
+    client.release_collection("ver")
+    client.load_collection("ver")
+    n = verify("reloaded")
+    print(json.dumps({"events": len(events), "live_keys": n}))
+    print("versions: all checks passed")
+
+
+def calls(uri):
+    """The smaller defects: each a call a user makes."""
+    client = MilvusClient(uri=uri)
+    for name in ["c1", "auto1", "parts"]:
+        fresh(client, name)
+    client.create_collection("c1", dimension=8, metric_type="L2")
+    client.insert("c1", [{"id": i, "vector": [float(i)] * 8, "age": i} for i in range(10)])
+    # delete(filter, filter_params) uses the template values.
+    res = client.delete("c1", filter="age >= {lo} and age < {hi}", filter_params={"lo": 2, "hi": 5})
+    check(res["delete_count"] == 3, f"templated delete {res}")
+    left = sorted(r["id"] for r in client.query("c1", filter="id >= 0", output_fields=["id"],
+                                                  consistency_level="Strong"))
+    check(left == [0, 1, 5, 6, 7, 8, 9], f"templated delete removed {left}")
+    # A search carries its cost (rows considered).
+    res = client.search("c1", data=[[1.0] * 8], limit=3, consistency_level="Strong")
+    check(res.extra.get("cost", 0) > 0, f"search extra {res.extra}")
+    # Range and grouping search are refused, not ignored.
+    expect_error("radius", lambda: client.search("c1", data=[[1.0] * 8], limit=3,
+                                                 search_params={"params": {"radius": 5.0, "range_filter": 0.0}}),
+                 "1100", "range search")
+    # pymilvus's search_iterator pages with radius after its first page: it ends with
+    # that error instead of returning the same rows forever.
+    started = time.monotonic()
+
+    def drain():
+        it = client.search_iterator("c1", data=[[1.0] * 8], batch_size=2, limit=6)
+        for _ in range(10):
+            if not it.next():
+                return
+
+    expect_error("search_iterator", drain, "range search")
+    check(time.monotonic() - started < 30, "search_iterator ended with an error in time")
+    # A method this build lacks names itself with Milvus's "service unimplemented".
+    try:
+        client.list_resource_groups()
+        check(False, "list_resource_groups answered")
+    except MilvusException as e:
+        check(e.code == 10 and "ListResourceGroups" in e.message, f"{e}")
+    # Names, dims and types Milvus refuses.
+    expect_error("invalid collection name", lambda: client.create_collection("12-s", dimension=8), "1100",
+                 "Invalid collection name: 12-s. the first character of a collection name must be an underscore or letter")
+    expect_error("invalid name on load", lambda: client.load_collection("12-s"), "Invalid collection name: 12-s.")
+    expect_error("missing collection", lambda: client.load_collection("no_such_coll"), "100",
+                 "collection not found[database=default][collection=no_such_coll]")
+    check(client.has_collection("no_such_coll") is False, "has_collection of a missing collection")
+    expect_error("invalid partition name", lambda: client.create_partition("c1", "a b"),
+                 "Invalid partition name: a b. Partition name can only contain numbers, letters and underscores.")
+    client.create_partition("c1", "1-ok")  # digits first and '-' are fine in partition names
+    expect_error("missing partition", lambda: client.insert("c1", [{"id": 99, "vector": [0.0] * 8}],
+                                                            partition_name="nopart"), "partition not found[partition=nopart]")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=1)
+    expect_error("dim 1", lambda: client.create_collection("d1", schema=schema), "invalid dimension: 1")
+    for t, kw in [(DataType.FLOAT16_VECTOR, {"dim": 8}), (DataType.SPARSE_FLOAT_VECTOR, {}),
+                  (DataType.GEOMETRY, {})]:
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=8)
+        schema.add_field("x", t, **kw)
+        expect_error(f"{t.name} field", lambda: client.create_collection("t1", schema=schema), "1100",
+                     "not supported by this build")
+    check(not client.has_collection("t1"), "a refused collection was created")
+    expect_error("missing database", lambda: MilvusClient(uri=uri, db_name="nodb"), "800",
+                 "database not found[database=nodb]")
+    # An upsert on an autoID collection gets new keys, and the given one is gone.
+    client.create_collection("auto1", dimension=4, auto_id=True)
+    old = client.insert("auto1", [{"vector": [0.1] * 4}])["ids"][0]
+    new = client.upsert("auto1", [{"id": old, "vector": [0.2] * 4}])["primary_keys"][0]
+    check(new != old, f"autoID upsert kept the key {old}")
+    ids = [r["id"] for r in client.query("auto1", filter="", output_fields=["id"], limit=10,
+                                         consistency_level="Strong")]
+    check(ids == [new], f"after the autoID upsert: {ids}")
+
+    # release_partitions after load_partitions, through the async client.
+    async def partitions():
+        a = AsyncMilvusClient(uri=uri)
+        await a.create_collection("parts", dimension=4)
+        await a.create_partition("parts", "p1")
+        await a.insert("parts", [{"id": i, "vector": [0.1] * 4} for i in range(5)], partition_name="p1")
+        await a.release_collection("parts")
+        await a.load_partitions("parts", ["p1"])
+        started = time.monotonic()
+        await a.release_partitions("parts", ["p1"])
+        check(time.monotonic() - started < 5, "release_partitions took long")
+        state = MilvusClient(uri=uri).get_load_state("parts")
+        check(state["state"].name == "NotLoad", f"after release_partitions: {state}")
+        # A partition released from a whole-collection load leaves the others loaded.
+        await a.load_collection("parts")
+        await a.release_partitions("parts", ["p1"])
+        res = await a.query("parts", filter="id >= 0", output_fields=["id"], consistency_level="Strong")
+        check(res == [], f"rows of a released partition: {res}")
+        await a.close()
+
+    asyncio.run(partitions())
+    print("calls: all checks passed")
+
+
+def collections(uri, n):
+    """N loaded collections of one shard each, the quick-setup way (mc_0 ... mc_N-1)."""
+    client = MilvusClient(uri=uri)
+    for i in range(n):
+        client.create_collection(f"mc_{i}", dimension=8, num_shards=1)
+    print(f"collections: {n} loaded")
+
+
+def batches(uri, name, n):
+    """N inserts of 10 rows into NAME, then a flush: N + 1 messages in its shard."""
+    client = MilvusClient(uri=uri)
+    for b in range(n):
+        client.insert(name, [{"id": b * 10 + i, "vector": [0.5] * 8} for i in range(10)])
+    client.flush(name)
+    print(f"batches: {n} inserts and a flush into {name}")
+
+
+if __name__ == "__main__":
+    mode, uri = sys.argv[1], sys.argv[2]
+    if mode == "sizes":
+        sizes(uri, int(sys.argv[3]))
+    elif mode == "indexes":
+        indexes(uri)
+    elif mode == "versions":
+        versions(uri)
+    elif mode == "calls":
+        calls(uri)
+    elif mode == "collections":
+        collections(uri, int(sys.argv[3]))
+    elif mode == "batches":
+        batches(uri, sys.argv[3], int(sys.argv[4]))
+    else:
+        raise SystemExit(f"unknown mode {mode}")
