@@ -8,10 +8,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use milvus::testkit::stats::{arg, proc_status_mib};
-use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
+use milvus::testkit::{python, BenchCluster};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
@@ -32,37 +31,19 @@ fn main() {
         .position(|a| a == "--kind")
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| "HNSW".to_string());
-    let etcd = EtcdServer::start();
-    let nats = NatsServer::start();
-    let dir = TempDir::new("bench-build");
-    let env = vec![
-        ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
-        ("NATSMQ_ADDRESS".to_string(), nats.address()),
-        ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
-        ("LOG_LEVEL".to_string(), "warn".to_string()),
-        (
-            "LOCAL_STORAGE_PATH".to_string(),
-            dir.0.join("data").display().to_string(),
-        ),
-    ];
-    let procs: Vec<Milvus> = [
-        "rootcoord",
-        "datacoord",
-        "datanode",
-        "indexcoord",
-        "indexnode",
-        "proxy",
-    ]
-    .iter()
-    .map(|r| Milvus::start(&bin(), r, &env, &dir.0))
-    .collect();
-    for m in &procs {
-        assert!(
-            m.wait_state("Healthy", Duration::from_secs(20)),
-            "{}",
-            m.log()
-        );
-    }
+    let c = BenchCluster::start(
+        &bin(),
+        &[
+            "rootcoord",
+            "datacoord",
+            "datanode",
+            "indexcoord",
+            "indexnode",
+            "proxy",
+        ],
+        &[],
+    );
+    let procs = &c.procs;
     let (indexnode, proxy) = (&procs[4], &procs[5]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/index.py");
     println!(

@@ -9,10 +9,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use milvus::testkit::stats::{arg, proc_cpu_s, proc_status_mib};
-use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
+use milvus::testkit::{python, BenchCluster};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
@@ -31,35 +30,13 @@ fn main() {
     let dim = arg("--dim", 128);
     let batch = arg("--batch", 5_000);
     let runs = arg("--runs", 3);
-    let etcd = EtcdServer::start();
-    let nats = NatsServer::start();
-    let dir = TempDir::new("bench-insert");
-    let env = vec![
-        ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
-        ("NATSMQ_ADDRESS".to_string(), nats.address()),
-        ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
-        ("LOG_LEVEL".to_string(), "warn".to_string()),
-        (
-            "LOCAL_STORAGE_PATH".to_string(),
-            dir.0.join("data").display().to_string(),
-        ),
-    ];
-    let rc = Milvus::start(&bin(), "rootcoord", &env, &dir.0);
-    assert!(
-        rc.wait_state("Healthy", Duration::from_secs(20)),
-        "{}",
-        rc.log()
+    let c = BenchCluster::start(
+        &bin(),
+        &["rootcoord", "datacoord", "datanode", "proxy"],
+        &[],
     );
-    let dc = Milvus::start(&bin(), "datacoord", &env, &dir.0);
-    let dn = Milvus::start(&bin(), "datanode", &env, &dir.0);
-    let proxy = Milvus::start(&bin(), "proxy", &env, &dir.0);
-    for m in [&dc, &dn, &proxy] {
-        assert!(
-            m.wait_state("Healthy", Duration::from_secs(20)),
-            "{}",
-            m.log()
-        );
-    }
+    let (rc, dc, dn, proxy) = (&c.procs[0], &c.procs[1], &c.procs[2], &c.procs[3]);
+    let (etcd, nats) = (&c.etcd, &c.nats);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/insert.py");
     println!("insert: {rows} rows x dim {dim}, batches of {batch}, {runs} runs each");
     println!("| clients | runs | rows/s min | median | max | flush s min | median | max |");

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
+use milvus::testkit::cluster::ALL_ROLES;
 use milvus::testkit::stats::{arg, proc_pss_mib, proc_status_mib};
-use milvus::testkit::{python, EtcdServer, Milvus, NatsServer, TempDir};
+use milvus::testkit::{python, BenchCluster};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
@@ -37,40 +37,8 @@ fn main() {
     let dim = arg("--dim", 128);
     let queries = arg("--queries", 1000);
     let runs = arg("--runs", 3);
-    let etcd = EtcdServer::start();
-    let nats = NatsServer::start();
-    let dir = TempDir::new("bench-search");
-    let env = vec![
-        ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
-        ("NATSMQ_ADDRESS".to_string(), nats.address()),
-        ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
-        ("LOG_LEVEL".to_string(), "warn".to_string()),
-        (
-            "LOCAL_STORAGE_PATH".to_string(),
-            dir.0.join("data").display().to_string(),
-        ),
-    ];
-    let roles = [
-        "rootcoord",
-        "datacoord",
-        "querycoord",
-        "indexcoord",
-        "datanode",
-        "indexnode",
-        "querynode",
-        "proxy",
-    ];
-    let procs: Vec<Milvus> = roles
-        .iter()
-        .map(|r| Milvus::start(&bin(), r, &env, &dir.0))
-        .collect();
-    for m in &procs {
-        assert!(
-            m.wait_state("Healthy", Duration::from_secs(20)),
-            "{}",
-            m.log()
-        );
-    }
+    let c = BenchCluster::start(&bin(), &ALL_ROLES, &[]);
+    let procs = &c.procs;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/search.py");
     println!("search: HNSW M 16 efConstruction 200 L2 over {rows} x {dim}, {queries} queries top-10, {runs} runs");
     let mut child = Command::new(python())
@@ -89,11 +57,7 @@ fn main() {
     let mut loads = Vec::new();
     let mut series: BTreeMap<(i64, i64), Vec<serde_json::Value>> = BTreeMap::new();
     let mut loaded_rss: Vec<(f64, f64, f64)> = Vec::new();
-    let pids: Vec<i32> = procs
-        .iter()
-        .map(Milvus::pid)
-        .chain([etcd.pid(), nats.pid_number()])
-        .collect();
+    let pids = c.pids();
     let total = |pids: &[i32]| -> f64 {
         pids.iter()
             .map(|p| proc_status_mib(&p.to_string(), "VmRSS"))
@@ -141,7 +105,7 @@ fn main() {
         spread(loaded_rss.iter().map(|r| r.1).collect()),
         spread(loaded_rss.iter().map(|r| r.2).collect())
     );
-    let names = roles.iter().copied().chain(["etcd", "nats-server"]);
+    let names = ALL_ROLES.iter().copied().chain(["etcd", "nats-server"]);
     println!(
         "RSS at the end / peak, MiB: {}",
         names

@@ -10,25 +10,15 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::data::{all_roles, data_cluster, logs};
-use milvus::testkit::{python, NatsServer};
+use common::data::{all_roles, data_cluster, logs, run_script};
+use milvus::testkit::NatsServer;
 
 /// A request limit small enough to cross in a test, large enough for a 5 MB insert.
 const PROXY_LIMIT: usize = 8 << 20;
 
 fn compat(args: &[&str]) -> (bool, String) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/compat_client.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    run_script(&script, args)
 }
 
 fn cluster(nats: &NatsServer) -> (common::Cluster, Vec<milvus::testkit::Milvus>, String) {

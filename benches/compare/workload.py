@@ -18,6 +18,7 @@ points where the driver samples memory (idle, loaded, done).
 """
 import argparse
 import json
+import queue
 import multiprocessing as mp
 import time
 
@@ -50,19 +51,49 @@ def insert_part(uri, name, vectors, ids, ready, go, out):
     out.put(len(ids))
 
 
-def parallel(n, target, args_of):
+class ClientFailed(Exception):
+    """A spawned client raised: its message."""
+
+
+def guarded(target, *args):
+    """Runs `target(*args)` in a spawned process; if it raises, says so on the `ready` and
+    `out` queues (its last-but-two and last arguments), so the parent never waits for a
+    result that will not come."""
+    ready, out = args[-3], args[-1]
+    try:
+        target(*args)
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        msg = ("client failed", f"{type(e).__name__}: {e}")
+        ready.put(msg)
+        out.put(msg)
+
+
+def parallel(n, target, args_of, limit=1800):
     """Runs `target` in n spawned processes (not forked: the gRPC client of this process
-    must not be copied); the clock starts once every process has connected."""
+    must not be copied); the clock starts once every process has connected. A client that
+    fails, or gives no answer within `limit` seconds, fails the run."""
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Queue(), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args_of(i), ready, go, out)) for i in range(n)]
+    procs = [ctx.Process(target=guarded, args=(target, *args_of(i), ready, go, out)) for i in range(n)]
     for p in procs:
         p.start()
+
+    def collect(q):
+        try:
+            r = q.get(timeout=limit)
+        except queue.Empty:
+            raise ClientFailed(f"a client gave no answer within {limit} s") from None
+        if isinstance(r, tuple) and r and r[0] == "client failed":
+            for p in procs:
+                p.terminate()
+            raise ClientFailed(r[1])
+        return r
+
     for _ in procs:
-        ready.get()
+        collect(ready)
     t = time.perf_counter()
     go.set()
-    results = [out.get() for _ in procs]
+    results = [collect(out) for _ in procs]
     wall = time.perf_counter() - t
     for p in procs:
         p.join()

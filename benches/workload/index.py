@@ -54,6 +54,9 @@ def main():
     print(json.dumps({"rows": a.rows, "insert_s": round(insert_s, 2), "flush_s": round(flush_s, 2),
                       "index_s": round(index_s, 2), "state": d["state"],
                       "indexed_rows": d["indexed_rows"]}))
+    # A time is only a build time if the build finished over every row.
+    if d["state"] != "Finished" or int(d["indexed_rows"]) != a.rows:
+        raise SystemExit(f"the index did not finish over {a.rows} rows: {d}")
 
 
 if __name__ == "__main__":

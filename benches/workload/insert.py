@@ -10,6 +10,7 @@ the rows are persisted) and row_count. Reusable against any Milvus-compatible en
 """
 import argparse
 import json
+import queue
 import multiprocessing as mp
 import time
 
@@ -82,7 +83,10 @@ def main():
         go.wait()
     except Exception:  # a client failed before starting: its error is in the queue
         started = time.monotonic()
-    results = [out.get() for _ in procs]
+    try:
+        results = [out.get(timeout=1800) for _ in procs]
+    except queue.Empty:
+        raise SystemExit("an insert client gave no result within 1800 s") from None
     seconds = time.monotonic() - started
     errors = [r[1] for r in results if r[0] == "error"]
     if errors:

@@ -13,6 +13,7 @@ measurement:
 """
 import argparse
 import json
+import queue
 import multiprocessing as mp
 import time
 
@@ -52,14 +53,19 @@ def truth(base, queries, k):
 
 
 def worker(uri, slot, queries, ef, out):
-    c = MilvusClient(uri=uri)
-    lat, ids = [], []
-    for q in queries:
-        t = time.perf_counter()
-        r = c.search(NAME, data=[q.tolist()], limit=10, search_params={"params": {"ef": ef}})
-        lat.append(time.perf_counter() - t)
-        ids.append([h["id"] for h in r[0]])
-    out.put((slot, lat, ids))
+    """Searches QUERIES; puts (slot, latencies, ids), or (slot, None, error) if it fails
+    (so the parent never waits for a result that will not come)."""
+    try:
+        c = MilvusClient(uri=uri)
+        lat, ids = [], []
+        for q in queries:
+            t = time.perf_counter()
+            r = c.search(NAME, data=[q.tolist()], limit=10, search_params={"params": {"ef": ef}})
+            lat.append(time.perf_counter() - t)
+            ids.append([h["id"] for h in r[0]])
+        out.put((slot, lat, ids))
+    except Exception as e:  # noqa: BLE001 - reported to the parent
+        out.put((slot, None, f"{type(e).__name__}: {e}"))
 
 
 def main():
@@ -100,10 +106,18 @@ def main():
                 started = time.perf_counter()
                 for pr in procs:
                     pr.start()
-                results = [q.get() for _ in procs]
+                results = []
+                for _ in procs:
+                    try:
+                        results.append(q.get(timeout=600))
+                    except queue.Empty:
+                        raise SystemExit("a search client gave no result within 600 s") from None
                 wall = time.perf_counter() - started
                 for pr in procs:
                     pr.join()
+                failed = [r[2] for r in results if r[1] is None]
+                if failed:
+                    raise SystemExit(f"search clients failed: {failed}")
                 lat = sorted(x for r in results for x in r[1])
                 hits = 0
                 for slot, _, ids in results:

@@ -65,6 +65,19 @@ impl Pks {
     }
 }
 
+/// Whether a data type is a vector type (a collection needs one; indexes on them are
+/// vector indexes).
+pub fn is_vector(t: DataType) -> bool {
+    matches!(
+        t,
+        DataType::BinaryVector
+            | DataType::FloatVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector
+            | DataType::SparseFloatVector
+    )
+}
+
 /// A validated batch: one full-length column per schema field (schema order, field IDs
 /// set, nulls expanded), and the primary keys (absent with autoID until allocated).
 #[derive(Debug, Clone, PartialEq)]

@@ -37,8 +37,13 @@ pub fn script() -> PathBuf {
 
 /// Runs a mode of the Python client to the end: (success, stdout + stderr).
 pub fn py(args: &[&str]) -> (bool, String) {
+    run_script(&script(), args)
+}
+
+/// Runs a Python script of `tests/python` to the end: (success, stdout + stderr).
+pub fn run_script(script: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(python())
-        .arg(script())
+        .arg(script)
         .args(args)
         .output()
         .unwrap();
@@ -123,19 +128,10 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Every role once (the proxy last), each waited for.
 pub fn all_roles(c: &Cluster) -> Vec<Milvus> {
-    let procs: Vec<Milvus> = [
-        "rootcoord",
-        "datacoord",
-        "querycoord",
-        "indexcoord",
-        "datanode",
-        "indexnode",
-        "querynode",
-        "proxy",
-    ]
-    .iter()
-    .map(|r| c.start(r, &[]))
-    .collect();
+    let procs: Vec<Milvus> = milvus::testkit::cluster::ALL_ROLES
+        .iter()
+        .map(|r| c.start(r, &[]))
+        .collect();
     for m in &procs {
         healthy(m);
     }

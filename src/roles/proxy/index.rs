@@ -15,17 +15,6 @@ fn has_key(params: &[KeyValuePair], key: &str) -> bool {
         || crate::index::params::flatten(params).is_ok_and(|f| f.contains_key(key))
 }
 
-fn is_vector(t: i32) -> bool {
-    matches!(
-        DataType::try_from(t),
-        Ok(DataType::FloatVector
-            | DataType::BinaryVector
-            | DataType::Float16Vector
-            | DataType::BFloat16Vector
-            | DataType::SparseFloatVector)
-    )
-}
-
 fn indexcoord_down(e: CoordError) -> Status {
     retriable(code::SERVICE_UNAVAILABLE, e.to_string())
 }
@@ -83,7 +72,8 @@ impl Proxy {
                     ));
                 }
                 json_path = pointer;
-            } else if is_vector(field.data_type) && !has_key(&params, "index_type") {
+            } else if crate::schema::is_vector(field.data_type()) && !has_key(&params, "index_type")
+            {
                 // No index type on a vector field is AUTOINDEX, and says so (Milvus 2.5).
                 params.push(KeyValuePair {
                     key: "index_type".into(),

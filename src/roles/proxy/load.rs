@@ -8,23 +8,11 @@ use crate::proto::common::{LoadState, Status};
 use crate::proto::indexcoord as ic;
 use crate::proto::milvus as pb;
 use crate::proto::querycoord as qc;
-use crate::proto::schema::DataType;
 use crate::roles::querycoord::service::COLLECTION_NOT_LOADED;
 use crate::status::{code, error, is_ok, retriable};
 
 fn querycoord_down(e: CoordError) -> Status {
     retriable(code::SERVICE_UNAVAILABLE, e.to_string())
-}
-
-fn is_vector(t: i32) -> bool {
-    matches!(
-        DataType::try_from(t),
-        Ok(DataType::FloatVector
-            | DataType::BinaryVector
-            | DataType::Float16Vector
-            | DataType::BFloat16Vector
-            | DataType::SparseFloatVector)
-    )
 }
 
 impl Proxy {
@@ -91,7 +79,7 @@ impl Proxy {
         let missing: Vec<String> = schema
             .fields
             .iter()
-            .filter(|f| is_vector(f.data_type) && !indexed.contains(&f.name))
+            .filter(|f| crate::schema::is_vector(f.data_type()) && !indexed.contains(&f.name))
             .map(|f| f.name.clone())
             .collect();
         if missing.is_empty() {

@@ -5,6 +5,7 @@ use prost::Message;
 
 use crate::proto::common::{KeyValuePair, Status};
 use crate::proto::schema::{CollectionSchema, DataType, FieldSchema};
+use crate::schema::is_vector;
 use crate::status::{code, error};
 
 /// Largest vector dimension.
@@ -48,17 +49,6 @@ fn int_param(f: &FieldSchema, key: &str, min: i64, max: i64) -> Result<i64, Stat
 
 fn type_name(t: i32) -> String {
     DataType::try_from(t).map_or_else(|_| t.to_string(), |d| d.as_str_name().to_string())
-}
-
-fn is_vector(t: DataType) -> bool {
-    matches!(
-        t,
-        DataType::BinaryVector
-            | DataType::FloatVector
-            | DataType::Float16Vector
-            | DataType::BFloat16Vector
-            | DataType::SparseFloatVector
-    )
 }
 
 /// Refuses a field of a type this build cannot store, index and search end to end, at
