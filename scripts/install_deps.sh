@@ -6,20 +6,30 @@
 # for the google/protobuf/*.proto includes) and python3-venv (only when
 # `python3 -m venv` does not work). Uses apt-get when run as root; when not
 # root, prints the missing packages and the command to run, and exits 1.
+# With --docker, also what deploy/ needs: a Docker engine and docker-compose (Debian's
+# docker.io, docker-compose) and debootstrap (scripts/build_images.sh).
 # Also checks for a Rust toolchain (cargo) but never installs it.
 # Quiet and idempotent when everything is present.
 #
-# Usage: scripts/install_deps.sh
+# Usage: scripts/install_deps.sh [--docker]
 set -euo pipefail
 
+docker=false
 if [[ $# -gt 0 ]]; then
     case "$1" in
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "install_deps.sh: unknown argument: $1" >&2; exit 2 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --docker) docker=true ;;
+        *) echo "install_deps.sh: unknown argument: $1 (expected --docker)" >&2; exit 2 ;;
     esac
 fi
 
 missing=()
+if $docker; then
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    command -v iptables >/dev/null 2>&1 || [[ -x /usr/sbin/iptables ]] || missing+=(iptables)
+fi
 
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)

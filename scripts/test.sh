@@ -4,7 +4,8 @@
 # 1. scripts/install_deps.sh (etcd, etcdctl, protoc, python3-venv)
 # 2. if tests/python exists: create/reuse the venv .venv and install
 #    pymilvus==2.5.18 (--no-deps) plus its runtime deps, pyarrow,
-#    moto[server] (an S3-protocol server) and matplotlib (the comparison's plots),
+#    moto[server] (an S3-protocol server), matplotlib (the comparison's plots) and
+#    kubernetes-validate (the Helm chart test),
 #    unless they already import there
 #    and, with npm, the Node SDK into tests/node (tests/compat.rs)
 # 3. scripts/build.sh (cargo build --release --bin milvus, copied to bin/milvus)
@@ -43,7 +44,7 @@ if [[ -d tests/python ]]; then
     fi
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
-import pymilvus, pyarrow, moto, matplotlib
+import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
         echo "test.sh: installing pymilvus $PYMILVUS_VERSION, pyarrow and moto[server] into $VENV"
@@ -55,7 +56,9 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         "$VENV/bin/pip" install -q pyarrow "moto[server]"
         # matplotlib draws the side-by-side comparison's plots (scripts/compare_milvus.sh).
         "$VENV/bin/pip" install -q matplotlib
-        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib'; then
+        # kubernetes-validate checks the Helm chart's objects against Kubernetes schemas.
+        "$VENV/bin/pip" install -q kubernetes-validate
+        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate'; then
             echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1
         fi

@@ -24,6 +24,9 @@ fn main() {
                 Some(p) => log::info!(path:% = p.display(); "loaded config file"),
                 None => log::info!("no config file found, using built-in defaults and environment"),
             }
+            if let Some(p) = &loaded.overlay {
+                log::info!(path:% = p.display(); "loaded config file over it");
+            }
             for key in &loaded.ignored {
                 log::debug!(key = key.as_str(); "config key not used by this binary");
             }

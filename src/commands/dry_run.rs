@@ -15,6 +15,9 @@ pub fn print(role: Role, loaded: &Loaded, out: &mut impl Write) -> std::io::Resu
             "config file: none found, built-in defaults and environment only"
         )?,
     }
+    if let Some(p) = &loaded.overlay {
+        writeln!(out, "config file over it: {}", p.display())?;
+    }
     let rc = loaded.config.role(role);
     writeln!(out, "role: {role}")?;
     writeln!(out, "listen port: {}", rc.port)?;

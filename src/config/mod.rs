@@ -285,16 +285,29 @@ pub struct Loaded {
     pub settings: Vec<(String, Setting)>,
     /// The file that was read, if any.
     pub file: Option<PathBuf>,
+    /// `user.yaml` beside it, read over it, if there is one.
+    pub overlay: Option<PathBuf>,
     /// Keys in the file this binary does not use.
     pub ignored: Vec<String>,
 }
 
 /// Loads the configuration from optional file text (with its path) and an environment.
 pub fn load(file: Option<(&Path, &str)>, env: &[(String, String)]) -> Result<Loaded, ConfigError> {
-    let from_file = match file {
-        Some((path, text)) => source::flatten_yaml(path, text)?,
-        None => BTreeMap::new(),
-    };
+    load_layers(file.as_slice(), env)
+}
+
+/// Loads the configuration from files layered in order (a key in a later file wins, as
+/// Milvus's `user.yaml` wins over `milvus.yaml`), then the environment over them all.
+pub fn load_layers(
+    files: &[(&Path, &str)],
+    env: &[(String, String)],
+) -> Result<Loaded, ConfigError> {
+    let mut from_file: BTreeMap<String, (String, &Path)> = BTreeMap::new();
+    for (path, text) in files {
+        for (k, v) in source::flatten_yaml(path, text)? {
+            from_file.insert(k, (v, path));
+        }
+    }
     let defs = all_keys();
     let mut settings = Vec::with_capacity(defs.len());
     for def in &defs {
@@ -303,7 +316,7 @@ pub fn load(file: Option<(&Path, &str)>, env: &[(String, String)]) -> Result<Loa
                 value: value.to_string(),
                 source: Source::Env(var.to_string()),
             }
-        } else if let (Some(v), Some((path, _))) = (from_file.get(&def.name), file) {
+        } else if let Some((v, path)) = from_file.get(&def.name) {
             Setting {
                 value: v.clone(),
                 source: Source::File(path.to_path_buf()),
@@ -326,30 +339,38 @@ pub fn load(file: Option<(&Path, &str)>, env: &[(String, String)]) -> Result<Loa
     Ok(Loaded {
         config,
         settings,
-        file: file.map(|(p, _)| p.to_path_buf()),
+        file: files.first().map(|(p, _)| p.to_path_buf()),
+        overlay: files.get(1).map(|(p, _)| p.to_path_buf()),
         ignored,
     })
 }
 
 /// Loads the configuration the way a process does: locates the file (`--config`,
-/// `$MILVUSCONF`, `./milvus.yaml`, `./configs/milvus.yaml`) and reads the real environment.
+/// `$MILVUSCONF`, `./milvus.yaml`, `./configs/milvus.yaml`), layers `user.yaml` from the
+/// same directory over it when there is one (Milvus's rule; Milvus's Helm chart puts the
+/// user's `extraConfigFiles` there), and reads the real environment.
 pub fn load_for_process(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let milvusconf = env
         .iter()
         .find(|(k, _)| k == "MILVUSCONF")
         .map(|(_, v)| v.as_str());
-    let path = source::locate_file(explicit, milvusconf)?;
-    match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
-                path: path.clone(),
-                source: e,
-            })?;
-            load(Some((&path, &text)), &env)
-        }
-        None => load(None, &env),
+    let Some(path) = source::locate_file(explicit, milvusconf)? else {
+        return load(None, &env);
+    };
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    };
+    let text = read(&path)?;
+    let user = path.with_file_name("user.yaml");
+    if user.is_file() && user != path {
+        let user_text = read(&user)?;
+        return load_layers(&[(&path, &text), (&user, &user_text)], &env);
     }
+    load(Some((&path, &text)), &env)
 }
 
 /// Turns validated text settings into the typed struct.

@@ -175,6 +175,43 @@ fn file_then_env_precedence_and_sources() {
 }
 
 #[test]
+fn user_yaml_layers_over_milvus_yaml_and_env_over_both() {
+    let base = "rootCoord:\n  port: 53001\nlog:\n  level: warn\nproxy:\n  port: 19540\n";
+    let user = "rootCoord:\n  port: 53005\n  activeStandby:\n    enabled: true\n";
+    let l = load_layers(
+        &[
+            (Path::new("configs/milvus.yaml"), base),
+            (Path::new("configs/user.yaml"), user),
+        ],
+        &env(&[("PROXY_PORT", "19541")]),
+    )
+    .unwrap();
+    assert_eq!(l.config.role(Role::RootCoord).port, 53005);
+    assert!(l.config.role(Role::RootCoord).active_standby);
+    assert_eq!(l.config.role(Role::Proxy).port, 19541);
+    assert_eq!(
+        setting(&l, "rootCoord.port").source,
+        Source::File("configs/user.yaml".into())
+    );
+    assert_eq!(
+        setting(&l, "log.level").source,
+        Source::File("configs/milvus.yaml".into())
+    );
+    assert_eq!(l.file.as_deref(), Some(Path::new("configs/milvus.yaml")));
+    assert_eq!(l.overlay.as_deref(), Some(Path::new("configs/user.yaml")));
+    // A bad value in the overlay names the overlay.
+    let e = load_layers(
+        &[
+            (Path::new("configs/milvus.yaml"), base),
+            (Path::new("configs/user.yaml"), "rootCoord:\n  port: nope\n"),
+        ],
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("configs/user.yaml"), "{e}");
+}
+
+#[test]
 fn yaml_syntax_error_names_file_line_and_column() {
     let e = with_file("etcd:\n  endpoints: [a:1\nrootCoord:\n  port: 1\n", &[]).unwrap_err();
     let msg = e.to_string();
