@@ -267,11 +267,14 @@ fn kill_active(c: &Compose, role: &str) -> Duration {
         .active(role)
         .unwrap_or_else(|| panic!("no ACTIVE {role}: {:?}", c.status()));
     let t0 = Instant::now();
+    let t0_ms = now_ms();
     docker_ok(&["kill", "-s", "KILL", &victim]);
     let mut took = None;
+    let mut successor = String::new();
     let ok = wait_until(Duration::from_secs(TTL_S + 20), || match c.active(role) {
         Some((now, id)) if now != victim && id != old_id => {
             took = Some(t0.elapsed());
+            successor = now;
             true
         }
         _ => false,
@@ -281,6 +284,20 @@ fn kill_active(c: &Compose, role: &str) -> Duration {
         "no {role} took over from {victim} within {}s: {:?}",
         TTL_S + 20,
         c.status()
+    );
+    // The killed container's process closed its connections as it died: the standby took
+    // that as evidence and did not wait out the lease.
+    let log = Compose::logs_since(&successor, t0_ms - 1000);
+    let evidence = common::log_time_ms(
+        &log,
+        "is gone; revoked its session lease instead of waiting for its TTL",
+    )
+    .unwrap_or_else(|| {
+        panic!("{successor} took over without evidence of {victim}'s death:\n{log}")
+    });
+    eprintln!(
+        "figure: {role} kill to evidence in the standby's log: {} ms",
+        evidence - t0_ms
     );
     docker_ok(&["start", &victim]);
     let back = wait_until(Duration::from_secs(60), || {
@@ -331,6 +348,11 @@ fn partition_active_rootcoord(c: &Compose) -> Duration {
     assert!(
         stopped <= took,
         "the cut-off {victim} stopped acting at {stopped}, after the standby took over at {took}"
+    );
+    // A cut-off process is alive: no evidence of death, only its lease's expiry.
+    assert!(
+        !standby_log.contains("is gone; revoked"),
+        "the standby took a partitioned active for dead:\n{standby_log}"
     );
     // Reconnect under its service name (the alias its address uses).
     let alias = victim.trim_start_matches("milvus-");

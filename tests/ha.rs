@@ -126,20 +126,36 @@ fn sigterm_hands_over_at_once_with_the_seed_log_sequence() {
     assert!(keys.contains(&"by-dev/meta/session/rootcoord".to_string()));
 }
 
+/// A killed active leaves evidence at once (its sockets close, its port refuses, its pid
+/// is gone): the standby revokes its lease and takes over long before the lease could
+/// have expired (how fast: `cargo bench --bench failover`).
 #[test]
-fn sigkill_is_taken_over_and_not_before_the_lease_can_expire() {
-    let c = Cluster::new(2);
+fn sigkill_is_taken_over_on_evidence_before_the_lease_can_expire() {
+    let c = Cluster::new(10);
     let (a, b) = active_and_standby(&c);
     let killed = Instant::now();
     a.signal(Signal::SIGKILL);
-    // The takeover happens (how fast is measured by `cargo bench --bench failover`).
     assert!(b.wait_state("Healthy", 20 * SEC), "{}", b.log());
     let took = killed.elapsed();
-    // The last keep-alive was at most TTL/3 before the kill: the lease cannot expire
-    // sooner than TTL - TTL/3 after it.
+    // The last keep-alive was at most TTL/3 before the kill, so the lease could not
+    // expire before TTL - TTL/3 = 6.6 s: taking over sooner proves the evidence path.
     assert!(
-        took >= Duration::from_millis(1300),
-        "takeover after {took:?}: before the lease could expire"
+        took < Duration::from_millis(6600),
+        "takeover after {took:?}: the lease's expiry, not the evidence"
+    );
+    let log = b.log();
+    assert!(
+        log.contains("is gone; revoked its session lease instead of waiting for its TTL")
+            && log.contains("pid "),
+        "the standby logged no evidence:\n{log}"
+    );
+    assert_in_order(
+        &log,
+        &[
+            "is gone; revoked its session lease",
+            "register ACTIVE service successfully",
+            "quit STANDBY mode, this node will become ACTIVE",
+        ],
     );
 }
 
@@ -176,6 +192,12 @@ fn a_paused_active_is_deposed_and_never_serves_again_in_that_term() {
     assert_ne!(a.server_id(), Some(old_id), "rejoined with a new session");
     assert!(healthy(&b));
     assert!(a.log().contains("is no longer ACTIVE"));
+    // A paused process is alive: replaced only at its lease's expiry, never on evidence.
+    assert!(
+        !b.log().contains("is gone; revoked"),
+        "a paused active was taken for dead:\n{}",
+        b.log()
+    );
 }
 
 #[test]

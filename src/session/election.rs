@@ -360,6 +360,29 @@ async fn revoke_previous(session: &Session, prev: &SessionValue) {
     }
 }
 
+/// The ACTIVE holder is provably gone ([`super::liveness`]): revokes its lease, which
+/// deletes its ACTIVE key at once, so the election proceeds without waiting out the TTL.
+/// Revoking that lease is safe even if the evidence were wrong: its fenced writes are
+/// refused from then on and it stops at its next renewal.
+async fn revoke_dead(session: &Session, holder: &SessionValue, evidence: &str) {
+    let Some(lease) = holder.lease_id.filter(|l| *l != session.lease.id()) else {
+        return;
+    };
+    let r = session
+        .etcd
+        .call(|mut c| async move { c.lease_revoke(lease).await })
+        .await;
+    match r {
+        Ok(_) => log::warn!(ServerID = holder.server_id, address = holder.address.as_str(),
+            LeaseID = lease, evidence = evidence;
+            "the ACTIVE {} is gone; revoked its session lease instead of waiting for its TTL",
+            session.role.name()),
+        Err(e) if e.to_string().contains("not found") => {}
+        Err(e) => log::warn!(ServerID = holder.server_id, LeaseID = lease, error:% = e;
+            "cannot revoke the gone ACTIVE's lease; it expires after its TTL"),
+    }
+}
+
 /// HA: stands by until this session wins the ACTIVE key. The per-server key must already
 /// be registered.
 pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionError> {
@@ -395,11 +418,13 @@ pub async fn stand_by_until_active(session: &Session) -> Result<Term, ElectionEr
                 }
                 Attempt::Held { holder, revision } => {
                     log::debug!(ServerID = holder.server_id, address = holder.address.as_str(); "ACTIVE key is held, watching it");
-                    previous = Some(holder);
+                    let gone = super::liveness::gone(session.role, &session.value.host_name, &holder);
                     tokio::select! {
                         _ = wait_for_delete(&session.etcd, &key, revision + 1, None) => {}
+                        evidence = gone => revoke_dead(session, &holder, &evidence).await,
                         _ = session.lease.lost() => return Err(ElectionError::LeaseLost),
                     }
+                    previous = Some(holder);
                     log::info!("stop watching ACTIVE key");
                     log::info!("start retrying to register as ACTIVE service...");
                 }

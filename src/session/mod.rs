@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod election;
 pub mod fenced;
 pub mod lease;
+pub mod liveness;
 pub mod state;
 
 use std::sync::Arc;
