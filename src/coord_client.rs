@@ -1,7 +1,7 @@
 //! A client of an active coordinator (rootcoord, datacoord, ...): finds it through
 //! discovery, names the ServerID it expects on every call, and rides through a failover by
-//! re-resolving and retrying with backoff (up to a time limit) when the process it reached
-//! is not the active one.
+//! re-resolving and retrying (up to a time limit) when the process it reached is not the
+//! active one: at once when discovery shows a new active, else after a short backoff.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -231,6 +231,7 @@ impl<C: FromChannel> ActiveCoord<C> {
         // The last retriable answer, returned if the retry limit passes.
         let mut last: Option<T> = None;
         loop {
+            let tried = self.view.active(C::ROLE).map(|a| a.value.server_id);
             if let Some(active) = self.view.active(C::ROLE) {
                 if let Some(channel) = self.channel(&active.value.address) {
                     let mut req = Request::new(message.clone());
@@ -278,9 +279,11 @@ impl<C: FromChannel> ActiveCoord<C> {
                     None => Err(CoordError::Unavailable(C::ROLE.name(), self.retry_for)),
                 };
             }
-            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
-            backoff = (backoff * 2).min(Duration::from_millis(100));
+            // A new active (a takeover) is tried at once; the same one after a backoff.
+            let wait = backoff.min(deadline.saturating_duration_since(Instant::now()));
+            if !self.view.wait_active_other_than(C::ROLE, tried, wait).await {
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
         }
     }
 }

@@ -102,6 +102,22 @@ impl SessionView {
         self.rx.borrow().get(&self.keys.active(role)).cloned()
     }
 
+    /// Waits until `role`'s active session is one other than `from` (ServerID; `None`: no
+    /// active), or `limit` passes. True when it is.
+    pub async fn wait_active_other_than(
+        &self,
+        role: Role,
+        from: Option<i64>,
+        limit: Duration,
+    ) -> bool {
+        let key = self.keys.active(role);
+        self.wait_for(limit, |m| {
+            let now = m.get(&key).map(|r| r.value.server_id);
+            now.is_some() && now != from
+        })
+        .await
+    }
+
     /// Waits until `pred` holds for the view, or `limit` passes.
     pub async fn wait_for(
         &self,
