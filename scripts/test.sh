@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - the project's test command.
 #
-# 1. scripts/install_deps.sh (etcd, etcdctl, protoc, python3-venv)
+# 1. scripts/install_deps.sh (etcd, etcdctl, protoc, python3-venv); as root also
+#    --docker (docker.io, docker-compose, debootstrap) and scripts/start_dockerd.sh
 # 2. if tests/python exists: create/reuse the venv .venv and install
 #    pymilvus==2.5.18 (--no-deps) plus its runtime deps, pyarrow,
 #    moto[server] (an S3-protocol server), matplotlib (the comparison's plots) and
@@ -26,6 +27,14 @@ if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
 fi
 
 bash "$REPO/scripts/install_deps.sh"
+# tests/deploy.rs runs deploy/ in Docker: as root, install Debian's docker.io,
+# docker-compose and debootstrap and start dockerd; otherwise say what will fail.
+if [[ $(id -u) -eq 0 ]]; then
+    bash "$REPO/scripts/install_deps.sh" --docker
+    bash "$REPO/scripts/start_dockerd.sh"
+elif ! docker info >/dev/null 2>&1; then
+    echo "test.sh: no Docker engine answers: tests/deploy.rs will fail (as root: scripts/install_deps.sh --docker && scripts/start_dockerd.sh)" >&2
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "test.sh: 'cargo' not found; install a Rust toolchain (https://rustup.rs)" >&2
