@@ -340,22 +340,36 @@ where
     }
 }
 
+/// Revokes `holder`'s session lease (never this session's own), which deletes every key
+/// attached to it. `Ok(Some(lease))` when revoked, `Ok(None)` when there was nothing to
+/// revoke (no lease recorded, or it has already ended).
+async fn revoke_lease_of(
+    session: &Session,
+    holder: &SessionValue,
+) -> Result<Option<i64>, EtcdError> {
+    let Some(lease) = holder.lease_id.filter(|l| *l != session.lease.id()) else {
+        return Ok(None);
+    };
+    match session
+        .etcd
+        .call(|mut c| async move { c.lease_revoke(lease).await })
+        .await
+    {
+        Ok(_) => Ok(Some(lease)),
+        Err(e) if e.to_string().contains("not found") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// After winning: if the previous holder's lease is still alive (its ACTIVE key was
 /// deleted by hand, say), revoke it, so that process stops acting and re-registers
 /// instead of serving beside the new active.
 async fn revoke_previous(session: &Session, prev: &SessionValue) {
-    let Some(lease) = prev.lease_id.filter(|l| *l != session.lease.id()) else {
-        return;
-    };
-    let r = session
-        .etcd
-        .call(|mut c| async move { c.lease_revoke(lease).await })
-        .await;
-    match r {
-        Ok(_) => log::warn!(ServerID = prev.server_id, LeaseID = lease;
+    match revoke_lease_of(session, prev).await {
+        Ok(Some(lease)) => log::warn!(ServerID = prev.server_id, LeaseID = lease;
             "the previous ACTIVE's lease was still alive; revoked it"),
-        Err(e) if e.to_string().contains("not found") => {}
-        Err(e) => log::warn!(ServerID = prev.server_id, LeaseID = lease, error:% = e;
+        Ok(None) => {}
+        Err(e) => log::warn!(ServerID = prev.server_id, LeaseID = prev.lease_id, error:% = e;
             "cannot revoke the previous ACTIVE's lease; it expires after its TTL"),
     }
 }
@@ -365,20 +379,15 @@ async fn revoke_previous(session: &Session, prev: &SessionValue) {
 /// Revoking that lease is safe even if the evidence were wrong: its fenced writes are
 /// refused from then on and it stops at its next renewal.
 async fn revoke_dead(session: &Session, holder: &SessionValue, evidence: &str) {
-    let Some(lease) = holder.lease_id.filter(|l| *l != session.lease.id()) else {
-        return;
-    };
-    let r = session
-        .etcd
-        .call(|mut c| async move { c.lease_revoke(lease).await })
-        .await;
-    match r {
-        Ok(_) => log::warn!(ServerID = holder.server_id, address = holder.address.as_str(),
+    match revoke_lease_of(session, holder).await {
+        Ok(Some(lease)) => {
+            log::warn!(ServerID = holder.server_id, address = holder.address.as_str(),
             LeaseID = lease, evidence = evidence;
             "the ACTIVE {} is gone; revoked its session lease instead of waiting for its TTL",
-            session.role.name()),
-        Err(e) if e.to_string().contains("not found") => {}
-        Err(e) => log::warn!(ServerID = holder.server_id, LeaseID = lease, error:% = e;
+            session.role.name())
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!(ServerID = holder.server_id, LeaseID = holder.lease_id, error:% = e;
             "cannot revoke the gone ACTIVE's lease; it expires after its TTL"),
     }
 }
@@ -476,12 +485,7 @@ pub async fn claim_exclusive(session: &Session, env_switch: &str) -> Result<Term
                 if holder.address == session.value.address && provably_gone(session, &holder) {
                     log::warn!(ServerID = holder.server_id, address = holder.address.as_str();
                         "the exclusive key is held by an earlier process at this address, which is gone; removing its session");
-                    if let Some(lease) = holder.lease_id {
-                        let _ = session
-                            .etcd
-                            .call(|mut c| async move { c.lease_revoke(lease).await })
-                            .await;
-                    }
+                    let _ = revoke_lease_of(session, &holder).await;
                     let k = key.clone();
                     let _ = session
                         .etcd
