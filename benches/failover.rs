@@ -2,8 +2,12 @@
 //! (SIGTERM) or crashes (SIGKILL), side by side with etcd's own election primitives
 //! (`etcdctl elect`, `etcdctl lock --ttl`) on the same etcd.
 //!
+//! A paused active (SIGSTOP) is measured too, with how many of those pauses were taken
+//! over early (on evidence of death, or before the lease could have expired): a live
+//! process must never be.
+//!
 //! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`,
-//! `--etcd-only` for the etcdctl rows alone).
+//! `--pause-runs N`, `--etcd-only` for the etcdctl rows alone).
 //! Prints median and p99 of each measure, in milliseconds, as a Markdown table.
 
 use std::io::{BufRead, BufReader};
@@ -33,8 +37,8 @@ fn wait_healthy(m: &Milvus, limit: Duration) -> Option<Instant> {
     None
 }
 
-/// One handover of an HA rootcoord pair: the time from the signal to the standby serving.
-fn milvus_handover(etcd: &EtcdServer, dir: &TempDir, ttl: u64, sig: Signal) -> Duration {
+/// An HA rootcoord pair on `etcd` with session TTL `ttl`: (active, standby).
+fn milvus_pair(etcd: &EtcdServer, dir: &TempDir, ttl: u64) -> (Milvus, Milvus) {
     let env = vec![
         ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
         ("COMMON_SESSION_TTL".to_string(), ttl.to_string()),
@@ -54,10 +58,31 @@ fn milvus_handover(etcd: &EtcdServer, dir: &TempDir, ttl: u64, sig: Signal) -> D
     );
     // Let the active's keep-alive cycle run for a while, as in a long-lived deployment.
     std::thread::sleep(Duration::from_millis(300));
+    (a, b)
+}
+
+/// One handover of an HA rootcoord pair: the time from the signal to the standby serving.
+fn milvus_handover(etcd: &EtcdServer, dir: &TempDir, ttl: u64, sig: Signal) -> Duration {
+    let (a, b) = milvus_pair(etcd, dir, ttl);
     let sent = Instant::now();
     a.signal(sig);
     let at = wait_healthy(&b, Duration::from_secs(ttl * 3)).expect("standby never took over");
     at - sent
+}
+
+/// One pause (SIGSTOP) of the active: the time to the standby serving, and whether the
+/// takeover was early: on evidence of death (the standby's log says the holder is gone),
+/// or sooner than etcd could have expired the lease (its last keep-alive was at most
+/// TTL/3 before the pause, so expiry comes no sooner than 2/3 TTL after it).
+fn milvus_pause(etcd: &EtcdServer, dir: &TempDir, ttl: u64) -> (Duration, bool) {
+    let (a, b) = milvus_pair(etcd, dir, ttl);
+    let sent = Instant::now();
+    a.signal(Signal::SIGSTOP);
+    let at = wait_healthy(&b, Duration::from_secs(ttl * 3)).expect("standby never took over");
+    a.signal(Signal::SIGCONT);
+    let took = at - sent;
+    let early = b.log().contains("is gone; revoked") || took < Duration::from_secs(ttl) * 2 / 3;
+    (took, early)
 }
 
 /// Spawns `etcdctl <args>` and returns it with a channel that gets the time of its
@@ -166,6 +191,7 @@ fn row(name: &str, ttl: Option<u64>, mut xs: Vec<Duration>) {
 fn main() {
     let runs = arg("--runs", 20);
     let crash_runs = arg("--crash-runs", 8);
+    let pause_runs = arg("--pause-runs", 8);
     let only_etcd = std::env::args().any(|a| a == "--etcd-only");
     let etcd = EtcdServer::start();
     let dir = TempDir::new("bench");
@@ -176,6 +202,18 @@ fn main() {
             .map(|_| milvus_handover(&etcd, &dir, 10, Signal::SIGTERM))
             .collect();
         row("milvus rootcoord, graceful (SIGTERM), TTL 10 s", None, xs);
+        // A paused active is alive: it must be replaced only once its lease can have
+        // expired, never on (mistaken) evidence of death.
+        let outcomes: Vec<(Duration, bool)> =
+            (0..pause_runs).map(|_| milvus_pause(&etcd, &dir, 2)).collect();
+        let early = outcomes.iter().filter(|(_, e)| *e).count();
+        row(
+            &format!(
+                "milvus rootcoord, paused (SIGSTOP), TTL 2 s: {early} of {pause_runs} taken over early"
+            ),
+            Some(2),
+            outcomes.into_iter().map(|(d, _)| d).collect(),
+        );
         for ttl in [2, 10] {
             let xs = (0..crash_runs)
                 .map(|_| milvus_handover(&etcd, &dir, ttl, Signal::SIGKILL))

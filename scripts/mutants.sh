@@ -125,7 +125,7 @@ for n in "${wanted[@]}"; do
     set -e
     secs=$(($(date +%s) - start))
     restore
-    if grep -qE '^error(\[E[0-9]+\])?: |could not compile' "$log"; then
+    if grep -qE '^error\[E[0-9]+\]|could not compile' "$log"; then
         verdict=NO-BUILD
         failed=1
     elif [[ $rc -eq 0 ]]; then

@@ -66,7 +66,11 @@ fn dry_run_shows_values_and_their_sources() {
     .unwrap();
     let o = run_cmd(&["dry-run", "rootcoord"], &[], &d.0);
     let t = text(&o);
-    assert!(o.status.success(), "{t}");
+    assert!(
+        o.status.success(),
+        "dry-run with a config file exited {:?}: {t}",
+        o.status.code()
+    );
     assert!(
         t.contains("rootCoord.enableActiveStandby = true (file milvus.yaml)"),
         "{t}"

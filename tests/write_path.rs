@@ -126,7 +126,16 @@ fn inserts_through_a_nats_restart_are_acknowledged_only_once_stored_and_stored_o
         &[script.to_str().unwrap(), "insert_nonstop", &uri, "10"],
     );
     client.wait_started(30 * SEC);
-    nats.restart(); // SIGKILL, then the same port and store
+    // SIGKILL; the server stays down until a publish has failed (so the retry is
+    // exercised, not just a reconnect that the client library hides), then comes back
+    // on the same port and store.
+    nats.kill();
+    assert!(
+        p.wait_log("publish to the log failed", 30 * SEC),
+        "no publish failed while nats-server was down:\n{}",
+        p.log()
+    );
+    nats.launch();
     let (ok, text) = client.finish();
     assert!(ok, "{text}\nproxy log:\n{}", p.log());
     let r: serde_json::Value = serde_json::from_str(

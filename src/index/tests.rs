@@ -240,8 +240,11 @@ fn recall_of(
 #[test]
 fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
     let (n, dim, k) = (3000, 32, 10);
-    let data = random_vectors(n, dim, 21);
-    let queries = random_vectors(30, dim, 22);
+    // Centred on 0: the quantizer's minimum is about -1, so the inner product's terms
+    // in the minimum (zero for data in [0, 1)) are exercised.
+    let centred = |v: Vec<f32>| v.into_iter().map(|x| 2.0 * x - 1.0).collect::<Vec<f32>>();
+    let data = centred(random_vectors(n, dim, 21));
+    let queries = centred(random_vectors(30, dim, 22));
     for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
         let spec = IndexSpec {
             kind: Kind::HnswSq {

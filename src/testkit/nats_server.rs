@@ -51,7 +51,8 @@ impl NatsServer {
         s
     }
 
-    fn launch(&mut self) {
+    /// Starts the server (again, after [`NatsServer::kill`]) on the same port and store.
+    pub fn launch(&mut self) {
         let log = File::create(self.dir.0.join("nats.log")).expect("cannot create nats log");
         let child = Command::new(nats_binary())
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])

@@ -5,7 +5,6 @@
 //! level a request reads at; and output columns.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -47,7 +46,10 @@ pub struct ReadState {
     loads: Arc<RwLock<LoadInfos>>,
     serving: Arc<RwLock<Serving>>,
     nodes: Mutex<HashMap<String, QueryNodeClient<Channel>>>,
-    turn: AtomicUsize,
+    /// Per shard (vchannel), how many requests it has sent: one counter per shard, so
+    /// successive requests go to each replica in turn (a shared counter, advanced once
+    /// per shard of a request, would send a 2-shard request's shards to fixed replicas).
+    turns: Mutex<HashMap<String, usize>>,
 }
 
 /// A loaded collection, as a read sees it.
@@ -226,7 +228,13 @@ impl Proxy {
             .map(|(_, r)| (r.value.replica, r.value.address.clone()))
             .collect();
         if !out.is_empty() {
-            let n = self.reads.turn.fetch_add(1, Ordering::Relaxed) % out.len();
+            let mut turns = self.reads.turns.lock().expect("turns lock");
+            if turns.len() > 4096 {
+                turns.clear(); // dropped collections' shards: forget them, stay bounded
+            }
+            let turn = turns.entry(vchannel.to_string()).or_default();
+            let n = *turn % out.len();
+            *turn = turn.wrapping_add(1);
             out.rotate_left(n);
         }
         out

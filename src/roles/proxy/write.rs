@@ -224,10 +224,12 @@ impl Proxy {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                     Err(e) => {
+                        log::warn!(channel = pchannel.as_str(), error:% = e;
+                            "publish to the log failed, giving up: the write is not acknowledged");
                         return Err(retriable(
                             code::UNEXPECTED,
                             format!("{e}; the write was not acknowledged, retry it"),
-                        ))
+                        ));
                     }
                 }
             }
