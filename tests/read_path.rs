@@ -152,6 +152,23 @@ fn searches_never_fail_while_each_coordinator_and_a_querynode_are_killed() {
     workers[2].signal(Signal::SIGKILL);
     let fourth = c.start("querynode", &[]);
     healthy(&fourth);
+    // Every (replica, shard) is served again, by live querynodes only, before the check:
+    // else the proxy answers from the surviving replica and a moved shard that lost its
+    // deletes goes unseen.
+    let live = [third.server_id().unwrap(), fourth.server_id().unwrap()];
+    let served = || {
+        let records = c.etcd_get_prefix("by-dev/meta/querynode-serving/");
+        let nodes: Vec<i64> = records
+            .iter()
+            .filter_map(|(k, _)| k.rsplit('/').next()?.parse().ok())
+            .collect();
+        records.len() == 4 && nodes.iter().all(|n| live.contains(n))
+    };
+    assert!(
+        wait_until(60 * SEC, served),
+        "the dead querynode's shards were not served again: {:?}",
+        c.etcd_get_prefix("by-dev/meta/querynode-serving/")
+    );
     let ok = wait_until(60 * SEC, || {
         let (ok, text) = read_py(&["verify", &uri, "ha"]);
         ok && summary(&text)["count"] == 19800 && summary(&text)["deleted_back"] == 0
