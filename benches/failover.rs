@@ -204,8 +204,9 @@ fn main() {
         row("milvus rootcoord, graceful (SIGTERM), TTL 10 s", None, xs);
         // A paused active is alive: it must be replaced only once its lease can have
         // expired, never on (mistaken) evidence of death.
-        let outcomes: Vec<(Duration, bool)> =
-            (0..pause_runs).map(|_| milvus_pause(&etcd, &dir, 2)).collect();
+        let outcomes: Vec<(Duration, bool)> = (0..pause_runs)
+            .map(|_| milvus_pause(&etcd, &dir, 2))
+            .collect();
         let early = outcomes.iter().filter(|(_, e)| *e).count();
         row(
             &format!(

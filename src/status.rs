@@ -31,6 +31,14 @@ pub mod code {
     pub const FIELD_NAME_INVALID: i32 = 1701;
     /// A parameter is invalid.
     pub const PARAMETER_INVALID: i32 = 1100;
+    /// No alias of that name.
+    pub const ALIAS_NOT_FOUND: i32 = 1600;
+    /// An alias would equal a collection's name.
+    pub const ALIAS_COLLECTION_NAME_CONFLICT: i32 = 1601;
+    /// The alias stands for another collection.
+    pub const ALIAS_ALREADY_EXIST: i32 = 1602;
+    /// The alias's collection is gone.
+    pub const ALIAS_COLLECTION_NOT_FOUND: i32 = 1603;
     /// An unexpected failure (etcd error, ...).
     pub const UNEXPECTED: i32 = 65535;
 }

@@ -54,6 +54,14 @@ fn every_key_shows_its_newest_version_growing_sealed_and_reloaded() {
 }
 
 #[test]
+fn aliases_name_collections_everywhere_and_refuse_as_milvus_does() {
+    let nats = NatsServer::start();
+    let (_c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["aliases", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+}
+
+#[test]
 fn calls_users_make_get_milvus_s_answers() {
     let nats = NatsServer::start();
     let (_c, procs, uri) = cluster(&nats);

@@ -5,6 +5,11 @@
 //! (`names/...`), written and checked (`version == 0`) in the same txn that creates the
 //! record, so etcd itself refuses a second record with the same name, even from a
 //! write that reaches etcd late.
+//!
+//! An alias is a name key of its own (`names/alias/<db>/<alias>`, its collection's ID as
+//! value). A collection name and an alias never coincide in a database: creating either
+//! checks in the same txn that the other's name key is absent. Lookups by name
+//! ([`Catalog::collection`]) take a collection's name or one of its aliases.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -63,6 +68,11 @@ impl CatalogKeys {
         format!("{}names/collection/{db_id}/{name}", self.prefix)
     }
 
+    /// The key of alias `alias` in database `db_id` (its value: the collection's ID).
+    pub fn alias(&self, db_id: i64, alias: &str) -> String {
+        format!("{}names/alias/{db_id}/{alias}", self.prefix)
+    }
+
     /// The prefix of the partition name keys of collection `coll_id`.
     pub fn partition_names(&self, coll_id: i64) -> String {
         format!("{}names/partition/{coll_id}/", self.prefix)
@@ -94,6 +104,7 @@ pub struct Catalog {
     coll_by_name: HashMap<(i64, String), i64>,
     coll_revision: HashMap<i64, i64>,
     names: HashSet<String>,
+    aliases: HashMap<(i64, String), i64>,
 }
 
 impl Catalog {
@@ -110,6 +121,13 @@ impl Catalog {
         };
         if rest.starts_with("names/") {
             self.names.insert(key.to_string());
+            if let Some((db, alias)) = alias_of_key(rest) {
+                let coll = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("{key}: not a collection ID"))?;
+                self.aliases.insert((db, alias), coll);
+            }
         } else if rest.starts_with("database/db-info/") {
             let db = DatabaseRecord::decode(value).map_err(|e| format!("{key}: {e}"))?;
             self.dbs.insert(db.id, db);
@@ -131,6 +149,9 @@ impl Catalog {
         };
         if rest.starts_with("names/") {
             self.names.remove(key);
+            if let Some(k) = alias_of_key(rest) {
+                self.aliases.remove(&k);
+            }
             return;
         }
         let id = rest.rsplit('/').next().and_then(|s| s.parse::<i64>().ok());
@@ -180,11 +201,49 @@ impl Catalog {
         self.dbs.contains_key(&DEFAULT_DB_ID)
     }
 
-    /// The collection `name` in database `db_id`.
+    /// The collection named `name`, or aliased `name`, in database `db_id`.
     pub fn collection(&self, db_id: i64, name: &str) -> Option<&CollectionRecord> {
+        self.named(db_id, name).or_else(|| {
+            self.alias(db_id, name)
+                .and_then(|id| self.colls.get(&id))
+                .filter(|c| c.db_id == db_id)
+        })
+    }
+
+    /// The collection whose own name is `name` in database `db_id` (aliases not taken).
+    pub fn named(&self, db_id: i64, name: &str) -> Option<&CollectionRecord> {
         self.coll_by_name
             .get(&(db_id, name.to_string()))
             .and_then(|id| self.colls.get(id))
+    }
+
+    /// The collection ID alias `name` of database `db_id` stands for.
+    pub fn alias(&self, db_id: i64, name: &str) -> Option<i64> {
+        self.aliases.get(&(db_id, name.to_string())).copied()
+    }
+
+    /// The aliases of collection `id`, sorted.
+    pub fn aliases_of(&self, id: i64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .aliases
+            .iter()
+            .filter(|(_, c)| **c == id)
+            .map(|((_, a), _)| a.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every alias of database `db_id` whose collection exists, sorted.
+    pub fn aliases_in(&self, db_id: i64) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .aliases
+            .iter()
+            .filter(|((db, _), c)| *db == db_id && self.colls.contains_key(c))
+            .map(|((_, a), _)| a.clone())
+            .collect();
+        v.sort();
+        v
     }
 
     /// The etcd revision at which a collection's record was last written.
@@ -235,6 +294,12 @@ impl Catalog {
     }
 }
 
+/// (database ID, alias) of an alias key's part after the catalog prefix.
+fn alias_of_key(rest: &str) -> Option<(i64, String)> {
+    let (db, alias) = rest.strip_prefix("names/alias/")?.split_once('/')?;
+    Some((db.parse().ok()?, alias.to_string()))
+}
+
 /// A collection's name (its schema's name).
 pub fn collection_name(c: &CollectionRecord) -> &str {
     c.schema.as_ref().map_or("", |s| s.name.as_str())
@@ -276,5 +341,47 @@ impl super::follower::Mirror for Catalog {
 
     fn apply_delete(&mut self, keys: &CatalogKeys, key: &str) {
         Catalog::apply_delete(self, keys, key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::schema::CollectionSchema;
+
+    #[test]
+    fn an_alias_names_its_collection_until_its_key_is_deleted() {
+        let keys = CatalogKeys::new("m");
+        let mut cat = Catalog::default();
+        let record = CollectionRecord {
+            id: 7,
+            db_id: DEFAULT_DB_ID,
+            schema: Some(CollectionSchema {
+                name: "books".to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        cat.apply_put(&keys, &keys.collection(1, 7), &record.encode_to_vec(), 5)
+            .unwrap();
+        let alias = keys.alias(1, "shelf");
+        assert_eq!(alias, "m/root-coord/names/alias/1/shelf");
+        cat.apply_put(&keys, &alias, b"7", 6).unwrap();
+        assert_eq!(cat.collection(1, "shelf").map(|c| c.id), Some(7));
+        assert!(cat.named(1, "shelf").is_none(), "an alias is not a name");
+        assert!(
+            cat.collection(2, "shelf").is_none(),
+            "aliases belong to their database"
+        );
+        assert_eq!(cat.aliases_of(7), vec!["shelf".to_string()]);
+        assert_eq!(cat.aliases_in(1), vec!["shelf".to_string()]);
+        assert!(
+            cat.apply_put(&keys, &keys.alias(1, "bad"), b"x", 7)
+                .is_err(),
+            "an alias key must hold a collection ID"
+        );
+        cat.apply_delete(&keys, &alias);
+        assert!(cat.collection(1, "shelf").is_none());
+        assert!(cat.aliases_of(7).is_empty());
     }
 }

@@ -7,6 +7,7 @@ run by tests/compat.rs against a cluster of every role.
     python compat_client.py calls URI
     python compat_client.py collections URI N
     python compat_client.py batches URI NAME N
+    python compat_client.py aliases URI
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -355,6 +356,110 @@ def batches(uri, name, n):
     print(f"batches: {n} inserts and a flush into {name}")
 
 
+def aliases(uri):
+    """Collection aliases as Milvus 2.5 has them: created, described, listed, used as the
+    collection's name by every call, moved, in the way of dropping, and refused with
+    Milvus's codes and words."""
+    client = MilvusClient(uri=uri)
+    for name in ["books", "films"]:
+        fresh(client, name)
+        client.create_collection(name, dimension=4, consistency_level="Strong")
+    client.create_alias("books", "shelf")
+    client.create_alias("books", "shelf")  # the same again: a success
+    client.create_alias("books", "library")
+    d = client.describe_alias("shelf")
+    check(d["alias"] == "shelf" and d["collection_name"] == "books" and d["db_name"] == "default", f"describe_alias {d}")
+    check(sorted(client.list_aliases("books")["aliases"]) == ["library", "shelf"], "list_aliases of books")
+    check(sorted(client.list_aliases()["aliases"]) == ["library", "shelf"], "list_aliases of the database")
+    check(client.list_aliases("films")["aliases"] == [], "films has no alias")
+    check(sorted(client.describe_collection("shelf")["aliases"]) == ["library", "shelf"], "describe_collection aliases")
+    check(client.describe_collection("shelf")["collection_name"] == "books", "describe through an alias: the real name")
+    check(client.has_collection("shelf"), "has_collection(alias)")
+    check("shelf" not in client.list_collections(), "aliases are not collections")
+    # Every call takes the alias for the collection's name.
+    client.insert("shelf", [{"id": i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(10)])
+    client.flush("shelf")
+    client.load_collection("shelf")
+    res = client.search("shelf", data=[[1.0, 9.0, 0.0, 0.0]], limit=3)  # COSINE
+    check([h["id"] for h in res[0]] == [9, 8, 7], f"search through the alias {res}")
+    res = client.query("library", filter="id < 3", output_fields=["id"])
+    check(sorted(r["id"] for r in res) == [0, 1, 2], f"query through the alias {res}")
+    check(client.list_partitions("shelf") == client.list_partitions("books"), "partitions through the alias")
+    check(client.get_collection_stats("shelf")["row_count"] == 10, "stats through the alias")
+    # Refusals, with Milvus's codes and messages.
+    expect_error("alias named like a collection", lambda: client.create_alias("books", "films"),
+                 "1601", "alias and collection name conflict[database=default][alias=films]")
+    expect_error("alias taken by another collection", lambda: client.create_alias("films", "shelf"),
+                 "1602", "shelf is alias to another collection: books: alias already exist[database=default][alias=shelf]")
+    expect_error("alias of a missing collection", lambda: client.create_alias("nowhere", "x1"),
+                 "100", "collection not found[database=1][collection=nowhere]")
+    expect_error("alias of an alias", lambda: client.create_alias("shelf", "x2"),
+                 "100", "collection not found[database=default][collection=shelf]")
+    expect_error("bad alias", lambda: client.create_alias("books", "12-s"), "1100",
+                 "Invalid collection alias: 12-s. the first character of a collection alias must be an underscore or letter")
+    expect_error("long alias", lambda: client.create_alias("books", "a" * 511), "1100",
+                 "the length of a collection alias must be less than 255 characters")
+    expect_error("bad collection name", lambda: client.create_alias("12-s", "ok_alias"), "1100",
+                 "Invalid collection name: 12-s. the first character of a collection name must be an underscore or letter")
+    expect_error("describe a missing alias", lambda: client.describe_alias("nothing"),
+                 "1600", "alias not found[database=default][alias=nothing]")
+    expect_error("list of an alias", lambda: client.list_aliases("shelf"),
+                 "100", "collection not found[collection=shelf]")
+    expect_error("drop through an alias", lambda: client.drop_collection("shelf"),
+                 "cannot drop the collection via alias = shelf")
+    expect_error("drop with aliases", lambda: client.drop_collection("books"),
+                 "unable to drop the collection [books] because it has associated aliases [library shelf], "
+                 "please remove all aliases before dropping the collection")
+    expect_error("collection named like an alias",
+                 lambda: client.create_collection("shelf", dimension=4),
+                 "collection name [shelf] conflicts with an existing alias, please choose a unique name")
+    expect_error("alter a missing alias", lambda: client.alter_alias("films", "nothing"),
+                 "1600", "alias not found[database=default][alias=nothing]")
+    expect_error("alter to a missing collection", lambda: client.alter_alias("nowhere", "nothing"),
+                 "100", "collection not found[collection=nowhere]")
+    expect_error("alter onto a collection name", lambda: client.alter_alias("films", "books"),
+                 "1601", "alias and collection name conflict[database=default][alias=books]")
+    check(client.has_collection("books"), "the refused drops dropped nothing")
+    # alter_alias moves the alias: the next call through it reaches the other collection.
+    client.alter_alias("films", "shelf")
+    check(client.describe_alias("shelf")["collection_name"] == "films", "shelf now stands for films")
+    check(client.list_aliases("books")["aliases"] == ["library"], "books kept library only")
+    check(client.get_collection_stats("shelf")["row_count"] == 0, "stats of films through the moved alias")
+    client.release_collection("library")
+    # Aliases belong to their database.
+    if "aliasdb" in client.list_databases():
+        client.using_database("aliasdb")
+        for c in client.list_collections():
+            for a in client.list_aliases(c)["aliases"]:
+                client.drop_alias(a)
+            client.drop_collection(c)
+        client.using_database("default")
+        client.drop_database("aliasdb")
+    client.create_database("aliasdb")
+    other = MilvusClient(uri=uri, db_name="aliasdb")
+    other.create_collection("books", dimension=4)
+    other.create_alias("books", "shelf")  # same alias name, other database
+    check(other.describe_alias("shelf")["collection_name"] == "books", "shelf in aliasdb")
+    check(client.describe_alias("shelf")["collection_name"] == "films", "shelf in default unchanged")
+    other.drop_alias("shelf")
+    other.drop_collection("books")
+    # Drops: an alias that does not exist is a success; once the aliases are gone the
+    # collection drops, and the names are free again.
+    client.drop_alias("never_was")
+    for a in ["shelf", "library"]:
+        client.drop_alias(a)
+    check(client.list_aliases()["aliases"] == [], "every alias dropped")
+    check(not client.has_collection("shelf"), "a dropped alias names nothing")
+    client.drop_collection("books")
+    client.create_collection("shelf", dimension=4)
+    client.create_alias("films", "books")
+    check(client.describe_alias("books")["collection_name"] == "films", "a dropped collection's name reused as an alias")
+    client.drop_alias("books")
+    for name in ["shelf", "films"]:
+        client.drop_collection(name)
+    print("aliases: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -369,5 +474,7 @@ if __name__ == "__main__":
         collections(uri, int(sys.argv[3]))
     elif mode == "batches":
         batches(uri, sys.argv[3], int(sys.argv[4]))
+    elif mode == "aliases":
+        aliases(uri)
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -607,6 +607,33 @@ impl MilvusService for Service {
         Ok(Response::new(self.0.query(&db, req.into_inner()).await))
     }
 
+    // Aliases: the rootcoord checks names in Milvus's order (the alias first).
+    async fn create_alias(&self, req: Request<pb::CreateAliasRequest>) -> Reply<Status> {
+        scoped!(self, req, create_alias, write)
+    }
+
+    async fn drop_alias(&self, req: Request<pb::DropAliasRequest>) -> Reply<Status> {
+        scoped!(self, req, drop_alias, write)
+    }
+
+    async fn alter_alias(&self, req: Request<pb::AlterAliasRequest>) -> Reply<Status> {
+        scoped!(self, req, alter_alias, write)
+    }
+
+    async fn describe_alias(
+        &self,
+        req: Request<pb::DescribeAliasRequest>,
+    ) -> Reply<pb::DescribeAliasResponse> {
+        scoped!(self, req, describe_alias, read)
+    }
+
+    async fn list_aliases(
+        &self,
+        req: Request<pb::ListAliasesRequest>,
+    ) -> Reply<pb::ListAliasesResponse> {
+        scoped!(self, req, list_aliases, read)
+    }
+
     async fn dummy(&self, _req: Request<pb::DummyRequest>) -> Reply<pb::DummyResponse> {
         Ok(Response::new(pb::DummyResponse::default()))
     }
@@ -624,11 +651,6 @@ impl MilvusService for Service {
         alter_collection(AlterCollectionRequest) -> Status = "AlterCollection";
         alter_collection_field(AlterCollectionFieldRequest) -> Status = "AlterCollectionField";
         get_partition_statistics(GetPartitionStatisticsRequest) -> pb::GetPartitionStatisticsResponse = "GetPartitionStatistics";
-        create_alias(CreateAliasRequest) -> Status = "CreateAlias";
-        drop_alias(DropAliasRequest) -> Status = "DropAlias";
-        alter_alias(AlterAliasRequest) -> Status = "AlterAlias";
-        describe_alias(DescribeAliasRequest) -> pb::DescribeAliasResponse = "DescribeAlias";
-        list_aliases(ListAliasesRequest) -> pb::ListAliasesResponse = "ListAliases";
         alter_index(AlterIndexRequest) -> Status = "AlterIndex";
         get_index_statistics(GetIndexStatisticsRequest) -> pb::GetIndexStatisticsResponse = "GetIndexStatistics";
         get_index_state(GetIndexStateRequest) -> pb::GetIndexStateResponse = "GetIndexState";

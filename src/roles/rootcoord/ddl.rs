@@ -20,7 +20,7 @@ use crate::session::fenced::FenceError;
 use crate::status::{code, error, ok, retriable, WithStatus};
 use crate::wal;
 
-fn db_name(n: &str) -> &str {
+pub(super) fn db_name(n: &str) -> &str {
     if n.is_empty() {
         DEFAULT_DB
     } else {
@@ -28,14 +28,14 @@ fn db_name(n: &str) -> &str {
     }
 }
 
-fn db_not_found(name: &str) -> Status {
+pub(super) fn db_not_found(name: &str) -> Status {
     error(
         code::DATABASE_NOT_FOUND,
         format!("database not found[database={name}]"),
     )
 }
 
-fn collection_not_found(db: &str, name: &str) -> Status {
+pub(super) fn collection_not_found(db: &str, name: &str) -> Status {
     error(
         code::COLLECTION_NOT_FOUND,
         format!("collection not found[database={db}][collection={name}]"),
@@ -67,7 +67,7 @@ pub const DDL_QUEUE_MAX: usize = 128;
 
 /// One catalog change in progress: the term it runs in, the DDL lock, and the client's
 /// request ID.
-struct Change<'a> {
+pub(super) struct Change<'a> {
     a: Arc<Active>,
     _one: tokio::sync::MutexGuard<'a, ()>,
     request: Option<String>,
@@ -137,7 +137,7 @@ impl RootCoord {
     /// event proves every earlier write applied), so validation never runs against a
     /// stale catalog. A request ID already recorded ends the change here with its
     /// recorded answer (`Err(ok)`): it was applied before.
-    async fn begin(&self, request: Option<String>) -> Result<Change<'_>, Status> {
+    pub(super) async fn begin(&self, request: Option<String>) -> Result<Change<'_>, Status> {
         let a = self.active()?;
         if let Some(id) = &request {
             if !requests::valid_id(id) {
@@ -202,7 +202,7 @@ impl RootCoord {
     }
 
     /// Writes `ops` fenced and waits until the catalog reflects them.
-    async fn commit(&self, c: &Change<'_>, ops: Vec<TxnOp>) -> Status {
+    pub(super) async fn commit(&self, c: &Change<'_>, ops: Vec<TxnOp>) -> Status {
         self.commit_if(c, vec![], ops).await
     }
 
@@ -227,7 +227,7 @@ impl RootCoord {
     /// the outcome or its visibility is unknown, or `when` failed (the catalog was
     /// behind), the next change starts with a barrier, and the answer asks the caller
     /// to retry: with the same request ID a retry is applied at most once.
-    async fn commit_if(
+    pub(super) async fn commit_if(
         &self,
         c: &Change<'_>,
         mut when: Vec<Compare>,
@@ -464,7 +464,16 @@ impl RootCoord {
             let Some(d) = cat.database(&db) else {
                 return db_not_found(&db);
             };
-            if let Some(existing) = cat.collection(d.id, &req.collection_name) {
+            if cat.alias(d.id, &req.collection_name).is_some() {
+                return error(
+                    code::UNEXPECTED,
+                    format!(
+                        "collection name [{}] conflicts with an existing alias, please choose a unique name",
+                        req.collection_name
+                    ),
+                );
+            }
+            if let Some(existing) = cat.named(d.id, &req.collection_name) {
                 // Milvus's idempotent answer: the same collection again is a success.
                 let mut wanted = schema.clone();
                 wanted.db_name = db.clone();
@@ -521,9 +530,13 @@ impl RootCoord {
         };
         let key = self.keys.collection(db_id, first_id);
         let names = self.keys.collection_name_keys(&record);
+        // No name key of the collection, nor an alias of its name, may exist yet.
+        let alias_key = self.keys.alias(db_id, &req.collection_name);
         let when = names
             .iter()
-            .map(|(k, _)| Compare::version(k.clone(), CompareOp::Equal, 0))
+            .map(|(k, _)| k)
+            .chain([&alias_key])
+            .map(|k| Compare::version(k.clone(), CompareOp::Equal, 0))
             .collect();
         let mut ops: Vec<TxnOp> = names
             .into_iter()
@@ -575,6 +588,35 @@ impl RootCoord {
             Ok(x) => x,
             Err(s) => return s,
         };
+        let aliases = {
+            let cat = self.read();
+            match cat.database(db_name(&req.db_name)) {
+                Some(d) if cat.alias(d.id, &req.collection_name).is_some() => {
+                    return error(
+                        code::UNEXPECTED,
+                        format!(
+                            "cannot drop the collection via alias = {}",
+                            req.collection_name
+                        ),
+                    )
+                }
+                Some(d) => cat
+                    .named(d.id, &req.collection_name)
+                    .map(|c| cat.aliases_of(c.id))
+                    .unwrap_or_default(),
+                None => vec![],
+            }
+        };
+        if !aliases.is_empty() {
+            return error(
+                code::UNEXPECTED,
+                format!(
+                    "unable to drop the collection [{}] because it has associated aliases [{}], please remove all aliases before dropping the collection",
+                    req.collection_name,
+                    aliases.join(" ")
+                ),
+            );
+        }
         match self.find(&req.db_name, &req.collection_name) {
             Ok(coll) => {
                 let name = collection_name(&coll).to_string();
@@ -653,6 +695,7 @@ impl RootCoord {
             update_timestamp: c.created_timestamp,
             virtual_channel_names: c.virtual_channel_names.clone(),
             physical_channel_names: c.physical_channel_names.clone(),
+            aliases: self.read().aliases_of(c.id),
             schema: c.schema,
             ..Default::default()
         })

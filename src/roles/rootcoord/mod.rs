@@ -2,6 +2,7 @@
 //! partitions), all written through the fenced store, with a hot standby that follows
 //! the catalog and takes over without reloading it.
 
+mod alias;
 mod ddl;
 pub mod requests;
 pub mod service;

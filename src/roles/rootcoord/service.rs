@@ -186,4 +186,30 @@ impl RootCoordApi for Service {
     ) -> Reply<pb::ShowPartitionsResponse> {
         read_call!(self, req, show_partitions)
     }
+
+    async fn create_alias(&self, req: Request<pb::CreateAliasRequest>) -> Reply<Status> {
+        write_call!(self, req, create_alias)
+    }
+
+    async fn drop_alias(&self, req: Request<pb::DropAliasRequest>) -> Reply<Status> {
+        write_call!(self, req, drop_alias)
+    }
+
+    async fn alter_alias(&self, req: Request<pb::AlterAliasRequest>) -> Reply<Status> {
+        write_call!(self, req, alter_alias)
+    }
+
+    async fn describe_alias(
+        &self,
+        req: Request<pb::DescribeAliasRequest>,
+    ) -> Reply<pb::DescribeAliasResponse> {
+        read_call!(self, req, describe_alias)
+    }
+
+    async fn list_aliases(
+        &self,
+        req: Request<pb::ListAliasesRequest>,
+    ) -> Reply<pb::ListAliasesResponse> {
+        read_call!(self, req, list_aliases)
+    }
 }
