@@ -62,6 +62,14 @@ fn aliases_name_collections_everywhere_and_refuse_as_milvus_does() {
 }
 
 #[test]
+fn rename_keeps_rows_index_load_and_aliases_within_and_across_databases() {
+    let nats = NatsServer::start();
+    let (_c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["rename", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+}
+
+#[test]
 fn calls_users_make_get_milvus_s_answers() {
     let nats = NatsServer::start();
     let (_c, procs, uri) = cluster(&nats);

@@ -158,8 +158,16 @@ impl Catalog {
         let Some(id) = id else { return };
         if rest.starts_with("database/db-info/") {
             self.dbs.remove(&id);
-        } else if rest.starts_with("database/collection-info/") {
-            self.remove_collection(id);
+        } else if let Some(db_and_id) = rest.strip_prefix("database/collection-info/") {
+            // Only the record under this key: a collection moved to another database by a
+            // rename is stored under its new key (whatever order the two events come in).
+            let db = db_and_id
+                .split('/')
+                .next()
+                .and_then(|d| d.parse::<i64>().ok());
+            if self.colls.get(&id).map(|c| c.db_id) == db {
+                self.remove_collection(id);
+            }
         }
     }
 

@@ -8,6 +8,7 @@ run by tests/compat.rs against a cluster of every role.
     python compat_client.py collections URI N
     python compat_client.py batches URI NAME N
     python compat_client.py aliases URI
+    python compat_client.py rename URI
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -460,6 +461,73 @@ def aliases(uri):
     print("aliases: all checks passed")
 
 
+def rename(uri):
+    """rename_collection within a database and into another: the collection keeps its rows,
+    index, load and aliases; Milvus's refusals with its codes and words."""
+    client = MilvusClient(uri=uri)
+    if "renamedb" in client.list_databases():
+        other = MilvusClient(uri=uri, db_name="renamedb")
+        for c in other.list_collections():
+            other.drop_collection(c)
+        client.drop_database("renamedb")
+    for name in ["old_c", "new_c", "newer", "taken"]:
+        fresh(client, name)
+    client.create_collection("old_c", dimension=4, consistency_level="Strong")
+    client.create_collection("taken", dimension=4)
+    client.insert("old_c", [{"id": i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(10)])
+    client.flush("old_c")
+    client.load_collection("old_c")
+    client.rename_collection("old_c", "new_c")
+    names = client.list_collections()
+    check("new_c" in names and "old_c" not in names, f"list after the rename {names}")
+    check(not client.has_collection("old_c"), "the old name is gone")
+    check(client.describe_collection("new_c")["collection_name"] == "new_c", "described by its new name")
+    check(client.get_load_state("new_c")["state"].name == "Loaded", "still loaded")
+    res = client.search("new_c", data=[[1.0, 9.0, 0.0, 0.0]], limit=3)
+    check([h["id"] for h in res[0]] == [9, 8, 7], f"search under the new name {res}")
+    check(client.query("new_c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 10, "rows kept")
+    client.insert("new_c", [{"id": 10, "vector": [1.0, 10.0, 0.0, 0.0]}])
+    check(client.query("new_c", filter="id == 10", output_fields=["id"]) == [{"id": 10}], "writes under the new name")
+    # Refusals.
+    expect_error("rename onto a collection", lambda: client.rename_collection("new_c", "taken"),
+                 "duplicated new collection name default:taken with other collection name or alias")
+    expect_error("rename onto itself", lambda: client.rename_collection("new_c", "new_c"),
+                 "duplicated new collection name default:new_c with other collection name or alias")
+    expect_error("rename a missing collection", lambda: client.rename_collection("12-s", "x"),
+                 "100", "collection not found[database=1][collection=12-s]")
+    expect_error("rename to a bad name", lambda: client.rename_collection("new_c", "12-s"),
+                 "1100", "Invalid collection name: 12-s")
+    expect_error("rename into a missing database", lambda: client.rename_collection("new_c", "x", "nodb"),
+                 "target database:nodb not found")
+    # Aliases follow their collection; an alias is neither renamed nor a target.
+    client.create_alias("new_c", "al")
+    client.rename_collection("new_c", "newer")
+    check(client.describe_alias("al")["collection_name"] == "newer", "the alias follows the rename")
+    expect_error("rename through an alias", lambda: client.rename_collection("al", "x"),
+                 "unsupported use an alias to rename collection, alias:al")
+    expect_error("rename onto an alias", lambda: client.rename_collection("taken", "al"),
+                 "cannot rename collection to an existing alias: al")
+    client.create_database("renamedb")
+    expect_error("move with aliases", lambda: client.rename_collection("newer", "moved", "renamedb"),
+                 "fail to rename db name, must drop all aliases of this collection before rename")
+    client.drop_alias("al")
+    client.release_collection("newer")
+    client.rename_collection("newer", "moved", "renamedb")
+    check("newer" not in client.list_collections(), "moved out of default")
+    other = MilvusClient(uri=uri, db_name="renamedb")
+    check(other.list_collections() == ["moved"], f"moved into renamedb {other.list_collections()}")
+    other.load_collection("moved")
+    check(other.query("moved", filter="", output_fields=["count(*)"])[0]["count(*)"] == 11, "rows moved along")
+    other.release_collection("moved")
+    other.drop_collection("moved")
+    client.drop_database("renamedb")
+    # The old names are free again.
+    client.create_collection("old_c", dimension=4)
+    for name in ["old_c", "taken"]:
+        client.drop_collection(name)
+    print("rename: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -476,5 +544,7 @@ if __name__ == "__main__":
         batches(uri, sys.argv[3], int(sys.argv[4]))
     elif mode == "aliases":
         aliases(uri)
+    elif mode == "rename":
+        rename(uri)
     else:
         raise SystemExit(f"unknown mode {mode}")

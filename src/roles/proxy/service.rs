@@ -607,6 +607,14 @@ impl MilvusService for Service {
         Ok(Response::new(self.0.query(&db, req.into_inner()).await))
     }
 
+    async fn rename_collection(&self, req: Request<pb::RenameCollectionRequest>) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().new_name), Status);
+        if !req.get_ref().new_db_name.is_empty() {
+            refuse!(names::database(&req.get_ref().new_db_name), Status);
+        }
+        scoped!(self, req, rename_collection, write)
+    }
+
     // Aliases: the rootcoord checks names in Milvus's order (the alias first).
     async fn create_alias(&self, req: Request<pb::CreateAliasRequest>) -> Reply<Status> {
         scoped!(self, req, create_alias, write)
@@ -689,7 +697,6 @@ impl MilvusService for Service {
         transfer_replica(TransferReplicaRequest) -> Status = "TransferReplica";
         list_resource_groups(ListResourceGroupsRequest) -> pb::ListResourceGroupsResponse = "ListResourceGroups";
         describe_resource_group(DescribeResourceGroupRequest) -> pb::DescribeResourceGroupResponse = "DescribeResourceGroup";
-        rename_collection(RenameCollectionRequest) -> Status = "RenameCollection";
         list_indexed_segment(ListIndexedSegmentRequest) -> pb::ListIndexedSegmentResponse = "ListIndexedSegment";
         describe_segment_index_data(DescribeSegmentIndexDataRequest) -> pb::DescribeSegmentIndexDataResponse = "DescribeSegmentIndexData";
         alter_database(AlterDatabaseRequest) -> Status = "AlterDatabase";

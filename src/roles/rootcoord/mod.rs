@@ -4,6 +4,7 @@
 
 mod alias;
 mod ddl;
+mod rename;
 pub mod requests;
 pub mod service;
 pub mod tso;

@@ -199,6 +199,10 @@ impl RootCoordApi for Service {
         write_call!(self, req, alter_alias)
     }
 
+    async fn rename_collection(&self, req: Request<pb::RenameCollectionRequest>) -> Reply<Status> {
+        write_call!(self, req, rename_collection)
+    }
+
     async fn describe_alias(
         &self,
         req: Request<pb::DescribeAliasRequest>,
