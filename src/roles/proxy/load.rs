@@ -67,7 +67,10 @@ impl Proxy {
             .await
             .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
         let indexed: Vec<String> = match d.status.as_ref() {
-            Some(s) if s.code == code::INDEX_NOT_FOUND => vec![],
+            // No index at all: Milvus 2.5 answers DescribeIndex's 700 "index not
+            // found[collection=...]"; only a collection with some index but none on a
+            // vector field gets the 1100 below.
+            Some(s) if s.code == code::INDEX_NOT_FOUND => return Err(s.clone()),
             Some(s) if !is_ok(s) => return Err(s.clone()),
             _ => d
                 .index_descriptions
