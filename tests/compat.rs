@@ -62,7 +62,7 @@ fn aliases_name_collections_everywhere_and_refuse_as_milvus_does() {
 }
 
 #[test]
-fn rename_keeps_rows_index_load_and_aliases_within_and_across_databases() {
+fn rename_keeps_rows_index_load_and_aliases_and_properties_are_altered() {
     let nats = NatsServer::start();
     let (_c, procs, uri) = cluster(&nats);
     let (ok, text) = compat(&["rename", &uri]);

@@ -523,6 +523,26 @@ def rename(uri):
     client.drop_database("renamedb")
     # The old names are free again.
     client.create_collection("old_c", dimension=4)
+    # Collection properties: set, replaced, dropped; bad values and an unenforced TTL
+    # refused, nothing changed by a refusal.
+    client.alter_collection_properties("old_c", {"mmap.enabled": True, "app.owner": "search-team"})
+    props = client.describe_collection("old_c")["properties"]
+    check(props.get("mmap.enabled") == "True" and props.get("app.owner") == "search-team", f"properties set {props}")
+    client.alter_collection_properties("old_c", {"mmap.enabled": False})
+    check(client.describe_collection("old_c")["properties"]["mmap.enabled"] == "False", "property replaced")
+    expect_error("bad mmap value", lambda: client.alter_collection_properties("old_c", {"mmap.enabled": "maybe"}),
+                 "1100", "invalid mmap.enabled value")
+    expect_error("ttl", lambda: client.alter_collection_properties("old_c", {"collection.ttl.seconds": 60}),
+                 "1100", "collection.ttl.seconds is not supported")
+    expect_error("ttl at create", lambda: client.create_collection("ttl_c", dimension=4,
+                                                                   properties={"collection.ttl.seconds": 60}),
+                 "collection.ttl.seconds is not supported")
+    check(not client.has_collection("ttl_c"), "the refused collection was not created")
+    expect_error("alter a missing collection", lambda: client.alter_collection_properties("nowhere", {"a": 1}),
+                 "100", "collection not found")
+    client.drop_collection_properties("old_c", ["mmap.enabled"])
+    props = client.describe_collection("old_c")["properties"]
+    check("mmap.enabled" not in props and props.get("app.owner") == "search-team", f"property dropped {props}")
     for name in ["old_c", "taken"]:
         client.drop_collection(name)
     print("rename: all checks passed")

@@ -607,6 +607,11 @@ impl MilvusService for Service {
         Ok(Response::new(self.0.query(&db, req.into_inner()).await))
     }
 
+    async fn alter_collection(&self, req: Request<pb::AlterCollectionRequest>) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().collection_name), Status);
+        scoped!(self, req, alter_collection, write)
+    }
+
     async fn rename_collection(&self, req: Request<pb::RenameCollectionRequest>) -> Reply<Status> {
         refuse!(names::collection(&req.get_ref().new_name), Status);
         if !req.get_ref().new_db_name.is_empty() {
@@ -656,7 +661,6 @@ impl MilvusService for Service {
     }
 
     not_served! {
-        alter_collection(AlterCollectionRequest) -> Status = "AlterCollection";
         alter_collection_field(AlterCollectionFieldRequest) -> Status = "AlterCollectionField";
         get_partition_statistics(GetPartitionStatisticsRequest) -> pb::GetPartitionStatisticsResponse = "GetPartitionStatistics";
         alter_index(AlterIndexRequest) -> Status = "AlterIndex";

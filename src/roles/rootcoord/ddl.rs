@@ -208,7 +208,7 @@ impl RootCoord {
 
     /// Replaces a collection record read from the catalog, only if nobody has written it
     /// since that read (its mod revision is unchanged); `when` and `ops` go with it.
-    async fn rewrite_collection(
+    pub(super) async fn rewrite_collection(
         &self,
         c: &Change<'_>,
         coll: CollectionRecord,
@@ -431,6 +431,9 @@ impl RootCoord {
         if let Err(s) = names::collection(&req.collection_name) {
             return s;
         }
+        if let Err(s) = super::alter::check_properties(&req.properties) {
+            return s;
+        }
         let max_fields = self.ctx.config.proxy.max_field_num;
         let schema = match validate::schema(&req.collection_name, &req.schema, max_fields) {
             Ok(s) => s,
@@ -569,7 +572,7 @@ impl RootCoord {
     }
 
     /// Finds a collection record (db name may be empty for `default`).
-    fn find(&self, db: &str, name: &str) -> Result<CollectionRecord, Status> {
+    pub(super) fn find(&self, db: &str, name: &str) -> Result<CollectionRecord, Status> {
         let db = db_name(db);
         let cat = self.read();
         let d = cat.database(db).ok_or_else(|| db_not_found(db))?;

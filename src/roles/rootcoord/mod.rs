@@ -3,6 +3,7 @@
 //! the catalog and takes over without reloading it.
 
 mod alias;
+mod alter;
 mod ddl;
 mod rename;
 pub mod requests;

@@ -203,6 +203,10 @@ impl RootCoordApi for Service {
         write_call!(self, req, rename_collection)
     }
 
+    async fn alter_collection(&self, req: Request<pb::AlterCollectionRequest>) -> Reply<Status> {
+        write_call!(self, req, alter_collection)
+    }
+
     async fn describe_alias(
         &self,
         req: Request<pb::DescribeAliasRequest>,
