@@ -8,6 +8,7 @@
 
 pub mod hash;
 pub mod names;
+pub mod properties;
 
 use crate::proto::common::Status;
 use crate::proto::schema::{

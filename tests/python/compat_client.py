@@ -525,6 +525,10 @@ def rename(uri):
     client.create_collection("old_c", dimension=4)
     # Collection properties: set, replaced, dropped; bad values and an unenforced TTL
     # refused, nothing changed by a refusal.
+    client.load_collection("old_c")
+    expect_error("mmap of a loaded collection", lambda: client.alter_collection_properties("old_c", {"mmap.enabled": True}),
+                 "can not alter mmap properties if collection loaded")
+    client.release_collection("old_c")
     client.alter_collection_properties("old_c", {"mmap.enabled": True, "app.owner": "search-team"})
     props = client.describe_collection("old_c")["properties"]
     check(props.get("mmap.enabled") == "True" and props.get("app.owner") == "search-team", f"properties set {props}")

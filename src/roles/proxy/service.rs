@@ -608,7 +608,21 @@ impl MilvusService for Service {
     }
 
     async fn alter_collection(&self, req: Request<pb::AlterCollectionRequest>) -> Reply<Status> {
-        refuse!(names::collection(&req.get_ref().collection_name), Status);
+        use crate::schema::properties::{LAZYLOAD_KEY, MMAP_KEY};
+        let r = req.get_ref();
+        refuse!(names::collection(&r.collection_name), Status);
+        let memory_key = |k: &str| k == MMAP_KEY || k == LAZYLOAD_KEY;
+        let sets = r.properties.iter().any(|p| memory_key(&p.key));
+        if sets || r.delete_keys.iter().any(|k| memory_key(k)) {
+            let db = db_of(&req, &r.db_name);
+            if self.0.loaded(&db, &r.collection_name).await.is_ok() {
+                let verb = if sets { "alter" } else { "delete" };
+                return Ok(Response::new(error(
+                    code::PARAMETER_INVALID,
+                    format!("can not {verb} mmap properties if collection loaded"),
+                )));
+            }
+        }
         scoped!(self, req, alter_collection, write)
     }
 

@@ -2,48 +2,17 @@
 //! sets or deletes collection properties, in one fenced rewrite of the collection record
 //! conditioned on it being the one read.
 //!
-//! Keys this build acts on are checked: `mmap.enabled` takes `true` or `false` (accepted
-//! and recorded; segments are always in memory here); `collection.ttl.seconds` is refused
+//! Keys this build acts on are checked: `mmap.enabled` and `lazyload.enabled` take `true`
+//! or `false` (recorded; segments are always in memory here), and are not changed while
+//! the collection is loaded (the proxy refuses, as Milvus's proxy does); `collection.ttl.seconds` is refused
 //! with a message saying so, because expired rows would stay visible (nothing here expires
 //! rows yet), and an accepted TTL that does nothing would be a silent lie. Other keys are
 //! recorded as given, as Milvus records keys it does not know.
 
 use super::RootCoord;
-use crate::proto::common::{KeyValuePair, Status};
+use crate::proto::common::Status;
 use crate::proto::milvus as pb;
-use crate::status::{code, error};
-
-/// The property that would make rows expire.
-pub const TTL_KEY: &str = "collection.ttl.seconds";
-const MMAP_KEY: &str = "mmap.enabled";
-
-fn invalid(why: String) -> Status {
-    error(code::PARAMETER_INVALID, format!("{why}: invalid parameter"))
-}
-
-/// Checks properties to set: Err names the key, its value and what is expected.
-pub fn check_properties(properties: &[KeyValuePair]) -> Result<(), Status> {
-    for kv in properties {
-        match kv.key.as_str() {
-            MMAP_KEY if !matches!(kv.value.to_ascii_lowercase().as_str(), "true" | "false") => {
-                return Err(invalid(format!(
-                    "invalid {MMAP_KEY} value {:?}: expected true or false",
-                    kv.value
-                )))
-            }
-            TTL_KEY => {
-                return Err(error(
-                    code::PARAMETER_INVALID,
-                    format!(
-                        "{TTL_KEY} is not supported by this Milvus-compatible cluster yet: rows would not expire"
-                    ),
-                ))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
+use crate::schema::properties::{check_properties, invalid};
 
 impl RootCoord {
     /// `AlterCollection`: `properties` set (a key again replaces its value) or

@@ -431,7 +431,7 @@ impl RootCoord {
         if let Err(s) = names::collection(&req.collection_name) {
             return s;
         }
-        if let Err(s) = super::alter::check_properties(&req.properties) {
+        if let Err(s) = crate::schema::properties::check_properties(&req.properties) {
             return s;
         }
         let max_fields = self.ctx.config.proxy.max_field_num;
