@@ -60,14 +60,9 @@ impl RootCoord {
             let Some(d) = cat.database(&db) else {
                 return db_not_found(&db);
             };
+            // Milvus names the database by its ID here.
             let Some(target) = cat.collection(d.id, &req.collection_name) else {
-                return error(
-                    code::COLLECTION_NOT_FOUND,
-                    format!(
-                        "collection not found[database={}][collection={}]",
-                        d.id, req.collection_name
-                    ),
-                );
+                return collection_not_found(&d.id.to_string(), &req.collection_name);
             };
             if cat.named(d.id, &req.alias).is_some() {
                 return conflict(&db, &req.alias);

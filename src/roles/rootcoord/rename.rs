@@ -70,14 +70,9 @@ impl RootCoord {
                     req.new_name
                 ));
             }
+            // Milvus names the database by its ID here.
             let Some(coll) = cat.named(from.id, &req.old_name) else {
-                return error(
-                    code::COLLECTION_NOT_FOUND,
-                    format!(
-                        "collection not found[database={}][collection={}]",
-                        from.id, req.old_name
-                    ),
-                );
+                return collection_not_found(&from.id.to_string(), &req.old_name);
             };
             if to.id != from.id && !cat.aliases_of(coll.id).is_empty() {
                 return refused(
