@@ -23,6 +23,8 @@ pub mod code {
     pub const PARTITION_NOT_FOUND: i32 = 200;
     /// No such index.
     pub const INDEX_NOT_FOUND: i32 = 700;
+    /// More than one index answers to the name (or to none given).
+    pub const INDEX_DUPLICATE: i32 = 702;
     /// No such database.
     pub const DATABASE_NOT_FOUND: i32 = 800;
     /// A database name breaks the rules.
@@ -176,6 +178,7 @@ with_status!(
     pb::GetCollectionStatisticsResponse,
     dc::FlushStateResponse,
     dc::CollectionStatistics,
+    dc::SegmentList,
     pb::DescribeIndexResponse,
     pb::SearchResults,
     pb::MutationResult,

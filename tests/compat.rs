@@ -70,6 +70,24 @@ fn rename_keeps_rows_index_load_and_aliases_and_properties_are_altered() {
 }
 
 #[test]
+fn replicas_segments_index_state_flush_all_and_the_topology_are_reported() {
+    let nats = NatsServer::start();
+    let mut c = data_cluster(3, &nats);
+    // Segments of 50 and 100 rows get an index built (and loaded) too.
+    c.set(
+        "INDEX_COORD_SEGMENT_MIN_SEGMENT_NUM_ROWS_TO_ENABLE_INDEX",
+        "10",
+    );
+    let mut procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    // A second querynode, for a second replica.
+    procs.push(c.start("querynode", &[]));
+    common::data::healthy(procs.last().expect("started"));
+    let (ok, text) = compat(&["info", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+}
+
+#[test]
 fn calls_users_make_get_milvus_s_answers() {
     let nats = NatsServer::start();
     let (_c, procs, uri) = cluster(&nats);

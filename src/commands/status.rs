@@ -7,7 +7,6 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::etcd::{Etcd, EtcdError};
 use crate::exit;
-use crate::role::Role;
 use crate::session::discovery::{self, Registered};
 use crate::session::Keys;
 
@@ -34,33 +33,9 @@ pub struct Row {
 /// Reads the sessions and folds them into one row per process.
 pub async fn rows(etcd: &Etcd, keys: &Keys) -> Result<Vec<Row>, EtcdError> {
     let (sessions, _) = discovery::all(etcd, keys).await?;
-    let active_ids: Vec<(String, i64)> = sessions
-        .iter()
-        .filter(|s| Role::from_name(&s.value.server_name).is_some_and(|r| s.key == keys.active(r)))
-        .map(|s| (s.value.server_name.clone(), s.value.server_id))
-        .collect();
     let mut out = Vec::new();
-    for s in &sessions {
-        let role = Role::from_name(&s.value.server_name);
-        let is_active_key = role.is_some_and(|r| s.key == keys.active(r));
-        let state = match role {
-            Some(r) if r.is_coordinator() => {
-                let per_server_exists = sessions
-                    .iter()
-                    .any(|o| o.key == keys.per_server(r, s.value.server_id));
-                if is_active_key && per_server_exists {
-                    continue; // shown on its per-server row
-                }
-                if is_active_key
-                    || active_ids.contains(&(s.value.server_name.clone(), s.value.server_id))
-                {
-                    "ACTIVE"
-                } else {
-                    "STANDBY"
-                }
-            }
-            _ => "worker",
-        };
+    for (s, standing) in discovery::processes(&sessions, keys) {
+        let state = standing.as_str();
         out.push(Row {
             role: s.value.server_name.clone(),
             server_id: s.value.server_id,

@@ -216,9 +216,14 @@ impl DataMeta {
             .collect()
     }
 
-    /// Rows and number of a collection's live segments.
-    pub fn statistics(&self, coll: i64) -> (i64, usize) {
-        let segs = self.live_segments(coll);
+    /// Rows and number of a collection's live segments (of `partitions` only, unless
+    /// empty).
+    pub fn statistics(&self, coll: i64, partitions: &[i64]) -> (i64, usize) {
+        let segs: Vec<_> = self
+            .live_segments(coll)
+            .into_iter()
+            .filter(|s| partitions.is_empty() || partitions.contains(&s.partition_id))
+            .collect();
         (segs.iter().map(|s| s.num_rows).sum(), segs.len())
     }
 

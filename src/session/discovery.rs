@@ -70,6 +70,63 @@ pub async fn all(etcd: &Etcd, keys: &Keys) -> Result<(Vec<Registered>, i64), Etc
     Ok((out, revision))
 }
 
+/// A process's standing, read off its session keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A coordinator holding its role's active key.
+    Active,
+    /// A coordinator waiting to take over.
+    Standby,
+    /// A proxy or a node.
+    Worker,
+}
+
+impl Standing {
+    /// As `milvus status` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Active => "ACTIVE",
+            Standing::Standby => "STANDBY",
+            Standing::Worker => "worker",
+        }
+    }
+}
+
+/// One entry per process of `sessions` with its standing: a coordinator's active key
+/// is folded into its per-server key when both exist.
+pub fn processes<'a>(sessions: &'a [Registered], keys: &Keys) -> Vec<(&'a Registered, Standing)> {
+    let active_ids: Vec<(&str, i64)> = sessions
+        .iter()
+        .filter(|s| Role::from_name(&s.value.server_name).is_some_and(|r| s.key == keys.active(r)))
+        .map(|s| (s.value.server_name.as_str(), s.value.server_id))
+        .collect();
+    let mut out = Vec::new();
+    for s in sessions {
+        let role = Role::from_name(&s.value.server_name);
+        let is_active_key = role.is_some_and(|r| s.key == keys.active(r));
+        let standing = match role {
+            Some(r) if r.is_coordinator() => {
+                let per_server_exists = sessions
+                    .iter()
+                    .any(|o| o.key == keys.per_server(r, s.value.server_id));
+                if is_active_key && per_server_exists {
+                    continue; // counted on its per-server key
+                }
+                if is_active_key
+                    || active_ids.contains(&(s.value.server_name.as_str(), s.value.server_id))
+                {
+                    Standing::Active
+                } else {
+                    Standing::Standby
+                }
+            }
+            _ => Standing::Worker,
+        };
+        out.push((s, standing));
+    }
+    out
+}
+
 /// A live view of every session, kept current by a watch on the session prefix.
 pub struct SessionView {
     rx: watch::Receiver<BTreeMap<String, Registered>>,

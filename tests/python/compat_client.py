@@ -9,6 +9,7 @@ run by tests/compat.rs against a cluster of every role.
     python compat_client.py batches URI NAME N
     python compat_client.py aliases URI
     python compat_client.py rename URI
+    python compat_client.py info URI
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -552,6 +553,101 @@ def rename(uri):
     print("rename: all checks passed")
 
 
+def info(uri):
+    """What a user asks about the cluster's state (two querynodes are up): index state and
+    build progress, partition statistics, replicas, loaded and persisted segments,
+    flush_all, the system topology; and Milvus's refusals."""
+    from pymilvus import utility
+    from pymilvus.grpc_gen import milvus_pb2
+
+    client = MilvusClient(uri=uri)
+    connections.connect("info", uri=uri)
+    stub = client._get_connection()._stub
+    fresh(client, "info_c")
+    client.create_collection("info_c", dimension=4, consistency_level="Strong")
+    client.create_partition("info_c", "p1")
+    client.insert("info_c", [{"id": i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(100)])
+    client.insert("info_c", [{"id": 100 + i, "vector": [0.0, 1.0, float(i), 0.0]} for i in range(50)],
+                  partition_name="p1")
+    client.flush("info_c")
+    # Partition statistics: rows persisted per partition.
+    check(client.get_partition_stats("info_c", "p1") == {"row_count": 50}, "p1 row count")
+    check(client.get_partition_stats("info_c", "_default") == {"row_count": 100}, "_default row count")
+    expect_error("stats of a missing partition", lambda: client.get_partition_stats("info_c", "nope"),
+                 "200", "partition not found[partition=nope]")
+    # Index state and build progress, through the RPCs themselves (the Node SDK's calls).
+    client.release_collection("info_c")
+    client.drop_index("info_c", "vector")
+    params = client.prepare_index_params()
+    params.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 64})
+    client.create_index("info_c", params)
+    deadline = time.time() + 60
+    while True:
+        st = stub.GetIndexState(milvus_pb2.GetIndexStateRequest(collection_name="info_c", index_name="vector"))
+        check(st.status.code == 0, f"index state: {st.status}")
+        if st.state == 3 or time.time() > deadline:  # Finished
+            break
+        time.sleep(0.2)
+    check(st.state == 3, f"index Finished in time: {st}")
+    pr = stub.GetIndexBuildProgress(milvus_pb2.GetIndexBuildProgressRequest(collection_name="info_c",
+                                                                            field_name="vector"))
+    check(pr.status.code == 0 and pr.indexed_rows == 150 and pr.total_rows == 150, f"progress {pr}")
+    st = stub.GetIndexState(milvus_pb2.GetIndexStateRequest(collection_name="info_c", index_name="nope"))
+    check(st.status.code == 700 and "index not found[indexName=nope]" in st.status.reason, f"missing index {st.status}")
+    stats = stub.GetIndexStatistics(milvus_pb2.GetIndexStatisticsRequest(collection_name="info_c"))
+    check([d.index_name for d in stats.index_descriptions] == ["vector"], f"index statistics {stats}")
+    check(utility.index_building_progress("info_c", using="info")["indexed_rows"] == 150, "pymilvus progress")
+    # Replicas: not loaded, then two.
+    check(client.describe_replica("info_c") == [], "no replicas while released")
+    check(list(utility.get_query_segment_info("info_c", using="info")) == [], "no loaded segments while released")
+    expect_error("segments of a missing collection", lambda: utility.get_query_segment_info("nowhere", using="info"),
+                 "100", "collection not found[database=default][collection=nowhere]")
+    client.load_collection("info_c", replica_number=2)
+    replicas = client.describe_replica("info_c")
+    check(len(replicas) == 2, f"two replicas {replicas}")
+    nodes = [set(r.group_nodes) for r in replicas]
+    check(all(len(n) == 1 for n in nodes) and not (nodes[0] & nodes[1]), f"one querynode each {nodes}")
+    for r in replicas:
+        check(r.resource_group == "__default_resource_group", f"resource group {r}")
+        check(len(r.shards) == 1 and r.shards[0].channel_name.endswith("v0"), f"shards {r.shards}")
+        check(r.shards[0].shard_leader in r.group_nodes, f"leader {r.shards[0]}")
+    col = Collection("info_c", using="info")
+    check(len(col.get_replicas().groups) == 2, "the ORM's replicas")
+    # Loaded segments: each held by both replicas' querynodes; persisted ones match.
+    loaded = utility.get_query_segment_info("info_c", using="info")
+    check(sum(s.num_rows for s in loaded) == 150, f"loaded rows {loaded}")
+    check(all(len(s.nodeIds) == 2 and s.state == 3 for s in loaded), f"held twice, sealed {loaded}")
+    check(all(s.index_name == "vector" and s.indexID > 0 and s.mem_size > 0 for s in loaded),
+          f"searched through the index {loaded}")
+    persisted = client._get_connection().get_persistent_segment_infos("info_c")
+    check(sorted(s.segmentID for s in persisted) == sorted(s.segmentID for s in loaded),
+          f"persisted {persisted} vs loaded {loaded}")
+    check(all(s.state == 4 for s in persisted), f"persisted are Flushed {persisted}")
+    by_part = {}
+    for s in persisted:
+        by_part[s.partitionID] = by_part.get(s.partitionID, 0) + s.num_rows
+    check(sorted(by_part.values()) == [50, 100], f"rows per partition {by_part}")
+    # flush_all: rows written since are persisted once it returns (every database).
+    client.insert("info_c", [{"id": 1000 + i, "vector": [0.5, 0.5, float(i), 0.0]} for i in range(10)])
+    utility.flush_all(using="info", timeout=60)
+    check(client.get_collection_stats("info_c")["row_count"] == 160, "flush_all persisted the new rows")
+    resp = stub.FlushAll(milvus_pb2.FlushAllRequest(db_name="nodb"))
+    check(resp.status.code == 800 and "database not found[database=nodb]" in resp.status.reason, f"flush_all nodb {resp.status}")
+    # The topology (Attu's system view).
+    m = stub.GetMetrics(milvus_pb2.GetMetricsRequest(request=json.dumps({"metric_type": "system_info"})))
+    check(m.status.code == 0, f"metrics {m.status}")
+    topo = json.loads(m.response)
+    kinds = sorted(n["infos"]["type"] for n in topo["nodes_info"])
+    check(kinds.count("querynode") == 2 and "proxy" in kinds and "rootcoord" in kinds, f"topology {kinds}")
+    me = [n for n in topo["nodes_info"] if n["infos"]["name"] == topo["self_name"]]
+    check(len(me) == 1 and len(me[0]["connected"]) >= 4, f"the proxy and its coordinators {me}")
+    m = stub.GetMetrics(milvus_pb2.GetMetricsRequest(request="{}"))
+    check(m.status.code == 1100 and "metric_type" in m.status.reason, f"bad metrics request {m.status}")
+    check(client.get_server_version().startswith("v2.5"), "server version")
+    client.drop_collection("info_c")
+    print("info: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -570,5 +666,7 @@ if __name__ == "__main__":
         aliases(uri)
     elif mode == "rename":
         rename(uri)
+    elif mode == "info":
+        info(uri)
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -91,12 +91,35 @@ impl DataCoordApi for Service {
         if let Some(r) = self.gate(&req) {
             return Ok(Response::new(r));
         }
-        let coll = req.into_inner().collection_id;
-        let (rows, segments) = self.0.meta.read().expect("meta lock").statistics(coll);
+        let req = req.into_inner();
+        let (rows, segments) = self
+            .0
+            .meta
+            .read()
+            .expect("meta lock")
+            .statistics(req.collection_id, &req.partition_ids);
         Ok(Response::new(dc::CollectionStatistics {
             status: Some(ok()),
             row_count: rows,
             segments: segments as i64,
+        }))
+    }
+
+    async fn list_segments(&self, req: Request<dc::CollectionRequest>) -> Reply<dc::SegmentList> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let req = req.into_inner();
+        let meta = self.0.meta.read().expect("meta lock");
+        let segments = meta
+            .live_segments(req.collection_id)
+            .into_iter()
+            .filter(|s| req.partition_ids.is_empty() || req.partition_ids.contains(&s.partition_id))
+            .cloned()
+            .collect();
+        Ok(Response::new(dc::SegmentList {
+            status: Some(ok()),
+            segments,
         }))
     }
 }

@@ -1,4 +1,5 @@
-//! `Flush`, `GetFlushState` and `GetCollectionStatistics`. A flush is a marker in each of
+//! `Flush`, `GetFlushState`, `FlushAll`, `GetFlushAllState` and
+//! `GetCollectionStatistics` / `GetPartitionStatistics`. A flush is a marker in each of
 //! the collection's channels, after every write acknowledged before it: the datanode
 //! consuming the channel writes out everything before the marker and moves the channel's
 //! checkpoint to it. The flush is done when every channel's checkpoint has reached the
@@ -17,7 +18,7 @@ use crate::proto::datacoord as dc;
 use crate::proto::milvus as pb;
 use crate::proto::schema::LongArray;
 use crate::proto::wal::{wal_message, FlushMsg};
-use crate::status::{code, error, is_ok, retriable};
+use crate::status::{code, error, is_ok, retriable, WithStatus};
 use crate::wal;
 
 /// How long `Flush` waits at most for the flush to finish before it answers anyway (the
@@ -67,25 +68,8 @@ impl Proxy {
             let t = self.target(db, name, "").await?;
             let c = t.collection;
             let (_, ts) = self.alloc(1).await?;
-            let rid = self.request_id();
-            let messages = c
-                .virtual_channel_names
-                .iter()
-                .enumerate()
-                .map(|(shard, vch)| {
-                    let m = FlushMsg {
-                        collection_id: c.collection_id,
-                        vchannel: vch.clone(),
-                        timestamp: ts,
-                    };
-                    (
-                        wal::pchannel_of(vch).to_string(),
-                        format!("{rid}-f{shard}"),
-                        body(wal_message::Body::Flush(m)),
-                    )
-                })
-                .collect();
-            self.publish_all(messages).await?;
+            self.mark_flush(c.collection_id, &c.virtual_channel_names, ts)
+                .await?;
             flush_ts.insert(name.clone(), ts);
             pending.push((name.clone(), c.collection_id, c.virtual_channel_names, ts));
         }
@@ -118,6 +102,79 @@ impl Proxy {
             coll_flush_ts: flush_ts,
             ..Default::default()
         })
+    }
+
+    /// Publishes a flush marker at `ts` in each of a collection's channels.
+    async fn mark_flush(&self, coll: i64, vchannels: &[String], ts: u64) -> Result<(), Status> {
+        let rid = self.request_id();
+        let messages = vchannels
+            .iter()
+            .enumerate()
+            .map(|(shard, vch)| {
+                let m = FlushMsg {
+                    collection_id: coll,
+                    vchannel: vch.clone(),
+                    timestamp: ts,
+                };
+                (
+                    wal::pchannel_of(vch).to_string(),
+                    format!("{rid}-f{shard}"),
+                    body(wal_message::Body::Flush(m)),
+                )
+            })
+            .collect();
+        self.publish_all(messages).await
+    }
+
+    /// `FlushAll`: a flush marker at one timestamp in every channel of every collection
+    /// of the database (of every database when `db_name` is empty); answers at once
+    /// with that timestamp, which `GetFlushAllState` then checks.
+    pub async fn flush_all(&self, db: &str) -> pb::FlushAllResponse {
+        let answer = async {
+            let collections = self.collections_of(db).await?;
+            let (_, ts) = self.alloc(1).await?;
+            for c in &collections {
+                self.mark_flush(c.id, &c.virtual_channel_names, ts).await?;
+            }
+            Ok(ts)
+        };
+        match answer.await {
+            Ok(ts) => pb::FlushAllResponse {
+                status: Some(Status::default()),
+                flush_all_ts: ts,
+            },
+            Err(s) => pb::FlushAllResponse::from_status(s),
+        }
+    }
+
+    /// `GetFlushAllState`: whether every collection of the database (every database
+    /// when `db_name` is empty) that existed at `flush_all_ts` is persisted up to it.
+    pub async fn get_flush_all_state(
+        &self,
+        db: &str,
+        flush_all_ts: u64,
+    ) -> pb::GetFlushAllStateResponse {
+        let answer = async {
+            for c in self.collections_of(db).await? {
+                if c.created_timestamp > flush_all_ts {
+                    continue; // created after the flush: nothing of it to flush
+                }
+                let s = self
+                    .flush_state(c.id, flush_all_ts, c.virtual_channel_names)
+                    .await?;
+                if !s.flushed {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        match answer.await {
+            Ok(flushed) => pb::GetFlushAllStateResponse {
+                status: Some(Status::default()),
+                flushed,
+            },
+            Err(s) => pb::GetFlushAllStateResponse::from_status(s),
+        }
     }
 
     async fn flush_state(
@@ -187,6 +244,7 @@ impl Proxy {
                 .call(
                     dc::CollectionRequest {
                         collection_id: c.collection_id,
+                        partition_ids: vec![],
                     },
                     |mut c, r| async move { c.get_collection_statistics(r).await },
                 )

@@ -8,7 +8,7 @@ use crate::proto::indexcoord as ic;
 use crate::proto::milvus as pb;
 use crate::proto::schema::DataType;
 use crate::schema::names;
-use crate::status::{code, error, retriable};
+use crate::status::{code, error, retriable, WithStatus};
 
 fn has_key(params: &[KeyValuePair], key: &str) -> bool {
     params.iter().any(|p| p.key == key)
@@ -154,5 +154,139 @@ impl Proxy {
                 .map_err(indexcoord_down)
         };
         answer.await.unwrap_or_else(|s| s)
+    }
+}
+
+/// The description `GetIndexState` / `GetIndexBuildProgress` / `GetIndexStatistics` are
+/// about: the index named, else the one on `field` (if named), else the collection's
+/// only index (Milvus: "index not found" / "index duplicates").
+fn pick_index(
+    all: Vec<pb::IndexDescription>,
+    index_name: &str,
+    field: &str,
+) -> Result<Vec<pb::IndexDescription>, Status> {
+    let named = if index_name.is_empty() {
+        "".to_string()
+    } else {
+        index_name.to_string()
+    };
+    let chosen: Vec<pb::IndexDescription> = all
+        .into_iter()
+        .filter(|d| index_name.is_empty() || d.index_name == index_name)
+        .filter(|d| field.is_empty() || d.field_name == field)
+        .collect();
+    match chosen.len() {
+        0 => Err(error(
+            code::INDEX_NOT_FOUND,
+            format!("index not found[indexName={named}]"),
+        )),
+        _ => Ok(chosen),
+    }
+}
+
+fn only_one(
+    found: Vec<pb::IndexDescription>,
+    index_name: &str,
+) -> Result<pb::IndexDescription, Status> {
+    if found.len() > 1 {
+        return Err(error(
+            code::INDEX_DUPLICATE,
+            format!("index duplicates[indexName={index_name}]: there are multiple indexes, please specify the index_name"),
+        ));
+    }
+    Ok(found
+        .into_iter()
+        .next()
+        .expect("pick_index returns one or more"))
+}
+
+impl Proxy {
+    /// The index descriptions of a collection that a state or progress call is about.
+    async fn described(
+        &self,
+        db: &str,
+        collection: &str,
+        index_name: &str,
+        field: &str,
+    ) -> Result<Vec<pb::IndexDescription>, Status> {
+        names::collection(collection)?;
+        let r = self
+            .describe_index(
+                db,
+                pb::DescribeIndexRequest {
+                    collection_name: collection.to_string(),
+                    ..Default::default()
+                },
+            )
+            .await;
+        match r.status {
+            Some(s) if s.code == code::INDEX_NOT_FOUND => Err(error(
+                code::INDEX_NOT_FOUND,
+                format!("index not found[indexName={index_name}]"),
+            )),
+            Some(s) if !crate::status::is_ok(&s) => Err(s),
+            _ => pick_index(r.index_descriptions, index_name, field),
+        }
+    }
+
+    /// `GetIndexState`: Finished once every row of the collection's persisted segments
+    /// is indexed (or searched exactly by design: small segments), Failed with the
+    /// reason when a build gave up.
+    pub async fn get_index_state(
+        &self,
+        db: &str,
+        req: pb::GetIndexStateRequest,
+    ) -> pb::GetIndexStateResponse {
+        let found = self
+            .described(db, &req.collection_name, &req.index_name, &req.field_name)
+            .await
+            .and_then(|f| only_one(f, &req.index_name));
+        match found {
+            Ok(d) => pb::GetIndexStateResponse {
+                status: Some(Status::default()),
+                state: d.state,
+                fail_reason: d.index_state_fail_reason,
+            },
+            Err(s) => pb::GetIndexStateResponse::from_status(s),
+        }
+    }
+
+    /// `GetIndexBuildProgress`: rows indexed of the rows persisted.
+    pub async fn get_index_build_progress(
+        &self,
+        db: &str,
+        req: pb::GetIndexBuildProgressRequest,
+    ) -> pb::GetIndexBuildProgressResponse {
+        let found = self
+            .described(db, &req.collection_name, &req.index_name, &req.field_name)
+            .await
+            .and_then(|f| only_one(f, &req.index_name));
+        match found {
+            Ok(d) => pb::GetIndexBuildProgressResponse {
+                status: Some(Status::default()),
+                indexed_rows: d.indexed_rows,
+                total_rows: d.total_rows,
+            },
+            Err(s) => pb::GetIndexBuildProgressResponse::from_status(s),
+        }
+    }
+
+    /// `GetIndexStatistics`: the descriptions of the index named (every index when no
+    /// name is given).
+    pub async fn get_index_statistics(
+        &self,
+        db: &str,
+        req: pb::GetIndexStatisticsRequest,
+    ) -> pb::GetIndexStatisticsResponse {
+        match self
+            .described(db, &req.collection_name, &req.index_name, "")
+            .await
+        {
+            Ok(d) => pb::GetIndexStatisticsResponse {
+                status: Some(Status::default()),
+                index_descriptions: d,
+            },
+            Err(s) => pb::GetIndexStatisticsResponse::from_status(s),
+        }
     }
 }

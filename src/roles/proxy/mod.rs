@@ -4,10 +4,12 @@
 //! its write path (`write`) publishes inserts, upserts and deletes to the log, and
 //! flushes (`flush`) are markers in the log that the datanodes act on; loads go to the
 //! querycoord (`load`), and searches and queries (`search`, `query`) straight to the
-//! querynodes serving each shard, found through records followed from etcd (`read`).
+//! querynodes serving each shard, found through records followed from etcd (`read`);
+//! replicas, segments, statistics and the topology are read, never changed (`info`).
 
 mod flush;
 mod index;
+mod info;
 mod load;
 mod query;
 mod read;

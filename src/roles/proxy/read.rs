@@ -144,6 +144,27 @@ impl Proxy {
         Ok(())
     }
 
+    /// The collections of database `db` (every database when empty) that exist now.
+    pub(super) async fn collections_of(&self, db: &str) -> Result<Vec<CollectionRecord>, Status> {
+        self.reads_ready().await?;
+        let catalog = self.reads.catalog.read().expect("catalog lock");
+        let dbs = if db.is_empty() {
+            catalog.databases()
+        } else {
+            vec![catalog.database(db).ok_or_else(|| {
+                error(
+                    code::DATABASE_NOT_FOUND,
+                    format!("database not found[database={db}]"),
+                )
+            })?]
+        };
+        Ok(dbs
+            .iter()
+            .flat_map(|d| catalog.collections_in(d.id))
+            .cloned()
+            .collect())
+    }
+
     fn find_collection(&self, db: &str, name: &str) -> Option<CollectionRecord> {
         let c = self.reads.catalog.read().expect("catalog lock");
         let db = c.database(if db.is_empty() { "default" } else { db })?;
@@ -215,6 +236,74 @@ impl Proxy {
             .into_iter()
             .find(|d| d.field_id == field && d.dropped_at_ms == 0)
             .cloned()
+    }
+
+    /// Every live index definition of a collection.
+    pub(super) fn index_defs(&self, coll: i64) -> Vec<crate::proto::indexcoord::IndexRecord> {
+        self.reads
+            .defs
+            .read()
+            .expect("defs lock")
+            .of_collection(coll)
+            .into_iter()
+            .filter(|d| d.dropped_at_ms == 0)
+            .cloned()
+            .collect()
+    }
+
+    /// A collection's record by ID, from the followed catalog.
+    pub(super) async fn collection_by_id(&self, id: i64) -> Result<CollectionRecord, Status> {
+        self.reads_ready().await?;
+        self.reads
+            .catalog
+            .read()
+            .expect("catalog lock")
+            .collection_by_id(id)
+            .cloned()
+            .ok_or_else(|| {
+                error(
+                    code::COLLECTION_NOT_FOUND,
+                    format!("collection not found[collection={id}]"),
+                )
+            })
+    }
+
+    /// The serving records of a collection: which querynode serves each shard of each
+    /// replica now.
+    pub(super) fn serving_of(&self, coll: i64) -> Vec<crate::proto::querycoord::ServingRecord> {
+        let serving = self.reads.serving.read().expect("serving lock");
+        let start = format!("{coll}/");
+        serving
+            .under(&start)
+            .map(|(_, r)| r.value.clone())
+            .collect()
+    }
+
+    /// Asks the querynode at `address` for the sealed segments of one served shard.
+    pub(super) async fn shard_segments(
+        &self,
+        address: &str,
+        req: crate::proto::querynode::ShardSegmentsRequest,
+    ) -> Result<crate::proto::querynode::ShardSegments, Status> {
+        let mut client = self
+            .node(address)
+            .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e))?;
+        match client.list_segments(req).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                match r.status.clone() {
+                    Some(s) if !is_ok(&s) => Err(s),
+                    _ => Ok(r),
+                }
+            }
+            Err(e) => {
+                self.forget_node(address);
+                Err(retriable(
+                    code::SERVICE_UNAVAILABLE,
+                    format!("querynode {address}: {}", e.message()),
+                ))
+            }
+        }
     }
 
     /// The querynodes serving a shard now: (replica, address), rotated so successive

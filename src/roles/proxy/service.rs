@@ -674,21 +674,123 @@ impl MilvusService for Service {
         }))
     }
 
+    async fn get_partition_statistics(
+        &self,
+        req: Request<pb::GetPartitionStatisticsRequest>,
+    ) -> Reply<pb::GetPartitionStatisticsResponse> {
+        refuse!(
+            collection_and_partitions(
+                &req.get_ref().collection_name,
+                [&req.get_ref().partition_name],
+                true
+            ),
+            pb::GetPartitionStatisticsResponse
+        );
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_partition_statistics(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_index_state(
+        &self,
+        req: Request<pb::GetIndexStateRequest>,
+    ) -> Reply<pb::GetIndexStateResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_index_state(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_index_build_progress(
+        &self,
+        req: Request<pb::GetIndexBuildProgressRequest>,
+    ) -> Reply<pb::GetIndexBuildProgressResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_index_build_progress(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_index_statistics(
+        &self,
+        req: Request<pb::GetIndexStatisticsRequest>,
+    ) -> Reply<pb::GetIndexStatisticsResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_index_statistics(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn flush_all(&self, req: Request<pb::FlushAllRequest>) -> Reply<pb::FlushAllResponse> {
+        // No database named in the request: every database (Milvus's FlushAll), not
+        // the connection's.
+        let db = req.get_ref().db_name.clone();
+        Ok(Response::new(self.0.flush_all(&db).await))
+    }
+
+    async fn get_flush_all_state(
+        &self,
+        req: Request<pb::GetFlushAllStateRequest>,
+    ) -> Reply<pb::GetFlushAllStateResponse> {
+        let r = req.into_inner();
+        Ok(Response::new(
+            self.0.get_flush_all_state(&r.db_name, r.flush_all_ts).await,
+        ))
+    }
+
+    async fn get_persistent_segment_info(
+        &self,
+        req: Request<pb::GetPersistentSegmentInfoRequest>,
+    ) -> Reply<pb::GetPersistentSegmentInfoResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::GetPersistentSegmentInfoResponse
+        );
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0
+                .get_persistent_segment_info(&db, req.into_inner())
+                .await,
+        ))
+    }
+
+    async fn get_query_segment_info(
+        &self,
+        req: Request<pb::GetQuerySegmentInfoRequest>,
+    ) -> Reply<pb::GetQuerySegmentInfoResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::GetQuerySegmentInfoResponse
+        );
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_query_segment_info(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_replicas(
+        &self,
+        req: Request<pb::GetReplicasRequest>,
+    ) -> Reply<pb::GetReplicasResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.get_replicas(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_metrics(
+        &self,
+        req: Request<pb::GetMetricsRequest>,
+    ) -> Reply<pb::GetMetricsResponse> {
+        Ok(Response::new(self.0.get_metrics(req.into_inner()).await))
+    }
+
     not_served! {
         alter_collection_field(AlterCollectionFieldRequest) -> Status = "AlterCollectionField";
-        get_partition_statistics(GetPartitionStatisticsRequest) -> pb::GetPartitionStatisticsResponse = "GetPartitionStatistics";
         alter_index(AlterIndexRequest) -> Status = "AlterIndex";
-        get_index_statistics(GetIndexStatisticsRequest) -> pb::GetIndexStatisticsResponse = "GetIndexStatistics";
-        get_index_state(GetIndexStateRequest) -> pb::GetIndexStateResponse = "GetIndexState";
-        get_index_build_progress(GetIndexBuildProgressRequest) -> pb::GetIndexBuildProgressResponse = "GetIndexBuildProgress";
         hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
-        flush_all(FlushAllRequest) -> pb::FlushAllResponse = "FlushAll";
-        get_flush_all_state(GetFlushAllStateRequest) -> pb::GetFlushAllStateResponse = "GetFlushAllState";
-        get_persistent_segment_info(GetPersistentSegmentInfoRequest) -> pb::GetPersistentSegmentInfoResponse = "GetPersistentSegmentInfo";
-        get_query_segment_info(GetQuerySegmentInfoRequest) -> pb::GetQuerySegmentInfoResponse = "GetQuerySegmentInfo";
-        get_replicas(GetReplicasRequest) -> pb::GetReplicasResponse = "GetReplicas";
-        get_metrics(GetMetricsRequest) -> pb::GetMetricsResponse = "GetMetrics";
         load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
         get_compaction_state(GetCompactionStateRequest) -> pb::GetCompactionStateResponse = "GetCompactionState";
         manual_compaction(ManualCompactionRequest) -> pb::ManualCompactionResponse = "ManualCompaction";

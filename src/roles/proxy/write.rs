@@ -66,7 +66,7 @@ fn failed(s: Status) -> pb::MutationResult {
 /// What the collection looks like to a write.
 pub(super) struct Target {
     pub(super) collection: pb::DescribeCollectionResponse,
-    partition_id: i64,
+    pub(super) partition_id: i64,
 }
 
 impl Proxy {

@@ -201,4 +201,48 @@ impl QueryNodeApi for Service {
             ..Default::default()
         })))
     }
+
+    async fn list_segments(
+        &self,
+        req: Request<qn::ShardSegmentsRequest>,
+    ) -> Reply<qn::ShardSegments> {
+        let req = req.into_inner();
+        let base = qn::ShardRequestBase {
+            collection_id: req.collection_id,
+            vchannel: req.vchannel,
+            replica: req.replica,
+            ..Default::default()
+        };
+        let shard = match ready_shard(self.0.shared(), &base).await {
+            Ok(s) => s,
+            Err(s) => {
+                return Ok(Response::new(qn::ShardSegments {
+                    status: Some(s),
+                    ..Default::default()
+                }))
+            }
+        };
+        let d = shard.data.read().expect("shard data lock");
+        let segments = d
+            .sealed
+            .values()
+            .map(|s| {
+                let index_bytes: usize = s.indexes.values().map(|i| i.memory_usage()).sum();
+                let mut indexed_field_ids: Vec<i64> = s.indexes.keys().copied().collect();
+                indexed_field_ids.sort_unstable();
+                qn::ShardSegment {
+                    id: s.chunk.id,
+                    partition_id: s.chunk.partition,
+                    num_rows: s.chunk.rows as i64,
+                    mem_size: (s.chunk.memory_usage() + index_bytes) as i64,
+                    indexed_field_ids,
+                }
+            })
+            .collect();
+        Ok(Response::new(qn::ShardSegments {
+            status: Some(ok()),
+            segments,
+            growing_rows: d.growing.iter().map(|c| c.rows as i64).sum(),
+        }))
+    }
 }

@@ -1,0 +1,339 @@
+//! What a client can ask about the cluster's state: replicas (`GetReplicas`), loaded and
+//! persisted segments (`GetQuerySegmentInfo`, `GetPersistentSegmentInfo`), partition
+//! row counts (`GetPartitionStatistics`) and the system topology (`GetMetrics`).
+//!
+//! Replicas and loaded segments come from the records the proxy follows (loads and
+//! which querynode serves each shard of each replica) and from those querynodes;
+//! persisted segments and row counts from the active datacoord; the topology from the
+//! session keys in etcd. Nothing here changes anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use super::Proxy;
+use crate::coord_client::CoordError;
+use crate::proto::common::{KeyValuePair, SegmentLevel, SegmentState, Status};
+use crate::proto::datacoord as dc;
+use crate::proto::milvus as pb;
+use crate::proto::querynode::ShardSegmentsRequest;
+use crate::session::discovery::{self, Standing};
+use crate::status::{code, error, is_ok, retriable, WithStatus};
+
+/// The resource group every querynode is in (resource groups are not built).
+const DEFAULT_RESOURCE_GROUP: &str = "__default_resource_group";
+
+fn datacoord_down(e: CoordError) -> Status {
+    retriable(code::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+impl Proxy {
+    /// `GetReplicas`: each replica of a loaded collection (by ID or by name) with the
+    /// querynode serving each of its shards; none when it is not loaded. A replica's ID
+    /// is its number (0, 1, ...).
+    pub async fn get_replicas(
+        &self,
+        db: &str,
+        req: pb::GetReplicasRequest,
+    ) -> pb::GetReplicasResponse {
+        let answer = async {
+            let record = if req.collection_name.is_empty() {
+                self.collection_by_id(req.collection_id).await?
+            } else {
+                self.collection_record(db, &req.collection_name).await?
+            };
+            // Not loaded: no replicas (Milvus answers an empty list, not an error).
+            let Some(info) = self.load_info(record.id) else {
+                return Ok(vec![]);
+            };
+            let serving = self.serving_of(record.id);
+            let replicas = (0..info.replica_number.max(1))
+                .map(|replica| {
+                    let mut nodes = BTreeSet::new();
+                    let shard_replicas = info
+                        .vchannels
+                        .iter()
+                        .map(|vch| {
+                            let here: Vec<_> = serving
+                                .iter()
+                                .filter(|s| s.replica == replica && &s.vchannel == vch)
+                                .collect();
+                            nodes.extend(here.iter().map(|s| s.node_id));
+                            pb::ShardReplica {
+                                leader_id: here.first().map_or(0, |s| s.node_id),
+                                leader_addr: here
+                                    .first()
+                                    .map_or_else(String::new, |s| s.address.clone()),
+                                dm_channel_name: vch.clone(),
+                                node_ids: if req.with_shard_nodes {
+                                    here.iter().map(|s| s.node_id).collect()
+                                } else {
+                                    vec![]
+                                },
+                            }
+                        })
+                        .collect();
+                    pb::ReplicaInfo {
+                        replica_id: replica as i64,
+                        collection_id: record.id,
+                        partition_ids: info.partition_ids.clone(),
+                        shard_replicas,
+                        node_ids: nodes.into_iter().collect(),
+                        resource_group_name: DEFAULT_RESOURCE_GROUP.to_string(),
+                        num_outbound_node: Default::default(),
+                    }
+                })
+                .collect();
+            Ok::<_, Status>(replicas)
+        };
+        match answer.await {
+            Ok(replicas) => pb::GetReplicasResponse {
+                status: Some(Status::default()),
+                replicas,
+            },
+            Err(s) => pb::GetReplicasResponse::from_status(s),
+        }
+    }
+
+    /// `GetQuerySegmentInfo`: the sealed segments the querynodes hold for a loaded
+    /// collection, each with the querynodes holding it (one per replica); none when it
+    /// is not loaded. Rows not yet
+    /// in a sealed segment (the growing part) are not segments here.
+    pub async fn get_query_segment_info(
+        &self,
+        db: &str,
+        req: pb::GetQuerySegmentInfoRequest,
+    ) -> pb::GetQuerySegmentInfoResponse {
+        let answer = async {
+            let record = self.collection_record(db, &req.collection_name).await?;
+            if self.load_info(record.id).is_none() {
+                return Ok(vec![]); // not loaded: no segments (as Milvus answers)
+            }
+            let defs = self.index_defs(record.id);
+            let mut infos: BTreeMap<i64, pb::QuerySegmentInfo> = BTreeMap::new();
+            for s in self.serving_of(record.id) {
+                let held = self
+                    .shard_segments(
+                        &s.address,
+                        ShardSegmentsRequest {
+                            collection_id: record.id,
+                            vchannel: s.vchannel.clone(),
+                            replica: s.replica,
+                        },
+                    )
+                    .await?;
+                for seg in held.segments {
+                    let index = defs
+                        .iter()
+                        .find(|d| seg.indexed_field_ids.contains(&d.field_id));
+                    let info = infos.entry(seg.id).or_insert_with(|| pb::QuerySegmentInfo {
+                        segment_id: seg.id,
+                        collection_id: record.id,
+                        partition_id: seg.partition_id,
+                        mem_size: seg.mem_size,
+                        num_rows: seg.num_rows,
+                        index_name: index.map_or_else(String::new, |d| d.index_name.clone()),
+                        index_id: index.map_or(0, |d| d.id),
+                        state: SegmentState::Sealed as i32,
+                        level: SegmentLevel::L1 as i32,
+                        ..Default::default()
+                    });
+                    #[allow(deprecated)]
+                    if info.node_id == 0 {
+                        info.node_id = s.node_id;
+                    }
+                    info.node_ids.push(s.node_id);
+                }
+            }
+            Ok(infos.into_values().collect())
+        };
+        match answer.await {
+            Ok(infos) => pb::GetQuerySegmentInfoResponse {
+                status: Some(Status::default()),
+                infos,
+            },
+            Err(s) => pb::GetQuerySegmentInfoResponse::from_status(s),
+        }
+    }
+
+    /// The active datacoord's live segment records of a collection (of `partitions`
+    /// only, unless empty).
+    async fn persisted_segments(
+        &self,
+        coll: i64,
+        partitions: Vec<i64>,
+    ) -> Result<Vec<dc::SegmentRecord>, Status> {
+        let r = self
+            .datacoord
+            .call(
+                dc::CollectionRequest {
+                    collection_id: coll,
+                    partition_ids: partitions,
+                },
+                |mut c, r| async move { c.list_segments(r).await },
+            )
+            .await
+            .map_err(datacoord_down)?;
+        match r.status {
+            Some(s) if !is_ok(&s) => Err(s),
+            _ => Ok(r.segments),
+        }
+    }
+
+    /// `GetPersistentSegmentInfo`: the collection's segments in object storage
+    /// (Flushed; rows still in a datanode's buffer are in no segment yet).
+    pub async fn get_persistent_segment_info(
+        &self,
+        db: &str,
+        req: pb::GetPersistentSegmentInfoRequest,
+    ) -> pb::GetPersistentSegmentInfoResponse {
+        let answer = async {
+            let c = self.target(db, &req.collection_name, "").await?.collection;
+            let segments = self.persisted_segments(c.collection_id, vec![]).await?;
+            Ok::<_, Status>(
+                segments
+                    .into_iter()
+                    .map(|s| pb::PersistentSegmentInfo {
+                        segment_id: s.id,
+                        collection_id: s.collection_id,
+                        partition_id: s.partition_id,
+                        num_rows: s.num_rows,
+                        state: SegmentState::Flushed as i32,
+                        level: SegmentLevel::L1 as i32,
+                        is_sorted: false,
+                    })
+                    .collect(),
+            )
+        };
+        match answer.await {
+            Ok(infos) => pb::GetPersistentSegmentInfoResponse {
+                status: Some(Status::default()),
+                infos,
+            },
+            Err(s) => pb::GetPersistentSegmentInfoResponse::from_status(s),
+        }
+    }
+
+    /// `GetPartitionStatistics`: `row_count` of the partition's persisted segments (as
+    /// `GetCollectionStatistics` counts the collection's).
+    pub async fn get_partition_statistics(
+        &self,
+        db: &str,
+        req: pb::GetPartitionStatisticsRequest,
+    ) -> pb::GetPartitionStatisticsResponse {
+        let answer = async {
+            let t = self
+                .target(db, &req.collection_name, &req.partition_name)
+                .await?;
+            let r = self
+                .datacoord
+                .call(
+                    dc::CollectionRequest {
+                        collection_id: t.collection.collection_id,
+                        partition_ids: vec![t.partition_id],
+                    },
+                    |mut c, r| async move { c.get_collection_statistics(r).await },
+                )
+                .await
+                .map_err(datacoord_down)?;
+            match r.status {
+                Some(s) if !is_ok(&s) => Err(s),
+                _ => Ok(r.row_count),
+            }
+        };
+        match answer.await {
+            Ok(rows) => pb::GetPartitionStatisticsResponse {
+                status: Some(Status::default()),
+                stats: vec![KeyValuePair {
+                    key: "row_count".to_string(),
+                    value: rows.to_string(),
+                }],
+            },
+            Err(s) => pb::GetPartitionStatisticsResponse::from_status(s),
+        }
+    }
+
+    /// `GetMetrics` with `{"metric_type": "system_info"}`: the cluster's topology in
+    /// Milvus's JSON (`nodes_info`, each with `identifier`, `connected` and `infos`:
+    /// name, type, id, has_error, the address and versions), read off the session
+    /// keys: one entry per process, standbys included and marked so.
+    pub async fn get_metrics(&self, req: pb::GetMetricsRequest) -> pb::GetMetricsResponse {
+        let metric_type = serde_json::from_str::<serde_json::Value>(&req.request)
+            .ok()
+            .and_then(|v| v.get("metric_type")?.as_str().map(str::to_string));
+        let Some(metric_type) = metric_type else {
+            return pb::GetMetricsResponse::from_status(error(
+                code::PARAMETER_INVALID,
+                format!(
+                    "invalid metrics request {:?}: expected JSON such as {{\"metric_type\": \"system_info\"}}",
+                    req.request
+                ),
+            ));
+        };
+        if metric_type != "system_info" {
+            return pb::GetMetricsResponse::from_status(error(
+                code::PARAMETER_INVALID,
+                format!("unsupported metric type: {metric_type} (supported: system_info)"),
+            ));
+        }
+        let (sessions, _) = match discovery::all(&self.ctx.etcd, &self.ctx.keys).await {
+            Ok(s) => s,
+            Err(e) => {
+                return pb::GetMetricsResponse::from_status(retriable(
+                    code::SERVICE_UNAVAILABLE,
+                    format!("cannot read the sessions from etcd: {e}"),
+                ))
+            }
+        };
+        let me = self.ctx.state.report().server_id;
+        let mut nodes = Vec::new();
+        let mut coordinators = Vec::new();
+        for (s, standing) in discovery::processes(&sessions, &self.ctx.keys) {
+            let v = &s.value;
+            let name = format!("{}{}", v.server_name, v.server_id);
+            if standing == Standing::Active {
+                coordinators.push(json!({
+                    "connected_identifier": v.server_id,
+                    "type": "forward",
+                    "target_type": v.server_name,
+                }));
+            }
+            nodes.push((
+                v.server_id,
+                json!({
+                    "identifier": v.server_id,
+                    "connected": [],
+                    "infos": {
+                        "has_error": false,
+                        "error_reason": "",
+                        "name": name,
+                        "type": v.server_name,
+                        "id": v.server_id,
+                        "hardware_infos": { "ip": v.address, "host_name": v.host_name },
+                        "system_info": {
+                            "system_version": super::service::SERVER_VERSION,
+                            "deploy_mode": "CLUSTER",
+                            "build_version": v.project_version,
+                        },
+                        "system_configurations": {},
+                        "standing": standing.as_str(),
+                    },
+                }),
+            ));
+        }
+        for (id, node) in nodes.iter_mut() {
+            if *id == me {
+                node["connected"] = json!(coordinators);
+            }
+        }
+        let body = json!({
+            "nodes_info": nodes.into_iter().map(|(_, n)| n).collect::<Vec<_>>(),
+            "self_name": format!("proxy{me}"),
+        });
+        pb::GetMetricsResponse {
+            status: Some(Status::default()),
+            response: body.to_string(),
+            component_name: format!("proxy{me}"),
+        }
+    }
+}
