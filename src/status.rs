@@ -19,6 +19,8 @@ pub mod code {
     pub const COLLECTION_NOT_FOUND: i32 = 100;
     /// The client's cached schema is not the collection's (pymilvus re-describes).
     pub const SCHEMA_MISMATCH: i32 = 109;
+    /// The collection is loaded and must be released first.
+    pub const COLLECTION_LOADED: i32 = 104;
     /// No such partition.
     pub const PARTITION_NOT_FOUND: i32 = 200;
     /// No such index.

@@ -84,7 +84,23 @@ fn replicas_segments_index_state_flush_all_and_the_topology_are_reported() {
     procs.push(c.start("querynode", &[]));
     common::data::healthy(procs.last().expect("started"));
     let (ok, text) = compat(&["info", &uri]);
-    assert!(ok, "{text}\n{}", logs(&procs));
+    assert!(
+        ok && text.contains("info: all checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+}
+
+#[test]
+fn index_field_and_database_properties_are_altered_as_milvus_allows() {
+    let nats = NatsServer::start();
+    let (_c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["alter", &uri]);
+    assert!(
+        ok && text.contains("alter: all checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
 }
 
 #[test]

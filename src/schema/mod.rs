@@ -351,9 +351,9 @@ fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<Field
         if let Some(scalar_field::Data::StringData(a)) = scalars(&fd) {
             if let Some((i, s)) = a.data.iter().enumerate().find(|(_, s)| s.len() > max) {
                 return Err(invalid(format!(
-                    "the length ({}) of {i}th VarChar {} exceeds max length ({max})",
-                    s.len(),
-                    f.name
+                    "length of varchar field {} exceeds max length, row number: {i}, length: {}, max length: {max}: invalid parameter",
+                    f.name,
+                    s.len()
                 )));
             }
         }

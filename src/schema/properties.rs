@@ -12,6 +12,22 @@ pub const MMAP_KEY: &str = "mmap.enabled";
 /// See [`MMAP_KEY`].
 pub const LAZYLOAD_KEY: &str = "lazyload.enabled";
 
+/// Index properties `AlterIndex` may set or remove (Milvus's configurable index
+/// properties).
+pub const INDEX_PROPERTIES: [&str; 2] = [MMAP_KEY, OFFSET_CACHE_KEY];
+/// See [`INDEX_PROPERTIES`]: BITMAP indexes only.
+pub const OFFSET_CACHE_KEY: &str = "indexoffsetcache.enabled";
+
+/// A boolean as Milvus (Go's `strconv.ParseBool`) reads one: 1, t, T, TRUE, true, True,
+/// 0, f, F, FALSE, false, False.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// An invalid-parameter status (1100) in Milvus's words: `<why>: invalid parameter`.
 pub fn invalid(why: String) -> Status {
     error(code::PARAMETER_INVALID, format!("{why}: invalid parameter"))
@@ -21,9 +37,7 @@ pub fn invalid(why: String) -> Status {
 pub fn check_properties(properties: &[KeyValuePair]) -> Result<(), Status> {
     for kv in properties {
         match kv.key.as_str() {
-            k @ (MMAP_KEY | LAZYLOAD_KEY)
-                if !matches!(kv.value.to_ascii_lowercase().as_str(), "true" | "false") =>
-            {
+            k @ (MMAP_KEY | LAZYLOAD_KEY) if parse_bool(&kv.value).is_none() => {
                 return Err(invalid(format!(
                     "invalid {k} value: {}, expected: true, false",
                     kv.value
@@ -38,6 +52,119 @@ pub fn check_properties(properties: &[KeyValuePair]) -> Result<(), Status> {
                 ))
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks index properties to set on an index of type `index_type` (Milvus's messages).
+pub fn check_index_properties(properties: &[KeyValuePair], index_type: &str) -> Result<(), Status> {
+    for kv in properties {
+        let (what, key) = match kv.key.as_str() {
+            MMAP_KEY => ("mmap", MMAP_KEY),
+            OFFSET_CACHE_KEY => ("offset cache", OFFSET_CACHE_KEY),
+            _ => continue,
+        };
+        let Some(on) = parse_bool(&kv.value) else {
+            return Err(invalid(format!(
+                "invalid {what} index params: invalid {key} value: {}, expected: true, false",
+                kv.value
+            )));
+        };
+        if on && key == OFFSET_CACHE_KEY && index_type != "BITMAP" {
+            return Err(invalid(format!(
+                "invalid {what} index params: only bitmap index support {key}, index type is {index_type}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Field properties `AlterCollectionField` may set (Milvus 2.5); only [`MMAP_KEY`] may be
+/// removed. `mmap_enabled` is read as [`MMAP_KEY`].
+pub const FIELD_PROPERTIES: [&str; 3] = ["max_length", MMAP_KEY, "max_capacity"];
+
+/// A field property key as stored (`mmap_enabled` is `mmap.enabled`).
+pub fn field_key(key: &str) -> &str {
+    if key == "mmap_enabled" {
+        MMAP_KEY
+    } else {
+        key
+    }
+}
+
+/// Checks the keys of an `AlterCollectionField` (before the field is looked at):
+/// Err in Milvus's words.
+pub fn check_field_keys(set: &[KeyValuePair], delete: &[String]) -> Result<(), Status> {
+    for kv in set {
+        if !FIELD_PROPERTIES.contains(&field_key(&kv.key)) {
+            return Err(invalid(format!(
+                "{} does not allow update in collection field param",
+                kv.key
+            )));
+        }
+    }
+    for k in delete {
+        if field_key(k) != MMAP_KEY {
+            return Err(invalid(format!(
+                "{k} is not allowed to drop in collection field param"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a value of an `AlterCollectionField` against the field: `is_string` (VARCHAR
+/// or an array of VARCHAR) for `max_length`, `is_array` for `max_capacity`.
+pub fn check_field_value(
+    field: &str,
+    kv: &KeyValuePair,
+    is_string: bool,
+    is_array: bool,
+    max_varchar: i64,
+) -> Result<(), Status> {
+    match field_key(&kv.key) {
+        "max_length" => {
+            if !is_string {
+                return Err(invalid(format!(
+                    "{field} can not modify the maxlength for non-string types"
+                )));
+            }
+            let v: i64 = kv.value.trim().parse().map_err(|_| {
+                invalid(format!(
+                    "the value for max_length of field {field} must be an integer"
+                ))
+            })?;
+            if v <= 0 || v > max_varchar {
+                return Err(invalid(format!(
+                    "{v} exceeds the maximum allowed value {max_varchar}"
+                )));
+            }
+        }
+        "max_capacity" => {
+            if !is_array {
+                return Err(invalid(format!(
+                    "{field} can not modify the maxcapacity for non-array types"
+                )));
+            }
+            let v: i64 = kv.value.trim().parse().map_err(|_| {
+                invalid(format!(
+                    "the value for max_capacity of field {field} must be an integer"
+                ))
+            })?;
+            if !(1..=4096).contains(&v) {
+                return Err(invalid(format!(
+                    "the maximum capacity specified for a Array should be in (0, 4096], got {v}"
+                )));
+            }
+        }
+        _ => {
+            if parse_bool(&kv.value).is_none() {
+                return Err(invalid(format!(
+                    "invalid {MMAP_KEY} value: {}, expected: true, false",
+                    kv.value
+                )));
+            }
         }
     }
     Ok(())

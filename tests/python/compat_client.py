@@ -10,6 +10,7 @@ run by tests/compat.rs against a cluster of every role.
     python compat_client.py aliases URI
     python compat_client.py rename URI
     python compat_client.py info URI
+    python compat_client.py alter URI
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -648,6 +649,98 @@ def info(uri):
     print("info: all checks passed")
 
 
+def alter(uri):
+    """alter_index_properties, alter_collection_field and alter_database_properties as
+    Milvus 2.5 has them: what each may change, when, and its refusals."""
+    client = MilvusClient(uri=uri)
+    fresh(client, "alt_c")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.VARCHAR, max_length=16, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("title", DataType.VARCHAR, max_length=16, mmap_enabled=True)
+    schema.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=8)
+    params = client.prepare_index_params()
+    params.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 64})
+    client.create_collection("alt_c", schema=schema, index_params=params, consistency_level="Strong")
+    client.insert("alt_c", [{"id": f"id_{i}", "vector": [1.0, float(i), 0.0, 0.0], "title": "x" * 16,
+                             "tags": [i]} for i in range(20)])
+    # Index properties: only mmap.enabled / indexoffsetcache.enabled, only while released.
+    check(client.describe_index("alt_c", "vector").get("mmap.enabled") is None, "no mmap at first")
+    expect_error("alter index while loaded", lambda: client.alter_index_properties("alt_c", "vector", {"mmap.enabled": True}),
+                 "104", "can't alter index on loaded collection, please release the collection first: "
+                 "collection already loaded[collection=alt_c]")
+    expect_error("drop index property while loaded", lambda: client.drop_index_properties("alt_c", "vector", ["mmap.enabled"]),
+                 "104", "can't alter index on loaded collection")
+    client.release_collection("alt_c")
+    for key in ["index_type", "M", "metric_type", "state"]:
+        expect_error(f"alter {key}", lambda: client.alter_index_properties("alt_c", "vector", {key: "x"}),
+                     "1100", f"{key} is not a configable index proptery")
+    for bad in [None, "", 20, "maybe"]:
+        expect_error(f"mmap value {bad!r}", lambda: client.alter_index_properties("alt_c", "vector", {"mmap.enabled": bad}),
+                     "1100", f"invalid mmap.enabled value: {bad}, expected: true, false")
+    expect_error("offset cache on HNSW", lambda: client.alter_index_properties("alt_c", "vector", {"indexoffsetcache.enabled": True}),
+                 "1100", "only bitmap index support")
+    expect_error("missing index", lambda: client.alter_index_properties("alt_c", "nope", {"mmap.enabled": True}),
+                 "700", "index not found[indexName=nope]")
+    expect_error("missing collection", lambda: client.alter_index_properties("nowhere", "vector", {"mmap.enabled": True}),
+                 "100", "collection not found")
+    client.alter_index_properties("alt_c", "vector", {"mmap.enabled": True})
+    d = client.describe_index("alt_c", "vector")
+    check(d.get("mmap.enabled") == "True" and d.get("M") == "8" and d["index_type"] == "HNSW", f"mmap set {d}")
+    client.drop_index_properties("alt_c", "vector", ["mmap.enabled"])
+    check("mmap.enabled" not in client.describe_index("alt_c", "vector"), "mmap dropped")
+    # Field properties: max_length applies to later writes, old rows stay.
+    client.alter_collection_field("alt_c", "title", {"max_length": 8, "mmap.enabled": False})
+    client.alter_collection_field("alt_c", "id", {"max_length": 8})
+    client.alter_collection_field("alt_c", "tags", {"max_capacity": 2})
+    fields = {f["name"]: f for f in client.describe_collection("alt_c")["fields"]}
+    check(fields["title"]["params"].get("max_length") == 8 and fields["title"]["params"].get("mmap_enabled") is False,
+          f"title altered {fields['title']}")
+    check(fields["tags"]["params"].get("max_capacity") == 2, f"tags altered {fields['tags']}")
+    expect_error("max_length of a vector", lambda: client.alter_collection_field("alt_c", "vector", {"max_length": 8}),
+                 "1100", "can not modify the maxlength for non-string types")
+    expect_error("max_capacity of a string", lambda: client.alter_collection_field("alt_c", "title", {"max_capacity": 8}),
+                 "1100", "can not modify the maxcapacity for non-array types")
+    expect_error("dim", lambda: client.alter_collection_field("alt_c", "vector", {"dim": 8}),
+                 "1100", "dim does not allow update in collection field param")
+    from pymilvus.grpc_gen import milvus_pb2
+    st = client._get_connection()._stub.AlterCollectionField(milvus_pb2.AlterCollectionFieldRequest(
+        collection_name="alt_c", field_name="title", delete_keys=["max_length"]))
+    check(st.code == 1100 and "max_length is not allowed to drop in collection field param" in st.reason, f"drop max_length {st}")
+    expect_error("missing field", lambda: client.alter_collection_field("alt_c", "nope", {"max_length": 8}),
+                 "field nope does not exist in collection")
+    expect_error("a long id now", lambda: client.insert("alt_c", [{"id": "x" * 12, "vector": [0.0] * 4, "title": "t", "tags": []}]),
+                 "1100", "length of varchar field id exceeds max length")
+    expect_error("a long title now", lambda: client.insert("alt_c", [{"id": "new_1", "vector": [0.0] * 4, "title": "t" * 12, "tags": []}]),
+                 "1100", "length of varchar field title exceeds max length")
+    client.insert("alt_c", [{"id": f"new_{i}", "vector": [0.0] * 4, "title": "t" * 8, "tags": [1, 2]} for i in range(5)])
+    client.load_collection("alt_c")
+    expect_error("field mmap while loaded", lambda: client.alter_collection_field("alt_c", "title", {"mmap.enabled": True}),
+                 "104", "can not alter collection field properties if collection loaded")
+    client.alter_collection_field("alt_c", "id", {"max_length": 16})  # max_length: no load check
+    check(len(client.query("alt_c", filter="id in ['id_10', 'id_11']", output_fields=["title"])) == 2, "old rows kept")
+    check(len(client.query("alt_c", filter="id like 'new_%'")) == 5, "new rows written")
+    # Database properties: any key, merged, removed (absent keys ignored).
+    if "alt_db" in client.list_databases():
+        client.drop_database("alt_db")
+    client.create_database("alt_db", properties={"database.replica.number": "3"})
+    client.alter_database_properties("alt_db", {"database.replica.number": 2, "key1": "v1", "key2": [1, 2]})
+    d = client.describe_database("alt_db")
+    check(d == {"name": "alt_db", "database.replica.number": "2", "key1": "v1", "key2": "[1, 2]"}, f"database altered {d}")
+    client.drop_database_properties("alt_db", ["key1", "key_non_exist"])
+    d = client.describe_database("alt_db")
+    check(d == {"name": "alt_db", "database.replica.number": "2", "key2": "[1, 2]"}, f"database key dropped {d}")
+    client.alter_database_properties("default", {"owner": "me"})
+    check(client.describe_database("default").get("owner") == "me", "default database altered")
+    client.drop_database_properties("default", ["owner", "name"])
+    check(client.describe_database("default") == {"name": "default"}, "default database back")
+    expect_error("alter a missing database", lambda: client.alter_database_properties("nodb", {"a": 1}),
+                 "800", "database not found[database=nodb]")
+    client.drop_database("alt_db")
+    client.drop_collection("alt_c")
+    print("alter: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -668,5 +761,7 @@ if __name__ == "__main__":
         rename(uri)
     elif mode == "info":
         info(uri)
+    elif mode == "alter":
+        alter(uri)
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -11,7 +11,7 @@ use crate::meta::index::IndexKeys;
 use crate::meta::now_ms;
 use crate::proto::common::{IndexState, KeyValuePair, Status};
 use crate::proto::indexcoord::{
-    CreateIndexRequest, DescribeIndexRequest, DropIndexRequest, IndexRecord,
+    AlterIndexRequest, CreateIndexRequest, DescribeIndexRequest, DropIndexRequest, IndexRecord,
 };
 use crate::proto::milvus as pb;
 use crate::proto::schema::DataType;
@@ -233,6 +233,63 @@ impl IndexCoord {
         pb::DescribeIndexResponse {
             status: Some(ok()),
             index_descriptions: descriptions,
+        }
+    }
+
+    /// AlterIndex: sets (replacing) or removes properties of one index, checked for the
+    /// index's type. Only the definition changes: the properties are recorded and
+    /// described, builds are unaffected (segments are held in memory either way).
+    pub async fn alter_index(&self, req: AlterIndexRequest) -> Status {
+        if let Err(s) = self.active() {
+            return s;
+        }
+        let _ddl = self.ddl.lock().await;
+        let found = self
+            .defs
+            .read()
+            .expect("defs lock")
+            .of_collection(req.collection_id)
+            .into_iter()
+            .find(|d| d.index_name == req.index_name)
+            .cloned();
+        let Some(mut record) = found else {
+            return error(
+                code::INDEX_NOT_FOUND,
+                format!("index not found[indexName={}]", req.index_name),
+            );
+        };
+        let index_type = if record.scalar {
+            record.index_type.clone()
+        } else {
+            params::flatten(&record.params)
+                .ok()
+                .and_then(|f| f.get("index_type").cloned())
+                .unwrap_or_default()
+        };
+        if let Err(s) = crate::schema::properties::check_index_properties(&req.params, &index_type)
+        {
+            return s;
+        }
+        let touched: Vec<&str> = req
+            .params
+            .iter()
+            .map(|p| p.key.as_str())
+            .chain(req.delete_keys.iter().map(String::as_str))
+            .collect();
+        record.params.retain(|p| !touched.contains(&p.key.as_str()));
+        record.params.extend(req.params.iter().cloned());
+        let key = self.keys.def(req.collection_id, record.id);
+        match self
+            .write_defs(vec![TxnOp::put(key, record.encode_to_vec(), None)])
+            .await
+        {
+            Ok(()) => {
+                log::info!(collection = req.collection_name.as_str(), index = req.index_name.as_str(),
+                    set:? = req.params.iter().map(|p| (&p.key, &p.value)).collect::<Vec<_>>(),
+                    removed:? = req.delete_keys; "index altered");
+                ok()
+            }
+            Err(s) => s,
         }
     }
 

@@ -64,6 +64,18 @@ impl IndexCoordApi for Service {
         Ok(Response::new(self.0.describe_index(req.into_inner())))
     }
 
+    async fn alter_index(&self, req: Request<ic::AlterIndexRequest>) -> Reply<Status> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let me = self.0.clone();
+        let req = req.into_inner();
+        let done = tokio::spawn(async move { me.alter_index(req).await }).await;
+        Ok(Response::new(done.unwrap_or_else(|e| {
+            error(code::UNEXPECTED, format!("alter index failed: {e}"))
+        })))
+    }
+
     async fn drop_index(&self, req: Request<ic::DropIndexRequest>) -> Reply<Status> {
         if let Some(r) = self.gate(&req) {
             return Ok(Response::new(r));

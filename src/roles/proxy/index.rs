@@ -137,6 +137,55 @@ impl Proxy {
         })
     }
 
+    /// `AlterIndex`: Milvus's checks in its order (keys, collection, index name, not
+    /// loaded), then the indexcoord checks the values and records them.
+    pub async fn alter_index(&self, db: &str, req: pb::AlterIndexRequest) -> Status {
+        use crate::schema::properties::{invalid, INDEX_PROPERTIES};
+        let answer = async {
+            if !req.extra_params.is_empty() && !req.delete_keys.is_empty() {
+                return Err(invalid(
+                    "cannot provide both DeleteKeys and ExtraParams".to_string(),
+                ));
+            }
+            let keys: Vec<&String> = if req.extra_params.is_empty() {
+                req.delete_keys.iter().collect()
+            } else {
+                req.extra_params.iter().map(|p| &p.key).collect()
+            };
+            if let Some(k) = keys
+                .iter()
+                .find(|k| !INDEX_PROPERTIES.contains(&k.as_str()))
+            {
+                return Err(invalid(format!("{k} is not a configable index proptery")));
+            }
+            let c = self.target(db, &req.collection_name, "").await?.collection;
+            if req.index_name.is_empty() {
+                return Err(invalid("index name is empty".to_string()));
+            }
+            if self.is_loaded(c.collection_id).await? {
+                return Err(error(
+                    code::COLLECTION_LOADED,
+                    format!(
+                        "can't alter index on loaded collection, please release the collection first: collection already loaded[collection={}]",
+                        req.collection_name
+                    ),
+                ));
+            }
+            let m = ic::AlterIndexRequest {
+                collection_id: c.collection_id,
+                index_name: req.index_name.clone(),
+                collection_name: req.collection_name.clone(),
+                params: req.extra_params.clone(),
+                delete_keys: req.delete_keys.clone(),
+            };
+            self.indexcoord
+                .call_write(m, |mut c, r| async move { c.alter_index(r).await })
+                .await
+                .map_err(indexcoord_down)
+        };
+        answer.await.unwrap_or_else(|s| s)
+    }
+
     /// `DropIndex`.
     pub async fn drop_index(&self, db: &str, req: pb::DropIndexRequest) -> Status {
         let answer = async {

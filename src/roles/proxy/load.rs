@@ -252,9 +252,9 @@ impl Proxy {
         }
     }
 
-    /// Refuses to drop the index of a loaded collection (Milvus's rule), reading the
-    /// collection's load info in etcd (the querycoord need not be up).
-    pub(super) async fn refuse_if_loaded(&self, coll: i64) -> Result<(), Status> {
+    /// Whether a collection is loaded, read from its load info in etcd (current, unlike
+    /// the followed records; the querycoord need not be up).
+    pub(super) async fn is_loaded(&self, coll: i64) -> Result<bool, Status> {
         let key = crate::meta::query::QueryKeys::new(&self.ctx.config.etcd.meta_root()).load(coll);
         let r = self
             .ctx
@@ -265,13 +265,27 @@ impl Proxy {
             })
             .await
             .map_err(|e| retriable(code::UNEXPECTED, format!("cannot read the load state: {e}")))?;
-        if r.kvs().is_empty() {
-            Ok(())
-        } else {
+        Ok(!r.kvs().is_empty())
+    }
+
+    /// Whether the collection named is loaded now (see [`Proxy::is_loaded`]); false when
+    /// it cannot be found (the call then fails on that where it looks the name up).
+    pub(super) async fn loaded_now(&self, db: &str, name: &str) -> Result<bool, Status> {
+        match self.collection_record(db, name).await {
+            Ok(c) => self.is_loaded(c.id).await,
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Refuses to drop the index of a loaded collection (Milvus's rule).
+    pub(super) async fn refuse_if_loaded(&self, coll: i64) -> Result<(), Status> {
+        if self.is_loaded(coll).await? {
             Err(error(
                 code::PARAMETER_INVALID,
                 "index cannot be dropped, collection is loaded, please release it first",
             ))
+        } else {
+            Ok(())
         }
     }
 }

@@ -615,12 +615,19 @@ impl MilvusService for Service {
         let sets = r.properties.iter().any(|p| memory_key(&p.key));
         if sets || r.delete_keys.iter().any(|k| memory_key(k)) {
             let db = db_of(&req, &r.db_name);
-            if self.0.loaded(&db, &r.collection_name).await.is_ok() {
-                let verb = if sets { "alter" } else { "delete" };
-                return Ok(Response::new(error(
-                    code::PARAMETER_INVALID,
-                    format!("can not {verb} mmap properties if collection loaded"),
-                )));
+            match self.0.loaded_now(&db, &r.collection_name).await {
+                Err(s) => return Ok(Response::new(s)),
+                Ok(true) => {
+                    let verb = if sets { "alter" } else { "delete" };
+                    return Ok(Response::new(error(
+                        code::COLLECTION_LOADED,
+                        format!(
+                            "can not {verb} mmap properties if collection loaded: collection already loaded[collection={}]",
+                            r.collection_name
+                        ),
+                    )));
+                }
+                Ok(false) => {}
             }
         }
         scoped!(self, req, alter_collection, write)
@@ -786,9 +793,54 @@ impl MilvusService for Service {
         Ok(Response::new(self.0.get_metrics(req.into_inner()).await))
     }
 
+    async fn alter_index(&self, req: Request<pb::AlterIndexRequest>) -> Reply<Status> {
+        refuse!(names::collection(&req.get_ref().collection_name), Status);
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.alter_index(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn alter_database(&self, req: Request<pb::AlterDatabaseRequest>) -> Reply<Status> {
+        // The database named, else the connection's (Milvus: empty is `default`).
+        let db = db_of(&req, &req.get_ref().db_name);
+        let mut m = req.into_inner();
+        m.db_name = db;
+        self.forward(true, m, |mut c, r| async move { c.alter_database(r).await })
+            .await
+    }
+
+    async fn alter_collection_field(
+        &self,
+        req: Request<pb::AlterCollectionFieldRequest>,
+    ) -> Reply<Status> {
+        use crate::schema::properties::{check_field_keys, field_key, MMAP_KEY};
+        let r = req.get_ref();
+        refuse!(names::collection(&r.collection_name), Status);
+        refuse!(check_field_keys(&r.properties, &r.delete_keys), Status);
+        let sets = r.properties.iter().any(|p| field_key(&p.key) == MMAP_KEY);
+        if sets || !r.delete_keys.is_empty() {
+            // mmap of a loaded collection's field: refused (Milvus's rule).
+            let db = db_of(&req, &r.db_name);
+            match self.0.loaded_now(&db, &r.collection_name).await {
+                Err(s) => return Ok(Response::new(s)),
+                Ok(true) => {
+                    let verb = if sets { "alter" } else { "drop" };
+                    return Ok(Response::new(error(
+                        code::COLLECTION_LOADED,
+                        format!(
+                            "can not {verb} collection field properties if collection loaded: collection already loaded[collection={}]",
+                            r.collection_name
+                        ),
+                    )));
+                }
+                Ok(false) => {}
+            }
+        }
+        scoped!(self, req, alter_collection_field, write)
+    }
+
     not_served! {
-        alter_collection_field(AlterCollectionFieldRequest) -> Status = "AlterCollectionField";
-        alter_index(AlterIndexRequest) -> Status = "AlterIndex";
         hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
         load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
@@ -819,7 +871,6 @@ impl MilvusService for Service {
         describe_resource_group(DescribeResourceGroupRequest) -> pb::DescribeResourceGroupResponse = "DescribeResourceGroup";
         list_indexed_segment(ListIndexedSegmentRequest) -> pb::ListIndexedSegmentResponse = "ListIndexedSegment";
         describe_segment_index_data(DescribeSegmentIndexDataRequest) -> pb::DescribeSegmentIndexDataResponse = "DescribeSegmentIndexData";
-        alter_database(AlterDatabaseRequest) -> Status = "AlterDatabase";
         replicate_message(ReplicateMessageRequest) -> pb::ReplicateMessageResponse = "ReplicateMessage";
         backup_rbac(BackupRbacMetaRequest) -> pb::BackupRbacMetaResponse = "BackupRBAC";
         restore_rbac(RestoreRbacMetaRequest) -> Status = "RestoreRBAC";

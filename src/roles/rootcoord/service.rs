@@ -203,6 +203,17 @@ impl RootCoordApi for Service {
         write_call!(self, req, rename_collection)
     }
 
+    async fn alter_collection_field(
+        &self,
+        req: Request<pb::AlterCollectionFieldRequest>,
+    ) -> Reply<Status> {
+        write_call!(self, req, alter_collection_field)
+    }
+
+    async fn alter_database(&self, req: Request<pb::AlterDatabaseRequest>) -> Reply<Status> {
+        write_call!(self, req, alter_database)
+    }
+
     async fn alter_collection(&self, req: Request<pb::AlterCollectionRequest>) -> Reply<Status> {
         write_call!(self, req, alter_collection)
     }
