@@ -67,7 +67,9 @@ impl Component {
         }
         let router = match self {
             Component::RootCoord(rc) => routes!(rootcoord::service::Service::server(rc.clone())),
-            Component::Proxy(p) => routes!(proxy::service::Service::server(p.clone())),
+            // The proxy also serves Milvus's RESTful API v2 on its port.
+            Component::Proxy(p) => routes!(proxy::service::Service::server(p.clone()))
+                .merge(proxy::rest::router(p.clone())),
             Component::DataCoord(d) => routes!(datacoord::service::Service::server(d.clone())),
             Component::IndexCoord(i) => {
                 routes!(indexcoord::service::Service::server(i.clone()))

@@ -13,6 +13,7 @@ mod info;
 mod load;
 mod query;
 mod read;
+pub mod rest;
 mod search;
 pub mod service;
 mod write;
