@@ -53,7 +53,7 @@ if [[ -d tests/python ]]; then
     fi
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
-import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate
+import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
         echo "test.sh: installing pymilvus $PYMILVUS_VERSION, pyarrow and moto[server] into $VENV"
@@ -67,7 +67,9 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         "$VENV/bin/pip" install -q matplotlib
         # kubernetes-validate checks the Helm chart's objects against Kubernetes schemas.
         "$VENV/bin/pip" install -q kubernetes-validate
-        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate'; then
+        # schemathesis fuzzes the RESTful API from docs/openapi.json (tests/rest.rs).
+        "$VENV/bin/pip" install -q schemathesis
+        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis'; then
             echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1
         fi

@@ -318,5 +318,15 @@ pub fn router(p: Arc<Proxy>) -> Router {
     r.with_state(svc)
 }
 
+/// The paths served, under `/v2/vectordb/` (the OpenAPI document lists the same).
+pub fn paths() -> Vec<&'static str> {
+    collections::routes()
+        .into_iter()
+        .chain(entities::routes())
+        .chain(other::routes())
+        .map(|(p, _)| p)
+        .collect()
+}
+
 /// What each module gives the router: (path under /v2/vectordb/, its endpoint).
 type Routes = Vec<(&'static str, MethodRouter<Arc<Service>>)>;
