@@ -53,7 +53,7 @@ if [[ -d tests/python ]]; then
     fi
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
-import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis
+import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis, orjson, cachetools
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
         echo "test.sh: installing pymilvus $PYMILVUS_VERSION, pyarrow and moto[server] into $VENV"
@@ -69,6 +69,8 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         "$VENV/bin/pip" install -q kubernetes-validate
         # schemathesis fuzzes the RESTful API from docs/openapi.json (tests/rest.rs).
         "$VENV/bin/pip" install -q schemathesis
+        # What the newer pymilvus releases below need beyond 2.5.18's dependencies.
+        "$VENV/bin/pip" install -q orjson cachetools requests
         if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis'; then
             echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1
@@ -77,11 +79,23 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 fi
 if [[ -x "$VENV/bin/python" ]]; then
     export MILVUS_TEST_PYTHON="$VENV/bin/python"
+    # The newest pymilvus 2.6 and 3.0 (tests/compat.rs runs the quickstart and the
+    # README's example with each, through PYTHONPATH), each in its own directory.
+    for v in 2.6.17 3.0.2; do
+        if [[ ! -d "$VENV/pymilvus-$v/pymilvus" ]]; then
+            echo "test.sh: installing pymilvus $v into $VENV/pymilvus-$v"
+            PIP_DISABLE_PIP_VERSION_CHECK=1 "$VENV/bin/pip" install -q --no-deps \
+                --target "$VENV/pymilvus-$v" "pymilvus==$v"
+        fi
+    done
 fi
 
 # The Node.js SDK for tests/compat.rs (npm's registry; skipped when already installed).
-NODE_SDK=tests/node/node_modules/@zilliz/milvus2-sdk-node
-if [[ -f tests/node/package.json && ! -d $NODE_SDK ]]; then
+NODE_SDKS=(tests/node/node_modules/@zilliz/milvus2-sdk-node tests/node/node_modules/milvus-sdk-2-6
+    tests/node/node_modules/milvus-sdk-3-0)
+node_missing=0
+for d in "${NODE_SDKS[@]}"; do [[ -d $d ]] || node_missing=1; done
+if [[ -f tests/node/package.json && $node_missing -eq 1 ]]; then
     if command -v npm >/dev/null 2>&1; then
         echo "test.sh: installing the Node SDK into tests/node"
         npm install --silent --no-audit --no-fund --prefix tests/node >/dev/null

@@ -103,6 +103,84 @@ fn index_field_and_database_properties_are_altered_as_milvus_allows() {
     );
 }
 
+/// The pymilvus releases beyond the pinned 2.5.18 a user gets from `pip install` today;
+/// `scripts/test.sh` installs each with `pip install --target .venv/pymilvus-<version>`.
+const NEWER_PYMILVUS: [&str; 2] = ["2.6.17", "3.0.2"];
+
+/// The README's pymilvus example (its first ```python block), pointed at `uri`.
+fn readme_example(uri: &str) -> PathBuf {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README.md");
+    let start = readme
+        .find("```python\n")
+        .expect("a python block in README.md")
+        + 10;
+    let len = readme[start..].find("```").expect("the block ends");
+    let code = readme[start..start + len].replace("http://localhost:19530", uri);
+    let path = std::env::temp_dir().join(format!("readme_example_{}.py", std::process::id()));
+    std::fs::write(&path, code).expect("write the example");
+    path
+}
+
+#[test]
+fn the_quickstart_and_the_readme_example_run_with_every_pymilvus_from_2_5_to_3_0() {
+    let nats = NatsServer::start();
+    let (_c, procs, uri) = cluster(&nats);
+    let python = milvus::testkit::python();
+    let venv = python.parent().and_then(|p| p.parent()).expect("venv dir");
+    let read_client = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_client.py");
+    let example = readme_example(&uri);
+    for version in ["2.5.18"].into_iter().chain(NEWER_PYMILVUS) {
+        let path = venv.join(format!("pymilvus-{version}"));
+        if version != "2.5.18" {
+            assert!(
+                path.join("pymilvus").exists(),
+                "pymilvus {version} is not installed in {} (scripts/test.sh installs it)",
+                path.display()
+            );
+        }
+        for (what, script, args) in [
+            ("quickstart", &read_client, vec!["quickstart", uri.as_str()]),
+            ("README example", &example, vec![]),
+        ] {
+            let out = Command::new(&python)
+                .arg(script)
+                .args(&args)
+                .env("PYTHONPATH", &path)
+                .output()
+                .expect("run python");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success(),
+                "pymilvus {version}, {what}:\n{text}\n{}",
+                logs(&procs)
+            );
+            if what == "quickstart" {
+                assert!(
+                    text.contains("quickstart: all checks passed"),
+                    "pymilvus {version}: {text}"
+                );
+                let probe = Command::new(&python)
+                    .args(["-c", "import pymilvus; print(pymilvus.__version__)"])
+                    .env("PYTHONPATH", &path)
+                    .output()
+                    .expect("run python");
+                assert_eq!(
+                    String::from_utf8_lossy(&probe.stdout).trim(),
+                    version,
+                    "the pymilvus under test"
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_file(example);
+}
+
 #[test]
 fn calls_users_make_get_milvus_s_answers() {
     let nats = NatsServer::start();
@@ -114,25 +192,39 @@ fn calls_users_make_get_milvus_s_answers() {
 #[test]
 fn the_node_sdk_quick_setup_inserts_flushes_and_searches() {
     let node_modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/node_modules");
-    assert!(
-        node_modules.join("@zilliz/milvus2-sdk-node").exists(),
-        "the Node SDK is not installed in {}: run scripts/test.sh (it runs npm install in tests/node)",
-        node_modules.display()
-    );
+    // 2.5.12, and the newest 2.6 and 3.0 under their aliases (tests/node/package.json).
+    let sdks = [
+        "@zilliz/milvus2-sdk-node",
+        "milvus-sdk-2-6",
+        "milvus-sdk-3-0",
+    ];
+    for sdk in sdks {
+        assert!(
+            node_modules.join(sdk).exists(),
+            "the Node SDK {sdk} is not installed in {}: run scripts/test.sh (it runs npm install in tests/node)",
+            node_modules.display()
+        );
+    }
     let nats = NatsServer::start();
     let (_c, procs, _) = cluster(&nats);
-    let out = Command::new("node")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/quick.js"))
-        .arg(format!("127.0.0.1:{}", procs[7].port))
-        .output()
-        .expect("node is not installed: it runs the Node SDK test");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}\n{}", logs(&procs));
-    assert!(text.contains("node quick: all checks passed"), "{text}");
+    for sdk in sdks {
+        let out = Command::new("node")
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/quick.js"))
+            .arg(format!("127.0.0.1:{}", procs[7].port))
+            .arg(sdk)
+            .output()
+            .expect("node is not installed: it runs the Node SDK test");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{sdk}: {text}\n{}", logs(&procs));
+        assert!(
+            text.contains("node quick: all checks passed"),
+            "{sdk}: {text}"
+        );
+    }
 }
 
 /// With many collections on one physical channel, a process serving one shard is sent

@@ -1,7 +1,8 @@
 // The Node SDK's quick setup against this cluster: createCollection({dimension}) makes an
 // AUTOINDEX-indexed, loaded collection; insert, flushSync (which polls GetFlushState by
-// segment IDs), search. Run by tests/compat.rs: node quick.js HOST:PORT
-const { MilvusClient } = require('@zilliz/milvus2-sdk-node');
+// segment IDs), search. Run by tests/compat.rs: node quick.js HOST:PORT [MODULE]
+// (MODULE: the SDK package to use, e.g. milvus-sdk-3-0, an alias of a newer release).
+const { MilvusClient } = require(process.argv[3] || '@zilliz/milvus2-sdk-node');
 
 function check(cond, what) {
   if (!cond) {
