@@ -97,6 +97,12 @@ ENDPOINTS = {
     "databases/alter": ("Set database properties", {"dbName": S, "properties": OBJ}, ["dbName", "properties"]),
     "databases/drop_properties": ("Remove database properties", {"dbName": S, "propertyKeys": STRS},
                                   ["dbName", "propertyKeys"]),
+    "jobs/import/create": ("Bulk import: files (paths in the bucket) become segments",
+                           {**PART, "files": {"type": "array", "items": STRS}, "options": OBJ},
+                           ["collectionName", "files"]),
+    "jobs/import/list": ("Import jobs", {"dbName": S, "collectionName": S}, []),
+    "jobs/import/get_progress": ("An import job's state and progress", {"dbName": S, "jobId": S}, ["jobId"]),
+    "jobs/import/describe": ("An import job's state and progress", {"dbName": S, "jobId": S}, ["jobId"]),
 }
 
 REPLY = {"type": "object", "required": ["code"], "properties": {

@@ -181,6 +181,7 @@ with_status!(
     dc::FlushStateResponse,
     dc::CollectionStatistics,
     dc::SegmentList,
+    dc::ImportJobs,
     pb::DescribeIndexResponse,
     pb::SearchResults,
     pb::MutationResult,

@@ -8,6 +8,7 @@
 //! - `<meta>/datacoord-meta/dropped/<coll>`: a dropped collection (Unix ms of the drop)
 //! - `<meta>/datacoord-meta/sync-failed/<vchannel>`: [`SyncFailure`] (a datanode that
 //!   cannot write the channel's rows)
+//! - `<meta>/datacoord-meta/import/<id>`: [`ImportJob`] (a bulk import)
 //! - `<meta>/channelwatch/<vchannel>`: [`ChannelWatch`] (which datanode consumes it)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,7 +17,8 @@ use prost::Message;
 
 use super::follower::Mirror;
 use crate::proto::datacoord::{
-    ChannelCheckpoint, ChannelWatch, DeltaRecord, SegmentRecord, SegmentState, SyncFailure,
+    ChannelCheckpoint, ChannelWatch, DeltaRecord, ImportJob, SegmentRecord, SegmentState,
+    SyncFailure,
 };
 
 /// Key names of the data plane's records.
@@ -63,6 +65,11 @@ impl DataKeys {
     /// The key of a channel's failing sync.
     pub fn sync_failure(&self, vchannel: &str) -> String {
         format!("{}sync-failed/{vchannel}", self.meta)
+    }
+
+    /// The key of a bulk import job.
+    pub fn import(&self, id: i64) -> String {
+        format!("{}import/{id}", self.meta)
     }
 
     /// The key marking a collection as dropped.
@@ -116,6 +123,16 @@ pub struct DataMeta {
     checkpoints: HashMap<String, ChannelCheckpoint>,
     dropped: BTreeMap<i64, i64>,
     sync_failures: HashMap<String, SyncFailure>,
+    imports: BTreeMap<i64, Import>,
+}
+
+/// An import job and the etcd revision it was last written at.
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// The record.
+    pub job: ImportJob,
+    /// Its mod revision.
+    pub revision: i64,
 }
 
 fn decode<M: Message + Default>(key: &str, value: &[u8]) -> Result<M, String> {
@@ -158,6 +175,9 @@ impl Mirror for DataMeta {
         } else if let Some(vch) = rest.strip_prefix("sync-failed/") {
             let f: SyncFailure = decode(key, value)?;
             self.sync_failures.insert(vch.to_string(), f);
+        } else if rest.starts_with("import/") {
+            let job: ImportJob = decode(key, value)?;
+            self.imports.insert(job.id, Import { job, revision });
         }
         Ok(())
     }
@@ -183,6 +203,10 @@ impl Mirror for DataMeta {
             }
         } else if let Some(vch) = rest.strip_prefix("sync-failed/") {
             self.sync_failures.remove(vch);
+        } else if rest.starts_with("import/") {
+            if let Ok(id) = last.parse() {
+                self.imports.remove(&id);
+            }
         }
     }
 }
@@ -200,6 +224,16 @@ impl DataMeta {
     /// Every segment record.
     pub fn segments(&self) -> impl Iterator<Item = &Segment> {
         self.segments.values()
+    }
+
+    /// Every import job, oldest first.
+    pub fn imports(&self) -> impl Iterator<Item = &Import> {
+        self.imports.values()
+    }
+
+    /// An import job.
+    pub fn import(&self, id: i64) -> Option<&Import> {
+        self.imports.get(&id)
     }
 
     /// Every delta record.

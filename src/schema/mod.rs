@@ -9,6 +9,7 @@
 pub mod hash;
 pub mod names;
 pub mod properties;
+pub mod rows;
 
 use crate::proto::common::Status;
 use crate::proto::schema::{
@@ -407,6 +408,33 @@ fn fill_defaults(f: &FieldSchema, fd: &mut FieldData) -> Result<(), Status> {
         _ => {}
     }
     Ok(())
+}
+
+/// With an autoID primary key: makes `row_ids` the keys (the key column and `v.pks`)
+/// and returns the keys the rows were given, if any (an upsert deletes those). Without
+/// one: changes nothing, returns None.
+pub fn fill_auto_ids(schema: &CollectionSchema, v: &mut Validated, row_ids: &[i64]) -> Option<Pks> {
+    let pk = schema.fields.iter().position(|f| f.is_primary_key)?;
+    let f = &schema.fields[pk];
+    if !f.auto_id {
+        return None;
+    }
+    let generated = FieldData {
+        r#type: f.data_type,
+        field_name: f.name.clone(),
+        field_id: f.field_id,
+        field: Some(field_data::Field::Scalars(ScalarField {
+            data: Some(scalar_field::Data::LongData(LongArray {
+                data: row_ids.to_vec(),
+            })),
+        })),
+        ..Default::default()
+    };
+    match v.fields.iter().position(|c| c.field_id == f.field_id) {
+        Some(i) => v.fields[i] = generated,
+        None => v.fields.insert(pk.min(v.fields.len()), generated),
+    }
+    v.pks.replace(Pks::Int(row_ids.to_vec()))
 }
 
 /// Validates the columns of an insert (or, with `upsert`, an upsert) of `num_rows`

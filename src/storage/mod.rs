@@ -155,6 +155,16 @@ impl Storage {
         .map(|_| ())
     }
 
+    /// Reads the object at `key` relative to the bucket (or the local storage
+    /// directory), not to the root path: where bulk import files are, as Milvus reads them.
+    pub async fn get_in_bucket(&self, key: &str) -> Result<Bytes, StorageError> {
+        let p = Path::from(key.trim_matches('/'));
+        self.bounded(|| format!("reading {p}"), async {
+            self.store.get(&p).await?.bytes().await
+        })
+        .await
+    }
+
     /// Reads the object at `key`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
         let p = self.path(key);

@@ -48,6 +48,7 @@ fn live_datanodes(dc: &DataCoord) -> BTreeSet<i64> {
 
 async fn pass(dc: &DataCoord, store: &FencedStore, warned: &mut bool) -> Result<(), FenceError> {
     assign(dc, store, warned).await?;
+    assign_imports(dc, store).await?;
     release_dropped(dc, store).await?;
     mark_dropped(dc, store).await
 }
@@ -121,6 +122,78 @@ async fn assign(dc: &DataCoord, store: &FencedStore, warned: &mut bool) -> Resul
                     log::info!(channel = vch.as_str(), datanode = node; "channel assigned to datanode")
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// How many datanodes may die running one import job before it is failed.
+const IMPORT_ATTEMPTS: i32 = 3;
+
+/// Gives each Pending import job (or a Running one whose datanode's session is gone) to
+/// the live datanode running the fewest imports, conditioned on the job being unchanged;
+/// a job whose datanodes died `IMPORT_ATTEMPTS` times is failed. Jobs of dropped
+/// collections are failed too.
+async fn assign_imports(dc: &DataCoord, store: &FencedStore) -> Result<(), FenceError> {
+    use crate::proto::datacoord::ImportState;
+    let nodes = live_datanodes(dc);
+    let (todo, mut load) = {
+        let meta = dc.meta.read().expect("meta lock");
+        let mut load: BTreeMap<i64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+        let mut todo = Vec::new();
+        for i in meta.imports() {
+            let j = &i.job;
+            match j.state() {
+                ImportState::ImportRunning if nodes.contains(&j.node_id) => {
+                    *load.entry(j.node_id).or_default() += 1;
+                }
+                ImportState::ImportPending | ImportState::ImportRunning => todo.push(i.clone()),
+                _ => {}
+            }
+        }
+        (todo, load)
+    };
+    for i in todo {
+        let mut job = i.job;
+        let dropped = dc
+            .catalog
+            .read()
+            .expect("catalog lock")
+            .collection_by_id(job.collection_id)
+            .is_none();
+        let gone = job.node_id;
+        if dropped || job.attempts >= IMPORT_ATTEMPTS {
+            job.state = ImportState::ImportFailed as i32;
+            job.reason = if dropped {
+                format!("collection {} was dropped", job.collection_name)
+            } else {
+                format!(
+                    "{} datanodes running it stopped before it finished",
+                    job.attempts
+                )
+            };
+            job.finished_ms = crate::meta::now_ms();
+            job.node_id = 0;
+        } else {
+            let Some((&node, _)) = load.iter().min_by_key(|(id, n)| (**n, **id)) else {
+                continue; // no datanode yet: the job waits
+            };
+            job.state = ImportState::ImportRunning as i32;
+            job.node_id = node;
+            job.attempts += 1;
+            *load.entry(node).or_default() += 1;
+        }
+        let key = dc.keys.import(job.id);
+        let when = vec![Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            i.revision,
+        )];
+        let put = TxnOp::put(key, job.encode_to_vec(), None);
+        if store.write_if(when, vec![put]).await?.is_some() {
+            log::info!(job = job.id, collection = job.collection_name.as_str(), state = job.state().as_str_name(),
+                datanode = job.node_id, previous_datanode = gone, attempt = job.attempts, reason = job.reason.as_str();
+                "import job assigned");
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tonic::{Request, Response};
 
 use super::DataCoord;
+use crate::proto::common as pb_common;
 use crate::proto::datacoord as dc;
 use crate::proto::datacoord::data_coord_server::{DataCoord as DataCoordApi, DataCoordServer};
 use crate::proto::milvus as pb;
@@ -120,6 +121,60 @@ impl DataCoordApi for Service {
         Ok(Response::new(dc::SegmentList {
             status: Some(ok()),
             segments,
+        }))
+    }
+
+    async fn create_import(&self, req: Request<dc::ImportJob>) -> Reply<pb_common::Status> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let mut job = req.into_inner();
+        let active = match self.0.active() {
+            Ok(a) => a,
+            Err(s) => return Ok(Response::new(s)),
+        };
+        let store = &active.store;
+        job.state = dc::ImportState::ImportPending as i32;
+        job.node_id = 0;
+        job.attempts = 0;
+        job.created_ms = crate::meta::now_ms();
+        let key = self.0.keys.import(job.id);
+        // Put-if-absent: a retried create of the same job changes nothing.
+        let when = vec![etcd_client::Compare::version(
+            key.clone(),
+            etcd_client::CompareOp::Equal,
+            0,
+        )];
+        let put = etcd_client::TxnOp::put(key, prost::Message::encode_to_vec(&job), None);
+        Ok(Response::new(match store.write_if(when, vec![put]).await {
+            Ok(_) => {
+                log::info!(job = job.id, collection = job.collection_name.as_str(),
+                    files = job.files.len(); "import job created");
+                ok()
+            }
+            Err(e) => crate::status::retriable(
+                code::UNEXPECTED,
+                format!("the import job was not recorded: {e}"),
+            ),
+        }))
+    }
+
+    async fn list_imports(&self, req: Request<dc::ImportQuery>) -> Reply<dc::ImportJobs> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let q = req.into_inner();
+        let meta = self.0.meta.read().expect("meta lock");
+        let jobs = meta
+            .imports()
+            .map(|i| &i.job)
+            .filter(|j| q.job_id == 0 || j.id == q.job_id)
+            .filter(|j| q.collection_id == 0 || j.collection_id == q.collection_id)
+            .cloned()
+            .collect();
+        Ok(Response::new(dc::ImportJobs {
+            status: Some(ok()),
+            jobs,
         }))
     }
 }

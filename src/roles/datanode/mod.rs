@@ -5,9 +5,11 @@
 //! checkpoint in one etcd txn that holds only while this datanode's session lives and
 //! the channel's assignment is the one it started from: a datanode that lost its channel
 //! (paused past its TTL, cut off) never registers anything; what it wrote is garbage.
+//! It also runs the bulk import jobs assigned to it (`import`), under the same rule.
 
 mod buffer;
 mod channel;
+mod import;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use crate::coord_client::ActiveRootCoord;
 use crate::meta::catalog::{Catalog, CatalogKeys};
-use crate::meta::data::{ChannelMap, DataKeys};
+use crate::meta::data::{ChannelMap, DataKeys, DataMeta};
 use crate::meta::follower::Follower;
 use crate::process::Context;
 use crate::roles::worker::{Owner, Task, Worker};
@@ -32,6 +34,8 @@ pub(crate) struct Shared {
     keys: DataKeys,
     channels: Arc<RwLock<ChannelMap>>,
     catalog: Arc<RwLock<Catalog>>,
+    /// The datacoord's records (import jobs).
+    data: Arc<RwLock<DataMeta>>,
     rootcoord: ActiveRootCoord,
     storage: Storage,
     wal: tokio::sync::OnceCell<Wal>,
@@ -41,13 +45,14 @@ pub(crate) struct Shared {
 struct Followers {
     _channels: Arc<Follower<ChannelMap>>,
     _catalog: Arc<Follower<Catalog>>,
+    _data: Arc<Follower<DataMeta>>,
 }
 
 /// A datanode process.
 pub struct DataNode {
     shared: Arc<Shared>,
     followers: Mutex<Option<Followers>>,
-    manager: Mutex<Option<Task>>,
+    manager: Mutex<Vec<Task>>,
 }
 
 impl DataNode {
@@ -62,13 +67,14 @@ impl DataNode {
                 keys: DataKeys::new(&ctx.config.etcd.meta_root()),
                 channels: Arc::default(),
                 catalog: Arc::default(),
+                data: Arc::default(),
                 rootcoord,
                 storage,
                 wal: tokio::sync::OnceCell::new(),
                 ctx,
             }),
             followers: Mutex::new(None),
-            manager: Mutex::new(None),
+            manager: Mutex::new(Vec::new()),
         }))
     }
 
@@ -83,6 +89,7 @@ impl DataNode {
                     CatalogKeys::new(&s.ctx.config.etcd.meta_root()),
                     s.catalog.clone(),
                 ),
+                _data: Follower::start(s.ctx.etcd.clone(), s.keys.clone(), s.data.clone()),
             });
         }
     }
@@ -91,22 +98,22 @@ impl DataNode {
 impl Worker for Arc<DataNode> {
     async fn on_session(&self, session: &Session) {
         self.start_followers();
-        let owner = Owner::of(session);
-        let task = tokio::spawn(manage(self.shared.clone(), owner));
-        *self.manager.lock().expect("manager lock") = Some(Task(task));
+        let owner = Arc::new(Owner::of(session));
+        let channels = tokio::spawn(manage(self.shared.clone(), owner.clone()));
+        let imports = tokio::spawn(import::run(self.shared.clone(), owner));
+        *self.manager.lock().expect("manager lock") = vec![Task(channels), Task(imports)];
     }
 
     async fn on_session_end(&self) {
-        // Dropping the manager drops (aborts) every consumer with it.
-        self.manager.lock().expect("manager lock").take();
+        // Dropping the managers drops (aborts) every consumer and import with them.
+        self.manager.lock().expect("manager lock").clear();
         log::warn!("datanode session ended: its channels stopped, buffered rows dropped unregistered (the channels' new owners replay them)");
     }
 }
 
 /// Keeps one consumer per channel assigned to this session, each bound to the
 /// assignment (its revision) it started from.
-async fn manage(shared: Arc<Shared>, owner: Owner) {
-    let owner = Arc::new(owner);
+async fn manage(shared: Arc<Shared>, owner: Arc<Owner>) {
     let mut running: HashMap<String, (i64, Task)> = HashMap::new();
     loop {
         let wanted: HashMap<String, (i64, i64)> = shared

@@ -8,6 +8,7 @@
 //! replicas, segments, statistics and the topology are read, never changed (`info`).
 
 mod flush;
+mod import;
 mod index;
 mod info;
 mod load;

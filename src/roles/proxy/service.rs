@@ -840,6 +840,34 @@ impl MilvusService for Service {
         scoped!(self, req, alter_collection_field, write)
     }
 
+    async fn import(&self, req: Request<pb::ImportRequest>) -> Reply<pb::ImportResponse> {
+        refuse!(
+            names::collection(&req.get_ref().collection_name),
+            pb::ImportResponse
+        );
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(self.0.import(&db, req.into_inner()).await))
+    }
+
+    async fn get_import_state(
+        &self,
+        req: Request<pb::GetImportStateRequest>,
+    ) -> Reply<pb::GetImportStateResponse> {
+        Ok(Response::new(
+            self.0.get_import_state(req.into_inner()).await,
+        ))
+    }
+
+    async fn list_import_tasks(
+        &self,
+        req: Request<pb::ListImportTasksRequest>,
+    ) -> Reply<pb::ListImportTasksResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.list_import_tasks(&db, req.into_inner()).await,
+        ))
+    }
+
     not_served! {
         hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
@@ -847,9 +875,6 @@ impl MilvusService for Service {
         get_compaction_state(GetCompactionStateRequest) -> pb::GetCompactionStateResponse = "GetCompactionState";
         manual_compaction(ManualCompactionRequest) -> pb::ManualCompactionResponse = "ManualCompaction";
         get_compaction_state_with_plans(GetCompactionPlansRequest) -> pb::GetCompactionPlansResponse = "GetCompactionStateWithPlans";
-        import(ImportRequest) -> pb::ImportResponse = "Import";
-        get_import_state(GetImportStateRequest) -> pb::GetImportStateResponse = "GetImportState";
-        list_import_tasks(ListImportTasksRequest) -> pb::ListImportTasksResponse = "ListImportTasks";
         create_credential(CreateCredentialRequest) -> Status = "CreateCredential";
         update_credential(UpdateCredentialRequest) -> Status = "UpdateCredential";
         delete_credential(DeleteCredentialRequest) -> Status = "DeleteCredential";

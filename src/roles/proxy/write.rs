@@ -16,9 +16,7 @@ use super::Proxy;
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord::AllocRequest;
-use crate::proto::schema::{
-    field_data, i_ds as ids, scalar_field, FieldData, IDs, LongArray, ScalarField, StringArray,
-};
+use crate::proto::schema::{i_ds as ids, FieldData, IDs, LongArray, StringArray};
 use crate::proto::wal::{wal_message, DeleteMsg, InsertMsg, WalMessage};
 use crate::schema::{self, Pks};
 use crate::status::{code, error, is_ok, retriable};
@@ -287,12 +285,6 @@ impl Proxy {
         }
         let schema = c.schema.clone().unwrap_or_default();
         let mut v = schema::validate_rows(&schema, req.fields_data, req.num_rows, upsert)?;
-        let pk = schema
-            .fields
-            .iter()
-            .position(|f| f.is_primary_key)
-            .unwrap_or(0);
-        let auto_id = schema.fields.get(pk).is_some_and(|f| f.auto_id);
         // An upsert replaces rows by key: one batch naming a key twice is ambiguous, and
         // Milvus (2.6) refuses it.
         if let Some(k) = v
@@ -310,27 +302,7 @@ impl Proxy {
         let row_ids: Vec<i64> = (first_id..first_id + v.rows as i64).collect();
         // autoID: the row IDs are the keys. An upsert on an autoID collection deletes
         // the keys it was given and inserts the rows under new keys, as Milvus does.
-        let replaced = if auto_id {
-            let f = &schema.fields[pk];
-            let generated = FieldData {
-                r#type: f.data_type,
-                field_name: f.name.clone(),
-                field_id: f.field_id,
-                field: Some(field_data::Field::Scalars(ScalarField {
-                    data: Some(scalar_field::Data::LongData(LongArray {
-                        data: row_ids.clone(),
-                    })),
-                })),
-                ..Default::default()
-            };
-            match v.fields.iter().position(|c| c.field_id == f.field_id) {
-                Some(i) => v.fields[i] = generated,
-                None => v.fields.insert(pk.min(v.fields.len()), generated),
-            }
-            v.pks.replace(Pks::Int(row_ids.clone()))
-        } else {
-            None
-        };
+        let replaced = schema::fill_auto_ids(&schema, &mut v, &row_ids);
         let pks = v.pks.take().expect("validated rows have keys");
         // The keys an upsert deletes: the given ones (also with autoID).
         let old = replaced.as_ref().unwrap_or(&pks);

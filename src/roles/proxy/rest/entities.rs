@@ -8,7 +8,6 @@ use std::sync::Arc;
 use prost::Message;
 use serde_json::{json, Map, Value};
 
-use super::convert::{columns_to_rows, rows_to_columns, Int64s};
 use super::INCORRECT_PARAMETER_FORMAT;
 use super::{checked, endpoint, fail, missing, wrong_type, Answer, Call, Reply, Routes};
 use crate::proto::common::{
@@ -22,6 +21,7 @@ use crate::proto::schema::{
     StringArray, TemplateArrayValue, TemplateValue,
 };
 use crate::roles::proxy::service::Service;
+use crate::schema::rows::{column_len, columns_to_rows, rows_to_columns, Int64s};
 use crate::status::code;
 
 /// Milvus's code for rows that cannot be converted.
@@ -90,7 +90,7 @@ async fn write(s: Arc<Service>, c: Call, upsert: bool) -> Answer {
         rows_to_columns(&schema, schema.enable_dynamic_field, &rows, upsert).map_err(|e| {
             fail(
                 INVALID_INSERT_DATA,
-                format!("fail to deal the insert data, error: {}", e.reason),
+                format!("fail to deal the insert data, error: {e}"),
             )
         })?;
     let (count, ids_key, count_key) = if upsert {
@@ -253,7 +253,7 @@ async fn run_query(
         ..Default::default()
     };
     let r = checked(s.query(c.request(m)).await)?;
-    let n = r.fields_data.first().map_or(0, super::convert::column_len);
+    let n = r.fields_data.first().map_or(0, column_len);
     let rows = columns_to_rows(&r.fields_data, n, &output, c.int64);
     Ok(
         Reply::data(Value::Array(rows.into_iter().map(Value::Object).collect()))

@@ -9,8 +9,8 @@
 //! this build, not checked.
 
 mod collections;
-mod convert;
 mod entities;
+mod jobs;
 mod other;
 
 use std::future::Future;
@@ -83,7 +83,7 @@ pub struct Call {
     /// The body (an object).
     pub body: Map<String, Value>,
     /// `Accept-Type-Allow-Int64` (default: numbers).
-    pub int64: convert::Int64s,
+    pub int64: crate::schema::rows::Int64s,
 }
 
 /// Reads a boolean header as Go's `ParseBool` would (None when absent or not one).
@@ -133,7 +133,7 @@ impl Call {
                 ))
             }
         };
-        let int64 = convert::Int64s {
+        let int64 = crate::schema::rows::Int64s {
             as_numbers: bool_header(headers, "Accept-Type-Allow-Int64").unwrap_or(true),
         };
         Ok(Call { db, body, int64 })
@@ -307,6 +307,7 @@ pub fn router(p: Arc<Proxy>) -> Router {
         .into_iter()
         .chain(entities::routes())
         .chain(other::routes())
+        .chain(jobs::routes())
     {
         r = r.route(&format!("/v2/vectordb/{path}"), route);
     }
@@ -324,6 +325,7 @@ pub fn paths() -> Vec<&'static str> {
         .into_iter()
         .chain(entities::routes())
         .chain(other::routes())
+        .chain(jobs::routes())
         .map(|(p, _)| p)
         .collect()
 }

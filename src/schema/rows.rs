@@ -1,13 +1,11 @@
 //! JSON rows to the columns a MilvusService insert carries, and result columns back to
 //! JSON rows, by the collection's schema (what pymilvus does on the client side for
-//! gRPC). A row's keys that are not fields go to the dynamic field `$meta` when the
+//! gRPC): the RESTful API's rows and bulk import's row-based files. A row's keys that are not fields go to the dynamic field `$meta` when the
 //! collection has one; a missing field is an error unless it is nullable or has a
 //! default value (then it is null, and the proxy fills the default).
 
 use serde_json::{json, Map, Number, Value};
 
-use super::{fail, INCORRECT_PARAMETER_FORMAT};
-use crate::proto::common::Status;
 use crate::proto::schema::{
     field_data, scalar_field, vector_field, ArrayArray, BoolArray, CollectionSchema, DataType,
     DoubleArray, FieldData, FieldSchema, FloatArray, IntArray, JsonArray, LongArray, ScalarField,
@@ -17,11 +15,8 @@ use crate::proto::schema::{
 /// The dynamic field's name.
 pub const META: &str = "$meta";
 
-fn bad_row(i: usize, why: String) -> Status {
-    fail(
-        INCORRECT_PARAMETER_FORMAT,
-        format!("data row {i} is not valid: {why}"),
-    )
+fn bad_row(i: usize, why: String) -> String {
+    format!("data row {i} is not valid: {why}")
 }
 
 fn dim(f: &FieldSchema) -> i64 {
@@ -243,7 +238,7 @@ pub fn rows_to_columns(
     dynamic: bool,
     rows: &[Value],
     with_auto_id: bool,
-) -> Result<Vec<FieldData>, Status> {
+) -> Result<Vec<FieldData>, String> {
     let fields: Vec<&FieldSchema> = schema
         .fields
         .iter()
@@ -251,10 +246,7 @@ pub fn rows_to_columns(
         .collect();
     let mut cols = Vec::new();
     for f in &fields {
-        cols.push((
-            Col::new(f).map_err(|e| fail(INCORRECT_PARAMETER_FORMAT, e))?,
-            Vec::with_capacity(rows.len()),
-        ));
+        cols.push((Col::new(f)?, Vec::with_capacity(rows.len())));
     }
     let mut meta = Vec::new();
     for (i, row) in rows.iter().enumerate() {
@@ -279,7 +271,7 @@ pub fn rows_to_columns(
         if dynamic {
             let extra: Map<String, Value> = row
                 .iter()
-                .filter(|(k, _)| !schema.fields.iter().any(|f| &f.name == *k))
+                .filter(|(k, _)| !schema.fields.iter().any(|f| &f.name == *k && !f.is_dynamic))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             meta.push(serde_json::to_vec(&Value::Object(extra)).expect("JSON"));
