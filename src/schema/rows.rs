@@ -62,7 +62,7 @@ fn number_f64(v: &Value) -> Option<f64> {
 }
 
 /// A scalar array (ARRAY field element values) of `t`.
-fn scalar_array(t: DataType, values: &[Value]) -> Result<ScalarField, String> {
+pub fn scalar_array(t: DataType, values: &[Value]) -> Result<ScalarField, String> {
     let bad = |v: &Value| format!("{v} is not a {} element", t.as_str_name());
     let data = match t {
         DataType::Bool => scalar_field::Data::BoolData(BoolArray {

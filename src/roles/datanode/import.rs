@@ -23,13 +23,13 @@ use bytes::Bytes;
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use prost::Message;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Shared;
 use crate::meta::data::insert_file;
 use crate::proto::datacoord::{ImportJob, ImportState, SegmentRecord, SegmentState};
 use crate::proto::rootcoord::AllocRequest;
-use crate::proto::schema::{CollectionSchema, DataType};
+use crate::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
 use crate::roles::worker::{Owner, Task};
 use crate::schema::{self, rows, Pks};
 use crate::storage::segment::{self, SegmentBatch};
@@ -207,17 +207,21 @@ async fn prepare(
     if job.files.is_empty() {
         return Err(Bad("the job names no files".into()));
     }
-    let mut all = Vec::new();
+    let mut columns: Vec<FieldData> = Vec::new();
+    let mut n = 0usize;
     for unit in &job.files {
-        all.extend(read_unit(shared, &schema, &unit.paths).await?);
+        let (cols, rows) = read_unit(shared, &schema, &unit.paths).await?;
+        n += rows;
+        for c in cols {
+            match columns.iter_mut().find(|d| d.field_name == c.field_name) {
+                Some(d) => schema::extend_field(d, c),
+                None => columns.push(c),
+            }
+        }
     }
-    if all.is_empty() {
+    if n == 0 {
         return Err(Bad("the files hold no rows".into()));
     }
-    let columns =
-        rows::rows_to_columns(&schema, schema.enable_dynamic_field, &all, false).map_err(Bad)?;
-    let n = all.len();
-    drop(all);
     let mut v =
         schema::validate_rows(&schema, columns, n as u32, false).map_err(|s| Bad(s.reason))?;
     let shards = job.vchannels.len().max(1);
@@ -300,12 +304,12 @@ async fn alloc_ids(shared: &Shared, count: u32) -> Result<i64, ImportError> {
     }
 }
 
-/// The rows of one import unit, as JSON objects.
+/// The columns of one import unit and its number of rows.
 async fn read_unit(
     shared: &Shared,
     schema: &CollectionSchema,
     paths: &[String],
-) -> Result<Vec<Value>, ImportError> {
+) -> Result<(Vec<FieldData>, usize), ImportError> {
     let [path] = paths else {
         if paths.iter().all(|p| p.ends_with(".npy")) {
             return Err(Bad(
@@ -322,10 +326,13 @@ async fn read_unit(
     let bytes = |b: Result<Bytes, StorageError>| b.map_err(|e| storage_error(path, e));
     if lower.ends_with(".json") {
         let data = bytes(shared.storage.get_in_bucket(path).await)?;
-        json_rows(path, &data)
+        let rows = json_rows(path, &data)?;
+        let cols = rows::rows_to_columns(schema, schema.enable_dynamic_field, &rows, false)
+            .map_err(|e| Bad(format!("{path}: {e}")))?;
+        Ok((cols, rows.len()))
     } else if lower.ends_with(".parquet") {
         let data = bytes(shared.storage.get_in_bucket(path).await)?;
-        parquet_rows(path, data, schema)
+        parquet_columns(path, data, schema)
     } else if lower.ends_with(".npy") {
         Err(Bad(
             "NumPy (.npy) files are not supported by this build yet: use JSON or Parquet".into(),
@@ -356,25 +363,21 @@ fn json_rows(path: &str, data: &[u8]) -> Result<Vec<Value>, ImportError> {
 }
 
 /// A Parquet file: one column per field (vectors as lists of floats, JSON fields and the
-/// dynamic `$meta` column as JSON text), as pymilvus's bulk writers write it.
-fn parquet_rows(
+/// dynamic `$meta` column as JSON text), as pymilvus's bulk writers write it. Columns
+/// convert straight to the insert's columns (no per-value JSON on the way).
+fn parquet_columns(
     path: &str,
     data: Bytes,
     schema: &CollectionSchema,
-) -> Result<Vec<Value>, ImportError> {
+) -> Result<(Vec<FieldData>, usize), ImportError> {
     let bad =
         |e: &dyn std::fmt::Display| Bad(format!("{path} is not a readable Parquet file: {e}"));
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)
         .map_err(|e| bad(&e))?
         .build()
         .map_err(|e| bad(&e))?;
-    let json_fields: Vec<&str> = schema
-        .fields
-        .iter()
-        .filter(|f| f.data_type() == DataType::Json && !f.is_dynamic)
-        .map(|f| f.name.as_str())
-        .collect();
-    let mut out = Vec::new();
+    let mut out: Vec<FieldData> = Vec::new();
+    let mut n = 0;
     for batch in reader {
         let batch: RecordBatch = batch.map_err(|e| bad(&e))?;
         let names: Vec<String> = batch
@@ -383,36 +386,240 @@ fn parquet_rows(
             .iter()
             .map(|f| f.name().clone())
             .collect();
-        for row in 0..batch.num_rows() {
-            let mut m = Map::new();
-            for (col, name) in batch.columns().iter().zip(&names) {
-                let v = arrow_value(col, row)
-                    .map_err(|e| Bad(format!("{path}, column {name}: {e}")))?;
-                if name == rows::META {
-                    // Dynamic keys: a JSON object (as text) spread into the row.
-                    let parsed = match v {
-                        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
-                        other => other,
-                    };
-                    if let Value::Object(o) = parsed {
-                        m.extend(o);
+        for name in &names {
+            let known = schema
+                .fields
+                .iter()
+                .any(|f| &f.name == name && !f.is_dynamic)
+                || (name == rows::META && schema.enable_dynamic_field);
+            if !known {
+                return Err(Bad(format!(
+                    "{path}: column {name} is not a field of the collection{}",
+                    if schema.enable_dynamic_field {
+                        " (dynamic keys go in the $meta column, as JSON)"
+                    } else {
+                        ""
                     }
-                } else if json_fields.contains(&name.as_str()) {
-                    let parsed = match v {
-                        Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                            Bad(format!("{path}, column {name}, row {row}: not JSON: {e}"))
-                        })?,
-                        other => other,
-                    };
-                    m.insert(name.clone(), parsed);
-                } else {
-                    m.insert(name.clone(), v);
-                }
+                )));
             }
-            out.push(Value::Object(m));
+        }
+        let mut cols = Vec::new();
+        for f in &schema.fields {
+            if f.is_function_output || (f.is_primary_key && f.auto_id) {
+                continue;
+            }
+            let name = if f.is_dynamic {
+                rows::META
+            } else {
+                f.name.as_str()
+            };
+            let Some(i) = names.iter().position(|c| c == name) else {
+                continue; // missing: validate_rows says what it needs
+            };
+            let col = arrow_column(f, batch.column(i), batch.num_rows())
+                .map_err(|e| Bad(format!("{path}, column {name}: {e}")))?;
+            cols.push(col);
+        }
+        n += batch.num_rows();
+        for c in cols {
+            match out.iter_mut().find(|d| d.field_name == c.field_name) {
+                Some(d) => schema::extend_field(d, c),
+                None => out.push(c),
+            }
         }
     }
-    Ok(out)
+    Ok((out, n))
+}
+
+/// One Arrow column as the insert column of field `f`.
+fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldData, String> {
+    use crate::proto::schema::{
+        field_data, scalar_field, vector_field, ArrayArray, BoolArray, DoubleArray, FloatArray,
+        IntArray, JsonArray, LongArray, ScalarField, StringArray, VectorField,
+    };
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    let t = f.data_type();
+    let nullable = f.nullable || f.default_value.is_some();
+    if col.null_count() > 0 && !nullable && !f.is_dynamic {
+        return Err(format!(
+            "field {} is not nullable but has null values",
+            f.name
+        ));
+    }
+    let valid: Vec<bool> = if nullable {
+        (0..rows).map(|i| !col.is_null(i)).collect()
+    } else {
+        vec![]
+    };
+    let wrong = || {
+        format!(
+            "Arrow type {} cannot be field {} of type {}",
+            col.data_type(),
+            f.name,
+            t.as_str_name()
+        )
+    };
+    let ints = || -> Result<Vec<i64>, String> {
+        Ok(match col.data_type() {
+            Arrow::Int8 => col
+                .as_primitive::<Int8Type>()
+                .values()
+                .iter()
+                .map(|v| *v as i64)
+                .collect(),
+            Arrow::Int16 => col
+                .as_primitive::<Int16Type>()
+                .values()
+                .iter()
+                .map(|v| *v as i64)
+                .collect(),
+            Arrow::Int32 => col
+                .as_primitive::<Int32Type>()
+                .values()
+                .iter()
+                .map(|v| *v as i64)
+                .collect(),
+            Arrow::Int64 => col.as_primitive::<Int64Type>().values().to_vec(),
+            _ => return Err(wrong()),
+        })
+    };
+    let floats = || -> Result<Vec<f64>, String> {
+        Ok(match col.data_type() {
+            Arrow::Float32 => col
+                .as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|v| *v as f64)
+                .collect(),
+            Arrow::Float64 => col.as_primitive::<Float64Type>().values().to_vec(),
+            _ => return Err(wrong()),
+        })
+    };
+    let strings = || -> Result<Vec<String>, String> {
+        Ok(match col.data_type() {
+            Arrow::Utf8 => (0..rows)
+                .map(|i| col.as_string::<i32>().value(i).to_string())
+                .collect(),
+            Arrow::LargeUtf8 => (0..rows)
+                .map(|i| col.as_string::<i64>().value(i).to_string())
+                .collect(),
+            _ => return Err(wrong()),
+        })
+    };
+    let scalars = |data| Some(field_data::Field::Scalars(ScalarField { data: Some(data) }));
+    let field = match t {
+        DataType::Bool => match col.data_type() {
+            Arrow::Boolean => scalars(scalar_field::Data::BoolData(BoolArray {
+                data: (0..rows).map(|i| col.as_boolean().value(i)).collect(),
+            })),
+            _ => return Err(wrong()),
+        },
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => {
+            let data = ints()?
+                .into_iter()
+                .map(|v| i32::try_from(v).map_err(|_| format!("{v} does not fit field {}", f.name)))
+                .collect::<Result<_, _>>()?;
+            scalars(scalar_field::Data::IntData(IntArray { data }))
+        }
+        DataType::Int64 => scalars(scalar_field::Data::LongData(LongArray { data: ints()? })),
+        DataType::Float => scalars(scalar_field::Data::FloatData(FloatArray {
+            data: floats()?.into_iter().map(|v| v as f32).collect(),
+        })),
+        DataType::Double => scalars(scalar_field::Data::DoubleData(DoubleArray {
+            data: floats()?,
+        })),
+        DataType::VarChar | DataType::String => {
+            scalars(scalar_field::Data::StringData(StringArray {
+                data: strings()?,
+            }))
+        }
+        DataType::Json => {
+            let mut data = Vec::with_capacity(rows);
+            for (i, s) in strings()?.into_iter().enumerate() {
+                if col.is_null(i) {
+                    data.push(b"{}".to_vec());
+                    continue;
+                }
+                serde_json::from_str::<serde::de::IgnoredAny>(&s)
+                    .map_err(|e| format!("row {i} is not JSON: {e}"))?;
+                data.push(s.into_bytes());
+            }
+            scalars(scalar_field::Data::JsonData(JsonArray { data }))
+        }
+        DataType::Array => {
+            let mut data = Vec::with_capacity(rows);
+            for i in 0..rows {
+                let items = match arrow_value(col, i)? {
+                    Value::Array(a) => a,
+                    Value::Null => vec![],
+                    _ => return Err(wrong()),
+                };
+                data.push(rows::scalar_array(f.element_type(), &items)?);
+            }
+            scalars(scalar_field::Data::ArrayData(ArrayArray {
+                data,
+                element_type: f.element_type,
+            }))
+        }
+        DataType::FloatVector => {
+            let dim = f
+                .type_params
+                .iter()
+                .find(|p| p.key == "dim")
+                .and_then(|p| p.value.parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut data = Vec::with_capacity(rows * dim);
+            for i in 0..rows {
+                let row: ArrayRef = match col.data_type() {
+                    Arrow::List(_) => col.as_list::<i32>().value(i),
+                    Arrow::LargeList(_) => col.as_list::<i64>().value(i),
+                    Arrow::FixedSizeList(_, _) => col.as_fixed_size_list().value(i),
+                    _ => return Err(wrong()),
+                };
+                if row.len() != dim {
+                    return Err(format!(
+                        "row {i}: the vector has {} values, the field's dim is {dim}",
+                        row.len()
+                    ));
+                }
+                match row.data_type() {
+                    Arrow::Float32 => {
+                        data.extend_from_slice(row.as_primitive::<Float32Type>().values())
+                    }
+                    Arrow::Float64 => data.extend(
+                        row.as_primitive::<Float64Type>()
+                            .values()
+                            .iter()
+                            .map(|v| *v as f32),
+                    ),
+                    _ => return Err(wrong()),
+                }
+            }
+            Some(field_data::Field::Vectors(VectorField {
+                dim: dim as i64,
+                data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+            }))
+        }
+        other => {
+            return Err(format!(
+                "importing {} fields is not supported yet",
+                other.as_str_name()
+            ))
+        }
+    };
+    Ok(FieldData {
+        r#type: f.data_type,
+        field_name: if f.is_dynamic {
+            rows::META.to_string()
+        } else {
+            f.name.clone()
+        },
+        field,
+        field_id: f.field_id,
+        is_dynamic: f.is_dynamic,
+        valid_data: valid,
+    })
 }
 
 fn number(x: f64) -> Value {
