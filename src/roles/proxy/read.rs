@@ -228,14 +228,9 @@ impl Proxy {
         coll: i64,
         field: i64,
     ) -> Option<crate::proto::indexcoord::IndexRecord> {
-        self.reads
-            .defs
-            .read()
-            .expect("defs lock")
-            .of_collection(coll)
+        self.index_defs(coll)
             .into_iter()
-            .find(|d| d.field_id == field && d.dropped_at_ms == 0)
-            .cloned()
+            .find(|d| d.field_id == field)
     }
 
     /// Every live index definition of a collection.

@@ -93,34 +93,23 @@ async fn write(s: Arc<Service>, c: Call, upsert: bool) -> Answer {
                 format!("fail to deal the insert data, error: {e}"),
             )
         })?;
-    let (count, ids_key, count_key) = if upsert {
-        let m = pb::UpsertRequest {
-            db_name: c.db.clone(),
-            collection_name: name,
-            partition_name: c.opt_string("partitionName")?,
-            fields_data: fields,
-            num_rows: rows.len() as u32,
-            ..Default::default()
-        };
-        (
-            checked(s.upsert(c.request(m)).await)?,
-            "upsertIds",
-            "upsertCount",
-        )
+    let m = pb::InsertRequest {
+        db_name: c.db.clone(),
+        collection_name: name,
+        partition_name: c.opt_string("partitionName")?,
+        fields_data: fields,
+        num_rows: rows.len() as u32,
+        ..Default::default()
+    };
+    // The proxy's own insert (an upsert is an insert that replaces keys), as gRPC's.
+    let count = s.0.insert(&c.db, m, upsert).await;
+    if let Some(st) = count.status.as_ref().filter(|st| !crate::status::is_ok(st)) {
+        return Err(st.clone());
+    }
+    let (ids_key, count_key) = if upsert {
+        ("upsertIds", "upsertCount")
     } else {
-        let m = pb::InsertRequest {
-            db_name: c.db.clone(),
-            collection_name: name,
-            partition_name: c.opt_string("partitionName")?,
-            fields_data: fields,
-            num_rows: rows.len() as u32,
-            ..Default::default()
-        };
-        (
-            checked(s.insert(c.request(m)).await)?,
-            "insertIds",
-            "insertCount",
-        )
+        ("insertIds", "insertCount")
     };
     let n = if upsert {
         count.upsert_cnt
