@@ -44,7 +44,8 @@ fn json_and_parquet_files_are_imported_and_bad_files_fail_their_job() {
 
 #[test]
 fn a_datanode_killed_mid_import_leaves_every_row_imported_once() {
-    const ROWS: &str = "100000";
+    // More rows than one ID allocation gives (262,143): the job allocates in blocks.
+    const ROWS: &str = "300000";
     let nats = NatsServer::start();
     let c = data_cluster(3, &nats);
     let mut procs = all_roles(&c);

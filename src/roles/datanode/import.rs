@@ -227,8 +227,9 @@ async fn prepare(
     let shards = job.vchannels.len().max(1);
     // Row IDs (also the keys, with autoID), then one ID per segment.
     let segments_at_most = shards + n.div_ceil(ROWS_PER_SEGMENT);
-    let first = alloc_ids(shared, (n + segments_at_most) as u32).await?;
-    let row_ids: Vec<i64> = (first..first + n as i64).collect();
+    let mut ids = alloc_ids(shared, n + segments_at_most).await?;
+    let segment_ids = ids.split_off(n);
+    let row_ids = ids;
     schema::fill_auto_ids(&schema, &mut v, &row_ids);
     let pks = v
         .pks
@@ -243,12 +244,11 @@ async fn prepare(
     for i in 0..pks.len() {
         by_shard[pks.shard(i, shards)].push(i);
     }
-    let mut next_segment = first + n as i64;
+    let mut segment_ids = segment_ids.into_iter();
     let mut records = Vec::new();
     for (shard, idx) in by_shard.iter().enumerate() {
         for part in idx.chunks(ROWS_PER_SEGMENT) {
-            let seg = next_segment;
-            next_segment += 1;
+            let seg = segment_ids.next().expect("one ID per segment allocated");
             let batch = SegmentBatch {
                 row_ids: part.iter().map(|i| row_ids[*i]).collect(),
                 timestamps: vec![job.timestamp; part.len()],
@@ -288,20 +288,32 @@ fn pks_repeated(pks: &Pks) -> Option<String> {
     pks.first_repeated()
 }
 
-async fn alloc_ids(shared: &Shared, count: u32) -> Result<i64, ImportError> {
-    let r = shared
-        .rootcoord
-        .call(AllocRequest { count }, |mut c, r| async move {
-            c.alloc_id(r).await
-        })
-        .await
-        .map_err(|e| Transient(e.to_string()))?;
-    match r.status {
-        Some(s) if !crate::status::is_ok(&s) => {
-            Err(Transient(format!("cannot allocate row IDs: {}", s.reason)))
+/// The largest block the rootcoord hands out in one call.
+const ID_BLOCK: usize = 200_000;
+
+/// `count` new IDs (in blocks: they need not be contiguous).
+async fn alloc_ids(shared: &Shared, count: usize) -> Result<Vec<i64>, ImportError> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let want = (count - out.len()).min(ID_BLOCK) as u32;
+        let r = shared
+            .rootcoord
+            .call(AllocRequest { count: want }, |mut c, r| async move {
+                c.alloc_id(r).await
+            })
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        match r.status {
+            Some(s) if s.retriable => {
+                return Err(Transient(format!("cannot allocate row IDs: {}", s.reason)))
+            }
+            Some(s) if !crate::status::is_ok(&s) => {
+                return Err(Bad(format!("cannot allocate row IDs: {}", s.reason)))
+            }
+            _ => out.extend(r.id..r.id + want as i64),
         }
-        _ => Ok(r.id),
     }
+    Ok(out)
 }
 
 /// The columns of one import unit and its number of rows.
