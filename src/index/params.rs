@@ -145,9 +145,16 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
         .unwrap_or_else(|| "AUTOINDEX".to_string());
     let metric = params.get("metric_type");
     if ty == "AUTOINDEX" {
+        // Index properties (AlterIndex's mmap.enabled, indexoffsetcache.enabled) are
+        // not build parameters: allowed beside AUTOINDEX too.
         let extra: Vec<&String> = params
             .keys()
-            .filter(|k| !matches!(k.as_str(), "index_type" | "metric_type"))
+            .filter(|k| {
+                !matches!(
+                    k.as_str(),
+                    "index_type" | "metric_type" | "mmap.enabled" | "indexoffsetcache.enabled"
+                )
+            })
             .collect();
         if !extra.is_empty() {
             return Err(format!(

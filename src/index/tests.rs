@@ -29,6 +29,9 @@ fn parameters_are_checked_as_milvus_checks_them() {
     assert_eq!(spec(&[]).unwrap(), auto);
     let e = spec(&[("M", "8")]).unwrap_err();
     assert!(e.contains("only metric type can be passed"), "{e}");
+    // Index properties (AlterIndex) are no build parameters: AUTOINDEX keeps building.
+    let with_mmap = spec(&[("index_type", "AUTOINDEX"), ("mmap.enabled", "True")]).unwrap();
+    assert_eq!(with_mmap, auto);
     let e = spec(&[("index_type", "AUTOINDEX"), ("M", "8")]).unwrap_err();
     assert!(
         e.contains("only metric type can be passed when use AutoIndex"),

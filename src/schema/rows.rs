@@ -173,7 +173,15 @@ impl Col {
             Col::Float(c) => c.push(number_f64(v).ok_or_else(bad)? as f32),
             Col::Double(c) => c.push(number_f64(v).ok_or_else(bad)?),
             Col::Str(c) => c.push(v.as_str().ok_or_else(bad)?.to_string()),
-            Col::Json(c) => c.push(serde_json::to_vec(v).map_err(|e| e.to_string())?),
+            // A string is JSON text (Milvus reads it so); anything else is the value.
+            Col::Json(c) => c.push(match v {
+                Value::String(text) => {
+                    serde_json::from_str::<serde::de::IgnoredAny>(text)
+                        .map_err(|e| format!("field {}: {text:?} is not JSON text: {e}", f.name))?;
+                    text.clone().into_bytes()
+                }
+                other => serde_json::to_vec(other).map_err(|e| e.to_string())?,
+            }),
             Col::Array(c) => {
                 let items = v.as_array().ok_or_else(bad)?;
                 c.push(scalar_array(f.element_type(), items)?);

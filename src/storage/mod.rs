@@ -157,12 +157,25 @@ impl Storage {
 
     /// Reads the object at `key` relative to the bucket (or the local storage
     /// directory), not to the root path: where bulk import files are, as Milvus reads them.
+    /// The bound grows with the object's size (1 s per 16 MiB beyond the usual bound):
+    /// import files can be large.
     pub async fn get_in_bucket(&self, key: &str) -> Result<Bytes, StorageError> {
         let p = Path::from(key.trim_matches('/'));
-        self.bounded(|| format!("reading {p}"), async {
-            self.store.get(&p).await?.bytes().await
-        })
-        .await
+        let meta = self
+            .bounded(|| format!("reading the size of {p}"), self.store.head(&p))
+            .await?;
+        let limit = self.timeout + Duration::from_secs(meta.size / (16 << 20));
+        match tokio::time::timeout(limit, async { self.store.get(&p).await?.bytes().await }).await {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(e)) => Err(StorageError::Store {
+                what: format!("reading {p}"),
+                why: e.to_string(),
+            }),
+            Err(_) => Err(StorageError::Timeout {
+                what: format!("reading {p}"),
+                limit,
+            }),
+        }
     }
 
     /// Reads the object at `key`.

@@ -689,6 +689,16 @@ def alter(uri):
     check(d.get("mmap.enabled") == "True" and d.get("M") == "8" and d["index_type"] == "HNSW", f"mmap set {d}")
     client.drop_index_properties("alt_c", "vector", ["mmap.enabled"])
     check("mmap.enabled" not in client.describe_index("alt_c", "vector"), "mmap dropped")
+    # An AUTOINDEX index (the quick setup's) with mmap set still builds, loads and searches.
+    fresh(client, "alt_auto")
+    client.create_collection("alt_auto", dimension=4, consistency_level="Strong")
+    client.insert("alt_auto", [{"id": i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(10)])
+    client.release_collection("alt_auto")
+    client.alter_index_properties("alt_auto", "vector", {"mmap.enabled": True})
+    client.load_collection("alt_auto")
+    hits = client.search("alt_auto", data=[[1.0, 3.0, 0.0, 0.0]], limit=1)
+    check(hits[0][0]["id"] == 3, f"search after mmap on AUTOINDEX {hits}")
+    client.drop_collection("alt_auto")
     # Field properties: max_length applies to later writes, old rows stay.
     client.alter_collection_field("alt_c", "title", {"max_length": 8, "mmap.enabled": False})
     client.alter_collection_field("alt_c", "id", {"max_length": 8})

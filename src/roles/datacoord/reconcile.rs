@@ -132,46 +132,61 @@ const IMPORT_ATTEMPTS: i32 = 3;
 
 /// Gives each Pending import job (or a Running one whose datanode's session is gone) to
 /// the live datanode running the fewest imports, conditioned on the job being unchanged;
-/// a job whose datanodes died `IMPORT_ATTEMPTS` times is failed. Jobs of dropped
-/// collections are failed too.
+/// a job whose datanodes died `IMPORT_ATTEMPTS` times is failed. An unfinished job whose
+/// collection or partition was dropped is failed too (which changes its record, so its
+/// datanode can no longer register anything for it); "dropped" only once the catalog has
+/// applied past the job's record, so a catalog that lags is never taken for a drop.
 async fn assign_imports(dc: &DataCoord, store: &FencedStore) -> Result<(), FenceError> {
     use crate::proto::datacoord::ImportState;
     let nodes = live_datanodes(dc);
+    let applied = dc
+        .followers
+        .lock()
+        .expect("followers lock")
+        .as_ref()
+        .map_or(0, |f| f.catalog.applied());
     let (todo, mut load) = {
         let meta = dc.meta.read().expect("meta lock");
+        let catalog = dc.catalog.read().expect("catalog lock");
         let mut load: BTreeMap<i64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
         let mut todo = Vec::new();
         for i in meta.imports() {
             let j = &i.job;
-            match j.state() {
-                ImportState::ImportRunning if nodes.contains(&j.node_id) => {
+            if !matches!(
+                j.state(),
+                ImportState::ImportPending | ImportState::ImportRunning
+            ) {
+                continue;
+            }
+            let gone = match catalog.collection_by_id(j.collection_id) {
+                None => Some(format!("collection {} was dropped", j.collection_name)),
+                Some(c) if !c.partitions.iter().any(|p| p.id == j.partition_id) => {
+                    Some(format!("partition {} was dropped", j.partition_name))
+                }
+                Some(_) => None,
+            }
+            .filter(|_| i.revision <= applied);
+            match (j.state(), gone) {
+                (_, Some(why)) => todo.push((i.clone(), Some(why))),
+                (ImportState::ImportRunning, None) if nodes.contains(&j.node_id) => {
                     *load.entry(j.node_id).or_default() += 1;
                 }
-                ImportState::ImportPending | ImportState::ImportRunning => todo.push(i.clone()),
-                _ => {}
+                _ => todo.push((i.clone(), None)),
             }
         }
         (todo, load)
     };
-    for i in todo {
+    for (i, dropped) in todo {
         let mut job = i.job;
-        let dropped = dc
-            .catalog
-            .read()
-            .expect("catalog lock")
-            .collection_by_id(job.collection_id)
-            .is_none();
         let gone = job.node_id;
-        if dropped || job.attempts >= IMPORT_ATTEMPTS {
+        if dropped.is_some() || job.attempts >= IMPORT_ATTEMPTS {
             job.state = ImportState::ImportFailed as i32;
-            job.reason = if dropped {
-                format!("collection {} was dropped", job.collection_name)
-            } else {
+            job.reason = dropped.unwrap_or_else(|| {
                 format!(
                     "{} datanodes running it stopped before it finished",
                     job.attempts
                 )
-            };
+            });
             job.finished_ms = crate::meta::now_ms();
             job.node_id = 0;
         } else {
@@ -193,7 +208,7 @@ async fn assign_imports(dc: &DataCoord, store: &FencedStore) -> Result<(), Fence
         if store.write_if(when, vec![put]).await?.is_some() {
             log::info!(job = job.id, collection = job.collection_name.as_str(), state = job.state().as_str_name(),
                 datanode = job.node_id, previous_datanode = gone, attempt = job.attempts, reason = job.reason.as_str();
-                "import job assigned");
+                "import job state changed");
         }
     }
     Ok(())

@@ -37,8 +37,21 @@ use crate::storage::StorageError;
 
 /// How often the datanode looks for jobs assigned to it.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
-/// Rows per segment an import writes at most (per shard).
+/// Rows per segment an import writes (per shard), unless that makes too many segments.
 const ROWS_PER_SEGMENT: usize = 100_000;
+/// Segments of one job beyond its shards' first ones: with one txn op each, the job's
+/// registering txn stays under etcd's default limit of 128 ops.
+const MAX_SEGMENTS: usize = 100;
+
+/// Runs CPU-heavy work (parsing, checking, encoding) off the async threads; a panic in
+/// it fails the job instead of ending the task silently.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ImportError> + Send + 'static,
+) -> Result<T, ImportError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(Bad(format!("the import stopped on an internal error: {e}"))))
+}
 
 /// Why a job could not be imported.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +78,12 @@ fn storage_error(path: &str, e: StorageError) -> ImportError {
 }
 
 /// Runs every job assigned to this session, each bound to the assignment (the job
-/// record's revision) it started from.
+/// record's revision) it started from, one at a time (an import holds its files and
+/// columns in memory). A job is started once per assignment: its task ends with the job
+/// Completed, Failed, or no longer this datanode's.
 pub(crate) async fn run(shared: Arc<Shared>, owner: Arc<Owner>) {
-    let mut running: HashMap<i64, (i64, Task)> = HashMap::new();
+    let one_at_a_time = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut running: HashMap<(i64, i64), Task> = HashMap::new();
     loop {
         let wanted: Vec<(ImportJob, i64)> = shared
             .data
@@ -79,47 +95,73 @@ pub(crate) async fn run(shared: Arc<Shared>, owner: Arc<Owner>) {
             })
             .map(|i| (i.job.clone(), i.revision))
             .collect();
-        running.retain(|id, (rev, task)| {
-            wanted.iter().any(|(j, r)| j.id == *id && r == rev) && !task.0.is_finished()
-        });
+        running.retain(|(id, rev), _| wanted.iter().any(|(j, r)| j.id == *id && r == rev));
         for (job, rev) in wanted {
-            if running.contains_key(&job.id) {
+            if running.contains_key(&(job.id, rev)) {
                 continue;
             }
-            log::info!(job = job.id, collection = job.collection_name.as_str(), files = job.files.len(),
-                attempt = job.attempts; "datanode starts import job");
             let id = job.id;
-            let task = tokio::spawn(execute(shared.clone(), owner.clone(), job, rev));
-            running.insert(id, (rev, Task(task)));
+            let task = tokio::spawn(execute(
+                shared.clone(),
+                owner.clone(),
+                job,
+                rev,
+                one_at_a_time.clone(),
+            ));
+            running.insert((id, rev), Task(task));
         }
         tokio::time::sleep(LOOK_EVERY).await;
     }
 }
 
+/// Attempts a job gets for errors that may pass (storage, etcd, the rootcoord) before it
+/// fails with the last one (about a minute with the backoff).
+const TRANSIENT_ATTEMPTS: u32 = 15;
+
 /// One job to its end (Completed, Failed, or no longer this datanode's).
-async fn execute(shared: Arc<Shared>, owner: Arc<Owner>, job: ImportJob, revision: i64) {
+async fn execute(
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+    job: ImportJob,
+    revision: i64,
+    one_at_a_time: Arc<tokio::sync::Semaphore>,
+) {
+    let Ok(_turn) = one_at_a_time.acquire().await else {
+        return;
+    };
+    log::info!(job = job.id, collection = job.collection_name.as_str(), files = job.files.len(),
+        attempt = job.attempts; "datanode starts import job");
     let started = std::time::Instant::now();
     let mut backoff = Duration::from_millis(200);
+    let mut transient = 0;
     loop {
+        let still_mine = || {
+            shared
+                .data
+                .read()
+                .expect("data meta lock")
+                .import(job.id)
+                .is_some_and(|i| i.revision == revision)
+        };
         let outcome = match prepare(&shared, &owner, &job).await {
             Ok((records, rows)) => {
                 finish(&shared, &owner, &job, revision, Ok((records, rows))).await
             }
             Err(Bad(reason)) => finish(&shared, &owner, &job, revision, Err(reason)).await,
             Err(Transient(e)) => {
-                log::warn!(job = job.id, error = e.as_str(); "import attempt failed, retrying");
-                let still_mine = shared
-                    .data
-                    .read()
-                    .expect("data meta lock")
-                    .import(job.id)
-                    .is_some_and(|i| i.revision == revision);
-                if !still_mine {
-                    return;
+                transient += 1;
+                if transient >= TRANSIENT_ATTEMPTS {
+                    let why = format!("gave up after {transient} attempts: {e}");
+                    finish(&shared, &owner, &job, revision, Err(why)).await
+                } else {
+                    log::warn!(job = job.id, attempt = transient, error = e.as_str(); "import attempt failed, retrying");
+                    if !still_mine() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
             }
         };
         match outcome {
@@ -133,6 +175,9 @@ async fn execute(shared: Arc<Shared>, owner: Arc<Owner>, job: ImportJob, revisio
             }
             Err(e) => {
                 log::warn!(job = job.id, error = e.as_str(); "import job not registered, retrying");
+                if !still_mine() {
+                    return;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -203,7 +248,13 @@ async fn prepare(
         .expect("catalog lock")
         .collection_by_id(job.collection_id)
         .and_then(|c| c.schema.clone())
-        .ok_or_else(|| Bad(format!("collection {} does not exist", job.collection_name)))?;
+        // Not in this datanode's catalog yet (or dropped: the datacoord fails the job).
+        .ok_or_else(|| {
+            Transient(format!(
+                "collection {} is not in the catalog",
+                job.collection_name
+            ))
+        })?;
     if job.files.is_empty() {
         return Err(Bad("the job names no files".into()));
     }
@@ -222,11 +273,19 @@ async fn prepare(
     if n == 0 {
         return Err(Bad("the files hold no rows".into()));
     }
-    let mut v =
-        schema::validate_rows(&schema, columns, n as u32, false).map_err(|s| Bad(s.reason))?;
+    let mut v = {
+        let schema = schema.clone();
+        blocking(move || {
+            schema::validate_rows(&schema, columns, n as u32, false).map_err(|s| Bad(s.reason))
+        })
+        .await?
+    };
+    // Segments of at most ROWS_PER_SEGMENT rows, or more rows per segment when that
+    // would register more segments than one etcd txn may hold.
+    let per_segment = ROWS_PER_SEGMENT.max(n.div_ceil(MAX_SEGMENTS));
     let shards = job.vchannels.len().max(1);
     // Row IDs (also the keys, with autoID), then one ID per segment.
-    let segments_at_most = shards + n.div_ceil(ROWS_PER_SEGMENT);
+    let segments_at_most = shards + n.div_ceil(per_segment);
     let mut ids = alloc_ids(shared, n + segments_at_most).await?;
     let segment_ids = ids.split_off(n);
     let row_ids = ids;
@@ -247,14 +306,18 @@ async fn prepare(
     let mut segment_ids = segment_ids.into_iter();
     let mut records = Vec::new();
     for (shard, idx) in by_shard.iter().enumerate() {
-        for part in idx.chunks(ROWS_PER_SEGMENT) {
+        for part in idx.chunks(per_segment) {
             let seg = segment_ids.next().expect("one ID per segment allocated");
             let batch = SegmentBatch {
                 row_ids: part.iter().map(|i| row_ids[*i]).collect(),
                 timestamps: vec![job.timestamp; part.len()],
                 fields: schema::take_rows(&v.fields, part),
             };
-            let file = segment::encode(&schema, &batch).map_err(|e| Bad(e.to_string()))?;
+            let file = {
+                let schema = schema.clone();
+                blocking(move || segment::encode(&schema, &batch).map_err(|e| Bad(e.to_string())))
+                    .await?
+            };
             let path = insert_file(job.collection_id, job.partition_id, seg);
             let size = file.len() as i64;
             shared
@@ -303,8 +366,13 @@ async fn alloc_ids(shared: &Shared, count: usize) -> Result<Vec<i64>, ImportErro
             })
             .await
             .map_err(|e| Transient(e.to_string()))?;
+        use crate::status::code;
         match r.status {
-            Some(s) if s.retriable => {
+            Some(s)
+                if s.retriable
+                    || s.code == code::SERVICE_NOT_READY
+                    || s.code == code::SERVICE_UNAVAILABLE =>
+            {
                 return Err(Transient(format!("cannot allocate row IDs: {}", s.reason)))
             }
             Some(s) if !crate::status::is_ok(&s) => {
@@ -338,13 +406,18 @@ async fn read_unit(
     let bytes = |b: Result<Bytes, StorageError>| b.map_err(|e| storage_error(path, e));
     if lower.ends_with(".json") {
         let data = bytes(shared.storage.get_in_bucket(path).await)?;
-        let rows = json_rows(path, &data)?;
-        let cols = rows::rows_to_columns(schema, schema.enable_dynamic_field, &rows, false)
-            .map_err(|e| Bad(format!("{path}: {e}")))?;
-        Ok((cols, rows.len()))
+        let (path, schema) = (path.clone(), schema.clone());
+        blocking(move || {
+            let rows = json_rows(&path, &data)?;
+            let cols = rows::rows_to_columns(&schema, schema.enable_dynamic_field, &rows, false)
+                .map_err(|e| Bad(format!("{path}: {e}")))?;
+            Ok((cols, rows.len()))
+        })
+        .await
     } else if lower.ends_with(".parquet") {
         let data = bytes(shared.storage.get_in_bucket(path).await)?;
-        parquet_columns(path, data, schema)
+        let (path, schema) = (path.clone(), schema.clone());
+        blocking(move || parquet_columns(&path, data, &schema)).await
     } else if lower.ends_with(".npy") {
         Err(Bad(
             "NumPy (.npy) files are not supported by this build yet: use JSON or Parquet".into(),

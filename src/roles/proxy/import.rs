@@ -15,6 +15,9 @@ fn datacoord_down(e: CoordError) -> Status {
     retriable(code::SERVICE_UNAVAILABLE, e.to_string())
 }
 
+/// The files one job may name at most (Milvus's limit).
+const MAX_IMPORT_FILES: usize = 1024;
+
 /// Milvus's code for an import job that does not exist.
 pub const IMPORT_JOB_NOT_FOUND: i32 = 2101;
 
@@ -46,6 +49,13 @@ impl Proxy {
             return Err(error(
                 code::PARAMETER_INVALID,
                 "import files are required: a list of file groups, each a non-empty list of paths in the bucket",
+            ));
+        }
+        let files: usize = units.iter().map(Vec::len).sum();
+        if files > MAX_IMPORT_FILES {
+            return Err(error(
+                code::PARAMETER_INVALID,
+                format!("the number of import files ({files}) exceeds the limit ({MAX_IMPORT_FILES}): split the job"),
             ));
         }
         let t = self.target(db, collection, partition).await?;
@@ -106,6 +116,12 @@ impl Proxy {
 
     /// One import job, or Milvus's "not found".
     pub async fn import_job(&self, job_id: i64) -> Result<ImportJob, Status> {
+        if job_id <= 0 {
+            return Err(error(
+                IMPORT_JOB_NOT_FOUND,
+                format!("import job not found[jobID={job_id}]"),
+            ));
+        }
         self.import_jobs(job_id, 0)
             .await?
             .into_iter()
@@ -165,6 +181,7 @@ impl Proxy {
                     .collection_id
             };
             let mut jobs = self.import_jobs(0, coll).await?;
+            jobs.retain(|j| j.db_name == db);
             jobs.reverse();
             if req.limit > 0 {
                 jobs.truncate(req.limit as usize);

@@ -16,6 +16,16 @@ use crate::proto::schema::{value_field, CollectionSchema, DataType, FieldSchema,
 use crate::roles::proxy::service::Service;
 use crate::status::code;
 
+/// `replicaNumber`, checked to fit (the querycoord checks its range).
+pub fn replica_number(c: &Call) -> Result<i32, Status> {
+    let n = c.opt_i64("replicaNumber")?.unwrap_or(0);
+    i32::try_from(n).map_err(|_| {
+        invalid(format!(
+            "replicaNumber {n} is out of range: invalid parameter"
+        ))
+    })
+}
+
 /// The first user field ID Milvus numbers fields from.
 const FIRST_FIELD_ID: i64 = 100;
 
@@ -270,7 +280,8 @@ async fn create(s: Arc<Service>, c: Call) -> Answer {
         db_name: c.db.clone(),
         collection_name: name.clone(),
         schema: schema.encode_to_vec(),
-        shards_num: number("shardsNum").unwrap_or(1) as i32,
+        shards_num: i32::try_from(number("shardsNum").unwrap_or(1))
+            .map_err(|_| invalid("shardsNum must be between 1 and 16".into()))?,
         consistency_level: consistency as i32,
         properties,
         num_partitions: number("partitionsNum").filter(|n| *n > 0).unwrap_or(0),
@@ -482,7 +493,7 @@ async fn load(s: Arc<Service>, c: Call) -> Answer {
     let m = pb::LoadCollectionRequest {
         db_name: c.db.clone(),
         collection_name: c.string("collectionName")?,
-        replica_number: c.opt_i64("replicaNumber")?.unwrap_or(0) as i32,
+        replica_number: replica_number(&c)?,
         ..Default::default()
     };
     checked(s.load_collection(c.request(m)).await)?;

@@ -84,7 +84,7 @@ async fn partitions_load(s: Arc<Service>, c: Call) -> Answer {
         db_name: c.db.clone(),
         collection_name: c.string("collectionName")?,
         partition_names: c.required_strings("partitionNames")?,
-        replica_number: c.opt_i64("replicaNumber")?.unwrap_or(0) as i32,
+        replica_number: super::collections::replica_number(&c)?,
         ..Default::default()
     };
     checked(s.load_partitions(c.request(m)).await)?;
