@@ -198,7 +198,7 @@ def write(uri):
     expect_error("wrong dim", lambda: client.insert("w", [{"id": 1, "vec": [1.0] * 4, "title": "x"}]),
                  "1100", "dim")
     expect_error("too long", lambda: client.insert("w", [{"id": 1, "vec": [1.0] * 8, "title": "x" * 100}]),
-                 "1100", "max length (64)")
+                 "1100", "length of varchar field title exceeds max length", "max length: 64")
     expect_error("missing collection", lambda: client.insert("nope", rows[:1]), "100")
     # Delete by a filter other than keys reads the keys from the loaded collection.
     expect_error("delete by filter, not loaded", lambda: client.delete("w", filter="title == 'a'"),
