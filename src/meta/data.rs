@@ -250,14 +250,18 @@ impl DataMeta {
             .collect()
     }
 
+    /// Live segments of a collection's `partitions` (every partition when empty).
+    pub fn live_segments_in(&self, coll: i64, partitions: &[i64]) -> Vec<&SegmentRecord> {
+        self.live_segments(coll)
+            .into_iter()
+            .filter(|s| partitions.is_empty() || partitions.contains(&s.partition_id))
+            .collect()
+    }
+
     /// Rows and number of a collection's live segments (of `partitions` only, unless
     /// empty).
     pub fn statistics(&self, coll: i64, partitions: &[i64]) -> (i64, usize) {
-        let segs: Vec<_> = self
-            .live_segments(coll)
-            .into_iter()
-            .filter(|s| partitions.is_empty() || partitions.contains(&s.partition_id))
-            .collect();
+        let segs = self.live_segments_in(coll, partitions);
         (segs.iter().map(|s| s.num_rows).sum(), segs.len())
     }
 

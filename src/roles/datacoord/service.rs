@@ -113,9 +113,8 @@ impl DataCoordApi for Service {
         let req = req.into_inner();
         let meta = self.0.meta.read().expect("meta lock");
         let segments = meta
-            .live_segments(req.collection_id)
+            .live_segments_in(req.collection_id, &req.partition_ids)
             .into_iter()
-            .filter(|s| req.partition_ids.is_empty() || req.partition_ids.contains(&s.partition_id))
             .cloned()
             .collect();
         Ok(Response::new(dc::SegmentList {

@@ -31,7 +31,7 @@ use crate::proto::datacoord::{ImportJob, ImportState, SegmentRecord, SegmentStat
 use crate::proto::rootcoord::AllocRequest;
 use crate::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
 use crate::roles::worker::{Owner, Task};
-use crate::schema::{self, rows, Pks};
+use crate::schema::{self, rows};
 use crate::storage::segment::{self, SegmentBatch};
 use crate::storage::StorageError;
 
@@ -294,7 +294,7 @@ async fn prepare(
         .pks
         .take()
         .ok_or_else(|| Bad("the rows have no primary keys".into()))?;
-    if let Some(k) = pks_repeated(&pks) {
+    if let Some(k) = pks.first_repeated() {
         return Err(Bad(format!(
             "duplicate primary keys in the import files: {k} appears more than once"
         )));
@@ -345,10 +345,6 @@ async fn prepare(
         }
     }
     Ok((records, n))
-}
-
-fn pks_repeated(pks: &Pks) -> Option<String> {
-    pks.first_repeated()
 }
 
 /// The largest block the rootcoord hands out in one call.

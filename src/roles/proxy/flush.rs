@@ -11,24 +11,19 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::write::body;
-use super::Proxy;
-use crate::coord_client::CoordError;
+use super::{coord_down, Proxy};
 use crate::proto::common::{KeyValuePair, Status};
 use crate::proto::datacoord as dc;
 use crate::proto::milvus as pb;
 use crate::proto::schema::LongArray;
 use crate::proto::wal::{wal_message, FlushMsg};
-use crate::status::{code, error, is_ok, retriable, WithStatus};
+use crate::status::{code, error, is_ok, WithStatus};
 use crate::wal;
 
 /// How long `Flush` waits at most for the flush to finish before it answers anyway (the
 /// client then polls `GetFlushState` with the flush timestamp); a shorter deadline of the
 /// client's (`grpc-timeout`) is kept.
 const FLUSH_WAIT: Duration = Duration::from_secs(60);
-
-fn datacoord_down(e: CoordError) -> Status {
-    retriable(code::SERVICE_UNAVAILABLE, e.to_string())
-}
 
 impl Proxy {
     /// `Flush` of every named collection: answers once every one is flushed (its
@@ -192,7 +187,7 @@ impl Proxy {
             .datacoord
             .call(req, |mut c, r| async move { c.get_flush_state(r).await })
             .await
-            .map_err(datacoord_down)?;
+            .map_err(coord_down)?;
         match r.status.clone() {
             Some(s) if !is_ok(&s) => Err(s),
             _ => Ok(r),
@@ -231,6 +226,25 @@ impl Proxy {
         }
     }
 
+    /// Rows of a collection's persisted segments (of `partitions` only, unless empty).
+    async fn persisted_rows(&self, coll: i64, partitions: Vec<i64>) -> Result<i64, Status> {
+        let r = self
+            .datacoord
+            .call(
+                dc::CollectionRequest {
+                    collection_id: coll,
+                    partition_ids: partitions,
+                },
+                |mut c, r| async move { c.get_collection_statistics(r).await },
+            )
+            .await
+            .map_err(coord_down)?;
+        match r.status {
+            Some(s) if !is_ok(&s) => Err(s),
+            _ => Ok(r.row_count),
+        }
+    }
+
     /// `GetCollectionStatistics`: `row_count` of the collection's persisted segments.
     pub async fn get_collection_statistics(
         &self,
@@ -239,34 +253,44 @@ impl Proxy {
     ) -> pb::GetCollectionStatisticsResponse {
         let answer = async {
             let c = self.target(db, &req.collection_name, "").await?.collection;
-            let r = self
-                .datacoord
-                .call(
-                    dc::CollectionRequest {
-                        collection_id: c.collection_id,
-                        partition_ids: vec![],
-                    },
-                    |mut c, r| async move { c.get_collection_statistics(r).await },
-                )
-                .await
-                .map_err(datacoord_down)?;
-            match r.status.clone() {
-                Some(s) if !is_ok(&s) => Err(s),
-                _ => Ok(r.row_count),
-            }
+            self.persisted_rows(c.collection_id, vec![]).await
         };
         match answer.await {
             Ok(rows) => pb::GetCollectionStatisticsResponse {
                 status: Some(Status::default()),
-                stats: vec![KeyValuePair {
-                    key: "row_count".to_string(),
-                    value: rows.to_string(),
-                }],
+                stats: row_count_stats(rows),
             },
-            Err(s) => pb::GetCollectionStatisticsResponse {
-                status: Some(s),
-                stats: vec![],
-            },
+            Err(s) => pb::GetCollectionStatisticsResponse::from_status(s),
         }
     }
+
+    /// `GetPartitionStatistics`: `row_count` of the partition's persisted segments.
+    pub async fn get_partition_statistics(
+        &self,
+        db: &str,
+        req: pb::GetPartitionStatisticsRequest,
+    ) -> pb::GetPartitionStatisticsResponse {
+        let answer = async {
+            let t = self
+                .target(db, &req.collection_name, &req.partition_name)
+                .await?;
+            self.persisted_rows(t.collection.collection_id, vec![t.partition_id])
+                .await
+        };
+        match answer.await {
+            Ok(rows) => pb::GetPartitionStatisticsResponse {
+                status: Some(Status::default()),
+                stats: row_count_stats(rows),
+            },
+            Err(s) => pb::GetPartitionStatisticsResponse::from_status(s),
+        }
+    }
+}
+
+/// Statistics as Milvus answers them: `row_count`.
+fn row_count_stats(rows: i64) -> Vec<KeyValuePair> {
+    vec![KeyValuePair {
+        key: "row_count".to_string(),
+        value: rows.to_string(),
+    }]
 }

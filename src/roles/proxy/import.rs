@@ -4,16 +4,11 @@
 //! runs it (see `roles/datanode/import.rs`). Files are keys relative to the object
 //! storage bucket (the local storage directory), as Milvus reads them.
 
-use super::Proxy;
-use crate::coord_client::CoordError;
+use super::{coord_down, Proxy};
 use crate::proto::common::{ImportState as ClientState, KeyValuePair, Status};
 use crate::proto::datacoord::{self as dc, ImportFiles, ImportJob, ImportState};
 use crate::proto::milvus as pb;
-use crate::status::{code, error, is_ok, retriable, WithStatus};
-
-fn datacoord_down(e: CoordError) -> Status {
-    retriable(code::SERVICE_UNAVAILABLE, e.to_string())
-}
+use crate::status::{code, error, is_ok, WithStatus};
 
 /// The files one job may name at most (Milvus's limit).
 const MAX_IMPORT_FILES: usize = 1024;
@@ -83,7 +78,7 @@ impl Proxy {
             .datacoord
             .call_write(job, |mut c, r| async move { c.create_import(r).await })
             .await
-            .map_err(datacoord_down)?;
+            .map_err(coord_down)?;
         if !is_ok(&s) {
             return Err(s);
         }
@@ -107,7 +102,7 @@ impl Proxy {
                 |mut c, r| async move { c.list_imports(r).await },
             )
             .await
-            .map_err(datacoord_down)?;
+            .map_err(coord_down)?;
         match r.status {
             Some(s) if !is_ok(&s) => Err(s),
             _ => Ok(r.jobs),

@@ -1,22 +1,17 @@
 //! `CreateIndex`, `DescribeIndex` and `DropIndex`: the proxy resolves the collection and
 //! field, the active indexcoord checks, stores and reports.
 
-use super::Proxy;
-use crate::coord_client::CoordError;
+use super::{coord_down, Proxy};
 use crate::proto::common::{KeyValuePair, Status};
 use crate::proto::indexcoord as ic;
 use crate::proto::milvus as pb;
 use crate::proto::schema::DataType;
 use crate::schema::names;
-use crate::status::{code, error, retriable, WithStatus};
+use crate::status::{code, error, WithStatus};
 
 fn has_key(params: &[KeyValuePair], key: &str) -> bool {
     params.iter().any(|p| p.key == key)
         || crate::index::params::flatten(params).is_ok_and(|f| f.contains_key(key))
-}
-
-fn indexcoord_down(e: CoordError) -> Status {
-    retriable(code::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 impl Proxy {
@@ -108,7 +103,7 @@ impl Proxy {
             self.indexcoord
                 .call_write(m, |mut c, r| async move { c.create_index(r).await })
                 .await
-                .map_err(indexcoord_down)
+                .map_err(coord_down)
         };
         answer.await.unwrap_or_else(|s| s)
     }
@@ -129,7 +124,7 @@ impl Proxy {
             self.indexcoord
                 .call(m, |mut c, r| async move { c.describe_index(r).await })
                 .await
-                .map_err(indexcoord_down)
+                .map_err(coord_down)
         };
         answer.await.unwrap_or_else(|s| pb::DescribeIndexResponse {
             status: Some(s),
@@ -163,12 +158,9 @@ impl Proxy {
                 return Err(invalid("index name is empty".to_string()));
             }
             if self.is_loaded(c.collection_id).await? {
-                return Err(error(
-                    code::COLLECTION_LOADED,
-                    format!(
-                        "can't alter index on loaded collection, please release the collection first: collection already loaded[collection={}]",
-                        req.collection_name
-                    ),
+                return Err(super::load::collection_loaded(
+                    &req.collection_name,
+                    "can't alter index on loaded collection, please release the collection first",
                 ));
             }
             let m = ic::AlterIndexRequest {
@@ -181,7 +173,7 @@ impl Proxy {
             self.indexcoord
                 .call_write(m, |mut c, r| async move { c.alter_index(r).await })
                 .await
-                .map_err(indexcoord_down)
+                .map_err(coord_down)
         };
         answer.await.unwrap_or_else(|s| s)
     }
@@ -200,7 +192,7 @@ impl Proxy {
             self.indexcoord
                 .call_write(m, |mut c, r| async move { c.drop_index(r).await })
                 .await
-                .map_err(indexcoord_down)
+                .map_err(coord_down)
         };
         answer.await.unwrap_or_else(|s| s)
     }

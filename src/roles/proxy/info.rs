@@ -1,19 +1,18 @@
 //! What a client can ask about the cluster's state: replicas (`GetReplicas`), loaded and
-//! persisted segments (`GetQuerySegmentInfo`, `GetPersistentSegmentInfo`), partition
-//! row counts (`GetPartitionStatistics`) and the system topology (`GetMetrics`).
+//! persisted segments (`GetQuerySegmentInfo`, `GetPersistentSegmentInfo`) and the system
+//! topology (`GetMetrics`); row counts are `flush`'s statistics.
 //!
 //! Replicas and loaded segments come from the records the proxy follows (loads and
 //! which querynode serves each shard of each replica) and from those querynodes;
-//! persisted segments and row counts from the active datacoord; the topology from the
+//! persisted segments from the active datacoord; the topology from the
 //! session keys in etcd. Nothing here changes anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use super::Proxy;
-use crate::coord_client::CoordError;
-use crate::proto::common::{KeyValuePair, SegmentLevel, SegmentState, Status};
+use super::{coord_down, Proxy};
+use crate::proto::common::{SegmentLevel, SegmentState, Status};
 use crate::proto::datacoord as dc;
 use crate::proto::milvus as pb;
 use crate::proto::querynode::ShardSegmentsRequest;
@@ -22,10 +21,6 @@ use crate::status::{code, error, is_ok, retriable, WithStatus};
 
 /// The resource group every querynode is in (resource groups are not built).
 const DEFAULT_RESOURCE_GROUP: &str = "__default_resource_group";
-
-fn datacoord_down(e: CoordError) -> Status {
-    retriable(code::SERVICE_UNAVAILABLE, e.to_string())
-}
 
 impl Proxy {
     /// `GetReplicas`: each replica of a loaded collection (by ID or by name) with the
@@ -173,7 +168,7 @@ impl Proxy {
                 |mut c, r| async move { c.list_segments(r).await },
             )
             .await
-            .map_err(datacoord_down)?;
+            .map_err(coord_down)?;
         match r.status {
             Some(s) if !is_ok(&s) => Err(s),
             _ => Ok(r.segments),
@@ -211,45 +206,6 @@ impl Proxy {
                 infos,
             },
             Err(s) => pb::GetPersistentSegmentInfoResponse::from_status(s),
-        }
-    }
-
-    /// `GetPartitionStatistics`: `row_count` of the partition's persisted segments (as
-    /// `GetCollectionStatistics` counts the collection's).
-    pub async fn get_partition_statistics(
-        &self,
-        db: &str,
-        req: pb::GetPartitionStatisticsRequest,
-    ) -> pb::GetPartitionStatisticsResponse {
-        let answer = async {
-            let t = self
-                .target(db, &req.collection_name, &req.partition_name)
-                .await?;
-            let r = self
-                .datacoord
-                .call(
-                    dc::CollectionRequest {
-                        collection_id: t.collection.collection_id,
-                        partition_ids: vec![t.partition_id],
-                    },
-                    |mut c, r| async move { c.get_collection_statistics(r).await },
-                )
-                .await
-                .map_err(datacoord_down)?;
-            match r.status {
-                Some(s) if !is_ok(&s) => Err(s),
-                _ => Ok(r.row_count),
-            }
-        };
-        match answer.await {
-            Ok(rows) => pb::GetPartitionStatisticsResponse {
-                status: Some(Status::default()),
-                stats: vec![KeyValuePair {
-                    key: "row_count".to_string(),
-                    value: rows.to_string(),
-                }],
-            },
-            Err(s) => pb::GetPartitionStatisticsResponse::from_status(s),
         }
     }
 

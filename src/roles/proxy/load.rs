@@ -277,6 +277,20 @@ impl Proxy {
         }
     }
 
+    /// Milvus's 104 when the collection named is loaded now: `<what>: collection already
+    /// loaded[collection=<name>]` (changes that must wait for a release).
+    pub(super) async fn refuse_while_loaded(
+        &self,
+        db: &str,
+        name: &str,
+        what: &str,
+    ) -> Result<(), Status> {
+        if self.loaded_now(db, name).await? {
+            return Err(collection_loaded(name, what));
+        }
+        Ok(())
+    }
+
     /// Refuses to drop the index of a loaded collection (Milvus's rule).
     pub(super) async fn refuse_if_loaded(&self, coll: i64) -> Result<(), Status> {
         if self.is_loaded(coll).await? {
@@ -288,4 +302,12 @@ impl Proxy {
             Ok(())
         }
     }
+}
+
+/// Milvus's 104 for a change refused while the collection is loaded.
+pub(super) fn collection_loaded(name: &str, what: &str) -> Status {
+    error(
+        code::COLLECTION_LOADED,
+        format!("{what}: collection already loaded[collection={name}]"),
+    )
 }

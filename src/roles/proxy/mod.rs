@@ -25,6 +25,12 @@ use std::sync::Arc;
 use crate::coord_client::{ActiveDataCoord, ActiveIndexCoord, ActiveQueryCoord, ActiveRootCoord};
 use crate::process::Context;
 
+/// The status a call answers when no active coordinator answered it in time (the
+/// client retries).
+fn coord_down(e: crate::coord_client::CoordError) -> crate::proto::common::Status {
+    crate::status::retriable(crate::status::code::SERVICE_UNAVAILABLE, e.to_string())
+}
+
 /// A proxy process's shared state.
 pub struct Proxy {
     ctx: Arc<Context>,

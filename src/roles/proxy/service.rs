@@ -615,20 +615,14 @@ impl MilvusService for Service {
         let sets = r.properties.iter().any(|p| memory_key(&p.key));
         if sets || r.delete_keys.iter().any(|k| memory_key(k)) {
             let db = db_of(&req, &r.db_name);
-            match self.0.loaded_now(&db, &r.collection_name).await {
-                Err(s) => return Ok(Response::new(s)),
-                Ok(true) => {
-                    let verb = if sets { "alter" } else { "delete" };
-                    return Ok(Response::new(error(
-                        code::COLLECTION_LOADED,
-                        format!(
-                            "can not {verb} mmap properties if collection loaded: collection already loaded[collection={}]",
-                            r.collection_name
-                        ),
-                    )));
-                }
-                Ok(false) => {}
-            }
+            let verb = if sets { "alter" } else { "delete" };
+            let what = format!("can not {verb} mmap properties if collection loaded");
+            refuse!(
+                self.0
+                    .refuse_while_loaded(&db, &r.collection_name, &what)
+                    .await,
+                Status
+            );
         }
         scoped!(self, req, alter_collection, write)
     }
@@ -822,20 +816,14 @@ impl MilvusService for Service {
         if sets || !r.delete_keys.is_empty() {
             // mmap of a loaded collection's field: refused (Milvus's rule).
             let db = db_of(&req, &r.db_name);
-            match self.0.loaded_now(&db, &r.collection_name).await {
-                Err(s) => return Ok(Response::new(s)),
-                Ok(true) => {
-                    let verb = if sets { "alter" } else { "drop" };
-                    return Ok(Response::new(error(
-                        code::COLLECTION_LOADED,
-                        format!(
-                            "can not {verb} collection field properties if collection loaded: collection already loaded[collection={}]",
-                            r.collection_name
-                        ),
-                    )));
-                }
-                Ok(false) => {}
-            }
+            let verb = if sets { "alter" } else { "drop" };
+            let what = format!("can not {verb} collection field properties if collection loaded");
+            refuse!(
+                self.0
+                    .refuse_while_loaded(&db, &r.collection_name, &what)
+                    .await,
+                Status
+            );
         }
         scoped!(self, req, alter_collection_field, write)
     }
