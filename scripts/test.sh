@@ -54,6 +54,7 @@ if [[ -d tests/python ]]; then
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
 import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis, orjson, cachetools
+import pymilvus.bulk_writer
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
         echo "test.sh: installing pymilvus $PYMILVUS_VERSION, pyarrow and moto[server] into $VENV"
@@ -71,7 +72,9 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         "$VENV/bin/pip" install -q schemathesis
         # What the newer pymilvus releases below need beyond 2.5.18's dependencies.
         "$VENV/bin/pip" install -q orjson cachetools requests
-        if ! "$VENV/bin/python" -c 'import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis'; then
+        # pymilvus's bulk writers (tests/import.rs writes import files with them).
+        "$VENV/bin/pip" install -q minio azure-storage-blob
+        if ! "$VENV/bin/python" -c 'import pymilvus, pymilvus.bulk_writer, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis'; then
             echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1
         fi

@@ -70,6 +70,18 @@ fn rename_keeps_rows_index_load_and_aliases_and_properties_are_altered() {
 }
 
 #[test]
+fn rows_older_than_the_collection_ttl_are_invisible_and_their_segments_dropped() {
+    let nats = NatsServer::start();
+    let (_c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["ttl", &uri]);
+    assert!(
+        ok && text.contains("ttl: all checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+}
+
+#[test]
 fn replicas_segments_index_state_flush_all_and_the_topology_are_reported() {
     let nats = NatsServer::start();
     let mut c = data_cluster(3, &nats);

@@ -4,8 +4,29 @@
 use crate::proto::common::{KeyValuePair, Status};
 use crate::status::{code, error};
 
-/// The property that would make rows expire.
+/// The property that makes rows expire: rows written more than this many seconds ago
+/// are invisible to search and query, and segments holding only such rows are dropped.
+/// Absent, 0 or negative: rows never expire (Milvus's `common.entityExpiration` of -1).
 pub const TTL_KEY: &str = "collection.ttl.seconds";
+
+/// The collection's TTL from its properties; None when rows never expire.
+pub fn ttl(properties: &[KeyValuePair]) -> Option<std::time::Duration> {
+    let v = properties.iter().rev().find(|kv| kv.key == TTL_KEY)?;
+    match v.value.trim().parse::<i64>() {
+        Ok(s) if s > 0 => Some(std::time::Duration::from_secs(s as u64)),
+        _ => None,
+    }
+}
+
+/// The hybrid timestamp before which rows of a collection with `ttl` are expired at
+/// wall-clock time `now_ms` (0: none are).
+pub fn expire_before(ttl: Option<std::time::Duration>, now_ms: u64) -> u64 {
+    match ttl {
+        // Hybrid timestamps: physical milliseconds above 18 logical bits.
+        Some(t) => now_ms.saturating_sub(t.as_millis() as u64) << 18,
+        None => 0,
+    }
+}
 /// Keys that change how a loaded collection is held in memory: Milvus refuses to change
 /// them while it is loaded (the proxy checks, it knows the loads).
 pub const MMAP_KEY: &str = "mmap.enabled";
@@ -43,13 +64,11 @@ pub fn check_properties(properties: &[KeyValuePair]) -> Result<(), Status> {
                     kv.value
                 )))
             }
-            TTL_KEY => {
-                return Err(error(
-                    code::PARAMETER_INVALID,
-                    format!(
-                        "{TTL_KEY} is not supported by this Milvus-compatible cluster yet: rows would not expire"
-                    ),
-                ))
+            TTL_KEY if kv.value.trim().parse::<i64>().is_err() => {
+                return Err(invalid(format!(
+                    "collection TTL is not a valid positive integer: {TTL_KEY}={}",
+                    kv.value
+                )))
             }
             _ => {}
         }

@@ -277,11 +277,34 @@ pub fn rows_to_columns(
             }
         }
         if dynamic {
-            let extra: Map<String, Value> = row
+            let mut extra: Map<String, Value> = row
                 .iter()
-                .filter(|(k, _)| !schema.fields.iter().any(|f| &f.name == *k && !f.is_dynamic))
+                .filter(|(k, _)| {
+                    *k != META && !schema.fields.iter().any(|f| &f.name == *k && !f.is_dynamic)
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
+            // A `$meta` key (as pymilvus's bulk writers write rows) holds dynamic keys:
+            // an object, or its JSON text; other keys merge into it (Milvus's rule).
+            match row.get(META) {
+                None => {}
+                Some(Value::Object(o)) => extra.extend(o.clone()),
+                Some(Value::String(t)) => match serde_json::from_str::<Value>(t) {
+                    Ok(Value::Object(o)) => extra.extend(o),
+                    _ => {
+                        return Err(bad_row(
+                            i,
+                            format!("{META} must be a JSON object or its text, got {t:?}"),
+                        ))
+                    }
+                },
+                Some(v) => {
+                    return Err(bad_row(
+                        i,
+                        format!("{META} must be a JSON object or its text, got {v}"),
+                    ))
+                }
+            }
             meta.push(serde_json::to_vec(&Value::Object(extra)).expect("JSON"));
         }
     }

@@ -525,7 +525,7 @@ def rename(uri):
     client.drop_database("renamedb")
     # The old names are free again.
     client.create_collection("old_c", dimension=4)
-    # Collection properties: set, replaced, dropped; bad values and an unenforced TTL
+    # Collection properties: set, replaced, dropped; bad values
     # refused, nothing changed by a refusal.
     client.load_collection("old_c")
     expect_error("mmap of a loaded collection", lambda: client.alter_collection_properties("old_c", {"mmap.enabled": True}),
@@ -538,11 +538,11 @@ def rename(uri):
     check(client.describe_collection("old_c")["properties"]["mmap.enabled"] == "False", "property replaced")
     expect_error("bad mmap value", lambda: client.alter_collection_properties("old_c", {"mmap.enabled": "maybe"}),
                  "1100", "invalid mmap.enabled value")
-    expect_error("ttl", lambda: client.alter_collection_properties("old_c", {"collection.ttl.seconds": 60}),
-                 "1100", "collection.ttl.seconds is not supported")
-    expect_error("ttl at create", lambda: client.create_collection("ttl_c", dimension=4,
-                                                                   properties={"collection.ttl.seconds": 60}),
-                 "collection.ttl.seconds is not supported")
+    expect_error("bad ttl", lambda: client.alter_collection_properties("old_c", {"collection.ttl.seconds": "1h"}),
+                 "1100", "collection TTL is not a valid positive integer")
+    expect_error("bad ttl at create", lambda: client.create_collection("ttl_c", dimension=4,
+                                                                       properties={"collection.ttl.seconds": "x"}),
+                 "collection TTL is not a valid positive integer")
     check(not client.has_collection("ttl_c"), "the refused collection was not created")
     expect_error("alter a missing collection", lambda: client.alter_collection_properties("nowhere", {"a": 1}),
                  "100", "collection not found")
@@ -751,6 +751,51 @@ def alter(uri):
     print("alter: all checks passed")
 
 
+def ttl(uri):
+    """collection.ttl.seconds: rows older than the TTL are invisible to query, get and
+    search at once, newer rows stay; a sealed segment of only expired rows is dropped
+    (gone from the persistent segments); removing the TTL shows what was not dropped."""
+    client = MilvusClient(uri=uri)
+    fresh(client, "ttl_c")
+    client.create_collection("ttl_c", dimension=4, consistency_level="Strong")
+    old = [{"id": i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(10)]
+    client.insert("ttl_c", old)
+    client.flush("ttl_c")
+    written = time.time()
+    conn = client._get_connection()
+    sealed = [s.segmentID for s in conn.get_persistent_segment_infos("ttl_c")]
+    check(len(sealed) == 1, f"one sealed segment of old rows {sealed}")
+    check(client.query("ttl_c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 10, "10 old rows")
+    # The old rows age past a TTL of 5 s; new rows (growing, not flushed) are younger.
+    while time.time() < written + 6:
+        time.sleep(0.1)
+    new = [{"id": 100 + i, "vector": [1.0, float(i), 0.0, 0.0]} for i in range(10)]
+    client.insert("ttl_c", new)
+    client.alter_collection_properties("ttl_c", {"collection.ttl.seconds": 5})
+    check(client.describe_collection("ttl_c")["properties"].get("collection.ttl.seconds") == "5", "TTL recorded")
+    count = client.query("ttl_c", filter="", output_fields=["count(*)"])[0]["count(*)"]
+    check(count == 10, f"only the 10 new rows are counted, got {count}")
+    ids = sorted(r["id"] for r in client.query("ttl_c", filter="id >= 0", output_fields=["id"]))
+    check(ids == list(range(100, 110)), f"query sees the new rows only {ids}")
+    check(client.get("ttl_c", ids=[3]) == [], "get of an expired row finds nothing")
+    hits = [h["id"] for h in client.search("ttl_c", data=[[1.0, 3.0, 0.0, 0.0]], limit=20)[0]]
+    check(sorted(hits) == list(range(100, 110)), f"search finds the new rows only {hits}")
+    # The segment of only expired rows is dropped by the datacoord.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        now = [s.segmentID for s in conn.get_persistent_segment_infos("ttl_c")]
+        if not set(sealed) & set(now):
+            break
+        time.sleep(0.2)
+    check(not set(sealed) & set(now), f"the expired segment is dropped {sealed} {now}")
+    # Without the TTL the new rows stay; the dropped rows do not come back.
+    client.drop_collection_properties("ttl_c", ["collection.ttl.seconds"])
+    count = client.query("ttl_c", filter="", output_fields=["count(*)"])[0]["count(*)"]
+    check(count == 10, f"the dropped segment's rows stay gone, got {count}")
+    client.drop_collection("ttl_c")
+    print("ttl: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -773,5 +818,7 @@ if __name__ == "__main__":
         info(uri)
     elif mode == "alter":
         alter(uri)
+    elif mode == "ttl":
+        ttl(uri)
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -2,7 +2,8 @@
 local storage directory), imported with pymilvus's `utility.do_bulk_insert` (gRPC) and
 with the RESTful `jobs/import/*`. Run by tests/import.rs.
 
-    python import_client.py formats URI BUCKET_DIR       # JSON and Parquet, refusals
+    python import_client.py formats URI BUCKET_DIR       # JSON, Parquet and NumPy, refusals
+    python import_client.py writers URI S3_ENDPOINT BUCKET  # pymilvus's RemoteBulkWriter output, each file type
     python import_client.py big URI BUCKET_DIR ROWS      # writes ROWS rows, starts the job, prints JOB <id>
     python import_client.py verify URI JOB ROWS          # waits for the job, checks every row once
 
@@ -69,6 +70,24 @@ def write_parquet(bucket, key, ids):
     pq.write_table(table, os.path.join(bucket, key))
 
 
+def write_numpy(bucket, folder, ids, dynamic=True):
+    """One <field>.npy per field, as numpy saves them: vectors 2-D float32, strings and
+    JSON as unicode arrays, dynamic keys as JSON text in $meta.npy."""
+    os.makedirs(os.path.join(bucket, folder), exist_ok=True)
+    ids = list(ids)
+    columns = {
+        "id": np.array(ids, dtype=np.int64),
+        "vector": np.array([vec(i) for i in ids], dtype=np.float32),
+        "title": np.array([f"t{i}" for i in ids]),
+        "meta": np.array([json.dumps({"n": i}) for i in ids]),
+    }
+    if dynamic:
+        columns["$meta"] = np.array([json.dumps({"color": "green"}) for _ in ids])
+    for name, arr in columns.items():
+        np.save(os.path.join(bucket, folder, name + ".npy"), arr)
+    return [f"{folder}/{name}.npy" for name in columns]
+
+
 def wait_count(client, name, rows, deadline_s=60):
     """Imported segments reach a loaded collection's querynodes shortly after the job
     completes (as in Milvus): wait until they are all served."""
@@ -112,27 +131,41 @@ def formats(uri, bucket):
     check(r["code"] == 0 and r["data"]["jobId"].isdigit(), f"create {r}")
     d = wait_job(uri, r["data"]["jobId"])
     check(d["state"] == "Completed" and d["progress"] == 100 and d["importedRows"] == 1500, f"parquet import {d}")
+    # NumPy: two batches of one file per field, in one job.
+    npy = [write_numpy(bucket, "bulk/npy1", range(2500, 3000)), write_numpy(bucket, "bulk/npy2", range(3000, 3200))]
+    r3 = rest(uri, "jobs/import/create", {"collectionName": "imp", "files": npy})
+    d = wait_job(uri, r3["data"]["jobId"])
+    check(d["state"] == "Completed" and d["importedRows"] == 700, f"numpy import {d}")
     listed = rest(uri, "jobs/import/list", {"collectionName": "imp"})["data"]["records"]
-    check({x["jobId"] for x in listed} == {str(task), r["data"]["jobId"]}, f"list {listed}")
+    check({x["jobId"] for x in listed} == {str(task), r["data"]["jobId"], r3["data"]["jobId"]}, f"list {listed}")
     tasks = utility.list_bulk_insert_tasks(collection_name="imp", using="imp")
-    check(len(tasks) == 2 and all(t.state_name == "Completed" for t in tasks), f"list_bulk_insert_tasks {tasks}")
+    check(len(tasks) == 3 and all(t.state_name == "Completed" for t in tasks), f"list_bulk_insert_tasks {tasks}")
     # The rows, with their fields and dynamic keys, searchable and queryable.
     client.load_collection("imp")
-    n = wait_count(client, "imp", 2500)
-    check(n == 2500, f"all rows {n}")
-    got = client.query("imp", filter="id in [5, 1005]", output_fields=["title", "meta", "color"])
+    n = wait_count(client, "imp", 3200)
+    check(n == 3200, f"all rows {n}")
+    got = client.query("imp", filter="id in [5, 1005, 3005]", output_fields=["title", "meta", "color"])
     got = sorted(got, key=lambda x: x["id"])
     check(got == [{"id": 5, "title": "t5", "meta": {"n": 5}, "color": "red"},
-                  {"id": 1005, "title": "t1005", "meta": {"n": 1005}, "color": "blue"}], f"rows {got}")
+                  {"id": 1005, "title": "t1005", "meta": {"n": 1005}, "color": "blue"},
+                  {"id": 3005, "title": "t3005", "meta": {"n": 3005}, "color": "green"}], f"rows {got}")
     hits = client.search("imp", data=[vec(1234)], limit=1, output_fields=["title"])
     check(hits[0][0]["id"] == 1234 or hits[0][0]["distance"] == 0.0, f"search {hits}")
     segs = client._get_connection().get_persistent_segment_infos("imp")
-    check(sum(s.num_rows for s in segs) == 2500, f"segments {segs}")
+    check(sum(s.num_rows for s in segs) == 3200, f"segments {segs}")
     # What cannot be imported fails the job with the reason; nothing is added.
+    os.makedirs(os.path.join(bucket, "bulk/npybad"), exist_ok=True)
+    np.save(os.path.join(bucket, "bulk/npybad/id.npy"), np.arange(5, dtype=np.int64) + 90000)
+    np.save(os.path.join(bucket, "bulk/npybad/vector.npy"), np.zeros((4, DIM), dtype=np.float32))
+    np.save(os.path.join(bucket, "bulk/npybad/colour.npy"), np.zeros(5, dtype=np.int64))
+    np.save(os.path.join(bucket, "bulk/npybad/title.npy"), np.zeros((5, 2), dtype=np.float32))
     for files, needle in [
         (["bulk/missing.json"], "does not exist"),
         (["bulk/x.csv"], "unsupported file type"),
-        (["bulk/id.npy", "bulk/vector.npy"], "NumPy (.npy) files are not supported"),
+        (["bulk/npybad/id.npy", "bulk/npybad/vector.npy"], "has 4 rows but bulk/npybad/id.npy has 5"),
+        (["bulk/npybad/colour.npy"], "no corresponding field in the collection"),
+        (["bulk/npybad/title.npy"], "field title of type VarChar takes a 1-D array"),
+        (["bulk/a.json", "bulk/npybad/id.npy"], "an import unit is one JSON or Parquet file"),
     ]:
         r = rest(uri, "jobs/import/create", {"collectionName": "imp", "files": [files]})
         d = wait_job(uri, r["data"]["jobId"])
@@ -143,7 +176,7 @@ def formats(uri, bucket):
     r = rest(uri, "jobs/import/create", {"collectionName": "imp", "files": [["bulk/bad.json"]]})
     d = wait_job(uri, r["data"]["jobId"])
     check(d["state"] == "Failed" and "vector" in d.get("reason", ""), f"bad rows: {d}")
-    check(client.query("imp", filter="", output_fields=["count(*)"])[0]["count(*)"] == 2500, "nothing added")
+    check(client.query("imp", filter="", output_fields=["count(*)"])[0]["count(*)"] == 3200, "nothing added")
     r = rest(uri, "jobs/import/create", {"collectionName": "nowhere", "files": [["bulk/a.json"]]})
     check(r["code"] == 100, f"missing collection {r}")
     r = rest(uri, "jobs/import/create", {"collectionName": "imp"})
@@ -152,6 +185,52 @@ def formats(uri, bucket):
     check(r["code"] == 2101 and "import job not found" in r["message"], f"missing job {r}")
     client.drop_collection("imp")
     print("formats: all checks passed")
+
+
+def writers(uri, endpoint, bucket):
+    """What pymilvus's RemoteBulkWriter writes into the S3 bucket, in each of its file types
+    (Parquet, JSON, NumPy), imports unchanged through pymilvus's bulk_import (REST)."""
+    from pymilvus.bulk_writer import BulkFileType, RemoteBulkWriter, bulk_import, get_import_progress
+
+    client = MilvusClient(uri=uri)
+    collection(client, "imp_w")
+    from pymilvus import CollectionSchema, FieldSchema  # the writer takes an ORM schema
+    fields = [FieldSchema("id", DataType.INT64, is_primary=True),
+              FieldSchema("vector", DataType.FLOAT_VECTOR, dim=DIM),
+              FieldSchema("title", DataType.VARCHAR, max_length=64),
+              FieldSchema("meta", DataType.JSON)]
+    schema = CollectionSchema(fields, enable_dynamic_field=True)
+    conn = RemoteBulkWriter.S3ConnectParam(endpoint=endpoint, access_key="minioadmin", secret_key="minioadmin",
+                                           bucket_name=bucket, secure=False)
+    total = 0
+    for n, file_type in enumerate([BulkFileType.PARQUET, BulkFileType.JSON, BulkFileType.NUMPY]):
+        with RemoteBulkWriter(schema=schema, remote_path=f"writer_{file_type.name}", connect_param=conn,
+                              file_type=file_type) as w:
+            for i in range(n * 1000, n * 1000 + 700):
+                w.append_row({"id": i, "vector": vec(i), "title": f"t{i}", "meta": {"n": i}, "kind": file_type.name})
+            w.commit()
+            files = w.batch_files
+        check(files and all(files), f"{file_type.name}: the writer wrote {files}")
+        r = bulk_import(url=uri, collection_name="imp_w", files=files).json()
+        check(r["code"] == 0, f"{file_type.name}: bulk_import {r}")
+        job = r["data"]["jobId"]
+        deadline = time.time() + 120
+        while True:
+            p = get_import_progress(url=uri, job_id=job).json()
+            if p["data"]["state"] in ("Completed", "Failed") or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(p["data"]["state"] == "Completed" and p["data"]["importedRows"] == 700, f"{file_type.name}: {p}")
+        total += 700
+    client.load_collection("imp_w")
+    check(wait_count(client, "imp_w", total) == total, "every written row imported")
+    got = client.query("imp_w", filter="id in [5, 1005, 2005]", output_fields=["title", "meta", "kind"])
+    got = sorted(got, key=lambda x: x["id"])
+    check(got == [{"id": 5, "title": "t5", "meta": {"n": 5}, "kind": "PARQUET"},
+                  {"id": 1005, "title": "t1005", "meta": {"n": 1005}, "kind": "JSON"},
+                  {"id": 2005, "title": "t2005", "meta": {"n": 2005}, "kind": "NUMPY"}], f"rows {got}")
+    client.drop_collection("imp_w")
+    print("writers: all checks passed")
 
 
 def big(uri, bucket, rows):
@@ -181,6 +260,8 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "formats":
         formats(sys.argv[2], sys.argv[3])
+    elif mode == "writers":
+        writers(sys.argv[2], sys.argv[3], sys.argv[4])
     elif mode == "big":
         big(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif mode == "verify":

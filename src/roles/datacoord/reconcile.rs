@@ -16,6 +16,7 @@ use super::DataCoord;
 use crate::meta::now_ms;
 use crate::proto::datacoord::{ChannelWatch, SegmentState};
 use crate::role::Role;
+use crate::schema::properties;
 use crate::session::fenced::{FenceError, FencedStore};
 
 /// How often the loop looks again (also how soon a new collection gets a datanode).
@@ -259,11 +260,14 @@ async fn release_dropped(dc: &DataCoord, store: &FencedStore) -> Result<(), Fenc
     Ok(())
 }
 
-/// Marks Dropped the live segments and deltas of dropped collections, and the segments
-/// of partitions the catalog no longer has.
+/// Marks Dropped the live segments and deltas of dropped collections, the segments of
+/// partitions the catalog no longer has, and the segments whose every row has expired
+/// (written before the collection's TTL: its newest row is older than the TTL, so every
+/// search and query already skips all of its rows; GC then deletes its files).
 async fn mark_dropped(dc: &DataCoord, store: &FencedStore) -> Result<(), FenceError> {
     let now = now_ms();
     let mut ops = Vec::new();
+    let mut expired = 0usize;
     {
         let catalog = dc.catalog.read().expect("catalog lock");
         let meta = dc.meta.read().expect("meta lock");
@@ -280,7 +284,14 @@ async fn mark_dropped(dc: &DataCoord, store: &FencedStore) -> Result<(), FenceEr
                     catalog.collection_revision(c.id) >= s.revision
                         && !c.partitions.iter().any(|p| p.id == r.partition_id)
                 });
-            if drop {
+            let expire_before = catalog.collection_by_id(r.collection_id).map_or(0, |c| {
+                properties::expire_before(properties::ttl(&c.properties), now.max(0) as u64)
+            });
+            let all_expired = r.state() == SegmentState::Flushed && r.end_ts < expire_before;
+            if all_expired && !drop {
+                expired += 1;
+            }
+            if drop || all_expired {
                 let mut r = r.clone();
                 r.set_state(SegmentState::Dropped);
                 r.dropped_at_ms = now;
@@ -312,6 +323,11 @@ async fn mark_dropped(dc: &DataCoord, store: &FencedStore) -> Result<(), FenceEr
             .collect();
         store.write_if(when, puts).await?;
     }
-    log::info!(records = count; "segments of dropped collections or partitions marked Dropped");
+    if expired > 0 {
+        log::info!(segments = expired; "segments whose rows have all expired (collection TTL) marked Dropped");
+    }
+    if count > expired {
+        log::info!(records = count - expired; "segments of dropped collections or partitions marked Dropped");
+    }
     Ok(())
 }

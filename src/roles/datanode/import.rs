@@ -1,5 +1,6 @@
 //! Bulk import: the jobs the active datacoord assigned to this datanode. A job's files
-//! (row-based JSON or Parquet, keys relative to the bucket, as Milvus reads them) are
+//! (row-based JSON, Parquet, or NumPy with one `<field>.npy` per field; keys relative
+//! to the bucket, as Milvus reads them) are
 //! read, checked against the schema as an insert is, given row IDs (and keys, with
 //! autoID), split by shard by their key's hash, and written as Parquet segments; then
 //! one etcd txn registers the segments and marks the job Completed, only while the job
@@ -386,15 +387,13 @@ async fn read_unit(
     schema: &CollectionSchema,
     paths: &[String],
 ) -> Result<(Vec<FieldData>, usize), ImportError> {
+    let is_npy = |p: &String| p.to_ascii_lowercase().ends_with(".npy");
+    if !paths.is_empty() && paths.iter().all(is_npy) {
+        return numpy_unit(shared, schema, paths).await;
+    }
     let [path] = paths else {
-        if paths.iter().all(|p| p.ends_with(".npy")) {
-            return Err(Bad(
-                "NumPy (.npy) files are not supported by this build yet: use JSON or Parquet"
-                    .into(),
-            ));
-        }
         return Err(Bad(format!(
-            "an import unit is one JSON or Parquet file, got {} files: {paths:?}",
+            "an import unit is one JSON or Parquet file, or the .npy files of one batch (one per field), got {} files: {paths:?}",
             paths.len()
         )));
     };
@@ -414,15 +413,154 @@ async fn read_unit(
         let data = bytes(shared.storage.get_in_bucket(path).await)?;
         let (path, schema) = (path.clone(), schema.clone());
         blocking(move || parquet_columns(&path, data, &schema)).await
-    } else if lower.ends_with(".npy") {
-        Err(Bad(
-            "NumPy (.npy) files are not supported by this build yet: use JSON or Parquet".into(),
-        ))
     } else {
         Err(Bad(format!(
-            "unsupported file type of {path}: expected .json or .parquet"
+            "unsupported file type of {path}: expected .json, .parquet or .npy"
         )))
     }
+}
+
+/// A NumPy import unit: one `<field>.npy` file per field, as pymilvus's NPY bulk writer
+/// writes a batch (the dynamic field's file is `$meta.npy`).
+async fn numpy_unit(
+    shared: &Shared,
+    schema: &CollectionSchema,
+    paths: &[String],
+) -> Result<(Vec<FieldData>, usize), ImportError> {
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let data = shared
+            .storage
+            .get_in_bucket(path)
+            .await
+            .map_err(|e| storage_error(path, e))?;
+        files.push((path.clone(), data));
+    }
+    let schema = schema.clone();
+    blocking(move || numpy_columns(&files, &schema)).await
+}
+
+/// The columns of a NumPy unit: each file names its field and holds one row per entity,
+/// the same number in every file.
+fn numpy_columns(
+    files: &[(String, Bytes)],
+    schema: &CollectionSchema,
+) -> Result<(Vec<FieldData>, usize), ImportError> {
+    let mut out: Vec<FieldData> = Vec::new();
+    let mut rows: Option<(usize, &str)> = None;
+    for (path, data) in files {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let stem = &name[..name.len() - ".npy".len()];
+        let field = schema
+            .fields
+            .iter()
+            .find(|f| {
+                if f.is_dynamic {
+                    stem == rows::META
+                } else {
+                    f.name == stem
+                }
+            })
+            .ok_or_else(|| {
+                Bad(format!(
+                    "{path}: the file has no corresponding field in the collection (a NumPy file is named after its field: <field>.npy{})",
+                    if schema.enable_dynamic_field { ", dynamic keys in $meta.npy" } else { "" }
+                ))
+            })?;
+        if field.is_function_output || (field.is_primary_key && field.auto_id) {
+            return Err(Bad(format!(
+                "{path}: field {} is generated ({}), it takes no file",
+                field.name,
+                if field.auto_id {
+                    "autoID"
+                } else {
+                    "a function's output"
+                }
+            )));
+        }
+        let fname = if field.is_dynamic {
+            rows::META
+        } else {
+            field.name.as_str()
+        };
+        if out.iter().any(|c| c.field_name == fname) {
+            return Err(Bad(format!("{path}: a second file for field {fname}")));
+        }
+        let (col, n) = npy_column(field, data).map_err(|e| Bad(format!("{path}: {e}")))?;
+        match rows {
+            Some((m, other)) if m != n => {
+                return Err(Bad(format!(
+                    "{path} has {n} rows but {other} has {m}: every file of a batch holds one row per entity"
+                )))
+            }
+            _ => rows = Some((n, path)),
+        }
+        out.push(arrow_column(field, &col, n).map_err(|e| Bad(format!("{path}: {e}")))?);
+    }
+    Ok((out, rows.map_or(0, |(n, _)| n)))
+}
+
+/// One `.npy` file as an Arrow column for field `f`: 1-D for scalars (bool, int8 to
+/// int64, float32/float64, unicode strings, JSON as text), 2-D (rows x dim, C order) for
+/// float vectors.
+fn npy_column(f: &FieldSchema, data: &[u8]) -> Result<(ArrayRef, usize), String> {
+    use arrow_array::{
+        BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int16Array, Int32Array,
+        Int64Array, Int8Array, StringArray,
+    };
+    use npyz::TypeChar;
+    let npy = npyz::NpyFile::new(data).map_err(|e| format!("not a readable .npy file: {e}"))?;
+    let shape = npy.shape().to_vec();
+    let npyz::DType::Plain(ts) = npy.dtype() else {
+        return Err(format!(
+            "dtype {} is not supported: a file holds one plain column",
+            npy.dtype().descr()
+        ));
+    };
+    let vector = f.data_type() == DataType::FloatVector;
+    let dims = if vector { 2 } else { 1 };
+    if shape.len() != dims {
+        return Err(format!(
+            "shape {shape:?}: field {} of type {} takes a {dims}-D array",
+            f.name,
+            f.data_type().as_str_name()
+        ));
+    }
+    if vector && npy.order() == npyz::Order::Fortran {
+        return Err(
+            "Fortran-ordered arrays are not supported: save np.ascontiguousarray(...)".into(),
+        );
+    }
+    let rows = shape[0] as usize;
+    let read = |e: std::io::Error| format!("cannot read its {ts} values: {e}");
+    let values: ArrayRef = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Bool, _) => Arc::new(BooleanArray::from(npy.into_vec::<bool>().map_err(read)?)),
+        (TypeChar::Int, 1) => Arc::new(Int8Array::from(npy.into_vec::<i8>().map_err(read)?)),
+        (TypeChar::Int, 2) => Arc::new(Int16Array::from(npy.into_vec::<i16>().map_err(read)?)),
+        (TypeChar::Int, 4) => Arc::new(Int32Array::from(npy.into_vec::<i32>().map_err(read)?)),
+        (TypeChar::Int, 8) => Arc::new(Int64Array::from(npy.into_vec::<i64>().map_err(read)?)),
+        (TypeChar::Float, 4) => Arc::new(Float32Array::from(npy.into_vec::<f32>().map_err(read)?)),
+        (TypeChar::Float, 8) => Arc::new(Float64Array::from(npy.into_vec::<f64>().map_err(read)?)),
+        (TypeChar::UnicodeStr, _) => {
+            Arc::new(StringArray::from(npy.into_vec::<String>().map_err(read)?))
+        }
+        _ => {
+            return Err(format!(
+                "NumPy dtype {ts} is not supported: bool, int8 to int64, float32, float64 and unicode strings (<U) are"
+            ))
+        }
+    };
+    if !vector {
+        return Ok((values, rows));
+    }
+    let dim = i32::try_from(shape[1]).map_err(|_| format!("dim {} is too large", shape[1]))?;
+    let item = Arc::new(arrow_schema::Field::new(
+        "item",
+        values.data_type().clone(),
+        false,
+    ));
+    let list = FixedSizeListArray::try_new(item, dim, values, None).map_err(|e| e.to_string())?;
+    Ok((Arc::new(list), rows))
 }
 
 /// A JSON file: `{"rows": [...]}` (Milvus's row-based format) or a list of rows.

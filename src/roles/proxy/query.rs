@@ -193,6 +193,7 @@ impl Proxy {
                 template_values: templates.clone(),
                 output_field_ids: output.to_vec(),
                 freshness: Some(freshness),
+                expire_before: loaded.expire_before(),
             }),
             limit,
             count_only,

@@ -61,6 +61,18 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Rows written before this hybrid timestamp have expired (its `collection.ttl.seconds`
+    /// by this host's clock); 0 when none expire.
+    pub fn expire_before(&self) -> u64 {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        crate::schema::properties::expire_before(
+            crate::schema::properties::ttl(&self.record.properties),
+            now_ms,
+        )
+    }
+
     /// Its schema.
     pub fn schema(&self) -> &CollectionSchema {
         self.record

@@ -292,6 +292,7 @@ impl Proxy {
                 template_values: req.expr_template_values.clone(),
                 output_field_ids: out.ids.clone(),
                 freshness: Some(freshness),
+                expire_before: loaded.expire_before(),
             }),
             field_id: field.field_id,
             vectors,

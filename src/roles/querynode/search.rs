@@ -35,6 +35,8 @@ pub struct SearchInput<'a> {
     pub partitions: &'a [i64],
     /// Output columns (field IDs).
     pub output: &'a [i64],
+    /// Rows written before this hybrid timestamp have expired (0: none).
+    pub expire_before: u64,
 }
 
 /// Hits of a shard search or rows of a query.
@@ -74,15 +76,26 @@ fn chunk(d: &ShardData, at: At) -> &Chunk {
     }
 }
 
-/// The rows of `c` that are visible (not deleted) and pass `filter`; None when all are.
-fn mask(c: &Chunk, deletes: &Deletes, filter: Option<&Filter>) -> Option<(Vec<bool>, usize)> {
-    if filter.is_none() && deletes.is_empty() {
+/// Whether row `row` of `c` is visible: not deleted after it was written, not expired.
+fn visible(c: &Chunk, row: usize, deletes: &Deletes, expire_before: u64) -> bool {
+    c.timestamps[row] >= expire_before && !deletes.deleted(c.pks.get(row), c.version(row))
+}
+
+/// The rows of `c` that are visible and pass `filter`; None when all are.
+fn mask(
+    c: &Chunk,
+    deletes: &Deletes,
+    filter: Option<&Filter>,
+    expire_before: u64,
+) -> Option<(Vec<bool>, usize)> {
+    let none_expired = expire_before == 0 || c.timestamps.iter().all(|t| *t >= expire_before);
+    if filter.is_none() && deletes.is_empty() && none_expired {
         return None;
     }
     let mut m = vec![false; c.rows];
     let mut n = 0;
     for (row, slot) in m.iter_mut().enumerate() {
-        if deletes.deleted(c.pks.get(row), c.version(row)) {
+        if !visible(c, row, deletes, expire_before) {
             continue;
         }
         if filter.is_some_and(|f| !f.matches(c, row)) {
@@ -132,7 +145,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
     );
     for at in sources {
         let c = chunk(d, at);
-        let m = mask(c, &d.deletes, input.filter);
+        let m = mask(c, &d.deletes, input.filter, input.expire_before);
         scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
@@ -310,6 +323,8 @@ pub struct QueryInput<'a> {
     pub limit: usize,
     /// Only count.
     pub count_only: bool,
+    /// Rows written before this hybrid timestamp have expired (0: none).
+    pub expire_before: u64,
 }
 
 /// The rows of the shard that match, by key order.
@@ -332,7 +347,7 @@ pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
         let c = chunk(d, at);
         scanned += c.rows as i64;
         for row in 0..c.rows {
-            if d.deletes.deleted(c.pks.get(row), c.version(row)) {
+            if !visible(c, row, &d.deletes, input.expire_before) {
                 continue;
             }
             if input.filter.is_some_and(|f| !f.matches(c, row)) {

@@ -128,6 +128,7 @@ async fn do_search(
                 filter: filter.as_ref(),
                 partitions: &base.partition_ids,
                 output: &base.output_field_ids,
+                expire_before: base.expire_before,
             },
         )
     })
@@ -161,6 +162,7 @@ async fn do_query(
                 output: &base.output_field_ids,
                 limit: req.limit.max(0) as usize,
                 count_only: req.count_only,
+                expire_before: base.expire_before,
             },
         )
     })

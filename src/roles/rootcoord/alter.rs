@@ -4,9 +4,11 @@
 //!
 //! Keys this build acts on are checked: `mmap.enabled` and `lazyload.enabled` take `true`
 //! or `false` (recorded; segments are always in memory here), and are not changed while
-//! the collection is loaded (the proxy refuses, as Milvus's proxy does); `collection.ttl.seconds` is refused
-//! with a message saying so, because expired rows would stay visible (nothing here expires
-//! rows yet), and an accepted TTL that does nothing would be a silent lie. Other keys are
+//! the collection is loaded (the proxy refuses, as Milvus's proxy does);
+//! `collection.ttl.seconds` takes an integer (Milvus's "collection TTL is not a valid
+//! positive integer" otherwise): above 0, rows older than it are invisible to searches
+//! and queries (the proxy sends the cut-off with each read) and segments of only such
+//! rows are dropped by the datacoord. Other keys are
 //! recorded as given, as Milvus records keys it does not know.
 //!
 //! `AlterDatabase` (pymilvus `alter_database_properties` / `drop_database_properties`)
