@@ -23,6 +23,8 @@ pub mod code {
     pub const COLLECTION_LOADED: i32 = 104;
     /// No such partition.
     pub const PARTITION_NOT_FOUND: i32 = 200;
+    /// ErrResourceGroupNotFound.
+    pub const RESOURCE_GROUP_NOT_FOUND: i32 = 300;
     /// No such index.
     pub const INDEX_NOT_FOUND: i32 = 700;
     /// More than one index answers to the name (or to none given).

@@ -645,6 +645,24 @@ def info(uri):
     m = stub.GetMetrics(milvus_pb2.GetMetricsRequest(request="{}"))
     check(m.status.code == 1100 and "metric_type" in m.status.reason, f"bad metrics request {m.status}")
     check(client.get_server_version().startswith("v2.5"), "server version")
+    # Resource groups: the default one holds both querynodes and the loaded replicas.
+    check(client.list_resource_groups() == ["__default_resource_group"], "one resource group")
+    rg = client.describe_resource_group("__default_resource_group")
+    check(rg.name == "__default_resource_group" and rg.capacity == 1000000 and rg.num_available_node == 2,
+          f"the default group {rg}")
+    check(rg.num_loaded_replica == {"info_c": 2} and len(rg.nodes) == 2, f"its replicas and nodes {rg}")
+    check(sorted(n.node_id for n in rg.nodes) == sorted(set().union(*nodes)), f"its querynodes {rg.nodes}")
+    check(rg.config.limits.node_num == 1000000, f"its config {rg.config}")
+    check(utility.list_resource_groups(using="info") == ["__default_resource_group"], "the ORM's list")
+    expect_error("describe a missing group", lambda: client.describe_resource_group("rg1"),
+                 "300", "resource group not found[rg=rg1]")
+    expect_error("create a group", lambda: client.create_resource_group("rg1"),
+                 "it has one resource group")
+    expect_error("create a bad name", lambda: client.create_resource_group("1rg"),
+                 "1100", "the first character of a resource group name must be an underscore or letter")
+    expect_error("drop the default group", lambda: client.drop_resource_group("__default_resource_group"),
+                 "1100", "delete default rg is not permitted")
+    client.drop_resource_group("rg_missing")
     client.drop_collection("info_c")
     print("info: all checks passed")
 

@@ -293,3 +293,143 @@ impl Proxy {
         }
     }
 }
+
+/// Milvus's check of a resource group name (code 1100 when it fails).
+fn check_resource_group_name(name: &str) -> Result<(), Status> {
+    let invalid = |why: &str| {
+        error(
+            code::PARAMETER_INVALID,
+            format!("Invalid resource group name {name}. {why}: invalid parameter"),
+        )
+    };
+    let Some(first) = name.bytes().next() else {
+        return Err(error(
+            code::PARAMETER_INVALID,
+            "resource group name couldn't be empty".to_string(),
+        ));
+    };
+    if name.len() > 255 {
+        return Err(invalid(
+            "the length of a resource group name must be less than 255 characters",
+        ));
+    }
+    if first != b'_' && !first.is_ascii_alphabetic() {
+        return Err(invalid(
+            "the first character of a resource group name must be an underscore or letter.",
+        ));
+    }
+    if !name.bytes().all(|c| c == b'_' || c.is_ascii_alphanumeric()) {
+        return Err(invalid(
+            "resource group name can only contain numbers, letters and underscores.",
+        ));
+    }
+    Ok(())
+}
+
+/// The answer to the calls that would place querynodes or replicas in other groups.
+fn one_group_only(method: &str) -> Status {
+    error(
+        code::SERVICE_UNIMPLEMENTED,
+        format!(
+            "{method} is not supported by this Milvus-compatible cluster: it has one resource group, \
+             {DEFAULT_RESOURCE_GROUP}, holding every querynode, and places each replica over all of them"
+        ),
+    )
+}
+
+impl Proxy {
+    /// `ListResourceGroups`: the default group, the only one.
+    pub fn list_resource_groups(&self) -> pb::ListResourceGroupsResponse {
+        pb::ListResourceGroupsResponse {
+            status: Some(Status::default()),
+            resource_groups: vec![DEFAULT_RESOURCE_GROUP.to_string()],
+        }
+    }
+
+    /// `DescribeResourceGroup`: the default group as Milvus describes it (capacity
+    /// 1,000,000, requests 0 / limits 1,000,000 nodes), with every live querynode and
+    /// the replicas of each loaded collection; another name is not found (300).
+    pub async fn describe_resource_group(
+        &self,
+        req: pb::DescribeResourceGroupRequest,
+    ) -> pb::DescribeResourceGroupResponse {
+        if req.resource_group != DEFAULT_RESOURCE_GROUP {
+            return pb::DescribeResourceGroupResponse::from_status(error(
+                code::RESOURCE_GROUP_NOT_FOUND,
+                format!("resource group not found[rg={}]", req.resource_group),
+            ));
+        }
+        let sessions = match discovery::all(&self.ctx.etcd, &self.ctx.keys).await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                return pb::DescribeResourceGroupResponse::from_status(retriable(
+                    code::SERVICE_UNAVAILABLE,
+                    format!("cannot read the sessions from etcd: {e}"),
+                ))
+            }
+        };
+        let nodes: Vec<pb::NodeInfo> = discovery::processes(&sessions, &self.ctx.keys)
+            .into_iter()
+            .filter(|(s, _)| s.value.server_name == "querynode")
+            .map(|(s, _)| pb::NodeInfo {
+                node_id: s.value.server_id,
+                address: s.value.address.clone(),
+                hostname: s.value.host_name.clone(),
+            })
+            .collect();
+        let mut num_loaded_replica = std::collections::HashMap::new();
+        for (id, load) in self.load_infos() {
+            if let Some(schema) = self.collection_by_id(id).await.ok().and_then(|r| r.schema) {
+                num_loaded_replica.insert(schema.name, load.replica_number.max(1));
+            }
+        }
+        const CAPACITY: i32 = 1_000_000;
+        pb::DescribeResourceGroupResponse {
+            status: Some(Status::default()),
+            resource_group: Some(pb::ResourceGroup {
+                name: DEFAULT_RESOURCE_GROUP.to_string(),
+                capacity: CAPACITY,
+                num_available_node: nodes.len() as i32,
+                num_loaded_replica,
+                num_outgoing_node: Default::default(),
+                num_incoming_node: Default::default(),
+                config: Some(pb::ResourceGroupConfig {
+                    requests: Some(pb::ResourceGroupLimit { node_num: 0 }),
+                    limits: Some(pb::ResourceGroupLimit { node_num: CAPACITY }),
+                    transfer_from: vec![],
+                    transfer_to: vec![],
+                    node_filter: None,
+                }),
+                nodes,
+            }),
+        }
+    }
+
+    /// `CreateResourceGroup`: a valid name is refused all the same (one group only);
+    /// the default group's name is Milvus's "already exists".
+    pub fn create_resource_group(&self, req: pb::CreateResourceGroupRequest) -> Status {
+        if let Err(s) = check_resource_group_name(&req.resource_group) {
+            return s;
+        }
+        one_group_only("CreateResourceGroup")
+    }
+
+    /// `DropResourceGroup`: the default group cannot be dropped (Milvus's words); any
+    /// other name does not exist, and dropping it is no error (as in Milvus).
+    pub fn drop_resource_group(&self, req: pb::DropResourceGroupRequest) -> Status {
+        if req.resource_group == DEFAULT_RESOURCE_GROUP {
+            return error(
+                code::PARAMETER_INVALID,
+                format!(
+                    "delete default rg is not permitted: invalid parameter[expected=not default resource group][actual={DEFAULT_RESOURCE_GROUP}]"
+                ),
+            );
+        }
+        Status::default()
+    }
+
+    /// `UpdateResourceGroups`, `TransferNode`, `TransferReplica`: refused (one group).
+    pub fn refuse_resource_group_change(&self, method: &str) -> Status {
+        one_group_only(method)
+    }
+}

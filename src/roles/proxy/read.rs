@@ -222,6 +222,15 @@ impl Proxy {
             .map(|r| r.value.clone())
     }
 
+    /// Every loaded collection's ID and load.
+    pub(super) fn load_infos(&self) -> Vec<(i64, LoadInfo)> {
+        let loads = self.reads.loads.read().expect("loads lock");
+        loads
+            .all()
+            .filter_map(|(id, r)| Some((id.parse().ok()?, r.value.clone())))
+            .collect()
+    }
+
     /// A loaded collection by name (code 101 when it is not loaded).
     pub(super) async fn loaded(&self, db: &str, name: &str) -> Result<Loaded, Status> {
         let record = self.collection_record(db, name).await?;

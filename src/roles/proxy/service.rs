@@ -856,6 +856,60 @@ impl MilvusService for Service {
         ))
     }
 
+    async fn list_resource_groups(
+        &self,
+        _req: Request<pb::ListResourceGroupsRequest>,
+    ) -> Reply<pb::ListResourceGroupsResponse> {
+        Ok(Response::new(self.0.list_resource_groups()))
+    }
+
+    async fn describe_resource_group(
+        &self,
+        req: Request<pb::DescribeResourceGroupRequest>,
+    ) -> Reply<pb::DescribeResourceGroupResponse> {
+        Ok(Response::new(
+            self.0.describe_resource_group(req.into_inner()).await,
+        ))
+    }
+
+    async fn create_resource_group(
+        &self,
+        req: Request<pb::CreateResourceGroupRequest>,
+    ) -> Reply<Status> {
+        Ok(Response::new(self.0.create_resource_group(req.into_inner())))
+    }
+
+    async fn drop_resource_group(
+        &self,
+        req: Request<pb::DropResourceGroupRequest>,
+    ) -> Reply<Status> {
+        Ok(Response::new(self.0.drop_resource_group(req.into_inner())))
+    }
+
+    async fn update_resource_groups(
+        &self,
+        _req: Request<pb::UpdateResourceGroupsRequest>,
+    ) -> Reply<Status> {
+        Ok(Response::new(
+            self.0.refuse_resource_group_change("UpdateResourceGroups"),
+        ))
+    }
+
+    async fn transfer_node(&self, _req: Request<pb::TransferNodeRequest>) -> Reply<Status> {
+        Ok(Response::new(
+            self.0.refuse_resource_group_change("TransferNode"),
+        ))
+    }
+
+    async fn transfer_replica(
+        &self,
+        _req: Request<pb::TransferReplicaRequest>,
+    ) -> Reply<Status> {
+        Ok(Response::new(
+            self.0.refuse_resource_group_change("TransferReplica"),
+        ))
+    }
+
     not_served! {
         hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
@@ -875,13 +929,6 @@ impl MilvusService for Service {
         operate_privilege(OperatePrivilegeRequest) -> Status = "OperatePrivilege";
         operate_privilege_v2(OperatePrivilegeV2Request) -> Status = "OperatePrivilegeV2";
         select_grant(SelectGrantRequest) -> pb::SelectGrantResponse = "SelectGrant";
-        create_resource_group(CreateResourceGroupRequest) -> Status = "CreateResourceGroup";
-        drop_resource_group(DropResourceGroupRequest) -> Status = "DropResourceGroup";
-        update_resource_groups(UpdateResourceGroupsRequest) -> Status = "UpdateResourceGroups";
-        transfer_node(TransferNodeRequest) -> Status = "TransferNode";
-        transfer_replica(TransferReplicaRequest) -> Status = "TransferReplica";
-        list_resource_groups(ListResourceGroupsRequest) -> pb::ListResourceGroupsResponse = "ListResourceGroups";
-        describe_resource_group(DescribeResourceGroupRequest) -> pb::DescribeResourceGroupResponse = "DescribeResourceGroup";
         list_indexed_segment(ListIndexedSegmentRequest) -> pb::ListIndexedSegmentResponse = "ListIndexedSegment";
         describe_segment_index_data(DescribeSegmentIndexDataRequest) -> pb::DescribeSegmentIndexDataResponse = "DescribeSegmentIndexData";
         replicate_message(ReplicateMessageRequest) -> pb::ReplicateMessageResponse = "ReplicateMessage";
