@@ -135,6 +135,8 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("dataCoord.gc.missingTolerance", "86400", Kind::Count),
         key("dataCoord.gc.dropTolerance", "86400", Kind::Count),
         key("dataNode.segment.syncPeriod", "600", Kind::Count),
+        key("dataCoord.logRetention.enabled", "true", Kind::Bool),
+        key("dataCoord.logRetention.grace", "10", Kind::Count),
         key(
             "indexCoord.segment.minSegmentNumRowsToEnableIndex",
             "1024",

@@ -208,6 +208,12 @@ pub struct LogConfig {
     pub cluster_prefix: String,
     /// `msgChannel.chanNamePrefix.rootCoordDml`.
     pub dml_prefix: String,
+    /// `dataCoord.logRetention.enabled`: the active datacoord deletes the log's messages
+    /// every reader has passed.
+    pub retention: bool,
+    /// `dataCoord.logRetention.grace` (s): a message is deleted only once every reader
+    /// has been past it for this long.
+    pub retention_grace: Duration,
 }
 
 /// Segment settings of the data coordinator.
@@ -586,6 +592,10 @@ impl<'a> Typed<'a> {
                 dml_channels: self.number("rootCoord.dmlChannelNum", 1)? as usize,
                 cluster_prefix: self.text("msgChannel.chanNamePrefix.cluster"),
                 dml_prefix: self.text("msgChannel.chanNamePrefix.rootCoordDml"),
+                retention: self.boolean("dataCoord.logRetention.enabled")?,
+                retention_grace: Duration::from_secs(
+                    self.number("dataCoord.logRetention.grace", 0)?,
+                ),
             },
             segment: SegmentConfig {
                 max_size_mb: self.number("dataCoord.segment.maxSize", 1)?,

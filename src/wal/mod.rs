@@ -15,6 +15,7 @@
 //! window). Readers consume a shard in order from any sequence. Every call is bounded
 //! by the log's timeout: a frozen server makes calls fail, never hang.
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -97,6 +98,19 @@ pub struct Published {
     pub sequence: u64,
     /// True when the message ID had been stored before: nothing new was stored.
     pub duplicate: bool,
+}
+
+/// A channel's stream as the server reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelState {
+    /// Sequence of the oldest message kept (last + 1 when none is).
+    pub first_sequence: u64,
+    /// Sequence of the newest message ever stored (0 when none).
+    pub last_sequence: u64,
+    /// Messages kept.
+    pub messages: u64,
+    /// Bytes kept.
+    pub bytes: u64,
 }
 
 /// One message read back.
@@ -229,6 +243,48 @@ impl Wal {
         let mut s = self.bounded(what, self.js.get_stream(pchannel)).await?;
         let info = self.bounded(what, s.info()).await?;
         Ok(info.state.last_sequence)
+    }
+
+    /// What `pchannel`'s stream holds now.
+    pub async fn channel_state(&self, pchannel: &str) -> Result<ChannelState, WalError> {
+        let what = || format!("the state of {pchannel}");
+        let mut s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let info = self.bounded(what, s.info()).await?;
+        Ok(ChannelState {
+            first_sequence: info.state.first_sequence,
+            last_sequence: info.state.last_sequence,
+            messages: info.state.messages,
+            bytes: info.state.bytes,
+        })
+    }
+
+    /// For each reader of `pchannel` the server knows (every [`Reader`] is one), the
+    /// first sequence it has not been sent yet: what it may still need.
+    pub async fn reader_positions(&self, pchannel: &str) -> Result<Vec<u64>, WalError> {
+        let what = || format!("the readers of {pchannel}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let infos = self
+            .bounded(what, async {
+                let mut out = Vec::new();
+                let mut consumers = s.consumers();
+                while let Some(info) = consumers.next().await {
+                    out.push(info?);
+                }
+                Ok::<_, async_nats::Error>(out)
+            })
+            .await?;
+        Ok(infos
+            .iter()
+            .map(|i| i.delivered.stream_sequence + 1)
+            .collect())
+    }
+
+    /// Deletes every message of `pchannel` below sequence `below`; the number deleted.
+    pub async fn purge_below(&self, pchannel: &str, below: u64) -> Result<u64, WalError> {
+        let what = || format!("purging {pchannel} below {below}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let r = self.bounded(what, s.purge().sequence(below).into_future()).await?;
+        Ok(r.purged)
     }
 
     /// The sequence of the last message a reader of `vchannel` gets (0 when none): its

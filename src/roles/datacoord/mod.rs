@@ -6,6 +6,7 @@
 
 mod gc;
 mod reconcile;
+mod retention;
 pub mod service;
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -136,6 +137,7 @@ impl Coordinator for Arc<DataCoord> {
         let tasks = vec![
             tokio::spawn(reconcile::run(self.clone(), store.clone())),
             tokio::spawn(gc::run(self.clone(), store.clone(), self.storage.clone())),
+            tokio::spawn(retention::run(self.clone(), store.clone())),
         ];
         *self.active.write().expect("active lock") = Some(Arc::new(Active { store, tasks }));
         let (segments, channels) = (
