@@ -3,7 +3,8 @@
 //! datacoord, a datanode and a proxy on free ports, then runs
 //! `benches/workload/insert.py` (pymilvus, rows as dicts, the way the Milvus docs insert,
 //! then one flush) with 1 and 4 client processes, `--runs` times each, and prints rows/s
-//! and flush latency (min / median / max) and the resident memory of each process after.
+//! and flush latency (min / median / max), the resident memory of each process after,
+//! and what the log holds right after the runs and once log retention has run.
 //! An insert is acknowledged once the log (NATS JetStream) has stored it, as in Milvus; a
 //! flush returns once the datanode has written the rows to Parquet and registered them.
 
@@ -85,6 +86,40 @@ fn main() {
         cpu_s(proxy.pid()),
         cpu_s(nats.pid_number()),
         cpu_s(etcd.pid())
+    );
+    // The log: what the streams hold right after the runs, then once log retention has
+    // deleted what every reader passed (dataCoord.logRetention.grace, 10 s by default).
+    let rt = milvus::testkit::runtime();
+    let w = rt
+        .block_on(milvus::wal::Wal::connect(
+            &nats.address(),
+            std::time::Duration::from_secs(5),
+            "insert bench",
+        ))
+        .expect("connect to nats");
+    let kept = || {
+        (0..16)
+            .filter_map(|n| {
+                let p = milvus::wal::pchannel_name("by-dev", "rootcoord-dml", n);
+                rt.block_on(w.channel_state(&p)).ok()
+            })
+            .fold((0u64, 0u64, 0u64), |(m, b, all), s| {
+                (m + s.messages, b + s.bytes, all + s.last_sequence)
+            })
+    };
+    let (m, b, all) = kept();
+    println!(
+        "log after the runs: {m} of {all} messages kept, {:.1} MiB; nats-server RSS {:.1} MiB",
+        b as f64 / 1048576.0,
+        rss_mib(nats.pid_number())
+    );
+    let started = std::time::Instant::now();
+    milvus::testkit::wait_until(std::time::Duration::from_secs(60), || kept().0 == 0);
+    let (m, b, _) = kept();
+    println!(
+        "log {:.0} s later (retention): {m} messages kept, {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        b as f64 / 1048576.0
     );
     println!(
         "RSS after the runs: rootcoord {:.1} MiB, datacoord {:.1} MiB, datanode {:.1} MiB, proxy {:.1} MiB, nats-server {:.1} MiB, etcd {:.1} MiB",

@@ -7,6 +7,10 @@
 #   NATS_STORE_DIR  JetStream store (default /tmp/milvus-nats/store);
 #                   the pid is written to NATS_STORE_DIR/../nats.pid
 #   LOG_DIR         log dir (default /tmp/milvus-logs); log is LOG_DIR/nats.log
+#   NATS_MEMORY_LIMIT  Go's soft memory limit for nats-server (GOMEMLIMIT, default
+#                   512MiB): JetStream's block caches are collected and returned to
+#                   the OS to stay under it. The streams themselves stay small because
+#                   the datacoord deletes what every reader has passed (log retention).
 # If something already accepts connections on the port, says so and exits 0 when it
 # is a NATS server, 1 otherwise. Waits up to 20 s for the port, then prints the store,
 # log path and pid. Point the processes at it with NATSMQ_ADDRESS=nats://127.0.0.1:PORT.
@@ -16,7 +20,7 @@ set -euo pipefail
 
 if [[ $# -gt 0 ]]; then
     case "$1" in
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "start_nats.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 fi
@@ -53,7 +57,7 @@ fi
 
 mkdir -p "$STORE_DIR" "$LOG_DIR"
 echo "=== $(date '+%F %T') start_nats.sh: starting nats-server -js on 127.0.0.1:$PORT ===" >>"$LOG_FILE"
-nohup "$NATS" -js -a 127.0.0.1 -p "$PORT" -sd "$STORE_DIR" >>"$LOG_FILE" 2>&1 </dev/null &
+GOMEMLIMIT=${NATS_MEMORY_LIMIT:-512MiB} nohup "$NATS" -js -a 127.0.0.1 -p "$PORT" -sd "$STORE_DIR" >>"$LOG_FILE" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$PID_FILE"
 

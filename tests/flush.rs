@@ -95,6 +95,8 @@ fn nonstop_inserts_count_exactly_once_through_datanode_and_datacoord_kills() {
     // Small segments: the datanodes sync every ~20 KB (about a second of inserts), so a kill lands mid-stream.
     c.set("DATA_COORD_SEGMENT_MAX_SIZE", "1");
     c.set("DATA_COORD_SEGMENT_SEAL_PROPORTION", "0.02");
+    // Log retention deletes what every reader has passed within a second, through the kills.
+    c.set("DATA_COORD_LOG_RETENTION_GRACE", "1");
     let rc = c.start("rootcoord", &[]);
     healthy(&rc);
     let ha = [("DATA_COORD_ENABLE_ACTIVE_STANDBY", "true")];

@@ -258,9 +258,13 @@ impl Wal {
         })
     }
 
-    /// For each reader of `pchannel` the server knows (every [`Reader`] is one), the
-    /// first sequence it has not been sent yet: what it may still need.
-    pub async fn reader_positions(&self, pchannel: &str) -> Result<Vec<u64>, WalError> {
+    /// For each reader of `pchannel` the server knows (every [`Reader`] is one, kept by
+    /// the server until it has been idle for 30 s): the shard it reads (None: the whole
+    /// channel) and the first sequence it has not been sent yet, what it may still need.
+    pub async fn reader_positions(
+        &self,
+        pchannel: &str,
+    ) -> Result<Vec<(Option<String>, u64)>, WalError> {
         let what = || format!("the readers of {pchannel}");
         let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
         let infos = self
@@ -273,9 +277,13 @@ impl Wal {
                 Ok::<_, async_nats::Error>(out)
             })
             .await?;
+        let prefix = format!("{pchannel}.");
         Ok(infos
             .iter()
-            .map(|i| i.delivered.stream_sequence + 1)
+            .map(|i| {
+                let shard = i.config.filter_subject.strip_prefix(&prefix);
+                (shard.map(str::to_string), i.delivered.stream_sequence + 1)
+            })
             .collect())
     }
 
@@ -283,7 +291,9 @@ impl Wal {
     pub async fn purge_below(&self, pchannel: &str, below: u64) -> Result<u64, WalError> {
         let what = || format!("purging {pchannel} below {below}");
         let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
-        let r = self.bounded(what, s.purge().sequence(below).into_future()).await?;
+        let r = self
+            .bounded(what, s.purge().sequence(below).into_future())
+            .await?;
         Ok(r.purged)
     }
 
@@ -296,6 +306,35 @@ impl Wal {
         let own = self.last_by_subject(&s, &subject_of(vchannel)).await?;
         let legacy = self.last_by_subject(&s, pchannel).await?;
         Ok(own.max(legacy))
+    }
+
+    /// The sequence of `vchannel`'s first message at or after `from` (None when it has
+    /// none there).
+    pub async fn first_sequence_of(
+        &self,
+        vchannel: &str,
+        from: u64,
+    ) -> Result<Option<u64>, WalError> {
+        let pchannel = pchannel_of(vchannel);
+        let what = || format!("the first message of {vchannel} from {from}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let first = tokio::time::timeout(
+            self.timeout,
+            s.get_first_raw_message_by_subject(subject_of(vchannel), from.max(1)),
+        )
+        .await;
+        match first {
+            Ok(Ok(m)) => Ok(Some(m.sequence)),
+            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Ok(Err(e)) => Err(WalError::Server {
+                what: what(),
+                why: e.to_string(),
+            }),
+            Err(_) => Err(WalError::Timeout {
+                what: what(),
+                limit: self.timeout,
+            }),
+        }
     }
 
     async fn last_by_subject(&self, s: &stream::Stream, subject: &str) -> Result<u64, WalError> {

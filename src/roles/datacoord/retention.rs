@@ -3,13 +3,15 @@
 //! what readers are still reading, not everything ever written.
 //!
 //! A channel's **floor** (the lowest sequence anyone may still need) is the least of:
-//! - for each shard of a live collection on the channel that has a message after its
-//!   datanode checkpoint: checkpoint + 1. Everything of a shard at or below its
+//! - for each shard of a live collection on the channel: its first message after its
+//!   datanode checkpoint (none: no bound). Everything of a shard at or below its
 //!   checkpoint is in registered segments: a datanode that takes the shard over reads
 //!   from checkpoint + 1, a querynode loads those segments and drops its growing rows up
 //!   to the checkpoint (a shard with no checkpoint yet has checkpoint 0);
 //! - for each reader the server knows (datanode and querynode consumers, a reader
-//!   catching up): the first sequence it has not been sent;
+//!   catching up) of a live collection's shard or of the whole channel: the first
+//!   sequence it has not been sent (readers of dropped collections, which the server
+//!   keeps for 30 s after their last pull, need nothing);
 //! - the stream's last sequence + 1 (nothing else is needed).
 //!
 //! Messages below a sequence are deleted only once every floor computed over the last
@@ -19,8 +21,9 @@
 //! follower learns of late, and messages a client has been sent but not yet handled.
 //!
 //! Safety: a datanode never needs a message at or below its shard's checkpoint, and the
-//! floor never passes a checkpoint + 1 of a shard with unpersisted messages, so no
-//! acknowledged write is lost to retention whatever crashes. A querynode whose reader
+//! floor never passes a shard's first message after its checkpoint, so no acknowledged
+//! write is lost to retention whatever crashes (a message published after a floor was
+//! computed has a higher sequence than every floor of that pass). A querynode whose reader
 //! vanished for longer than the grace may find the messages it had not read deleted;
 //! every one of them is at or below its shard's checkpoint, so it reads them from the
 //! segments at its next refresh. A new active datacoord starts with no history: it
@@ -53,13 +56,17 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore) {
         }
         let w = match &conn {
             Some(w) => w.clone(),
-            None => match Wal::connect(&log.address, log.timeout, wal::connection_name("datacoord")).await {
-                Ok(w) => conn.insert(w).clone(),
-                Err(e) => {
-                    log::warn!(error:% = e; "log retention cannot reach the log, trying again");
-                    continue;
+            None => {
+                match Wal::connect(&log.address, log.timeout, wal::connection_name("datacoord"))
+                    .await
+                {
+                    Ok(w) => conn.insert(w).clone(),
+                    Err(e) => {
+                        log::warn!(error:% = e; "log retention cannot reach the log, trying again");
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let shards = live_shards(&dc);
         for pchannel in &pchannels {
@@ -97,8 +104,14 @@ async fn pass(
 ) -> Result<(), WalError> {
     let state = w.channel_state(pchannel).await?;
     let mut floor = state.last_sequence + 1;
-    for p in w.reader_positions(pchannel).await? {
-        floor = floor.min(p);
+    for (shard, p) in w.reader_positions(pchannel).await? {
+        // A reader of a shard no live collection has is a dropped collection's, left
+        // until the server drops it for idleness: it needs nothing. (A reader exists only
+        // for a shard this datacoord assigned or a load the catalog knew, so a live
+        // collection's shard is never missing from the catalog here.)
+        if shard.is_none_or(|s| shards.contains(&s)) {
+            floor = floor.min(p);
+        }
     }
     let checkpoints: Vec<(String, u64)> = {
         let meta = dc.meta.read().expect("meta lock");
@@ -109,9 +122,12 @@ async fn pass(
             .collect()
     };
     for (vchannel, checkpoint) in checkpoints {
-        // Only a shard that would lower the floor is asked for its last message.
-        if checkpoint + 1 < floor && w.last_sequence_of(&vchannel).await? > checkpoint {
-            floor = checkpoint + 1;
+        // Only a shard that could lower the floor is asked for its first unpersisted
+        // message.
+        if checkpoint + 1 < floor {
+            if let Some(first) = w.first_sequence_of(&vchannel, checkpoint + 1).await? {
+                floor = floor.min(first);
+            }
         }
     }
     let now = Instant::now();

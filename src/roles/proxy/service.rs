@@ -876,7 +876,9 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::CreateResourceGroupRequest>,
     ) -> Reply<Status> {
-        Ok(Response::new(self.0.create_resource_group(req.into_inner())))
+        Ok(Response::new(
+            self.0.create_resource_group(req.into_inner()),
+        ))
     }
 
     async fn drop_resource_group(
@@ -901,10 +903,7 @@ impl MilvusService for Service {
         ))
     }
 
-    async fn transfer_replica(
-        &self,
-        _req: Request<pb::TransferReplicaRequest>,
-    ) -> Reply<Status> {
+    async fn transfer_replica(&self, _req: Request<pb::TransferReplicaRequest>) -> Reply<Status> {
         Ok(Response::new(
             self.0.refuse_resource_group_change("TransferReplica"),
         ))
