@@ -70,6 +70,18 @@ fn rename_keeps_rows_index_load_and_aliases_and_properties_are_altered() {
 }
 
 #[test]
+fn partition_key_rows_go_to_the_partition_their_key_hashes_to() {
+    let nats = NatsServer::start();
+    let (_c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["partition_key", &uri]);
+    assert!(
+        ok && text.contains("partition_key: all checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+}
+
+#[test]
 fn rows_older_than_the_collection_ttl_are_invisible_and_their_segments_dropped() {
     let nats = NatsServer::start();
     let (_c, procs, uri) = cluster(&nats);

@@ -67,6 +67,53 @@ impl Pks {
     }
 }
 
+/// The partition-key field of `schema`, if it has one.
+pub fn partition_key_field(schema: &CollectionSchema) -> Option<&FieldSchema> {
+    schema.fields.iter().find(|f| f.is_partition_key)
+}
+
+/// A partition-key collection's partitions in key order: `_default_0`, `_default_1`, ...
+/// (the names Milvus gives them), as (name, ID) pairs given in any order.
+pub fn partition_key_partitions(parts: &[(String, i64)]) -> Vec<i64> {
+    let mut numbered: Vec<(u64, i64)> = parts
+        .iter()
+        .filter_map(|(name, id)| Some((name.strip_prefix("_default_")?.parse().ok()?, *id)))
+        .collect();
+    numbered.sort_unstable();
+    numbered.into_iter().map(|(_, id)| id).collect()
+}
+
+/// For each of `rows` rows, the index of its partition among `n` partition-key
+/// partitions: Milvus's `HashKey2Partitions`, the key's shard hash modulo `n` (None when
+/// the schema has no partition key or the columns lack it).
+pub fn partition_key_slots(
+    schema: &CollectionSchema,
+    fields: &[FieldData],
+    n: usize,
+) -> Option<Vec<usize>> {
+    let key = partition_key_field(schema)?;
+    let col = fields.iter().find(|f| f.field_name == key.name)?;
+    let Some(field_data::Field::Scalars(s)) = &col.field else {
+        return None;
+    };
+    let n = n.max(1);
+    match &s.data {
+        Some(scalar_field::Data::LongData(v)) => Some(
+            v.data
+                .iter()
+                .map(|k| hash::hash_int64(*k) as usize % n)
+                .collect(),
+        ),
+        Some(scalar_field::Data::StringData(v)) => Some(
+            v.data
+                .iter()
+                .map(|k| hash::hash_varchar(k) as usize % n)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// Whether a data type is a vector type (a collection needs one; indexes on them are
 /// vector indexes).
 pub fn is_vector(t: DataType) -> bool {

@@ -814,6 +814,97 @@ def ttl(uri):
     print("ttl: all checks passed")
 
 
+def key_schema(key_type=DataType.VARCHAR, **key_args):
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("tenant", key_type, is_partition_key=True, **key_args)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
+    return schema
+
+
+def partition_key(uri):
+    """A partition-key collection as Milvus 2.5 has it: num_partitions partitions named
+    _default_0.., each row in the partition its key hashes to (CRC32 of a VarChar key
+    modulo the partition count), reads over all of them, Milvus's refusals."""
+    import zlib
+    client = MilvusClient(uri=uri)
+    fresh(client, "pk_c")
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="FLAT", metric_type="L2")
+    client.create_collection("pk_c", schema=key_schema(max_length=32), index_params=index, num_partitions=8,
+                             consistency_level="Strong")
+    parts = client.list_partitions("pk_c")
+    check(sorted(parts) == sorted(f"_default_{i}" for i in range(8)), f"eight key partitions {parts}")
+    rows = [{"id": i, "tenant": f"t{i % 10}", "vector": [1.0, float(i % 10), 0.0, 0.0]} for i in range(800)]
+    client.insert("pk_c", rows[:500])
+    client.upsert("pk_c", rows[500:])
+    client.flush("pk_c")
+    expected = [0] * 8
+    for r in rows:
+        expected[zlib.crc32(r["tenant"].encode()) % 8] += 1
+    got = [client.get_partition_stats("pk_c", f"_default_{i}")["row_count"] for i in range(8)]
+    check(got == expected, f"rows by key hash: {got}, expected {expected}")
+    check(client.query("pk_c", filter='tenant == "t3"', output_fields=["count(*)"])[0]["count(*)"] == 80, "a tenant's rows")
+    hits = client.search("pk_c", data=[[1.0, 3.0, 0.0, 0.0]], filter='tenant == "t3"', limit=5, output_fields=["tenant"])
+    check(len(hits[0]) == 5 and all(h["entity"]["tenant"] == "t3" for h in hits[0]), f"a tenant's search {hits}")
+    client.delete("pk_c", filter='tenant == "t3"')
+    check(client.query("pk_c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 720, "a tenant deleted")
+    manual = "not support manually specifying the partition names if partition key mode is used"
+    expect_error("insert into a named partition", lambda: client.insert("pk_c", rows[:1], partition_name="_default_1"),
+                 "1100", manual)
+    expect_error("search named partitions", lambda: client.search("pk_c", data=[[1.0, 0, 0, 0]], partition_names=["_default_1"]),
+                 manual)
+    expect_error("query named partitions", lambda: client.query("pk_c", filter="id > 0", partition_names=["_default_1"]),
+                 manual)
+    expect_error("delete in a named partition", lambda: client.delete("pk_c", ids=[1], partition_name="_default_1"),
+                 manual)
+    expect_error("create a partition", lambda: client.create_partition("pk_c", "p1"),
+                 "disable create partition if partition key mode is used")
+    expect_error("drop a partition", lambda: client.drop_partition("pk_c", "_default_1"),
+                 "disable drop partition if partition key mode is used")
+    expect_error("load partitions", lambda: client.load_partitions("pk_c", ["_default_1"]),
+                 "disable load partitions if partition key mode is used")
+    expect_error("release partitions", lambda: client.release_partitions("pk_c", ["_default_1"]),
+                 "disable release partitions if partition key mode is used")
+    # Schemas Milvus refuses.
+    fresh(client, "pk_bad")
+    # pymilvus checks the key's type and count itself; other clients (REST here) get the
+    # server's refusals.
+    import urllib.request
+
+    def rest_create(fields):
+        body = {"collectionName": "pk_bad", "schema": {"fields": fields}}
+        req = urllib.request.Request(uri + "/v2/vectordb/collections/create", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+    base = [{"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "vector", "dataType": "FloatVector", "elementTypeParams": {"dim": 4}}]
+    for extra, needle in [
+        ([{"fieldName": "k", "dataType": "Float", "isPartitionKey": True}],
+         "the data type of partition key should be Int64 or VarChar"),
+        ([{"fieldName": "k", "dataType": "Int64", "isPartitionKey": True},
+          {"fieldName": "k2", "dataType": "Int64", "isPartitionKey": True}],
+         "there are more than one partition key, field name = k, k2"),
+    ]:
+        r = rest_create(base + extra)
+        check(r["code"] == 1100 and needle in r["message"], f"REST partition key refusal {r}")
+    expect_error("num_partitions without a key", lambda: client.create_collection("pk_bad", dimension=4, num_partitions=4),
+                 "num_partitions should only be specified with partition key field enabled")
+    check(not client.has_collection("pk_bad"), "nothing refused was created")
+    # An Int64 key: 16 partitions by default.
+    client.create_collection("pk_bad", schema=key_schema(DataType.INT64), index_params=index, consistency_level="Strong")
+    check(len(client.list_partitions("pk_bad")) == 16, "16 partitions by default")
+    client.insert("pk_bad", [{"id": i, "tenant": i % 7, "vector": [1.0, 0.0, 0.0, 0.0]} for i in range(70)])
+    client.flush("pk_bad")
+    counts = [client.get_partition_stats("pk_bad", f"_default_{i}")["row_count"] for i in range(16)]
+    check(sum(counts) == 70 and sum(1 for c in counts if c) > 1 and all(c % 10 == 0 for c in counts),
+          f"each key's rows together, keys spread {counts}")
+    client.drop_collection("pk_bad")
+    client.drop_collection("pk_c")
+    print("partition_key: all checks passed")
+
+
 def retention(uri, phase):
     """Log retention: "write" leaves ret_a's 2,000 rows flushed and ret_b's 1,000 rows only
     in the log; "verify" (after the log dropped what every reader passed, and a datanode
@@ -865,6 +956,8 @@ if __name__ == "__main__":
         alter(uri)
     elif mode == "ttl":
         ttl(uri)
+    elif mode == "partition_key":
+        partition_key(uri)
     elif mode == "retention":
         retention(uri, sys.argv[3])
     else:

@@ -184,6 +184,30 @@ def formats(uri, bucket):
     r = rest(uri, "jobs/import/describe", {"jobId": "12345"})
     check(r["code"] == 2101 and "import job not found" in r["message"], f"missing job {r}")
     client.drop_collection("imp")
+    # A partition-key collection: each imported row in the partition its key hashes to.
+    import zlib
+    if client.has_collection("imp_pk"):
+        client.drop_collection("imp_pk")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("tenant", DataType.VARCHAR, max_length=16, is_partition_key=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection("imp_pk", schema=schema, num_partitions=4)
+    rows = [{"id": i, "tenant": f"t{i % 6}", "vector": vec(i)} for i in range(600)]
+    with open(os.path.join(bucket, "bulk/pk.json"), "w") as f:
+        json.dump({"rows": rows}, f)
+    r = rest(uri, "jobs/import/create", {"collectionName": "imp_pk", "files": [["bulk/pk.json"]]})
+    d = wait_job(uri, r["data"]["jobId"])
+    check(d["state"] == "Completed" and d["importedRows"] == 600, f"partition-key import {d}")
+    expected = [0] * 4
+    for row in rows:
+        expected[zlib.crc32(row["tenant"].encode()) % 4] += 1
+    got = [client.get_partition_stats("imp_pk", f"_default_{i}")["row_count"] for i in range(4)]
+    check(got == expected, f"imported rows by key hash {got}, expected {expected}")
+    r = rest(uri, "jobs/import/create", {"collectionName": "imp_pk", "partitionName": "_default_1",
+                                         "files": [["bulk/pk.json"]]})
+    check(r["code"] == 1100 and "partition key mode" in r["message"], f"a named partition refused {r}")
+    client.drop_collection("imp_pk")
     print("formats: all checks passed")
 
 

@@ -243,12 +243,19 @@ async fn prepare(
     owner: &Owner,
     job: &ImportJob,
 ) -> Result<(Vec<SegmentRecord>, usize), ImportError> {
-    let schema = shared
+    let (schema, key_partitions) = shared
         .catalog
         .read()
         .expect("catalog lock")
         .collection_by_id(job.collection_id)
-        .and_then(|c| c.schema.clone())
+        .and_then(|c| {
+            let named: Vec<(String, i64)> = c
+                .partitions
+                .iter()
+                .map(|p| (p.name.clone(), p.id))
+                .collect();
+            Some((c.schema.clone()?, schema::partition_key_partitions(&named)))
+        })
         // Not in this datanode's catalog yet (or dropped: the datacoord fails the job).
         .ok_or_else(|| {
             Transient(format!(
@@ -288,7 +295,7 @@ async fn prepare(
     // Row IDs (also the keys, with autoID), then one ID per segment.
     let segments_at_most = shards + n.div_ceil(per_segment);
     let mut ids = alloc_ids(shared, n + segments_at_most).await?;
-    let segment_ids = ids.split_off(n);
+    let mut segment_ids = ids.split_off(n);
     let row_ids = ids;
     schema::fill_auto_ids(&schema, &mut v, &row_ids);
     let pks = v
@@ -300,13 +307,29 @@ async fn prepare(
             "duplicate primary keys in the import files: {k} appears more than once"
         )));
     }
-    let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); shards];
+    // Rows by shard and partition: a partition-key collection's rows go to the partition
+    // their key hashes to, as inserted rows do.
+    let slots = schema::partition_key_slots(&schema, &v.fields, key_partitions.len())
+        .filter(|_| !key_partitions.is_empty());
+    let mut groups: std::collections::BTreeMap<(usize, i64), Vec<usize>> = Default::default();
     for i in 0..pks.len() {
-        by_shard[pks.shard(i, shards)].push(i);
+        let partition = slots
+            .as_ref()
+            .map_or(job.partition_id, |s| key_partitions[s[i]]);
+        groups
+            .entry((pks.shard(i, shards), partition))
+            .or_default()
+            .push(i);
+    }
+    // Segment IDs: one per shard and partition beyond the per-row count.
+    let more = groups.len().saturating_sub(shards);
+    if more > 0 {
+        segment_ids.extend(alloc_ids(shared, more).await?);
     }
     let mut segment_ids = segment_ids.into_iter();
     let mut records = Vec::new();
-    for (shard, idx) in by_shard.iter().enumerate() {
+    for ((shard, partition_id), idx) in &groups {
+        let (shard, partition_id) = (*shard, *partition_id);
         for part in idx.chunks(per_segment) {
             let seg = segment_ids.next().expect("one ID per segment allocated");
             let batch = SegmentBatch {
@@ -319,7 +342,7 @@ async fn prepare(
                 blocking(move || segment::encode(&schema, &batch).map_err(|e| Bad(e.to_string())))
                     .await?
             };
-            let path = insert_file(job.collection_id, job.partition_id, seg);
+            let path = insert_file(job.collection_id, partition_id, seg);
             let size = file.len() as i64;
             shared
                 .storage
@@ -329,7 +352,7 @@ async fn prepare(
             records.push(SegmentRecord {
                 id: seg,
                 collection_id: job.collection_id,
-                partition_id: job.partition_id,
+                partition_id,
                 vchannel: job.vchannels.get(shard).cloned().unwrap_or_default(),
                 state: SegmentState::Flushed as i32,
                 num_rows: part.len() as i64,

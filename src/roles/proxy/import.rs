@@ -53,7 +53,7 @@ impl Proxy {
                 format!("the number of import files ({files}) exceeds the limit ({MAX_IMPORT_FILES}): split the job"),
             ));
         }
-        let t = self.target(db, collection, partition).await?;
+        let t = self.write_target(db, collection, partition).await?;
         let (id, ts) = self.alloc(1).await?;
         let job = ImportJob {
             id,

@@ -134,6 +134,12 @@ impl Proxy {
         if req.partition_names.is_empty() {
             return error(code::PARAMETER_INVALID, "no partition to load");
         }
+        if let Err(s) = self
+            .no_partitions_in_key_mode(db, &req.collection_name, "load")
+            .await
+        {
+            return s;
+        }
         self.load(
             db,
             &req.collection_name,
@@ -158,6 +164,28 @@ impl Proxy {
         answer.await.unwrap_or_else(|s| s)
     }
 
+    /// Milvus's refusal to load or release (`what`) partitions of a partition-key
+    /// collection by name.
+    async fn no_partitions_in_key_mode(
+        &self,
+        db: &str,
+        collection: &str,
+        what: &str,
+    ) -> Result<(), Status> {
+        let record = self.collection_record(db, collection).await?;
+        if record
+            .schema
+            .as_ref()
+            .is_some_and(|s| crate::schema::partition_key_field(s).is_some())
+        {
+            return Err(error(
+                code::PARAMETER_INVALID,
+                format!("disable {what} partitions if partition key mode is used"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `ReleaseCollection`.
     pub async fn release_collection(&self, db: &str, req: pb::ReleaseCollectionRequest) -> Status {
         self.release(db, &req.collection_name, &[]).await
@@ -167,6 +195,12 @@ impl Proxy {
     pub async fn release_partitions(&self, db: &str, req: pb::ReleasePartitionsRequest) -> Status {
         if req.partition_names.is_empty() {
             return error(code::PARAMETER_INVALID, "no partition to release");
+        }
+        if let Err(s) = self
+            .no_partitions_in_key_mode(db, &req.collection_name, "release")
+            .await
+        {
+            return s;
         }
         self.release(db, &req.collection_name, &req.partition_names)
             .await

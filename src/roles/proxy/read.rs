@@ -86,6 +86,9 @@ impl Loaded {
         if names.is_empty() {
             return Ok(self.info.partition_ids.clone());
         }
+        if crate::schema::partition_key_field(self.schema()).is_some() {
+            return Err(super::write::no_partition_names_with_key());
+        }
         let mut ids = Vec::new();
         for n in names {
             let p = self

@@ -65,6 +65,17 @@ fn failed(s: Status) -> pb::MutationResult {
 pub(super) struct Target {
     pub(super) collection: pb::DescribeCollectionResponse,
     pub(super) partition_id: i64,
+    /// A partition-key collection's partitions in key order (empty otherwise): a row
+    /// goes to the one its key hashes to.
+    pub(super) key_partitions: Vec<i64>,
+}
+
+/// Milvus's refusal of a partition name on a partition-key collection.
+pub(super) fn no_partition_names_with_key() -> Status {
+    error(
+        code::PARAMETER_INVALID,
+        "not support manually specifying the partition names if partition key mode is used",
+    )
 }
 
 impl Proxy {
@@ -92,6 +103,16 @@ impl Proxy {
         collection: &str,
         partition: &str,
     ) -> Result<Target, Status> {
+        self.find_target(db, collection, partition, false).await
+    }
+
+    async fn find_target(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+        write: bool,
+    ) -> Result<Target, Status> {
         let rc = &self.rootcoord;
         let req = pb::DescribeCollectionRequest {
             db_name: db.to_string(),
@@ -107,6 +128,13 @@ impl Proxy {
             .map_err(|e| retriable(code::SERVICE_UNAVAILABLE, e.to_string()))?;
         if let Some(s) = d.status.as_ref().filter(|s| !is_ok(s)) {
             return Err(s.clone());
+        }
+        let key_mode = d
+            .schema
+            .as_ref()
+            .is_some_and(|s| crate::schema::partition_key_field(s).is_some());
+        if write && key_mode && !partition.is_empty() {
+            return Err(no_partition_names_with_key());
         }
         if !partition.is_empty() {
             crate::schema::names::partition(partition, true)?;
@@ -148,10 +176,33 @@ impl Proxy {
                 format!("collection {collection} has no channels (created by an older version); recreate it to write to it"),
             ));
         }
+        let key_partitions = if key_mode {
+            let named: Vec<(String, i64)> = parts
+                .partition_names
+                .iter()
+                .cloned()
+                .zip(parts.partition_i_ds.iter().copied())
+                .collect();
+            crate::schema::partition_key_partitions(&named)
+        } else {
+            vec![]
+        };
         Ok(Target {
             collection: d,
             partition_id,
+            key_partitions,
         })
+    }
+
+    /// [`Self::target`] for a write (insert, upsert, delete, import): a partition-key
+    /// collection's rows go where their keys say, never to a partition named.
+    pub(super) async fn write_target(
+        &self,
+        db: &str,
+        collection: &str,
+        partition: &str,
+    ) -> Result<Target, Status> {
+        self.find_target(db, collection, partition, true).await
     }
 
     pub(super) async fn alloc(&self, ids: u32) -> Result<(i64, u64), Status> {
@@ -274,7 +325,7 @@ impl Proxy {
         upsert: bool,
     ) -> Result<pb::MutationResult, Status> {
         let t = self
-            .target(db, &req.collection_name, &req.partition_name)
+            .write_target(db, &req.collection_name, &req.partition_name)
             .await?;
         let c = &t.collection;
         if req.schema_timestamp != 0 && req.schema_timestamp != c.update_timestamp {
@@ -339,18 +390,38 @@ impl Proxy {
                 ));
             }
         }
-        for (shard, rows) in by_shard(&pks)
+        // Partition-key mode: each row to the partition its key hashes to.
+        let slots = schema::partition_key_slots(&schema, &v.fields, t.key_partitions.len())
+            .filter(|_| !t.key_partitions.is_empty());
+        let mut groups: Vec<(usize, i64, Vec<usize>)> = Vec::new();
+        for (shard, rows) in by_shard(&pks).into_iter().enumerate() {
+            match &slots {
+                None => groups.push((shard, t.partition_id, rows)),
+                Some(slots) => {
+                    let mut by_part: std::collections::BTreeMap<usize, Vec<usize>> =
+                        Default::default();
+                    for r in rows {
+                        by_part.entry(slots[r]).or_default().push(r);
+                    }
+                    for (slot, rows) in by_part {
+                        groups.push((shard, t.key_partitions[slot], rows));
+                    }
+                }
+            }
+        }
+        for (g, (shard, partition_id, rows)) in groups
             .iter()
             .enumerate()
-            .filter(|(_, r)| !r.is_empty())
+            .filter(|(_, (_, _, r))| !r.is_empty())
         {
+            let (shard, partition_id) = (*shard, *partition_id);
             let vchannel = &c.virtual_channel_names[shard];
             let pchannel = wal::pchannel_of(vchannel).to_string();
             // One message per chunk of rows that fits the log's message size limit.
             for (k, part) in rows.chunks(chunk).enumerate() {
                 let ins = InsertMsg {
                     collection_id: c.collection_id,
-                    partition_id: t.partition_id,
+                    partition_id,
                     vchannel: vchannel.clone(),
                     timestamp: ts,
                     row_ids: part.iter().map(|i| row_ids[*i]).collect(),
@@ -359,7 +430,7 @@ impl Proxy {
                 };
                 messages.push((
                     pchannel.clone(),
-                    format!("{rid}-i{shard}-{k}"),
+                    format!("{rid}-i{g}-{k}"),
                     body(wal_message::Body::Insert(ins)),
                 ));
             }
@@ -391,7 +462,7 @@ impl Proxy {
         req: pb::DeleteRequest,
     ) -> Result<pb::MutationResult, Status> {
         let t = self
-            .target(db, &req.collection_name, &req.partition_name)
+            .write_target(db, &req.collection_name, &req.partition_name)
             .await?;
         let c = &t.collection;
         let schema = c.schema.clone().unwrap_or_default();

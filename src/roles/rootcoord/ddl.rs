@@ -444,16 +444,30 @@ impl RootCoord {
             Err(s) => return s,
         };
         let has_partition_key = schema.fields.iter().any(|f| f.is_partition_key);
+        if req.num_partitions != 0 && !has_partition_key {
+            return error(
+                code::PARAMETER_INVALID,
+                "num_partitions should only be specified with partition key field enabled"
+                    .to_string(),
+            );
+        }
         let partitions = if has_partition_key {
             let n = if req.num_partitions > 0 {
                 req.num_partitions
+            } else if req.num_partitions < 0 {
+                return error(
+                    code::PARAMETER_INVALID,
+                    "the specified partitions should be greater than 0 if partition key is used"
+                        .to_string(),
+                );
             } else {
                 16
             };
-            if n > self.ctx.config.root_coord.max_partition_num as i64 {
+            let max = self.ctx.config.root_coord.max_partition_num as i64;
+            if n > max {
                 return error(
                     code::PARAMETER_INVALID,
-                    format!("num_partitions {n} exceeds rootCoord.maxPartitionNum"),
+                    format!("partition number ({n}) exceeds max configuration ({max}), collection: {}: invalid parameter", req.collection_name),
                 );
             }
             (0..n)
@@ -747,6 +761,9 @@ impl RootCoord {
             Ok(c) => c,
             Err(s) => return s,
         };
+        if let Err(s) = no_manual_partitions(&c, "create") {
+            return s;
+        }
         if c.partitions.iter().any(|p| p.name == req.partition_name) {
             // Milvus's idempotent answer: creating an existing partition succeeds.
             log::info!(partition = req.partition_name.as_str(), collection = req.collection_name.as_str();
@@ -802,6 +819,9 @@ impl RootCoord {
             Ok(c) => c,
             Err(s) => return s,
         };
+        if let Err(s) = no_manual_partitions(&c, "drop") {
+            return s;
+        }
         let before = c.partitions.len();
         c.partitions.retain(|p| p.name != req.partition_name);
         if c.partitions.len() == before {
@@ -850,4 +870,19 @@ impl RootCoord {
 /// Turns a `Result` of a read into the response, errors in-band.
 pub fn respond<T: WithStatus>(r: Result<T, Status>) -> T {
     r.unwrap_or_else(T::from_status)
+}
+
+/// A partition-key collection's partitions are its key's: Milvus refuses to create or
+/// drop one by hand (`what`: "create", "drop").
+fn no_manual_partitions(c: &CollectionRecord, what: &str) -> Result<(), Status> {
+    if c.schema
+        .as_ref()
+        .is_some_and(|s| crate::schema::partition_key_field(s).is_some())
+    {
+        return Err(error(
+            code::PARAMETER_INVALID,
+            format!("disable {what} partition if partition key mode is used"),
+        ));
+    }
+    Ok(())
 }

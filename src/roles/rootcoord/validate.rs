@@ -206,6 +206,7 @@ pub fn schema(
             "a schema needs exactly one primary key field, this one has {primary}"
         )));
     }
+    partition_key(&s.fields)?;
     if vectors == 0 {
         return Err(invalid("the schema has no vector field".into()));
     }
@@ -224,6 +225,35 @@ pub fn schema(
         });
     }
     Ok(s)
+}
+
+/// Milvus's rules for a partition key: at most one, not the primary key, Int64 or
+/// VarChar, not nullable.
+fn partition_key(fields: &[FieldSchema]) -> Result<(), Status> {
+    let keys: Vec<&FieldSchema> = fields.iter().filter(|f| f.is_partition_key).collect();
+    if let [a, b, ..] = keys.as_slice() {
+        return Err(invalid(format!(
+            "there are more than one partition key, field name = {}, {}",
+            a.name, b.name
+        )));
+    }
+    let Some(f) = keys.first() else {
+        return Ok(());
+    };
+    if f.is_primary_key {
+        return Err(invalid(
+            "the partition key field must not be primary field".into(),
+        ));
+    }
+    if !matches!(f.data_type(), DataType::Int64 | DataType::VarChar) {
+        return Err(invalid(
+            "the data type of partition key should be Int64 or VarChar".into(),
+        ));
+    }
+    if f.nullable {
+        return Err(invalid("partition key field not support nullable".into()));
+    }
+    Ok(())
 }
 
 /// The shards number: 0 means the default, 1.
