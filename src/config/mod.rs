@@ -594,7 +594,7 @@ impl<'a> Typed<'a> {
                 dml_prefix: self.text("msgChannel.chanNamePrefix.rootCoordDml"),
                 retention: self.boolean("dataCoord.logRetention.enabled")?,
                 retention_grace: Duration::from_secs(
-                    self.number("dataCoord.logRetention.grace", 0)?,
+                    self.number("dataCoord.logRetention.grace", 1)?,
                 ),
             },
             segment: SegmentConfig {

@@ -23,7 +23,7 @@ pub fn ttl(properties: &[KeyValuePair]) -> Option<std::time::Duration> {
 pub fn expire_before(ttl: Option<std::time::Duration>, now_ms: u64) -> u64 {
     match ttl {
         // Hybrid timestamps: physical milliseconds above 18 logical bits.
-        Some(t) => now_ms.saturating_sub(t.as_millis() as u64) << 18,
+        Some(t) => now_ms.saturating_sub(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)) << 18,
         None => 0,
     }
 }

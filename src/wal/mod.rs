@@ -84,6 +84,13 @@ pub fn subject_of(vchannel: &str) -> String {
     format!("{}.{vchannel}", pchannel_of(vchannel))
 }
 
+/// The collection a virtual channel belongs to (its name is
+/// `<pchannel>_<collectionID>v<shard>`).
+pub fn collection_of(vchannel: &str) -> Option<i64> {
+    let (_, rest) = vchannel.rsplit_once('_')?;
+    rest.split_once('v')?.0.parse().ok()
+}
+
 /// The physical channel a virtual channel lives on.
 pub fn pchannel_of(vchannel: &str) -> &str {
     vchannel
@@ -284,6 +291,27 @@ impl Wal {
                 let shard = i.config.filter_subject.strip_prefix(&prefix);
                 (shard.map(str::to_string), i.delivered.stream_sequence + 1)
             })
+            .collect())
+    }
+
+    /// The shards (virtual channels) that have messages in `pchannel`'s stream now.
+    pub async fn shards_with_messages(&self, pchannel: &str) -> Result<Vec<String>, WalError> {
+        let what = || format!("the subjects of {pchannel}");
+        let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
+        let prefix = format!("{pchannel}.");
+        let subjects = self
+            .bounded(what, async {
+                let mut out = Vec::new();
+                let mut subjects = s.info_with_subjects(format!("{prefix}>")).await?;
+                while let Some(item) = subjects.next().await {
+                    out.push(item?.0);
+                }
+                Ok::<_, async_nats::Error>(out)
+            })
+            .await?;
+        Ok(subjects
+            .iter()
+            .filter_map(|s| s.strip_prefix(&prefix).map(str::to_string))
             .collect())
     }
 

@@ -3,15 +3,16 @@
 //! what readers are still reading, not everything ever written.
 //!
 //! A channel's **floor** (the lowest sequence anyone may still need) is the least of:
-//! - for each shard of a live collection on the channel: its first message after its
-//!   datanode checkpoint (none: no bound). Everything of a shard at or below its
+//! - for each shard on the channel (the catalog's, and every one with messages in the
+//!   stream) except those of collections known to be dropped: its first message after
+//!   its datanode checkpoint (none: no bound). Everything of a shard at or below its
 //!   checkpoint is in registered segments: a datanode that takes the shard over reads
 //!   from checkpoint + 1, a querynode loads those segments and drops its growing rows up
 //!   to the checkpoint (a shard with no checkpoint yet has checkpoint 0);
 //! - for each reader the server knows (datanode and querynode consumers, a reader
-//!   catching up) of a live collection's shard or of the whole channel: the first
-//!   sequence it has not been sent (readers of dropped collections, which the server
-//!   keeps for 30 s after their last pull, need nothing);
+//!   catching up): the first sequence it has not been sent (readers of collections
+//!   known to be dropped, which the server keeps for 30 s after their last pull, need
+//!   nothing);
 //! - the stream's last sequence + 1 (nothing else is needed).
 //!
 //! Messages below a sequence are deleted only once every floor computed over the last
@@ -68,10 +69,19 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore) {
                 }
             }
         };
-        let shards = live_shards(&dc);
+        let (shards, dropped) = known_shards(&dc);
         for pchannel in &pchannels {
             let h = history.entry(pchannel.clone()).or_default();
-            if let Err(e) = pass(&dc, &w, pchannel, &shards, h, log.retention_grace).await {
+            if let Err(e) = pass(
+                &dc,
+                &w,
+                pchannel,
+                (&shards, &dropped),
+                h,
+                log.retention_grace,
+            )
+            .await
+            {
                 // The floor is unknown: forget the window, so a purge needs a whole
                 // grace of known floors again.
                 h.clear();
@@ -81,16 +91,18 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore) {
     }
 }
 
-/// The shards of every collection that is not dropped.
-fn live_shards(dc: &DataCoord) -> BTreeSet<String> {
+/// The shards of every collection in the catalog that is not dropped, and the IDs of
+/// the dropped collections.
+fn known_shards(dc: &DataCoord) -> (BTreeSet<String>, BTreeSet<i64>) {
     let catalog = dc.catalog.read().expect("catalog lock");
     let meta = dc.meta.read().expect("meta lock");
-    let dropped = meta.dropped();
-    catalog
+    let dropped: BTreeSet<i64> = meta.dropped().keys().copied().collect();
+    let live = catalog
         .all_collections()
-        .filter(|c| !dropped.contains_key(&c.id))
+        .filter(|c| !dropped.contains(&c.id))
         .flat_map(|c| c.virtual_channel_names.iter().cloned())
-        .collect()
+        .collect();
+    (live, dropped)
 }
 
 /// One channel: its floor now, then the purge the window allows.
@@ -98,27 +110,37 @@ async fn pass(
     dc: &DataCoord,
     w: &Wal,
     pchannel: &str,
-    shards: &BTreeSet<String>,
+    (shards, dropped): (&BTreeSet<String>, &BTreeSet<i64>),
     history: &mut VecDeque<(Instant, u64)>,
     grace: Duration,
 ) -> Result<(), WalError> {
     let state = w.channel_state(pchannel).await?;
     let mut floor = state.last_sequence + 1;
+    // A shard of a collection known to be dropped needs nothing; every other shard (the
+    // catalog's, and any with messages in the stream, so a collection this datacoord's
+    // catalog has not seen yet is bounded too) holds the floor at its first message
+    // after its checkpoint, and its readers at what they have not been sent.
+    let is_dropped = |v: &str| wal::collection_of(v).is_some_and(|c| dropped.contains(&c));
     for (shard, p) in w.reader_positions(pchannel).await? {
-        // A reader of a shard no live collection has is a dropped collection's, left
-        // until the server drops it for idleness: it needs nothing. (A reader exists only
-        // for a shard this datacoord assigned or a load the catalog knew, so a live
-        // collection's shard is never missing from the catalog here.)
-        if shard.is_none_or(|s| shards.contains(&s)) {
+        if !shard.as_deref().is_some_and(is_dropped) {
             floor = floor.min(p);
         }
     }
+    let mut bounded: BTreeSet<String> = shards
+        .iter()
+        .filter(|v| wal::pchannel_of(v) == pchannel)
+        .cloned()
+        .collect();
+    bounded.extend(w.shards_with_messages(pchannel).await?);
+    bounded.retain(|v| !is_dropped(v));
     let checkpoints: Vec<(String, u64)> = {
         let meta = dc.meta.read().expect("meta lock");
-        shards
-            .iter()
-            .filter(|v| wal::pchannel_of(v) == pchannel)
-            .map(|v| (v.clone(), meta.checkpoint(v).map_or(0, |c| c.sequence)))
+        bounded
+            .into_iter()
+            .map(|v| {
+                let cp = meta.checkpoint(&v).map_or(0, |c| c.sequence);
+                (v, cp)
+            })
             .collect()
     };
     for (vchannel, checkpoint) in checkpoints {

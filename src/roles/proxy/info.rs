@@ -405,8 +405,7 @@ impl Proxy {
         }
     }
 
-    /// `CreateResourceGroup`: a valid name is refused all the same (one group only);
-    /// the default group's name is Milvus's "already exists".
+    /// `CreateResourceGroup`: a valid name is refused all the same (one group only).
     pub fn create_resource_group(&self, req: pb::CreateResourceGroupRequest) -> Status {
         if let Err(s) = check_resource_group_name(&req.resource_group) {
             return s;
