@@ -346,39 +346,35 @@ impl Wal {
         let pchannel = pchannel_of(vchannel);
         let what = || format!("the first message of {vchannel} from {from}");
         let s = self.bounded(what, self.js.get_stream(pchannel)).await?;
-        let first = tokio::time::timeout(
-            self.timeout,
-            s.get_first_raw_message_by_subject(subject_of(vchannel), from.max(1)),
-        )
-        .await;
-        match first {
-            Ok(Ok(m)) => Ok(Some(m.sequence)),
-            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Ok(Err(e)) => Err(WalError::Server {
-                what: what(),
-                why: e.to_string(),
-            }),
-            Err(_) => Err(WalError::Timeout {
-                what: what(),
-                limit: self.timeout,
-            }),
-        }
+        let first = s.get_first_raw_message_by_subject(subject_of(vchannel), from.max(1));
+        self.sequence_of(what, first).await
+    }
+
+    /// The sequence of the message `get` finds (None when there is none), bounded.
+    async fn sequence_of(
+        &self,
+        what: impl Fn() -> String,
+        get: impl std::future::Future<
+            Output = Result<
+                async_nats::jetstream::message::StreamMessage,
+                stream::LastRawMessageError,
+            >,
+        >,
+    ) -> Result<Option<u64>, WalError> {
+        self.bounded(what, async {
+            match get.await {
+                Ok(m) => Ok(Some(m.sequence)),
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     async fn last_by_subject(&self, s: &stream::Stream, subject: &str) -> Result<u64, WalError> {
-        let what = format!("the last message of {subject}");
-        match tokio::time::timeout(self.timeout, s.get_last_raw_message_by_subject(subject)).await {
-            Ok(Ok(m)) => Ok(m.sequence),
-            Ok(Err(e)) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
-            Ok(Err(e)) => Err(WalError::Server {
-                what,
-                why: e.to_string(),
-            }),
-            Err(_) => Err(WalError::Timeout {
-                what,
-                limit: self.timeout,
-            }),
-        }
+        let what = || format!("the last message of {subject}");
+        let last = s.get_last_raw_message_by_subject(subject);
+        Ok(self.sequence_of(what, last).await?.unwrap_or(0))
     }
 
     /// Reads `vchannel` in order from `start` (a sequence of its physical channel, from
