@@ -287,3 +287,21 @@ impl<C: FromChannel> ActiveCoord<C> {
         }
     }
 }
+
+impl ActiveRootCoord {
+    /// The first of `count` consecutive fresh IDs from the rootcoord's allocator; the
+    /// error says why none were given (unreachable, or the rootcoord's refusal).
+    pub async fn alloc_ids(&self, count: u32) -> Result<i64, String> {
+        let r = self
+            .call(
+                crate::proto::rootcoord::AllocRequest { count },
+                |mut c, r| async move { c.alloc_id(r).await },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.status {
+            Some(s) if !crate::status::is_ok(&s) => Err(s.reason),
+            _ => Ok(r.id),
+        }
+    }
+}

@@ -184,6 +184,8 @@ with_status!(
     dc::CollectionStatistics,
     dc::SegmentList,
     dc::ImportJobs,
+    dc::CompactResponse,
+    dc::CompactionPlans,
     pb::DescribeIndexResponse,
     pb::SearchResults,
     pb::MutationResult,

@@ -137,6 +137,24 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("dataNode.segment.syncPeriod", "600", Kind::Count),
         key("dataCoord.logRetention.enabled", "true", Kind::Bool),
         key("dataCoord.logRetention.grace", "10", Kind::Count),
+        key("dataCoord.enableCompaction", "true", Kind::Bool),
+        key(
+            "dataCoord.compaction.enableAutoCompaction",
+            "true",
+            Kind::Bool,
+        ),
+        key(
+            "dataCoord.compaction.mix.triggerInterval",
+            "60",
+            Kind::Count,
+        ),
+        key("dataCoord.compaction.min.segment", "3", Kind::Count),
+        key(
+            "dataCoord.compaction.single.ratio.threshold",
+            "0.2",
+            Kind::Fraction,
+        ),
+        key("dataCoord.segment.smallProportion", "0.5", Kind::Fraction),
         key(
             "indexCoord.segment.minSegmentNumRowsToEnableIndex",
             "1024",

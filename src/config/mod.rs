@@ -237,6 +237,30 @@ pub struct SegmentConfig {
     pub min_rows_to_index: u64,
     /// `indexNode.buildParallel`: threads one build uses (0: every core).
     pub build_threads: usize,
+    /// Compaction settings.
+    pub compaction: CompactionConfig,
+}
+
+/// When the datacoord compacts segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionConfig {
+    /// `dataCoord.enableCompaction`: compaction at all (manual and automatic).
+    pub enabled: bool,
+    /// `dataCoord.compaction.enableAutoCompaction`: the datacoord plans compactions by
+    /// itself.
+    pub auto: bool,
+    /// `dataCoord.compaction.mix.triggerInterval` (s): how often it looks for segments to
+    /// compact.
+    pub trigger_interval: Duration,
+    /// `dataCoord.compaction.min.segment`: small segments of one shard and partition
+    /// merged automatically only when there are at least this many.
+    pub min_segments: usize,
+    /// `dataCoord.compaction.single.ratio.threshold`: a segment is rewritten when about
+    /// this fraction of its rows is deleted or expired.
+    pub single_ratio: f64,
+    /// `dataCoord.segment.smallProportion`: a segment smaller than `maxSize` times this
+    /// is small (merged with others).
+    pub small_proportion: f64,
 }
 
 impl SegmentConfig {
@@ -611,6 +635,16 @@ impl<'a> Typed<'a> {
                 min_rows_to_index: self
                     .number("indexCoord.segment.minSegmentNumRowsToEnableIndex", 0)?,
                 build_threads: self.number("indexNode.buildParallel", 0)? as usize,
+                compaction: CompactionConfig {
+                    enabled: self.boolean("dataCoord.enableCompaction")?,
+                    auto: self.boolean("dataCoord.compaction.enableAutoCompaction")?,
+                    trigger_interval: Duration::from_secs(
+                        self.number("dataCoord.compaction.mix.triggerInterval", 1)?,
+                    ),
+                    min_segments: self.number("dataCoord.compaction.min.segment", 2)? as usize,
+                    single_ratio: self.fraction("dataCoord.compaction.single.ratio.threshold")?,
+                    small_proportion: self.fraction("dataCoord.segment.smallProportion")?,
+                },
             },
             graceful_time: self.millis("common.gracefulTime")?,
             root_coord: RootCoordConfig {

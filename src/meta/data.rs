@@ -9,6 +9,7 @@
 //! - `<meta>/datacoord-meta/sync-failed/<vchannel>`: [`SyncFailure`] (a datanode that
 //!   cannot write the channel's rows)
 //! - `<meta>/datacoord-meta/import/<id>`: [`ImportJob`] (a bulk import)
+//! - `<meta>/datacoord-meta/compaction/<id>`: [`CompactionPlan`] (a compaction task)
 //! - `<meta>/channelwatch/<vchannel>`: [`ChannelWatch`] (which datanode consumes it)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,8 +18,8 @@ use prost::Message;
 
 use super::follower::Mirror;
 use crate::proto::datacoord::{
-    ChannelCheckpoint, ChannelWatch, DeltaRecord, ImportJob, SegmentRecord, SegmentState,
-    SyncFailure,
+    ChannelCheckpoint, ChannelWatch, CompactionPlan, DeltaRecord, ImportJob, SegmentRecord,
+    SegmentState, SyncFailure,
 };
 
 /// Key names of the data plane's records.
@@ -70,6 +71,11 @@ impl DataKeys {
     /// The key of a bulk import job.
     pub fn import(&self, id: i64) -> String {
         format!("{}import/{id}", self.meta)
+    }
+
+    /// The key of a compaction plan.
+    pub fn compaction(&self, id: i64) -> String {
+        format!("{}compaction/{id}", self.meta)
     }
 
     /// The key marking a collection as dropped.
@@ -124,6 +130,16 @@ pub struct DataMeta {
     dropped: BTreeMap<i64, i64>,
     sync_failures: HashMap<String, SyncFailure>,
     imports: BTreeMap<i64, Import>,
+    compactions: BTreeMap<i64, Compaction>,
+}
+
+/// A compaction plan and the etcd revision it was last written at.
+#[derive(Debug, Clone)]
+pub struct Compaction {
+    /// The record.
+    pub plan: CompactionPlan,
+    /// Its mod revision.
+    pub revision: i64,
 }
 
 /// An import job and the etcd revision it was last written at.
@@ -178,6 +194,10 @@ impl Mirror for DataMeta {
         } else if rest.starts_with("import/") {
             let job: ImportJob = decode(key, value)?;
             self.imports.insert(job.id, Import { job, revision });
+        } else if rest.starts_with("compaction/") {
+            let plan: CompactionPlan = decode(key, value)?;
+            self.compactions
+                .insert(plan.id, Compaction { plan, revision });
         }
         Ok(())
     }
@@ -207,6 +227,10 @@ impl Mirror for DataMeta {
             if let Ok(id) = last.parse() {
                 self.imports.remove(&id);
             }
+        } else if rest.starts_with("compaction/") {
+            if let Ok(id) = last.parse() {
+                self.compactions.remove(&id);
+            }
         }
     }
 }
@@ -234,6 +258,21 @@ impl DataMeta {
     /// An import job.
     pub fn import(&self, id: i64) -> Option<&Import> {
         self.imports.get(&id)
+    }
+
+    /// Every compaction plan, oldest first.
+    pub fn compactions(&self) -> impl Iterator<Item = &Compaction> {
+        self.compactions.values()
+    }
+
+    /// A compaction plan.
+    pub fn compaction(&self, id: i64) -> Option<&Compaction> {
+        self.compactions.get(&id)
+    }
+
+    /// A segment record by ID.
+    pub fn segment(&self, id: i64) -> Option<&Segment> {
+        self.segments.get(&id)
     }
 
     /// Every delta record.

@@ -67,6 +67,20 @@ impl Pks {
     }
 }
 
+/// The primary keys of `fields` (columns of `schema`), if its primary key column is there
+/// and is Int64 or VarChar.
+pub fn primary_keys(schema: &CollectionSchema, fields: &[FieldData]) -> Option<Pks> {
+    let pk = schema.fields.iter().find(|f| f.is_primary_key)?;
+    let col = fields
+        .iter()
+        .find(|f| f.field_id == pk.field_id || f.field_name == pk.name)?;
+    match scalars(col) {
+        Some(scalar_field::Data::LongData(a)) => Some(Pks::Int(a.data.clone())),
+        Some(scalar_field::Data::StringData(a)) => Some(Pks::Str(a.data.clone())),
+        _ => None,
+    }
+}
+
 /// The partition-key field of `schema`, if it has one.
 pub fn partition_key_field(schema: &CollectionSchema) -> Option<&FieldSchema> {
     schema.fields.iter().find(|f| f.is_partition_key)
@@ -573,16 +587,14 @@ pub fn validate_rows(
             check_dynamic(schema, &fd)?;
         }
         if f.is_primary_key {
-            pks = Some(match scalars(&fd) {
-                Some(scalar_field::Data::LongData(a)) => Pks::Int(a.data.clone()),
-                Some(scalar_field::Data::StringData(a)) => Pks::Str(a.data.clone()),
-                _ => {
-                    return Err(invalid(format!(
+            pks = Some(
+                primary_keys(schema, std::slice::from_ref(&fd)).ok_or_else(|| {
+                    invalid(format!(
                         "primary key field {} must be Int64 or VarChar",
                         f.name
-                    )))
-                }
-            });
+                    ))
+                })?,
+            );
         }
         fields.push(fd);
     }

@@ -11,6 +11,7 @@ run by tests/compat.rs against a cluster of every role.
     python compat_client.py rename URI
     python compat_client.py info URI
     python compat_client.py alter URI
+    python compat_client.py compaction URI auto|manual|kill-write|kill-verify
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -934,6 +935,124 @@ def retention(uri, phase):
     print("retention: all checks passed")
 
 
+def segments_of(conn, name):
+    return [(s.segmentID, s.num_rows) for s in conn.get_persistent_segment_infos(name)]
+
+
+def wait_compacted(client, name, live, done, what, timeout=90):
+    """Waits until done() while checking, on every turn, that Strong reads see each live
+    row exactly once: count(*), the IDs of a filtered query, a search's hits."""
+    deadline = time.time() + timeout
+    turns = 0
+    while True:
+        n = client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+        check(n == len(live), f"{what}: count(*) {n} while compacting, expected {len(live)}")
+        ids = [r["id"] for r in client.query(name, filter="id >= 0", output_fields=["id"], limit=16384)]
+        check(len(ids) == len(set(ids)), f"{what}: a row seen twice while compacting")
+        check(set(ids) == live, f"{what}: rows missing or extra while compacting "
+              f"{sorted(set(ids) ^ live)[:10]}")
+        hits = [h["id"] for h in client.search(name, data=[[0.5] * 8], limit=100)[0]]
+        check(len(hits) == len(set(hits)) == min(100, len(live)), f"{what}: search hits {len(hits)}")
+        check(set(hits) <= live, f"{what}: search found a deleted row")
+        turns += 1
+        if done():
+            return turns
+        check(time.time() < deadline, f"{what}: not done in {timeout} s")
+        time.sleep(0.2)
+
+
+def compaction(uri, phase):
+    """Compaction: "auto" writes six small flushed segments of one shard and deletes a
+    third of the keys; the datacoord merges them by itself into one segment of the live
+    rows only, and reads during the switch see every live row once. "manual" upserts
+    and flushes (a second small segment), compacts with `compact` and checks the state,
+    the plans and the result; bad calls get Milvus's errors. "kill-write" writes eight
+    segments and starts a compaction (the test kills the datanode running it);
+    "kill-verify" waits for it to finish and checks every row is there once."""
+    client = MilvusClient(uri=uri)
+    conn = client._get_connection()
+    name = "cmp_c"
+    vec = lambda i, v=0.0: [float(np.sin(i * 0.37 * (k + 1))) + v for k in range(8)]
+    if phase == "auto":
+        fresh(client, name)
+        client.create_collection(name, dimension=8, consistency_level="Strong", num_shards=1)
+        for b in range(6):
+            client.insert(name, [{"id": b * 500 + i, "vector": vec(b * 500 + i)} for i in range(500)])
+            client.flush(name)
+        check(len(segments_of(conn, name)) >= 3, f"small flushed segments {segments_of(conn, name)}")
+        client.delete(name, filter="id % 3 == 0")
+        client.flush(name)
+        live = {i for i in range(3000) if i % 3}
+        turns = wait_compacted(client, name, live,
+                               lambda: [r for _, r in segments_of(conn, name)] == [2000], "auto")
+        print(f"compaction auto: one segment of the 2000 live rows after {turns} checked reads")
+        print("compaction: auto checks passed")
+        return
+    if phase == "manual":
+        live = {i for i in range(3000) if i % 3}
+        before = segments_of(conn, name)
+        upserted = [i for i in range(1, 60) if i % 3]
+        client.upsert(name, [{"id": i, "vector": vec(i, 5.0)} for i in upserted])
+        client.flush(name)
+        check(len(segments_of(conn, name)) == 2, f"a second segment {segments_of(conn, name)}")
+        job = client.compact(name)
+        check(isinstance(job, int) and job > 0, f"a compaction ID {job}")
+        wait_compacted(client, name, live, lambda: client.get_compaction_state(job) == "Completed", "manual")
+        after = segments_of(conn, name)
+        check([r for _, r in after] == [2000], f"one segment of the live rows {after}")
+        plans = client._get_connection().get_compaction_plans(job)
+        merged = [(sorted(p.sources), p.target) for p in plans.plans]
+        check(len(merged) == 1 and len(merged[0][0]) == 2 and merged[0][1] == after[0][0],
+              f"the plan merged two segments into {after}: {merged}")
+        check(before[0][0] in merged[0][0], f"the auto-compacted segment was merged {before} {merged}")
+        rows = client.query(name, filter=f"id in {upserted}", output_fields=["vector"])
+        check(len(rows) == len(upserted) and all(abs(r["vector"][0] - vec(r["id"], 5.0)[0]) < 1e-6 for r in rows),
+              "upserted rows show their new vectors")
+        # Nothing to compact: a compaction with no plans, Completed at once.
+        fresh(client, "cmp_empty")
+        client.create_collection("cmp_empty", dimension=8)
+        empty = client.compact("cmp_empty")
+        check(client.get_compaction_state(empty) == "Completed", "an empty collection's compaction is Completed")
+        client.drop_collection("cmp_empty")
+        expect_error("compact of a missing collection", lambda: client.compact("cmp_missing"),
+                     "100", "collection not found")
+        expect_error("clustering compaction", lambda: client.compact(name, is_clustering=True),
+                     "clustering compaction")
+        print(f"compaction: manual checks passed; segment {after[0][0]}")
+        return
+    if phase == "kill-write":
+        fresh(client, name)
+        # 160,000 x 128: big enough that merging takes a while (the test kills it then).
+        client.create_collection(name, dimension=128, consistency_level="Strong", num_shards=1)
+        rng = np.random.default_rng(7)
+        for b in range(8):
+            vectors = rng.random((20000, 128), dtype=np.float32)
+            client.insert(name, [{"id": b * 20000 + i, "vector": vectors[i]} for i in range(20000)])
+            client.flush(name)
+        job = client.compact(name)
+        print(f"compaction: started {job}")
+        return
+    if phase == "kill-verify":
+        job = int(sys.argv[4])
+        live = set(range(160000))
+        deadline = time.time() + 120
+        while client.get_compaction_state(job) != "Completed":
+            check(time.time() < deadline, "the compaction finished after its datanode was killed")
+            time.sleep(0.5)
+        n = client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+        check(n == len(live), f"count(*) {n}, expected {len(live)}")
+        ids = []
+        for lo in range(0, 160000, 16000):
+            ids += [r["id"] for r in client.query(name, filter=f"id >= {lo} and id < {lo + 16000}",
+                                                  output_fields=["id"], limit=16384)]
+        check(len(ids) == len(set(ids)) and set(ids) == live, f"each row once: {len(ids)} rows, {len(set(ids))} distinct")
+        segs = segments_of(conn, name)
+        check(sum(r for _, r in segs) == len(live) and len(segs) == 1, f"one segment of every row {segs}")
+        print(f"compaction: kill checks passed; segment {segs[0][0]}")
+        return
+    raise SystemExit(f"unknown compaction phase {phase}")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -962,5 +1081,7 @@ if __name__ == "__main__":
         partition_key(uri)
     elif mode == "retention":
         retention(uri, sys.argv[3])
+    elif mode == "compaction":
+        compaction(uri, sys.argv[3])
     else:
         raise SystemExit(f"unknown mode {mode}")

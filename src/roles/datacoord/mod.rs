@@ -4,6 +4,7 @@
 //! write goes through the fenced store; the standby follows the records (hot standby),
 //! so taking over reads nothing.
 
+mod compaction;
 mod gc;
 mod reconcile;
 mod retention;
@@ -58,6 +59,8 @@ pub struct DataCoord {
     active: RwLock<Option<Arc<Active>>>,
     sessions: SessionView,
     storage: Storage,
+    /// For compaction plan IDs.
+    rootcoord: crate::coord_client::ActiveRootCoord,
 }
 
 impl DataCoord {
@@ -75,6 +78,12 @@ impl DataCoord {
             active: RwLock::new(None),
             sessions: SessionView::follow(ctx.etcd.clone(), ctx.keys.clone()),
             storage,
+            rootcoord: crate::coord_client::ActiveRootCoord::for_process(
+                ctx.etcd.clone(),
+                ctx.keys.clone(),
+                &ctx.config,
+                ctx.role,
+            ),
             ctx,
         }))
     }
@@ -102,6 +111,26 @@ impl DataCoord {
         match a {
             Some(a) if a.store.term().is_valid() => Ok(a),
             _ => Err(crate::roles::coordinator::not_active(&self.ctx)),
+        }
+    }
+}
+
+/// Plans compactions every `dataCoord.compaction.mix.triggerInterval` while the term
+/// lasts (when compaction and automatic compaction are enabled).
+async fn auto_compaction(dc: Arc<DataCoord>, store: FencedStore) {
+    let c = dc.ctx.config.segment.compaction.clone();
+    if !(c.enabled && c.auto) {
+        return;
+    }
+    while store.term().is_valid() {
+        tokio::time::sleep(c.trigger_interval).await;
+        match compaction::plan(&dc, &store, None, 0).await {
+            Ok(_) => {}
+            Err(compaction::PlanError::Fence(
+                crate::session::fenced::FenceError::NotActive
+                | crate::session::fenced::FenceError::Fenced { .. },
+            )) => return,
+            Err(e) => log::warn!(error:% = e; "automatic compaction planning failed, trying again"),
         }
     }
 }
@@ -138,6 +167,7 @@ impl Coordinator for Arc<DataCoord> {
             tokio::spawn(reconcile::run(self.clone(), store.clone())),
             tokio::spawn(gc::run(self.clone(), store.clone(), self.storage.clone())),
             tokio::spawn(retention::run(self.clone(), store.clone())),
+            tokio::spawn(auto_compaction(self.clone(), store.clone())),
         ];
         *self.active.write().expect("active lock") = Some(Arc::new(Active { store, tasks }));
         let (segments, channels) = (

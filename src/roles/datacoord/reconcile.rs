@@ -50,6 +50,13 @@ fn live_datanodes(dc: &DataCoord) -> BTreeSet<i64> {
 async fn pass(dc: &DataCoord, store: &FencedStore, warned: &mut bool) -> Result<(), FenceError> {
     assign(dc, store, warned).await?;
     assign_imports(dc, store).await?;
+    super::compaction::assign(dc, store, &live_datanodes(dc)).await?;
+    super::compaction::forget_finished(
+        dc,
+        store,
+        dc.ctx.config.segment.gc_drop_tolerance.as_millis() as i64,
+    )
+    .await?;
     release_dropped(dc, store).await?;
     mark_dropped(dc, store).await
 }

@@ -176,4 +176,64 @@ impl DataCoordApi for Service {
             jobs,
         }))
     }
+
+    async fn compact(&self, req: Request<dc::CompactRequest>) -> Reply<dc::CompactResponse> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let req = req.into_inner();
+        let active = match self.0.active() {
+            Ok(a) => a,
+            Err(s) => return Ok(Response::new(dc::CompactResponse::from_status(s))),
+        };
+        if !self.0.ctx.config.segment.compaction.enabled {
+            return Ok(Response::new(dc::CompactResponse::from_status(error(
+                code::UNEXPECTED,
+                "compaction is disabled (dataCoord.enableCompaction is false)",
+            ))));
+        }
+        let planned = super::compaction::plan(
+            &self.0,
+            &active.store,
+            Some(req.collection_id),
+            req.compaction_id,
+        )
+        .await;
+        Ok(Response::new(match planned {
+            Ok(n) => {
+                log::info!(collection = req.collection_id, compaction = req.compaction_id, plans = n;
+                    "manual compaction planned");
+                dc::CompactResponse {
+                    status: Some(ok()),
+                    plans: n as i32,
+                }
+            }
+            Err(e) => dc::CompactResponse::from_status(crate::status::retriable(
+                code::UNEXPECTED,
+                format!("the compaction was not planned: {e}"),
+            )),
+        }))
+    }
+
+    async fn list_compactions(
+        &self,
+        req: Request<dc::CompactionQuery>,
+    ) -> Reply<dc::CompactionPlans> {
+        if let Some(r) = self.gate(&req) {
+            return Ok(Response::new(r));
+        }
+        let q = req.into_inner();
+        let meta = self.0.meta.read().expect("meta lock");
+        let plans = meta
+            .compactions()
+            .map(|p| &p.plan)
+            .filter(|p| q.compaction_id == 0 || p.compaction_id == q.compaction_id)
+            .filter(|p| q.collection_id == 0 || p.collection_id == q.collection_id)
+            .cloned()
+            .collect();
+        Ok(Response::new(dc::CompactionPlans {
+            status: Some(ok()),
+            plans,
+        }))
+    }
 }

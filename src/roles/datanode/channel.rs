@@ -21,7 +21,6 @@ use crate::meta::data::{delta_file, insert_file};
 use crate::proto::datacoord::{
     ChannelCheckpoint, DeltaRecord, SegmentRecord, SegmentState, SyncFailure,
 };
-use crate::proto::rootcoord::AllocRequest;
 use crate::proto::schema::CollectionSchema;
 use crate::proto::wal::{wal_message, WalMessage};
 use crate::roles::worker::Owner;
@@ -352,7 +351,7 @@ impl Consumer {
                     start_ts: p.start_ts,
                     end_ts: p.end_ts,
                     node_id: self.owner.node_id,
-                    dropped_at_ms: 0,
+                    ..Default::default()
                 };
                 rows += p.rows;
                 let key = self.shared.keys.segment(coll, *part, seg);
@@ -431,19 +430,10 @@ impl Consumer {
     }
 
     async fn alloc_ids(&self, count: u32) -> Result<i64, SyncError> {
-        let r = self
-            .shared
+        self.shared
             .rootcoord
-            .call(AllocRequest { count }, |mut c, r| async move {
-                c.alloc_id(r).await
-            })
+            .alloc_ids(count)
             .await
-            .map_err(failed)?;
-        match r.status {
-            Some(s) if !crate::status::is_ok(&s) => {
-                Err(failed(format!("cannot allocate segment IDs: {}", s.reason)))
-            }
-            _ => Ok(r.id),
-        }
+            .map_err(|e| failed(format!("cannot allocate segment IDs: {e}")))
     }
 }

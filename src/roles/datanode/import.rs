@@ -364,7 +364,7 @@ async fn prepare(
                 start_ts: job.timestamp,
                 end_ts: job.timestamp,
                 node_id: owner.node_id,
-                dropped_at_ms: 0,
+                ..Default::default()
             });
         }
     }

@@ -5,10 +5,12 @@
 //! checkpoint in one etcd txn that holds only while this datanode's session lives and
 //! the channel's assignment is the one it started from: a datanode that lost its channel
 //! (paused past its TTL, cut off) never registers anything; what it wrote is garbage.
-//! It also runs the bulk import jobs assigned to it (`import`), under the same rule.
+//! It also runs the bulk import jobs (`import`) and compaction plans (`compact`)
+//! assigned to it, under the same rule.
 
 mod buffer;
 mod channel;
+mod compact;
 mod import;
 
 use std::collections::HashMap;
@@ -100,8 +102,10 @@ impl Worker for Arc<DataNode> {
         self.start_followers();
         let owner = Arc::new(Owner::of(session));
         let channels = tokio::spawn(manage(self.shared.clone(), owner.clone()));
-        let imports = tokio::spawn(import::run(self.shared.clone(), owner));
-        *self.manager.lock().expect("manager lock") = vec![Task(channels), Task(imports)];
+        let imports = tokio::spawn(import::run(self.shared.clone(), owner.clone()));
+        let compactions = tokio::spawn(compact::run(self.shared.clone(), owner));
+        *self.manager.lock().expect("manager lock") =
+            vec![Task(channels), Task(imports), Task(compactions)];
     }
 
     async fn on_session_end(&self) {

@@ -110,18 +110,7 @@ impl IndexCoord {
 
     /// `count` fresh IDs from the rootcoord's allocator.
     async fn alloc_ids(&self, count: u32) -> Result<i64, String> {
-        let r = self
-            .rootcoord
-            .call(
-                crate::proto::rootcoord::AllocRequest { count },
-                |mut c, r| async move { c.alloc_id(r).await },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        match r.status {
-            Some(s) if !crate::status::is_ok(&s) => Err(s.reason),
-            _ => Ok(r.id),
-        }
+        self.rootcoord.alloc_ids(count).await
     }
 }
 

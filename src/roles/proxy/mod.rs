@@ -7,6 +7,7 @@
 //! querynodes serving each shard, found through records followed from etcd (`read`);
 //! replicas, segments, statistics and the topology are read, never changed (`info`).
 
+mod compact;
 mod flush;
 mod import;
 mod index;

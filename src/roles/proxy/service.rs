@@ -837,6 +837,40 @@ impl MilvusService for Service {
         Ok(Response::new(self.0.import(&db, req.into_inner()).await))
     }
 
+    async fn manual_compaction(
+        &self,
+        req: Request<pb::ManualCompactionRequest>,
+    ) -> Reply<pb::ManualCompactionResponse> {
+        if !req.get_ref().collection_name.is_empty() {
+            refuse!(
+                names::collection(&req.get_ref().collection_name),
+                pb::ManualCompactionResponse
+            );
+        }
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.manual_compaction(&db, req.into_inner()).await,
+        ))
+    }
+
+    async fn get_compaction_state(
+        &self,
+        req: Request<pb::GetCompactionStateRequest>,
+    ) -> Reply<pb::GetCompactionStateResponse> {
+        Ok(Response::new(
+            self.0.get_compaction_state(req.into_inner()).await,
+        ))
+    }
+
+    async fn get_compaction_state_with_plans(
+        &self,
+        req: Request<pb::GetCompactionPlansRequest>,
+    ) -> Reply<pb::GetCompactionPlansResponse> {
+        Ok(Response::new(
+            self.0.get_compaction_plans(req.into_inner()).await,
+        ))
+    }
+
     async fn get_import_state(
         &self,
         req: Request<pb::GetImportStateRequest>,
@@ -913,9 +947,6 @@ impl MilvusService for Service {
         hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
         load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
-        get_compaction_state(GetCompactionStateRequest) -> pb::GetCompactionStateResponse = "GetCompactionState";
-        manual_compaction(ManualCompactionRequest) -> pb::ManualCompactionResponse = "ManualCompaction";
-        get_compaction_state_with_plans(GetCompactionPlansRequest) -> pb::GetCompactionPlansResponse = "GetCompactionStateWithPlans";
         create_credential(CreateCredentialRequest) -> Status = "CreateCredential";
         update_credential(UpdateCredentialRequest) -> Status = "UpdateCredential";
         delete_credential(DeleteCredentialRequest) -> Status = "DeleteCredential";

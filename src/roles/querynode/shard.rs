@@ -329,10 +329,47 @@ async fn load_delta(
     Ok((chunk.pks, chunk.timestamps))
 }
 
+/// How long a shard keeps serving the segments a compaction replaced while the new
+/// segment's index is built (then it takes the new segment unindexed, searched exactly
+/// until its index is attached).
+const COMPACTED_INDEX_WAIT_MS: i64 = 60_000;
+
+/// Whether `r` was written by a compaction of segments this shard serves, its index is not
+/// built yet, and it is young enough to wait for it.
+fn awaiting_index(
+    shared: &Shared,
+    live: &LiveIndexes,
+    have: &HashSet<i64>,
+    r: &SegmentRecord,
+) -> bool {
+    if r.compacted_from.iter().all(|s| !have.contains(s))
+        || now_ms() - r.compacted_ms > COMPACTED_INDEX_WAIT_MS
+        || (r.num_rows as u64) < shared.ctx.config.segment.min_rows_to_index
+    {
+        return false;
+    }
+    let built: HashSet<i64> = shared
+        .builds
+        .read()
+        .expect("builds lock")
+        .all()
+        .map(|b| &b.record)
+        .filter(|b| b.segment_id == r.id && b.state() == IndexState::Finished)
+        .map(|b| b.index_id)
+        .collect();
+    live.keys().any(|index| !built.contains(index))
+}
+
 /// Brings the sealed part up to the data coordinator's records: loads new segments,
 /// indexes and deltas, drops dropped segments, and hands growing rows over.
+///
+/// A compaction replaces segments by a new one in one registration: the shard swaps them
+/// under one lock (never both, never neither). While the new segment's index is being
+/// built (at most [`COMPACTED_INDEX_WAIT_MS`]) the shard holds its whole sealed side as it
+/// is (no segment added or dropped, no checkpoint move, its growing rows kept), so that
+/// searches keep using indexes; deltas and indexes of held segments still arrive.
 pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
-    let v = view(shared, &shard.vchannel);
+    let mut v = view(shared, &shard.vchannel);
     let live = live_indexes(shared, shard.collection_id);
     let (have, have_deltas, checkpoint): (HashSet<i64>, HashSet<i64>, u64) = {
         let d = shard.data.read().expect("shard lock");
@@ -342,6 +379,14 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
             d.checkpoint,
         )
     };
+    if v.segments
+        .iter()
+        .any(|r| !have.contains(&r.id) && awaiting_index(shared, &live, &have, r))
+    {
+        v.segments.retain(|r| have.contains(&r.id));
+        v.dropped.clear();
+        v.checkpoint = checkpoint;
+    }
     let mut new_segments = Vec::new();
     for r in &v.segments {
         if !have.contains(&r.id) {

@@ -1,0 +1,459 @@
+//! Compaction planning (the active datacoord): which segments are rewritten, by which
+//! datanode. A datanode executes a plan (`roles/datanode/compact.rs`).
+//!
+//! - **Mix**: the small segments (under `maxSize × smallProportion` bytes) of one virtual
+//!   channel and partition are merged, oldest first, into plans of at most `maxSize`
+//!   bytes; automatically only when at least `dataCoord.compaction.min.segment` of them
+//!   go into one plan, on a manual `compact` whenever two do.
+//! - **Single**: a segment of which about `single.ratio.threshold` of the rows are
+//!   deleted (counted from the delta records written after it was, an upper bound) or
+//!   expired (the collection's TTL, from its timestamp range) is rewritten alone; on a
+//!   manual `compact` any segment with such rows is.
+//!
+//! A plan is written in one fenced txn with its segments marked as taken by it
+//! (`compaction_plan`), conditioned on each segment's record being the one read: a
+//! segment is in at most one live plan, and a plan is only made of segments whose
+//! records did not change since. Automatic planning runs every
+//! `dataCoord.compaction.mix.triggerInterval`; each reconcile pass assigns Pending plans
+//! (and those of a datanode whose session is gone) to the live datanode with the fewest,
+//! fails a plan after [`ATTEMPTS`] datanodes died running it, and fails a plan whose
+//! segments changed (dropped by a TTL, a partition or collection drop). A failed plan's
+//! segments are free for the next plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use etcd_client::{Compare, CompareOp, TxnOp};
+use prost::Message;
+
+use super::DataCoord;
+use crate::config::CompactionConfig;
+use crate::meta::now_ms;
+use crate::proto::datacoord::{
+    CompactionKind, CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
+};
+use crate::schema::properties;
+use crate::session::fenced::{FenceError, FencedStore};
+
+/// How many datanodes may die running one plan before it is failed.
+pub const ATTEMPTS: i32 = 3;
+/// Segments in one plan at most (one txn op each when registering it).
+const MAX_SEGMENTS: usize = 30;
+/// Plans written per planning pass at most.
+const MAX_PLANS: usize = 64;
+
+/// A segment as the planner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Its record.
+    pub record: SegmentRecord,
+    /// The record's mod revision.
+    pub revision: i64,
+}
+
+/// Why plans could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Not active any more, or etcd failed.
+    #[error(transparent)]
+    Fence(#[from] FenceError),
+    /// No IDs for the plans.
+    #[error("cannot allocate compaction plan IDs: {0}")]
+    Ids(String),
+}
+
+/// An estimate of the fraction of `s`'s rows no reader can see: deleted by the deltas of
+/// its channel not yet applied to it (each delete counted as if it hit `s`), or expired.
+pub fn removable_fraction(s: &SegmentRecord, deltas: &[&DeltaRecord], expire_before: u64) -> f64 {
+    if s.num_rows <= 0 {
+        return 1.0;
+    }
+    let deleted: i64 = deltas
+        .iter()
+        .filter(|d| d.id > s.applied_delta_id && d.end_ts > s.start_ts)
+        .map(|d| d.num_rows)
+        .sum();
+    let expired = if expire_before > s.start_ts {
+        let span = s.end_ts.saturating_sub(s.start_ts) + 1;
+        (expire_before.min(s.end_ts + 1) - s.start_ts) as f64 / span as f64
+    } else {
+        0.0
+    };
+    (deleted as f64 / s.num_rows as f64 + expired).min(1.0)
+}
+
+/// The plans for the free segments of one channel and partition: (kind, segment IDs).
+/// `manual`: merge any two small segments, rewrite any segment with removable rows.
+pub fn plan_group(
+    segments: &[&SegmentRecord],
+    deltas: &[&DeltaRecord],
+    expire_before: u64,
+    max_bytes: u64,
+    c: &CompactionConfig,
+    manual: bool,
+) -> Vec<(CompactionKind, Vec<i64>)> {
+    let small_below = (max_bytes as f64 * c.small_proportion) as i64;
+    let mut small: Vec<&SegmentRecord> = segments
+        .iter()
+        .copied()
+        .filter(|s| s.size_bytes < small_below)
+        .collect();
+    small.sort_by_key(|s| (s.start_ts, s.id));
+    let at_least = if manual { 2 } else { c.min_segments.max(2) };
+    let mut plans = Vec::new();
+    let mut merged = BTreeSet::new();
+    let mut bin: Vec<&SegmentRecord> = Vec::new();
+    let mut bytes = 0i64;
+    let mut close = |bin: &mut Vec<&SegmentRecord>, plans: &mut Vec<_>| {
+        if bin.len() >= at_least {
+            merged.extend(bin.iter().map(|s| s.id));
+            plans.push((
+                CompactionKind::CompactionMix,
+                bin.iter().map(|s| s.id).collect(),
+            ));
+        }
+        bin.clear();
+    };
+    for s in small {
+        if !bin.is_empty() && (bytes + s.size_bytes > max_bytes as i64 || bin.len() >= MAX_SEGMENTS)
+        {
+            close(&mut bin, &mut plans);
+            bytes = 0;
+        }
+        bytes += s.size_bytes;
+        bin.push(s);
+    }
+    close(&mut bin, &mut plans);
+    for s in segments {
+        if merged.contains(&s.id) {
+            continue;
+        }
+        let f = removable_fraction(s, deltas, expire_before);
+        if (manual && f > 0.0) || f >= c.single_ratio {
+            plans.push((CompactionKind::CompactionSingle, vec![s.id]));
+        }
+    }
+    plans
+}
+
+/// A plan before it is written: its kind and segments.
+type Planned = (CompactionKind, Vec<Candidate>);
+
+/// Whether a plan is still to be finished.
+pub fn is_live(p: &CompactionPlan) -> bool {
+    matches!(
+        p.state(),
+        CompactionPlanState::CompactionPending | CompactionPlanState::CompactionExecuting
+    )
+}
+
+/// Plans compactions of `collection` (every collection when `None`) and writes them;
+/// `compaction_id` is the manual compaction they belong to (0: automatic). The number of
+/// plans written.
+pub async fn plan(
+    dc: &DataCoord,
+    store: &FencedStore,
+    collection: Option<i64>,
+    compaction_id: i64,
+) -> Result<usize, PlanError> {
+    let c = dc.ctx.config.segment.compaction.clone();
+    let max_bytes = dc.ctx.config.segment.max_size_mb * 1024 * 1024;
+    let manual = compaction_id != 0;
+    // Per (collection, partition, vchannel) of free Flushed segments: the plans for them.
+    let mut todo: Vec<(i64, i64, String, Vec<Planned>)> = Vec::new();
+    {
+        let catalog = dc.catalog.read().expect("catalog lock");
+        let meta = dc.meta.read().expect("meta lock");
+        let live_plans: BTreeSet<i64> = meta
+            .compactions()
+            .filter(|p| is_live(&p.plan))
+            .map(|p| p.plan.id)
+            .collect();
+        let mut groups: BTreeMap<(i64, i64, String), Vec<Candidate>> = BTreeMap::new();
+        for s in meta.segments() {
+            let r = &s.record;
+            if r.state() != SegmentState::Flushed
+                || collection.is_some_and(|c| c != r.collection_id)
+                || live_plans.contains(&r.compaction_plan)
+                || meta.dropped().contains_key(&r.collection_id)
+            {
+                continue;
+            }
+            groups
+                .entry((r.collection_id, r.partition_id, r.vchannel.clone()))
+                .or_default()
+                .push(Candidate {
+                    record: r.clone(),
+                    revision: s.revision,
+                });
+        }
+        let now = now_ms().max(0) as u64;
+        for ((coll, part, vch), segs) in groups {
+            let Some(record) = catalog.collection_by_id(coll) else {
+                continue;
+            };
+            let expire_before = properties::expire_before(properties::ttl(&record.properties), now);
+            let deltas: Vec<&DeltaRecord> = meta
+                .deltas()
+                .filter(|d| d.collection_id == coll && d.vchannel == vch && d.dropped_at_ms == 0)
+                .collect();
+            let records: Vec<&SegmentRecord> = segs.iter().map(|s| &s.record).collect();
+            let plans = plan_group(&records, &deltas, expire_before, max_bytes, &c, manual);
+            if plans.is_empty() {
+                continue;
+            }
+            let by_id: BTreeMap<i64, &Candidate> = segs.iter().map(|s| (s.record.id, s)).collect();
+            let plans = plans
+                .into_iter()
+                .map(|(k, ids)| (k, ids.iter().map(|i| by_id[i].clone()).collect()))
+                .collect();
+            todo.push((coll, part, vch, plans));
+        }
+    }
+    let wanted: usize = todo.iter().map(|t| t.3.len()).sum::<usize>().min(MAX_PLANS);
+    if wanted == 0 {
+        return Ok(0);
+    }
+    let first_id = dc
+        .rootcoord
+        .alloc_ids(wanted as u32)
+        .await
+        .map_err(PlanError::Ids)?;
+    let mut ids = first_id..first_id + wanted as i64;
+    let mut written = 0;
+    'groups: for (coll, part, vch, plans) in todo {
+        for (kind, segs) in plans {
+            let Some(id) = ids.next() else {
+                break 'groups;
+            };
+            let plan = CompactionPlan {
+                id,
+                compaction_id,
+                collection_id: coll,
+                partition_id: part,
+                vchannel: vch.clone(),
+                segment_ids: segs.iter().map(|s| s.record.id).collect(),
+                kind: kind as i32,
+                state: CompactionPlanState::CompactionPending as i32,
+                created_ms: now_ms(),
+                source_rows: segs.iter().map(|s| s.record.num_rows).sum(),
+                ..Default::default()
+            };
+            let mut when = Vec::new();
+            let mut ops = vec![TxnOp::put(
+                dc.keys.compaction(id),
+                plan.encode_to_vec(),
+                None,
+            )];
+            for s in &segs {
+                let key = dc.keys.segment(coll, part, s.record.id);
+                when.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    s.revision,
+                ));
+                let mut r = s.record.clone();
+                r.compaction_plan = id;
+                ops.push(TxnOp::put(key, r.encode_to_vec(), None));
+            }
+            if store.write_if(when, ops).await?.is_some() {
+                written += 1;
+                log::info!(plan = id, compaction = compaction_id, collection = coll, partition = part,
+                    channel = vch.as_str(), kind = kind.as_str_name(), segments:? = plan.segment_ids,
+                    rows = plan.source_rows; "compaction planned");
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Assigns Pending plans (and those whose datanode's session is gone) to the live
+/// datanode running the fewest; fails plans whose segments changed, whose collection was
+/// dropped, or whose datanodes died [`ATTEMPTS`] times.
+pub async fn assign(
+    dc: &DataCoord,
+    store: &FencedStore,
+    nodes: &BTreeSet<i64>,
+) -> Result<(), FenceError> {
+    let mut load: BTreeMap<i64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+    let mut todo = Vec::new();
+    {
+        let meta = dc.meta.read().expect("meta lock");
+        for p in meta.compactions() {
+            let plan = &p.plan;
+            if !is_live(plan) {
+                continue;
+            }
+            // Its segments, unchanged since planned (the plan and their marks are one txn,
+            // so a follower that has the plan has the marks).
+            let changed = plan.segment_ids.iter().find(|id| {
+                !meta.segment(**id).is_some_and(|s| {
+                    s.record.state() == SegmentState::Flushed && s.record.compaction_plan == plan.id
+                })
+            });
+            let why = changed.map(|id| {
+                format!("segment {id} changed before the plan ran (dropped, or its collection or partition was)")
+            });
+            match (plan.state(), why) {
+                (_, Some(why)) => todo.push((p.clone(), Some(why))),
+                (CompactionPlanState::CompactionExecuting, None)
+                    if nodes.contains(&plan.node_id) =>
+                {
+                    *load.entry(plan.node_id).or_default() += 1;
+                }
+                _ => todo.push((p.clone(), None)),
+            }
+        }
+    }
+    for (p, why) in todo {
+        let mut plan = p.plan;
+        let gone = plan.node_id;
+        if why.is_some() || plan.attempts >= ATTEMPTS {
+            plan.state = CompactionPlanState::CompactionFailed as i32;
+            plan.reason = why.unwrap_or_else(|| {
+                format!(
+                    "{} datanodes running it stopped before it finished",
+                    plan.attempts
+                )
+            });
+            plan.finished_ms = now_ms();
+            plan.node_id = 0;
+        } else {
+            let Some((&node, _)) = load.iter().min_by_key(|(id, n)| (**n, **id)) else {
+                continue; // no datanode yet: the plan waits
+            };
+            plan.state = CompactionPlanState::CompactionExecuting as i32;
+            plan.node_id = node;
+            plan.attempts += 1;
+            *load.entry(node).or_default() += 1;
+        }
+        let key = dc.keys.compaction(plan.id);
+        let when = vec![Compare::mod_revision(
+            key.clone(),
+            CompareOp::Equal,
+            p.revision,
+        )];
+        let put = TxnOp::put(key, plan.encode_to_vec(), None);
+        if store.write_if(when, vec![put]).await?.is_some() {
+            log::info!(plan = plan.id, collection = plan.collection_id, state = plan.state().as_str_name(),
+                datanode = plan.node_id, previous_datanode = gone, attempt = plan.attempts,
+                reason = plan.reason.as_str(); "compaction plan state changed");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the records of plans finished longer than `keep` ago (Milvus keeps them for
+/// `dataCoord.compaction.dropTolerance`; here `dataCoord.gc.dropTolerance`).
+pub async fn forget_finished(
+    dc: &DataCoord,
+    store: &FencedStore,
+    keep_ms: i64,
+) -> Result<(), FenceError> {
+    let now = now_ms();
+    let old: Vec<(String, i64)> = dc
+        .meta
+        .read()
+        .expect("meta lock")
+        .compactions()
+        .filter(|p| {
+            !is_live(&p.plan) && p.plan.finished_ms > 0 && now - p.plan.finished_ms > keep_ms
+        })
+        .map(|p| (dc.keys.compaction(p.plan.id), p.revision))
+        .collect();
+    for batch in old.chunks(super::reconcile::BATCH) {
+        let when = batch
+            .iter()
+            .map(|(k, rev)| Compare::mod_revision(k.clone(), CompareOp::Equal, *rev))
+            .collect();
+        let ops = batch
+            .iter()
+            .map(|(k, _)| TxnOp::delete(k.clone(), None))
+            .collect();
+        store.write_if(when, ops).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> CompactionConfig {
+        CompactionConfig {
+            enabled: true,
+            auto: true,
+            trigger_interval: std::time::Duration::from_secs(60),
+            min_segments: 3,
+            single_ratio: 0.2,
+            small_proportion: 0.5,
+        }
+    }
+
+    fn seg(id: i64, size: i64, rows: i64, ts: (u64, u64)) -> SegmentRecord {
+        SegmentRecord {
+            id,
+            size_bytes: size,
+            num_rows: rows,
+            start_ts: ts.0,
+            end_ts: ts.1,
+            state: SegmentState::Flushed as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn small_segments_merge_into_plans_under_max_size_big_ones_stay() {
+        let segs: Vec<SegmentRecord> = (1..=7)
+            .map(|i| seg(i, if i == 4 { 900 } else { 300 }, 10, (i as u64, i as u64)))
+            .collect();
+        let refs: Vec<&SegmentRecord> = segs.iter().collect();
+        let plans = plan_group(&refs, &[], 0, 1000, &config(), false);
+        // Small (< 500): 1,2,3,5,6,7; bins of at most 1000 bytes: [1,2,3], [5,6,7].
+        assert_eq!(
+            plans,
+            vec![
+                (CompactionKind::CompactionMix, vec![1, 2, 3]),
+                (CompactionKind::CompactionMix, vec![5, 6, 7]),
+            ]
+        );
+        // Two small segments: merged only on a manual compaction.
+        let two: Vec<&SegmentRecord> = refs[..2].to_vec();
+        assert!(plan_group(&two, &[], 0, 1000, &config(), false).is_empty());
+        assert_eq!(
+            plan_group(&two, &[], 0, 1000, &config(), true),
+            vec![(CompactionKind::CompactionMix, vec![1, 2])]
+        );
+    }
+
+    #[test]
+    fn deletes_and_expiry_past_the_threshold_rewrite_a_segment_once() {
+        let mut s = seg(1, 900, 100, (100, 200));
+        let d = |id, rows, end_ts| DeltaRecord {
+            id,
+            num_rows: rows,
+            end_ts,
+            ..Default::default()
+        };
+        let (d1, d2, old) = (d(10, 15, 300), d(11, 10, 400), d(5, 90, 50));
+        // 25 of 100 rows deleted at most (the delta older than every row does not count).
+        assert_eq!(removable_fraction(&s, &[&d1, &d2, &old], 0), 0.25);
+        let refs = [&s];
+        assert_eq!(
+            plan_group(&refs, &[&d1, &d2, &old], 0, 1000, &config(), false),
+            vec![(CompactionKind::CompactionSingle, vec![1])]
+        );
+        // Once rewritten with those deltas applied, they no longer count.
+        s.applied_delta_id = 11;
+        assert_eq!(removable_fraction(&s, &[&d1, &d2], 0), 0.0);
+        // Half its time range expired.
+        assert!((removable_fraction(&s, &[], 151) - 0.5).abs() < 0.01);
+        // A manual compaction rewrites for any removable row; an automatic one waits.
+        let few = d(12, 1, 500);
+        let refs = [&s];
+        assert!(plan_group(&refs, &[&few], 0, 1000, &config(), false).is_empty());
+        assert_eq!(
+            plan_group(&refs, &[&few], 0, 1000, &config(), true).len(),
+            1
+        );
+    }
+}

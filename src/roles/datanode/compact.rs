@@ -1,0 +1,507 @@
+//! Compaction: the plans the active datacoord assigned to this datanode
+//! (`roles/datacoord/compaction.rs`). A plan's segments (one virtual channel and
+//! partition) are read, merged, and written as one new segment without the rows no
+//! reader can see: rows hidden by a delete in the channel's delta records, older
+//! versions of a key whose newer version is among the merged rows, rows expired under
+//! the collection's TTL. Then one etcd txn registers the new segment (Flushed, naming the
+//! segments it replaces), marks the old ones Dropped and the plan Completed, only while
+//! the plan is still this datanode's (its record unchanged since it was assigned), this
+//! session lives, and every old segment's record is the one read. So the rows of the old
+//! segments are replaced exactly once or not at all: a datanode that dies or loses the
+//! plan before the txn registers nothing (its file is garbage the datacoord collects),
+//! and the plan is assigned again.
+//!
+//! Why dropping those rows changes no answer: every delta record stays registered (a
+//! querynode still hides, by key, whatever it would have hidden), a superseded version
+//! stays hidden by the newer one that is kept, and an expired row stays expired.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use prost::Message;
+
+use super::Shared;
+use crate::meta::data::insert_file;
+use crate::meta::now_ms;
+use crate::proto::datacoord::{
+    CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
+};
+use crate::proto::schema::CollectionSchema;
+use crate::roles::worker::{Owner, Task};
+use crate::schema::{self, properties, Pks};
+use crate::storage::segment::{self, SegmentBatch};
+
+/// How often the datanode looks for plans assigned to it.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// Attempts a plan gets for errors that may pass (storage, etcd, the rootcoord) before
+/// it fails with the last one.
+const TRANSIENT_ATTEMPTS: u32 = 10;
+
+/// The largest delete timestamp per key.
+#[derive(Debug, Default)]
+pub struct DeleteMarks {
+    ints: HashMap<i64, u64>,
+    strs: HashMap<String, u64>,
+}
+
+impl DeleteMarks {
+    /// Records deletes of `pks` at `timestamps`.
+    pub fn add(&mut self, pks: &Pks, timestamps: &[u64]) {
+        for (i, ts) in timestamps.iter().enumerate().take(pks.len()) {
+            match pks {
+                Pks::Int(v) => {
+                    let e = self.ints.entry(v[i]).or_insert(*ts);
+                    *e = (*e).max(*ts);
+                }
+                Pks::Str(v) => {
+                    let e = self.strs.entry(v[i].clone()).or_insert(*ts);
+                    *e = (*e).max(*ts);
+                }
+            }
+        }
+    }
+
+    fn of(&self, pks: &Pks, i: usize) -> Option<u64> {
+        match pks {
+            Pks::Int(v) => self.ints.get(&v[i]).copied(),
+            Pks::Str(v) => self.strs.get(&v[i]).copied(),
+        }
+    }
+}
+
+/// The rows of a merged batch a compaction keeps, in order: the newest version (timestamp,
+/// then row ID) of each key among them, unless a delete after it hides it (a delete at
+/// `t` hides rows written before `t`) or it was written before `expire_before`.
+pub fn rows_to_keep(
+    pks: &Pks,
+    timestamps: &[u64],
+    row_ids: &[i64],
+    deletes: &DeleteMarks,
+    expire_before: u64,
+) -> Vec<usize> {
+    let n = pks.len().min(timestamps.len()).min(row_ids.len());
+    let version = |i: usize| (timestamps[i], row_ids[i]);
+    let mut newest_int: HashMap<i64, usize> = HashMap::new();
+    let mut newest_str: HashMap<&str, usize> = HashMap::new();
+    for i in 0..n {
+        let slot = match pks {
+            Pks::Int(v) => newest_int.entry(v[i]).or_insert(i),
+            Pks::Str(v) => newest_str.entry(v[i].as_str()).or_insert(i),
+        };
+        if version(i) > version(*slot) {
+            *slot = i;
+        }
+    }
+    (0..n)
+        .filter(|&i| {
+            let newest = match pks {
+                Pks::Int(v) => newest_int[&v[i]],
+                Pks::Str(v) => newest_str[v[i].as_str()],
+            };
+            newest == i
+                && deletes.of(pks, i).is_none_or(|t| t <= timestamps[i])
+                && timestamps[i] >= expire_before
+        })
+        .collect()
+}
+
+/// Runs every plan assigned to this session, one at a time (a plan holds its segments in
+/// memory), each bound to the assignment (the plan record's revision) it started from.
+pub(crate) async fn run(shared: Arc<Shared>, owner: Arc<Owner>) {
+    let one_at_a_time = Arc::new(tokio::sync::Semaphore::new(1));
+    let mut running: HashMap<(i64, i64), Task> = HashMap::new();
+    loop {
+        let wanted: Vec<(CompactionPlan, i64)> = shared
+            .data
+            .read()
+            .expect("data meta lock")
+            .compactions()
+            .filter(|p| {
+                p.plan.node_id == owner.node_id
+                    && p.plan.state() == CompactionPlanState::CompactionExecuting
+            })
+            .map(|p| (p.plan.clone(), p.revision))
+            .collect();
+        running.retain(|(id, rev), _| wanted.iter().any(|(p, r)| p.id == *id && r == rev));
+        for (plan, rev) in wanted {
+            if running.contains_key(&(plan.id, rev)) {
+                continue;
+            }
+            let id = plan.id;
+            let task = tokio::spawn(execute(
+                shared.clone(),
+                owner.clone(),
+                plan,
+                rev,
+                one_at_a_time.clone(),
+            ));
+            running.insert((id, rev), Task(task));
+        }
+        tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
+
+/// Why a plan could not be finished now.
+#[derive(Debug, thiserror::Error)]
+enum CompactError {
+    /// The plan cannot be done as planned: it fails with this reason.
+    #[error("{0}")]
+    Bad(String),
+    /// Something that may work on the next attempt.
+    #[error("{0}")]
+    Transient(String),
+}
+
+use CompactError::{Bad, Transient};
+
+/// What a plan produced: the new segment's record (none when no row is left), and the
+/// source records with the revisions they were read at.
+struct Output {
+    segment: Option<SegmentRecord>,
+    sources: Vec<(SegmentRecord, i64)>,
+}
+
+/// One plan to its end (Completed, Failed, or no longer this datanode's).
+async fn execute(
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+    plan: CompactionPlan,
+    revision: i64,
+    one_at_a_time: Arc<tokio::sync::Semaphore>,
+) {
+    let Ok(_turn) = one_at_a_time.acquire().await else {
+        return;
+    };
+    log::info!(plan = plan.id, collection = plan.collection_id, channel = plan.vchannel.as_str(),
+        segments:? = plan.segment_ids, attempt = plan.attempts; "datanode starts compaction");
+    let started = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    let mut transient = 0;
+    let still_mine = || {
+        shared
+            .data
+            .read()
+            .expect("data meta lock")
+            .compaction(plan.id)
+            .is_some_and(|p| p.revision == revision)
+    };
+    loop {
+        let outcome = match prepare(&shared, &owner, &plan).await {
+            Ok(out) => finish(&shared, &owner, &plan, revision, Ok(out)).await,
+            Err(Bad(reason)) => finish(&shared, &owner, &plan, revision, Err(reason)).await,
+            Err(Transient(e)) => {
+                transient += 1;
+                if transient >= TRANSIENT_ATTEMPTS {
+                    let why = format!("gave up after {transient} attempts: {e}");
+                    finish(&shared, &owner, &plan, revision, Err(why)).await
+                } else {
+                    Err(e)
+                }
+            }
+        };
+        match outcome {
+            Ok(Finished::Done) => {
+                log::info!(plan = plan.id, took:? = started.elapsed(); "compaction finished");
+                return;
+            }
+            Ok(Finished::SourcesChanged) if still_mine() => {
+                let why = "its segments changed while it ran (dropped, or their collection or partition was)";
+                if let Err(e) = finish(&shared, &owner, &plan, revision, Err(why.into())).await {
+                    log::warn!(plan = plan.id, error = e.as_str(); "cannot record the compaction's failure");
+                }
+                return;
+            }
+            Ok(Finished::SourcesChanged | Finished::NotMine) => {
+                log::warn!(plan = plan.id; "compaction plan is no longer this datanode's: nothing registered");
+                return;
+            }
+            Err(e) => {
+                log::warn!(plan = plan.id, error = e.as_str(); "compaction attempt failed, retrying");
+                if !still_mine() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// How a registration ended.
+enum Finished {
+    /// The txn happened.
+    Done,
+    /// The plan's record or this session changed: nothing registered.
+    NotMine,
+    /// A source segment's record changed: nothing registered.
+    SourcesChanged,
+}
+
+/// Registers the outcome: the new segment, the old ones Dropped and the plan Completed;
+/// or the plan Failed with the reason. Only while the plan is the one assigned, this
+/// session lives, and (on success) the old segments' records are the ones read.
+async fn finish(
+    shared: &Shared,
+    owner: &Owner,
+    plan: &CompactionPlan,
+    revision: i64,
+    outcome: Result<Output, String>,
+) -> Result<Finished, String> {
+    let key = shared.keys.compaction(plan.id);
+    let mut done = plan.clone();
+    let now = now_ms();
+    done.finished_ms = now;
+    let mut ops = Vec::new();
+    let mut when = vec![
+        Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
+        owner.alive(),
+    ];
+    let sources = match outcome {
+        Ok(out) => {
+            done.state = CompactionPlanState::CompactionCompleted as i32;
+            if let Some(s) = out.segment {
+                done.result_segment_id = s.id;
+                done.result_rows = s.num_rows;
+                ops.push(TxnOp::put(
+                    shared.keys.segment(s.collection_id, s.partition_id, s.id),
+                    s.encode_to_vec(),
+                    None,
+                ));
+            }
+            for (r, rev) in &out.sources {
+                let k = shared.keys.segment(r.collection_id, r.partition_id, r.id);
+                when.push(Compare::mod_revision(k.clone(), CompareOp::Equal, *rev));
+                let mut r = r.clone();
+                r.set_state(SegmentState::Dropped);
+                r.dropped_at_ms = now;
+                ops.push(TxnOp::put(k, r.encode_to_vec(), None));
+            }
+            out.sources.len()
+        }
+        Err(reason) => {
+            log::warn!(plan = plan.id, reason = reason.as_str(); "compaction failed");
+            done.state = CompactionPlanState::CompactionFailed as i32;
+            done.reason = reason;
+            0
+        }
+    };
+    ops.push(TxnOp::put(key, done.encode_to_vec(), None));
+    let resp = shared
+        .ctx
+        .etcd
+        .call(|mut c| {
+            let txn = Txn::new().when(when.clone()).and_then(ops.clone());
+            async move { c.txn(txn).await }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(if resp.succeeded() {
+        Finished::Done
+    } else if sources > 0 {
+        Finished::SourcesChanged
+    } else {
+        Finished::NotMine
+    })
+}
+
+/// Reads the plan's segments and its channel's deltas, writes the compacted segment.
+async fn prepare(
+    shared: &Shared,
+    owner: &Owner,
+    plan: &CompactionPlan,
+) -> Result<Output, CompactError> {
+    let (schema, expire_before) = shared
+        .catalog
+        .read()
+        .expect("catalog lock")
+        .collection_by_id(plan.collection_id)
+        .and_then(|c| {
+            let cut =
+                properties::expire_before(properties::ttl(&c.properties), now_ms().max(0) as u64);
+            Some((c.schema.clone()?, cut))
+        })
+        .ok_or_else(|| {
+            Transient(format!(
+                "collection {} is not in the catalog",
+                plan.collection_id
+            ))
+        })?;
+    let (sources, deltas) = {
+        let meta = shared.data.read().expect("data meta lock");
+        let mut sources = Vec::new();
+        for id in &plan.segment_ids {
+            match meta.segment(*id) {
+                Some(s)
+                    if s.record.state() == SegmentState::Flushed
+                        && s.record.compaction_plan == plan.id =>
+                {
+                    sources.push((s.record.clone(), s.revision))
+                }
+                _ => return Err(Bad(format!("segment {id} is no longer this plan's"))),
+            }
+        }
+        let deltas: Vec<DeltaRecord> = meta
+            .deltas()
+            .filter(|d| {
+                d.collection_id == plan.collection_id
+                    && d.vchannel == plan.vchannel
+                    && d.dropped_at_ms == 0
+            })
+            .cloned()
+            .collect();
+        (sources, deltas)
+    };
+    // The deletes of the channel.
+    let mut marks = DeleteMarks::default();
+    let pk_schema = segment::delta_schema(&schema);
+    for d in &deltas {
+        let b = read(shared, &pk_schema, &d.path).await?;
+        if let Some(pks) = schema::primary_keys(&pk_schema, &b.fields) {
+            marks.add(&pks, &b.timestamps);
+        }
+    }
+    // The rows of every source, in order.
+    let mut all = SegmentBatch::default();
+    for (r, _) in &sources {
+        for path in &r.insert_files {
+            let b = read(shared, &schema, path).await?;
+            all.row_ids.extend(b.row_ids);
+            all.timestamps.extend(b.timestamps);
+            if all.fields.is_empty() {
+                all.fields = b.fields;
+            } else {
+                for (x, y) in all.fields.iter_mut().zip(b.fields) {
+                    schema::extend_field(x, y);
+                }
+            }
+        }
+    }
+    let pks = schema::primary_keys(&schema, &all.fields)
+        .ok_or_else(|| Bad("the segments hold no primary key column".into()))?;
+    let keep = rows_to_keep(&pks, &all.timestamps, &all.row_ids, &marks, expire_before);
+    let applied_delta_id = deltas
+        .iter()
+        .map(|d| d.id)
+        .chain(sources.iter().map(|(r, _)| r.applied_delta_id))
+        .max()
+        .unwrap_or(0);
+    log::info!(plan = plan.id, rows = all.rows(), kept = keep.len(), deltas = deltas.len();
+        "compaction merged its segments");
+    if keep.is_empty() {
+        return Ok(Output {
+            segment: None,
+            sources,
+        });
+    }
+    let id = shared
+        .rootcoord
+        .alloc_ids(1)
+        .await
+        .map_err(|e| Transient(format!("cannot allocate a segment ID: {e}")))?;
+    let batch = SegmentBatch {
+        row_ids: keep.iter().map(|i| all.row_ids[*i]).collect(),
+        timestamps: keep.iter().map(|i| all.timestamps[*i]).collect(),
+        fields: schema::take_rows(&all.fields, &keep),
+    };
+    let (start_ts, end_ts) = (
+        batch.timestamps.iter().copied().min().unwrap_or(0),
+        batch.timestamps.iter().copied().max().unwrap_or(0),
+    );
+    let rows = batch.rows();
+    let file = {
+        let schema = schema.clone();
+        tokio::task::spawn_blocking(move || segment::encode(&schema, &batch))
+            .await
+            .map_err(|e| Bad(format!("the compaction stopped on an internal error: {e}")))?
+            .map_err(|e| Bad(e.to_string()))?
+    };
+    let path = insert_file(plan.collection_id, plan.partition_id, id);
+    let size = file.len() as i64;
+    shared
+        .storage
+        .put(&path, file)
+        .await
+        .map_err(|e| Transient(e.to_string()))?;
+    let positions = sources
+        .iter()
+        .map(|(r, _)| r)
+        .filter(|r| r.end_sequence > 0);
+    Ok(Output {
+        segment: Some(SegmentRecord {
+            id,
+            collection_id: plan.collection_id,
+            partition_id: plan.partition_id,
+            vchannel: plan.vchannel.clone(),
+            state: SegmentState::Flushed as i32,
+            num_rows: rows as i64,
+            insert_files: vec![path],
+            size_bytes: size,
+            start_sequence: positions
+                .clone()
+                .map(|r| r.start_sequence)
+                .min()
+                .unwrap_or(0),
+            end_sequence: positions.map(|r| r.end_sequence).max().unwrap_or(0),
+            start_ts,
+            end_ts,
+            node_id: owner.node_id,
+            compacted_from: plan.segment_ids.clone(),
+            compacted_ms: now_ms(),
+            applied_delta_id,
+            ..Default::default()
+        }),
+        sources,
+    })
+}
+
+/// Reads and decodes one file of `schema`'s columns.
+async fn read(
+    shared: &Shared,
+    schema: &CollectionSchema,
+    path: &str,
+) -> Result<SegmentBatch, CompactError> {
+    let bytes = shared
+        .storage
+        .get(path)
+        .await
+        .map_err(|e| Transient(format!("{path}: {e}")))?;
+    let schema = schema.clone();
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || segment::decode(&schema, bytes))
+        .await
+        .map_err(|e| Bad(format!("the compaction stopped on an internal error: {e}")))?
+        .map_err(|e| Bad(format!("{path}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_live_unexpired_version_of_each_key() {
+        // Keys 1..=5; key 2 written twice (the later row wins); key 3 deleted after its
+        // row; key 4 deleted before its row (a re-insert: kept); key 5 expired.
+        let pks = Pks::Int(vec![1, 2, 3, 2, 4, 5]);
+        let ts = vec![100, 100, 100, 200, 300, 50];
+        let ids = vec![1, 2, 3, 4, 5, 6];
+        let mut marks = DeleteMarks::default();
+        marks.add(&Pks::Int(vec![3, 4]), &[150, 250]);
+        assert_eq!(rows_to_keep(&pks, &ts, &ids, &marks, 60), vec![0, 3, 4]);
+        // An upsert's delete shares its timestamp with the new row: the row stays.
+        let mut marks = DeleteMarks::default();
+        marks.add(&Pks::Int(vec![1]), &[100]);
+        assert_eq!(
+            rows_to_keep(&pks, &ts, &ids, &marks, 0),
+            vec![0, 2, 3, 4, 5]
+        );
+        // VarChar keys; the same timestamp twice: the larger row ID is newer.
+        let pks = Pks::Str(vec!["a".into(), "a".into(), "b".into()]);
+        let none = DeleteMarks::default();
+        assert_eq!(
+            rows_to_keep(&pks, &[7, 7, 7], &[9, 8, 1], &none, 0),
+            vec![0, 2]
+        );
+    }
+}

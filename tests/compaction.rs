@@ -1,0 +1,168 @@
+//! Compaction on real etcd, nats-server, object storage and every role, through
+//! pymilvus: small segments merged automatically and by `compact`, deleted and
+//! superseded rows gone from the data, reads during the switch seeing every live row
+//! once, the old files collected; the datanode running a compaction SIGKILLed with the
+//! active datacoord and the querynode: the plan is run again by another datanode, every
+//! row once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::data::{all_roles, data_cluster, logs, run_script, storage_dir};
+use milvus::testkit::{wait_until, NatsServer};
+use nix::sys::signal::Signal;
+
+fn compat(args: &[&str]) -> (bool, String) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/compat_client.py");
+    run_script(&script, args)
+}
+
+/// The segments with a file under `insert_log/`.
+fn segment_dirs(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(colls) = std::fs::read_dir(root.join("insert_log")) else {
+        return out;
+    };
+    for coll in colls.flatten() {
+        for part in std::fs::read_dir(coll.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for seg in std::fs::read_dir(part.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let files = std::fs::read_dir(seg.path()).into_iter().flatten().count();
+                if files > 0 {
+                    out.push(seg.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The segment ID a script printed after "segment ".
+fn printed_segment(text: &str) -> String {
+    text.rsplit("segment ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout() {
+    let nats = NatsServer::start();
+    let mut c = data_cluster(3, &nats);
+    c.set("DATA_COORD_COMPACTION_MIX_TRIGGER_INTERVAL", "2");
+    c.set("DATA_COORD_GC_INTERVAL", "1");
+    c.set("DATA_COORD_GC_DROP_TOLERANCE", "1");
+    let procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    let (ok, text) = compat(&["compaction", &uri, "auto"]);
+    assert!(
+        ok && text.contains("compaction: auto checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    println!("{text}");
+    let (datacoord, datanode) = (1, 4);
+    assert!(
+        procs[datacoord].log().contains("compaction planned"),
+        "{}",
+        logs(&procs)
+    );
+    assert!(
+        procs[datanode].log().contains("compaction finished"),
+        "{}",
+        logs(&procs)
+    );
+    let (ok, text) = compat(&["compaction", &uri, "manual"]);
+    assert!(
+        ok && text.contains("compaction: manual checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    // The replaced segments' files are collected; the compacted segment's stays.
+    let seg = printed_segment(&text);
+    let root = storage_dir(&c);
+    assert!(
+        wait_until(Duration::from_secs(30), || segment_dirs(&root)
+            == vec![seg.clone()]),
+        "insert_log holds {:?}, expected only segment {seg}\n{}",
+        segment_dirs(&root),
+        logs(&procs)
+    );
+}
+
+#[test]
+fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_killed_every_row_once()
+{
+    let nats = NatsServer::start();
+    let mut c = data_cluster(3, &nats);
+    // Manual compaction only: the kill lands on the plan the test starts.
+    c.set("DATA_COORD_COMPACTION_ENABLE_AUTO_COMPACTION", "false");
+    c.set("DATA_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    let mut procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    // A second datanode and a standby datacoord.
+    procs.push(c.start("datanode", &[]));
+    procs.push(c.start("datacoord", &[]));
+    common::data::healthy(&procs[8]);
+    assert!(
+        procs[9].wait_state("StandBy", Duration::from_secs(10)),
+        "{}",
+        procs[9].log()
+    );
+    let (ok, text) = compat(&["compaction", &uri, "kill-write"]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    let job = text
+        .rsplit("started ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string();
+    // The datanode that starts the plan is killed while it runs, with the active datacoord.
+    let mut running = None;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            running = [4usize, 8]
+                .into_iter()
+                .find(|i| procs[*i].log().contains("datanode starts compaction"));
+            running.is_some()
+        }),
+        "no datanode started the compaction\n{}",
+        logs(&procs)
+    );
+    let victim = running.expect("found");
+    procs[victim].signal(Signal::SIGKILL);
+    procs[1].signal(Signal::SIGKILL);
+    // And the querynode serving the collection: its replacement loads whatever the
+    // records say when it starts, before or after the compaction's switch.
+    procs[6].signal(Signal::SIGKILL);
+    procs.push(c.start("querynode", &[]));
+    common::data::healthy(procs.last().expect("started"));
+    assert!(
+        !procs[victim].log().contains("compaction finished"),
+        "the compaction finished before its datanode was killed: the kill did not land mid-run\n{}",
+        logs(&procs)
+    );
+    let survivor = if victim == 4 { 8 } else { 4 };
+    let (ok, text) = compat(&["compaction", &uri, "kill-verify", &job]);
+    assert!(
+        ok && text.contains("compaction: kill checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    assert!(
+        procs[survivor].log().contains("compaction finished"),
+        "the other datanode ran the plan again\n{}",
+        logs(&procs)
+    );
+}
