@@ -47,6 +47,17 @@ fn segment_dirs(root: &Path) -> Vec<String> {
     out
 }
 
+/// The files under `delta_log/`.
+fn delta_files(root: &Path) -> usize {
+    let Ok(colls) = std::fs::read_dir(root.join("delta_log")) else {
+        return 0;
+    };
+    colls
+        .flatten()
+        .map(|c| std::fs::read_dir(c.path()).into_iter().flatten().count())
+        .sum()
+}
+
 /// The segment ID a script printed after "segment ".
 fn printed_segment(text: &str) -> String {
     text.rsplit("segment ")
@@ -63,6 +74,7 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
     c.set("DATA_COORD_COMPACTION_MIX_TRIGGER_INTERVAL", "2");
     c.set("DATA_COORD_GC_INTERVAL", "1");
     c.set("DATA_COORD_GC_DROP_TOLERANCE", "1");
+    c.set("DATA_COORD_COMPACTION_DELTA_RETENTION", "1");
     let procs = all_roles(&c);
     let uri = format!("http://127.0.0.1:{}", procs[7].port);
     let (ok, text) = compat(&["compaction", &uri, "auto"]);
@@ -97,6 +109,27 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
             == vec![seg.clone()]),
         "insert_log holds {:?}, expected only segment {seg}\n{}",
         segment_dirs(&root),
+        logs(&procs)
+    );
+    // The delete records, applied to the one segment left, are dropped and collected.
+    assert!(
+        wait_until(Duration::from_secs(30), || delta_files(&root) == 0),
+        "delta_log still holds {} files\n{}",
+        delta_files(&root),
+        logs(&procs)
+    );
+    assert!(
+        procs[datacoord]
+            .log()
+            .contains("delete record applied to every segment: dropped"),
+        "{}",
+        logs(&procs)
+    );
+    // Deleted keys stay deleted for a querynode that loads the collection afresh.
+    let (ok, text) = compat(&["compaction", &uri, "reload"]);
+    assert!(
+        ok && text.contains("compaction: reload checks passed"),
+        "{text}\n{}",
         logs(&procs)
     );
 }

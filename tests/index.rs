@@ -48,6 +48,8 @@ fn pymilvus_creates_describes_lists_and_drops_indexes() {
     // Segments of ~2 MB: the 30,000 rows land in more than one.
     c.set("DATA_COORD_SEGMENT_MAX_SIZE", "2");
     c.set("DATA_COORD_SEGMENT_SEAL_PROPORTION", "1");
+    c.set("DATA_COORD_GC_INTERVAL", "1");
+    c.set("DATA_COORD_GC_MISSING_TOLERANCE", "2");
     let procs: Vec<_> = [
         "rootcoord",
         "datacoord",
@@ -75,6 +77,38 @@ fn pymilvus_creates_describes_lists_and_drops_indexes() {
     assert!(text.contains("index: all checks passed"), "{text}");
     println!("{}", summary(&text));
     assert!(procs[4].log().contains("index build recorded"));
+    // An index file of a build no record names (an indexnode finished it after its index
+    // was dropped, or died before registering it): the indexcoord deletes it once older
+    // than missingTolerance; a recorded build's file stays.
+    let root = storage_dir(&c);
+    let orphan = root.join("index_files/999999999/index");
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::write(&orphan, b"an index nobody registered").unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    let recorded: Vec<String> = builds(&c)
+        .iter()
+        .flat_map(|b| b.index_files.clone())
+        .collect();
+    assert!(
+        milvus::testkit::wait_until(20 * SEC, || !orphan.exists()),
+        "the unrecorded index file is still there\n{}",
+        procs[3].log()
+    );
+    for f in recorded {
+        assert!(
+            root.join(&f).exists(),
+            "recorded index file {f} was deleted"
+        );
+    }
+    assert!(procs[3]
+        .log()
+        .contains("index files of unrecorded builds deleted"));
 }
 
 #[test]

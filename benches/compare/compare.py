@@ -33,6 +33,9 @@ ENV_PREFIX = {"rootcoord": "ROOT_COORD", "datacoord": "DATA_COORD", "querycoord"
               "querynode": "QUERY_NODE", "proxy": "PROXY"}
 
 
+STEADY_HEADER = "## Steady state"
+
+
 def log(msg):
     print(f"[compare] {msg}", file=sys.stderr, flush=True)
 
@@ -139,7 +142,7 @@ def binary(name, *fallbacks):
 class Ours:
     """etcd, nats-server and the eight roles on free ports under a temporary directory."""
 
-    def __init__(self, bin_path, work, nats_env):
+    def __init__(self, bin_path, work, nats_env, nats_args=(), role_env=None):
         self.bin, self.work, self.procs = bin_path, work, []
         os.makedirs(work, exist_ok=True)
         etcd_port, peer, nats_port = free_port(), free_port(), free_port()
@@ -152,11 +155,12 @@ class Ours:
                             "--initial-cluster", f"default=http://127.0.0.1:{peer}"], {})
         wait_port(etcd_port)
         self.spawn("nats-server", [binary("nats-server", "/usr/sbin/nats-server"), "-js", "-a", "127.0.0.1",
-                                   "-p", str(nats_port), "-sd", os.path.join(work, "nats")], nats_env)
+                                   "-p", str(nats_port), "-sd", os.path.join(work, "nats"), *nats_args],
+                   nats_env)
         wait_port(nats_port)
         self.env = {"ETCD_ENDPOINTS": self.etcd_endpoint, "NATSMQ_ADDRESS": f"nats://127.0.0.1:{nats_port}",
                     "LOCAL_STORAGE_PATH": os.path.join(work, "data"), "MILVUS_PID_DIR": os.path.join(work, "pids"),
-                    "LOG_LEVEL": "warn"}
+                    "LOG_LEVEL": "warn", **(role_env or {})}
         os.makedirs(self.env["MILVUS_PID_DIR"], exist_ok=True)
         self.ports = {}
         for role in ROLES:
@@ -424,8 +428,15 @@ def report(a, data, hares, out_dir):
                 cells += [runs, fmt(spread(k)) if k else "-", fmt(spread(h)) if h else "-"]
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['idle_rss_mib']} |")
         lines.append("")
-    with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    path = os.path.join(out_dir, "benchmarks.md")
+    # The steady-state section (benches/compare/steady_report.py) is kept as it is.
+    kept = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        if STEADY_HEADER in old:
+            kept = "\n" + old[old.index(STEADY_HEADER):]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n" + kept)
     with open(os.path.join(out_dir, "benchmarks.json"), "w") as f:
         json.dump({"args": vars(a), "data": data, "ha": hares}, f, indent=1, default=str)
 

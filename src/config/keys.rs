@@ -154,6 +154,7 @@ pub fn all_keys() -> Vec<KeyDef> {
             "0.2",
             Kind::Fraction,
         ),
+        key("dataCoord.compaction.deltaRetention", "600", Kind::Count),
         key("dataCoord.segment.smallProportion", "0.5", Kind::Fraction),
         key(
             "indexCoord.segment.minSegmentNumRowsToEnableIndex",

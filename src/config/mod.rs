@@ -261,6 +261,11 @@ pub struct CompactionConfig {
     /// `dataCoord.segment.smallProportion`: a segment smaller than `maxSize` times this
     /// is small (merged with others).
     pub small_proportion: f64,
+    /// `dataCoord.compaction.deltaRetention` (s, this project's key): a delete record
+    /// applied to every segment is dropped once its newest delete is this much older than
+    /// its channel's checkpoint (rows older than a delete may still be on their way
+    /// through the log until then).
+    pub delta_retention: Duration,
 }
 
 impl SegmentConfig {
@@ -644,6 +649,9 @@ impl<'a> Typed<'a> {
                     min_segments: self.number("dataCoord.compaction.min.segment", 2)? as usize,
                     single_ratio: self.fraction("dataCoord.compaction.single.ratio.threshold")?,
                     small_proportion: self.fraction("dataCoord.segment.smallProportion")?,
+                    delta_retention: Duration::from_secs(
+                        self.number("dataCoord.compaction.deltaRetention", 1)?,
+                    ),
                 },
             },
             graceful_time: self.millis("common.gracefulTime")?,

@@ -342,6 +342,101 @@ pub async fn assign(
     Ok(())
 }
 
+/// Whether delta record `d` is applied to every row it could hide: each Flushed segment
+/// of its channel either was written with it applied (`applied_delta_id`) or holds only
+/// rows at or after its newest delete; no unfinished import of its collection carries
+/// older rows; and its newest delete is `retention` old at `now_ts` (a row with an older
+/// timestamp than a delete can reach the log after it only when its proxy's publish was
+/// slow, bounded by the proxy's retry limit, 2 x TTL + 1 s by default; the default
+/// retention, 600 s, is far beyond that).
+pub fn delta_applied(
+    d: &DeltaRecord,
+    segments: &[&SegmentRecord],
+    now_ts: u64,
+    pending_import_ts: &[u64],
+    retention: std::time::Duration,
+) -> bool {
+    let late_window = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX >> 18) << 18;
+    d.end_ts.saturating_add(late_window) < now_ts
+        && pending_import_ts.iter().all(|t| *t >= d.end_ts)
+        && segments
+            .iter()
+            .filter(|s| s.vchannel == d.vchannel && s.state() == SegmentState::Flushed)
+            .all(|s| s.applied_delta_id >= d.id || s.start_ts >= d.end_ts)
+}
+
+/// Marks dropped (GC deletes them after `dropTolerance`) the delta records whose deletes
+/// are applied to every row they could hide ([`delta_applied`]), conditioned on the
+/// channel's segment records being the ones read.
+pub async fn drop_applied_deltas(dc: &DataCoord, store: &FencedStore) -> Result<(), FenceError> {
+    use crate::proto::datacoord::ImportState;
+    let retention = dc.ctx.config.segment.compaction.delta_retention;
+    let now = now_ms();
+    let now_ts = (now.max(0) as u64) << 18;
+    let mut work: Vec<(DeltaRecord, Vec<(String, i64)>)> = Vec::new();
+    {
+        let meta = dc.meta.read().expect("meta lock");
+        let mut by_channel: BTreeMap<&str, Vec<(&SegmentRecord, i64)>> = BTreeMap::new();
+        for s in meta.segments() {
+            if s.record.state() == SegmentState::Flushed {
+                by_channel
+                    .entry(s.record.vchannel.as_str())
+                    .or_default()
+                    .push((&s.record, s.revision));
+            }
+        }
+        for d in meta.deltas() {
+            if d.dropped_at_ms != 0 || meta.dropped().contains_key(&d.collection_id) {
+                continue;
+            }
+            let segs = by_channel
+                .get(d.vchannel.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let records: Vec<&SegmentRecord> = segs.iter().map(|(r, _)| *r).collect();
+            let imports: Vec<u64> = meta
+                .imports()
+                .filter(|i| {
+                    i.job.collection_id == d.collection_id
+                        && matches!(
+                            i.job.state(),
+                            ImportState::ImportPending | ImportState::ImportRunning
+                        )
+                })
+                .map(|i| i.job.timestamp)
+                .collect();
+            if delta_applied(d, &records, now_ts, &imports, retention) {
+                let pins = segs
+                    .iter()
+                    .map(|(r, rev)| (dc.keys.segment(r.collection_id, r.partition_id, r.id), *rev))
+                    .collect();
+                work.push((d.clone(), pins));
+            }
+        }
+    }
+    for (mut d, pins) in work {
+        d.dropped_at_ms = now;
+        let when = pins
+            .iter()
+            .take(super::reconcile::BATCH)
+            .map(|(k, rev)| Compare::mod_revision(k.clone(), CompareOp::Equal, *rev))
+            .collect::<Vec<_>>();
+        if pins.len() > when.len() {
+            continue; // too many segments to pin in one txn: wait for compaction
+        }
+        let put = TxnOp::put(
+            dc.keys.delta(d.collection_id, d.id),
+            d.encode_to_vec(),
+            None,
+        );
+        if store.write_if(when, vec![put]).await?.is_some() {
+            log::info!(delta = d.id, collection = d.collection_id, channel = d.vchannel.as_str(),
+                keys = d.num_rows; "delete record applied to every segment: dropped");
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the records of plans finished longer than `keep` ago (Milvus keeps them for
 /// `dataCoord.compaction.dropTolerance`; here `dataCoord.gc.dropTolerance`).
 pub async fn forget_finished(
@@ -386,6 +481,7 @@ mod tests {
             min_segments: 3,
             single_ratio: 0.2,
             small_proportion: 0.5,
+            delta_retention: std::time::Duration::from_secs(600),
         }
     }
 
@@ -423,6 +519,40 @@ mod tests {
             plan_group(&two, &[], 0, 1000, &config(), true),
             vec![(CompactionKind::CompactionMix, vec![1, 2])]
         );
+    }
+
+    #[test]
+    fn a_delta_is_dropped_only_once_applied_everywhere_and_old_enough() {
+        let retention = std::time::Duration::from_secs(600);
+        let window = 600_000u64 << 18;
+        let d = DeltaRecord {
+            id: 10,
+            vchannel: "v".into(),
+            end_ts: 1000,
+            ..Default::default()
+        };
+        let mut applied = seg(1, 100, 10, (500, 900));
+        applied.vchannel = "v".into();
+        applied.applied_delta_id = 10;
+        let mut newer = seg(2, 100, 10, (1000, 2000));
+        newer.vchannel = "v".into();
+        let mut older = seg(3, 100, 10, (500, 900));
+        older.vchannel = "v".into();
+        let cp = 1001 + window;
+        assert!(delta_applied(&d, &[&applied, &newer], cp, &[], retention));
+        // A segment with rows older than its deletes that it was not applied to.
+        assert!(!delta_applied(&d, &[&applied, &older], cp, &[], retention));
+        // Not old enough.
+        assert!(!delta_applied(
+            &d,
+            &[&applied],
+            1000 + window,
+            &[],
+            retention
+        ));
+        // An unfinished import with older rows.
+        assert!(!delta_applied(&d, &[&applied], cp, &[999], retention));
+        assert!(delta_applied(&d, &[&applied], cp, &[1000], retention));
     }
 
     #[test]

@@ -51,6 +51,7 @@ async fn pass(dc: &DataCoord, store: &FencedStore, warned: &mut bool) -> Result<
     assign(dc, store, warned).await?;
     assign_imports(dc, store).await?;
     super::compaction::assign(dc, store, &live_datanodes(dc)).await?;
+    super::compaction::drop_applied_deltas(dc, store).await?;
     super::compaction::forget_finished(
         dc,
         store,

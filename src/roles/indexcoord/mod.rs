@@ -5,6 +5,7 @@
 //! the standby follows the records (hot standby).
 
 mod ddl;
+mod gc;
 mod reconcile;
 pub mod service;
 
@@ -139,7 +140,10 @@ impl Coordinator for Arc<IndexCoord> {
                 return Err(format!("the metadata did not catch up with revision {rev}"));
             }
         }
-        let tasks = vec![tokio::spawn(reconcile::run(self.clone(), store.clone()))];
+        let tasks = vec![
+            tokio::spawn(reconcile::run(self.clone(), store.clone())),
+            tokio::spawn(gc::run(self.clone(), store.clone())),
+        ];
         *self.active.write().expect("active lock") = Some(Arc::new(Active { store, tasks }));
         log::info!(epoch = term.epoch, indexes = self.defs.read().expect("defs lock").all().count(),
             builds = self.builds.read().expect("builds lock").all().count(), total:? = started.elapsed();

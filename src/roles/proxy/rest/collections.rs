@@ -612,6 +612,30 @@ async fn flush(s: Arc<Service>, c: Call) -> Answer {
     Ok(Reply::done())
 }
 
+async fn compact(s: Arc<Service>, c: Call) -> Answer {
+    let m = pb::ManualCompactionRequest {
+        db_name: c.db.clone(),
+        collection_name: c.string("collectionName")?,
+        major_compaction: c.opt_bool("isClustering")?.unwrap_or(false),
+        ..Default::default()
+    };
+    let r = checked(s.manual_compaction(c.request(m)).await)?;
+    Ok(Reply::data(json!({"compactionID": r.compaction_id})))
+}
+
+async fn get_compaction_state(s: Arc<Service>, c: Call) -> Answer {
+    let job = c.opt_i64("jobID")?.unwrap_or(0);
+    let m = pb::GetCompactionStateRequest { compaction_id: job };
+    let r = checked(s.get_compaction_state(c.request(m)).await)?;
+    Ok(Reply::data(json!({
+        "compactionID": job,
+        "state": r.state().as_str_name(),
+        "executingPlanNumber": r.executing_plan_no,
+        "timeoutPlanNumber": r.timeout_plan_no,
+        "completedPlanNumber": r.completed_plan_no,
+    })))
+}
+
 pub(super) fn routes() -> Routes {
     vec![
         ("collections/create", endpoint(create)),
@@ -631,5 +655,10 @@ pub(super) fn routes() -> Routes {
             endpoint(alter_field_properties),
         ),
         ("collections/flush", endpoint(flush)),
+        ("collections/compact", endpoint(compact)),
+        (
+            "collections/get_compaction_state",
+            endpoint(get_compaction_state),
+        ),
     ]
 }
