@@ -142,6 +142,9 @@ fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_kill
     // Manual compaction only: the kill lands on the plan the test starts.
     c.set("DATA_COORD_COMPACTION_ENABLE_AUTO_COMPACTION", "false");
     c.set("DATA_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    c.set("DATA_COORD_GC_INTERVAL", "1");
+    c.set("DATA_COORD_GC_DROP_TOLERANCE", "1");
+    c.set("DATA_COORD_GC_MISSING_TOLERANCE", "2");
     let mut procs = all_roles(&c);
     let uri = format!("http://127.0.0.1:{}", procs[7].port);
     // A second datanode and a standby datacoord.
@@ -196,6 +199,17 @@ fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_kill
     assert!(
         procs[survivor].log().contains("compaction finished"),
         "the other datanode ran the plan again\n{}",
+        logs(&procs)
+    );
+    // No orphaned file once GC ran: the killed datanode's unregistered output (if it got
+    // that far) and the replaced segments' files are gone, the new segment's stays.
+    let seg = printed_segment(&text);
+    let root = storage_dir(&c);
+    assert!(
+        wait_until(Duration::from_secs(30), || segment_dirs(&root)
+            == vec![seg.clone()]),
+        "insert_log holds {:?}, expected only segment {seg}\n{}",
+        segment_dirs(&root),
         logs(&procs)
     );
 }
