@@ -125,6 +125,14 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
         "{}",
         logs(&procs)
     );
+    // A clustering compaction rewrites a clustering-key collection in key order.
+    let storage = root.display().to_string();
+    let (ok, text) = compat(&["compaction", &uri, "clustering", &storage]);
+    assert!(
+        ok && text.contains("compaction: clustering checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
     // Deleted keys stay deleted for a querynode that loads the collection afresh.
     let (ok, text) = compat(&["compaction", &uri, "reload"]);
     assert!(

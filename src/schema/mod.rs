@@ -86,6 +86,11 @@ pub fn partition_key_field(schema: &CollectionSchema) -> Option<&FieldSchema> {
     schema.fields.iter().find(|f| f.is_partition_key)
 }
 
+/// The clustering-key field of `schema`, if it has one.
+pub fn clustering_key_field(schema: &CollectionSchema) -> Option<&FieldSchema> {
+    schema.fields.iter().find(|f| f.is_clustering_key)
+}
+
 /// A partition-key collection's partitions in key order: `_default_0`, `_default_1`, ...
 /// (the names Milvus gives them), as (name, ID) pairs given in any order.
 pub fn partition_key_partitions(parts: &[(String, i64)]) -> Vec<i64> {

@@ -131,7 +131,7 @@ impl EtcdServer {
 
     /// Freezes etcd (SIGSTOP).
     pub fn pause(&self) {
-        self.signal(Signal::SIGSTOP);
+        super::freeze(self.pid());
     }
 
     /// Resumes etcd (SIGCONT).

@@ -111,6 +111,31 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Sends SIGSTOP to `pid` and waits (up to 5 s) until every one of its threads is
+/// stopped, so that nothing the caller sends afterwards is still served by a thread
+/// that had not yet reached the group stop. Returns whether the process is frozen.
+pub fn freeze(pid: i32) -> bool {
+    if nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .is_err()
+    {
+        return false;
+    }
+    wait_until(Duration::from_secs(5), || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+                .unwrap_or(true)
+        })
+    })
+}
+
 /// A plain HTTP/1.0 GET on 127.0.0.1:`port`; returns (status code, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

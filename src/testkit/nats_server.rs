@@ -120,7 +120,7 @@ impl NatsServer {
     /// Freezes the server (SIGSTOP).
     pub fn pause(&self) {
         if let Some(p) = self.pid() {
-            let _ = kill(p, Signal::SIGSTOP);
+            super::freeze(p.as_raw());
         }
     }
 

@@ -147,13 +147,15 @@ pub fn is_live(p: &CompactionPlan) -> bool {
 }
 
 /// Plans compactions of `collection` (every collection when `None`) and writes them;
-/// `compaction_id` is the manual compaction they belong to (0: automatic). The number of
-/// plans written.
+/// `compaction_id` is the manual compaction they belong to (0: automatic). `clustering`:
+/// a clustering compaction of every segment (the caller checked the collection has a
+/// clustering key). The number of plans written.
 pub async fn plan(
     dc: &DataCoord,
     store: &FencedStore,
     collection: Option<i64>,
     compaction_id: i64,
+    clustering: bool,
 ) -> Result<usize, PlanError> {
     let c = dc.ctx.config.segment.compaction.clone();
     let max_bytes = dc.ctx.config.segment.max_size_mb * 1024 * 1024;
@@ -197,7 +199,21 @@ pub async fn plan(
                 .filter(|d| d.collection_id == coll && d.vchannel == vch && d.dropped_at_ms == 0)
                 .collect();
             let records: Vec<&SegmentRecord> = segs.iter().map(|s| &s.record).collect();
-            let plans = plan_group(&records, &deltas, expire_before, max_bytes, &c, manual);
+            let plans = if clustering {
+                // Every segment of the group, oldest first, in plans of at most 30.
+                let mut ids: Vec<(u64, i64)> = records.iter().map(|s| (s.start_ts, s.id)).collect();
+                ids.sort_unstable();
+                ids.chunks(MAX_SEGMENTS)
+                    .map(|c| {
+                        (
+                            CompactionKind::CompactionClustering,
+                            c.iter().map(|(_, id)| *id).collect(),
+                        )
+                    })
+                    .collect()
+            } else {
+                plan_group(&records, &deltas, expire_before, max_bytes, &c, manual)
+            };
             if plans.is_empty() {
                 continue;
             }

@@ -124,7 +124,7 @@ async fn auto_compaction(dc: Arc<DataCoord>, store: FencedStore) {
     }
     while store.term().is_valid() {
         tokio::time::sleep(c.trigger_interval).await;
-        match compaction::plan(&dc, &store, None, 0).await {
+        match compaction::plan(&dc, &store, None, 0, false).await {
             Ok(_) => {}
             Err(compaction::PlanError::Fence(
                 crate::session::fenced::FenceError::NotActive

@@ -188,8 +188,8 @@ impl DataCoordApi for Service {
         };
         if !self.0.ctx.config.segment.compaction.enabled {
             return Ok(Response::new(dc::CompactResponse::from_status(error(
-                code::UNEXPECTED,
-                "compaction is disabled (dataCoord.enableCompaction is false)",
+                code::SERVICE_UNAVAILABLE,
+                "compaction disabled (dataCoord.enableCompaction is false): service unavailable",
             ))));
         }
         let planned = super::compaction::plan(
@@ -197,6 +197,7 @@ impl DataCoordApi for Service {
             &active.store,
             Some(req.collection_id),
             req.compaction_id,
+            req.clustering,
         )
         .await;
         Ok(Response::new(match planned {

@@ -26,7 +26,7 @@ use super::Shared;
 use crate::meta::data::insert_file;
 use crate::meta::now_ms;
 use crate::proto::datacoord::{
-    CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
+    CompactionKind, CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
 };
 use crate::proto::schema::CollectionSchema;
 use crate::roles::worker::{Owner, Task};
@@ -156,10 +156,11 @@ enum CompactError {
 
 use CompactError::{Bad, Transient};
 
-/// What a plan produced: the new segment's record (none when no row is left), and the
-/// source records with the revisions they were read at.
+/// What a plan produced: the new segments' records (none when no row is left; several
+/// for a clustering compaction), and the source records with the revisions they were
+/// read at.
 struct Output {
-    segment: Option<SegmentRecord>,
+    segments: Vec<SegmentRecord>,
     sources: Vec<(SegmentRecord, i64)>,
 }
 
@@ -261,9 +262,10 @@ async fn finish(
     let sources = match outcome {
         Ok(out) => {
             done.state = CompactionPlanState::CompactionCompleted as i32;
-            if let Some(s) = out.segment {
-                done.result_segment_id = s.id;
-                done.result_rows = s.num_rows;
+            done.result_segment_id = out.segments.first().map_or(0, |s| s.id);
+            done.result_segment_ids = out.segments.iter().map(|s| s.id).collect();
+            done.result_rows = out.segments.iter().map(|s| s.num_rows).sum();
+            for s in out.segments {
                 ops.push(TxnOp::put(
                     shared.keys.segment(s.collection_id, s.partition_id, s.id),
                     s.encode_to_vec(),
@@ -389,47 +391,76 @@ async fn prepare(
         .unwrap_or(0);
     log::info!(plan = plan.id, rows = all.rows(), kept = keep.len(), deltas = deltas.len();
         "compaction merged its segments");
-    if keep.is_empty() {
+    // Clustering: the rows in clustering-key order, cut into segments of at most
+    // `maxSize x CLUSTERED_SEGMENT_RATIO` (each then holds one range of keys).
+    let parts: Vec<Vec<usize>> = if plan.kind() == CompactionKind::CompactionClustering {
+        let mut keep = keep;
+        if let Some(col) = schema::clustering_key_field(&schema).and_then(|f| {
+            all.fields
+                .iter()
+                .find(|c| c.field_id == f.field_id || c.field_name == f.name)
+        }) {
+            let keys = sort_keys(col);
+            keep.sort_by(|a, b| keys[*a].cmp(&keys[*b]).then(a.cmp(b)));
+        }
+        let source_bytes: i64 = sources.iter().map(|(r, _)| r.size_bytes).sum();
+        let source_rows = all.rows().max(1) as f64;
+        let per_row = (source_bytes.max(1) as f64 / source_rows).max(1.0);
+        let budget = shared.ctx.config.segment.max_size_mb as f64
+            * 1024.0
+            * 1024.0
+            * CLUSTERED_SEGMENT_RATIO;
+        let rows_per = ((budget / per_row) as usize).max(1);
+        keep.chunks(rows_per).map(<[usize]>::to_vec).collect()
+    } else if keep.is_empty() {
+        Vec::new()
+    } else {
+        vec![keep]
+    };
+    if parts.is_empty() {
         return Ok(Output {
-            segment: None,
+            segments: Vec::new(),
             sources,
         });
     }
-    let id = shared
+    let first = shared
         .rootcoord
-        .alloc_ids(1)
+        .alloc_ids(parts.len() as u32)
         .await
-        .map_err(|e| Transient(format!("cannot allocate a segment ID: {e}")))?;
-    let batch = SegmentBatch {
-        row_ids: keep.iter().map(|i| all.row_ids[*i]).collect(),
-        timestamps: keep.iter().map(|i| all.timestamps[*i]).collect(),
-        fields: schema::take_rows(&all.fields, &keep),
-    };
-    let (start_ts, end_ts) = (
-        batch.timestamps.iter().copied().min().unwrap_or(0),
-        batch.timestamps.iter().copied().max().unwrap_or(0),
-    );
-    let rows = batch.rows();
-    let file = {
-        let schema = schema.clone();
-        tokio::task::spawn_blocking(move || segment::encode(&schema, &batch))
-            .await
-            .map_err(|e| Bad(format!("the compaction stopped on an internal error: {e}")))?
-            .map_err(|e| Bad(e.to_string()))?
-    };
-    let path = insert_file(plan.collection_id, plan.partition_id, id);
-    let size = file.len() as i64;
-    shared
-        .storage
-        .put(&path, file)
-        .await
-        .map_err(|e| Transient(e.to_string()))?;
-    let positions = sources
+        .map_err(|e| Transient(format!("cannot allocate segment IDs: {e}")))?;
+    let positions: Vec<&SegmentRecord> = sources
         .iter()
         .map(|(r, _)| r)
-        .filter(|r| r.end_sequence > 0);
-    Ok(Output {
-        segment: Some(SegmentRecord {
+        .filter(|r| r.end_sequence > 0)
+        .collect();
+    let mut segments = Vec::new();
+    for (n, part) in parts.iter().enumerate() {
+        let id = first + n as i64;
+        let batch = SegmentBatch {
+            row_ids: part.iter().map(|i| all.row_ids[*i]).collect(),
+            timestamps: part.iter().map(|i| all.timestamps[*i]).collect(),
+            fields: schema::take_rows(&all.fields, part),
+        };
+        let (start_ts, end_ts) = (
+            batch.timestamps.iter().copied().min().unwrap_or(0),
+            batch.timestamps.iter().copied().max().unwrap_or(0),
+        );
+        let rows = batch.rows();
+        let file = {
+            let schema = schema.clone();
+            tokio::task::spawn_blocking(move || segment::encode(&schema, &batch))
+                .await
+                .map_err(|e| Bad(format!("the compaction stopped on an internal error: {e}")))?
+                .map_err(|e| Bad(e.to_string()))?
+        };
+        let path = insert_file(plan.collection_id, plan.partition_id, id);
+        let size = file.len() as i64;
+        shared
+            .storage
+            .put(&path, file)
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        segments.push(SegmentRecord {
             id,
             collection_id: plan.collection_id,
             partition_id: plan.partition_id,
@@ -439,11 +470,11 @@ async fn prepare(
             insert_files: vec![path],
             size_bytes: size,
             start_sequence: positions
-                .clone()
+                .iter()
                 .map(|r| r.start_sequence)
                 .min()
                 .unwrap_or(0),
-            end_sequence: positions.map(|r| r.end_sequence).max().unwrap_or(0),
+            end_sequence: positions.iter().map(|r| r.end_sequence).max().unwrap_or(0),
             start_ts,
             end_ts,
             node_id: owner.node_id,
@@ -451,9 +482,95 @@ async fn prepare(
             compacted_ms: now_ms(),
             applied_delta_id,
             ..Default::default()
-        }),
-        sources,
-    })
+        });
+    }
+    Ok(Output { segments, sources })
+}
+
+/// The share of `dataCoord.segment.maxSize` a clustering compaction fills each segment
+/// to (Milvus's `clustering.preferSegmentSizeRatio`).
+const CLUSTERED_SEGMENT_RATIO: f64 = 0.8;
+
+/// A clustering key value, ordered: nulls first, then numbers or text.
+#[derive(Debug, Clone)]
+enum SortKey {
+    Null,
+    Num(f64),
+    Text(String),
+}
+
+impl PartialEq for SortKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for SortKey {}
+
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use SortKey::*;
+        match (self, other) {
+            (Num(a), Num(b)) => a.total_cmp(b),
+            (Text(a), Text(b)) => a.cmp(b),
+            (Null, Null) => std::cmp::Ordering::Equal,
+            (Null, _) => std::cmp::Ordering::Less,
+            (_, Null) => std::cmp::Ordering::Greater,
+            (Num(_), Text(_)) => std::cmp::Ordering::Less,
+            (Text(_), Num(_)) => std::cmp::Ordering::Greater,
+        }
+    }
+}
+
+/// The sort key of every row of a scalar column (a vector column sorts as all equal).
+fn sort_keys(col: &crate::proto::schema::FieldData) -> Vec<SortKey> {
+    use crate::proto::schema::{field_data, scalar_field};
+    let n = schema::field_len(col);
+    let keys: Vec<SortKey> = match &col.field {
+        Some(field_data::Field::Scalars(sc)) => match &sc.data {
+            Some(scalar_field::Data::LongData(d)) => {
+                d.data.iter().map(|v| SortKey::Num(*v as f64)).collect()
+            }
+            Some(scalar_field::Data::IntData(d)) => {
+                d.data.iter().map(|v| SortKey::Num(*v as f64)).collect()
+            }
+            Some(scalar_field::Data::FloatData(d)) => {
+                d.data.iter().map(|v| SortKey::Num(*v as f64)).collect()
+            }
+            Some(scalar_field::Data::DoubleData(d)) => {
+                d.data.iter().map(|v| SortKey::Num(*v)).collect()
+            }
+            Some(scalar_field::Data::BoolData(d)) => d
+                .data
+                .iter()
+                .map(|v| SortKey::Num(f64::from(u8::from(*v))))
+                .collect(),
+            Some(scalar_field::Data::StringData(d)) => {
+                d.data.iter().map(|v| SortKey::Text(v.clone())).collect()
+            }
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if keys.len() != n {
+        return vec![SortKey::Null; n];
+    }
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, k)| {
+            if col.valid_data.get(i) == Some(&false) {
+                SortKey::Null
+            } else {
+                k
+            }
+        })
+        .collect()
 }
 
 /// Reads and decodes one file of `schema`'s columns.

@@ -2,13 +2,18 @@
 //! `compact`, `get_compaction_state`, `get_compaction_plans`): the proxy allocates the
 //! compaction's ID and has the active datacoord plan it now; its state is that of its
 //! plans (Executing while any is Pending or Executing, else Completed, as Milvus: an ID
-//! with no plans, unknown or with nothing to compact, is Completed).
+//! with no plans, unknown or -1 for nothing to compact, is Completed). A clustering
+//! compaction (`is_clustering=True`) rewrites every segment of a shard and partition in
+//! clustering-key order; on a collection without a clustering key it has nothing to do.
 
 use super::{coord_down, Proxy};
 use crate::proto::common::{CompactionState, Status};
 use crate::proto::datacoord::{self as dc, CompactionPlanState};
 use crate::proto::milvus as pb;
-use crate::status::{code, error, is_ok, WithStatus};
+use crate::status::{is_ok, WithStatus};
+
+/// The compaction ID Milvus answers when there is nothing to compact.
+const NO_PLANS: i64 = -1;
 
 impl Proxy {
     /// `ManualCompaction` of a collection (by name, or by ID when no name is given).
@@ -23,11 +28,17 @@ impl Proxy {
             } else {
                 self.collection_record(db, &req.collection_name).await?
             };
-            if req.major_compaction {
-                return Err(error(
-                    code::UNEXPECTED,
-                    "clustering compaction (is_clustering=True) is not supported by this build: call compact without it for a mix compaction",
-                ));
+            // A clustering compaction of a collection without a clustering key has
+            // nothing to do (Milvus answers success with no plans).
+            let clustering = req.major_compaction;
+            if clustering
+                && record
+                    .schema
+                    .as_ref()
+                    .and_then(crate::schema::clustering_key_field)
+                    .is_none()
+            {
+                return Ok((NO_PLANS, 0));
             }
             let (compaction_id, _) = self.alloc(1).await?;
             let r = self
@@ -36,6 +47,7 @@ impl Proxy {
                     dc::CompactRequest {
                         collection_id: record.id,
                         compaction_id,
+                        clustering,
                     },
                     |mut c, r| async move { c.compact(r).await },
                 )
@@ -43,6 +55,8 @@ impl Proxy {
                 .map_err(coord_down)?;
             match r.status {
                 Some(s) if !is_ok(&s) => Err(s),
+                // Nothing to compact: Milvus answers the ID -1 (whose state is Completed).
+                _ if r.plans == 0 => Ok((NO_PLANS, 0)),
                 _ => Ok((compaction_id, r.plans)),
             }
         };
@@ -129,9 +143,16 @@ impl Proxy {
             merge_infos: plans
                 .iter()
                 .filter(|p| p.state() == CompactionPlanState::CompactionCompleted)
-                .map(|p| pb::CompactionMergeInfo {
-                    sources: p.segment_ids.clone(),
-                    target: p.result_segment_id,
+                .flat_map(|p| {
+                    let targets = if p.result_segment_ids.is_empty() {
+                        vec![p.result_segment_id]
+                    } else {
+                        p.result_segment_ids.clone()
+                    };
+                    targets.into_iter().map(|target| pb::CompactionMergeInfo {
+                        sources: p.segment_ids.clone(),
+                        target,
+                    })
                 })
                 .collect(),
         }
