@@ -6,8 +6,13 @@
 //! over early (on evidence of death, or before the lease could have expired): a live
 //! process must never be.
 //!
+//! Workers: `--workers N` measures instead N SIGKILLs of the querynode serving a
+//! single-replica collection's shards to the first full Strong search, and N SIGKILLs of
+//! the datanode consuming its channels to the first completed flush (a whole cluster,
+//! default TTL 10 s; `benches/workload/worker_failover.py` drives pymilvus).
+//!
 //! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`,
-//! `--pause-runs N`, `--etcd-only` for the etcdctl rows alone).
+//! `--pause-runs N`, `--etcd-only` for the etcdctl rows alone, `--workers N`).
 //! Prints median and p99 of each measure, in milliseconds, as a Markdown table.
 
 use std::io::{BufRead, BufReader};
@@ -17,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use milvus::testkit::stats::{arg, median_p99, ms};
-use milvus::testkit::{wait_until, EtcdServer, Milvus, TempDir};
+use milvus::testkit::{python, wait_until, BenchCluster, EtcdServer, Milvus, TempDir};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -188,7 +193,93 @@ fn row(name: &str, ttl: Option<u64>, mut xs: Vec<Duration>) {
     );
 }
 
+/// SIGKILLs of workers in a whole cluster: for each of `runs`, the oldest querynode (it
+/// serves shards: each replacement starts empty) is killed and the time to the first full
+/// Strong search is taken; then the same for the oldest datanode and a completed flush.
+/// A replacement is started after each kill.
+fn worker_rows(runs: usize) {
+    use std::io::Write;
+    let roles = [
+        "rootcoord",
+        "datacoord",
+        "querycoord",
+        "indexcoord",
+        "datanode",
+        "datanode",
+        "indexnode",
+        "querynode",
+        "querynode",
+        "proxy",
+    ];
+    let mut c = BenchCluster::start(&bin(), &roles, &[]);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/worker_failover.py");
+    let mut helper = Command::new(python())
+        .arg(script)
+        .arg(c.proxy_uri())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python");
+    let mut input = helper.stdin.take().unwrap();
+    let mut output = BufReader::new(helper.stdout.take().unwrap()).lines();
+    let mut next = || -> serde_json::Value {
+        let line = output
+            .next()
+            .expect("the pymilvus helper ended")
+            .expect("read");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    assert_eq!(next()["ready"], true);
+    for (role, cmd, name) in [
+        (
+            "querynode",
+            "search",
+            "querynode SIGKILL to a full Strong search of its shards (1 replica), TTL 10 s",
+        ),
+        (
+            "datanode",
+            "flush",
+            "datanode SIGKILL to a completed flush of its channels, TTL 10 s",
+        ),
+    ] {
+        let mut xs = Vec::new();
+        for _ in 0..runs {
+            let i = c.procs.iter().position(|m| m.role == role).unwrap();
+            let mut victim = c.procs.remove(i);
+            let sent = std::time::SystemTime::now();
+            victim.signal(Signal::SIGKILL);
+            // Dead before the first call, so no answer comes from it.
+            assert!(wait_until(Duration::from_secs(5), || victim
+                .exited()
+                .is_some()));
+            writeln!(input, "{cmd}").unwrap();
+            let reply = next();
+            let done = reply["done"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{role} {cmd}: {reply}"));
+            let sent = sent
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            xs.push(Duration::from_secs_f64((done - sent).max(0.0)));
+            drop(victim);
+            c.add(role);
+        }
+        row(name, Some(10), xs);
+    }
+    drop(input);
+    let _ = helper.wait();
+}
+
 fn main() {
+    let workers = arg("--workers", 0);
+    if workers > 0 {
+        println!("| measure | runs | median ms | p99 ms | median / TTL | p99 / TTL |");
+        println!("|---|---|---|---|---|---|");
+        worker_rows(workers);
+        return;
+    }
     let runs = arg("--runs", 20);
     let crash_runs = arg("--crash-runs", 8);
     let pause_runs = arg("--pause-runs", 8);

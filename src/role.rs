@@ -102,6 +102,18 @@ impl Role {
         )
     }
 
+    /// The workers whose sessions this coordinator acts on (moves their channels, shards
+    /// or builds when they are gone): the datacoord's datanodes, the querycoord's
+    /// querynodes, the indexcoord's indexnodes.
+    pub fn workers(self) -> &'static [Role] {
+        match self {
+            Role::DataCoord => &[Role::DataNode],
+            Role::QueryCoord => &[Role::QueryNode],
+            Role::IndexCoord => &[Role::IndexNode],
+            _ => &[],
+        }
+    }
+
     /// The role whose session has this `ServerName`, if any.
     pub fn from_name(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.name() == name)

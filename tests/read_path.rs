@@ -178,3 +178,118 @@ fn searches_never_fail_while_each_coordinator_and_a_querynode_are_killed() {
     let (_, text) = read_py(&["verify", &uri, "ha"]);
     assert!(ok, "{text}\n{}\n{}", third.log(), fourth.log());
 }
+
+/// A SIGKILLed querynode or datanode is replaced on evidence of its death (§2.8): its
+/// coordinator revokes its session lease, its shards or channels move, and searches and
+/// flushes work again long before the 30 s TTL could expire. A paused querynode keeps its
+/// session (no evidence).
+#[test]
+fn killed_workers_are_replaced_on_evidence_before_their_ttl_and_a_paused_one_is_not() {
+    const TTL: Duration = Duration::from_secs(30);
+    let nats = NatsServer::start();
+    let c = data_cluster(TTL.as_secs(), &nats);
+    let roles = [
+        "rootcoord",
+        "datacoord",
+        "indexcoord",
+        "querycoord",
+        "datanode",
+        "datanode",
+        "indexnode",
+        "querynode",
+        "querynode",
+        "proxy",
+    ];
+    let procs: Vec<Milvus> = roles.iter().map(|r| c.start(r, &[])).collect();
+    for m in &procs {
+        healthy(m);
+    }
+    let (datacoord, querycoord) = (&procs[1], &procs[3]);
+    let uri = format!("http://127.0.0.1:{}", procs[9].port);
+    let (ok, text) = read_py(&["prepare", &uri, "w", "4000", "1"]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    let session_of =
+        |m: &Milvus, role: &str| format!("by-dev/meta/session/{role}-{}", m.server_id().unwrap());
+    let has_key = |key: &str| c.session_keys().iter().any(|k| k == key);
+
+    // A querynode: its lease revoked, its shards served by the other, searches answer.
+    let (qn, other_qn) = (&procs[7], &procs[8]);
+    let key = session_of(qn, "querynode");
+    assert!(has_key(&key), "{:?}", c.session_keys());
+    let killed = std::time::Instant::now();
+    qn.signal(Signal::SIGKILL);
+    assert!(
+        wait_until(TTL / 2, || !has_key(&key)),
+        "the killed querynode's session outlived half its TTL: {:?}\n{}",
+        c.session_keys(),
+        querycoord.log()
+    );
+    assert!(
+        querycoord.wait_log("the querynode is gone; revoked its session lease", 5 * SEC),
+        "{}",
+        querycoord.log()
+    );
+    let live = other_qn.server_id().unwrap();
+    let served_by_live = || {
+        let records = c.etcd_get_prefix("by-dev/meta/querynode-serving/");
+        records.len() == 2
+            && records
+                .iter()
+                .all(|(k, _)| k.rsplit('/').next() == Some(live.to_string().as_str()))
+    };
+    assert!(
+        wait_until(TTL, served_by_live),
+        "{:?}",
+        c.etcd_get_prefix("by-dev/meta/querynode-serving/")
+    );
+    let (ok, text) = read_py(&["verify", &uri, "w"]);
+    assert!(ok && summary(&text)["count"] == 3960, "{text}");
+    let moved = killed.elapsed();
+    println!("querynode SIGKILL to a Strong count served by the other: {moved:?}");
+    assert!(moved < TTL, "{moved:?}");
+
+    // A datanode: its channels consumed by the other, a flush completes.
+    let dn = &procs[4];
+    let key = session_of(dn, "datanode");
+    let killed = std::time::Instant::now();
+    dn.signal(Signal::SIGKILL);
+    assert!(
+        wait_until(TTL / 2, || !has_key(&key)),
+        "the killed datanode's session outlived half its TTL\n{}",
+        datacoord.log()
+    );
+    assert!(
+        datacoord.wait_log("the datanode is gone; revoked its session lease", 5 * SEC),
+        "{}",
+        datacoord.log()
+    );
+    let (ok, text) = read_py(&["grow", &uri, "w", "4000", "1000"]);
+    assert!(
+        ok && summary(&text)["count"] == 4960,
+        "{text}\n{}",
+        logs(&procs)
+    );
+    let moved = killed.elapsed();
+    println!("datanode SIGKILL to a flush of every channel and a Strong count: {moved:?}");
+    assert!(moved < TTL, "{moved:?}");
+
+    // A paused querynode: no evidence, its session stays.
+    let key = session_of(other_qn, "querynode");
+    other_qn.signal(Signal::SIGSTOP);
+    let kept = !wait_until(5 * SEC, || !has_key(&key));
+    other_qn.signal(Signal::SIGCONT);
+    assert!(
+        kept,
+        "a paused querynode lost its session: {:?}",
+        c.session_keys()
+    );
+    assert_eq!(
+        querycoord
+            .log()
+            .matches("the querynode is gone; revoked its session lease")
+            .count(),
+        1,
+        "{}",
+        querycoord.log()
+    );
+}

@@ -167,7 +167,17 @@ async fn serve_term<C: Coordinator>(
         log::debug!(epoch = term.epoch, activation:? = started.elapsed(); "{disp} start done ...");
         log::debug!("{disp} successfully started");
     }
-    term.ended().await
+    // While active: the workers this role acts on are watched for death (§2.8).
+    let reaper = crate::session::reaper::reap(
+        ctx.etcd.clone(),
+        ctx.keys.clone(),
+        role.workers(),
+        crate::session::host_name(),
+    );
+    tokio::select! {
+        why = term.ended() => why,
+        () = reaper => term.ended().await,
+    }
 }
 
 /// After a lost lease: exit 80 if configured, else revoke what is left and go on.

@@ -154,6 +154,11 @@ impl SessionView {
         self.rx.borrow().clone()
     }
 
+    /// A receiver of the view, to wait for its next change (`changed`).
+    pub fn subscribe(&self) -> watch::Receiver<BTreeMap<String, Registered>> {
+        self.rx.clone()
+    }
+
     /// The active session of `role` in the current view.
     pub fn active(&self, role: Role) -> Option<Registered> {
         self.rx.borrow().get(&self.keys.active(role)).cloned()

@@ -81,6 +81,20 @@ fn is_loopback(address: &str) -> bool {
 /// Returns once `holder` (a session of `role`, seen from a process on `own_host`) is
 /// provably gone, with the evidence; never returns while it may be alive.
 pub async fn gone(role: Role, own_host: &str, holder: &SessionValue) -> String {
+    gone_after(role, own_host, holder, false).await
+}
+
+/// As [`gone`]; with `after_contact`, a holder on another host is judged only once a
+/// connection to its address has succeeded: a refusal or silence before any contact may
+/// be a wrong advertised address or a firewall, not a death. (A coordinator's address is
+/// what every client dials, so a standby needs no contact first; a worker's may never be
+/// dialed by anyone.)
+pub async fn gone_after(
+    role: Role,
+    own_host: &str,
+    holder: &SessionValue,
+    after_contact: bool,
+) -> String {
     let same_host = holder.host_name == own_host && holder.pid != 0;
     let pid_gone = || {
         same_host
@@ -90,10 +104,12 @@ pub async fn gone(role: Role, own_host: &str, holder: &SessionValue) -> String {
     if !same_host && is_loopback(&holder.address) {
         return std::future::pending().await;
     }
+    let mut contacted = !after_contact;
     let mut next = probe(&holder.address).await;
     loop {
         match next {
             Probe::Connected(stream) => {
+                contacted = true;
                 let how = closed(stream).await;
                 if same_host {
                     if pid_gone() {
@@ -111,7 +127,7 @@ pub async fn gone(role: Role, own_host: &str, holder: &SessionValue) -> String {
                 }
             }
             Probe::Refused => {
-                if !same_host {
+                if !same_host && contacted {
                     return "connection refused".to_string();
                 }
                 if pid_gone() {

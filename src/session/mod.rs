@@ -12,6 +12,7 @@ pub mod election;
 pub mod fenced;
 pub mod lease;
 pub mod liveness;
+pub mod reaper;
 pub mod state;
 
 use std::sync::Arc;

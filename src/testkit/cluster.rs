@@ -29,6 +29,10 @@ pub struct BenchCluster {
     pub procs: Vec<Milvus>,
     /// Storage and pid files.
     pub dir: TempDir,
+    /// The environment every process was started with.
+    env: Vec<(String, String)>,
+    /// The binary.
+    binary: std::path::PathBuf,
 }
 
 impl BenchCluster {
@@ -69,7 +73,21 @@ impl BenchCluster {
             nats,
             procs,
             dir,
+            env,
+            binary: binary.to_path_buf(),
         }
+    }
+
+    /// Starts one more process of `role` with the cluster's environment and waits until
+    /// it is Healthy.
+    pub fn add(&mut self, role: &str) {
+        let m = Milvus::start(&self.binary, role, &self.env, &self.dir.0);
+        assert!(
+            m.wait_state("Healthy", Duration::from_secs(20)),
+            "{role} did not become Healthy:\n{}",
+            m.log()
+        );
+        self.procs.push(m);
     }
 
     /// The process of `role` (the first one).

@@ -283,6 +283,16 @@ def verify(uri, name):
     print(json.dumps({"count": counts[0] if counts[0] == counts[1] else counts, "deleted_back": max(back)}))
 
 
+def grow(uri, name, start, rows):
+    """Inserts ROWS more rows from id START, flushes, and prints the Strong count(*)."""
+    client = MilvusClient(uri=uri, timeout=60)
+    rng = random.Random(start)
+    client.insert(name, [{"id": start + i, "vec": [rng.random() for _ in range(16)]} for i in range(rows)])
+    client.flush(name)
+    count = client.query(name, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    print(json.dumps({"count": count}))
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "quickstart":
@@ -297,5 +307,7 @@ if __name__ == "__main__":
         search_nonstop(uri, sys.argv[3], float(sys.argv[4]))
     elif mode == "verify":
         verify(uri, sys.argv[3])
+    elif mode == "grow":
+        grow(uri, sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -1,0 +1,75 @@
+"""Worker crashes, for `cargo bench --bench failover -- --workers N`.
+
+Prepares a loaded collection `wf` (2 shards, 1 replica, 4,000 16-dim rows, flushed and
+indexed with HNSW), prints {"ready": true}, then answers one command per line on stdin,
+each right after the bench has SIGKILLed a worker:
+
+- `search`: searches (Strong, top 10) until one call returns a full result: the shards
+  of the killed querynode are served again;
+- `flush`: inserts 100 rows and flushes until the flush completes: the channels of the
+  killed datanode are consumed again.
+
+and prints {"done": <time.time() of that success>, "attempts": N}, or {"error": ...} after
+120 s without one.
+"""
+import json
+import random
+import sys
+import time
+
+from pymilvus import DataType, MilvusClient
+
+DIM = 16
+
+
+def main(uri):
+    client = MilvusClient(uri=uri, timeout=30)
+    rng = random.Random(3)
+    if client.has_collection("wf"):
+        client.drop_collection("wf")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection("wf", schema=schema, num_shards=2)
+    client.insert("wf", [{"id": i, "vec": [rng.random() for _ in range(DIM)]} for i in range(4000)])
+    client.flush("wf")
+    params = client.prepare_index_params()
+    params.add_index(field_name="vec", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 64})
+    client.create_index("wf", params)
+    client.load_collection("wf", replica_number=1)
+    print(json.dumps({"ready": True}), flush=True)
+    next_id = 4000
+    for line in sys.stdin:
+        cmd = line.strip()
+        attempts = 0
+        deadline = time.time() + 120
+        error = None
+        while True:
+            attempts += 1
+            if time.time() > deadline:
+                print(json.dumps({"error": f"no success in 120 s: {error}"}), flush=True)
+                return
+            try:
+                if cmd == "search":
+                    res = client.search("wf", data=[[rng.random() for _ in range(DIM)]], limit=10,
+                                        consistency_level="Strong", timeout=5)
+                    if len(res[0]) == 10:
+                        break
+                elif cmd == "flush":
+                    client.insert("wf", [{"id": next_id + i, "vec": [rng.random() for _ in range(DIM)]}
+                                         for i in range(100)], timeout=5)
+                    next_id += 100
+                    client.flush("wf", timeout=30)
+                    break
+                else:
+                    raise SystemExit(f"unknown command {cmd!r}")
+            except SystemExit:
+                raise
+            except Exception as e:  # a failed call: try again shortly (the bench times the gap)
+                error = e
+                time.sleep(0.01)
+        print(json.dumps({"done": time.time(), "attempts": attempts}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
