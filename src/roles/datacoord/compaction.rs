@@ -28,6 +28,7 @@ use prost::Message;
 use super::DataCoord;
 use crate::config::CompactionConfig;
 use crate::meta::now_ms;
+use crate::proto::common::IndexState;
 use crate::proto::datacoord::{
     CompactionKind, CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
 };
@@ -81,6 +82,42 @@ pub fn removable_fraction(s: &SegmentRecord, deltas: &[&DeltaRecord], expire_bef
     (deleted as f64 / s.num_rows as f64 + expired).min(1.0)
 }
 
+/// A segment joins an automatic mix plan only when the segments already in it hold at
+/// least 1 / `TIER_RATIO` of its size.
+const TIER_RATIO: i64 = 2;
+
+/// Automatic mix plans from `small` (smallest first): runs of segments in which each is
+/// at most `TIER_RATIO` times the total of those before it in the run, within `max_bytes`
+/// and [`MAX_SEGMENTS`]; a run of at least `at_least` segments is a plan.
+fn tiered<'a>(
+    small: &[&'a SegmentRecord],
+    at_least: usize,
+    max_bytes: i64,
+) -> Vec<Vec<&'a SegmentRecord>> {
+    let mut plans = Vec::new();
+    let mut run: Vec<&SegmentRecord> = Vec::new();
+    let mut total = 0i64;
+    for s in small {
+        if !run.is_empty()
+            && (s.size_bytes > TIER_RATIO * total
+                || total + s.size_bytes > max_bytes
+                || run.len() >= MAX_SEGMENTS)
+        {
+            if run.len() >= at_least {
+                plans.push(std::mem::take(&mut run));
+            }
+            run.clear();
+            total = 0;
+        }
+        total += s.size_bytes;
+        run.push(*s);
+    }
+    if run.len() >= at_least {
+        plans.push(run);
+    }
+    plans
+}
+
 /// The plans for the free segments of one channel and partition: (kind, segment IDs).
 /// `manual`: merge any two small segments, rewrite any segment with removable rows.
 pub fn plan_group(
@@ -97,10 +134,25 @@ pub fn plan_group(
         .copied()
         .filter(|s| s.size_bytes < small_below)
         .collect();
-    small.sort_by_key(|s| (s.start_ts, s.id));
     let at_least = if manual { 2 } else { c.min_segments.max(2) };
     let mut plans = Vec::new();
     let mut merged = BTreeSet::new();
+    if !manual {
+        // Tiers: smallest first, and a segment joins only segments holding at least
+        // 1 / TIER_RATIO of its size, so a large segment is rewritten only when the
+        // small ones it absorbs are worth it: under nonstop ingestion each row is
+        // rewritten O(log n) times, not once per trigger.
+        small.sort_by_key(|s| (s.size_bytes, s.start_ts, s.id));
+        for run in tiered(&small, at_least, max_bytes as i64) {
+            merged.extend(run.iter().map(|s| s.id));
+            plans.push((
+                CompactionKind::CompactionMix,
+                run.iter().map(|s| s.id).collect(),
+            ));
+        }
+        small.clear();
+    }
+    small.sort_by_key(|s| (s.start_ts, s.id));
     let mut bin: Vec<&SegmentRecord> = Vec::new();
     let mut bytes = 0i64;
     let mut close = |bin: &mut Vec<&SegmentRecord>, plans: &mut Vec<_>| {
@@ -133,6 +185,30 @@ pub fn plan_group(
         }
     }
     plans
+}
+
+/// The Flushed segments that should have a vector index (live definition, at least
+/// `minSegmentNumRowsToEnableIndex` rows) and have no finished or failed build of it yet.
+fn awaiting_index(dc: &DataCoord, meta: &crate::meta::data::DataMeta) -> BTreeSet<i64> {
+    let defs = dc.index_defs.read().expect("index defs lock");
+    let builds = dc.builds.read().expect("builds lock");
+    let done: BTreeSet<(i64, i64)> = builds
+        .all()
+        .map(|b| &b.record)
+        .filter(|b| matches!(b.state(), IndexState::Finished | IndexState::Failed))
+        .map(|b| (b.segment_id, b.index_id))
+        .collect();
+    let min_rows = dc.ctx.config.segment.min_rows_to_index;
+    meta.segments()
+        .map(|s| &s.record)
+        .filter(|r| r.state() == SegmentState::Flushed && r.num_rows as u64 >= min_rows)
+        .filter(|r| {
+            defs.of_collection(r.collection_id)
+                .iter()
+                .any(|d| d.dropped_at_ms == 0 && !d.scalar && !done.contains(&(r.id, d.id)))
+        })
+        .map(|r| r.id)
+        .collect()
 }
 
 /// A plan before it is written: its kind and segments.
@@ -170,6 +246,14 @@ pub async fn plan(
             .filter(|p| is_live(&p.plan))
             .map(|p| p.plan.id)
             .collect();
+        // Automatic compaction leaves a segment alone until its vector indexes are built,
+        // as Milvus does: else a segment that keeps absorbing new ones is rewritten
+        // before any index of it exists, and searches of it never use one.
+        let awaiting = if manual {
+            BTreeSet::new()
+        } else {
+            awaiting_index(dc, &meta)
+        };
         let mut groups: BTreeMap<(i64, i64, String), Vec<Candidate>> = BTreeMap::new();
         for s in meta.segments() {
             let r = &s.record;
@@ -177,6 +261,7 @@ pub async fn plan(
                 || collection.is_some_and(|c| c != r.collection_id)
                 || live_plans.contains(&r.compaction_plan)
                 || meta.dropped().contains_key(&r.collection_id)
+                || awaiting.contains(&r.id)
             {
                 continue;
             }
@@ -535,6 +620,28 @@ mod tests {
             plan_group(&two, &[], 0, 1000, &config(), true),
             vec![(CompactionKind::CompactionMix, vec![1, 2])]
         );
+    }
+
+    #[test]
+    fn automatic_merges_go_by_tiers_a_large_segment_waits_for_enough_small_ones() {
+        let plan = |sizes: &[i64], manual: bool| {
+            let segs: Vec<SegmentRecord> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, b)| seg(i as i64 + 1, *b, 10, (i as u64, i as u64)))
+                .collect();
+            let refs: Vec<&SegmentRecord> = segs.iter().collect();
+            plan_group(&refs, &[], 0, 10_000, &config(), manual)
+        };
+        let mix = |ids: Vec<i64>| vec![(CompactionKind::CompactionMix, ids)];
+        // A segment of 600 bytes and three new ones of 10: only the new ones merge.
+        assert_eq!(plan(&[600, 10, 10, 10], false), mix(vec![2, 3, 4]));
+        // 50 bytes is at most twice the 30 of the new ones: all four merge.
+        assert_eq!(plan(&[50, 10, 10, 10], false), mix(vec![2, 3, 4, 1]));
+        // A lone tiny segment does not keep equal larger ones from merging.
+        assert_eq!(plan(&[1, 10, 10, 10], false), mix(vec![2, 3, 4]));
+        // A manual compaction merges every small segment, oldest first.
+        assert_eq!(plan(&[600, 10, 10, 10], true), mix(vec![1, 2, 3, 4]));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::data::{ChannelMap, DataKeys, DataMeta};
 use crate::meta::follower::Follower;
+use crate::meta::index::{Builds, IndexDefs, IndexKeys};
 use crate::process::Context;
 use crate::proto::common::Status;
 use crate::roles::coordinator::Coordinator;
@@ -32,6 +33,8 @@ struct Followers {
     meta: Arc<Follower<DataMeta>>,
     channels: Arc<Follower<ChannelMap>>,
     catalog: Arc<Follower<Catalog>>,
+    _defs: Arc<Follower<IndexDefs>>,
+    _builds: Arc<Follower<Builds>>,
 }
 
 /// What exists only while this process is the active datacoord.
@@ -55,6 +58,9 @@ pub struct DataCoord {
     meta: Arc<RwLock<DataMeta>>,
     channels: Arc<RwLock<ChannelMap>>,
     catalog: Arc<RwLock<Catalog>>,
+    /// Index definitions and builds: automatic compaction waits for a segment's index.
+    index_defs: Arc<RwLock<IndexDefs>>,
+    builds: Arc<RwLock<Builds>>,
     followers: Mutex<Option<Arc<Followers>>>,
     active: RwLock<Option<Arc<Active>>>,
     sessions: SessionView,
@@ -74,6 +80,8 @@ impl DataCoord {
             meta: Arc::default(),
             channels: Arc::default(),
             catalog: Arc::default(),
+            index_defs: Arc::default(),
+            builds: Arc::default(),
             followers: Mutex::new(None),
             active: RwLock::new(None),
             sessions: SessionView::follow(ctx.etcd.clone(), ctx.keys.clone()),
@@ -99,6 +107,16 @@ impl DataCoord {
                     etcd.clone(),
                     CatalogKeys::new(&self.ctx.config.etcd.meta_root()),
                     self.catalog.clone(),
+                ),
+                _defs: Follower::start(
+                    etcd.clone(),
+                    IndexKeys::new(&self.ctx.config.etcd.meta_root()),
+                    self.index_defs.clone(),
+                ),
+                _builds: Follower::start(
+                    etcd.clone(),
+                    IndexKeys::new(&self.ctx.config.etcd.meta_root()),
+                    self.builds.clone(),
                 ),
             })
         })

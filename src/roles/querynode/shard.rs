@@ -329,35 +329,40 @@ async fn load_delta(
     Ok((chunk.pks, chunk.timestamps))
 }
 
-/// How long a shard keeps serving the segments a compaction replaced while the new
-/// segment's index is built (then it takes the new segment unindexed, searched exactly
-/// until its index is attached).
-const COMPACTED_INDEX_WAIT_MS: i64 = 60_000;
+/// How long a shard at most keeps serving the segments a compaction replaced while the
+/// new segment's index is built (then it takes the new segment unindexed, searched exactly
+/// until its index is attached). Milvus waits without a bound; this bound only keeps a
+/// build that never finishes (its indexnodes gone) from pinning old segments for ever.
+const COMPACTED_INDEX_WAIT_MS: i64 = 30 * 60_000;
 
-/// Whether `r` was written by a compaction of segments this shard serves, its index is not
-/// built yet, and it is young enough to wait for it.
+/// Whether `r` was written by a compaction of segments this shard all serves, and a live
+/// vector index of it has neither finished nor failed yet (within
+/// [`COMPACTED_INDEX_WAIT_MS`]).
 fn awaiting_index(
     shared: &Shared,
     live: &LiveIndexes,
     have: &HashSet<i64>,
     r: &SegmentRecord,
 ) -> bool {
-    if r.compacted_from.iter().all(|s| !have.contains(s))
+    if r.compacted_from.is_empty()
+        || !r.compacted_from.iter().all(|s| have.contains(s))
         || now_ms() - r.compacted_ms > COMPACTED_INDEX_WAIT_MS
         || (r.num_rows as u64) < shared.ctx.config.segment.min_rows_to_index
     {
         return false;
     }
-    let built: HashSet<i64> = shared
+    let done: HashSet<i64> = shared
         .builds
         .read()
         .expect("builds lock")
         .all()
         .map(|b| &b.record)
-        .filter(|b| b.segment_id == r.id && b.state() == IndexState::Finished)
+        .filter(|b| {
+            b.segment_id == r.id && matches!(b.state(), IndexState::Finished | IndexState::Failed)
+        })
         .map(|b| b.index_id)
         .collect();
-    live.keys().any(|index| !built.contains(index))
+    live.keys().any(|index| !done.contains(index))
 }
 
 /// Brings the sealed part up to the data coordinator's records: loads new segments,
@@ -365,9 +370,11 @@ fn awaiting_index(
 ///
 /// A compaction replaces segments by a new one in one registration: the shard swaps them
 /// under one lock (never both, never neither). While the new segment's index is being
-/// built (at most [`COMPACTED_INDEX_WAIT_MS`]) the shard holds its whole sealed side as it
-/// is (no segment added or dropped, no checkpoint move, its growing rows kept), so that
-/// searches keep using indexes; deltas and indexes of held segments still arrive.
+/// built ([`awaiting_index`]) the shard keeps serving the replaced segments instead (it
+/// serves all of them, or the swap is not held), so searches keep using their indexes;
+/// the replaced and the new segment hold the same visible rows (docs/architecture.md
+/// §6.2, C2), and everything else (other segments, deltas, indexes, the checkpoint)
+/// moves on as usual.
 pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     let mut v = view(shared, &shard.vchannel);
     let live = live_indexes(shared, shard.collection_id);
@@ -379,13 +386,19 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
             d.checkpoint,
         )
     };
-    if v.segments
+    let held: Vec<&SegmentRecord> = v
+        .segments
         .iter()
-        .any(|r| !have.contains(&r.id) && awaiting_index(shared, &live, &have, r))
-    {
-        v.segments.retain(|r| have.contains(&r.id));
-        v.dropped.clear();
-        v.checkpoint = checkpoint;
+        .filter(|r| !have.contains(&r.id) && awaiting_index(shared, &live, &have, r))
+        .collect();
+    if !held.is_empty() {
+        let new: HashSet<i64> = held.iter().map(|r| r.id).collect();
+        let kept: HashSet<i64> = held
+            .iter()
+            .flat_map(|r| r.compacted_from.iter().copied())
+            .collect();
+        v.segments.retain(|r| !new.contains(&r.id));
+        v.dropped.retain(|id| !kept.contains(id));
     }
     let mut new_segments = Vec::new();
     for r in &v.segments {
