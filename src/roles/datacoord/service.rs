@@ -146,9 +146,18 @@ impl DataCoordApi for Service {
         )];
         let put = etcd_client::TxnOp::put(key, prost::Message::encode_to_vec(&job), None);
         Ok(Response::new(match store.write_if(when, vec![put]).await {
-            Ok(_) => {
+            Ok(written) => {
                 log::info!(job = job.id, collection = job.collection_name.as_str(),
                     files = job.files.len(); "import job created");
+                // Read your writes: a describe right after the create is answered from
+                // the followed records, so they must hold the job first.
+                if let Some(rev) = written {
+                    self.0
+                        .followers()
+                        .meta
+                        .wait_applied(rev, std::time::Duration::from_secs(10))
+                        .await;
+                }
                 ok()
             }
             Err(e) => crate::status::retriable(
