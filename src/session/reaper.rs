@@ -66,12 +66,23 @@ pub async fn reap(etcd: Etcd, keys: Keys, workers: &'static [Role], own_host: St
     }
 }
 
-/// Waits for evidence that `worker` is gone, then revokes its lease, retrying until etcd
-/// answers (the task is aborted once the session key goes, by expiry or otherwise).
+/// How long a revoke is retried while etcd does not answer (the lease expires by then).
+const REVOKE_RETRY_FOR: Duration = Duration::from_secs(60);
+
+/// Waits for evidence that `worker` is gone, then revokes its lease. The revoke runs in
+/// a task of its own: the revoke deletes the session key, and the key's deletion aborts
+/// this watcher (it may arrive before the revoke's answer), which must not cut the revoke
+/// or its report short.
 async fn watch_one(etcd: Etcd, role: Role, own_host: String, worker: Registered) {
     // Another host's worker is judged only after one successful connection to it.
     let evidence = super::liveness::gone_after(role, &own_host, &worker.value, true).await;
+    tokio::spawn(revoke(etcd, role, worker, evidence));
+}
+
+/// Revokes the gone `worker`'s lease, retrying while etcd does not answer.
+async fn revoke(etcd: Etcd, role: Role, worker: Registered, evidence: String) {
     let lease = worker.lease;
+    let started = tokio::time::Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
         let revoked = etcd
@@ -89,6 +100,11 @@ async fn watch_one(etcd: Etcd, role: Role, own_host: String, worker: Registered)
                 return;
             }
             Err(e) if e.to_string().contains("not found") => return,
+            Err(e) if started.elapsed() > REVOKE_RETRY_FOR => {
+                log::warn!(ServerID = worker.value.server_id, LeaseID = lease, error:% = e;
+                    "gave up revoking the gone {}'s lease; it expires with its TTL", role.name());
+                return;
+            }
             Err(e) => {
                 log::warn!(ServerID = worker.value.server_id, LeaseID = lease, error:% = e;
                     "cannot revoke the gone {}'s lease yet, retrying", role.name());
