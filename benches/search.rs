@@ -7,7 +7,9 @@
 //! (min / median / max over the runs), and the resident memory of the querynode and of
 //! the whole cluster (every process, etcd and nats-server included) once loaded: the
 //! sum of RSS (shared pages, such as the text of the one binary, counted in every
-//! process) and of PSS (shared pages divided among their processes).
+//! process) and of PSS (shared pages divided among their processes). Then range search
+//! and hybrid search (RRF over two requests) with one client at ef 64, each against
+//! exact answers (`benches/workload/search.py`'s "features").
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -57,6 +59,7 @@ fn main() {
     let mut loads = Vec::new();
     let mut series: BTreeMap<(i64, i64), Vec<serde_json::Value>> = BTreeMap::new();
     let mut loaded_rss: Vec<(f64, f64, f64)> = Vec::new();
+    let mut features: Vec<serde_json::Value> = Vec::new();
     let pids = c.pids();
     let total = |pids: &[i32]| -> f64 {
         pids.iter()
@@ -82,6 +85,7 @@ fn main() {
                 .entry((v["ef"].as_i64().unwrap(), v["clients"].as_i64().unwrap()))
                 .or_default()
                 .push(v),
+            Some("feature") => features.push(v),
             _ => {}
         }
     }
@@ -97,6 +101,18 @@ fn main() {
             col("p50_ms"),
             col("p99_ms"),
             col("recall")
+        );
+    }
+    println!("| feature (ef 64, 1 client, 200 queries) | QPS | p50 ms | p99 ms | recall@10 |");
+    println!("|---|---|---|---|---|");
+    for v in &features {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            v["name"].as_str().unwrap_or(""),
+            v["qps"],
+            v["p50_ms"],
+            v["p99_ms"],
+            v["recall"]
         );
     }
     println!(

@@ -10,6 +10,16 @@ measurement:
 
     python search.py URI [--rows N] [--dim D] [--queries Q] [--ef 16,64,128] [--clients 1,8]
                          [--runs R] [--metric L2] [--m M] [--efc E] [--seed S] [--reuse]
+                         [--no-features]
+
+Then, unless --no-features, one client at ef 64 over the first 200 queries measures the
+search features beside plain top-10 (a system without one prints "unsupported" for it):
+
+    {"what": "feature", "name": "range", ...}   radius at each query's 100th distance,
+        range_filter between its 5th and 6th: recall@10 against the exact in-range top-10
+    {"what": "feature", "name": "hybrid", ...}  hybrid_search of two requests (the query and
+        its negation's neighbourhood), RRF k 60, top-10: recall of each fused hit against
+        the same fusion of exact results
 """
 import argparse
 import json
@@ -82,6 +92,7 @@ def main():
     p.add_argument("--efc", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--reuse", action="store_true")
+    p.add_argument("--no-features", action="store_true")
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
     base = rng.random((a.rows, a.dim), dtype=np.float32)
@@ -130,6 +141,67 @@ def main():
                     "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
                     "recall": round(hits / (len(queries) * 10), 4),
                 }), flush=True)
+    if not a.no_features:
+        features(c, base, queries)
+
+
+def timed(fn, items):
+    lat, out = [], []
+    for q in items:
+        t = time.perf_counter()
+        out.append(fn(q))
+        lat.append(time.perf_counter() - t)
+    lat.sort()
+    return out, {"qps": round(len(lat) / sum(lat), 1), "p50_ms": round(lat[len(lat) // 2] * 1000, 2),
+                 "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2)}
+
+
+def features(c, base, queries):
+    """Range and hybrid search at ef 64, one client, against exact answers."""
+    bn = (base * base).sum(1)
+    qs = queries[:200]
+    exact = [np.argsort(bn - 2 * base @ q + q @ q) for q in qs]
+    dists = [(bn - 2 * base @ q + q @ q) for q in qs]
+    bounds = {}
+    for i, q in enumerate(qs):
+        s = dists[i][exact[i]]
+        bounds[i] = (float(s[4] + s[5]) / 2, float(s[99] + s[100]) / 2)
+
+    def range_one(i):
+        rf, radius = bounds[i]
+        r = c.search(NAME, data=[qs[i].tolist()], limit=10,
+                     search_params={"params": {"ef": 64, "radius": radius, "range_filter": rf}})
+        return [h["id"] for h in r[0]]
+    try:
+        got, stats = timed(range_one, range(len(qs)))
+        hits = sum(len(set(g) & set(exact[i][5:15].tolist())) for i, g in enumerate(got))
+        print(json.dumps({"what": "feature", "name": "range", **stats,
+                          "recall": round(hits / (10 * len(qs)), 4)}), flush=True)
+    except Exception as e:  # noqa: BLE001 - a system without the feature
+        print(json.dumps({"what": "feature", "name": "range", "unsupported": str(e)[:200]}), flush=True)
+
+    def hybrid_one(i):
+        from pymilvus import AnnSearchRequest, RRFRanker
+        other = qs[(i + 1) % len(qs)]
+        reqs = [AnnSearchRequest([qs[i].tolist()], "vec", {"params": {"ef": 64}}, 10),
+                AnnSearchRequest([other.tolist()], "vec", {"params": {"ef": 64}}, 10)]
+        r = c.hybrid_search(NAME, reqs, RRFRanker(60), limit=10)
+        return [h["id"] for h in r[0]]
+    try:
+        got, stats = timed(hybrid_one, range(len(qs)))
+        hits = 0
+        for i, g in enumerate(got):
+            fused = {}
+            for lst in (exact[i][:10], exact[(i + 1) % len(qs)][:10]):
+                for rank, key in enumerate(lst.tolist()):
+                    fused[key] = fused.get(key, 0.0) + 1 / (61 + rank)
+            # Ties at the 10th score make any of the tied keys right.
+            cut = sorted(fused.values(), reverse=True)[9]
+            hits += sum(1 for key in g if fused.get(key, 0.0) >= cut - 1e-9)
+        print(json.dumps({"what": "feature", "name": "hybrid", **stats,
+                          "recall": round(hits / (10 * len(qs)), 4)}), flush=True)
+    except Exception as e:  # noqa: BLE001 - a system without the feature
+        print(json.dumps({"what": "feature", "name": "hybrid", "unsupported": str(e)[:200]}), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 //! Exact search over raw vectors: FLAT, the inverted lists of IVF_FLAT, and ground truth.
 
-use super::params::Metric;
+use super::params::{Metric, Range};
 
 /// The score of `b` for query `a` under `metric` (COSINE expects normalized vectors,
 /// so it is the inner product).
@@ -99,8 +99,9 @@ pub fn search(
     top.into_sorted()
 }
 
-/// The best `k` rows of raw (not normalized) `vectors` accepted by `accept`, with
-/// Milvus's scores: for COSINE the query must be normalized, rows are normalized here.
+/// The best `k` rows of raw (not normalized) `vectors` accepted by `accept` (and with
+/// a score within `range`, when given), with Milvus's scores: for COSINE the query
+/// must be normalized, rows are normalized here.
 pub fn search_raw(
     metric: Metric,
     vectors: &[f32],
@@ -108,6 +109,7 @@ pub fn search_raw(
     query: &[f32],
     k: usize,
     accept: Option<&Accept<'_>>,
+    range: Option<&Range>,
 ) -> Vec<(u32, f32)> {
     let mut top = TopK::new(k, metric);
     for (r, v) in vectors.chunks_exact(dim.max(1)).enumerate() {
@@ -126,7 +128,9 @@ pub fn search_raw(
                 }
             }
         };
-        top.push(r as u32, s);
+        if range.is_none_or(|range| range.contains(s)) {
+            top.push(r as u32, s);
+        }
     }
     top.into_sorted()
 }

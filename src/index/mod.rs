@@ -18,7 +18,7 @@ pub mod ivf;
 pub mod params;
 pub mod sq;
 
-use params::{IndexSpec, Kind, Metric, SearchParams};
+use params::{IndexSpec, Kind, Metric, Range, SearchParams};
 
 /// Why an index could not be built, read or searched.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +165,22 @@ impl VectorIndex {
         p: &SearchParams,
         filter: Option<(&flat::Accept<'_>, usize)>,
     ) -> Result<Vec<(u32, f32)>, IndexError> {
+        self.search_in(query, k, p, filter, None)
+    }
+
+    /// As [`VectorIndex::search_filtered`], with only scores within `range` (a range
+    /// search): the best `k` of them. Exact bodies test every accepted row; a graph or
+    /// IVF search is widened (doubling `k`) until `k` hits are in range, the search
+    /// returns fewer rows than asked (nothing more to find), or its worst hit is past
+    /// the radius (every further hit would be too).
+    pub fn search_in(
+        &self,
+        query: &[f32],
+        k: usize,
+        p: &SearchParams,
+        filter: Option<(&flat::Accept<'_>, usize)>,
+        range: Option<&Range>,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
         if query.len() != self.dim {
             return Err(IndexError::Shape(format!(
                 "the query has dim {}, the index {}",
@@ -179,32 +195,66 @@ impl VectorIndex {
         let k = k.min(self.rows());
         let accept = filter.map(|(a, _)| a);
         let sparse = filter.is_some_and(|(_, n)| n * 20 < self.rows);
-        if sparse && !self.vectors.is_empty() {
-            let mut top = flat::TopK::new(k, self.spec.metric);
-            for (r, v) in self.vectors.chunks_exact(self.dim).enumerate() {
-                if accept.is_some_and(|a| a(r as u32)) {
-                    top.push(r as u32, flat::score(self.spec.metric, &q, v));
+        if (sparse || matches!(self.body, Body::Flat)) && !self.vectors.is_empty() {
+            return Ok(self.exact(&q, k, accept, range));
+        }
+        let Some(r) = range else {
+            return Ok(self.approximate(&q, k, p, accept));
+        };
+        let mut want = k;
+        loop {
+            let found = self.approximate(&q, want, p, accept);
+            let exhausted = found.len() < want || want >= self.rows;
+            let past = found.last().is_some_and(|(_, s)| r.beyond(*s));
+            let in_range: Vec<(u32, f32)> = found
+                .into_iter()
+                .filter(|(_, s)| r.contains(*s))
+                .take(k)
+                .collect();
+            if in_range.len() >= k || exhausted || past {
+                return Ok(in_range);
+            }
+            want = (want * 2).min(self.rows);
+        }
+    }
+
+    /// The best `k` accepted rows within `range`, every row's score computed.
+    fn exact(
+        &self,
+        q: &[f32],
+        k: usize,
+        accept: Option<&flat::Accept<'_>>,
+        range: Option<&Range>,
+    ) -> Vec<(u32, f32)> {
+        let mut top = flat::TopK::new(k, self.spec.metric);
+        for (r, v) in self.vectors.chunks_exact(self.dim).enumerate() {
+            if accept.is_none_or(|a| a(r as u32)) {
+                let s = flat::score(self.spec.metric, q, v);
+                if range.is_none_or(|range| range.contains(s)) {
+                    top.push(r as u32, s);
                 }
             }
-            return Ok(top.into_sorted());
         }
+        top.into_sorted()
+    }
+
+    /// The index's own search for the best `k` accepted rows.
+    fn approximate(
+        &self,
+        q: &[f32],
+        k: usize,
+        p: &SearchParams,
+        accept: Option<&flat::Accept<'_>>,
+    ) -> Vec<(u32, f32)> {
         let all = |_: u32| true;
         let take: &flat::Accept<'_> = accept.unwrap_or(&all);
-        Ok(match &self.body {
-            Body::Flat => {
-                let mut top = flat::TopK::new(k, self.spec.metric);
-                for (r, v) in self.vectors.chunks_exact(self.dim).enumerate() {
-                    if take(r as u32) {
-                        top.push(r as u32, flat::score(self.spec.metric, &q, v));
-                    }
-                }
-                top.into_sorted()
-            }
+        match &self.body {
+            Body::Flat => self.exact(q, k, accept, None),
             Body::Ivf(ivf) => ivf.search(
                 self.spec.metric,
                 &self.vectors,
                 self.dim,
-                &q,
+                q,
                 k,
                 p.nprobe.unwrap_or(8),
                 accept,
@@ -216,17 +266,17 @@ impl VectorIndex {
                     dim: self.dim,
                     ip: self.spec.metric != Metric::L2,
                 };
-                let found = g.search(&space, &|n| space.to(&q, n), k, ef, &|n| take(n));
+                let found = g.search(&space, &|n| space.to(q, n), k, ef, &|n| take(n));
                 self.scores(found)
             }
             Body::HnswSq(g, codes) => {
                 let ef = p.ef.unwrap_or(k.max(16)).max(k);
-                let qc = codes.quantize(&q);
+                let qc = codes.quantize(q);
                 let qs: u32 = qc.iter().map(|c| u32::from(*c)).sum();
                 let found = g.search(codes, &|n| codes.to(&qc, qs, n), k, ef, &|n| take(n));
                 self.scores(found)
             }
-        })
+        }
     }
 
     /// Milvus's scores from graph distances (`1 - dot` for inner products).

@@ -404,3 +404,92 @@ fn the_benchmark_vectors_are_the_documented_stream() {
         assert!((a - b).abs() < 1e-6, "{v:?}");
     }
 }
+
+/// Every row's score for `q` under `metric`, as the index reports them.
+fn all_scores(metric: Metric, data: &[f32], dim: usize, q: &[f32]) -> Vec<(u32, f32)> {
+    let n = data.len() / dim;
+    let mut q = q.to_vec();
+    if metric == Metric::Cosine {
+        flat::normalize(&mut q, dim);
+    }
+    flat::search_raw(metric, data, dim, &q, n, None, None)
+}
+
+#[test]
+fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metric() {
+    let (n, dim, k) = (3000, 16, 20);
+    let data = random_vectors(n, dim, 31);
+    let queries = random_vectors(10, dim, 32);
+    // Milvus's order rule and messages.
+    let e = params::Range::new(Metric::L2, 1.0, Some(2.0)).unwrap_err();
+    assert!(
+        e.starts_with("range_filter must be less than radius for L2/HAMMING/JACCARD, range_filter:2.000000, radius:1.000000"),
+        "{e}"
+    );
+    let e = params::Range::new(Metric::Cosine, 0.9, Some(0.1)).unwrap_err();
+    assert!(
+        e.starts_with("range_filter must be greater than radius for IP/COSINE"),
+        "{e}"
+    );
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        for kind in [
+            Kind::Flat,
+            Kind::IvfFlat { nlist: 8 },
+            Kind::Hnsw {
+                m: 16,
+                ef_construction: 100,
+            },
+        ] {
+            let spec = IndexSpec {
+                kind,
+                metric,
+                auto: false,
+            };
+            let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
+            let p = SearchParams {
+                ef: Some(64),
+                nprobe: Some(8),
+            };
+            let (mut hits, mut wanted) = (0, 0);
+            for q in queries.chunks_exact(dim) {
+                // Bounds midway between the 10th/11th and the 400th/401st best scores.
+                let ranked = all_scores(metric, &data, dim, q);
+                let mid = |i: usize| (ranked[i].1 + ranked[i + 1].1) / 2.0;
+                let (inner, outer) = (mid(9), mid(399));
+                let range =
+                    params::Range::new(metric, f64::from(outer), Some(f64::from(inner))).unwrap();
+                let got = idx.search_in(q, k, &p, None, Some(&range)).unwrap();
+                assert_eq!(got.len(), k, "{metric:?} {kind:?}");
+                assert!(
+                    got.iter().all(|(_, s)| range.contains(*s)),
+                    "{metric:?} {kind:?}: a hit out of range {got:?} {range:?}"
+                );
+                let want: Vec<u32> = ranked[10..10 + k].iter().map(|(r, _)| *r).collect();
+                hits += got.iter().filter(|(r, _)| want.contains(r)).count();
+                wanted += k;
+                // A radius alone, with room for every row within it: exactly those rows
+                // on FLAT, a subset of them otherwise.
+                let radius_only = params::Range::new(metric, f64::from(mid(49)), None).unwrap();
+                let got = idx
+                    .search_in(
+                        q,
+                        200,
+                        &SearchParams {
+                            ef: Some(200),
+                            nprobe: Some(8),
+                        },
+                        None,
+                        Some(&radius_only),
+                    )
+                    .unwrap();
+                assert!(got.iter().all(|(_, s)| radius_only.contains(*s)));
+                if kind == Kind::Flat {
+                    assert_eq!(got.len(), 50, "{metric:?}: {got:?}");
+                }
+            }
+            let recall = hits as f64 / wanted as f64;
+            let floor = if kind == Kind::Flat { 1.0 } else { 0.9 };
+            assert!(recall >= floor, "{metric:?} {kind:?} range recall {recall}");
+        }
+    }
+}

@@ -4,6 +4,7 @@ tests/read_path.rs against a cluster with querycoord and querynodes.
     python read_client.py quickstart URI
     python read_client.py recall URI
     python read_client.py strong URI
+    python read_client.py hybrid URI
     python read_client.py prepare URI NAME ROWS REPLICAS
     python read_client.py search_nonstop URI NAME SECONDS
     python read_client.py verify URI NAME
@@ -193,13 +194,160 @@ def recall(uri):
                              round_decimal=2)[0]
         check([h["id"] for h in page] == [h["id"] for h in full[3:6]], f"offset {page} {full}")
         check(all(round(h["distance"], 2) == h["distance"] for h in page), "round_decimal")
+        range_search(client, name, base, queries[:10], sp, out)
+        iterate(client, name, base, queries[0], sp, itype == "FLAT")
     print(json.dumps(out))
     check(out["rc_hnsw"] >= 0.95, f"HNSW recall@10 at ef 256: {out['rc_hnsw']}")
     check(0.3 <= out["rc_hnsw_ef10"] < 0.999, f"HNSW recall@10 at ef 10 is approximate: {out['rc_hnsw_ef10']}")
     check(out["rc_hnsw_filtered"] >= 0.9, f"filtered HNSW recall@10 at ef 256: {out['rc_hnsw_filtered']}")
     check(out["rc_flat"] == 1.0, f"FLAT is exact: {out['rc_flat']}")
     check(out["rc_flat_filtered"] == 1.0, f"filtered FLAT is exact: {out['rc_flat_filtered']}")
+    check(out["rc_hnsw_range"] >= 0.9, f"HNSW range search recall: {out['rc_hnsw_range']}")
+    check(out["rc_flat_range"] == 1.0, f"FLAT range search is exact: {out['rc_flat_range']}")
     print("recall: all checks passed")
+
+
+def range_search(client, name, base, queries, sp, out):
+    """Range search (L2): only hits with range_filter <= d < radius, the best `limit` of
+    them, against exact distances; bounds set midway between two rows' distances."""
+    import numpy as np
+    limit, hits, want = 50, 0, 0
+    for q in queries:
+        d = ((base - q) ** 2).sum(1)
+        order = np.argsort(d)
+        s = d[order]
+        rf, radius = float(s[4] + s[5]) / 2, float(s[299] + s[300]) / 2
+        res = client.search(name, data=[q.tolist()], limit=limit, consistency_level="Strong",
+                            search_params={"params": {**sp, "radius": radius, "range_filter": rf}})[0]
+        check(len(res) == limit, f"{name}: range search returned {len(res)} of {limit}")
+        check(all(rf <= h["distance"] < radius for h in res), f"{name}: a hit outside [{rf}, {radius}): {res}")
+        check(all(res[i]["distance"] <= res[i + 1]["distance"] for i in range(len(res) - 1)), "range: ascending")
+        truth = set(order[5:5 + limit].tolist())
+        hits += len(truth & {h["id"] for h in res})
+        want += limit
+    out[name + "_range"] = hits / want
+    # A radius alone: every row closer than it, when the limit allows.
+    q = queries[0]
+    s = np.sort(((base - q) ** 2).sum(1))
+    radius = float(s[119] + s[120]) / 2
+    params = {**sp, "radius": radius}
+    if "ef" in params:
+        params["ef"] = 1000
+    res = client.search(name, data=[q.tolist()], limit=1000, consistency_level="Strong",
+                        search_params={"params": params})[0]
+    if name.endswith("flat"):
+        check(len(res) == 120, f"{name}: radius alone found {len(res)} rows, 120 are closer")
+    check(all(h["distance"] < radius for h in res), f"{name}: radius alone: a hit past it")
+    # Milvus's order rule, its message and code.
+    expect_error("range_filter past radius",
+                 lambda: client.search(name, data=[q.tolist()], limit=5,
+                                       search_params={"params": {"radius": 1.0, "range_filter": 2.0}}),
+                 "1100", "range_filter must be less than radius for L2/HAMMING/JACCARD")
+    expect_error("radius not a number",
+                 lambda: client.search(name, data=[q.tolist()], limit=5,
+                                       search_params={"params": {"radius": "far"}}),
+                 "1100", "must pass numpy type for radius")
+
+
+def iterate(client, name, base, q, sp, exact_index):
+    """pymilvus's search_iterator pages with range searches: every row once, best
+    first, the first 2,000 rows exactly those of an exact search on FLAT."""
+    import numpy as np
+    it = client.search_iterator(name, data=[q.tolist()], batch_size=150, limit=2000,
+                                search_params={"metric_type": "L2", "params": sp})
+    ids, dists = [], []
+    while True:
+        page = it.next()
+        if not page:
+            it.close()
+            break
+        ids.extend(h["id"] for h in page)
+        dists.extend(h["distance"] for h in page)
+    check(len(ids) == 2000, f"{name}: the iterator returned {len(ids)} rows, not 2000")
+    check(len(set(ids)) == len(ids), f"{name}: the iterator returned a row twice")
+    check(all(dists[i] <= dists[i + 1] + 1e-6 for i in range(len(dists) - 1)), f"{name}: iterator order")
+    if exact_index:
+        truth = set(np.argsort(((base - q) ** 2).sum(1))[:2000].tolist())
+        check(len(truth & set(ids)) >= 1998, f"{name}: the iterator's rows are not the 2,000 nearest")
+
+
+def hybrid(uri):
+    """hybrid_search over two vector fields (L2 and COSINE, FLAT: exact), each request
+    with its own filter and limit, fused by RRFRanker and WeightedRanker; the fused
+    scores against the same fusion computed here from exact distances."""
+    import math
+    import numpy as np
+    from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+    client = MilvusClient(uri=uri)
+    n = 3000
+    rng = np.random.default_rng(7)
+    a, b = rng.random((n, 16), dtype=np.float32), rng.random((n, 8), dtype=np.float32) - 0.5
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("a", DataType.FLOAT_VECTOR, dim=16)
+    schema.add_field("b", DataType.FLOAT_VECTOR, dim=8)
+    schema.add_field("tag", DataType.INT64)
+    client.create_collection("hy", schema=schema)
+    rows = [{"id": i, "a": a[i].tolist(), "b": b[i].tolist(), "tag": i % 4} for i in range(n)]
+    client.insert("hy", rows[:2500])
+    client.flush("hy")
+    ip = client.prepare_index_params()
+    ip.add_index("a", index_type="FLAT", metric_type="L2")
+    ip.add_index("b", index_type="FLAT", metric_type="COSINE")
+    client.create_index("hy", ip)
+    client.load_collection("hy")
+    client.insert("hy", rows[2500:])  # growing rows too
+    qa, qb = rng.random(16, dtype=np.float32), rng.random(8, dtype=np.float32) - 0.5
+    tags = np.arange(n) % 4
+    da = ((a - qa) ** 2).sum(1)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    db = bn @ (qb / np.linalg.norm(qb))
+    la = [int(i) for i in np.argsort(da) if tags[i] != 0][:20]      # filter tag != 0, limit 20
+    lb = [int(i) for i in np.argsort(-db) if tags[i] in (0, 1)][:30]  # filter tag in [0, 1], limit 30
+    reqs = [AnnSearchRequest([qa.tolist()], "a", {"metric_type": "L2"}, 20, expr="tag != 0"),
+            AnnSearchRequest([qb.tolist()], "b", {"metric_type": "COSINE"}, 30, expr="tag in [0, 1]")]
+
+    def fuse(score_a, score_b):
+        s = {}
+        for r, i in enumerate(la):
+            s[i] = s.get(i, 0.0) + score_a(r, i)
+        for r, i in enumerate(lb):
+            s[i] = s.get(i, 0.0) + score_b(r, i)
+        return s
+
+    def compare(what, res, want, limit, offset=0):
+        check(len(res) == limit, f"{what}: {len(res)} hits, not {limit}")
+        ranked = sorted(want.values(), reverse=True)[offset:offset + limit]
+        got = [h["distance"] for h in res]
+        check(all(abs(x - y) < 1e-4 for x, y in zip(got, ranked)), f"{what}: scores {got} != {ranked}")
+        for h in res:
+            check(abs(want[h["id"]] - h["distance"]) < 1e-4, f"{what}: {h} should score {want.get(h['id'])}")
+            check(h["entity"]["tag"] == tags[h["id"]], f"{what}: output field of {h}")
+
+    rrf = fuse(lambda r, i: 1 / (60 + r + 1), lambda r, i: 1 / (60 + r + 1))
+    res = client.hybrid_search("hy", reqs, RRFRanker(60), limit=10, output_fields=["tag"],
+                               consistency_level="Strong")[0]
+    compare("rrf", res, rrf, 10)
+    page = client.hybrid_search("hy", reqs, RRFRanker(60), limit=5, offset=3, output_fields=["tag"],
+                                consistency_level="Strong")[0]
+    compare("rrf offset", page, rrf, 5, offset=3)
+    weighted = fuse(lambda r, i: 0.3 * (1 - 2 * math.atan(da[i]) / math.pi),
+                    lambda r, i: 0.7 * (1 + db[i]) / 2)
+    res = client.hybrid_search("hy", reqs, WeightedRanker(0.3, 0.7), limit=15, output_fields=["tag"],
+                               consistency_level="Strong")[0]
+    compare("weighted", res, weighted, 15)
+    expect_error("weights of another length",
+                 lambda: client.hybrid_search("hy", reqs, WeightedRanker(1.0), limit=5),
+                 "1100", "the length of weights param mismatch with ann search requests")
+    expect_error("limit past the window",
+                 lambda: client.hybrid_search("hy", reqs, RRFRanker(), limit=16385),
+                 "(offset+limit) should be in range [1, 16384]")
+    expect_error("a field that does not exist",
+                 lambda: client.hybrid_search("hy", [AnnSearchRequest([qa.tolist()], "nope", {}, 5)],
+                                              RRFRanker(), limit=5),
+                 "fieldName(nope) not found")
+    client.drop_collection("hy")
+    print("hybrid: all checks passed")
 
 
 def strong(uri):
@@ -243,17 +391,36 @@ def prepare(uri, name, rows, replicas):
 
 
 def search_nonstop(uri, name, seconds):
-    """Searches and counts for SECONDS; prints counts of calls and failures."""
+    """Searches for SECONDS, in turn a plain search, a hybrid search (RRF over two
+    requests) and two pages of a search iterator (range searches); prints counts of calls
+    and failures."""
+    from pymilvus import AnnSearchRequest, RRFRanker
     client = MilvusClient(uri=uri, timeout=30)
     rng = random.Random(2)
     end = time.time() + seconds
     calls = failures = empty = deleted = 0
     errors = []
     first = Started()
+    turn = 0
     while time.time() < end:
+        turn += 1
+        q = [rng.random() for _ in range(16)]
         try:
-            res = client.search(name, data=[[rng.random() for _ in range(16)]], limit=5,
-                                search_params={"params": {"ef": 32}})
+            if turn % 3 == 0:
+                reqs = [AnnSearchRequest([q], "vec", {"params": {"ef": 32}}, 5),
+                        AnnSearchRequest([[rng.random() for _ in range(16)]], "vec", {"params": {"ef": 32}}, 5)]
+                res = client.hybrid_search(name, reqs, RRFRanker(), limit=5)
+            elif turn % 3 == 1:
+                it = client.search_iterator(name, data=[q], batch_size=5, limit=10,
+                                            search_params={"metric_type": "L2", "params": {"ef": 32}})
+                pages = [it.next(), it.next()]
+                it.close()
+                ids = [h["id"] for p in pages for h in p]
+                if len(set(ids)) != len(ids):
+                    errors.append(f"the iterator returned a row twice: {ids}")
+                res = [[h for p in pages for h in p][:5]]
+            else:
+                res = client.search(name, data=[q], limit=5, search_params={"params": {"ef": 32}})
             calls += 1
             first()
             if len(res[0]) != 5:
@@ -267,7 +434,7 @@ def search_nonstop(uri, name, seconds):
         time.sleep(0.01)
     print(json.dumps({"calls": calls, "failures": failures, "short": empty, "deleted_back": deleted,
                       "errors": errors[:5]}))
-    check(failures == 0 and empty == 0 and deleted == 0, f"search_nonstop: {errors[:5]}")
+    check(failures == 0 and empty == 0 and deleted == 0 and not errors, f"search_nonstop: {errors[:5]}")
 
 
 def verify(uri, name):
@@ -299,6 +466,8 @@ if __name__ == "__main__":
         quickstart(uri)
     elif mode == "recall":
         recall(uri)
+    elif mode == "hybrid":
+        hybrid(uri)
     elif mode == "strong":
         strong(uri)
     elif mode == "prepare":

@@ -10,7 +10,7 @@ use prost::Message;
 use super::read::{append_row, invalid, output_columns, output_fields, Loaded};
 use super::Proxy;
 use crate::expr::Filter;
-use crate::index::params::{self, Metric, SearchParams};
+use crate::index::params::{self, Metric, Range, SearchParams};
 use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
@@ -28,6 +28,10 @@ struct Knobs {
     anns_field: String,
     metric: String,
     params: BTreeMap<String, String>,
+    /// A range search's outer bound.
+    radius: Option<f64>,
+    /// A range search's inner bound.
+    range_filter: Option<f64>,
 }
 
 fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> {
@@ -85,19 +89,34 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
         }
     }
     // Parameters of features this build does not have yet: refused, not ignored (an
-    // ignored radius returns hits outside the range, and pymilvus's search_iterator,
-    // which pages with it, would return the same rows forever).
-    for (key, feature) in [
-        ("radius", "range search"),
-        ("range_filter", "range search"),
-        ("group_by_field", "grouping search"),
-    ] {
-        if params.contains_key(key) || get(key).is_some_and(|v| !v.is_empty()) {
+    // ignored parameter would return hits the caller asked to leave out).
+    if params.contains_key("group_by_field") || get("group_by_field").is_some_and(|v| !v.is_empty())
+    {
+        return Err(invalid(
+            "grouping search (group_by_field) is not supported by this build yet; search without group_by_field",
+        ));
+    }
+    let bound = |key: &str| -> Result<Option<f64>, Status> {
+        let Some(v) = params.get(key).cloned().or_else(|| get(key)) else {
+            return Ok(None);
+        };
+        if v == "null" || v.is_empty() {
             return Err(invalid(format!(
-                "{feature} ({key}) is not supported by this build yet; search without {key}"
+                "pass invalid type for {key}: invalid parameter"
             )));
         }
-    }
+        v.trim_matches('"')
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| invalid(format!("must pass numpy type for {key}: invalid parameter")))
+    };
+    let radius = bound("radius")?;
+    // Milvus reads `range_filter` only with a `radius`.
+    let range_filter = if radius.is_some() {
+        bound("range_filter")?
+    } else {
+        None
+    };
     Ok(Knobs {
         topk,
         offset,
@@ -105,6 +124,8 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
         anns_field: get("anns_field").unwrap_or_default(),
         metric,
         params,
+        radius,
+        range_filter,
     })
 }
 
@@ -116,7 +137,7 @@ fn dim_of(f: &FieldSchema) -> usize {
         .unwrap_or(0)
 }
 
-fn round(x: f32, decimals: i64) -> f32 {
+pub(super) fn round(x: f32, decimals: i64) -> f32 {
     if decimals < 0 {
         return x;
     }
@@ -126,12 +147,12 @@ fn round(x: f32, decimals: i64) -> f32 {
 
 /// A key of a hit, for de-duplication across shards.
 #[derive(PartialEq, Eq, Hash, Clone)]
-enum Key {
+pub(super) enum Key {
     Int(i64),
     Str(String),
 }
 
-fn key_at(ids: &IDs, i: usize) -> Option<Key> {
+pub(super) fn key_at(ids: &IDs, i: usize) -> Option<Key> {
     match &ids.id_field {
         Some(i_ds::IdField::IntId(l)) => l.data.get(i).map(|v| Key::Int(*v)),
         Some(i_ds::IdField::StrId(s)) => s.data.get(i).map(|v| Key::Str(v.clone())),
@@ -139,7 +160,7 @@ fn key_at(ids: &IDs, i: usize) -> Option<Key> {
     }
 }
 
-fn empty_search(nq: i64, topk: i64, pk: &str) -> pb::SearchResults {
+pub(super) fn empty_search(nq: i64, topk: i64, pk: &str) -> pb::SearchResults {
     pb::SearchResults {
         status: Some(Status::default()),
         results: Some(SearchResultData {
@@ -172,6 +193,15 @@ impl Proxy {
         db: &str,
         req: pb::SearchRequest,
     ) -> Result<pb::SearchResults, Status> {
+        self.search_scored(db, req).await.map(|(r, _)| r)
+    }
+
+    /// A search and the metric its scores are in.
+    pub(super) async fn search_scored(
+        &self,
+        db: &str,
+        req: pb::SearchRequest,
+    ) -> Result<(pb::SearchResults, Metric), Status> {
         let db = if req.db_name.is_empty() {
             db
         } else {
@@ -265,6 +295,13 @@ impl Proxy {
             }
             m
         };
+        let range = match k.radius {
+            Some(r) => Some(
+                Range::new(metric, r, k.range_filter)
+                    .map_err(|e| invalid(format!("{e}: invalid parameter")))?,
+            ),
+            None => None,
+        };
         let want = (k.topk + k.offset) as usize;
         let sp = SearchParams::parse(&k.params, &spec, want).map_err(invalid)?;
         if !req.dsl.trim().is_empty() {
@@ -302,6 +339,10 @@ impl Proxy {
             metric_type: metric.name().to_string(),
             ef: sp.ef.unwrap_or(0) as i64,
             nprobe: sp.nprobe.unwrap_or(0) as i64,
+            has_radius: range.is_some(),
+            radius: range.map_or(0.0, |r| r.radius),
+            has_range_filter: range.is_some_and(|r| r.range_filter.is_some()),
+            range_filter: range.and_then(|r| r.range_filter).unwrap_or(0.0),
         };
         let parts = self
             .each_shard(
@@ -326,7 +367,10 @@ impl Proxy {
             .find(|f| f.is_primary_key)
             .map(|f| f.name.clone())
             .unwrap_or_default();
-        Ok(merge(&loaded, &req, &k, metric, nq, &out, parts, &pk))
+        Ok((
+            merge(&loaded, &req, &k, metric, nq, &out, parts, &pk),
+            metric,
+        ))
     }
 }
 

@@ -10,7 +10,7 @@ use super::chunk::{Chunk, Deletes, Pk};
 use super::shard::ShardData;
 use crate::expr::Filter;
 use crate::index::flat;
-use crate::index::params::{Metric, SearchParams};
+use crate::index::params::{Metric, Range, SearchParams};
 use crate::proto::schema::{
     field_data, i_ds, vector_field, FieldData, FloatArray, IDs, LongArray, StringArray, VectorField,
 };
@@ -37,6 +37,8 @@ pub struct SearchInput<'a> {
     pub output: &'a [i64],
     /// Rows written before this hybrid timestamp have expired (0: none).
     pub expire_before: u64,
+    /// A range search's bounds.
+    pub range: Option<Range>,
 }
 
 /// Hits of a shard search or rows of a query.
@@ -169,7 +171,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
                         (Some(f), Some((_, n))) => Some((f as &flat::Accept<'_>, *n)),
                         _ => None,
                     };
-                    ix.search_filtered(q, input.topk, &input.params, filter)
+                    ix.search_in(q, input.topk, &input.params, filter, input.range.as_ref())
                         .map_err(|e| e.to_string())?
                 }
                 None => {
@@ -192,6 +194,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
                         q,
                         input.topk,
                         accept_fn.as_ref().map(|f| f as &flat::Accept<'_>),
+                        input.range.as_ref(),
                     )
                 }
             };

@@ -10,7 +10,7 @@ use tonic::{Request, Response};
 use super::search::{self, QueryInput, SearchInput};
 use super::{QueryNode, Shard, ShardKey, Shared};
 use crate::expr::Filter;
-use crate::index::params::{Metric, SearchParams};
+use crate::index::params::{Metric, Range, SearchParams};
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
@@ -114,6 +114,15 @@ async fn do_search(
         ef: (req.ef > 0).then_some(req.ef as usize),
         nprobe: (req.nprobe > 0).then_some(req.nprobe as usize),
     };
+    let range = if req.has_radius {
+        let rf = req.has_range_filter.then_some(f64::from(req.range_filter));
+        Some(
+            Range::new(metric, f64::from(req.radius), rf)
+                .map_err(|e| error(code::PARAMETER_INVALID, e))?,
+        )
+    } else {
+        None
+    };
     let found = tokio::task::spawn_blocking(move || {
         let d = shard.data.read().expect("shard lock");
         search::search(
@@ -129,6 +138,7 @@ async fn do_search(
                 partitions: &base.partition_ids,
                 output: &base.output_field_ids,
                 expire_before: base.expire_before,
+                range,
             },
         )
     })
