@@ -51,7 +51,7 @@ fn the_milvus_quickstart_runs_unchanged() {
 }
 
 #[test]
-fn hnsw_recall_filters_and_exact_flat_through_the_cluster() {
+fn hnsw_recall_filters_range_search_iterators_and_hybrid_search_through_the_cluster() {
     let nats = NatsServer::start();
     let c = data_cluster(3, &nats);
     let procs = all_roles(&c);
@@ -59,6 +59,9 @@ fn hnsw_recall_filters_and_exact_flat_through_the_cluster() {
     let (ok, text) = read_py(&["recall", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
     println!("{}", summary(&text));
+    // Hybrid search over two vector fields, both rerankers, against exact fusion.
+    let (ok, text) = read_py(&["hybrid", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
     // The sealed segments were searched through their index, loaded from storage: the
     // querynode says how many of its sealed segments have one (and the client saw
     // approximate recall at a small ef).

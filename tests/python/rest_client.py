@@ -198,7 +198,18 @@ def endpoints(base):
     check(r.ok("entities/delete", {**base, "filter": 'pk in ["k1", "k2"]'})["data"] == {"deleteCount": 2}, "delete")
     res = r.ok("entities/get", {**base, "id": ["k1", "k3"], "outputFields": ["n"]})
     check(res["data"] == [{"pk": "k3", "n": 3}], f"get after delete {res}")
-    r.error("entities/hybrid_search", {**base, "search": []}, 10, "hybrid_search is not supported")
+    # Hybrid search: two searches with their own filters and limits, fused by RRF.
+    res = r.ok("entities/hybrid_search", {**base, "search": [
+        {"data": [[1.0, 7.0, 0.0, 0.0]], "annsField": "vec", "filter": "n <= 7", "limit": 2},
+        {"data": [[1.0, 12.0, 0.0, 0.0]], "annsField": "vec", "filter": "n >= 12", "limit": 2,
+         "params": {"ef": 32}}],
+        "rerank": {"strategy": "rrf", "params": {"k": 60}}, "limit": 4, "outputFields": ["n"]})
+    got = res["data"]
+    check({h["pk"] for h in got[:2]} == {"k7", "k12"} and {h["pk"] for h in got[2:]} == {"k6", "k13"},
+          f"hybrid search {res}")
+    check(all(abs(h["distance"] - 1 / 61) < 1e-6 for h in got[:2]) and all(h["n"] == int(h["pk"][1:]) for h in got),
+          f"hybrid scores and fields {res}")
+    r.error("entities/hybrid_search", {**base, "search": []}, 1802, "missing required parameters")
     # Collection statistics, flush and properties.
     r.ok("collections/flush", base)
     check(r.ok("collections/get_stats", base)["data"] == {"rowCount": 20}, "row count persisted")

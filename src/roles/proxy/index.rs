@@ -55,8 +55,17 @@ impl Proxy {
                     .get("json_path")
                     .cloned()
                     .unwrap_or_else(|| req.field_name.clone());
-                let (id, pointer) = crate::expr::json_pointer(&given, &schema)
-                    .map_err(|e| error(code::PARAMETER_INVALID, e.to_string()))?;
+                let (id, pointer) = crate::expr::json_pointer(&given, &schema).map_err(|e| {
+                    if e.why.starts_with("syntax error") {
+                        // Milvus's words for a path its grammar does not take.
+                        error(
+                            code::UNEXPECTED,
+                            format!("cannot parse identifier: {given}"),
+                        )
+                    } else {
+                        error(code::PARAMETER_INVALID, e.to_string())
+                    }
+                })?;
                 if id != field.field_id {
                     return Err(error(
                         code::UNEXPECTED,

@@ -9,6 +9,7 @@
 
 mod compact;
 mod flush;
+mod hybrid;
 mod import;
 mod index;
 mod info;

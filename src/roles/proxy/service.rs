@@ -594,6 +594,16 @@ impl MilvusService for Service {
         Ok(Response::new(self.0.search(&db, req.into_inner()).await))
     }
 
+    async fn hybrid_search(
+        &self,
+        req: Request<pb::HybridSearchRequest>,
+    ) -> Reply<pb::SearchResults> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.hybrid_search(&db, req.into_inner()).await,
+        ))
+    }
+
     async fn query(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResults> {
         refuse!(
             collection_and_partitions(
@@ -944,7 +954,6 @@ impl MilvusService for Service {
     }
 
     not_served! {
-        hybrid_search(HybridSearchRequest) -> pb::SearchResults = "HybridSearch";
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
         load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
         create_credential(CreateCredentialRequest) -> Status = "CreateCredential";

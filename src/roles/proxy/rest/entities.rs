@@ -463,11 +463,14 @@ fn placeholder(c: &Call, schema: &CollectionSchema, anns: &str) -> Result<(Vec<u
     Ok((group.encode_to_vec(), data.len() as i64))
 }
 
-async fn search(s: Arc<Service>, c: Call) -> Answer {
-    let name = c.string("collectionName")?;
-    let (level, use_default) = consistency(&c)?;
-    let schema = schema(&s, &c, &name).await?;
-    let mut params = search_params(&c)?;
+/// The search a REST body asks for (a search's body, or one entry of a hybrid
+/// search's `search` list); consistency is the caller's.
+fn search_request(
+    c: &Call,
+    schema: &CollectionSchema,
+    name: &str,
+) -> Result<pb::SearchRequest, Status> {
+    let mut params = search_params(c)?;
     params.push(KeyValuePair {
         key: "round_decimal".into(),
         value: "-1".into(),
@@ -493,31 +496,36 @@ async fn search(s: Arc<Service>, c: Call) -> Answer {
         key: "anns_field".into(),
         value: anns.clone(),
     });
-    let (placeholder_group, nq) = placeholder(&c, &schema, &anns)?;
-    let output = c.strings("outputFields")?;
-    let m = pb::SearchRequest {
+    let (placeholder_group, nq) = placeholder(c, schema, &anns)?;
+    Ok(pb::SearchRequest {
         db_name: c.db.clone(),
-        collection_name: name,
+        collection_name: name.to_string(),
         partition_names: c.strings("partitionNames")?,
         dsl: c.opt_string("filter")?,
         dsl_type: DslType::BoolExprV1 as i32,
         placeholder_group,
-        output_fields: output.clone(),
+        output_fields: c.strings("outputFields")?,
         search_params: params,
         nq,
-        consistency_level: level,
-        use_default_consistency: use_default,
-        expr_template_values: template_values(&c)?,
+        expr_template_values: template_values(c)?,
         ..Default::default()
-    };
-    let r = checked(s.search(c.request(m)).await)?;
+    })
+}
+
+/// A search's hits as REST rows: the key, `distance` and the output fields.
+fn search_reply(
+    c: &Call,
+    schema: &CollectionSchema,
+    output: &[String],
+    r: pb::SearchResults,
+) -> Answer {
     let res = r.results.unwrap_or_default();
     if res.top_k == 0 {
         return Ok(Reply::data(json!([])).with("cost", cost(&r.status)));
     }
     let ids = ids_json(&res.ids, c.int64);
     let n = ids.as_array().map_or(0, Vec::len);
-    let mut rows = columns_to_rows(&res.fields_data, n, &output, c.int64);
+    let mut rows = columns_to_rows(&res.fields_data, n, output, c.int64);
     let pk = schema
         .fields
         .iter()
@@ -538,12 +546,98 @@ async fn search(s: Arc<Service>, c: Call) -> Answer {
     )
 }
 
-async fn hybrid_search(_s: Arc<Service>, c: Call) -> Answer {
-    c.string("collectionName")?;
-    Err(fail(
-        code::SERVICE_UNIMPLEMENTED,
-        "hybrid_search is not supported by this Milvus-compatible cluster yet: service unimplemented",
-    ))
+async fn search(s: Arc<Service>, c: Call) -> Answer {
+    let name = c.string("collectionName")?;
+    let (level, use_default) = consistency(&c)?;
+    let schema = schema(&s, &c, &name).await?;
+    let m = pb::SearchRequest {
+        consistency_level: level,
+        use_default_consistency: use_default,
+        ..search_request(&c, &schema, &name)?
+    };
+    let output = m.output_fields.clone();
+    let r = checked(s.search(c.request(m)).await)?;
+    search_reply(&c, &schema, &output, r)
+}
+
+/// `entities/hybrid_search`: `search` is a list of searches (each with `data`,
+/// `annsField`, `filter`, `limit`, `metricType` and `params`, or `searchParams`),
+/// `rerank` the ranker (`{"strategy": "rrf", "params": {"k": 60}}` or `{"strategy":
+/// "weighted", "params": {"weights": [...]}}`; RRF when absent), `limit` and
+/// `outputFields` those of the fused answer.
+async fn hybrid_search(s: Arc<Service>, c: Call) -> Answer {
+    let name = c.string("collectionName")?;
+    let (level, use_default) = consistency(&c)?;
+    let schema = schema(&s, &c, &name).await?;
+    let subs = match c.body.get("search") {
+        Some(Value::Array(a)) if !a.is_empty() => a.clone(),
+        _ => return Err(missing("search")),
+    };
+    let mut requests = Vec::with_capacity(subs.len());
+    for sub in subs {
+        let Value::Object(mut body) = sub else {
+            return Err(fail(
+                INCORRECT_PARAMETER_FORMAT,
+                format!("can only accept json format request, error: search entry {sub} is not an object"),
+            ));
+        };
+        if !body.contains_key("searchParams") {
+            let mut sp = Map::new();
+            for key in ["metricType", "params"] {
+                if let Some(v) = body.remove(key) {
+                    sp.insert(key.to_string(), v);
+                }
+            }
+            body.insert("searchParams".into(), Value::Object(sp));
+        }
+        let sc = Call {
+            db: c.db.clone(),
+            body,
+            int64: c.int64,
+        };
+        requests.push(search_request(&sc, &schema, &name)?);
+    }
+    let mut rank_params = Vec::new();
+    if let Some(rerank) = c.opt_object("rerank")? {
+        if let Some(strategy) = rerank.get("strategy").and_then(Value::as_str) {
+            rank_params.push(KeyValuePair {
+                key: "strategy".into(),
+                value: strategy.to_string(),
+            });
+        }
+        rank_params.push(KeyValuePair {
+            key: "params".into(),
+            value: rerank
+                .get("params")
+                .cloned()
+                .unwrap_or_else(|| json!({}))
+                .to_string(),
+        });
+    }
+    for (key, value) in [
+        ("limit", c.opt_i64("limit")?.unwrap_or(100)),
+        ("offset", c.opt_i64("offset")?.unwrap_or(0)),
+        ("round_decimal", -1),
+    ] {
+        rank_params.push(KeyValuePair {
+            key: key.into(),
+            value: value.to_string(),
+        });
+    }
+    let output = c.strings("outputFields")?;
+    let m = pb::HybridSearchRequest {
+        db_name: c.db.clone(),
+        collection_name: name,
+        partition_names: c.strings("partitionNames")?,
+        requests,
+        rank_params,
+        output_fields: output.clone(),
+        consistency_level: level,
+        use_default_consistency: use_default,
+        ..Default::default()
+    };
+    let r = checked(s.hybrid_search(c.request(m)).await)?;
+    search_reply(&c, &schema, &output, r)
 }
 
 pub(super) fn routes() -> Routes {
