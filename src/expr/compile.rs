@@ -421,8 +421,15 @@ impl Ctx<'_> {
             }
             Rule::null_tail => {
                 let negated = tail.into_inner().any(|c| c.as_rule() == Rule::not_kw);
-                if !matches!(lhs, Expr::Field(_)) {
-                    return Err("is null applies to a field".into());
+                match &lhs {
+                    Expr::Field(f) if f.data_type == DataType::Array && !f.path.is_empty() => {
+                        return Err(
+                            "is null applies to a field, not to an array element: unsupported data type: ARRAY"
+                                .into(),
+                        )
+                    }
+                    Expr::Field(_) => {}
+                    _ => return Err("is null applies to a field".into()),
                 }
                 Ok(Expr::IsNull(Box::new(lhs), negated))
             }
@@ -505,10 +512,18 @@ impl Ctx<'_> {
             | DataType::Float16Vector
             | DataType::BFloat16Vector
             | DataType::SparseFloatVector => {
+                // Milvus's words name the type as its engine does (VECTOR_FLOAT, ...).
+                let engine_name = match data_type {
+                    DataType::FloatVector => "VECTOR_FLOAT",
+                    DataType::BinaryVector => "VECTOR_BINARY",
+                    DataType::Float16Vector => "VECTOR_FLOAT16",
+                    DataType::BFloat16Vector => "VECTOR_BFLOAT16",
+                    _ => "VECTOR_SPARSE_FLOAT",
+                };
                 return Err(format!(
-                    "vector field {} cannot be used in a filter",
+                    "vector field {} cannot be used in a filter: unsupported data type: {engine_name}",
                     f.name
-                ))
+                ));
             }
             DataType::Json | DataType::Array => {}
             _ if !steps.is_empty() => {
