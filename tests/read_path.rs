@@ -51,7 +51,7 @@ fn the_milvus_quickstart_runs_unchanged() {
 }
 
 #[test]
-fn hnsw_recall_filters_range_search_iterators_and_hybrid_search_through_the_cluster() {
+fn hnsw_recall_filters_range_grouping_iterators_and_hybrid_search_through_the_cluster() {
     let nats = NatsServer::start();
     let c = data_cluster(3, &nats);
     let procs = all_roles(&c);
@@ -61,6 +61,9 @@ fn hnsw_recall_filters_range_search_iterators_and_hybrid_search_through_the_clus
     println!("{}", summary(&text));
     // Hybrid search over two vector fields, both rerankers, against exact fusion.
     let (ok, text) = read_py(&["hybrid", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    // Grouping search against the same grouping of exact results.
+    let (ok, text) = read_py(&["grouping", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
     // The sealed segments were searched through their index, loaded from storage: the
     // querynode says how many of its sealed segments have one (and the client saw

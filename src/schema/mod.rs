@@ -133,6 +133,51 @@ pub fn partition_key_slots(
     }
 }
 
+/// The types a grouping search can group by (Milvus 2.5's).
+pub fn groupable(t: DataType) -> bool {
+    matches!(
+        t,
+        DataType::Bool
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::VarChar
+    )
+}
+
+/// A value of a groupable column as a grouping key (nulls form one group).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupKey {
+    /// A null.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer of any width.
+    Int(i64),
+    /// A string.
+    Str(String),
+}
+
+/// Row `row` of the column `fd` (one value per row) as a grouping key.
+pub fn group_key(fd: &FieldData, row: usize) -> GroupKey {
+    use crate::proto::schema::scalar_field::Data;
+    if fd.valid_data.get(row) == Some(&false) {
+        return GroupKey::Null;
+    }
+    let Some(field_data::Field::Scalars(s)) = &fd.field else {
+        return GroupKey::Null;
+    };
+    let key = match &s.data {
+        Some(Data::BoolData(d)) => d.data.get(row).map(|b| GroupKey::Bool(*b)),
+        Some(Data::IntData(d)) => d.data.get(row).map(|i| GroupKey::Int(i64::from(*i))),
+        Some(Data::LongData(d)) => d.data.get(row).map(|i| GroupKey::Int(*i)),
+        Some(Data::StringData(d)) => d.data.get(row).map(|v| GroupKey::Str(v.clone())),
+        _ => None,
+    };
+    key.unwrap_or(GroupKey::Null)
+}
+
 /// Whether a data type is a vector type (a collection needs one; indexes on them are
 /// vector indexes).
 pub fn is_vector(t: DataType) -> bool {

@@ -5,6 +5,7 @@ tests/read_path.rs against a cluster with querycoord and querynodes.
     python read_client.py recall URI
     python read_client.py strong URI
     python read_client.py hybrid URI
+    python read_client.py grouping URI
     python read_client.py prepare URI NAME ROWS REPLICAS
     python read_client.py search_nonstop URI NAME SECONDS
     python read_client.py verify URI NAME
@@ -350,6 +351,92 @@ def hybrid(uri):
     print("hybrid: all checks passed")
 
 
+def grouping(uri):
+    """Grouping search (group_by_field, group_size, offset in groups) over sealed and
+    growing rows, FLAT (exact): on one shard, against the same grouping of exact results;
+    on two shards (each groups its own rows, as Milvus's segments do), the groups and
+    their best hits are still exact."""
+    import numpy as np
+    client = MilvusClient(uri=uri)
+    n = 3000
+    rng = np.random.default_rng(11)
+    vecs = rng.random((n, 8), dtype=np.float32)
+    docs = rng.integers(0, 40, n)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=8)
+    schema.add_field("doc", DataType.INT64)
+    schema.add_field("title", DataType.VARCHAR, max_length=16)
+    schema.add_field("weight", DataType.FLOAT)
+    rows = [{"id": i, "vec": vecs[i].tolist(), "doc": int(docs[i]), "title": f"t{docs[i] % 7}",
+             "weight": 0.5} for i in range(n)]
+    for name, shards in [("grp", 1), ("grp2", 2)]:
+        client.create_collection(name, schema=schema, num_shards=shards)
+        client.insert(name, rows[:2000])
+        client.flush(name)
+        client.create_index(name, index_params("vec", "FLAT", "L2"))
+        client.load_collection(name)
+        client.insert(name, rows[2000:])
+    q = rng.random(8, dtype=np.float32)
+    order = np.argsort(((vecs - q) ** 2).sum(1))
+
+    def expect(key, limit, size, offset=0):
+        groups, skipped, index = [], set(), {}
+        for i in order.tolist():
+            g = key(i)
+            if len(skipped) < offset or g in skipped:
+                skipped.add(g)
+                continue
+            if g in index:
+                if len(groups[index[g]]) < size:
+                    groups[index[g]].append(i)
+            elif len(groups) < limit:
+                index[g] = len(groups)
+                groups.append([i])
+        return [i for grp in groups for i in grp]
+
+    for limit, size, offset in [(5, 3, 0), (4, 1, 0), (3, 2, 2)]:
+        res = client.search("grp", data=[q.tolist()], limit=limit, offset=offset, group_by_field="doc",
+                            group_size=size, output_fields=["doc"], consistency_level="Strong")[0]
+        want = expect(lambda i: int(docs[i]), limit, size, offset)
+        got = [h["id"] for h in res]
+        check(got == want, f"group by doc limit {limit} size {size} offset {offset}: {got} != {want}")
+        check(all(h["entity"]["doc"] == docs[h["id"]] for h in res), f"group field output {res}")
+    res = client.search("grp", data=[q.tolist()], limit=3, group_by_field="title", group_size=2,
+                        strict_group_size=True, consistency_level="Strong")[0]
+    got = [h["id"] for h in res]
+    want = expect(lambda i: f"t{docs[i] % 7}", 3, 2)
+    check(got == want, f"group by a VarChar: {got} != {want}")
+    check(all(set(h["entity"].keys()) <= {"title"} for h in res), f"only asked fields: {res}")
+    res = client.search("grp2", data=[q.tolist()], limit=6, group_by_field="doc", group_size=3,
+                        output_fields=["doc"], consistency_level="Strong")[0]
+    leaders, sizes = [], {}
+    for h in res:
+        d = h["entity"]["doc"]
+        if d not in sizes:
+            leaders.append(h["id"])
+        sizes[d] = sizes.get(d, 0) + 1
+    want = expect(lambda i: int(docs[i]), 6, 1)
+    check(leaders == want, f"two shards: group leaders {leaders} != {want}")
+    check(len(sizes) == 6 and all(1 <= v <= 3 for v in sizes.values()), f"two shards: groups {sizes}")
+    check(len({h["id"] for h in res}) == len(res), f"two shards: a row twice {res}")
+    expect_error("group by a float", lambda: client.search("grp", data=[q.tolist()], limit=3,
+                                                           group_by_field="weight"),
+                 "unsupported data type")
+    expect_error("group by nothing", lambda: client.search("grp", data=[q.tolist()], limit=3,
+                                                           group_by_field="nope"),
+                 "groupBy field not found in schema: field not found[field=nope]")
+    expect_error("range and group", lambda: client.search("grp", data=[q.tolist()], limit=3, group_by_field="doc",
+                                                          search_params={"params": {"radius": 1.0}}),
+                 "Not allowed to do range-search when doing search-group-by")
+    expect_error("iterate and group", lambda: client.search_iterator("grp", data=[q.tolist()], batch_size=5,
+                                                                     group_by_field="doc").next(),
+                 "Not allowed to do groupBy when doing iteration")
+    client.drop_collection("grp")
+    client.drop_collection("grp2")
+    print("grouping: all checks passed")
+
+
 def strong(uri):
     """An acknowledged insert is returned by the next Strong query of another client."""
     a, b = MilvusClient(uri=uri), MilvusClient(uri=uri)
@@ -468,6 +555,8 @@ if __name__ == "__main__":
         recall(uri)
     elif mode == "hybrid":
         hybrid(uri)
+    elif mode == "grouping":
+        grouping(uri)
     elif mode == "strong":
         strong(uri)
     elif mode == "prepare":

@@ -63,6 +63,11 @@ fn parse_rank(pairs: &[KeyValuePair], requests: usize) -> Result<Rank, Status> {
                 .map_err(|_| invalid(format!("{k} [{v}] is invalid, it should be an integer"))),
         }
     };
+    if get("group_by_field").is_some_and(|v| !v.is_empty()) {
+        return Err(invalid(
+            "grouping (group_by_field) in a hybrid search is not supported by this build yet; group a plain search",
+        ));
+    }
     let limit = int("limit", 10)?;
     let offset = int("offset", 0)?;
     let round_decimal = int("round_decimal", -1)?;

@@ -19,6 +19,8 @@ use crate::status::{code, error};
 
 /// Milvus's bound on `limit + offset` (`quotaAndLimits.limits.topK`).
 pub const MAX_TOPK: i64 = 16384;
+/// Milvus's bound on a grouping search's `group_size` (`queryNode.maxGroupSize`).
+const MAX_GROUP_SIZE: i64 = 1024;
 
 /// The search parameters pymilvus sends, by name.
 struct Knobs {
@@ -32,6 +34,12 @@ struct Knobs {
     radius: Option<f64>,
     /// A range search's inner bound.
     range_filter: Option<f64>,
+    /// A grouping search's field name.
+    group_by: Option<String>,
+    /// Hits per group at most.
+    group_size: i64,
+    /// The request is a page of pymilvus's search iterator.
+    iterator: bool,
 }
 
 fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> {
@@ -88,14 +96,32 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
             }
         }
     }
-    // Parameters of features this build does not have yet: refused, not ignored (an
-    // ignored parameter would return hits the caller asked to leave out).
-    if params.contains_key("group_by_field") || get("group_by_field").is_some_and(|v| !v.is_empty())
-    {
-        return Err(invalid(
-            "grouping search (group_by_field) is not supported by this build yet; search without group_by_field",
-        ));
-    }
+    let group_by = params
+        .get("group_by_field")
+        .cloned()
+        .or_else(|| get("group_by_field"))
+        .filter(|v| !v.is_empty());
+    let group_size = match params.get("group_size").cloned().or_else(|| get("group_size")) {
+        None => 1,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=MAX_GROUP_SIZE).contains(&n) => n,
+            _ => {
+                return Err(invalid(format!(
+                    "group_size [{v}] is invalid, it should be an integer in range [1, {MAX_GROUP_SIZE}]"
+                )))
+            }
+        },
+    };
+    let flag = |key: &str| {
+        params
+            .get(key)
+            .cloned()
+            .or_else(|| get(key))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    // `strict_group_size` needs no flag: groups are always filled as far as the data
+    // allows.
+    let iterator = flag("iterator");
     let bound = |key: &str| -> Result<Option<f64>, Status> {
         let Some(v) = params.get(key).cloned().or_else(|| get(key)) else {
             return Ok(None);
@@ -126,6 +152,9 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
         params,
         radius,
         range_filter,
+        group_by,
+        group_size,
+        iterator,
     })
 }
 
@@ -302,6 +331,35 @@ impl Proxy {
             ),
             None => None,
         };
+        let grouping = match &k.group_by {
+            None => None,
+            Some(name) => {
+                if k.iterator {
+                    return Err(invalid("Not allowed to do groupBy when doing iteration"));
+                }
+                if range.is_some() {
+                    return Err(invalid(
+                        "Not allowed to do range-search when doing search-group-by",
+                    ));
+                }
+                let f = schema
+                    .fields
+                    .iter()
+                    .find(|f| &f.name == name)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "groupBy field not found in schema: field not found[field={name}]"
+                        ))
+                    })?;
+                if !crate::schema::groupable(f.data_type()) {
+                    return Err(invalid(format!(
+                        "unsupported data type {} for group by operator: group by a Bool, Int8, Int16, Int32, Int64 or VarChar field",
+                        f.data_type().as_str_name()
+                    )));
+                }
+                Some(f.field_id)
+            }
+        };
         let want = (k.topk + k.offset) as usize;
         let sp = SearchParams::parse(&k.params, &spec, want).map_err(invalid)?;
         if !req.dsl.trim().is_empty() {
@@ -313,6 +371,16 @@ impl Proxy {
         }
         let partitions = loaded.partitions(&req.partition_names)?;
         let out = output_fields(&schema, &req.output_fields, false)?;
+        // The shards return the grouped field's column (after the asked ones when it is
+        // not one of them): the merge groups by it.
+        let mut shard_output = out.ids.clone();
+        let group_column = grouping.map(|id| match out.ids.iter().position(|o| *o == id) {
+            Some(i) => i,
+            None => {
+                shard_output.push(id);
+                shard_output.len() - 1
+            }
+        });
         let freshness = self.freshness(
             &loaded.record,
             req.consistency_level,
@@ -327,7 +395,7 @@ impl Proxy {
                 partition_ids: partitions,
                 filter: req.dsl.clone(),
                 template_values: req.expr_template_values.clone(),
-                output_field_ids: out.ids.clone(),
+                output_field_ids: shard_output,
                 freshness: Some(freshness),
                 expire_before: loaded.expire_before(),
             }),
@@ -343,6 +411,8 @@ impl Proxy {
             radius: range.map_or(0.0, |r| r.radius),
             has_range_filter: range.is_some_and(|r| r.range_filter.is_some()),
             range_filter: range.and_then(|r| r.range_filter).unwrap_or(0.0),
+            group_by_field_id: grouping.unwrap_or(0),
+            group_size: k.group_size,
         };
         let parts = self
             .each_shard(
@@ -367,14 +437,66 @@ impl Proxy {
             .find(|f| f.is_primary_key)
             .map(|f| f.name.clone())
             .unwrap_or_default();
+        let group = group_column.map(|column| Group {
+            column,
+            size: k.group_size as usize,
+        });
         Ok((
-            merge(&loaded, &req, &k, metric, nq, &out, parts, &pk),
+            merge(&loaded, &req, &k, metric, nq, &out, parts, &pk, group),
             metric,
         ))
     }
 }
 
-/// Merges the shards' hits: per query best first, each key once, then offset/limit.
+/// A grouping search's merge: the grouped field's column in the shards' answers, and
+/// the hits per group at most.
+#[derive(Clone, Copy)]
+struct Group {
+    column: usize,
+    size: usize,
+}
+
+/// Hits as (score, shard, flat index in the shard's answer).
+type Hits = Vec<(f32, usize, usize)>;
+
+/// Milvus's grouped reduce over `hits` (best first, each key once): the first `offset`
+/// groups are skipped, then `topk` groups of up to `g.size` hits are kept; the answer
+/// lists each group's hits together, groups in the order of their best hit.
+fn pick_groups(
+    parts: &[qn::ShardSearchResults],
+    g: Group,
+    offset: usize,
+    topk: usize,
+    hits: Hits,
+) -> Hits {
+    use crate::schema::{group_key, GroupKey};
+    let mut skipped: HashSet<GroupKey> = HashSet::new();
+    let mut index: std::collections::HashMap<GroupKey, usize> = std::collections::HashMap::new();
+    let mut groups: Vec<Hits> = Vec::new();
+    for (score, s, i) in hits {
+        let key = parts[s]
+            .fields_data
+            .get(g.column)
+            .map_or(GroupKey::Null, |c| group_key(c, i));
+        if skipped.len() < offset || skipped.contains(&key) {
+            skipped.insert(key);
+            continue;
+        }
+        match index.get(&key) {
+            Some(&at) if groups[at].len() < g.size => groups[at].push((score, s, i)),
+            Some(_) => {}
+            None if groups.len() < topk => {
+                index.insert(key, groups.len());
+                groups.push(vec![(score, s, i)]);
+            }
+            None => {}
+        }
+    }
+    groups.into_iter().flatten().collect()
+}
+
+/// Merges the shards' hits: per query best first, each key once, then offset/limit
+/// (or, grouping, offset groups and limit groups).
 #[allow(clippy::too_many_arguments)]
 fn merge(
     loaded: &Loaded,
@@ -385,6 +507,7 @@ fn merge(
     out: &super::read::Output,
     parts: Vec<qn::ShardSearchResults>,
     pk: &str,
+    group: Option<Group>,
 ) -> pb::SearchResults {
     let mut status = Status::default();
     crate::status::set_cost(&mut status, parts.iter().map(|p| p.scanned).sum());
@@ -409,12 +532,13 @@ fn merge(
     let mut str_ids = Vec::new();
     let mut scores = Vec::new();
     let mut topks = Vec::new();
+    let mut group_values: Option<crate::proto::schema::FieldData> = None;
     let is_str = schema
         .fields
         .iter()
         .any(|f| f.is_primary_key && f.data_type() == DataType::VarChar);
     for q in 0..nq as usize {
-        let mut hits: Vec<(f32, usize, usize)> = Vec::new();
+        let mut hits: Hits = Vec::new();
         for (s, p) in parts.iter().enumerate() {
             let n = p.topks.get(q).copied().unwrap_or(0) as usize;
             let start = starts[s].get(q).copied().unwrap_or(0);
@@ -431,31 +555,40 @@ fn merge(
             }
         });
         let mut seen = HashSet::new();
-        let mut taken = 0;
-        let mut skipped = 0;
-        for (score, s, i) in hits {
-            let Some(key) = parts[s].ids.as_ref().and_then(|ids| key_at(ids, i)) else {
-                continue;
-            };
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if skipped < k.offset {
-                skipped += 1;
-                continue;
-            }
-            if taken == k.topk {
-                break;
-            }
-            taken += 1;
-            match key {
-                Key::Int(v) => int_ids.push(v),
-                Key::Str(v) => str_ids.push(v),
+        hits.retain(|(_, s, i)| {
+            parts[*s]
+                .ids
+                .as_ref()
+                .and_then(|ids| key_at(ids, *i))
+                .is_some_and(|key| seen.insert(key))
+        });
+        let chosen: Hits = match group {
+            None => hits
+                .into_iter()
+                .skip(k.offset as usize)
+                .take(k.topk as usize)
+                .collect(),
+            Some(g) => pick_groups(&parts, g, k.offset as usize, k.topk as usize, hits),
+        };
+        topks.push(chosen.len() as i64);
+        for (score, s, i) in chosen {
+            match parts[s].ids.as_ref().and_then(|ids| key_at(ids, i)) {
+                Some(Key::Int(v)) => int_ids.push(v),
+                Some(Key::Str(v)) => str_ids.push(v),
+                None => {}
             }
             scores.push(round(score, k.round_decimal));
             append_row(&mut columns, &parts[s].fields_data, i);
+            if let Some(g) = group {
+                if let Some(c) = parts[s].fields_data.get(g.column) {
+                    let value = crate::schema::take_row(c, i);
+                    match &mut group_values {
+                        None => group_values = Some(value),
+                        Some(dst) => crate::schema::extend_field(dst, value),
+                    }
+                }
+            }
         }
-        topks.push(taken);
     }
     if topks.iter().all(|t| *t == 0) {
         return pb::SearchResults {
@@ -481,6 +614,7 @@ fn merge(
             topks,
             output_fields: out.names.clone(),
             primary_field_name: pk.to_string(),
+            group_by_field_value: group_values,
             ..Default::default()
         }),
         collection_name: req.collection_name.clone(),

@@ -4,7 +4,7 @@
 //! first with each key once.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::chunk::{Chunk, Deletes, Pk};
 use super::shard::ShardData;
@@ -14,6 +14,7 @@ use crate::index::params::{Metric, Range, SearchParams};
 use crate::proto::schema::{
     field_data, i_ds, vector_field, FieldData, FloatArray, IDs, LongArray, StringArray, VectorField,
 };
+use crate::schema::{group_key, GroupKey};
 
 /// One shard search.
 pub struct SearchInput<'a> {
@@ -39,6 +40,8 @@ pub struct SearchInput<'a> {
     pub expire_before: u64,
     /// A range search's bounds.
     pub range: Option<Range>,
+    /// A grouping search's field and group size.
+    pub group: Option<Grouping>,
 }
 
 /// Hits of a shard search or rows of a query.
@@ -121,8 +124,57 @@ fn better(metric: Metric, a: f32, b: f32) -> Ordering {
     }
 }
 
-/// Searches the shard's rows.
+/// A grouping search: `topk` groups of up to `size` hits each, by `field_id`'s value.
+#[derive(Debug, Clone, Copy)]
+pub struct Grouping {
+    /// The field grouped by (a Bool, integer or VarChar field).
+    pub field_id: i64,
+    /// Hits per group at most.
+    pub size: usize,
+}
+
+/// Searches the shard's rows. A grouping search widens the per-segment searches
+/// (doubling their `k`) until `topk` groups are found and full, or no segment has more
+/// to give: groups are filled as far as the data allows (Milvus's `strict_group_size`,
+/// which this shard-level search always honours).
 pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
+    let Some(g) = input.group else {
+        let (hits, scanned, _) = candidates(d, input, input.topk)?;
+        let picked = hits
+            .into_iter()
+            .map(|h| best_once(d, input.metric, h, input.topk))
+            .collect();
+        return Ok(finish(d, input, picked, scanned));
+    };
+    let rows: usize = d.sealed.values().map(|s| s.chunk.rows).sum::<usize>()
+        + d.growing.iter().map(|c| c.rows).sum::<usize>();
+    let mut k = input.topk.saturating_mul(g.size).clamp(1, rows.max(1));
+    loop {
+        let (hits, scanned, truncated) = candidates(d, input, k)?;
+        let mut satisfied = true;
+        let picked: Vec<Vec<Hit>> = hits
+            .into_iter()
+            .map(|h| {
+                let once = best_once(d, input.metric, h, usize::MAX);
+                let (p, full) = groups(d, g, input.topk, once);
+                satisfied &= full;
+                p
+            })
+            .collect();
+        if satisfied || !truncated || k >= rows {
+            return Ok(finish(d, input, picked, scanned));
+        }
+        k = k.saturating_mul(2).min(rows);
+    }
+}
+
+/// Every segment's best `k` hits per query (unordered across segments), the rows
+/// considered, and whether any segment's search was cut at `k`.
+fn candidates(
+    d: &ShardData,
+    input: &SearchInput<'_>,
+    k: usize,
+) -> Result<(Vec<Vec<Hit>>, usize, bool), String> {
     let nq = input.vectors.len() / input.dim.max(1);
     let mut per_query: Vec<Vec<Hit>> = (0..nq).map(|_| Vec::new()).collect();
     let mut queries: Vec<Vec<f32>> = input
@@ -132,6 +184,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
         .collect();
     let cosine = input.metric == Metric::Cosine;
     let mut scanned = 0;
+    let mut truncated = false;
     let mut sources: Vec<At> = d
         .sealed
         .iter()
@@ -171,7 +224,7 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
                         (Some(f), Some((_, n))) => Some((f as &flat::Accept<'_>, *n)),
                         _ => None,
                     };
-                    ix.search_in(q, input.topk, &input.params, filter, input.range.as_ref())
+                    ix.search_in(q, k, &input.params, filter, input.range.as_ref())
                         .map_err(|e| e.to_string())?
                 }
                 None => {
@@ -192,12 +245,13 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
                         vectors,
                         dim,
                         q,
-                        input.topk,
+                        k,
                         accept_fn.as_ref().map(|f| f as &flat::Accept<'_>),
                         input.range.as_ref(),
                     )
                 }
             };
+            truncated |= found.len() >= k;
             per_query[qi].extend(found.into_iter().map(|(row, score)| Hit {
                 score,
                 at,
@@ -205,34 +259,68 @@ pub fn search(d: &ShardData, input: &SearchInput<'_>) -> Result<Found, String> {
             }));
         }
     }
+    Ok((per_query, scanned, truncated))
+}
+
+/// `hits` best first, each key once, at most `n`.
+fn best_once(d: &ShardData, metric: Metric, mut hits: Vec<Hit>, n: usize) -> Vec<Hit> {
+    hits.sort_by(|a, b| better(metric, a.score, b.score));
+    let mut seen: HashSet<Pk<'_>> = HashSet::new();
+    let mut out = Vec::new();
+    for h in hits {
+        if out.len() == n {
+            break;
+        }
+        if seen.insert(chunk(d, h.at).pks.get(h.row)) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// The first `topk` groups of `hits` (best first), each of up to `g.size` hits, in the
+/// order of each group's best hit; and whether that is all a search could want (`topk`
+/// groups, each full).
+fn groups(d: &ShardData, g: Grouping, topk: usize, hits: Vec<Hit>) -> (Vec<Hit>, bool) {
+    let mut order: Vec<Vec<Hit>> = Vec::new();
+    let mut at: HashMap<GroupKey, usize> = HashMap::new();
+    for h in hits {
+        let c = chunk(d, h.at);
+        let key = crate::expr::Columns::column(c, g.field_id)
+            .map_or(GroupKey::Null, |col| group_key(col, h.row));
+        match at.get(&key) {
+            Some(&i) if order[i].len() < g.size => order[i].push(h),
+            Some(_) => {}
+            None if order.len() < topk => {
+                at.insert(key, order.len());
+                order.push(vec![h]);
+            }
+            None => {}
+        }
+    }
+    let full = order.len() >= topk && order.iter().all(|v| v.len() >= g.size);
+    (order.into_iter().flatten().collect(), full)
+}
+
+/// The answer: per query its picked hits in order, their keys, scores and columns.
+fn finish(d: &ShardData, input: &SearchInput<'_>, picked: Vec<Vec<Hit>>, scanned: usize) -> Found {
     let mut out = Found {
         scanned: scanned as i64,
         ..Default::default()
     };
     let mut hits_all: Vec<(At, usize)> = Vec::new();
     let mut keys = Keys::default();
-    for mut hits in per_query {
-        hits.sort_by(|a, b| better(input.metric, a.score, b.score));
-        let mut seen: HashSet<Pk<'_>> = HashSet::new();
-        let mut n = 0;
-        for h in &hits {
-            if n == input.topk {
-                break;
-            }
-            let c = chunk(d, h.at);
-            if !seen.insert(c.pks.get(h.row)) {
-                continue;
-            }
-            n += 1;
-            keys.push(c.pks.get(h.row));
+    for hits in picked {
+        out.topks.push(hits.len() as i64);
+        for h in hits {
+            keys.push(chunk(d, h.at).pks.get(h.row));
             out.scores.push(h.score);
             hits_all.push((h.at, h.row));
         }
-        out.topks.push(n as i64);
     }
     out.ids = Some(keys.into_ids());
     out.fields = columns(d, &hits_all, input.output);
-    Ok(out)
+    out
 }
 
 /// Keys gathered in order.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tonic::{Request, Response};
 
-use super::search::{self, QueryInput, SearchInput};
+use super::search::{self, Grouping, QueryInput, SearchInput};
 use super::{QueryNode, Shard, ShardKey, Shared};
 use crate::expr::Filter;
 use crate::index::params::{Metric, Range, SearchParams};
@@ -139,6 +139,10 @@ async fn do_search(
                 output: &base.output_field_ids,
                 expire_before: base.expire_before,
                 range,
+                group: (req.group_by_field_id != 0).then(|| Grouping {
+                    field_id: req.group_by_field_id,
+                    size: req.group_size.max(1) as usize,
+                }),
             },
         )
     })
