@@ -230,7 +230,6 @@ impl Proxy {
                 "maximum of ann search requests is {MAX_REQUESTS}"
             )));
         }
-        let rank = parse_rank(&req.rank_params, req.requests.len())?;
         let out = output_fields(&schema, &req.output_fields, false)?;
         let searches = req.requests.iter().map(|sub| {
             let mut s = sub.clone();
@@ -252,7 +251,10 @@ impl Proxy {
                 }
             }
         });
+        // The searches are checked (and run) before the rank parameters, as Milvus
+        // checks them: a wrong partition or field is reported before a wrong ranker.
         let parts = futures::future::try_join_all(searches).await?;
+        let rank = parse_rank(&req.rank_params, req.requests.len())?;
         let nq = parts[0].data.num_queries;
         if parts.iter().any(|p| p.data.num_queries != nq) {
             return Err(invalid(
