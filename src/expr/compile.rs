@@ -116,6 +116,9 @@ struct Ctx<'a> {
 
 type R<T> = Result<T, String>;
 
+/// How Milvus refuses a filter that is not a predicate.
+pub const NOT_A_PREDICATE: &str = "predicate is not a boolean expression";
+
 pub fn compile(
     text: &str,
     schema: &CollectionSchema,
@@ -138,7 +141,20 @@ pub fn compile(
     let e = ctx.expr(or)?;
     match kind(&e) {
         Kind::Bool | Kind::Any => {}
-        _ => return Err("the filter is not a boolean expression".into()),
+        k => {
+            // Milvus names the expression's type as its schema does.
+            let t = match (&e, k) {
+                (Expr::Field(f), _) if f.path.is_empty() => f.data_type.as_str_name(),
+                (Expr::Const(Value::Float(_)), _) => "Double",
+                (_, Kind::Number) => "Int64",
+                (_, Kind::Str) => "VarChar",
+                _ => "Array",
+            };
+            return Err(format!(
+                "{NOT_A_PREDICATE}: {}, data type: {t}",
+                text.trim()
+            ));
+        }
     }
     ctx.fields.sort_unstable();
     ctx.fields.dedup();

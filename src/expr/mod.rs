@@ -18,14 +18,23 @@ pub use value::Value;
 
 use crate::proto::schema::{CollectionSchema, TemplateValue};
 
-/// Why a filter was refused.
+/// Why a filter was refused (a filter that is not a predicate in Milvus's own words,
+/// anything else as its parser reports it).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot parse expression: {expr}, error: {why}")]
+#[error("{}", render(.expr, .why))]
 pub struct ExprError {
     /// The expression as given.
     pub expr: String,
     /// What is wrong, and where.
     pub why: String,
+}
+
+fn render(expr: &str, why: &str) -> String {
+    if why.starts_with(compile::NOT_A_PREDICATE) {
+        why.to_string()
+    } else {
+        format!("cannot parse expression: {expr}, error: {why}")
+    }
 }
 
 /// A field, or a path into a JSON field (a dynamic key goes into `$meta`), as a JSON

@@ -418,8 +418,18 @@ fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<Field
         if t != DataType::SparseFloatVector {
             let want = type_param(f, "dim").unwrap_or(0);
             if v.dim != want {
+                // Milvus words it by the floats' count against the schema's dim.
+                let floats = match &v.data {
+                    Some(vector_field::Data::FloatVector(a)) => {
+                        format!(
+                            ": the length({}) of float data should divide the dim({want})",
+                            a.data.len()
+                        )
+                    }
+                    _ => String::new(),
+                };
                 return Err(invalid(format!(
-                    "the dim ({}) of field data ({}) is not equal to schema dim ({want})",
+                    "the dim ({}) of field data ({}) is not equal to schema dim ({want}){floats}",
                     v.dim, f.name
                 )));
             }
