@@ -139,6 +139,15 @@ pub fn compile(
         fields: Vec::new(),
     };
     let e = ctx.expr(or)?;
+    if let Expr::Field(f) = &e {
+        // A JSON value (or a dynamic key) alone is no predicate: compare it.
+        if f.data_type == DataType::Json {
+            return Err(format!(
+                "{NOT_A_PREDICATE}: {}, data type: JSON",
+                text.trim()
+            ));
+        }
+    }
     match kind(&e) {
         Kind::Bool | Kind::Any => {}
         k => {

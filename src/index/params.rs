@@ -49,7 +49,8 @@ impl Metric {
 /// The bounds of a range search (Milvus's `radius` and `range_filter`): a score is in
 /// range when it is strictly better than `radius` and, with a `range_filter`, no
 /// better than it. For L2 that is `range_filter <= d < radius`; for IP and COSINE
-/// `radius < s <= range_filter`.
+/// `radius < s <= range_filter`. A search iterator's page also has an exclusive inner
+/// bound, `after`: the last score of the page before (only strictly worse ones follow).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Range {
     /// The outer bound (exclusive).
@@ -58,6 +59,8 @@ pub struct Range {
     pub range_filter: Option<f32>,
     /// Larger scores are better (IP, COSINE).
     pub higher: bool,
+    /// Only scores strictly worse than this (a search iterator's last bound).
+    pub after: Option<f32>,
 }
 
 impl Range {
@@ -80,15 +83,43 @@ impl Range {
             radius: radius as f32,
             range_filter: range_filter.map(|r| r as f32),
             higher,
+            after: None,
         })
+    }
+
+    /// No bounds: every score (a radius at the worst end of the metric's scale).
+    pub fn unbounded(metric: Metric) -> Range {
+        let higher = metric.higher_is_better();
+        Range {
+            radius: if higher {
+                f32::NEG_INFINITY
+            } else {
+                f32::INFINITY
+            },
+            range_filter: None,
+            higher,
+            after: None,
+        }
+    }
+
+    /// These bounds, and only scores strictly worse than `bound`.
+    pub fn after(self, bound: f32) -> Range {
+        Range {
+            after: Some(bound),
+            ..self
+        }
     }
 
     /// Whether score `s` is within the bounds.
     pub fn contains(&self, s: f32) -> bool {
         if self.higher {
-            s > self.radius && self.range_filter.is_none_or(|rf| s <= rf)
+            s > self.radius
+                && self.range_filter.is_none_or(|rf| s <= rf)
+                && self.after.is_none_or(|a| s < a)
         } else {
-            s < self.radius && self.range_filter.is_none_or(|rf| s >= rf)
+            s < self.radius
+                && self.range_filter.is_none_or(|rf| s >= rf)
+                && self.after.is_none_or(|a| s > a)
         }
     }
 

@@ -486,6 +486,21 @@ fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metri
                 if kind == Kind::Flat {
                     assert_eq!(got.len(), 50, "{metric:?}: {got:?}");
                 }
+                // A search iterator's page: only scores strictly worse than the last
+                // one of the page before, the next best `k` of them.
+                // (The bound is the index's own 10th score: its floats may differ in the
+                // last bit from a score computed another way.)
+                let first = idx.search_in(q, 10 + k, &p, None, None).unwrap();
+                let page = params::Range::unbounded(metric).after(first[9].1);
+                let got = idx.search_in(q, k, &p, None, Some(&page)).unwrap();
+                assert!(got.iter().all(|(_, s)| page.contains(*s)));
+                if kind == Kind::Flat {
+                    assert_eq!(
+                        got,
+                        first[10..].to_vec(),
+                        "{metric:?}: the page after the 10th"
+                    );
+                }
             }
             let recall = hits as f64 / wanted as f64;
             let floor = if kind == Kind::Flat { 1.0 } else { 0.9 };

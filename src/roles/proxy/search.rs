@@ -14,7 +14,9 @@ use crate::index::params::{self, Metric, Range, SearchParams};
 use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
-use crate::proto::schema::{i_ds, DataType, FieldSchema, IDs, SearchResultData};
+use crate::proto::schema::{
+    i_ds, DataType, FieldSchema, IDs, SearchIteratorV2Results, SearchResultData,
+};
 use crate::status::{code, error};
 
 /// Milvus's bound on `limit + offset` (`quotaAndLimits.limits.topK`).
@@ -40,6 +42,25 @@ struct Knobs {
     group_size: i64,
     /// The request is a page of pymilvus's search iterator.
     iterator: bool,
+    /// A search iterator v2 page: its token.
+    iter_token: Option<String>,
+    /// A search iterator v2 page after the first: the last score of the page before.
+    last_bound: Option<f64>,
+}
+
+/// A new search iterator's token: opaque to the client, which sends it back with every
+/// page (nothing is kept here: a page is a range search past the last bound).
+fn new_iterator_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{nanos:x}-{:x}-{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> {
@@ -121,7 +142,27 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
     };
     // `strict_group_size` needs no flag: groups are always filled as far as the data
     // allows.
+    // Milvus's one filter-execution hint; its answers are the same with or without it
+    // here (filters are evaluated before the vector search).
+    if let Some(h) = params.get("hints").cloned().or_else(|| get("hints")) {
+        if h != "iterative_filter" {
+            return Err(error(
+                code::UNEXPECTED,
+                format!("Create Plan by expr failed:  => hints: {h} not supported"),
+            ));
+        }
+    }
     let iterator = flag("iterator");
+    // pymilvus's search iterator v2: a token naming the iterator (made here on its first
+    // page) and the last score of the page before.
+    let iter_token = flag("search_iter_v2").then(|| {
+        params
+            .get("search_iter_id")
+            .cloned()
+            .or_else(|| get("search_iter_id"))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(new_iterator_token)
+    });
     let bound = |key: &str| -> Result<Option<f64>, Status> {
         let Some(v) = params.get(key).cloned().or_else(|| get(key)) else {
             return Ok(None);
@@ -137,6 +178,11 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
             .map_err(|_| invalid(format!("must pass numpy type for {key}: invalid parameter")))
     };
     let radius = bound("radius")?;
+    let last_bound = if iter_token.is_some() {
+        bound("search_iter_last_bound")?
+    } else {
+        None
+    };
     // Milvus reads `range_filter` only with a `radius`.
     let range_filter = if radius.is_some() {
         bound("range_filter")?
@@ -155,6 +201,8 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
         group_by,
         group_size,
         iterator,
+        iter_token,
+        last_bound,
     })
 }
 
@@ -332,13 +380,20 @@ impl Proxy {
             }
             m
         };
-        let range = match k.radius {
+        let mut range = match k.radius {
             Some(r) => Some(
                 Range::new(metric, r, k.range_filter)
                     .map_err(|e| invalid(format!("{e}: invalid parameter")))?,
             ),
             None => None,
         };
+        if let Some(b) = k.last_bound {
+            range = Some(
+                range
+                    .unwrap_or_else(|| Range::unbounded(metric))
+                    .after(b as f32),
+            );
+        }
         let grouping = match &k.group_by {
             None => None,
             Some(name) => {
@@ -408,10 +463,12 @@ impl Proxy {
             metric_type: metric.name().to_string(),
             ef: sp.ef.unwrap_or(0) as i64,
             nprobe: sp.nprobe.unwrap_or(0) as i64,
-            has_radius: range.is_some(),
+            has_radius: k.radius.is_some(),
             radius: range.map_or(0.0, |r| r.radius),
             has_range_filter: range.is_some_and(|r| r.range_filter.is_some()),
             range_filter: range.and_then(|r| r.range_filter).unwrap_or(0.0),
+            has_after: range.is_some_and(|r| r.after.is_some()),
+            after: range.and_then(|r| r.after).unwrap_or(0.0),
             group_by_field_id: grouping.unwrap_or(0),
             group_size: k.group_size,
         };
@@ -442,10 +499,16 @@ impl Proxy {
             column,
             size: k.group_size as usize,
         });
-        Ok((
-            merge(&loaded, &req, &k, metric, nq, &out, parts, &pk, group),
-            metric,
-        ))
+        let (mut r, last) = merge(&loaded, &req, &k, metric, nq, &out, parts, &pk, group);
+        if let Some(token) = &k.iter_token {
+            let res = r.results.get_or_insert_with(Default::default);
+            res.search_iterator_v2_results = Some(SearchIteratorV2Results {
+                token: token.clone(),
+                // An empty page ends the iteration; its bound is not read again.
+                last_bound: last.or(k.last_bound.map(|b| b as f32)).unwrap_or(0.0),
+            });
+        }
+        Ok((r, metric))
     }
 }
 
@@ -509,7 +572,7 @@ fn merge(
     parts: Vec<qn::ShardSearchResults>,
     pk: &str,
     group: Option<Group>,
-) -> pb::SearchResults {
+) -> (pb::SearchResults, Option<f32>) {
     let mut status = Status::default();
     crate::status::set_cost(&mut status, parts.iter().map(|p| p.scanned).sum());
     let schema = loaded.schema();
@@ -534,6 +597,8 @@ fn merge(
     let mut scores = Vec::new();
     let mut topks = Vec::new();
     let mut group_values: Option<crate::proto::schema::FieldData> = None;
+    // The first query's last score, unrounded (a search iterator's next bound).
+    let mut last = None;
     let is_str = schema
         .fields
         .iter()
@@ -572,6 +637,9 @@ fn merge(
             Some(g) => pick_groups(&parts, g, k.offset as usize, k.topk as usize, hits),
         };
         topks.push(chosen.len() as i64);
+        if q == 0 {
+            last = chosen.last().map(|c| c.0);
+        }
         for (score, s, i) in chosen {
             match parts[s].ids.as_ref().and_then(|ids| key_at(ids, i)) {
                 Some(Key::Int(v)) => int_ids.push(v),
@@ -592,10 +660,13 @@ fn merge(
         }
     }
     if topks.iter().all(|t| *t == 0) {
-        return pb::SearchResults {
-            status: Some(status),
-            ..empty_search(nq, k.topk, pk)
-        };
+        return (
+            pb::SearchResults {
+                status: Some(status),
+                ..empty_search(nq, k.topk, pk)
+            },
+            None,
+        );
     }
     let ids = IDs {
         id_field: Some(if is_str {
@@ -604,7 +675,7 @@ fn merge(
             i_ds::IdField::IntId(crate::proto::schema::LongArray { data: int_ids })
         }),
     };
-    pb::SearchResults {
+    let answer = pb::SearchResults {
         status: Some(status),
         results: Some(SearchResultData {
             num_queries: nq,
@@ -620,5 +691,6 @@ fn merge(
         }),
         collection_name: req.collection_name.clone(),
         session_ts: 0,
-    }
+    };
+    (answer, last)
 }

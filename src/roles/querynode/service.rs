@@ -114,7 +114,7 @@ async fn do_search(
         ef: (req.ef > 0).then_some(req.ef as usize),
         nprobe: (req.nprobe > 0).then_some(req.nprobe as usize),
     };
-    let range = if req.has_radius {
+    let mut range = if req.has_radius {
         let rf = req.has_range_filter.then_some(f64::from(req.range_filter));
         Some(
             Range::new(metric, f64::from(req.radius), rf)
@@ -123,6 +123,13 @@ async fn do_search(
     } else {
         None
     };
+    if req.has_after {
+        range = Some(
+            range
+                .unwrap_or_else(|| Range::unbounded(metric))
+                .after(req.after),
+        );
+    }
     let found = tokio::task::spawn_blocking(move || {
         let d = shard.data.read().expect("shard lock");
         search::search(
