@@ -112,6 +112,9 @@ pub fn search_raw(
     range: Option<&Range>,
 ) -> Vec<(u32, f32)> {
     let mut top = TopK::new(k, metric);
+    // COSINE: each row normalized exactly as an index normalizes it when built, so a
+    // row scores the same here and through its index (bit for bit).
+    let mut unit = vec![0f32; if metric == Metric::Cosine { dim } else { 0 }];
     for (r, v) in vectors.chunks_exact(dim.max(1)).enumerate() {
         if accept.is_some_and(|a| !a(r as u32)) {
             continue;
@@ -120,12 +123,9 @@ pub fn search_raw(
             Metric::L2 => super::distance::l2(query, v),
             Metric::Ip => super::distance::dot(query, v),
             Metric::Cosine => {
-                let norm = super::distance::dot(v, v).sqrt();
-                if norm > 0.0 {
-                    super::distance::dot(query, v) / norm
-                } else {
-                    0.0
-                }
+                unit.copy_from_slice(v);
+                normalize(&mut unit, dim);
+                super::distance::dot(query, &unit)
             }
         };
         if range.is_none_or(|range| range.contains(s)) {

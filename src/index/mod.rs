@@ -267,27 +267,49 @@ impl VectorIndex {
                     ip: self.spec.metric != Metric::L2,
                 };
                 let found = g.search(&space, &|n| space.to(q, n), k, ef, &|n| take(n));
-                self.scores(found)
+                self.scores(q, found)
             }
             Body::HnswSq(g, codes) => {
                 let ef = p.ef.unwrap_or(k.max(16)).max(k);
                 let qc = codes.quantize(q);
                 let qs: u32 = qc.iter().map(|c| u32::from(*c)).sum();
                 let found = g.search(codes, &|n| codes.to(&qc, qs, n), k, ef, &|n| take(n));
-                self.scores(found)
+                self.scores(q, found)
             }
         }
     }
 
-    /// Milvus's scores from graph distances (`1 - dot` for inner products).
-    fn scores(&self, found: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
-        found
+    /// Milvus's scores for a graph's hits: computed again from the stored vectors when
+    /// the index keeps them, so a row scores exactly as the exact paths (FLAT, growing
+    /// rows) score it and a search iterator's bound never sees one row at two scores;
+    /// else from the graph's distances (`1 - dot` for inner products).
+    fn scores(&self, q: &[f32], found: Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+        let metric = self.spec.metric;
+        if self.vectors.is_empty() {
+            return found
+                .into_iter()
+                .map(|(r, d)| match metric {
+                    Metric::L2 => (r, d),
+                    Metric::Ip | Metric::Cosine => (r, 1.0 - d),
+                })
+                .collect();
+        }
+        let mut exact: Vec<(u32, f32)> = found
             .into_iter()
-            .map(|(r, d)| match self.spec.metric {
-                Metric::L2 => (r, d),
-                Metric::Ip | Metric::Cosine => (r, 1.0 - d),
+            .map(|(r, _)| {
+                let at = r as usize * self.dim;
+                (r, flat::score(metric, q, &self.vectors[at..at + self.dim]))
             })
-            .collect()
+            .collect();
+        exact.sort_by(|a, b| {
+            let o = a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal);
+            if metric.higher_is_better() {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+        exact
     }
 
     /// The index file.

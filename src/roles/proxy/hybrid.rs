@@ -48,13 +48,18 @@ fn unexpected(why: impl Into<String>) -> Status {
     error(code::UNEXPECTED, why)
 }
 
-fn parse_rank(pairs: &[KeyValuePair], requests: usize) -> Result<Rank, Status> {
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|p| p.key == k)
-            .map(|p| p.value.trim().trim_matches('"').to_string())
-    };
+/// A rank parameter's value (a JSON string's quotes removed).
+fn rank_param(pairs: &[KeyValuePair], key: &str) -> Option<String> {
+    pairs
+        .iter()
+        .find(|p| p.key == key)
+        .map(|p| p.value.trim().trim_matches('"').to_string())
+}
+
+/// The answer's window: `limit`, `offset` and `round_decimal` of the rank parameters
+/// (Milvus checks it before anything else of a hybrid search).
+fn parse_window(pairs: &[KeyValuePair]) -> Result<(i64, i64, i64), Status> {
+    let get = |k: &str| rank_param(pairs, k);
     let int = |k: &str, default: i64| -> Result<i64, Status> {
         match get(k) {
             None => Ok(default),
@@ -82,6 +87,12 @@ fn parse_rank(pairs: &[KeyValuePair], requests: usize) -> Result<Rank, Status> {
             "round_decimal [{round_decimal}] is invalid, should be -1 or an integer in range [0, 6]"
         )));
     }
+    Ok((limit, offset, round_decimal))
+}
+
+fn parse_rank(pairs: &[KeyValuePair], requests: usize) -> Result<Rank, Status> {
+    let (limit, offset, round_decimal) = parse_window(pairs)?;
+    let get = |k: &str| rank_param(pairs, k);
     let ranker = match get("strategy") {
         None => Ranker::Rrf { k: 60.0 },
         Some(strategy) => {
@@ -230,6 +241,10 @@ impl Proxy {
                 "maximum of ann search requests is {MAX_REQUESTS}"
             )));
         }
+        // Milvus's order of checks: the answer's window, the partitions, each search,
+        // then the ranker.
+        parse_window(&req.rank_params)?;
+        loaded.partitions(&req.partition_names)?;
         let out = output_fields(&schema, &req.output_fields, false)?;
         let searches = req.requests.iter().map(|sub| {
             let mut s = sub.clone();
@@ -251,8 +266,6 @@ impl Proxy {
                 }
             }
         });
-        // The searches are checked (and run) before the rank parameters, as Milvus
-        // checks them: a wrong partition or field is reported before a wrong ranker.
         let parts = futures::future::try_join_all(searches).await?;
         let rank = parse_rank(&req.rank_params, req.requests.len())?;
         let nq = parts[0].data.num_queries;
