@@ -369,13 +369,7 @@ impl Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kv(k: &str, v: &str) -> KeyValuePair {
-        KeyValuePair {
-            key: k.into(),
-            value: v.into(),
-        }
-    }
+    use crate::testkit::sample::kv;
 
     #[test]
     fn rank_parameters_are_read_and_checked_as_milvus_does() {
