@@ -210,7 +210,8 @@ class Sampler(threading.Thread):
 
 def run_workload(uri, pids, a):
     cmd = [sys.executable, os.path.join(HERE, "workload.py"), uri, "--rows", str(a.rows), "--dim", str(a.dim),
-           "--queries", str(a.queries), "--runs", str(a.runs), "--ef", a.ef, "--clients", a.clients]
+           "--queries", str(a.queries), "--runs", str(a.runs), "--ef", a.ef, "--clients", a.clients,
+           "--index", a.index]
     sampler = Sampler(pids)
     sampler.start()
     out = {"m": [], "rss": {"loaded": [], "loaded_pss": []}}
@@ -337,14 +338,28 @@ def collect(res):
                 m.setdefault(key, {"qps": [], "p50_ms": [], "p99_ms": [], "recall": []})
                 for k in ("qps", "p50_ms", "p99_ms", "recall"):
                     m[key][k].append(x[k])
-        for key in [k for k in m if isinstance(k, tuple)]:
-            m[key] = {k: spread(v) for k, v in m[key].items()}
         q = [x for x in r["m"] if x["m"] == "query"]
         m["query_p50"] = spread([x["p50_ms"] for x in q])
         m["query_p99"] = spread([x["p99_ms"] for x in q])
+        for x in r["m"]:
+            if x["m"] == "filter":
+                key = ("filter", x["kind"], x["limit"])
+                m.setdefault(key, {"p50_ms": [], "p99_ms": []})
+                for k in ("p50_ms", "p99_ms"):
+                    m[key][k].append(x[k])
+        for key in [k for k in m if isinstance(k, tuple)]:
+            m[key] = {k: spread(v) for k, v in m[key].items()}
         m["rss"] = r["rss"]
         table[name] = m
     return table
+
+
+# The filtered queries of the workload (benches/compare/workload.py FILTERS), as reported.
+FILTER_ROWS = {}
+for _kind, _text in (("eq", "`num == x` (1 row)"), ("range", "`num` in a window of 50"),
+                     ("in", "`num in [3 values]`"), ("like", "`tag like \"t012%\"` (rows / 1000)")):
+    FILTER_ROWS[("filter", _kind, 0)] = f"filter {_text}"
+    FILTER_ROWS[("filter", _kind, 10)] = f"filter {_text}, limit 10"
 
 
 def fmt(s, digits=1):
@@ -364,7 +379,7 @@ def report(a, data, hares, out_dir):
              f"({', '.join(a.versions)}), `milvus run standalone` (embedded etcd and rocksmq, local storage). "
              "This project: etcd, nats-server and one process of each of the eight roles. One pymilvus 2.5.18 "
              f"workload (`benches/compare/workload.py`), same seed: {a.rows:,} x {a.dim} uniform random vectors, "
-             "HNSW M 16 / efConstruction 200, L2. "
+             f"{'HNSW M 16 / efConstruction 200' if a.index == 'HNSW' else a.index}, L2. "
              f"Every figure is the median of {a.runs} run(s) with (min-max).", ""]
     if data:
         t = collect(data)
@@ -385,9 +400,9 @@ def report(a, data, hares, out_dir):
         row("insert, 1 client, rows/s", lambda m: m["insert_1"], 0)
         row("insert, 4 clients, rows/s", lambda m: m["insert_4"], 0)
         row("flush, s", lambda m: m["flush"], 2, higher=False)
-        row("HNSW build (create_index until Finished), s", lambda m: m["build"], 2, higher=False)
+        row(f"{a.index} build (create_index until Finished), s", lambda m: m["build"], 2, higher=False)
         row("load, s", lambda m: m["load"], 2, higher=False)
-        for key in sorted(k for k in t[names[0]] if isinstance(k, tuple)):
+        for key in sorted(k for k in t[names[0]] if isinstance(k, tuple) and k[0] == "search"):
             _, ef, clients = key
             row(f"search ef {ef}, {clients} client(s): QPS", lambda m, key=key: m[key]["qps"], 0)
             row(f"search ef {ef}, {clients} client(s): p50 ms", lambda m, key=key: m[key]["p50_ms"], 2, higher=False)
@@ -395,6 +410,10 @@ def report(a, data, hares, out_dir):
             row(f"search ef {ef}, {clients} client(s): recall@10", lambda m, key=key: m[key]["recall"], 3)
         row("query by filter: p50 ms", lambda m: m["query_p50"], 2, higher=False)
         row("query by filter: p99 ms", lambda m: m["query_p99"], 2, higher=False)
+        for key in [k for k in FILTER_ROWS if k in t[names[0]]]:
+            label = FILTER_ROWS[key]
+            row(f"{label}: p50 ms", lambda m, key=key: m[key]["p50_ms"], 2, higher=False)
+            row(f"{label}: p99 ms", lambda m, key=key: m[key]["p99_ms"], 2, higher=False)
         mem = lambda m, k: spread(m["rss"][k]) if isinstance(m["rss"][k], list) else spread([m["rss"][k]])  # noqa: E731
         row("memory idle, RSS MiB (sum of processes)", lambda m: mem(m, "idle"), 0, higher=False)
         row("memory loaded, RSS MiB", lambda m: mem(m, "loaded"), 0, higher=False)
@@ -455,7 +474,7 @@ def plots(t, hares, out_dir, lines):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, clients in zip(axes, (1, 8)):
         for n in names:
-            keys = sorted(k for k in t[n] if isinstance(k, tuple) and k[2] == clients)
+            keys = sorted(k for k in t[n] if isinstance(k, tuple) and k[0] == "search" and k[2] == clients)
             if not keys:
                 continue
             ax.plot([t[n][k]["recall"]["median"] for k in keys], [t[n][k]["qps"]["median"] for k in keys],
@@ -520,6 +539,81 @@ def plots(t, hares, out_dir, lines):
         lines += ["![rootcoord takeover](img/takeover.png)", ""]
 
 
+def scale_report(a, by_size, out_dir):
+    """Appends the scale section: each measure at each size per system, the growth from
+    the smallest to the largest size, and docs/img/scale_*.png."""
+    tables = {rows: collect(res) for rows, res in by_size.items()}
+    sizes = sorted(tables)
+    names = list(tables[sizes[0]])
+    measures = [("insert, 1 client, rows/s", lambda m: m["insert_1"]),
+                ("load, s", lambda m: m["load"]),
+                (f"{a.index} build, s", lambda m: m["build"]),
+                ("query by primary key: p50 ms", lambda m: m["query_p50"])]
+    first = tables[sizes[0]][names[0]]
+    search = sorted(k for k in first if isinstance(k, tuple) and k[0] == "search")
+    if search:
+        k = search[0]
+        measures += [(f"search ef {k[1]}, {k[2]} client(s): p50 ms", lambda m, k=k: m[k]["p50_ms"]),
+                     (f"search ef {k[1]}, {k[2]} client(s): recall@10", lambda m, k=k: m[k]["recall"])]
+    for key, label in FILTER_ROWS.items():
+        if key in first:
+            measures += [(f"{label}: p50 ms", lambda m, key=key: m[key]["p50_ms"]),
+                         (f"{label}: p99 ms", lambda m, key=key: m[key]["p99_ms"])]
+    lines = ["", "## At scale", "",
+             f"`scripts/compare_milvus.sh {' '.join(a.argv)}`: the data side at "
+             f"{', '.join(f'{s:,}' for s in sizes)} rows, {a.index} index. Median of {a.runs} run(s) per size; "
+             f"*growth* is the value at {sizes[-1]:,} rows over the value at {sizes[0]:,}.", "",
+             "| measure | system | " + " | ".join(f"{s:,} rows" for s in sizes) + " | growth |",
+             "|---|---|" + "---|" * (len(sizes) + 1)]
+    for label, pick in measures:
+        for n in names:
+            try:
+                vals = [pick(tables[s][n])["median"] for s in sizes]
+            except KeyError:
+                continue
+            growth = f"{vals[-1] / vals[0]:.2f}x" if vals[0] else "-"
+            lines.append(f"| {label} | {n} | " + " | ".join(f"{v:.2f}" for v in vals) + f" | {growth} |")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        img = os.path.join(out_dir, "img")
+        os.makedirs(img, exist_ok=True)
+        cols = 3
+        rows_n = -(-len(measures) // cols)
+        fig, axes = plt.subplots(rows_n, cols, figsize=(5 * cols, 3.4 * rows_n), squeeze=False)
+        for ax, (label, pick) in zip([x for r in axes for x in r], measures):
+            for n in names:
+                try:
+                    ax.plot(sizes, [pick(tables[s][n])["median"] for s in sizes], marker="o", label=n)
+                except KeyError:
+                    pass
+            ax.set_xscale("log")
+            ax.set_title(label, fontsize=8)
+            ax.set_xlabel("rows", fontsize=8)
+            ax.legend(fontsize=7)
+        for ax in [x for r in axes for x in r][len(measures):]:
+            ax.axis("off")
+        fig.tight_layout()
+        fig.savefig(os.path.join(img, "scale_measures.png"), dpi=100)
+        plt.close(fig)
+        lines += ["", "![each measure against size](img/scale_measures.png)", ""]
+    except ImportError:
+        log("matplotlib is not installed: no scale plots")
+    path = os.path.join(out_dir, "benchmarks.md")
+    with open(path) as f:
+        text = f.read()
+    if STEADY_HEADER in text:
+        i = text.index(STEADY_HEADER)
+        text = text[:i] + "\n".join(lines) + "\n\n" + text[i:]
+    else:
+        text += "\n".join(lines) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    with open(os.path.join(out_dir, "benchmarks_scale.json"), "w") as f:
+        json.dump({"args": vars(a), "by_size": by_size}, f, indent=1, default=str)
+
+
 def main():
     # A SIGTERM unwinds like an error, so everything started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -540,6 +634,10 @@ def main():
     p.add_argument("--nats-memlimit", default="")
     p.add_argument("--skip-ha", action="store_true")
     p.add_argument("--skip-data", action="store_true")
+    p.add_argument("--index", default="HNSW", choices=["HNSW", "FLAT"],
+                   help="the vector index (FLAT: to time everything but the HNSW build at large sizes)")
+    p.add_argument("--sizes", default="",
+                   help="comma-separated row counts: the data side at each, a scale section and plots")
     a = p.parse_args()
     # The command line as reported: without the paths the script fills in itself.
     argv, skip = [], False
@@ -556,9 +654,19 @@ def main():
     work = tempfile.mkdtemp(prefix="milvus-compare-")
     log(f"work directory {work}")
     try:
-        data = None if a.skip_data else data_side(a, work)
+        sizes = [int(x) for x in a.sizes.split(",") if x] if a.sizes else []
+        by_size = {}
+        for rows in sizes:
+            a.rows = rows
+            log(f"size {rows:,}")
+            sub = os.path.join(work, f"rows-{rows}")
+            os.makedirs(sub, exist_ok=True)
+            by_size[rows] = data_side(a, sub)
+        data = by_size[sizes[-1]] if sizes else (None if a.skip_data else data_side(a, work))
         hares = None if a.skip_ha else ha_side(a, work)
         report(a, data, hares, a.out)
+        if by_size:
+            scale_report(a, by_size, a.out)
         log(f"wrote {a.out}/benchmarks.md")
     finally:
         if not os.environ.get("COMPARE_KEEP"):

@@ -8,13 +8,21 @@ endpoint: ROWS x DIM uniform random float vectors (fixed seed), per run:
   load       load_collection until loaded
   search     QUERIES searches top-10 at each ef, by 1 and by 8 client processes
              (QPS, p50/p99 latency, recall@10 against exact numpy results)
-  query      100 queries by filter (`id in [..]` and a range), p50/p99 latency
+  query      100 queries by filter on the primary key (`id in [..]` and a range), p50/p99
+  filter     50 queries of each kind on the scalar fields, each without and with limit 10:
+             a selective equality (`num == x`, one row), a range (`num` in a window of 50),
+             an `in` list of 3 and a `like` prefix (`tag like "t0012%"`, ROWS / 1000 rows);
+             p50/p99 latency, every answer checked against the expected count
+
+Each row has `id`, `vec`, `num` (a permutation of 0..ROWS: `id * 7919 % ROWS`) and `tag`
+(VarChar, `t` and `id % 10000` in 4 digits).
 
 Prints one JSON line per measurement ({"m": name, ...}) and {"phase": name} lines at the
 points where the driver samples memory (idle, loaded, done).
 
     python workload.py URI [--rows N] [--dim D] [--queries Q] [--ef 16,64,128]
                            [--clients 1,8] [--runs R] [--m M] [--efc E] [--seed S]
+                           [--index HNSW|FLAT]
 """
 import argparse
 import json
@@ -38,16 +46,21 @@ def collection(c, name, dim):
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("num", DataType.INT64)
+    schema.add_field("tag", DataType.VARCHAR, max_length=16)
     c.create_collection(name, schema=schema, num_shards=1)
 
 
-def insert_part(uri, name, vectors, ids, ready, go, out):
+def row(i, vec, rows):
+    return {"id": i, "vec": vec.tolist(), "num": i * 7919 % rows, "tag": f"t{i % 10000:04d}"}
+
+
+def insert_part(uri, name, vectors, ids, rows, ready, go, out):
     c = MilvusClient(uri=uri)
     ready.put(1)
     go.wait()
     for s in range(0, len(ids), 5000):
-        c.insert(name, [{"id": int(ids[s + i]), "vec": vectors[s + i].tolist()}
-                        for i in range(min(5000, len(ids) - s))])
+        c.insert(name, [row(int(ids[s + i]), vectors[s + i], rows) for i in range(min(5000, len(ids) - s))])
     out.put(len(ids))
 
 
@@ -128,6 +141,31 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round((len(xs) - 1) * p)))]
 
 
+def _eq(rng, rows):
+    return f"num == {int(rng.integers(0, rows))}", 1
+
+
+def _range(rng, rows):
+    lo = int(rng.integers(0, rows - 50))
+    return f"num >= {lo} and num < {lo + 50}", 50
+
+
+def _in(rng, rows):
+    xs = rng.choice(rows, 3, replace=False)
+    return f"num in [{', '.join(str(int(x)) for x in xs)}]", 3
+
+
+def _like(rng, rows):
+    # `t0012%` matches the tags t0120..t0129: ids whose id % 10000 is in 120..129.
+    p = int(rng.integers(0, 1000))
+    expect = rows // 10000 * 10 + max(0, min(10, rows % 10000 - p * 10))
+    return f'tag like "t{p:03d}%"', expect
+
+
+# The filtered-query kinds (name, expression maker returning the expected row count).
+FILTERS = [("eq", _eq), ("range", _range), ("in", _in), ("like", _like)]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("uri")
@@ -140,6 +178,7 @@ def main():
     p.add_argument("--m", type=int, default=16)
     p.add_argument("--efc", type=int, default=200)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--index", default="HNSW", choices=["HNSW", "FLAT"])
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
     base = rng.random((a.rows, a.dim), dtype=np.float32)
@@ -151,20 +190,20 @@ def main():
         collection(c, NAME, a.dim)
         t = time.perf_counter()
         for s in range(0, a.rows, 5000):
-            c.insert(NAME, [{"id": s + i, "vec": base[s + i].tolist()} for i in range(min(5000, a.rows - s))])
+            c.insert(NAME, [row(s + i, base[s + i], a.rows) for i in range(min(5000, a.rows - s))])
         say(m="insert_1", run=run, rows_per_s=round(a.rows / (time.perf_counter() - t)))
         collection(c, SCRATCH, a.dim)
         ids = np.arange(a.rows)
         chunks = np.array_split(ids, 4)
-        _, wall = parallel(4, insert_part, lambda i: (a.uri, SCRATCH, base[chunks[i]], chunks[i]))
+        _, wall = parallel(4, insert_part, lambda i: (a.uri, SCRATCH, base[chunks[i]], chunks[i], a.rows))
         say(m="insert_4", run=run, rows_per_s=round(a.rows / wall))
         c.drop_collection(SCRATCH)
         t = time.perf_counter()
         c.flush(NAME)
         say(m="flush", run=run, s=round(time.perf_counter() - t, 3))
         params = MilvusClient.prepare_index_params()
-        params.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
-                         params={"M": a.m, "efConstruction": a.efc})
+        params.add_index(field_name="vec", index_type=a.index, metric_type="L2",
+                         params={"M": a.m, "efConstruction": a.efc} if a.index == "HNSW" else {})
         t = time.perf_counter()
         c.create_index(NAME, params)
         say(m="build", run=run, s=round(time.perf_counter() - t, 3))
@@ -195,6 +234,17 @@ def main():
             lat.append(time.perf_counter() - t)
             assert len(r) in (3, 50), (expr, len(r))
         say(m="query", run=run, p50_ms=round(pct(lat, 0.5) * 1000, 3), p99_ms=round(pct(lat, 0.99) * 1000, 3))
+        for kind, make in FILTERS:
+            for limit in (None, 10):
+                lat = []
+                for _ in range(50):
+                    expr, expect = make(rng, a.rows)
+                    t = time.perf_counter()
+                    r = c.query(NAME, filter=expr, output_fields=["id"], limit=limit)
+                    lat.append(time.perf_counter() - t)
+                    assert len(r) == (min(expect, limit) if limit else expect), (expr, limit, len(r))
+                say(m="filter", run=run, kind=kind, limit=limit or 0, p50_ms=round(pct(lat, 0.5) * 1000, 3),
+                    p99_ms=round(pct(lat, 0.99) * 1000, 3))
         c.release_collection(NAME)
         c.drop_collection(NAME)
     say(phase="done")

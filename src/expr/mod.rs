@@ -1,18 +1,22 @@
 //! Milvus's filter language (`filter` / `expr`): parsed with a PEG grammar
 //! (`grammar.pest`) into a typed plan checked against the collection's schema, and
-//! evaluated row by row over columns ([`Columns`]). The proxy compiles a filter to
-//! refuse a bad one before anything runs; querynodes compile it again and evaluate.
+//! evaluated over columns ([`Columns`]): whole columns at once where the filter's parts
+//! allow (`batch`), row by row otherwise (`eval`), with per-chunk bounds ([`Bounds`])
+//! to skip chunks no row of which can match. The proxy compiles a filter to refuse a
+//! bad one before anything runs; querynodes compile it again and evaluate.
 //!
 //! Semantics follow Milvus: names that are not schema fields are keys of the dynamic
 //! field `$meta` when the schema enables it; a comparison with a missing JSON key or a
 //! null value is false; `like` takes `%` (any run) and `_` (one character).
 
+mod batch;
 mod compile;
 mod eval;
 mod value;
 
 use std::collections::HashMap;
 
+pub use batch::Bounds;
 pub use eval::Columns;
 pub use value::Value;
 
@@ -85,6 +89,18 @@ impl Filter {
     /// Whether row `row` of `columns` matches.
     pub fn matches(&self, columns: &dyn Columns, row: usize) -> bool {
         eval::truth(&self.root, columns, row)
+    }
+
+    /// Which of rows `0..rows` of `columns` match (the same answers as [`Self::matches`]
+    /// row by row, computed a column at a time).
+    pub fn select(&self, columns: &dyn Columns, rows: usize) -> Vec<bool> {
+        batch::select(&self.root, columns, rows)
+    }
+
+    /// Whether a row whose fields lie within `bounds` (by field ID; None: unknown) can
+    /// match; false only when no such row can. Fields without bounds are unknown.
+    pub fn may_match(&self, bounds: &HashMap<i64, Bounds>) -> bool {
+        batch::may_match(&self.root, bounds)
     }
 
     /// The IDs of the fields it reads.

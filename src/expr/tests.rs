@@ -222,3 +222,220 @@ fn templates_fill_placeholders_and_primary_keys_are_extracted() {
         .primary_keys(100)
         .is_none());
 }
+
+/// A small deterministic generator for the differential test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// Random columns of every flat kind (nulls, NaN, repeated values, short columns) plus
+/// JSON and arrays, for `rows` rows.
+fn random_table(r: &mut Rng, rows: usize) -> Table {
+    use crate::proto::schema::{BoolArray, DoubleArray, FloatArray, IntArray};
+    use scalar_field::Data as D;
+    let nulls = |r: &mut Rng, col: FieldData| -> FieldData {
+        let mut col = col;
+        if r.below(2) == 0 {
+            col.valid_data = (0..rows).map(|_| r.below(5) != 0).collect();
+        }
+        col
+    };
+    let base = r.below(1000) as i64 - 500;
+    let ids: Vec<i64> = (0..rows as i64)
+        .map(|i| base + i * (1 + r.below(3) as i64))
+        .collect();
+    let words = ["red", "green", "Product X", "re", "", "redder", "blue%"];
+    let colors = (0..rows).map(|_| r.pick(&words).to_string()).collect();
+    let prices = (0..rows)
+        .map(|_| match r.below(10) {
+            0 => f64::NAN,
+            _ => r.below(200) as f64 / 2.0 - 20.0,
+        })
+        .collect();
+    let small = (0..rows).map(|_| r.below(7) as i32 - 3).collect();
+    let flags = (0..rows).map(|_| r.below(2) == 0).collect();
+    let ratios = (0..rows).map(|_| r.below(9) as f32 / 4.0).collect();
+    let mut small_col = scalar(107, D::IntData(IntArray { data: small }));
+    if r.below(4) == 0 {
+        // A column shorter than the chunk (rows past it read as null).
+        if let Some(field_data::Field::Scalars(s)) = &mut small_col.field {
+            if let Some(D::IntData(d)) = &mut s.data {
+                d.data.truncate(rows / 2);
+            }
+        }
+    }
+    let json_rows: Vec<serde_json::Value> = (0..rows)
+        .map(|_| match r.below(3) {
+            0 => serde_json::json!({"price": r.below(20), "tags": ["sale"]}),
+            1 => serde_json::json!({"tags": []}),
+            _ => serde_json::Value::Null,
+        })
+        .collect();
+    let mut json = HashMap::new();
+    json.insert(104, json_rows.clone());
+    json.insert(106, json_rows);
+    let empty_json = || JsonArray {
+        data: vec![vec![]; rows],
+    };
+    Table {
+        cols: vec![
+            scalar(100, D::LongData(LongArray { data: ids })),
+            nulls(r, scalar(102, D::StringData(StringArray { data: colors }))),
+            nulls(r, scalar(103, D::DoubleData(DoubleArray { data: prices }))),
+            scalar(104, D::JsonData(empty_json())),
+            scalar(106, D::JsonData(empty_json())),
+            nulls(r, small_col),
+            nulls(r, scalar(108, D::BoolData(BoolArray { data: flags }))),
+            nulls(r, scalar(109, D::FloatData(FloatArray { data: ratios }))),
+        ],
+        json,
+    }
+}
+
+/// A random filter over the random table's fields.
+fn random_filter(r: &mut Rng, depth: u32) -> String {
+    let leaf = |r: &mut Rng| -> String {
+        let field = *r.pick(&[
+            "id",
+            "color",
+            "price",
+            "n",
+            "flag",
+            "ratio",
+            "product['price']",
+        ]);
+        let op = *r.pick(&["==", "!=", "<", "<=", ">", ">="]);
+        let konst = match r.below(6) {
+            0 => format!("{}", r.below(40) as i64 - 20),
+            1 => format!("{}.5", r.below(40) as i64 - 20),
+            2 => format!("'{}'", r.pick(&["red", "re", "", "green"])),
+            3 => r.pick(&["true", "false"]).to_string(),
+            4 => format!("{}", r.below(1500) as i64 - 500),
+            _ => "0".to_string(),
+        };
+        match r.below(9) {
+            0 => format!("{field} in [{}, {}, 3, -1]", r.below(30) as i64 - 10, konst),
+            1 => format!("{field} not in ['red', {}]", r.below(5)),
+            2 => format!(
+                "color like '{}'",
+                r.pick(&["re%", "%d", "%ee%", "r_d", "red", "%", "", "blue\\%", "%r%d%"])
+            ),
+            3 => format!("{field} is {}", r.pick(&["null", "not null"])),
+            4 => "flag".to_string(),
+            5 => format!("{konst} {op} {field}"),
+            6 => format!("{field} + 1 {op} {konst}"),
+            _ => format!("{field} {op} {konst}"),
+        }
+    };
+    if depth == 0 || r.below(3) == 0 {
+        return leaf(r);
+    }
+    match r.below(3) {
+        0 => format!(
+            "({}) and ({})",
+            random_filter(r, depth - 1),
+            random_filter(r, depth - 1)
+        ),
+        1 => format!(
+            "({}) or ({})",
+            random_filter(r, depth - 1),
+            random_filter(r, depth - 1)
+        ),
+        _ => format!("not ({})", random_filter(r, depth - 1)),
+    }
+}
+
+fn differential_schema() -> CollectionSchema {
+    let mut s = schema(true);
+    for (id, name, t) in [
+        (107, "n", DataType::Int32),
+        (108, "flag", DataType::Bool),
+        (109, "ratio", DataType::Float),
+    ] {
+        s.fields.push(FieldSchema {
+            field_id: id,
+            name: name.into(),
+            data_type: t as i32,
+            nullable: true,
+            ..Default::default()
+        });
+    }
+    s
+}
+
+/// Invariants B1 and B2: the column-at-a-time evaluation answers exactly as the row
+/// evaluator on random data and random filters, and a chunk whose bounds rule a filter
+/// out has no matching row.
+#[test]
+fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
+    let schema = differential_schema();
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut compiled, mut pruned) = (0, 0);
+    for _ in 0..150 {
+        let rows = 1 + r.below(60) as usize;
+        let t = random_table(&mut r, rows);
+        let bounds: HashMap<i64, Bounds> = t
+            .cols
+            .iter()
+            .filter_map(|c| Bounds::of(c).map(|b| (c.field_id, b)))
+            .collect();
+        for _ in 0..40 {
+            let text = random_filter(&mut r, 3);
+            let Ok(f) = Filter::compile(&text, &schema, &HashMap::new()) else {
+                continue;
+            };
+            compiled += 1;
+            let by_row: Vec<bool> = (0..rows).map(|row| f.matches(&t, row)).collect();
+            assert_eq!(f.select(&t, rows), by_row, "{text}");
+            if !f.may_match(&bounds) {
+                pruned += 1;
+                assert!(!by_row.contains(&true), "{text}: pruned, yet rows match");
+            }
+        }
+    }
+    assert!(compiled > 2000, "only {compiled} random filters compiled");
+    assert!(
+        pruned > 50,
+        "only {pruned} filters were ruled out by bounds"
+    );
+    eprintln!("{compiled} random filters, {pruned} ruled out by bounds");
+}
+
+#[test]
+fn chunk_bounds_rule_out_ranges_and_lists_outside_them() {
+    let schema = differential_schema();
+    let t = table();
+    let bounds: HashMap<i64, Bounds> = t
+        .cols
+        .iter()
+        .filter_map(|c| Bounds::of(c).map(|b| (c.field_id, b)))
+        .collect();
+    let may = |e: &str| {
+        Filter::compile(e, &schema, &HashMap::new())
+            .unwrap()
+            .may_match(&bounds)
+    };
+    assert!(!may("id > 3"));
+    assert!(!may("id in [7, 9]"));
+    assert!(!may("id >= 10 and color == 'red'"));
+    assert!(!may("color > 'red'"));
+    assert!(!may("price < 50 or id == 0"));
+    assert!(may("id >= 3"));
+    assert!(may("id in [9, 2]"));
+    assert!(may("not (id > 3)"));
+    assert!(may("id + 1 > 100"));
+    assert!(may("product['price'] > 100000"));
+}

@@ -3,8 +3,9 @@
 //! kept per shard by primary key ([`Deletes`]).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use crate::expr::Columns;
+use crate::expr::{Bounds, Columns, Value};
 use crate::proto::schema::{
     field_data, i_ds, scalar_field, vector_field, CollectionSchema, DataType, FieldData, IDs,
 };
@@ -66,6 +67,16 @@ pub enum Pk<'a> {
     Int(i64),
     /// A VarChar key.
     Str(&'a str),
+}
+
+impl<'a> Pk<'a> {
+    /// The key as a filter value.
+    pub fn value(self) -> Value<'a> {
+        match self {
+            Pk::Int(i) => Value::Int(i),
+            Pk::Str(s) => Value::Str(s.into()),
+        }
+    }
 }
 
 /// A row's version: its timestamp, then its row ID (the rows of one request share the
@@ -193,8 +204,17 @@ pub struct Chunk {
     pub pks: PkColumn,
     /// The columns.
     pub fields: Vec<FieldData>,
+    /// The smallest and largest value of each flat scalar column, by field ID: a
+    /// filter they rule out skips the chunk, a query with a limit skips chunks whose
+    /// smallest key is past the keys it holds.
+    pub bounds: HashMap<i64, Bounds>,
+    /// The primary key's field ID.
+    pk_field: i64,
     by_id: HashMap<i64, usize>,
     json: HashMap<i64, Vec<serde_json::Value>>,
+    /// The rows the shard's deletes hide, for the [`Deletes::version`] it was computed
+    /// at (recomputed when the deletes change, shared by every search until then).
+    hidden: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
 }
 
 impl Columns for Chunk {
@@ -212,6 +232,16 @@ impl Chunk {
     pub fn new(schema: &CollectionSchema, id: i64, partition: i64, batch: SegmentBatch) -> Chunk {
         let rows = batch.rows();
         let pks = PkColumn::of(schema, &batch.fields);
+        let pk_field = schema
+            .fields
+            .iter()
+            .find(|f| f.is_primary_key)
+            .map_or(-1, |f| f.field_id);
+        let bounds = batch
+            .fields
+            .iter()
+            .filter_map(|f| Bounds::of(f).map(|b| (f.field_id, b)))
+            .collect();
         let by_id = batch
             .fields
             .iter()
@@ -241,9 +271,38 @@ impl Chunk {
             row_ids: batch.row_ids,
             pks,
             fields: batch.fields,
+            bounds,
+            pk_field,
             by_id,
             json,
+            hidden: Mutex::new(None),
         }
+    }
+
+    /// The smallest primary key (None: unknown, or no row).
+    pub fn min_pk(&self) -> Option<&Value<'static>> {
+        match self.bounds.get(&self.pk_field)? {
+            Bounds::Range(lo, _) => Some(lo),
+            Bounds::Empty => None,
+        }
+    }
+
+    /// The rows `deletes` hide, ascending.
+    pub fn hidden(&self, deletes: &Deletes) -> Arc<Vec<u32>> {
+        let mut cache = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((version, rows)) = &*cache {
+            if *version == deletes.version {
+                return rows.clone();
+            }
+        }
+        let rows: Arc<Vec<u32>> = Arc::new(
+            (0..self.rows)
+                .filter(|r| deletes.deleted(self.pks.get(*r), self.version(*r)))
+                .map(|r| r as u32)
+                .collect(),
+        );
+        *cache = Some((deletes.version, rows.clone()));
+        rows
     }
 
     /// The version of row `row`.

@@ -280,3 +280,6 @@ async fn manage(shared: Arc<Shared>, owner: Owner, address: String) {
         tokio::time::sleep(MANAGE_EVERY).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

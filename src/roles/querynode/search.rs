@@ -81,34 +81,38 @@ fn chunk(d: &ShardData, at: At) -> &Chunk {
     }
 }
 
-/// Whether row `row` of `c` is visible: not deleted after it was written, not expired.
-fn visible(c: &Chunk, row: usize, deletes: &Deletes, expire_before: u64) -> bool {
-    c.timestamps[row] >= expire_before && !deletes.deleted(c.pks.get(row), c.version(row))
-}
-
-/// The rows of `c` that are visible and pass `filter`; None when all are.
+/// The rows of `c` that are visible (not hidden by a delete or a newer version, not
+/// expired) and pass `filter`, with their number; None when all rows are. A chunk whose
+/// bounds rule the filter out gives no rows without being read; the filter runs a column
+/// at a time; the rows deletes hide are cached per chunk until the deletes change.
 fn mask(
     c: &Chunk,
     deletes: &Deletes,
     filter: Option<&Filter>,
     expire_before: u64,
 ) -> Option<(Vec<bool>, usize)> {
+    if filter.is_some_and(|f| !f.may_match(&c.bounds)) {
+        return Some((Vec::new(), 0));
+    }
     let none_expired = expire_before == 0 || c.timestamps.iter().all(|t| *t >= expire_before);
-    if filter.is_none() && deletes.is_empty() && none_expired {
+    let hidden = (!deletes.is_empty()).then(|| c.hidden(deletes));
+    let none_hidden = hidden.as_ref().is_none_or(|h| h.is_empty());
+    if filter.is_none() && none_hidden && none_expired {
         return None;
     }
-    let mut m = vec![false; c.rows];
-    let mut n = 0;
-    for (row, slot) in m.iter_mut().enumerate() {
-        if !visible(c, row, deletes, expire_before) {
-            continue;
-        }
-        if filter.is_some_and(|f| !f.matches(c, row)) {
-            continue;
-        }
-        *slot = true;
-        n += 1;
+    let mut m = match filter {
+        Some(f) => f.select(c, c.rows),
+        None => vec![true; c.rows],
+    };
+    for row in hidden.iter().flat_map(|h| h.iter()) {
+        m[*row as usize] = false;
     }
+    if !none_expired {
+        m.iter_mut()
+            .zip(&c.timestamps)
+            .for_each(|(b, t)| *b &= *t >= expire_before);
+    }
+    let n = m.iter().filter(|b| **b).count();
     Some((m, n))
 }
 
@@ -418,36 +422,77 @@ pub struct QueryInput<'a> {
     pub expire_before: u64,
 }
 
-/// The rows of the shard that match, by key order.
+/// The rows of the shard that match, by key order. With a limit, chunks are read in
+/// the order of their smallest key and reading stops at the first chunk whose smallest
+/// key is past the `limit` smallest keys already found (no later chunk can hold a
+/// smaller one): the answer is the same as reading every chunk.
 pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
     let mut rows: Vec<(At, usize)> = Vec::new();
     let mut count = 0i64;
-    let sealed = d
+    let mut sources: Vec<At> = d
         .sealed
         .iter()
         .filter(|(_, s)| wanted(input.partitions, &s.chunk))
-        .map(|(id, _)| At::Sealed(*id));
-    let growing = d
-        .growing
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| wanted(input.partitions, c))
-        .map(|(i, _)| At::Growing(i));
+        .map(|(id, _)| At::Sealed(*id))
+        .collect();
+    sources.extend(
+        d.growing
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| wanted(input.partitions, c))
+            .map(|(i, _)| At::Growing(i)),
+    );
+    let limit = if input.count_only { 0 } else { input.limit };
+    if limit > 0 {
+        // Unknown smallest keys first (None orders before any key).
+        sources.sort_by(|a, b| {
+            let (a, b) = (chunk(d, *a).min_pk(), chunk(d, *b).min_pk());
+            match (a, b) {
+                (Some(a), Some(b)) => a.compare(b).unwrap_or(Ordering::Equal),
+                _ => a.is_some().cmp(&b.is_some()),
+            }
+        });
+    }
+    let by_key = |a: &(At, usize), b: &(At, usize)| {
+        chunk(d, a.0).pks.get(a.1).cmp(&chunk(d, b.0).pks.get(b.1))
+    };
+    let same_key = |a: &mut (At, usize), b: &mut (At, usize)| {
+        chunk(d, a.0).pks.get(a.1) == chunk(d, b.0).pks.get(b.1)
+    };
     let mut scanned = 0;
-    for at in sealed.chain(growing) {
+    for at in sources {
         let c = chunk(d, at);
+        if limit > 0 && rows.len() >= limit {
+            let (last_at, last_row) = rows[limit - 1];
+            let last = chunk(d, last_at).pks.get(last_row).value();
+            if c.min_pk().and_then(|m| m.compare(&last)) == Some(Ordering::Greater) {
+                break;
+            }
+        }
         scanned += c.rows as i64;
-        for row in 0..c.rows {
-            if !visible(c, row, &d.deletes, input.expire_before) {
-                continue;
+        match mask(c, &d.deletes, input.filter, input.expire_before) {
+            None => {
+                count += c.rows as i64;
+                if !input.count_only {
+                    rows.extend((0..c.rows).map(|row| (at, row)));
+                }
             }
-            if input.filter.is_some_and(|f| !f.matches(c, row)) {
-                continue;
+            Some((bits, n)) => {
+                count += n as i64;
+                if !input.count_only && n > 0 {
+                    rows.extend(
+                        bits.iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b)
+                            .map(|(row, _)| (at, row)),
+                    );
+                }
             }
-            count += 1;
-            if !input.count_only {
-                rows.push((at, row));
-            }
+        }
+        if limit > 0 && rows.len() >= limit {
+            rows.sort_by(by_key);
+            rows.dedup_by(same_key);
+            rows.truncate(limit);
         }
     }
     let mut out = Found {
@@ -458,10 +503,10 @@ pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
     if input.count_only {
         return out;
     }
-    rows.sort_by(|a, b| chunk(d, a.0).pks.get(a.1).cmp(&chunk(d, b.0).pks.get(b.1)));
-    rows.dedup_by(|a, b| chunk(d, a.0).pks.get(a.1) == chunk(d, b.0).pks.get(b.1));
-    if input.limit > 0 {
-        rows.truncate(input.limit);
+    rows.sort_by(by_key);
+    rows.dedup_by(same_key);
+    if limit > 0 {
+        rows.truncate(limit);
     }
     let mut keys = Keys::default();
     for (at, row) in &rows {

@@ -1,0 +1,471 @@
+//! Evaluation of a compiled filter over every row of a set of columns at once.
+//!
+//! Comparisons with a constant, `in` lists, `like` patterns, null tests and boolean
+//! columns on a plain scalar field run as one tight loop over the column's values (no
+//! per-row tree walk, no per-row column lookup, no [`Value`] built); `and`/`or`/`not`
+//! combine the masks of their parts. Anything else (JSON paths, arithmetic, array
+//! functions, comparisons of two fields) falls back to the row evaluator for that
+//! sub-expression only.
+//!
+//! Invariant (B1): for every row, `select(e, cols, n)[row] == eval::truth(e, cols, row)`.
+//! Each fast path mirrors [`Value::compare`]'s rules: a null or a value of another kind
+//! matches nothing (not even `!=`), integers against a float constant compare as `f64`,
+//! NaN compares with nothing. The differential test in `tests.rs` checks B1 on random
+//! columns and random filters.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::compile::{Cmp, ConstSet, Expr, FieldRef, Func};
+use super::eval::{self, Columns};
+use super::value::{self, LikeToken, Value};
+use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData};
+
+/// Which of rows `0..n` of `cols` `e` is true for.
+pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
+    match e {
+        Expr::Const(v) => vec![v.truth(); n],
+        Expr::And(xs) => {
+            let mut out = vec![true; n];
+            for x in xs {
+                let m = select(x, cols, n);
+                out.iter_mut().zip(&m).for_each(|(o, b)| *o &= *b);
+                if !out.contains(&true) {
+                    break;
+                }
+            }
+            out
+        }
+        Expr::Or(xs) => {
+            let mut out = vec![false; n];
+            for x in xs {
+                let m = select(x, cols, n);
+                out.iter_mut().zip(&m).for_each(|(o, b)| *o |= *b);
+                if !out.contains(&false) {
+                    break;
+                }
+            }
+            out
+        }
+        Expr::Not(x) if always_bool(x) => {
+            let mut m = select(x, cols, n);
+            m.iter_mut().for_each(|b| *b = !*b);
+            m
+        }
+        Expr::Field(f) => plain(f, cols)
+            .and_then(|col| match scalars(col) {
+                Some(D::BoolData(d)) => Some(fit(d.data.clone(), col, n)),
+                _ => None,
+            })
+            .unwrap_or_else(|| rows(e, cols, n)),
+        Expr::Cmp(op, a, b) => {
+            let fast = match (a.as_ref(), b.as_ref()) {
+                (Expr::Field(f), Expr::Const(c)) => plain(f, cols).map(|col| (col, *op, c)),
+                (Expr::Const(c), Expr::Field(f)) => plain(f, cols).map(|col| (col, flip(*op), c)),
+                _ => None,
+            };
+            fast.and_then(|(col, op, c)| compare(col, op, c, n))
+                .unwrap_or_else(|| rows(e, cols, n))
+        }
+        Expr::In(x, set, negated) => match x.as_ref() {
+            Expr::Field(f) => plain(f, cols)
+                .and_then(|col| member(col, set, *negated, n))
+                .unwrap_or_else(|| rows(e, cols, n)),
+            _ => rows(e, cols, n),
+        },
+        Expr::Like(x, pattern) => match x.as_ref() {
+            Expr::Field(f) => plain(f, cols)
+                .and_then(|col| like(col, pattern, n))
+                .unwrap_or_else(|| rows(e, cols, n)),
+            _ => rows(e, cols, n),
+        },
+        Expr::IsNull(x, negated) => match x.as_ref() {
+            Expr::Field(f) => plain(f, cols)
+                .and_then(|col| {
+                    let len = flat_len(col)?;
+                    let valid = &col.valid_data;
+                    Some(
+                        (0..n)
+                            .map(|i| (i >= len || valid.get(i) == Some(&false)) != *negated)
+                            .collect(),
+                    )
+                })
+                .unwrap_or_else(|| rows(e, cols, n)),
+            _ => rows(e, cols, n),
+        },
+        _ => rows(e, cols, n),
+    }
+}
+
+/// Whether `e` always evaluates to a boolean (so `not e` is its negation row by row).
+fn always_bool(e: &Expr) -> bool {
+    match e {
+        Expr::Const(v) => matches!(v, Value::Bool(_)),
+        Expr::Not(_)
+        | Expr::And(_)
+        | Expr::Or(_)
+        | Expr::Cmp(..)
+        | Expr::In(..)
+        | Expr::Like(..)
+        | Expr::IsNull(..)
+        | Expr::Exists(_) => true,
+        Expr::Call(f, _) => *f != Func::ArrayLength,
+        Expr::Field(_) | Expr::Arith(..) | Expr::Neg(_) => false,
+    }
+}
+
+/// The row evaluator over every row.
+fn rows(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
+    (0..n).map(|row| eval::truth(e, cols, row)).collect()
+}
+
+/// `a op b` as `b flip(op) a`.
+fn flip(op: Cmp) -> Cmp {
+    match op {
+        Cmp::Lt => Cmp::Gt,
+        Cmp::Le => Cmp::Ge,
+        Cmp::Gt => Cmp::Lt,
+        Cmp::Ge => Cmp::Le,
+        o => o,
+    }
+}
+
+/// The column of a field read whole (no JSON path), when it is a flat scalar column.
+fn plain<'a>(f: &FieldRef, cols: &'a dyn Columns) -> Option<&'a FieldData> {
+    if !f.path.is_empty() {
+        return None;
+    }
+    let col = cols.column(f.id)?;
+    flat_len(col).map(|_| col)
+}
+
+fn scalars(col: &FieldData) -> Option<&D> {
+    match &col.field {
+        Some(field_data::Field::Scalars(s)) => s.data.as_ref(),
+        _ => None,
+    }
+}
+
+/// Values in a flat scalar column (booleans, numbers, strings); None for any other.
+fn flat_len(col: &FieldData) -> Option<usize> {
+    Some(match scalars(col)? {
+        D::BoolData(d) => d.data.len(),
+        D::IntData(d) => d.data.len(),
+        D::LongData(d) => d.data.len(),
+        D::FloatData(d) => d.data.len(),
+        D::DoubleData(d) => d.data.len(),
+        D::StringData(d) => d.data.len(),
+        _ => return None,
+    })
+}
+
+/// A mask computed over a column's values, made `n` long (rows past the values are
+/// null) with null rows false.
+fn fit(mut m: Vec<bool>, col: &FieldData, n: usize) -> Vec<bool> {
+    m.resize(n, false);
+    m.iter_mut()
+        .zip(&col.valid_data)
+        .for_each(|(b, valid)| *b &= *valid);
+    m
+}
+
+/// `x op c` for every `x`, by `PartialOrd` (so NaN matches nothing, `!=` included:
+/// hence `x < c || x > c`, which is not `x != c` for floats).
+#[allow(clippy::double_comparisons)]
+fn holds<T: PartialOrd>(xs: impl Iterator<Item = T>, op: Cmp, c: T) -> Vec<bool> {
+    match op {
+        Cmp::Eq => xs.map(|x| x == c).collect(),
+        Cmp::Ne => xs.map(|x| x < c || x > c).collect(),
+        Cmp::Lt => xs.map(|x| x < c).collect(),
+        Cmp::Le => xs.map(|x| x <= c).collect(),
+        Cmp::Gt => xs.map(|x| x > c).collect(),
+        Cmp::Ge => xs.map(|x| x >= c).collect(),
+    }
+}
+
+/// `column op c` on a flat column.
+fn compare(col: &FieldData, op: Cmp, c: &Value<'_>, n: usize) -> Option<Vec<bool>> {
+    let m = match (scalars(col)?, c) {
+        (D::IntData(d), Value::Int(c)) => holds(d.data.iter().map(|x| i64::from(*x)), op, *c),
+        (D::LongData(d), Value::Int(c)) => holds(d.data.iter().copied(), op, *c),
+        (D::IntData(d), Value::Float(c)) => holds(d.data.iter().map(|x| f64::from(*x)), op, *c),
+        (D::LongData(d), Value::Float(c)) => holds(d.data.iter().map(|x| *x as f64), op, *c),
+        (D::FloatData(d), c @ (Value::Int(_) | Value::Float(_))) => {
+            holds(d.data.iter().map(|x| f64::from(*x)), op, number(c))
+        }
+        (D::DoubleData(d), c @ (Value::Int(_) | Value::Float(_))) => {
+            holds(d.data.iter().copied(), op, number(c))
+        }
+        (D::BoolData(d), Value::Bool(c)) => holds(d.data.iter().copied(), op, *c),
+        (D::StringData(d), Value::Str(c)) => {
+            holds(d.data.iter().map(String::as_str), op, c.as_ref())
+        }
+        // Kinds that never compare (a string with a number, anything with null): false.
+        (_, Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Str(_)) => {
+            Vec::new()
+        }
+        _ => return None,
+    };
+    Some(fit(m, col, n))
+}
+
+fn number(c: &Value<'_>) -> f64 {
+    match c {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => f64::NAN,
+    }
+}
+
+/// `column in set` (or `not in`) on a flat column.
+fn member(col: &FieldData, set: &ConstSet, negated: bool, n: usize) -> Option<Vec<bool>> {
+    let m: Vec<bool> = match scalars(col)? {
+        D::LongData(d) if set.others.is_empty() && set.ints.len() <= 16 => {
+            let few: Vec<i64> = set.ints.iter().copied().collect();
+            d.data.iter().map(|x| few.contains(x) != negated).collect()
+        }
+        D::LongData(d) if set.others.is_empty() => d
+            .data
+            .iter()
+            .map(|x| set.ints.contains(x) != negated)
+            .collect(),
+        D::StringData(d) => d
+            .data
+            .iter()
+            .map(|s| set.strs.contains(s.as_str()) != negated)
+            .collect(),
+        D::BoolData(d) => d
+            .data
+            .iter()
+            .map(|b| set.contains(&Value::Bool(*b)) != negated)
+            .collect(),
+        D::IntData(d) => d
+            .data
+            .iter()
+            .map(|x| set.contains(&Value::Int(i64::from(*x))) != negated)
+            .collect(),
+        D::LongData(d) => d
+            .data
+            .iter()
+            .map(|x| set.contains(&Value::Int(*x)) != negated)
+            .collect(),
+        D::FloatData(d) => d
+            .data
+            .iter()
+            .map(|x| set.contains(&Value::Float(f64::from(*x))) != negated)
+            .collect(),
+        D::DoubleData(d) => d
+            .data
+            .iter()
+            .map(|x| set.contains(&Value::Float(*x)) != negated)
+            .collect(),
+        _ => return None,
+    };
+    Some(fit(m, col, n))
+}
+
+/// `column like pattern` on a flat column: prefix, suffix, infix and exact patterns
+/// compare bytes; others run the general matcher.
+fn like(col: &FieldData, pattern: &[LikeToken], n: usize) -> Option<Vec<bool>> {
+    let m = match scalars(col)? {
+        D::StringData(d) => {
+            let strs = d.data.iter().map(String::as_str);
+            match Shape::of(pattern) {
+                Shape::Exact(p) => strs.map(|s| s == p).collect(),
+                Shape::Prefix(p) => strs.map(|s| s.starts_with(&p)).collect(),
+                Shape::Suffix(p) => strs.map(|s| s.ends_with(&p)).collect(),
+                Shape::Infix(p) => strs.map(|s| s.contains(&p)).collect(),
+                Shape::General => strs.map(|s| value::like(s, pattern)).collect(),
+            }
+        }
+        // Only strings are `like` anything.
+        _ => Vec::new(),
+    };
+    Some(fit(m, col, n))
+}
+
+/// A `like` pattern's shape.
+enum Shape {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    Infix(String),
+    General,
+}
+
+impl Shape {
+    fn of(p: &[LikeToken]) -> Shape {
+        let lit = |ts: &[LikeToken]| -> Option<String> {
+            ts.iter()
+                .map(|t| match t {
+                    LikeToken::Char(c) => Some(*c),
+                    _ => None,
+                })
+                .collect()
+        };
+        let any = |t: Option<&LikeToken>| t == Some(&LikeToken::Any);
+        let (starts, ends) = (any(p.first()), any(p.last()));
+        let inner = match (starts, ends) {
+            (true, true) if p.len() >= 2 => &p[1..p.len() - 1],
+            (true, _) => &p[1..],
+            (_, true) => &p[..p.len() - 1],
+            _ => p,
+        };
+        match (lit(inner), starts, ends) {
+            (Some(s), false, false) => Shape::Exact(s),
+            (Some(s), false, true) => Shape::Prefix(s),
+            (Some(s), true, false) => Shape::Suffix(s),
+            (Some(s), true, true) => Shape::Infix(s),
+            (None, ..) => Shape::General,
+        }
+    }
+}
+
+/// The smallest and largest non-null value of a column (NaN left out): what a chunk
+/// keeps per scalar field so a filter can skip it whole ([`may_match`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bounds {
+    /// No value is set (every row null, or no row).
+    Empty,
+    /// Every non-null value lies in `min..=max`.
+    Range(Value<'static>, Value<'static>),
+}
+
+impl Bounds {
+    /// The bounds of a flat scalar column; None for other columns (JSON, arrays,
+    /// vectors), which are never skipped on.
+    pub fn of(col: &FieldData) -> Option<Bounds> {
+        let valid = |i: usize| col.valid_data.get(i) != Some(&false);
+        fn span<T: PartialOrd + Copy>(xs: impl Iterator<Item = T>) -> Option<(T, T)> {
+            xs.fold(None, |acc, x| match acc {
+                None => Some((x, x)),
+                Some((lo, hi)) => Some((if x < lo { x } else { lo }, if x > hi { x } else { hi })),
+            })
+        }
+        let set = |xs: &[f64]| {
+            span(
+                xs.iter()
+                    .enumerate()
+                    .filter(|(i, x)| valid(*i) && !x.is_nan())
+                    .map(|(_, x)| *x),
+            )
+            .map(|(a, b)| (Value::Float(a), Value::Float(b)))
+        };
+        let r = match scalars(col)? {
+            D::BoolData(d) => span(
+                d.data
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| valid(*i))
+                    .map(|(_, b)| *b),
+            )
+            .map(|(a, b)| (Value::Bool(a), Value::Bool(b))),
+            D::IntData(d) => span(
+                d.data
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| valid(*i))
+                    .map(|(_, x)| i64::from(*x)),
+            )
+            .map(|(a, b)| (Value::Int(a), Value::Int(b))),
+            D::LongData(d) => span(
+                d.data
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| valid(*i))
+                    .map(|(_, x)| *x),
+            )
+            .map(|(a, b)| (Value::Int(a), Value::Int(b))),
+            D::FloatData(d) => set(&d.data.iter().map(|x| f64::from(*x)).collect::<Vec<_>>()),
+            D::DoubleData(d) => set(&d.data),
+            D::StringData(d) => span(
+                d.data
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| valid(*i))
+                    .map(|(_, s)| s.as_str()),
+            )
+            .map(|(a, b)| {
+                (
+                    Value::Str(a.to_string().into()),
+                    Value::Str(b.to_string().into()),
+                )
+            }),
+            _ => return None,
+        };
+        Some(match r {
+            None => Bounds::Empty,
+            Some((lo, hi)) => Bounds::Range(lo, hi),
+        })
+    }
+}
+
+/// Whether any row within `bounds` (by field ID) can match `e`; false only when none
+/// can. Invariant (B2): false implies `select(e)` is all false for every chunk whose
+/// columns lie within those bounds: only comparisons and `in` lists on a plain field
+/// are decided, each from [`Value::compare`] on the bounds (a comparison with null or
+/// with a value of another kind is false for every row, so an empty column matches
+/// nothing); `and` needs one undecidable-free part to fail, `or` all of them.
+pub fn may_match(e: &Expr, bounds: &HashMap<i64, Bounds>) -> bool {
+    let range = |f: &FieldRef| {
+        if f.path.is_empty() {
+            bounds.get(&f.id)
+        } else {
+            None
+        }
+    };
+    match e {
+        Expr::Const(v) => v.truth(),
+        Expr::And(xs) => xs.iter().all(|x| may_match(x, bounds)),
+        Expr::Or(xs) => xs.iter().any(|x| may_match(x, bounds)),
+        Expr::Cmp(op, a, b) => {
+            let (f, op, c) = match (a.as_ref(), b.as_ref()) {
+                (Expr::Field(f), Expr::Const(c)) => (f, *op, c),
+                (Expr::Const(c), Expr::Field(f)) => (f, flip(*op), c),
+                _ => return true,
+            };
+            match range(f) {
+                None => true,
+                Some(Bounds::Empty) => false,
+                Some(Bounds::Range(lo, hi)) => within(lo, hi, op, c),
+            }
+        }
+        Expr::In(x, set, false) => {
+            let Expr::Field(f) = x.as_ref() else {
+                return true;
+            };
+            match range(f) {
+                None => true,
+                Some(Bounds::Empty) => false,
+                Some(Bounds::Range(lo, hi)) => {
+                    !set.others.is_empty()
+                        || set
+                            .ints
+                            .iter()
+                            .any(|i| within(lo, hi, Cmp::Eq, &Value::Int(*i)))
+                        || set
+                            .strs
+                            .iter()
+                            .any(|s| within(lo, hi, Cmp::Eq, &Value::Str(s.as_str().into())))
+                }
+            }
+        }
+        _ => true,
+    }
+}
+
+/// Whether some value in `lo..=hi` can satisfy `x op c` (true when undecided).
+fn within(lo: &Value<'_>, hi: &Value<'_>, op: Cmp, c: &Value<'_>) -> bool {
+    let (Some(l), Some(h)) = (lo.compare(c), hi.compare(c)) else {
+        // Not comparable with the bounds: for numbers of other kinds, undecided.
+        return true;
+    };
+    match op {
+        Cmp::Eq => l != Ordering::Greater && h != Ordering::Less,
+        Cmp::Ne => !(l == Ordering::Equal && h == Ordering::Equal),
+        Cmp::Lt => l == Ordering::Less,
+        Cmp::Le => l != Ordering::Greater,
+        Cmp::Gt => h == Ordering::Greater,
+        Cmp::Ge => h != Ordering::Less,
+    }
+}
