@@ -51,7 +51,7 @@ def collection(c, name, dim):
     c.create_collection(name, schema=schema, num_shards=1)
 
 
-def row(i, vec, rows):
+def make_row(i, vec, rows):
     return {"id": i, "vec": vec.tolist(), "num": i * 7919 % rows, "tag": f"t{i % 10000:04d}"}
 
 
@@ -60,7 +60,7 @@ def insert_part(uri, name, vectors, ids, rows, ready, go, out):
     ready.put(1)
     go.wait()
     for s in range(0, len(ids), 5000):
-        c.insert(name, [row(int(ids[s + i]), vectors[s + i], rows) for i in range(min(5000, len(ids) - s))])
+        c.insert(name, [make_row(int(ids[s + i]), vectors[s + i], rows) for i in range(min(5000, len(ids) - s))])
     out.put(len(ids))
 
 
@@ -190,7 +190,7 @@ def main():
         collection(c, NAME, a.dim)
         t = time.perf_counter()
         for s in range(0, a.rows, 5000):
-            c.insert(NAME, [row(s + i, base[s + i], a.rows) for i in range(min(5000, a.rows - s))])
+            c.insert(NAME, [make_row(s + i, base[s + i], a.rows) for i in range(min(5000, a.rows - s))])
         say(m="insert_1", run=run, rows_per_s=round(a.rows / (time.perf_counter() - t)))
         collection(c, SCRATCH, a.dim)
         ids = np.arange(a.rows)

@@ -805,14 +805,18 @@ pub fn take_rows(fields: &[FieldData], idx: &[usize]) -> Vec<FieldData> {
     fields
         .iter()
         .map(|fd| {
+            // Field by field: cloning `fd` whole would copy its full column per call.
             let mut out = FieldData {
+                r#type: fd.r#type,
+                field_name: fd.field_name.clone(),
+                field_id: fd.field_id,
+                is_dynamic: fd.is_dynamic,
                 valid_data: if fd.valid_data.is_empty() {
                     vec![]
                 } else {
                     pick(&fd.valid_data, idx)
                 },
                 field: None,
-                ..fd.clone()
             };
             out.field = match &fd.field {
                 Some(field_data::Field::Scalars(ScalarField { data: Some(d) })) => {

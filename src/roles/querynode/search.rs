@@ -62,7 +62,7 @@ pub struct Found {
 }
 
 /// Where a row is.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum At {
     Sealed(i64),
     Growing(usize),
@@ -357,24 +357,34 @@ impl Keys {
     }
 }
 
-/// The output columns of `rows`, in that order.
+/// The output columns of `rows`, in that order: each run of rows from one chunk is
+/// taken from its columns at once.
 fn columns(d: &ShardData, rows: &[(At, usize)], output: &[i64]) -> Vec<FieldData> {
     let mut cols: Vec<FieldData> = Vec::with_capacity(output.len());
     for field in output {
         let mut col: Option<FieldData> = None;
-        for (at, row) in rows {
-            let c = chunk(d, *at);
+        let mut add = |part: FieldData| match &mut col {
+            None => col = Some(part),
+            Some(dst) => crate::schema::extend_field(dst, part),
+        };
+        for run in rows.chunk_by(|a, b| a.0 == b.0) {
+            let at = run[0].0;
+            let c = chunk(d, at);
             let Some(src) = crate::expr::Columns::column(c, *field) else {
                 continue;
             };
-            let part = match from_index(d, *at, *field, src, *row) {
-                Some(p) => p,
-                None => crate::schema::take_row(src, *row),
-            };
-            match &mut col {
-                None => col = Some(part),
-                Some(dst) => crate::schema::extend_field(dst, part),
+            let idx: Vec<usize> = run.iter().map(|(_, row)| *row).collect();
+            if let Some(first) = from_index(d, at, *field, src, idx[0]) {
+                add(first);
+                for row in &idx[1..] {
+                    add(from_index(d, at, *field, src, *row)
+                        .unwrap_or_else(|| crate::schema::take_row(src, *row)));
+                }
+                continue;
             }
+            add(crate::schema::take_rows(std::slice::from_ref(src), &idx)
+                .pop()
+                .expect("one column in, one out"));
         }
         if let Some(c) = col {
             cols.push(c);
@@ -398,11 +408,19 @@ fn from_index(d: &ShardData, at: At, field: i64, src: &FieldData, row: usize) ->
     }
     let data = index.raw_vector(row)?.to_vec();
     Some(FieldData {
+        r#type: src.r#type,
+        field_name: src.field_name.clone(),
+        field_id: src.field_id,
+        is_dynamic: src.is_dynamic,
+        valid_data: src
+            .valid_data
+            .get(row)
+            .map(|v| vec![*v])
+            .unwrap_or_default(),
         field: Some(field_data::Field::Vectors(VectorField {
             dim: v.dim,
             data: Some(vector_field::Data::FloatVector(FloatArray { data })),
         })),
-        ..src.clone()
     })
 }
 

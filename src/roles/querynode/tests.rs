@@ -150,7 +150,7 @@ fn queries_with_bounds_limits_and_deletes_answer_as_reading_every_row() {
                     &QueryInput {
                         filter: Some(&filter),
                         partitions: &[],
-                        output: &[],
+                        output: &[101],
                         limit,
                         count_only: false,
                         expire_before: 0,
@@ -161,6 +161,15 @@ fn queries_with_bounds_limits_and_deletes_answer_as_reading_every_row() {
                     l => want.iter().take(l).copied().collect(),
                 };
                 assert_eq!(keys(&found), expect, "round {round}: {text} limit {limit}");
+                // The output column holds each key's newest `n`, in key order.
+                let ns: Vec<i64> = expect.iter().map(|k| written[k].1).collect();
+                let got = match found.fields.first().and_then(|f| f.field.as_ref()) {
+                    Some(field_data::Field::Scalars(ScalarField {
+                        data: Some(scalar_field::Data::LongData(l)),
+                    })) => l.data.clone(),
+                    _ => Vec::new(),
+                };
+                assert_eq!(got, ns, "round {round}: {text} limit {limit}: n");
             }
             let count = search::query(
                 &d,
