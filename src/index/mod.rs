@@ -35,6 +35,8 @@ pub enum IndexError {
 }
 
 const MAGIC: &[u8; 4] = b"MVIX";
+/// Exact scans of at least this many floats (16 MiB) run on several cores.
+const PARALLEL_SCAN_FLOATS: usize = 1 << 22;
 const VERSION: u32 = 1;
 
 enum Body {
@@ -218,7 +220,9 @@ impl VectorIndex {
         }
     }
 
-    /// The best `k` accepted rows within `range`, every row's score computed.
+    /// The best `k` accepted rows within `range`, every row's score computed. A large
+    /// index is scanned in parts on the machine's cores (each part keeps its best `k`;
+    /// merged in row order, ties resolve as one scan resolves them: the earlier row).
     fn exact(
         &self,
         q: &[f32],
@@ -226,13 +230,43 @@ impl VectorIndex {
         accept: Option<&flat::Accept<'_>>,
         range: Option<&Range>,
     ) -> Vec<(u32, f32)> {
-        let mut top = flat::TopK::new(k, self.spec.metric);
-        for (r, v) in self.vectors.chunks_exact(self.dim).enumerate() {
-            if accept.is_none_or(|a| a(r as u32)) {
-                let s = flat::score(self.spec.metric, q, v);
-                if range.is_none_or(|range| range.contains(s)) {
-                    top.push(r as u32, s);
+        let metric = self.spec.metric;
+        let dim = self.dim;
+        let scan = |from: usize, to: usize| {
+            let mut top = flat::TopK::new(k, metric);
+            for r in from..to {
+                if accept.is_none_or(|a| a(r as u32)) {
+                    let s = flat::score(metric, q, &self.vectors[r * dim..(r + 1) * dim]);
+                    if range.is_none_or(|range| range.contains(s)) {
+                        top.push(r as u32, s);
+                    }
                 }
+            }
+            top
+        };
+        let rows = self.vectors.len() / dim.max(1);
+        let parts = if rows * dim >= PARALLEL_SCAN_FLOATS {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+        } else {
+            1
+        };
+        if parts <= 1 {
+            return scan(0, rows).into_sorted();
+        }
+        let tops: Vec<flat::TopK> = std::thread::scope(|s| {
+            let scan = &scan;
+            let handles: Vec<_> = (0..parts)
+                .map(|i| s.spawn(move || scan(rows * i / parts, rows * (i + 1) / parts)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a scan thread panicked"))
+                .collect()
+        });
+        let mut top = flat::TopK::new(k, metric);
+        for part in tops {
+            for (r, s) in part.into_sorted() {
+                top.push(r, s);
             }
         }
         top.into_sorted()

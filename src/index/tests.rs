@@ -508,3 +508,40 @@ fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metri
         }
     }
 }
+
+/// A FLAT index large enough to be scanned in parts answers exactly as one sequential
+/// scan: the same rows and scores, ties (duplicate vectors) resolved to the earlier row,
+/// with and without a filter and a range.
+#[test]
+fn a_large_flat_scan_in_parts_answers_as_one_scan() {
+    let dim = 64;
+    let n = (super::PARALLEL_SCAN_FLOATS / dim) + 1000;
+    let mut data = random_vectors(n, dim, 11);
+    // Every 1000th row repeats row 0: equal scores across the parts.
+    for r in (1000..n).step_by(1000) {
+        let (head, tail) = data.split_at_mut(r * dim);
+        tail[..dim].copy_from_slice(&head[..dim]);
+    }
+    let spec = IndexSpec {
+        kind: Kind::Flat,
+        metric: Metric::L2,
+        auto: false,
+    };
+    let idx = VectorIndex::build(spec, dim, data.clone(), 1).unwrap();
+    let p = SearchParams::default();
+    let odd = |r: u32| r % 2 == 1;
+    for (qi, q) in [data[..dim].to_vec(), random_vectors(1, dim, 12)]
+        .iter()
+        .enumerate()
+    {
+        let want = flat::search_raw(Metric::L2, &data, dim, q, 20, None, None);
+        assert_eq!(
+            idx.search_in(q, 20, &p, None, None).unwrap(),
+            want,
+            "query {qi}"
+        );
+        let want = flat::search_raw(Metric::L2, &data, dim, q, 20, Some(&odd), None);
+        let got = idx.search_in(q, 20, &p, Some((&odd, n / 2)), None).unwrap();
+        assert_eq!(got, want, "query {qi}, odd rows");
+    }
+}

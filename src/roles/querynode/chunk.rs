@@ -3,7 +3,7 @@
 //! kept per shard by primary key ([`Deletes`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::expr::{Bounds, Columns, Value};
 use crate::proto::schema::{
@@ -215,6 +215,9 @@ pub struct Chunk {
     /// The rows the shard's deletes hide, for the [`Deletes::version`] it was computed
     /// at (recomputed when the deletes change, shared by every search until then).
     hidden: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
+    /// The rows in primary-key order, made on the first key lookup (None: the rows are
+    /// stored in key order already, as ordered inserts leave them).
+    pk_order: OnceLock<Option<Vec<u32>>>,
 }
 
 impl Columns for Chunk {
@@ -276,7 +279,56 @@ impl Chunk {
             by_id,
             json,
             hidden: Mutex::new(None),
+            pk_order: OnceLock::new(),
         }
+    }
+
+    /// The primary key's field ID.
+    pub fn pk_field(&self) -> i64 {
+        self.pk_field
+    }
+
+    /// The rows whose primary key is one of `keys` (by binary search in key order, not a
+    /// scan); None when a key is of a kind that needs the general comparison (a float).
+    pub fn rows_of_keys(&self, keys: &[Value<'_>]) -> Option<Vec<u32>> {
+        let n = self.pks.len();
+        if n != self.rows {
+            return None;
+        }
+        let order = self.pk_order.get_or_init(|| {
+            let sorted = (1..n).all(|i| self.pks.get(i - 1) <= self.pks.get(i));
+            (!sorted).then(|| {
+                let mut rows: Vec<u32> = (0..n as u32).collect();
+                rows.sort_by(|a, b| self.pks.get(*a as usize).cmp(&self.pks.get(*b as usize)));
+                rows
+            })
+        });
+        let row_at = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
+        let mut out = Vec::new();
+        for k in keys {
+            let want = match (k, &self.pks) {
+                (Value::Int(i), PkColumn::Int(_)) => Pk::Int(*i),
+                (Value::Str(s), PkColumn::Str(_)) => Pk::Str(s.as_ref()),
+                // A string never equals an integer key, nor an integer a string key.
+                (Value::Str(_), PkColumn::Int(_)) | (Value::Int(_), PkColumn::Str(_)) => continue,
+                _ => return None,
+            };
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.pks.get(row_at(mid)) < want {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let mut i = lo;
+            while i < n && self.pks.get(row_at(i)) == want {
+                out.push(row_at(i) as u32);
+                i += 1;
+            }
+        }
+        Some(out)
     }
 
     /// The smallest primary key (None: unknown, or no row).

@@ -101,7 +101,20 @@ fn mask(
         return None;
     }
     let mut m = match filter {
-        Some(f) => f.select(c, c.rows),
+        Some(f) => match f
+            .primary_keys(c.pk_field())
+            .and_then(|keys| c.rows_of_keys(&keys))
+        {
+            // `pk in [...]` / `pk == v`: found by key, not scanned.
+            Some(rows) => {
+                let mut m = vec![false; c.rows];
+                for r in rows {
+                    m[r as usize] = true;
+                }
+                m
+            }
+            None => f.select(c, c.rows),
+        },
         None => vec![true; c.rows],
     };
     for row in hidden.iter().flat_map(|h| h.iter()) {
