@@ -572,7 +572,8 @@ def scale_report(a, by_size, out_dir):
             except KeyError:
                 continue
             growth = f"{vals[-1] / vals[0]:.2f}x" if vals[0] else "-"
-            lines.append(f"| {label} | {n} | " + " | ".join(f"{v:.2f}" for v in vals) + f" | {growth} |")
+            cell = (lambda v: f"{v:,.0f}") if max(vals) >= 1000 else (lambda v: f"{v:.2f}")
+            lines.append(f"| {label} | {n} | " + " | ".join(cell(v) for v in vals) + f" | {growth} |")
     try:
         import matplotlib
         matplotlib.use("Agg")
