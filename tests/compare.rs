@@ -30,6 +30,8 @@ fn the_side_by_side_comparison_with_real_milvus_runs_and_reports() {
         "| insert, 1 client, rows/s |",
         "| search ef 64, 1 client(s): QPS |",
         "| memory loaded, RSS MiB |",
+        "| filter `num == x` (1 row): p50 ms |",
+        "| filter `tag like \"t012%\"` (rows / 1000), limit 10: p99 ms |",
         "## Rootcoord takeover",
         "| this project | 1 | ",
     ] {
