@@ -712,6 +712,23 @@ fn template_array(a: &TemplateArrayValue) -> R<Value<'static>> {
     }))
 }
 
+/// The values `field` can take in a row the filter selects, when the filter bounds it
+/// to a list: `f == v`, `f in [...]`, an `and` with such a part (the first one found: the
+/// others only narrow it further) or an `or` whose every part has one (their union).
+pub fn key_values(e: &Expr, field: i64) -> Option<Vec<Value<'static>>> {
+    match e {
+        Expr::And(xs) => xs.iter().find_map(|x| key_values(x, field)),
+        Expr::Or(xs) => {
+            let mut out = Vec::new();
+            for x in xs {
+                out.extend(key_values(x, field)?);
+            }
+            Some(out)
+        }
+        _ => primary_keys(e, field),
+    }
+}
+
 /// `pk in [...]` / `pk == v` → the keys.
 pub fn primary_keys(e: &Expr, pk: i64) -> Option<Vec<Value<'static>>> {
     match e {

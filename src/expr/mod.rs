@@ -108,6 +108,13 @@ impl Filter {
         &self.fields
     }
 
+    /// The values `field_id` can take in the rows it selects, when it bounds them to a
+    /// list (`f == v`, `f in [...]`, within `and`, or in every part of an `or`): what
+    /// partition-key pruning hashes.
+    pub fn key_values(&self, field_id: i64) -> Option<Vec<Value<'static>>> {
+        compile::key_values(&self.root, field_id)
+    }
+
     /// The primary keys it selects when it is exactly `pk in [...]` or `pk == v`
     /// (the form `delete(ids=...)` and `get` send): integers or strings.
     pub fn primary_keys(&self, pk_field: i64) -> Option<Vec<Value<'static>>> {

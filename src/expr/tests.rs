@@ -439,3 +439,27 @@ fn chunk_bounds_rule_out_ranges_and_lists_outside_them() {
     assert!(may("id + 1 > 100"));
     assert!(may("product['price'] > 100000"));
 }
+
+#[test]
+fn key_values_bound_a_field_through_and_and_or() {
+    let schema = schema(true);
+    let vals = |e: &str| {
+        Filter::compile(e, &schema, &HashMap::new())
+            .unwrap()
+            .key_values(102)
+            .map(|v| v.into_iter().map(|x| format!("{x:?}")).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        vals("color == 'red'"),
+        Some(vec!["Str(\"red\")".to_string()])
+    );
+    assert_eq!(vals("id > 3 and color in ['a']").map(|v| v.len()), Some(1));
+    assert_eq!(
+        vals("color == 'a' or color in ['b', 'c']").map(|v| v.len()),
+        Some(3)
+    );
+    assert_eq!(vals("color == 'a' or id == 2"), None);
+    assert_eq!(vals("not (color == 'a')"), None);
+    assert_eq!(vals("color != 'a'"), None);
+    assert_eq!(vals("color like 'a%'"), None);
+}

@@ -850,6 +850,18 @@ def partition_key(uri):
     check(client.query("pk_c", filter='tenant == "t3"', output_fields=["count(*)"])[0]["count(*)"] == 80, "a tenant's rows")
     hits = client.search("pk_c", data=[[1.0, 3.0, 0.0, 0.0]], filter='tenant == "t3"', limit=5, output_fields=["tenant"])
     check(len(hits[0]) == 5 and all(h["entity"]["tenant"] == "t3" for h in hits[0]), f"a tenant's search {hits}")
+    # Partition-key pruning: a filter that bounds the key reads only the partitions its
+    # values hash to (the query's cost is the rows it read).
+    cost_all = client.query("pk_c", filter="id >= 0", output_fields=["id"]).extra["cost"]
+    one = client.query("pk_c", filter='tenant == "t3" and id >= 0', output_fields=["id"])
+    check(len(one) == 80 and 80 <= one.extra["cost"] <= cost_all // 2,
+          f"a key filter reads its partition only: cost {one.extra['cost']} of {cost_all}")
+    two = client.query("pk_c", filter='tenant in ["t3", "t4"] or tenant == "t5"', output_fields=["id"])
+    check(len(two) == 240 and two.extra["cost"] < cost_all,
+          f"a key list reads its partitions only: cost {two.extra['cost']} of {cost_all}")
+    other = client.query("pk_c", filter='tenant == "t3" or id == 1', output_fields=["id"])
+    check(len(other) == 81 and other.extra["cost"] == cost_all,
+          f"a filter that does not bound the key reads every partition: {other.extra['cost']} of {cost_all}")
     client.delete("pk_c", filter='tenant == "t3"')
     check(client.query("pk_c", filter="", output_fields=["count(*)"])[0]["count(*)"] == 720, "a tenant deleted")
     manual = "not support manually specifying the partition names if partition key mode is used"

@@ -88,13 +88,17 @@ impl Proxy {
                 limit.max(0) + offset
             )));
         }
-        if !req.expr.trim().is_empty() {
-            Filter::compile(&req.expr, &schema, &req.expr_template_values).map_err(|e| {
-                invalid(format!(
-                    "failed to create query plan: {e}: invalid parameter"
-                ))
-            })?;
-        }
+        let filter = if req.expr.trim().is_empty() {
+            None
+        } else {
+            Some(
+                Filter::compile(&req.expr, &schema, &req.expr_template_values).map_err(|e| {
+                    invalid(format!(
+                        "failed to create query plan: {e}: invalid parameter"
+                    ))
+                })?,
+            )
+        };
         let out = if count {
             super::read::Output {
                 ids: vec![],
@@ -103,7 +107,8 @@ impl Proxy {
         } else {
             output_fields(&schema, &req.output_fields, true)?
         };
-        let partitions = loaded.partitions(&req.partition_names)?;
+        let partitions =
+            loaded.key_partitions(loaded.partitions(&req.partition_names)?, filter.as_ref());
         let freshness = self.freshness(
             &loaded.record,
             req.consistency_level,

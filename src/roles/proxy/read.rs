@@ -11,6 +11,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 
 use super::Proxy;
+use crate::expr::{Filter, Value};
 use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::follower::Follower;
 use crate::meta::index::{IndexDefs, IndexKeys};
@@ -106,6 +107,55 @@ impl Loaded {
             ids.push(p.id);
         }
         Ok(ids)
+    }
+}
+
+impl Loaded {
+    /// `partitions` narrowed, in a partition-key collection, to those the filter's values
+    /// of the key hash to (as Milvus prunes them): a row with another key value cannot
+    /// match, and every row is stored in the partition its key hashes to (the write
+    /// path's `partition_key_slots`). Unchanged when the filter does not bound the key
+    /// to a list of integers or strings, or when nothing would remain.
+    pub fn key_partitions(&self, partitions: Vec<i64>, filter: Option<&Filter>) -> Vec<i64> {
+        let schema = self.schema();
+        let (Some(key), Some(filter)) = (crate::schema::partition_key_field(schema), filter) else {
+            return partitions;
+        };
+        let Some(values) = filter.key_values(key.field_id) else {
+            return partitions;
+        };
+        let named: Vec<(String, i64)> = self
+            .record
+            .partitions
+            .iter()
+            .map(|p| (p.name.clone(), p.id))
+            .collect();
+        let ordered = crate::schema::partition_key_partitions(&named);
+        if ordered.is_empty() {
+            return partitions;
+        }
+        let n = ordered.len();
+        let mut ids = Vec::new();
+        for v in &values {
+            let slot = match (key.data_type(), v) {
+                (DataType::Int64, Value::Int(i)) => crate::schema::hash::hash_int64(*i),
+                (DataType::VarChar, Value::Str(s)) => crate::schema::hash::hash_varchar(s),
+                // A string never equals an integer key, nor an integer a string key.
+                (DataType::Int64, Value::Str(_)) | (DataType::VarChar, Value::Int(_)) => continue,
+                _ => return partitions,
+            };
+            ids.push(ordered[slot as usize % n]);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if !partitions.is_empty() {
+            ids.retain(|id| partitions.contains(id));
+        }
+        if ids.is_empty() {
+            partitions
+        } else {
+            ids
+        }
     }
 }
 

@@ -318,13 +318,17 @@ impl Proxy {
                 })?
         };
         // The filter is checked first (Milvus plans it before it reads the vectors).
-        if !req.dsl.trim().is_empty() {
-            Filter::compile(&req.dsl, &schema, &req.expr_template_values).map_err(|e| {
-                invalid(format!(
-                    "failed to create query plan: {e}: invalid parameter"
-                ))
-            })?;
-        }
+        let filter = if req.dsl.trim().is_empty() {
+            None
+        } else {
+            Some(
+                Filter::compile(&req.dsl, &schema, &req.expr_template_values).map_err(|e| {
+                    invalid(format!(
+                        "failed to create query plan: {e}: invalid parameter"
+                    ))
+                })?,
+            )
+        };
         let dim = dim_of(field);
         let group = PlaceholderGroup::decode(req.placeholder_group.as_slice())
             .map_err(|e| invalid(format!("the search data cannot be decoded: {e}")))?;
@@ -425,7 +429,8 @@ impl Proxy {
         };
         let want = (k.topk + k.offset) as usize;
         let sp = SearchParams::parse(&k.params, &spec, want).map_err(invalid)?;
-        let partitions = loaded.partitions(&req.partition_names)?;
+        let partitions =
+            loaded.key_partitions(loaded.partitions(&req.partition_names)?, filter.as_ref());
         let out = output_fields(&schema, &req.output_fields, false)?;
         // The shards return the grouped field's column (after the asked ones when it is
         // not one of them): the merge groups by it.
