@@ -424,8 +424,13 @@ def aliases(uri):
     expect_error("alter onto a collection name", lambda: client.alter_alias("films", "books"),
                  "1601", "alias and collection name conflict[database=default][alias=books]")
     check(client.has_collection("books"), "the refused drops dropped nothing")
-    # alter_alias moves the alias: the next call through it reaches the other collection.
+    # alter_alias moves the alias: the next call through it reaches the other collection;
+    # a search iterator begun through it refuses to go on in another collection.
+    it = client.search_iterator("shelf", data=[[1.0, 9.0, 0.0, 0.0]], batch_size=3, limit=9)
+    check([h["id"] for h in it.next()] == [9, 8, 7], "the iterator's first page")
     client.alter_alias("films", "shelf")
+    expect_error("an iterator across an alias change", it.next,
+                 "alias or database may have been changed")
     check(client.describe_alias("shelf")["collection_name"] == "films", "shelf now stands for films")
     check(client.list_aliases("books")["aliases"] == ["library"], "books kept library only")
     check(client.get_collection_stats("shelf")["row_count"] == 0, "stats of films through the moved alias")

@@ -46,6 +46,9 @@ struct Knobs {
     iter_token: Option<String>,
     /// A search iterator v2 page after the first: the last score of the page before.
     last_bound: Option<f64>,
+    /// The collection ID the client resolved the name to when it began (pymilvus's
+    /// search iterator sends it with every page).
+    collection_id: Option<i64>,
 }
 
 /// A new search iterator's token: opaque to the client, which sends it back with every
@@ -203,6 +206,7 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
         iterator,
         iter_token,
         last_bound,
+        collection_id: get("collection_id").and_then(|v| v.parse().ok()),
     })
 }
 
@@ -287,6 +291,17 @@ impl Proxy {
         let loaded = self.loaded(db, &req.collection_name).await?;
         let schema = loaded.schema().clone();
         let k = knobs(&req.search_params)?;
+        // A search iterator pinned the collection at its start: an alias or database
+        // that now names another collection must not splice two collections' pages.
+        if let Some(id) = k
+            .collection_id
+            .filter(|id| *id > 0 && *id != loaded.record.id)
+        {
+            return Err(invalid(format!(
+                "collection id:{id} in the request is not consistent to that in the search context,alias or database may have been changed: {}: invalid parameter",
+                loaded.record.id
+            )));
+        }
         let vector_fields: Vec<&FieldSchema> = schema
             .fields
             .iter()
