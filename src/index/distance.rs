@@ -178,18 +178,92 @@ pub fn dot_u8(a: &[u8], b: &[u8]) -> u32 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
+    use std::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps, _mm256_sub_ps,
+    };
+
+    /// The sum of the 8 lanes.
+    ///
+    /// # Safety
+    /// The CPU must support AVX.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lanes(v: __m256) -> f32 {
+        let mut out = [0f32; 8];
+        // SAFETY: `out` is 32 bytes, the size of one register.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out.iter().sum()
+    }
+
+    /// Two independent fused multiply-add chains of 8 lanes (one chain waits on the
+    /// add latency at every step).
+    ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn l2(a: &[f32], b: &[f32]) -> f32 {
-        super::l2_portable(a, b)
+        let n = a.len().min(b.len());
+        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        // SAFETY (every load below): i + 8 (or i + 16) <= n, inside both slices.
+        while i + 16 <= n {
+            unsafe {
+                let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+                let d1 = _mm256_sub_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                );
+                s0 = _mm256_fmadd_ps(d0, d0, s0);
+                s1 = _mm256_fmadd_ps(d1, d1, s1);
+            }
+            i += 16;
+        }
+        if i + 8 <= n {
+            unsafe {
+                let d = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+                s0 = _mm256_fmadd_ps(d, d, s0);
+            }
+            i += 8;
+        }
+        let tail: f32 = a[i..n]
+            .iter()
+            .zip(&b[i..n])
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum();
+        // SAFETY: AVX2 and FMA are enabled here.
+        unsafe { lanes(_mm256_add_ps(s0, s1)) + tail }
     }
 
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        super::dot_portable(a, b)
+        let n = a.len().min(b.len());
+        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        // SAFETY (every load below): i + 8 (or i + 16) <= n, inside both slices.
+        while i + 16 <= n {
+            unsafe {
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+                s1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    s1,
+                );
+            }
+            i += 16;
+        }
+        if i + 8 <= n {
+            unsafe {
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+            }
+            i += 8;
+        }
+        let tail: f32 = a[i..n].iter().zip(&b[i..n]).map(|(x, y)| x * y).sum();
+        // SAFETY: AVX2 and FMA are enabled here.
+        unsafe { lanes(_mm256_add_ps(s0, s1)) + tail }
     }
 
     pub fn l2_safe(a: &[f32], b: &[f32]) -> f32 {
