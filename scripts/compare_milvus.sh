@@ -13,6 +13,10 @@
 #   scripts/compare_milvus.sh                      # the full run (about 30 minutes)
 #   scripts/compare_milvus.sh --rows 10000 --queries 100 --runs 1 --ha-term 1 --ha-kill 1 \
 #       --out /tmp/compare                         # the small run CI does
+#   scripts/compare_milvus.sh --sizes 100000,300000,1000000 --index FLAT --queries 20 \
+#       --ef 64 --clients 1 --runs 1 --skip-ha     # each size in turn: an "At scale"
+#                                                  # section with growth factors and
+#                                                  # docs/img/scale_measures.png (~20 min)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
