@@ -16,7 +16,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::compile::{Cmp, ConstSet, Expr, FieldRef, Func};
+use super::compile::{self, Cmp, ConstSet, Expr, FieldRef};
 use super::eval::{self, Columns};
 use super::value::{self, LikeToken, Value};
 use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData};
@@ -97,21 +97,11 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
     }
 }
 
-/// Whether `e` always evaluates to a boolean (so `not e` is its negation row by row).
+/// Whether `e` always evaluates to a boolean (so `not e` is its negation row by row):
+/// what the compiler knows to be boolean, but a Bool field itself, which is null in a
+/// null row.
 fn always_bool(e: &Expr) -> bool {
-    match e {
-        Expr::Const(v) => matches!(v, Value::Bool(_)),
-        Expr::Not(_)
-        | Expr::And(_)
-        | Expr::Or(_)
-        | Expr::Cmp(..)
-        | Expr::In(..)
-        | Expr::Like(..)
-        | Expr::IsNull(..)
-        | Expr::Exists(_) => true,
-        Expr::Call(f, _) => *f != Func::ArrayLength,
-        Expr::Field(_) | Expr::Arith(..) | Expr::Neg(_) => false,
-    }
+    compile::is_boolean(e) && !matches!(e, Expr::Field(_))
 }
 
 /// The row evaluator over every row.
@@ -340,62 +330,35 @@ impl Bounds {
     /// The bounds of a flat scalar column; None for other columns (JSON, arrays,
     /// vectors), which are never skipped on.
     pub fn of(col: &FieldData) -> Option<Bounds> {
-        let valid = |i: usize| col.valid_data.get(i) != Some(&false);
-        fn span<T: PartialOrd + Copy>(xs: impl Iterator<Item = T>) -> Option<(T, T)> {
-            xs.fold(None, |acc, x| match acc {
-                None => Some((x, x)),
-                Some((lo, hi)) => Some((if x < lo { x } else { lo }, if x > hi { x } else { hi })),
-            })
+        /// The smallest and largest of the non-null `xs` (comparable ones only: NaN,
+        /// which compares with nothing, is left out), as values.
+        fn span<T: PartialOrd + Copy>(
+            xs: &[T],
+            valid: &[bool],
+            value: impl Fn(T) -> Value<'static>,
+        ) -> Option<(Value<'static>, Value<'static>)> {
+            xs.iter()
+                .enumerate()
+                .filter(|(i, x)| valid.get(*i) != Some(&false) && x.partial_cmp(x).is_some())
+                .fold(None, |acc: Option<(T, T)>, (_, &x)| match acc {
+                    None => Some((x, x)),
+                    Some((lo, hi)) => {
+                        Some((if x < lo { x } else { lo }, if x > hi { x } else { hi }))
+                    }
+                })
+                .map(|(lo, hi)| (value(lo), value(hi)))
         }
-        let set = |xs: &[f64]| {
-            span(
-                xs.iter()
-                    .enumerate()
-                    .filter(|(i, x)| valid(*i) && !x.is_nan())
-                    .map(|(_, x)| *x),
-            )
-            .map(|(a, b)| (Value::Float(a), Value::Float(b)))
-        };
+        let valid = &col.valid_data;
         let r = match scalars(col)? {
-            D::BoolData(d) => span(
-                d.data
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| valid(*i))
-                    .map(|(_, b)| *b),
-            )
-            .map(|(a, b)| (Value::Bool(a), Value::Bool(b))),
-            D::IntData(d) => span(
-                d.data
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| valid(*i))
-                    .map(|(_, x)| i64::from(*x)),
-            )
-            .map(|(a, b)| (Value::Int(a), Value::Int(b))),
-            D::LongData(d) => span(
-                d.data
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| valid(*i))
-                    .map(|(_, x)| *x),
-            )
-            .map(|(a, b)| (Value::Int(a), Value::Int(b))),
-            D::FloatData(d) => set(&d.data.iter().map(|x| f64::from(*x)).collect::<Vec<_>>()),
-            D::DoubleData(d) => set(&d.data),
-            D::StringData(d) => span(
-                d.data
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| valid(*i))
-                    .map(|(_, s)| s.as_str()),
-            )
-            .map(|(a, b)| {
-                (
-                    Value::Str(a.to_string().into()),
-                    Value::Str(b.to_string().into()),
-                )
-            }),
+            D::BoolData(d) => span(&d.data, valid, Value::Bool),
+            D::IntData(d) => span(&d.data, valid, |x| Value::Int(i64::from(x))),
+            D::LongData(d) => span(&d.data, valid, Value::Int),
+            D::FloatData(d) => span(&d.data, valid, |x| Value::Float(f64::from(x))),
+            D::DoubleData(d) => span(&d.data, valid, Value::Float),
+            D::StringData(d) => {
+                let strs: Vec<&str> = d.data.iter().map(String::as_str).collect();
+                span(&strs, valid, |s| Value::Str(s.to_string().into()))
+            }
             _ => return None,
         };
         Some(match r {

@@ -191,6 +191,11 @@ pub fn identifier(text: &str, schema: &CollectionSchema) -> R<FieldRef> {
     ctx.path(path)
 }
 
+/// Whether `e` is known to produce a boolean (a predicate).
+pub fn is_boolean(e: &Expr) -> bool {
+    kind(e) == Kind::Bool
+}
+
 fn kind(e: &Expr) -> Kind {
     match e {
         Expr::Const(Value::Bool(_)) => Kind::Bool,
