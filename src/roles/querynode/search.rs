@@ -133,6 +133,22 @@ fn wanted(partitions: &[i64], c: &Chunk) -> bool {
     partitions.is_empty() || partitions.contains(&c.partition)
 }
 
+/// The chunks of `partitions` (all when empty): sealed segments, then growing rows.
+fn sources(d: &ShardData, partitions: &[i64]) -> Vec<At> {
+    let sealed = d
+        .sealed
+        .iter()
+        .filter(|(_, s)| wanted(partitions, &s.chunk))
+        .map(|(id, _)| At::Sealed(*id));
+    let growing = d
+        .growing
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| wanted(partitions, c))
+        .map(|(i, _)| At::Growing(i));
+    sealed.chain(growing).collect()
+}
+
 fn better(metric: Metric, a: f32, b: f32) -> Ordering {
     if metric.higher_is_better() {
         b.partial_cmp(&a).unwrap_or(Ordering::Equal)
@@ -202,19 +218,7 @@ fn candidates(
     let cosine = input.metric == Metric::Cosine;
     let mut scanned = 0;
     let mut truncated = false;
-    let mut sources: Vec<At> = d
-        .sealed
-        .iter()
-        .filter(|(_, s)| wanted(input.partitions, &s.chunk))
-        .map(|(id, _)| At::Sealed(*id))
-        .collect();
-    sources.extend(
-        d.growing
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| wanted(input.partitions, c))
-            .map(|(i, _)| At::Growing(i)),
-    );
+    let sources = sources(d, input.partitions);
     for at in sources {
         let c = chunk(d, at);
         let m = mask(c, &d.deletes, input.filter, input.expire_before);
@@ -460,19 +464,7 @@ pub struct QueryInput<'a> {
 pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
     let mut rows: Vec<(At, usize)> = Vec::new();
     let mut count = 0i64;
-    let mut sources: Vec<At> = d
-        .sealed
-        .iter()
-        .filter(|(_, s)| wanted(input.partitions, &s.chunk))
-        .map(|(id, _)| At::Sealed(*id))
-        .collect();
-    sources.extend(
-        d.growing
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| wanted(input.partitions, c))
-            .map(|(i, _)| At::Growing(i)),
-    );
+    let mut sources = sources(d, input.partitions);
     let limit = if input.count_only { 0 } else { input.limit };
     if limit > 0 {
         // Unknown smallest keys first (None orders before any key).
