@@ -195,13 +195,26 @@ mod avx {
         out.iter().sum()
     }
 
-    /// Two independent fused multiply-add chains of 8 lanes (one chain waits on the
-    /// add latency at every step).
+    /// `sum f(a[i], b[i])` over both slices, with `f` a fused multiply-add on 8 lanes at a
+    /// time in two independent chains (one chain waits on the add latency at every step):
+    /// squared differences for L2, products for the inner product.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn l2(a: &[f32], b: &[f32]) -> f32 {
+    unsafe fn fused<const L2: bool>(a: &[f32], b: &[f32]) -> f32 {
+        #[inline(always)]
+        fn step<const L2: bool>(x: __m256, y: __m256, acc: __m256) -> __m256 {
+            // SAFETY: only called from `fused`, which runs with AVX2 and FMA enabled.
+            unsafe {
+                if L2 {
+                    let d = _mm256_sub_ps(x, y);
+                    _mm256_fmadd_ps(d, d, acc)
+                } else {
+                    _mm256_fmadd_ps(x, y, acc)
+                }
+            }
+        }
         let n = a.len().min(b.len());
         let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
@@ -209,45 +222,8 @@ mod avx {
         // SAFETY (every load below): i + 8 (or i + 16) <= n, inside both slices.
         while i + 16 <= n {
             unsafe {
-                let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-                let d1 = _mm256_sub_ps(
-                    _mm256_loadu_ps(pa.add(i + 8)),
-                    _mm256_loadu_ps(pb.add(i + 8)),
-                );
-                s0 = _mm256_fmadd_ps(d0, d0, s0);
-                s1 = _mm256_fmadd_ps(d1, d1, s1);
-            }
-            i += 16;
-        }
-        if i + 8 <= n {
-            unsafe {
-                let d = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-                s0 = _mm256_fmadd_ps(d, d, s0);
-            }
-            i += 8;
-        }
-        let tail: f32 = a[i..n]
-            .iter()
-            .zip(&b[i..n])
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum();
-        // SAFETY: AVX2 and FMA are enabled here.
-        unsafe { lanes(_mm256_add_ps(s0, s1)) + tail }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut i = 0;
-        // SAFETY (every load below): i + 8 (or i + 16) <= n, inside both slices.
-        while i + 16 <= n {
-            unsafe {
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
-                s1 = _mm256_fmadd_ps(
+                s0 = step::<L2>(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+                s1 = step::<L2>(
                     _mm256_loadu_ps(pa.add(i + 8)),
                     _mm256_loadu_ps(pb.add(i + 8)),
                     s1,
@@ -257,23 +233,27 @@ mod avx {
         }
         if i + 8 <= n {
             unsafe {
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+                s0 = step::<L2>(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
             }
             i += 8;
         }
-        let tail: f32 = a[i..n].iter().zip(&b[i..n]).map(|(x, y)| x * y).sum();
+        let tail: f32 = a[i..n]
+            .iter()
+            .zip(&b[i..n])
+            .map(|(x, y)| if L2 { (x - y) * (x - y) } else { x * y })
+            .sum();
         // SAFETY: AVX2 and FMA are enabled here.
         unsafe { lanes(_mm256_add_ps(s0, s1)) + tail }
     }
 
     pub fn l2_safe(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: chosen only after `is_x86_feature_detected!` found AVX2 and FMA.
-        unsafe { l2(a, b) }
+        unsafe { fused::<true>(a, b) }
     }
 
     pub fn dot_safe(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: as above.
-        unsafe { dot(a, b) }
+        unsafe { fused::<false>(a, b) }
     }
 }
 
