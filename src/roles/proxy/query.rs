@@ -88,17 +88,7 @@ impl Proxy {
                 limit.max(0) + offset
             )));
         }
-        let filter = if req.expr.trim().is_empty() {
-            None
-        } else {
-            Some(
-                Filter::compile(&req.expr, &schema, &req.expr_template_values).map_err(|e| {
-                    invalid(format!(
-                        "failed to create query plan: {e}: invalid parameter"
-                    ))
-                })?,
-            )
-        };
+        let filter = super::read::plan_filter(&req.expr, &schema, &req.expr_template_values)?;
         let out = if count {
             super::read::Output {
                 ids: vec![],

@@ -585,6 +585,25 @@ pub fn output_fields(
 }
 
 /// A refused parameter (code 1100).
+/// A read's filter compiled against the schema (None when empty), refused as Milvus
+/// refuses a plan it cannot make.
+pub fn plan_filter(
+    expr: &str,
+    schema: &CollectionSchema,
+    templates: &HashMap<String, crate::proto::schema::TemplateValue>,
+) -> Result<Option<Filter>, Status> {
+    if expr.trim().is_empty() {
+        return Ok(None);
+    }
+    Filter::compile(expr, schema, templates)
+        .map(Some)
+        .map_err(|e| {
+            invalid(format!(
+                "failed to create query plan: {e}: invalid parameter"
+            ))
+        })
+}
+
 pub fn invalid(why: impl Into<String>) -> Status {
     error(code::PARAMETER_INVALID, why)
 }

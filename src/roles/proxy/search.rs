@@ -9,7 +9,6 @@ use prost::Message;
 
 use super::read::{append_row, invalid, output_columns, output_fields, Loaded};
 use super::Proxy;
-use crate::expr::Filter;
 use crate::index::params::{self, Metric, Range, SearchParams};
 use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
 use crate::proto::milvus as pb;
@@ -333,17 +332,7 @@ impl Proxy {
                 })?
         };
         // The filter is checked first (Milvus plans it before it reads the vectors).
-        let filter = if req.dsl.trim().is_empty() {
-            None
-        } else {
-            Some(
-                Filter::compile(&req.dsl, &schema, &req.expr_template_values).map_err(|e| {
-                    invalid(format!(
-                        "failed to create query plan: {e}: invalid parameter"
-                    ))
-                })?,
-            )
-        };
+        let filter = super::read::plan_filter(&req.dsl, &schema, &req.expr_template_values)?;
         let dim = dim_of(field);
         let group = PlaceholderGroup::decode(req.placeholder_group.as_slice())
             .map_err(|e| invalid(format!("the search data cannot be decoded: {e}")))?;
