@@ -119,7 +119,14 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
     let listener = axum::serve::ListenerExt::tap_io(listener, |s: &mut tokio::net::TcpStream| {
         let _ = s.set_nodelay(true);
     });
-    let http = tokio::spawn(async move { axum::serve(listener, router).await });
+    // Client addresses reach handlers (authentication failures are logged by address).
+    let http = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
     let code = tokio::select! {
         code = component.run(&ctx) => code,
         name = signals.first() => {

@@ -174,6 +174,14 @@ pub fn all_keys() -> Vec<KeyDef> {
         key("rootCoord.maxPartitionNum", "4096", Kind::Count),
         key("proxy.maxFieldNum", "64", Kind::Count),
         key("proxy.coordRetryTimeout", "0", Kind::Count),
+        key("common.security.authorizationEnabled", "false", Kind::Bool),
+        key("common.security.defaultRootPassword", "Milvus", Kind::Text),
+        key("common.security.superUsers", "", Kind::Text),
+        key("proxy.maxUsernameLength", "32", Kind::Count),
+        key("proxy.minPasswordLength", "6", Kind::Count),
+        key("proxy.maxPasswordLength", "256", Kind::Count),
+        key("proxy.maxUserNum", "100", Kind::Count),
+        key("proxy.maxRoleNum", "10", Kind::Count),
     ];
     for (name, default) in GRPC_SIZES.iter().zip(GRPC_DEFAULTS) {
         keys.push(key(

@@ -143,6 +143,28 @@ pub struct ProxyConfig {
     pub coord_retry_timeout: Duration,
 }
 
+/// Authentication and authorization (`common.security.*` and the proxy's user limits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityConfig {
+    /// `common.security.authorizationEnabled`: every client call must name a user and
+    /// its password, and is checked against the user's roles.
+    pub authorization_enabled: bool,
+    /// `common.security.defaultRootPassword`: the password `root` is created with.
+    pub default_root_password: String,
+    /// `common.security.superUsers`: users (besides `root`) every privilege check passes.
+    pub super_users: Vec<String>,
+    /// `proxy.maxUsernameLength`.
+    pub max_username_length: usize,
+    /// `proxy.minPasswordLength`.
+    pub min_password_length: usize,
+    /// `proxy.maxPasswordLength`.
+    pub max_password_length: usize,
+    /// `proxy.maxUserNum`: the most users (root included).
+    pub max_user_num: usize,
+    /// `proxy.maxRoleNum`: the most roles besides the built-in `admin` and `public`.
+    pub max_role_num: usize,
+}
+
 /// An external service's address (MinIO, Pulsar), carried for the data plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceAddress {
@@ -301,6 +323,8 @@ pub struct Config {
     pub segment: SegmentConfig,
     /// `common.gracefulTime`: staleness allowed by Bounded consistency.
     pub graceful_time: Duration,
+    /// Users, passwords and privileges.
+    pub security: SecurityConfig,
     roles: BTreeMap<Role, RoleConfig>,
 }
 
@@ -570,6 +594,40 @@ impl<'a> Typed<'a> {
         Ok(on)
     }
 
+    fn security(&self) -> Result<SecurityConfig, ConfigError> {
+        let min = self.number("proxy.minPasswordLength", 1)? as usize;
+        let max = self.number("proxy.maxPasswordLength", 1)? as usize;
+        if max < min {
+            return Err(self.invalid(
+                "proxy.maxPasswordLength",
+                &format!("expected at least proxy.minPasswordLength ({min})"),
+            ));
+        }
+        let root = self.text("common.security.defaultRootPassword");
+        if root.len() < min || root.len() > max {
+            return Err(self.invalid(
+                "common.security.defaultRootPassword",
+                &format!("expected a password of {min} to {max} characters (proxy.minPasswordLength, proxy.maxPasswordLength)"),
+            ));
+        }
+        Ok(SecurityConfig {
+            authorization_enabled: self.boolean("common.security.authorizationEnabled")?,
+            default_root_password: root,
+            super_users: self
+                .text("common.security.superUsers")
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect(),
+            max_username_length: self.number("proxy.maxUsernameLength", 1)? as usize,
+            min_password_length: min,
+            max_password_length: max,
+            max_user_num: self.number("proxy.maxUserNum", 1)? as usize,
+            max_role_num: self.number("proxy.maxRoleNum", 0)? as usize,
+        })
+    }
+
     fn build(&self) -> Result<Config, ConfigError> {
         let mut roles = BTreeMap::new();
         for role in Role::ALL {
@@ -655,6 +713,7 @@ impl<'a> Typed<'a> {
                 },
             },
             graceful_time: self.millis("common.gracefulTime")?,
+            security: self.security()?,
             root_coord: RootCoordConfig {
                 hot_standby: self.boolean("rootCoord.hotStandby")?,
                 max_database_num: self.number("rootCoord.maxDatabaseNum", 1)? as usize,

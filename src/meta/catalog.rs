@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prost::Message;
 
+use super::auth::{AuthKeys, AuthState};
 use crate::proto::rootcoord::{CollectionRecord, DatabaseRecord};
 
 /// The ID of the `default` database, which always exists.
@@ -28,6 +29,8 @@ pub const DEFAULT_PARTITION: &str = "_default";
 #[derive(Debug, Clone)]
 pub struct CatalogKeys {
     prefix: String,
+    /// The users, roles and grants (`credential/`), part of the catalog.
+    pub auth: AuthKeys,
 }
 
 impl CatalogKeys {
@@ -35,6 +38,7 @@ impl CatalogKeys {
     pub fn new(meta_root: &str) -> Self {
         CatalogKeys {
             prefix: format!("{meta_root}/root-coord/"),
+            auth: AuthKeys::new(meta_root),
         }
     }
 
@@ -105,6 +109,7 @@ pub struct Catalog {
     coll_revision: HashMap<i64, i64>,
     names: HashSet<String>,
     aliases: HashMap<(i64, String), i64>,
+    auth: AuthState,
 }
 
 impl Catalog {
@@ -119,6 +124,9 @@ impl Catalog {
         let Some(rest) = key.strip_prefix(keys.prefix()) else {
             return Ok(());
         };
+        if rest.starts_with("credential/") {
+            return self.auth.apply_put(&keys.auth, key, value, revision);
+        }
         if rest.starts_with("names/") {
             self.names.insert(key.to_string());
             if let Some((db, alias)) = alias_of_key(rest) {
@@ -147,6 +155,9 @@ impl Catalog {
         let Some(rest) = key.strip_prefix(keys.prefix()) else {
             return;
         };
+        if rest.starts_with("credential/") {
+            return self.auth.apply_delete(&keys.auth, key);
+        }
         if rest.starts_with("names/") {
             self.names.remove(key);
             if let Some(k) = alias_of_key(rest) {
@@ -177,6 +188,11 @@ impl Catalog {
             self.coll_by_name
                 .remove(&(old.db_id, collection_name(&old).to_string()));
         }
+    }
+
+    /// Users, roles and grants.
+    pub fn auth(&self) -> &AuthState {
+        &self.auth
     }
 
     /// The database named `name` (the `default` one exists even before it is stored).

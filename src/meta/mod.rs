@@ -3,6 +3,7 @@
 //! them into memory (an active coordinator and its hot standby write and follow their
 //! own; other roles follow them read-only).
 
+pub mod auth;
 pub mod catalog;
 pub mod data;
 pub mod follower;

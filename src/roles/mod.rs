@@ -68,7 +68,12 @@ impl Component {
         let router = match self {
             Component::RootCoord(rc) => routes!(rootcoord::service::Service::server(rc.clone())),
             // The proxy also serves Milvus's RESTful API v2 on its port.
+            // Users are checked before tonic decodes a call.
             Component::Proxy(p) => routes!(proxy::service::Service::server(p.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    p.clone(),
+                    proxy::auth::grpc_gate,
+                ))
                 .merge(proxy::rest::router(p.clone())),
             Component::DataCoord(d) => routes!(datacoord::service::Service::server(d.clone())),
             Component::IndexCoord(i) => {

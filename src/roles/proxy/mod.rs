@@ -7,6 +7,7 @@
 //! querynodes serving each shard, found through records followed from etcd (`read`);
 //! replicas, segments, statistics and the topology are read, never changed (`info`).
 
+pub mod auth;
 mod compact;
 mod flush;
 mod hybrid;
@@ -19,6 +20,7 @@ mod read;
 pub mod rest;
 mod search;
 pub mod service;
+mod users;
 mod write;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -41,6 +43,7 @@ pub struct Proxy {
     indexcoord: ActiveIndexCoord,
     querycoord: ActiveQueryCoord,
     connections: AtomicI64,
+    auth: auth::Gate,
     writes: write::WriteState,
     reads: read::ReadState,
 }
@@ -65,6 +68,7 @@ impl Proxy {
             ctx.role,
         );
         Arc::new(Proxy {
+            auth: auth::Gate::new(&ctx),
             ctx,
             rootcoord,
             datacoord,

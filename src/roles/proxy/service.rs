@@ -10,6 +10,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response};
 
 use super::Proxy;
+use crate::auth::Caller;
 use crate::coord_client::CoordError;
 use crate::proto::common::{ServerInfo, Status};
 use crate::proto::milvus as pb;
@@ -84,7 +85,7 @@ impl Proxy {
 
 /// The database a request is about: its own `db_name` if set, else the `dbname`
 /// metadata, else `default`.
-fn db_of<T>(req: &Request<T>, own: &str) -> String {
+pub(crate) fn db_of<T>(req: &Request<T>, own: &str) -> String {
     if !own.is_empty() {
         return own.to_string();
     }
@@ -268,6 +269,7 @@ impl MilvusService for Service {
     }
 
     async fn create_database(&self, req: Request<pb::CreateDatabaseRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         let m = req.into_inner();
         self.forward(
             true,
@@ -278,6 +280,7 @@ impl MilvusService for Service {
     }
 
     async fn drop_database(&self, req: Request<pb::DropDatabaseRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         let m = req.into_inner();
         self.forward(true, m, |mut c, r| async move { c.drop_database(r).await })
             .await
@@ -300,14 +303,17 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeDatabaseRequest>,
     ) -> Reply<pb::DescribeDatabaseResponse> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, describe_database, read)
     }
 
     async fn create_collection(&self, req: Request<pb::CreateCollectionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, create_collection, write)
     }
 
     async fn drop_collection(&self, req: Request<pb::DropCollectionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, drop_collection, write)
     }
 
@@ -326,6 +332,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeCollectionRequest>,
     ) -> Reply<pb::DescribeCollectionResponse> {
+        self.0.auth.authorize(&req)?;
         if req.get_ref().collection_id == 0 {
             refuse!(
                 names::collection(&req.get_ref().collection_name),
@@ -356,10 +363,41 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ShowCollectionsRequest>,
     ) -> Reply<pb::ShowCollectionsResponse> {
-        scoped!(self, req, show_collections, read)
+        let caller = req.extensions().get::<Caller>().cloned();
+        let db = db_of(&req, &req.get_ref().db_name);
+        let mut r: Response<pb::ShowCollectionsResponse> =
+            scoped!(self, req, show_collections, read)?;
+        // As Milvus 2.5: a user sees the collections its roles have privileges on.
+        if self.0.auth.enabled() {
+            let auth = &self.0.auth;
+            let keep: Vec<bool> = r
+                .get_ref()
+                .collection_names
+                .iter()
+                .map(|n| auth.sees_collection(caller.as_ref(), &db, n))
+                .collect();
+            let m = r.get_mut();
+            fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+                if v.len() == keep.len() {
+                    let mut i = 0;
+                    v.retain(|_| {
+                        i += 1;
+                        keep[i - 1]
+                    });
+                }
+            }
+            retain(&mut m.collection_names, &keep);
+            retain(&mut m.collection_ids, &keep);
+            retain(&mut m.created_timestamps, &keep);
+            retain(&mut m.created_utc_timestamps, &keep);
+            retain(&mut m.in_memory_percentages, &keep);
+            retain(&mut m.query_service_available, &keep);
+        }
+        Ok(r)
     }
 
     async fn create_partition(&self, req: Request<pb::CreatePartitionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -372,6 +410,7 @@ impl MilvusService for Service {
     }
 
     async fn drop_partition(&self, req: Request<pb::DropPartitionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -387,6 +426,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::HasPartitionRequest>,
     ) -> Reply<pb::BoolResponse> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -402,6 +442,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ShowPartitionsRequest>,
     ) -> Reply<pb::ShowPartitionsResponse> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -414,6 +455,7 @@ impl MilvusService for Service {
     }
 
     async fn insert(&self, req: Request<pb::InsertRequest>) -> Reply<pb::MutationResult> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.insert(&db, req.into_inner(), false).await,
@@ -421,6 +463,7 @@ impl MilvusService for Service {
     }
 
     async fn upsert(&self, req: Request<pb::UpsertRequest>) -> Reply<pb::MutationResult> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         let r = req.into_inner();
         let as_insert = pb::InsertRequest {
@@ -437,6 +480,7 @@ impl MilvusService for Service {
     }
 
     async fn delete(&self, req: Request<pb::DeleteRequest>) -> Reply<pb::MutationResult> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -450,6 +494,7 @@ impl MilvusService for Service {
     }
 
     async fn flush(&self, req: Request<pb::FlushRequest>) -> Reply<pb::FlushResponse> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         let wait = client_deadline(&req);
         Ok(Response::new(
@@ -461,6 +506,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetFlushStateRequest>,
     ) -> Reply<pb::GetFlushStateResponse> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.get_flush_state(&db, req.into_inner()).await,
@@ -468,6 +514,7 @@ impl MilvusService for Service {
     }
 
     async fn create_index(&self, req: Request<pb::CreateIndexRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
@@ -479,6 +526,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeIndexRequest>,
     ) -> Reply<pb::DescribeIndexResponse> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             names::collection(&req.get_ref().collection_name),
             pb::DescribeIndexResponse
@@ -490,6 +538,7 @@ impl MilvusService for Service {
     }
 
     async fn drop_index(&self, req: Request<pb::DropIndexRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
@@ -501,6 +550,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetCollectionStatisticsRequest>,
     ) -> Reply<pb::GetCollectionStatisticsResponse> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0
@@ -510,6 +560,7 @@ impl MilvusService for Service {
     }
 
     async fn load_collection(&self, req: Request<pb::LoadCollectionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
@@ -521,6 +572,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ReleaseCollectionRequest>,
     ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
@@ -529,6 +581,7 @@ impl MilvusService for Service {
     }
 
     async fn load_partitions(&self, req: Request<pb::LoadPartitionsRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -547,6 +600,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ReleasePartitionsRequest>,
     ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -565,6 +619,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetLoadingProgressRequest>,
     ) -> Reply<pb::GetLoadingProgressResponse> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             names::collection(&req.get_ref().collection_name),
             pb::GetLoadingProgressResponse
@@ -579,6 +634,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetLoadStateRequest>,
     ) -> Reply<pb::GetLoadStateResponse> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             names::collection(&req.get_ref().collection_name),
             pb::GetLoadStateResponse
@@ -590,6 +646,7 @@ impl MilvusService for Service {
     }
 
     async fn search(&self, req: Request<pb::SearchRequest>) -> Reply<pb::SearchResults> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(self.0.search(&db, req.into_inner()).await))
     }
@@ -598,6 +655,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::HybridSearchRequest>,
     ) -> Reply<pb::SearchResults> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.hybrid_search(&db, req.into_inner()).await,
@@ -605,6 +663,7 @@ impl MilvusService for Service {
     }
 
     async fn query(&self, req: Request<pb::QueryRequest>) -> Reply<pb::QueryResults> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             collection_and_partitions(
                 &req.get_ref().collection_name,
@@ -618,6 +677,7 @@ impl MilvusService for Service {
     }
 
     async fn alter_collection(&self, req: Request<pb::AlterCollectionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         use crate::schema::properties::{LAZYLOAD_KEY, MMAP_KEY};
         let r = req.get_ref();
         refuse!(names::collection(&r.collection_name), Status);
@@ -638,6 +698,7 @@ impl MilvusService for Service {
     }
 
     async fn rename_collection(&self, req: Request<pb::RenameCollectionRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(names::collection(&req.get_ref().new_name), Status);
         if !req.get_ref().new_db_name.is_empty() {
             refuse!(names::database(&req.get_ref().new_db_name), Status);
@@ -647,14 +708,17 @@ impl MilvusService for Service {
 
     // Aliases: the rootcoord checks names in Milvus's order (the alias first).
     async fn create_alias(&self, req: Request<pb::CreateAliasRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, create_alias, write)
     }
 
     async fn drop_alias(&self, req: Request<pb::DropAliasRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, drop_alias, write)
     }
 
     async fn alter_alias(&self, req: Request<pb::AlterAliasRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, alter_alias, write)
     }
 
@@ -662,6 +726,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeAliasRequest>,
     ) -> Reply<pb::DescribeAliasResponse> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, describe_alias, read)
     }
 
@@ -669,6 +734,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ListAliasesRequest>,
     ) -> Reply<pb::ListAliasesResponse> {
+        self.0.auth.authorize(&req)?;
         scoped!(self, req, list_aliases, read)
     }
 
@@ -707,6 +773,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetIndexStateRequest>,
     ) -> Reply<pb::GetIndexStateResponse> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.get_index_state(&db, req.into_inner()).await,
@@ -717,6 +784,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetIndexBuildProgressRequest>,
     ) -> Reply<pb::GetIndexBuildProgressResponse> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.get_index_build_progress(&db, req.into_inner()).await,
@@ -727,6 +795,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::GetIndexStatisticsRequest>,
     ) -> Reply<pb::GetIndexStatisticsResponse> {
+        self.0.auth.authorize(&req)?;
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
             self.0.get_index_statistics(&db, req.into_inner()).await,
@@ -734,6 +803,7 @@ impl MilvusService for Service {
     }
 
     async fn flush_all(&self, req: Request<pb::FlushAllRequest>) -> Reply<pb::FlushAllResponse> {
+        self.0.auth.authorize(&req)?;
         // No database named in the request: every database (Milvus's FlushAll), not
         // the connection's.
         let db = req.get_ref().db_name.clone();
@@ -798,6 +868,7 @@ impl MilvusService for Service {
     }
 
     async fn alter_index(&self, req: Request<pb::AlterIndexRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         refuse!(names::collection(&req.get_ref().collection_name), Status);
         let db = db_of(&req, &req.get_ref().db_name);
         Ok(Response::new(
@@ -806,6 +877,7 @@ impl MilvusService for Service {
     }
 
     async fn alter_database(&self, req: Request<pb::AlterDatabaseRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         // The database named, else the connection's (Milvus: empty is `default`).
         let db = db_of(&req, &req.get_ref().db_name);
         let mut m = req.into_inner();
@@ -818,6 +890,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::AlterCollectionFieldRequest>,
     ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         use crate::schema::properties::{check_field_keys, field_key, MMAP_KEY};
         let r = req.get_ref();
         refuse!(names::collection(&r.collection_name), Status);
@@ -839,6 +912,7 @@ impl MilvusService for Service {
     }
 
     async fn import(&self, req: Request<pb::ImportRequest>) -> Reply<pb::ImportResponse> {
+        self.0.auth.authorize(&req)?;
         refuse!(
             names::collection(&req.get_ref().collection_name),
             pb::ImportResponse
@@ -851,6 +925,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::ManualCompactionRequest>,
     ) -> Reply<pb::ManualCompactionResponse> {
+        self.0.auth.authorize(&req)?;
         if !req.get_ref().collection_name.is_empty() {
             refuse!(
                 names::collection(&req.get_ref().collection_name),
@@ -902,8 +977,9 @@ impl MilvusService for Service {
 
     async fn list_resource_groups(
         &self,
-        _req: Request<pb::ListResourceGroupsRequest>,
+        req: Request<pb::ListResourceGroupsRequest>,
     ) -> Reply<pb::ListResourceGroupsResponse> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(self.0.list_resource_groups()))
     }
 
@@ -911,6 +987,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DescribeResourceGroupRequest>,
     ) -> Reply<pb::DescribeResourceGroupResponse> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(
             self.0.describe_resource_group(req.into_inner()).await,
         ))
@@ -920,6 +997,7 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::CreateResourceGroupRequest>,
     ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(
             self.0.create_resource_group(req.into_inner()),
         ))
@@ -929,54 +1007,206 @@ impl MilvusService for Service {
         &self,
         req: Request<pb::DropResourceGroupRequest>,
     ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(self.0.drop_resource_group(req.into_inner())))
     }
 
     async fn update_resource_groups(
         &self,
-        _req: Request<pb::UpdateResourceGroupsRequest>,
+        req: Request<pb::UpdateResourceGroupsRequest>,
     ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(
             self.0.refuse_resource_group_change("UpdateResourceGroups"),
         ))
     }
 
-    async fn transfer_node(&self, _req: Request<pb::TransferNodeRequest>) -> Reply<Status> {
+    async fn transfer_node(&self, req: Request<pb::TransferNodeRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(
             self.0.refuse_resource_group_change("TransferNode"),
         ))
     }
 
-    async fn transfer_replica(&self, _req: Request<pb::TransferReplicaRequest>) -> Reply<Status> {
+    async fn transfer_replica(&self, req: Request<pb::TransferReplicaRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
         Ok(Response::new(
             self.0.refuse_resource_group_change("TransferReplica"),
+        ))
+    }
+
+    async fn create_credential(&self, req: Request<pb::CreateCredentialRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0.create_credential(req.into_inner()).await,
+        ))
+    }
+
+    async fn update_credential(&self, req: Request<pb::UpdateCredentialRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        let caller = req.extensions().get::<Caller>().cloned();
+        Ok(Response::new(
+            self.0
+                .update_credential(caller.as_ref(), req.into_inner())
+                .await,
+        ))
+    }
+
+    async fn delete_credential(&self, req: Request<pb::DeleteCredentialRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0.delete_credential(req.into_inner()).await,
+        ))
+    }
+
+    async fn list_cred_users(
+        &self,
+        req: Request<pb::ListCredUsersRequest>,
+    ) -> Reply<pb::ListCredUsersResponse> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0
+                .rbac_read(req.into_inner(), |mut c, r| async move {
+                    c.list_cred_users(r).await
+                })
+                .await,
+        ))
+    }
+
+    async fn create_role(&self, req: Request<pb::CreateRoleRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(self.0.create_role(req.into_inner()).await))
+    }
+
+    async fn drop_role(&self, req: Request<pb::DropRoleRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(self.0.drop_role(req.into_inner()).await))
+    }
+
+    async fn operate_user_role(&self, req: Request<pb::OperateUserRoleRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0.operate_user_role(req.into_inner()).await,
+        ))
+    }
+
+    async fn select_role(
+        &self,
+        req: Request<pb::SelectRoleRequest>,
+    ) -> Reply<pb::SelectRoleResponse> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0
+                .rbac_read(req.into_inner(), |mut c, r| async move {
+                    c.select_role(r).await
+                })
+                .await,
+        ))
+    }
+
+    async fn select_user(
+        &self,
+        req: Request<pb::SelectUserRequest>,
+    ) -> Reply<pb::SelectUserResponse> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0
+                .rbac_read(req.into_inner(), |mut c, r| async move {
+                    c.select_user(r).await
+                })
+                .await,
+        ))
+    }
+
+    async fn operate_privilege(&self, req: Request<pb::OperatePrivilegeRequest>) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        let caller = req.extensions().get::<Caller>().cloned();
+        Ok(Response::new(
+            self.0
+                .operate_privilege(caller.as_ref(), req.into_inner())
+                .await,
+        ))
+    }
+
+    async fn operate_privilege_v2(
+        &self,
+        req: Request<pb::OperatePrivilegeV2Request>,
+    ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        let caller = req.extensions().get::<Caller>().cloned();
+        Ok(Response::new(
+            self.0
+                .operate_privilege_v2(caller.as_ref(), req.into_inner())
+                .await,
+        ))
+    }
+
+    async fn select_grant(
+        &self,
+        req: Request<pb::SelectGrantRequest>,
+    ) -> Reply<pb::SelectGrantResponse> {
+        self.0.auth.authorize_select_grant(&req)?;
+        Ok(Response::new(
+            self.0
+                .rbac_read(req.into_inner(), |mut c, r| async move {
+                    c.select_grant(r).await
+                })
+                .await,
+        ))
+    }
+
+    async fn create_privilege_group(
+        &self,
+        req: Request<pb::CreatePrivilegeGroupRequest>,
+    ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0.create_privilege_group(req.into_inner()).await,
+        ))
+    }
+
+    async fn drop_privilege_group(
+        &self,
+        req: Request<pb::DropPrivilegeGroupRequest>,
+    ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0.drop_privilege_group(req.into_inner()).await,
+        ))
+    }
+
+    async fn list_privilege_groups(
+        &self,
+        req: Request<pb::ListPrivilegeGroupsRequest>,
+    ) -> Reply<pb::ListPrivilegeGroupsResponse> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0
+                .rbac_read(req.into_inner(), |mut c, r| async move {
+                    c.list_privilege_groups(r).await
+                })
+                .await,
+        ))
+    }
+
+    async fn operate_privilege_group(
+        &self,
+        req: Request<pb::OperatePrivilegeGroupRequest>,
+    ) -> Reply<Status> {
+        self.0.auth.authorize(&req)?;
+        Ok(Response::new(
+            self.0.operate_privilege_group(req.into_inner()).await,
         ))
     }
 
     not_served! {
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
         load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
-        create_credential(CreateCredentialRequest) -> Status = "CreateCredential";
-        update_credential(UpdateCredentialRequest) -> Status = "UpdateCredential";
-        delete_credential(DeleteCredentialRequest) -> Status = "DeleteCredential";
-        list_cred_users(ListCredUsersRequest) -> pb::ListCredUsersResponse = "ListCredUsers";
-        create_role(CreateRoleRequest) -> Status = "CreateRole";
-        drop_role(DropRoleRequest) -> Status = "DropRole";
-        operate_user_role(OperateUserRoleRequest) -> Status = "OperateUserRole";
-        select_role(SelectRoleRequest) -> pb::SelectRoleResponse = "SelectRole";
-        select_user(SelectUserRequest) -> pb::SelectUserResponse = "SelectUser";
-        operate_privilege(OperatePrivilegeRequest) -> Status = "OperatePrivilege";
-        operate_privilege_v2(OperatePrivilegeV2Request) -> Status = "OperatePrivilegeV2";
-        select_grant(SelectGrantRequest) -> pb::SelectGrantResponse = "SelectGrant";
         list_indexed_segment(ListIndexedSegmentRequest) -> pb::ListIndexedSegmentResponse = "ListIndexedSegment";
         describe_segment_index_data(DescribeSegmentIndexDataRequest) -> pb::DescribeSegmentIndexDataResponse = "DescribeSegmentIndexData";
         replicate_message(ReplicateMessageRequest) -> pb::ReplicateMessageResponse = "ReplicateMessage";
         backup_rbac(BackupRbacMetaRequest) -> pb::BackupRbacMetaResponse = "BackupRBAC";
         restore_rbac(RestoreRbacMetaRequest) -> Status = "RestoreRBAC";
-        create_privilege_group(CreatePrivilegeGroupRequest) -> Status = "CreatePrivilegeGroup";
-        drop_privilege_group(DropPrivilegeGroupRequest) -> Status = "DropPrivilegeGroup";
-        list_privilege_groups(ListPrivilegeGroupsRequest) -> pb::ListPrivilegeGroupsResponse = "ListPrivilegeGroups";
-        operate_privilege_group(OperatePrivilegeGroupRequest) -> Status = "OperatePrivilegeGroup";
         run_analyzer(RunAnalyzerRequest) -> pb::RunAnalyzerResponse = "RunAnalyzer";
     }
 }

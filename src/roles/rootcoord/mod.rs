@@ -5,6 +5,7 @@
 mod alias;
 mod alter;
 mod ddl;
+mod rbac;
 mod rename;
 pub mod requests;
 pub mod service;
@@ -200,6 +201,7 @@ impl Coordinator for Arc<RootCoord> {
             follower.wait_applied(rev, Duration::from_secs(5)).await;
         }
         self.write_missing_name_keys(&store, &follower).await?;
+        self.create_root_user(&store, &follower).await?;
         let renewer = {
             let (tso, gid, store) = (self.tso.clone(), self.gid.clone(), store.clone());
             tokio::spawn(async move {

@@ -231,4 +231,84 @@ impl RootCoordApi for Service {
     ) -> Reply<pb::ListAliasesResponse> {
         read_call!(self, req, list_aliases)
     }
+
+    async fn put_credential(&self, req: Request<rc::CredentialChange>) -> Reply<Status> {
+        write_call!(self, req, put_credential)
+    }
+
+    async fn delete_credential(&self, req: Request<pb::DeleteCredentialRequest>) -> Reply<Status> {
+        write_call!(self, req, delete_credential)
+    }
+
+    async fn list_cred_users(
+        &self,
+        req: Request<pb::ListCredUsersRequest>,
+    ) -> Reply<pb::ListCredUsersResponse> {
+        read_call!(self, req, list_cred_users)
+    }
+
+    async fn create_role(&self, req: Request<pb::CreateRoleRequest>) -> Reply<Status> {
+        write_call!(self, req, create_role)
+    }
+
+    async fn drop_role(&self, req: Request<pb::DropRoleRequest>) -> Reply<Status> {
+        write_call!(self, req, drop_role)
+    }
+
+    async fn operate_user_role(&self, req: Request<pb::OperateUserRoleRequest>) -> Reply<Status> {
+        write_call!(self, req, operate_user_role)
+    }
+
+    async fn select_role(
+        &self,
+        req: Request<pb::SelectRoleRequest>,
+    ) -> Reply<pb::SelectRoleResponse> {
+        read_call!(self, req, select_role)
+    }
+
+    async fn select_user(
+        &self,
+        req: Request<pb::SelectUserRequest>,
+    ) -> Reply<pb::SelectUserResponse> {
+        read_call!(self, req, select_user)
+    }
+
+    async fn operate_privilege(&self, req: Request<pb::OperatePrivilegeRequest>) -> Reply<Status> {
+        write_call!(self, req, operate_privilege)
+    }
+
+    async fn select_grant(
+        &self,
+        req: Request<pb::SelectGrantRequest>,
+    ) -> Reply<pb::SelectGrantResponse> {
+        read_call!(self, req, select_grant)
+    }
+
+    async fn create_privilege_group(
+        &self,
+        req: Request<pb::CreatePrivilegeGroupRequest>,
+    ) -> Reply<Status> {
+        write_call!(self, req, create_privilege_group)
+    }
+
+    async fn drop_privilege_group(
+        &self,
+        req: Request<pb::DropPrivilegeGroupRequest>,
+    ) -> Reply<Status> {
+        write_call!(self, req, drop_privilege_group)
+    }
+
+    async fn list_privilege_groups(
+        &self,
+        req: Request<pb::ListPrivilegeGroupsRequest>,
+    ) -> Reply<pb::ListPrivilegeGroupsResponse> {
+        read_call!(self, req, list_privilege_groups)
+    }
+
+    async fn operate_privilege_group(
+        &self,
+        req: Request<pb::OperatePrivilegeGroupRequest>,
+    ) -> Reply<Status> {
+        write_call!(self, req, operate_privilege_group)
+    }
 }

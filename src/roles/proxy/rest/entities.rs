@@ -101,6 +101,25 @@ async fn write(s: Arc<Service>, c: Call, upsert: bool) -> Answer {
         num_rows: rows.len() as u32,
         ..Default::default()
     };
+    if upsert {
+        c.authorize(
+            &s,
+            pb::UpsertRequest {
+                db_name: c.db.clone(),
+                collection_name: m.collection_name.clone(),
+                ..Default::default()
+            },
+        )?;
+    } else {
+        c.authorize(
+            &s,
+            pb::InsertRequest {
+                db_name: c.db.clone(),
+                collection_name: m.collection_name.clone(),
+                ..Default::default()
+            },
+        )?;
+    }
     // The proxy's own insert (an upsert is an insert that replaces keys), as gRPC's.
     let count = s.0.insert(&c.db, m, upsert).await;
     if let Some(st) = count.status.as_ref().filter(|st| !crate::status::is_ok(st)) {
@@ -594,6 +613,7 @@ async fn hybrid_search(s: Arc<Service>, c: Call) -> Answer {
             db: c.db.clone(),
             body,
             int64: c.int64,
+            caller: c.caller.clone(),
         };
         requests.push(search_request(&sc, &schema, &name)?);
     }

@@ -28,8 +28,18 @@ fn units(c: &Call) -> Result<Vec<Vec<String>>, crate::proto::common::Status> {
     }
 }
 
+/// What import jobs need: the Import privilege on the collection (`*`: any).
+fn import_need(c: &Call, collection: &str) -> crate::proto::milvus::ImportRequest {
+    crate::proto::milvus::ImportRequest {
+        db_name: c.db.clone(),
+        collection_name: collection.to_string(),
+        ..Default::default()
+    }
+}
+
 async fn create(s: Arc<Service>, c: Call) -> Answer {
     let coll = c.string("collectionName")?;
+    c.authorize(&s, import_need(&c, &coll))?;
     let id =
         s.0.create_import(&c.db, &coll, &c.opt_string("partitionName")?, units(&c)?)
             .await?;
@@ -75,12 +85,17 @@ fn describe_json(job: &ImportJob) -> Value {
 }
 
 async fn describe(s: Arc<Service>, c: Call) -> Answer {
+    c.authorize(&s, import_need(&c, "*"))?;
     let job = s.0.import_job(job_id(&c)?).await?;
     Ok(Reply::data(describe_json(&job)))
 }
 
 async fn list(s: Arc<Service>, c: Call) -> Answer {
     let coll = c.opt_string("collectionName")?;
+    c.authorize(
+        &s,
+        import_need(&c, if coll.is_empty() { "*" } else { &coll }),
+    )?;
     let coll_id = if coll.is_empty() {
         0
     } else {

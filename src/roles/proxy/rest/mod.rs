@@ -5,8 +5,9 @@
 //! Each endpoint turns its JSON into the MilvusService request a gRPC client would send
 //! and calls the proxy's own service with it, so REST and gRPC share every check,
 //! message and behaviour; only the shapes differ. The database is the body's `dbName`
-//! (else `default`); `Authorization: Bearer ...` is read but, with no authentication in
-//! this build, not checked.
+//! (else `default`). With `common.security.authorizationEnabled`, `Authorization: Bearer
+//! user:password` must name a user and its password (else code 1800), and the service
+//! checks the user's privileges as for gRPC (code 1401 when denied).
 
 mod collections;
 mod entities;
@@ -35,6 +36,10 @@ use crate::status::{is_ok, WithStatus};
 pub const INCORRECT_PARAMETER_FORMAT: i32 = 1801;
 /// Milvus's code for a request that lacks a required parameter.
 pub const MISSING_REQUIRED_PARAMETERS: i32 = 1802;
+/// Milvus's code for a request without valid credentials (authorization enabled).
+pub const NEED_AUTHENTICATE: i32 = 1800;
+/// Milvus's code for a call the user's roles do not permit.
+pub const PERMISSION_DENIED: i32 = 1401;
 /// Milvus's code for a request that ran out of its `Request-Timeout`.
 const REQUEST_TIMEOUT: i32 = 10001;
 /// How long a request may take when it does not say (`proxy.http.requestTimeoutMs`).
@@ -84,6 +89,8 @@ pub struct Call {
     pub body: Map<String, Value>,
     /// `Accept-Type-Allow-Int64` (default: numbers).
     pub int64: crate::schema::rows::Int64s,
+    /// The verified user (with authorization enabled).
+    pub caller: Option<crate::auth::Caller>,
 }
 
 /// Reads a boolean header as Go's `ParseBool` would (None when absent or not one).
@@ -136,7 +143,12 @@ impl Call {
         let int64 = crate::schema::rows::Int64s {
             as_numbers: bool_header(headers, "Accept-Type-Allow-Int64").unwrap_or(true),
         };
-        Ok(Call { db, body, int64 })
+        Ok(Call {
+            db,
+            body,
+            int64,
+            caller: None,
+        })
     }
 
     /// A required string parameter.
@@ -208,11 +220,30 @@ impl Call {
         }
     }
 
+    /// Checks the caller may do what `message` asks (for endpoints that call the proxy
+    /// directly rather than through its gRPC service, which checks by itself).
+    pub fn authorize<T: crate::auth::privilege::Guarded>(
+        &self,
+        svc: &Service,
+        message: T,
+    ) -> Result<(), Status> {
+        checked::<Status>(
+            svc.0
+                .auth
+                .authorize(&self.request(message))
+                .map(|()| tonic::Response::new(crate::status::ok())),
+        )
+        .map(|_| ())
+    }
+
     /// A tonic request for the proxy's service, scoped to this call's database.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
         if let Ok(v) = MetadataValue::try_from(self.db.as_str()) {
             r.metadata_mut().insert(DB_HEADER, v);
+        }
+        if let Some(c) = &self.caller {
+            r.extensions_mut().insert(c.clone());
         }
         r
     }
@@ -236,11 +267,13 @@ pub fn wrong_type(key: &str, expected: &str, got: &Value) -> Status {
 
 /// The status of a service answer, as an error when it is one.
 pub fn checked<T: WithStatus>(r: Result<tonic::Response<T>, tonic::Status>) -> Result<T, Status> {
-    let r = r.map_err(|e| {
-        fail(
+    let r = r.map_err(|e| match e.code() {
+        tonic::Code::PermissionDenied => fail(PERMISSION_DENIED, e.message()),
+        tonic::Code::Unauthenticated => fail(NEED_AUTHENTICATE, e.message()),
+        _ => fail(
             crate::status::code::SERVICE_UNAVAILABLE,
             format!("{}: {}", e.code(), e.message()),
-        )
+        ),
     })?;
     let r = r.into_inner();
     let s = r.status();
@@ -275,10 +308,21 @@ where
         move |State(svc): State<Arc<Service>>, headers: HeaderMap, body: Bytes| {
             let f = f.clone();
             async move {
-                let call = match Call::parse(&headers, &body) {
+                let mut call = match Call::parse(&headers, &body) {
                     Ok(call) => call,
                     Err(s) => return envelope(Err(s)),
                 };
+                if svc.0.auth.enabled() {
+                    match super::auth::caller_of(&svc.0.auth, &headers, None).await {
+                        Ok(c) => call.caller = Some(c),
+                        Err(_) => {
+                            return envelope(Err(fail(
+                                NEED_AUTHENTICATE,
+                                "user hasn't authenticated",
+                            )))
+                        }
+                    }
+                }
                 // `Request-Timeout` (seconds), else Milvus's 30 s: HTTP 408, code 10001.
                 let limit = headers
                     .get("Request-Timeout")
