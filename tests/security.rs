@@ -73,6 +73,9 @@ fn users_passwords_and_privileges_hold_through_a_rootcoord_failover() {
         lines < 6,
         "{lines} failure lines for the six failures of one client"
     );
+    let status = procs[7].status().expect("proxy /status");
+    let failures = status["auth_failures"].as_u64().unwrap_or(0);
+    assert!(failures >= 6, "/status auth_failures {failures}: {status}");
 
     let (ok, text) = client(&["rbac", &uri]);
     assert!(

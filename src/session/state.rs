@@ -52,6 +52,9 @@ pub struct StatusReport {
     pub lease_ttl_left_ms: u64,
     /// Process id.
     pub pid: u32,
+    /// Failed client authentications since the process started (the proxy only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_failures: Option<u64>,
 }
 
 /// The state of this process's component.
@@ -59,6 +62,7 @@ pub struct ComponentState {
     role: Role,
     address: String,
     inner: Mutex<Inner>,
+    auth_failures: std::sync::atomic::AtomicU64,
 }
 
 impl ComponentState {
@@ -68,6 +72,7 @@ impl ComponentState {
             role,
             address,
             inner: Mutex::new(Inner::default()),
+            auth_failures: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -83,6 +88,12 @@ impl ComponentState {
 
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         f(&mut self.inner.lock().expect("component state lock"))
+    }
+
+    /// Counts a failed client authentication (shown by `/status`).
+    pub fn count_auth_failure(&self) {
+        self.auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets the state code.
@@ -138,6 +149,10 @@ impl ComponentState {
                 .as_ref()
                 .map_or(0, |l| l.ttl_left().as_millis() as u64),
             pid: std::process::id(),
+            auth_failures: (self.role == Role::Proxy).then(|| {
+                self.auth_failures
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            }),
         })
     }
 }

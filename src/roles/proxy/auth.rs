@@ -12,13 +12,12 @@
 //! The proxy follows the credential records in etcd itself, so a check needs no round
 //! trip and keeps working through a rootcoord failover; a password is checked with bcrypt
 //! once per user and record revision, then by its SHA-256 digest (invariant A1). A check
-//! that fails against the followed records is retried once after the follower has caught
-//! up with etcd's current revision, so a user created or a password changed a moment ago
-//! through another proxy is seen.
+//! that fails against the followed records is retried against the user's record read from
+//! etcd when that is newer, so a user created or a password changed a moment ago through
+//! another proxy is seen (A3).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -42,7 +41,7 @@ pub const BAD_CREDENTIALS: &str =
 pub const MISSING: &str = "missing authorization in header";
 /// How often a failure from one client address is logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-/// How long a check waits for the followed records to catch up.
+/// How long a proxy waits for its followed records to show its own change.
 const CATCH_UP: Duration = Duration::from_secs(3);
 
 /// The proxy's authentication and authorization state.
@@ -53,7 +52,7 @@ pub struct Gate {
     keys: AuthKeys,
     follower: OnceLock<Arc<Follower<AuthState>>>,
     verified: Verified,
-    failures: AtomicU64,
+    state: Arc<crate::session::state::ComponentState>,
     logged: Mutex<HashMap<String, (Instant, u64)>>,
 }
 
@@ -68,7 +67,7 @@ impl Gate {
             keys: AuthKeys::new(&ctx.config.etcd.meta_root()),
             follower: OnceLock::new(),
             verified: Verified::default(),
-            failures: AtomicU64::new(0),
+            state: ctx.state.clone(),
             logged: Mutex::new(HashMap::new()),
         }
     }
@@ -76,11 +75,6 @@ impl Gate {
     /// Whether calls are checked.
     pub fn enabled(&self) -> bool {
         self.enabled
-    }
-
-    /// Failed authentications since the proxy started.
-    pub fn failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
     }
 
     fn follower(&self) -> &Arc<Follower<AuthState>> {
@@ -97,33 +91,28 @@ impl Gate {
         self.follower().catalog().read().expect("auth lock")
     }
 
-    /// Waits until the followed records reflect everything etcd holds now.
-    pub async fn catch_up(&self) -> bool {
-        let key = self.keys.prefix().to_string();
-        let rev = self
-            .etcd
-            .call(|mut c| async move {
-                c.get(key, Some(etcd_client::GetOptions::new().with_count_only()))
-                    .await
-            })
-            .await
-            .ok()
-            .and_then(|r| r.header().map(|h| h.revision()));
-        match rev {
-            Some(rev) => self.follower().wait_applied(rev, CATCH_UP).await,
-            None => false,
-        }
+    /// Waits until the followed records show a change the rootcoord wrote at etcd
+    /// revision `rev` (false after a few seconds).
+    pub async fn wait_applied(&self, rev: i64) -> bool {
+        self.follower().wait_applied(rev, CATCH_UP).await
     }
 
-    /// Whether `password` is `user`'s, against the followed records as they are.
-    async fn check_once(&self, user: &str, pw: &str) -> bool {
-        let Some((hash, rev)) = self
-            .state()
-            .user(user)
-            .map(|(u, rev)| (u.encrypted_password.clone(), rev))
-        else {
-            return false;
-        };
+    /// `user`'s record as etcd holds it now (a linearizable read): its hash and revision.
+    async fn read_user(&self, user: &str) -> Option<(String, i64)> {
+        let key = self.keys.user(user);
+        let resp = self
+            .etcd
+            .call(|mut c| async move { c.get(key, None).await })
+            .await
+            .ok()?;
+        let kv = resp.kvs().first()?;
+        let record =
+            <crate::proto::rootcoord::UserRecord as prost::Message>::decode(kv.value()).ok()?;
+        Some((record.encrypted_password, kv.mod_revision()))
+    }
+
+    /// Whether `password` matches `hash` (the record at `rev`), remembered when it does.
+    async fn check(&self, user: &str, pw: &str, hash: String, rev: i64) -> bool {
         if self.verified.knows(user, pw, rev) {
             return true;
         }
@@ -139,21 +128,31 @@ impl Gate {
 
     /// The stored hash of `user`'s password, as etcd holds it now.
     pub async fn stored_hash(&self, user: &str) -> Option<String> {
-        self.catch_up().await;
-        self.state()
-            .user(user)
-            .map(|(u, _)| u.encrypted_password.clone())
+        self.read_user(user).await.map(|(hash, _)| hash)
     }
 
-    /// Whether `password` is `user`'s (retried once after catching up with etcd).
+    /// Whether `password` is `user`'s: against the followed records, and when that
+    /// fails, against etcd's own record if it differs (a user or password created
+    /// through another proxy a moment ago).
     pub async fn verify(&self, user: &str, pw: &str) -> bool {
         if self.follower().applied() == 0 {
             self.follower().wait_applied(1, CATCH_UP).await;
         }
-        if self.check_once(user, pw).await {
-            return true;
+        let followed = self
+            .state()
+            .user(user)
+            .map(|(u, rev)| (u.encrypted_password.clone(), rev));
+        if let Some((hash, rev)) = followed.clone() {
+            if self.check(user, pw, hash, rev).await {
+                return true;
+            }
         }
-        self.catch_up().await && self.check_once(user, pw).await
+        match self.read_user(user).await {
+            Some((hash, rev)) if followed.as_ref().map(|f| f.1) != Some(rev) => {
+                self.check(user, pw, hash, rev).await
+            }
+            _ => false,
+        }
     }
 
     /// The user a `user:password` token names, if the password is right.
@@ -179,7 +178,7 @@ impl Gate {
     /// Counts a failure and logs it, at most once per [`LOG_EVERY`] per client address
     /// (with how many were not logged).
     fn failed(&self, peer: Option<SocketAddr>, user: &str, why: &str) {
-        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.state.count_auth_failure();
         let addr = peer.map_or_else(|| "unknown".to_string(), |p| p.ip().to_string());
         let mut logged = self.logged.lock().expect("logged lock");
         if logged.len() > 10_000 {

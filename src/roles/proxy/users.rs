@@ -41,12 +41,16 @@ impl Proxy {
         ) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Status>, tonic::Status>>,
     {
-        let s = match self.rootcoord.call_write(message, f).await {
+        let mut s = match self.rootcoord.call_write(message, f).await {
             Ok(s) => s,
             Err(e) => return coord_down(e),
         };
-        if is_ok(&s) && self.auth.enabled() {
-            self.auth.catch_up().await;
+        let revision = s
+            .extra_info
+            .remove(crate::roles::rootcoord::rbac::REVISION_KEY)
+            .and_then(|r| r.parse().ok());
+        if let (true, Some(rev)) = (is_ok(&s), revision) {
+            self.auth.wait_applied(rev).await;
         }
         s
     }

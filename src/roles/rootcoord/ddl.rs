@@ -71,6 +71,8 @@ pub(super) struct Change<'a> {
     a: Arc<Active>,
     _one: tokio::sync::MutexGuard<'a, ()>,
     request: Option<String>,
+    /// The etcd revision its write was applied at (0 before).
+    pub(super) revision: std::sync::atomic::AtomicI64,
 }
 
 /// A place in the DDL queue, given back on drop.
@@ -198,6 +200,7 @@ impl RootCoord {
             a,
             _one: one,
             request,
+            revision: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -262,6 +265,7 @@ impl RootCoord {
                     .wait_applied(rev, Duration::from_secs(10))
                     .await
                 {
+                    c.revision.store(rev, Ordering::SeqCst);
                     ok()
                 } else {
                     self.stale.store(true, Ordering::SeqCst);

@@ -5,7 +5,7 @@
 mod alias;
 mod alter;
 mod ddl;
-mod rbac;
+pub mod rbac;
 mod rename;
 pub mod requests;
 pub mod service;

@@ -74,6 +74,20 @@ fn key_safe(what: &str, name: &str) -> Result<(), Status> {
     Ok(())
 }
 
+/// Where a successful change's status names the etcd revision it was written at, for
+/// the proxy to wait until its own followed records show it (it strips the key).
+pub const REVISION_KEY: &str = "revision";
+
+/// `s`, with the revision of `c`'s write when it succeeded.
+fn with_revision(mut s: Status, c: &super::ddl::Change<'_>) -> Status {
+    let rev = c.revision.load(std::sync::atomic::Ordering::SeqCst);
+    if crate::status::is_ok(&s) && rev > 0 {
+        s.extra_info
+            .insert(REVISION_KEY.to_string(), rev.to_string());
+    }
+    s
+}
+
 impl RootCoord {
     /// Writes `root` with the configured default password if no root user is stored
     /// (the first activation of a cluster).
@@ -167,12 +181,15 @@ impl RootCoord {
                 }
             }
         };
-        self.commit_if(
+        with_revision(
+            self.commit_if(
+                &c,
+                vec![when],
+                vec![TxnOp::put(key, record.encode_to_vec(), None)],
+            )
+            .await,
             &c,
-            vec![when],
-            vec![TxnOp::put(key, record.encode_to_vec(), None)],
         )
-        .await
     }
 
     /// `DeleteCredential`: the user and its role memberships.
@@ -204,7 +221,7 @@ impl RootCoord {
             }
             ops
         };
-        self.commit(&c, ops).await
+        with_revision(self.commit(&c, ops).await, &c)
     }
 
     /// `ListCredUsers`.
@@ -245,12 +262,15 @@ impl RootCoord {
             name,
             created_ms: now_ms(),
         };
-        self.commit_if(
+        with_revision(
+            self.commit_if(
+                &c,
+                vec![Compare::version(key.clone(), CompareOp::Equal, 0)],
+                vec![TxnOp::put(key, record.encode_to_vec(), None)],
+            )
+            .await,
             &c,
-            vec![Compare::version(key.clone(), CompareOp::Equal, 0)],
-            vec![TxnOp::put(key, record.encode_to_vec(), None)],
         )
-        .await
     }
 
     /// `DropRole`: refused while it has grants unless `force_drop`; its memberships go
@@ -290,7 +310,7 @@ impl RootCoord {
             );
             ops
         };
-        self.commit(&c, ops).await
+        with_revision(self.commit(&c, ops).await, &c)
     }
 
     /// `OperateUserRole`: adds a user to a role or removes it (both idempotent).
@@ -317,6 +337,11 @@ impl RootCoord {
             if auth.user(&user).is_none() {
                 return if add { user_not_found(&user) } else { ok() };
             }
+            // Nothing to remove: done, without a write (a delete of no key makes no
+            // event to wait for).
+            if !add && !auth.roles_of(&user).contains(&role) {
+                return ok();
+            }
         }
         let key = self.keys.auth.user_role(&user, &role);
         let op = if add {
@@ -324,7 +349,7 @@ impl RootCoord {
         } else {
             TxnOp::delete(key, None)
         };
-        self.commit(&c, vec![op]).await
+        with_revision(self.commit(&c, vec![op]).await, &c)
     }
 
     /// `SelectRole`: one role (or every role when none is named), with its users when
@@ -435,12 +460,23 @@ impl RootCoord {
             }
         }
         let key = self.keys.auth.grant(&record);
-        let op = if req.r#type == pb::OperatePrivilegeType::Grant as i32 {
+        let grant = req.r#type == pb::OperatePrivilegeType::Grant as i32;
+        // Revoking what is not granted: done, without a write (no event to wait for).
+        if !grant
+            && !self
+                .read()
+                .auth()
+                .grants_of(&record.role)
+                .any(|g| self.keys.auth.grant(g) == key)
+        {
+            return ok();
+        }
+        let op = if grant {
             TxnOp::put(key, record.encode_to_vec(), None)
         } else {
             TxnOp::delete(key, None)
         };
-        self.commit(&c, vec![op]).await
+        with_revision(self.commit(&c, vec![op]).await, &c)
     }
 
     /// Checks a grant names an existing role (not `admin`), an object type, an object
@@ -576,12 +612,15 @@ impl RootCoord {
             name,
             privileges: vec![],
         };
-        self.commit_if(
+        with_revision(
+            self.commit_if(
+                &c,
+                vec![Compare::version(key.clone(), CompareOp::Equal, 0)],
+                vec![TxnOp::put(key, record.encode_to_vec(), None)],
+            )
+            .await,
             &c,
-            vec![Compare::version(key.clone(), CompareOp::Equal, 0)],
-            vec![TxnOp::put(key, record.encode_to_vec(), None)],
         )
-        .await
     }
 
     /// `DropPrivilegeGroup`: refused while a role is granted it.
@@ -611,8 +650,11 @@ impl RootCoord {
                 }
             }
         }
-        self.commit(&c, vec![TxnOp::delete(self.keys.auth.group(&name), None)])
-            .await
+        with_revision(
+            self.commit(&c, vec![TxnOp::delete(self.keys.auth.group(&name), None)])
+                .await,
+            &c,
+        )
     }
 
     /// `ListPrivilegeGroups`: the built-in groups, then the user-defined ones.
@@ -672,14 +714,17 @@ impl RootCoord {
         } else {
             group.privileges.retain(|p| !names.contains(p));
         }
-        self.commit(
+        with_revision(
+            self.commit(
+                &c,
+                vec![TxnOp::put(
+                    self.keys.auth.group(&name),
+                    group.encode_to_vec(),
+                    None,
+                )],
+            )
+            .await,
             &c,
-            vec![TxnOp::put(
-                self.keys.auth.group(&name),
-                group.encode_to_vec(),
-                None,
-            )],
         )
-        .await
     }
 }
