@@ -34,6 +34,9 @@
 #                   is the "before"
 #   --no-report     run the suite only
 #   --keep-data     keep the cluster's data (etcd, NATS store, segment files) in --out
+#   --auth          run the roles with common.security.authorizationEnabled; the smoke
+#                   check and the suite connect as root:Milvus (for test_milvus_client_rbac.py,
+#                   whose tests are tagged RBAC: --tags RBAC)
 #   --export GIT_DIR REF DEST   export tests/python_client of REF from the git repository
 #                   GIT_DIR into DEST/python_client with its provenance file, and exit
 #                   (SUITE_REPO names the repository in the report; default GIT_DIR)
@@ -67,6 +70,7 @@ OUT=""
 DOCS=""
 REPORT=true
 KEEP_DATA=false
+AUTH=false
 POSITIONAL=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -78,6 +82,7 @@ while [[ $# -gt 0 ]]; do
         --docs) [[ $# -ge 2 ]] || usage_error "--docs needs a value"; DOCS=$2; shift ;;
         --no-report) REPORT=false ;;
         --keep-data) KEEP_DATA=true ;;
+        --auth) AUTH=true ;;
         --export)
             [[ $# -ge 4 ]] || usage_error "--export needs GIT_DIR REF DEST"
             git_dir=$2 ref=$3 dest=$4
@@ -277,6 +282,8 @@ PIDS+=("$(cat "$DATA/nats/nats.pid")") NAMES+=(nats)
 mkdir -p "$DATA/storage" "$DATA/pids" "$DATA/run"
 config_args=()
 [[ -z ${MILVUS_SUITE_CONFIG:-} ]] || config_args=(--config "$MILVUS_SUITE_CONFIG")
+AUTH_ENV=()
+! $AUTH || AUTH_ENV=(COMMON_SECURITY_AUTHORIZATION_ENABLED=true)
 ROLE_PIDS=()
 for role in "${ROLES[@]}"; do
     prefix=${PREFIX[$role]}
@@ -287,6 +294,7 @@ for role in "${ROLES[@]}"; do
             NATSMQ_ADDRESS="nats://127.0.0.1:$NATS_PORT" \
             LOCAL_STORAGE_PATH="$DATA/storage" \
             MILVUS_PID_DIR="$DATA/pids" \
+            "${AUTH_ENV[@]}" \
             "${prefix}_ADDRESS=127.0.0.1" \
             "${prefix}_PORT=${PORT[$role]}" \
             "$MILVUS_BIN" run "$role" "${config_args[@]}"
@@ -317,10 +325,10 @@ done
 if ! NO_PROXY='*' no_proxy='*' timeout 60 "$PY" -c '
 import sys
 from pymilvus import MilvusClient
-c = MilvusClient(uri=sys.argv[1], timeout=30)
+c = MilvusClient(uri=sys.argv[1], token=sys.argv[2], timeout=30)
 c.list_collections()
 print("server version:", c.get_server_version())
-' "http://127.0.0.1:$PROXY_PORT" >"$LOGS/smoke.out" 2>&1; then
+' "http://127.0.0.1:$PROXY_PORT" "$($AUTH && echo root:Milvus)" >"$LOGS/smoke.out" 2>&1; then
     cat "$LOGS/smoke.out" >&2
     die "pymilvus cannot list collections through the proxy on port $PROXY_PORT"
 fi
@@ -337,6 +345,7 @@ PYTEST_ARGS+=(
     -rfE
 )
 [[ -z $KEXPR ]] || PYTEST_ARGS+=(-k "$KEXPR")
+! $AUTH || PYTEST_ARGS+=(--user root --password Milvus --token root:Milvus)
 [[ $WORKERS == 1 ]] || PYTEST_ARGS+=(-n "$WORKERS" --dist loadgroup)
 echo "$ME: pytest ${PYTEST_ARGS[*]}  (in $SUITE_DIR; output $OUT/pytest.log)"
 start_epoch=$(date +%s)

@@ -28,4 +28,5 @@ pub mod session;
 pub mod status;
 pub mod storage;
 pub mod testkit;
+pub mod tls;
 pub mod wal;

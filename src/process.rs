@@ -60,6 +60,24 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
             return exit::RUNTIME;
         }
     };
+    // TLS on the client port (the proxy's only): a bad certificate, key or CA stops the
+    // process before it binds, with the key that names the file.
+    let tls_mode = config.security.tls.mode;
+    let tls = if role == Role::Proxy && tls_mode > 0 {
+        match crate::tls::server_config(&config.security.tls) {
+            Ok(c) => {
+                log::info!(mode = tls_mode; "TLS on the client port");
+                Some(c)
+            }
+            Err(e) => {
+                log::error!(error:% = e; "cannot set up TLS (common.security.tlsMode)");
+                eprintln!("milvus: cannot set up TLS (common.security.tlsMode {tls_mode}): {e}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
     let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rc.port);
     let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
@@ -115,18 +133,43 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
         router = router.merge(grpc);
     }
     // Small gRPC answers go out at once: with Nagle's algorithm a reply written in two
-    // parts waits for the client's delayed ACK (40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |s: &mut tokio::net::TcpStream| {
-        let _ = s.set_nodelay(true);
-    });
-    // Client addresses reach handlers (authentication failures are logged by address).
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    // parts waits for the client's delayed ACK (40 ms). Client addresses reach handlers
+    // (authentication failures are logged by address).
+    let http = match tls {
+        None => {
+            let listener =
+                axum::serve::ListenerExt::tap_io(listener, |s: &mut tokio::net::TcpStream| {
+                    let _ = s.set_nodelay(true);
+                });
+            tokio::spawn(async move {
+                let _ = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await;
+            })
+        }
+        Some(config) => {
+            let (secured, clear) = match crate::tls::split(listener, config) {
+                Ok(x) => x,
+                Err(e) => {
+                    log::error!(error:% = e; "cannot serve TLS");
+                    return exit::RUNTIME;
+                }
+            };
+            // Plain HTTP reaches only the probes; everything else needs TLS.
+            let probes = crate::http::router(state.clone());
+            tokio::spawn(async move {
+                use std::future::IntoFuture;
+                let secured = axum::serve(
+                    secured,
+                    router.into_make_service_with_connect_info::<crate::tls::Peer>(),
+                );
+                let clear = axum::serve(clear, probes.into_make_service());
+                let _ = tokio::join!(secured.into_future(), clear.into_future());
+            })
+        }
+    };
     let code = tokio::select! {
         code = component.run(&ctx) => code,
         name = signals.first() => {

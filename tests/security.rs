@@ -101,3 +101,56 @@ fn users_passwords_and_privileges_hold_through_a_rootcoord_failover() {
     );
     procs.push(standby);
 }
+
+/// The quick start through TLS on the proxy's port (`common.security.tlsMode` 1 and 2),
+/// with certificates made here; plain gRPC and REST refused, plain probes answered, and
+/// in mode 2 clients without a certificate of the configured CA refused.
+#[test]
+fn tls_one_way_and_mutual_on_the_client_port() {
+    let nats = NatsServer::start();
+    let mut c = data_cluster(3, &nats);
+    let certs = common::tls::make(&c.dir.0.join("certs"));
+    let certs_dir = c.dir.0.join("certs");
+    c.set("TLS_SERVER_PEM_PATH", certs.server.to_str().unwrap());
+    c.set("TLS_SERVER_KEY_PATH", certs.server_key.to_str().unwrap());
+    c.set("TLS_CA_PEM_PATH", certs.ca.to_str().unwrap());
+    let mut procs: Vec<Milvus> = milvus::testkit::cluster::ALL_ROLES[..7]
+        .iter()
+        .map(|r| c.start(r, &[]))
+        .collect();
+    for m in &procs {
+        healthy(m);
+    }
+    for mode in ["1", "2"] {
+        let proxy = c.start("proxy", &[("COMMON_SECURITY_TLS_MODE", mode)]);
+        healthy(&proxy);
+        let port = proxy.port.to_string();
+        let (ok, text) = client(&["tls", &port, mode, certs_dir.to_str().unwrap()]);
+        assert!(
+            ok && text.contains("tls: all checks passed"),
+            "mode {mode}: {text}\n{}",
+            proxy.log()
+        );
+        procs.push(proxy);
+    }
+}
+
+/// A certificate file that is missing or not PEM stops the proxy at start with exit 2 and
+/// the key that names it.
+#[test]
+fn a_bad_certificate_stops_the_proxy_naming_the_key() {
+    let c = common::Cluster::new(3);
+    let bad = c.dir.0.join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let mut p = c.start(
+        "proxy",
+        &[
+            ("COMMON_SECURITY_TLS_MODE", "1"),
+            ("TLS_SERVER_PEM_PATH", bad.to_str().unwrap()),
+        ],
+    );
+    let status = p.wait_exit(10 * SEC).expect("the proxy exits");
+    assert_eq!(status.code(), Some(2), "{}", p.log());
+    let log = p.log();
+    assert!(log.contains("tls.serverPemPath"), "{log}");
+}

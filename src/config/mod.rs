@@ -161,8 +161,23 @@ pub struct SecurityConfig {
     pub max_password_length: usize,
     /// `proxy.maxUserNum`: the most users (root included).
     pub max_user_num: usize,
-    /// `proxy.maxRoleNum`: the most roles besides the built-in `admin` and `public`.
+    /// `proxy.maxRoleNum`: the most roles, the built-in `admin` and `public` included.
     pub max_role_num: usize,
+    /// `common.security.tlsMode` and the `tls.*` files: TLS on the proxy's port.
+    pub tls: TlsConfig,
+}
+
+/// TLS on the proxy's client port (`common.security.tlsMode`, `tls.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsConfig {
+    /// 0: none; 1: the server proves itself (one-way); 2: both sides do (mutual).
+    pub mode: u8,
+    /// `tls.serverPemPath`: the server's certificate chain (PEM).
+    pub server_pem: PathBuf,
+    /// `tls.serverKeyPath`: its private key (PEM).
+    pub server_key: PathBuf,
+    /// `tls.caPemPath`: the CA client certificates must chain to (mode 2).
+    pub ca_pem: PathBuf,
 }
 
 /// An external service's address (MinIO, Pulsar), carried for the data plane.
@@ -625,6 +640,15 @@ impl<'a> Typed<'a> {
             max_password_length: max,
             max_user_num: self.number("proxy.maxUserNum", 1)? as usize,
             max_role_num: self.number("proxy.maxRoleNum", 0)? as usize,
+            tls: TlsConfig {
+                mode: self
+                    .choice("common.security.tlsMode", &["0", "1", "2"])?
+                    .parse()
+                    .unwrap_or(0),
+                server_pem: PathBuf::from(self.text("tls.serverPemPath")),
+                server_key: PathBuf::from(self.text("tls.serverKeyPath")),
+                ca_pem: PathBuf::from(self.text("tls.caPemPath")),
+            },
         })
     }
 

@@ -81,7 +81,15 @@ impl BenchCluster {
     /// Starts one more process of `role` with the cluster's environment and waits until
     /// it is Healthy.
     pub fn add(&mut self, role: &str) {
-        let m = Milvus::start(&self.binary, role, &self.env, &self.dir.0);
+        self.add_with(role, &[]);
+    }
+
+    /// Starts one more process of `role` with the cluster's environment plus `extra`
+    /// and waits until it is Healthy.
+    pub fn add_with(&mut self, role: &str, extra: &[(&str, &str)]) {
+        let mut env = self.env.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let m = Milvus::start(&self.binary, role, &env, &self.dir.0);
         assert!(
             m.wait_state("Healthy", Duration::from_secs(20)),
             "{role} did not become Healthy:\n{}",

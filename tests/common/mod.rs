@@ -8,6 +8,7 @@ use std::time::Duration;
 use milvus::testkit::{EtcdServer, Milvus, TempDir};
 
 pub mod data;
+pub mod tls;
 
 /// The `milvus` binary under test.
 pub fn bin() -> PathBuf {

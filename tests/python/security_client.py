@@ -5,12 +5,14 @@ cluster with common.security.authorizationEnabled: run by tests/security.rs.
     python security_client.py rbac URI          # roles and grants; alice reads A only
     python security_client.py grants URI        # after a rootcoord failover: grants hold
     python security_client.py rest URI          # REST: Bearer tokens and privileges
+    python security_client.py tls PORT MODE CERT_DIR   # tlsMode 1 or 2 on the proxy's port
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -174,6 +176,81 @@ def rest(uri):
     print("rest: all checks passed")
 
 
+def tls(port, mode, certs):
+    """The quick start over TLS; plain gRPC and REST refused, plain probes answered."""
+    import os
+    import ssl
+    import grpc
+    uri = f"https://localhost:{port}"
+    ca = os.path.join(certs, "ca.pem")
+    kw = {"server_name": "localhost"}
+    if mode == "1":
+        kw.update(server_pem_path=ca)
+    else:
+        kw.update(ca_pem_path=ca, client_pem_path=os.path.join(certs, "client.pem"),
+                  client_key_path=os.path.join(certs, "client.key"))
+    client = MilvusClient(uri=uri, timeout=15, **kw)
+    if client.has_collection("tls"):
+        client.drop_collection("tls")
+    client.create_collection("tls", dimension=8, consistency_level="Strong")
+    rng = np.random.default_rng(3)
+    rows = [{"id": i, "vector": v} for i, v in enumerate(rng.random((100, 8), dtype=np.float32).tolist())]
+    check(client.insert("tls", rows)["insert_count"] == 100, "insert over TLS")
+    hits = client.search("tls", data=[rows[7]["vector"]], limit=3)
+    check(hits[0][0]["id"] == 7, f"search over TLS: {hits}")
+    check(len(client.query("tls", filter="id < 10")) == 10, "query over TLS")
+    # Plain gRPC on the same port: never served.
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
+    stub = milvus_pb2_grpc.MilvusServiceStub(channel)
+    try:
+        stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=5)
+        check(False, "a plain gRPC call was answered")
+    except grpc.RpcError as e:
+        print(f"plain gRPC refused: {e.code()}")
+    # REST over https works; plain REST is not served; plain probes answer.
+    ctx = ssl.create_default_context(cafile=ca)
+    if mode == "2":
+        ctx.load_cert_chain(os.path.join(certs, "client.pem"), os.path.join(certs, "client.key"))
+    req = urllib.request.Request(f"https://localhost:{port}/v2/vectordb/collections/list", data=b"{}",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
+        body = json.loads(r.read())
+    check(body["code"] == 0 and "tls" in body["data"], f"REST over https: {body}")
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v2/vectordb/collections/list",
+                                                      data=b"{}"), timeout=10)
+        check(False, "plain REST was served")
+    except urllib.error.HTTPError as e:
+        check(e.code == 404, f"plain REST: HTTP {e.code}")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+        check(r.status == 200, "plain /healthz")
+    if mode == "2":
+        # No client certificate, or one of another CA: refused at the handshake (raw
+        # channels: pymilvus would reuse its open connection for the same uri).
+        def read(p):
+            with open(os.path.join(certs, p), "rb") as f:
+                return f.read()
+        for what, creds in [("no client certificate", grpc.ssl_channel_credentials(read("ca.pem"))),
+                            ("an untrusted client certificate",
+                             grpc.ssl_channel_credentials(read("ca.pem"), read("rogue.key"), read("rogue.pem")))]:
+            stub = milvus_pb2_grpc.MilvusServiceStub(grpc.secure_channel(f"localhost:{port}", creds))
+            try:
+                stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=5)
+                check(False, f"{what}: answered")
+            except grpc.RpcError as e:
+                check(e.code() == grpc.StatusCode.UNAVAILABLE, f"{what}: {e.code()} {e.details()}")
+                print(f"{what}: refused ({e.code()})")
+        good = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
+        stub = milvus_pb2_grpc.MilvusServiceStub(grpc.secure_channel(f"localhost:{port}", good))
+        r = stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=5)
+        check("tls" in list(r.collection_names), f"raw channel with the client certificate: {r}")
+    print("tls: all checks passed")
+
+
 if __name__ == "__main__":
-    mode, uri = sys.argv[1], sys.argv[2]
-    {"auth": auth, "rbac": rbac, "grants": grants, "rest": rest}[mode](uri)
+    mode = sys.argv[1]
+    if mode == "tls":
+        tls(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        {"auth": auth, "rbac": rbac, "grants": grants, "rest": rest}[mode](sys.argv[2])

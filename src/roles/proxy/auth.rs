@@ -311,7 +311,12 @@ pub async fn grpc_gate(State(p): State<Arc<Proxy>>, mut req: Request, next: Next
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+        .map(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<crate::tls::Peer>>()
+                .map(|c| c.0 .0)
+        });
     match caller_of(&p.auth, req.headers(), peer).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);

@@ -1,0 +1,197 @@
+//! TLS on the proxy's client port (`common.security.tlsMode` 1: one-way, 2: mutual).
+//!
+//! One port serves gRPC, REST, `/healthz` and `/status`. With TLS on, each accepted
+//! connection is sorted by its first byte: a TLS handshake record (0x16) goes through
+//! rustls to the full router; anything else is plain HTTP and reaches a router with only
+//! `/healthz` and `/status`, so load balancer and container probes keep working while no
+//! gRPC or REST call is ever served in the clear. In mode 2 a client without a
+//! certificate chaining to `tls.caPemPath` fails the handshake and is never served.
+//!
+//! Handshakes run in their own tasks with a deadline, so a slow or silent client holds
+//! up nobody else's connection.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsConfig;
+
+/// How long a client has to send its first byte and finish the handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+/// The first byte of a TLS handshake record.
+const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Why TLS cannot be set up: a file or its content, naming the key that points at it.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file that cannot be read or holds no usable PEM item.
+    #[error("{key}: cannot use {path}: {why}")]
+    File {
+        /// The configuration key naming the file.
+        key: &'static str,
+        /// The path.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// rustls refused the certificate, key or CA.
+    #[error("TLS setup failed: {0}")]
+    Setup(String),
+}
+
+fn file_error(key: &'static str, path: &Path, why: impl ToString) -> TlsError {
+    TlsError::File {
+        key,
+        path: path.display().to_string(),
+        why: why.to_string(),
+    }
+}
+
+fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(key, path, e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(key, path, e))?;
+    if certs.is_empty() {
+        return Err(file_error(key, path, "no PEM certificate in it"));
+    }
+    Ok(certs)
+}
+
+/// The rustls server configuration for `cfg` (mode 1 or 2), or what is wrong with it.
+pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = certificates("tls.serverPemPath", &cfg.server_pem)?;
+    let key = PrivateKeyDer::from_pem_file(&cfg.server_key)
+        .map_err(|e| file_error("tls.serverKeyPath", &cfg.server_key, e))?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    let builder = if cfg.mode >= 2 {
+        let mut roots = RootCertStore::empty();
+        for ca in certificates("tls.caPemPath", &cfg.ca_pem)? {
+            roots
+                .add(ca)
+                .map_err(|e| file_error("tls.caPemPath", &cfg.ca_pem, e))?;
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| TlsError::Setup(e.to_string()))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Setup(format!("tls.serverPemPath / tls.serverKeyPath: {e}")))?;
+    // gRPC needs HTTP/2; REST clients may speak HTTP/1.1.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The client address of a TLS connection, as handlers see it (`ConnectInfo<Peer>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Secured>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Secured>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Connections that finished a TLS handshake.
+pub struct Secured(
+    mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    SocketAddr,
+);
+
+/// Connections that began with something other than a TLS handshake.
+pub struct Clear(mpsc::Receiver<(TcpStream, SocketAddr)>, SocketAddr);
+
+/// Accepts on `listener` and sorts connections into TLS ones and clear ones.
+pub fn split(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+) -> std::io::Result<(Secured, Clear)> {
+    let local = listener.local_addr()?;
+    let (tls_tx, tls_rx) = mpsc::channel(64);
+    let (clear_tx, clear_rx) = mpsc::channel(64);
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    log::warn!(error:% = e; "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (acceptor, tls_tx, clear_tx) = (acceptor.clone(), tls_tx.clone(), clear_tx.clone());
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await {
+                    Ok(Ok(1)) if first[0] == HANDSHAKE_RECORD => {
+                        match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => {
+                                let _ = tls_tx.send((tls, peer)).await;
+                            }
+                            Ok(Err(e)) => {
+                                log::info!(client:% = peer, error:% = e; "TLS handshake refused");
+                            }
+                            Err(_) => log::info!(client:% = peer; "TLS handshake timed out"),
+                        }
+                    }
+                    Ok(Ok(n)) if n > 0 => {
+                        let _ = clear_tx.send((stream, peer)).await;
+                    }
+                    _ => {}
+                }
+            });
+        }
+    });
+    Ok((Secured(tls_rx, local), Clear(clear_rx, local)))
+}
+
+impl axum::serve::Listener for Secured {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.0.recv().await {
+            Some(x) => x,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.1)
+    }
+}
+
+impl axum::serve::Listener for Clear {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.0.recv().await {
+            Some(x) => x,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.1)
+    }
+}
