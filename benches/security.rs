@@ -19,6 +19,9 @@ use milvus::testkit::cluster::ALL_ROLES;
 use milvus::testkit::stats::arg;
 use milvus::testkit::{python, BenchCluster};
 
+/// A proxy's extra environment.
+type Env = Vec<(String, String)>;
+
 fn spread(mut xs: Vec<f64>) -> String {
     xs.sort_by(f64::total_cmp);
     format!(
@@ -46,14 +49,14 @@ fn main() {
         ),
         ("TLS_CA_PEM_PATH", certs.ca.to_str().unwrap().to_string()),
     ];
-    let with_files = |extra: &[(&'static str, &'static str)]| -> Vec<(String, String)> {
+    let with_files = |extra: &[(&'static str, &'static str)]| -> Env {
         files
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .collect()
     };
-    let variants: [(&str, &str, Vec<(String, String)>); 3] = [
+    let variants: [(&str, &str, Env); 3] = [
         (
             "tls",
             ",tls",
