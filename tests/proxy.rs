@@ -275,11 +275,11 @@ fn the_client_protocol_end_to_end() {
         // A method of Milvus's API this build does not serve yet: Milvus's "service
         // unimplemented" status, naming it. One that is not in the API at all: gRPC
         // UNIMPLEMENTED.
-        let s = call::<_, Status>(&ch, "DropRole", pb::GetVersionRequest {}, "")
+        let s = call::<_, Status>(&ch, "RestoreRBAC", pb::GetVersionRequest {}, "")
             .await
             .unwrap();
         assert_eq!(s.code, 10, "{s:?}");
-        assert!(s.reason.contains("DropRole") && s.reason.contains("service unimplemented"));
+        assert!(s.reason.contains("RestoreRBAC") && s.reason.contains("service unimplemented"));
         let e = call::<_, Status>(&ch, "NoSuchMethod", pb::GetVersionRequest {}, "")
             .await
             .unwrap_err();
