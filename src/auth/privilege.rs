@@ -11,6 +11,8 @@
 //! database (or `*`), object name (or `*`) and privilege (or `*`, or a privilege group
 //! containing it) match.
 
+use std::collections::BTreeSet;
+
 use crate::meta::auth::{AuthState, ROLE_ADMIN, ROLE_PUBLIC, ROOT};
 use crate::proto::milvus as pb;
 use crate::proto::rootcoord::GrantRecord;
@@ -372,22 +374,39 @@ needs! {
 /// The grants every user has through the built-in `public` role, in every database, as
 /// Milvus's rootcoord writes them: see collection schemas, list collections, see
 /// index details.
-pub fn public_grants() -> Vec<GrantRecord> {
-    [
-        ("Global", "DescribeCollection"),
-        ("Global", "ShowCollections"),
-        ("Collection", "IndexDetail"),
-    ]
-    .into_iter()
-    .map(|(ty, p)| GrantRecord {
-        role: ROLE_PUBLIC.to_string(),
-        db_name: "*".to_string(),
-        object_type: ty.to_string(),
-        object_name: "*".to_string(),
-        privilege: p.to_string(),
-        grantor: ROOT.to_string(),
-    })
-    .collect()
+pub fn public_grants() -> &'static [GrantRecord] {
+    static GRANTS: std::sync::LazyLock<Vec<GrantRecord>> = std::sync::LazyLock::new(|| {
+        [
+            ("Global", "DescribeCollection"),
+            ("Global", "ShowCollections"),
+            ("Collection", "IndexDetail"),
+        ]
+        .into_iter()
+        .map(|(ty, p)| GrantRecord {
+            role: ROLE_PUBLIC.to_string(),
+            db_name: "*".to_string(),
+            object_type: ty.to_string(),
+            object_name: "*".to_string(),
+            privilege: p.to_string(),
+            grantor: ROOT.to_string(),
+        })
+        .collect()
+    });
+    &GRANTS
+}
+
+/// The roles of `user` that privilege checks read, or None when every check passes
+/// (root, a configured super user, or a holder of `admin`).
+fn checked_roles(
+    state: &AuthState,
+    user: &str,
+    super_users: &[String],
+) -> Option<BTreeSet<String>> {
+    if is_super(user, super_users) {
+        return None;
+    }
+    let roles = state.roles_of(user);
+    (!roles.contains(ROLE_ADMIN)).then_some(roles)
 }
 
 /// Whether `user` is one every check passes: root or a configured super user.
@@ -404,18 +423,13 @@ pub fn permits(
     need: &Need,
     db: &str,
 ) -> bool {
-    if is_super(user, super_users) {
+    let Some(mut roles) = checked_roles(state, user, super_users) else {
         return true;
-    }
-    let mut roles = state.roles_of(user);
-    if roles.contains(ROLE_ADMIN) {
-        return true;
-    }
+    };
     roles.insert(ROLE_PUBLIC.to_string());
-    let public = public_grants();
     !need.names.is_empty()
         && need.names.iter().all(|name| {
-            public
+            public_grants()
                 .iter()
                 .chain(roles.iter().flat_map(|role| state.grants_of(role)))
                 .any(|g| grant_covers(state, g, need.object, name, need.privilege, db))
@@ -433,13 +447,9 @@ pub fn sees_collection(
     db: &str,
     name: &str,
 ) -> bool {
-    if is_super(user, super_users) {
+    let Some(roles) = checked_roles(state, user, super_users) else {
         return true;
-    }
-    let roles = state.roles_of(user);
-    if roles.contains(ROLE_ADMIN) {
-        return true;
-    }
+    };
     roles.iter().any(|role| {
         state.grants_of(role).any(|g| {
             let on_collection = g.object_type == ObjectType::Collection.name()

@@ -557,7 +557,7 @@ impl RootCoord {
         let implicit = if role == ROLE_PUBLIC {
             public_grants()
         } else {
-            vec![]
+            &[]
         };
         let entities = implicit
             .iter()

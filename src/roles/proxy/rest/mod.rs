@@ -227,13 +227,10 @@ impl Call {
         svc: &Service,
         message: T,
     ) -> Result<(), Status> {
-        checked::<Status>(
-            svc.0
-                .auth
-                .authorize(&self.request(message))
-                .map(|()| tonic::Response::new(crate::status::ok())),
-        )
-        .map(|_| ())
+        svc.0
+            .auth
+            .authorize(&self.request(message))
+            .map_err(from_grpc)
     }
 
     /// A tonic request for the proxy's service, scoped to this call's database.
@@ -265,16 +262,22 @@ pub fn wrong_type(key: &str, expected: &str, got: &Value) -> Status {
     )
 }
 
-/// The status of a service answer, as an error when it is one.
-pub fn checked<T: WithStatus>(r: Result<tonic::Response<T>, tonic::Status>) -> Result<T, Status> {
-    let r = r.map_err(|e| match e.code() {
+/// A gRPC error of the service as REST answers it: a refused privilege 1401, missing
+/// or wrong credentials 1800, anything else unavailable.
+fn from_grpc(e: tonic::Status) -> Status {
+    match e.code() {
         tonic::Code::PermissionDenied => fail(PERMISSION_DENIED, e.message()),
         tonic::Code::Unauthenticated => fail(NEED_AUTHENTICATE, e.message()),
         _ => fail(
             crate::status::code::SERVICE_UNAVAILABLE,
             format!("{}: {}", e.code(), e.message()),
         ),
-    })?;
+    }
+}
+
+/// The status of a service answer, as an error when it is one.
+pub fn checked<T: WithStatus>(r: Result<tonic::Response<T>, tonic::Status>) -> Result<T, Status> {
+    let r = r.map_err(from_grpc)?;
     let r = r.into_inner();
     let s = r.status();
     if is_ok(&s) {
