@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# gen_certs.sh - make a certificate set for common.security.tlsMode (openssl required):
-# a CA, a server certificate for the names given (default: localhost and 127.0.0.1),
+# gen_certs.sh - make a certificate set for common.security.tlsMode and internal TLS
+# (openssl required): a CA, a server certificate for the names given (default:
+# localhost and 127.0.0.1) that also serves as the cluster's client certificate
+# (serverAuth and clientAuth: internaltls.*, etcd.ssl.tlsCert, natsmq.tls.clientPemPath),
 # and a client certificate signed by the same CA (for tlsMode 2).
 #
 # Writes DIR/ca.pem, DIR/ca.key, DIR/server.pem, DIR/server.key, DIR/client.pem,
@@ -54,7 +56,7 @@ leaf() { # name cn usage san
     openssl x509 -req -in "$TMP/$1.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial \
         -CAserial "$TMP/ca.srl" -days "$DAYS" -sha256 -extfile "$TMP/$1.ext" -out "$DIR/$1.pem" 2>/dev/null
 }
-leaf server "${NAMES[0]}" serverAuth "$SAN"
+leaf server "${NAMES[0]}" serverAuth,clientAuth "$SAN"
 leaf client "milvus client" clientAuth ""
 chmod 600 "$DIR"/*.key
 echo "gen_certs.sh: wrote $DIR/{ca,server,client}.{pem,key} for $SAN (valid $DAYS days)"

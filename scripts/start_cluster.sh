@@ -14,6 +14,12 @@
 #   --ha        active-standby: set <COORD>_ENABLE_ACTIVE_STANDBY=true for every
 #               coordinator and start a second copy of each on port+1
 #               (log <role>2.log). ACTIVE_STANDBY=true in the env is the same.
+#   --tls       every link encrypted: certificates from TLS_DIR (made there by
+#               scripts/gen_certs.sh when missing); etcd and NATS started with TLS and
+#               client certificates (etcd https://, NATS tls://), mutual TLS between
+#               the components (internaltls), TLS on the proxy's port (tlsMode
+#               TLS_MODE). Segment files stay in LOCAL_STORAGE_PATH (no network);
+#               for S3 set MINIO_USE_SSL=true and MINIO_SSL_TLSCACERT yourself.
 #   -h, --help  show this help
 # Environment:
 #   LOG_DIR           log directory (default /tmp/milvus-logs)
@@ -22,6 +28,10 @@
 #   LOCAL_STORAGE_PATH  segment files (default /var/lib/milvus/data, or
 #                     $TMPDIR/milvus-data when that is not writable; exported)
 #   <ROLE>_PORT       per-role port override, e.g. ROOT_COORD_PORT, PROXY_PORT
+#   TLS_DIR           certificates for --tls (default $LOG_DIR/cert); the settings
+#                     are also written to $LOG_DIR/tls.env for `milvus status`
+#   TLS_MODE          the proxy's common.security.tlsMode with --tls (default 1; 2 asks
+#                     clients for a certificate: TLS_DIR/client.pem)
 #   STARTUP_TIMEOUT   seconds to wait for /healthz (default 30)
 #   KEEP_ON_FAILURE=1 leave the started processes running when startup fails
 set -euo pipefail
@@ -32,13 +42,15 @@ cd "$REPO"
 die() { echo "start_cluster.sh: $*" >&2; exit 1; }
 
 HA=false
+TLS=false
 case "${ACTIVE_STANDBY:-}" in
     [Tt]rue|TRUE|1|[Yy]es|on) HA=true ;;
 esac
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --ha) HA=true ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --tls) TLS=true ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "start_cluster.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -80,11 +92,37 @@ if binary_is_stale; then
     fi
 fi
 
+# --- 2b. certificates (--tls) ---------------------------------------------------
+CTL_FLAGS=() SCHEME=http
+if [[ $TLS == true ]]; then
+    TLS_DIR=${TLS_DIR:-$LOG_DIR/cert}
+    if [[ ! -r $TLS_DIR/server.pem || ! -r $TLS_DIR/server.key || ! -r $TLS_DIR/ca.pem ]]; then
+        bash "$REPO/scripts/gen_certs.sh" --dir "$TLS_DIR"
+    fi
+    TLS_MODE=${TLS_MODE:-1}
+    [[ $TLS_MODE == 1 || $TLS_MODE == 2 ]] || die "TLS_MODE='$TLS_MODE': expected 1 (one-way) or 2 (mutual)"
+    CTL_FLAGS=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/server.pem" --key "$TLS_DIR/server.key")
+    SCHEME=https
+    export ETCD_SSL_ENABLED=true ETCD_SSL_TLS_CA_CERT=$TLS_DIR/ca.pem \
+        ETCD_SSL_TLS_CERT=$TLS_DIR/server.pem ETCD_SSL_TLS_KEY=$TLS_DIR/server.key
+    export NATSMQ_TLS_ENABLED=true NATSMQ_TLS_CA_PEM_PATH=$TLS_DIR/ca.pem \
+        NATSMQ_TLS_CLIENT_PEM_PATH=$TLS_DIR/server.pem NATSMQ_TLS_CLIENT_KEY_PATH=$TLS_DIR/server.key
+    export COMMON_SECURITY_INTERNALTLS_ENABLED=true INTERNALTLS_SERVER_PEM_PATH=$TLS_DIR/server.pem \
+        INTERNALTLS_SERVER_KEY_PATH=$TLS_DIR/server.key INTERNALTLS_CA_PEM_PATH=$TLS_DIR/ca.pem
+    export COMMON_SECURITY_TLS_MODE=$TLS_MODE TLS_SERVER_PEM_PATH=$TLS_DIR/server.pem \
+        TLS_SERVER_KEY_PATH=$TLS_DIR/server.key TLS_CA_PEM_PATH=$TLS_DIR/ca.pem
+    export NATSMQ_ADDRESS=${NATSMQ_ADDRESS:-tls://127.0.0.1:4222}
+    # The same settings for `milvus status` and other commands run from a shell.
+    compgen -e | grep -E '^(ETCD_SSL|ETCD_ENDPOINTS|NATSMQ_|COMMON_SECURITY_|INTERNALTLS_|TLS_)' \
+        | while read -r v; do printf 'export %s=%q\n' "$v" "${!v}"; done >"$LOG_DIR/tls.env"
+fi
+
 # --- 3. etcd -----------------------------------------------------------------
 export ETCD_ENDPOINTS=${ETCD_ENDPOINTS:-127.0.0.1:2379}
 ETCD_EP=${ETCD_ENDPOINTS%%,*}
+[[ $ETCD_EP == *://* ]] || ETCD_EP="$SCHEME://$ETCD_EP"
 export ETCDCTL_API=3
-if ! etcdctl --endpoints="$ETCD_EP" --dial-timeout=1s --command-timeout=2s \
+if ! etcdctl --endpoints="$ETCD_EP" "${CTL_FLAGS[@]}" --dial-timeout=1s --command-timeout=2s \
         endpoint health >/dev/null 2>&1; then
     hostport=${ETCD_EP#*://}
     hostport=${hostport%%/*}
@@ -100,7 +138,7 @@ if ! etcdctl --endpoints="$ETCD_EP" --dial-timeout=1s --command-timeout=2s \
     [[ $etcd_port =~ ^[0-9]+$ ]] || die "cannot parse a port from ETCD_ENDPOINTS entry '$ETCD_EP'"
     echo "start_cluster.sh: no etcd at $ETCD_EP, starting one"
     ETCD_CLIENT_PORT=$etcd_port ETCD_PEER_PORT=${ETCD_PEER_PORT:-$((etcd_port + 1))} \
-        bash "$REPO/scripts/start_etcd.sh"
+        ETCD_TLS_DIR=${TLS_DIR:-} bash "$REPO/scripts/start_etcd.sh"
 fi
 
 # --- 3b. the log (NATS JetStream) ----------------------------------------------
@@ -114,7 +152,7 @@ case "$nats_host" in
         if ! command -v nats-server >/dev/null 2>&1 && [[ ! -x /usr/sbin/nats-server ]]; then
             bash "$REPO/scripts/install_deps.sh"
         fi
-        NATS_PORT=$nats_port bash "$REPO/scripts/start_nats.sh"
+        NATS_PORT=$nats_port NATS_TLS_DIR=${TLS_DIR:-} bash "$REPO/scripts/start_nats.sh"
         ;;
     *) echo "start_cluster.sh: using the log at $NATSMQ_ADDRESS" ;;
 esac
@@ -262,11 +300,19 @@ done
 
 # --- 7. summary ----------------------------------------------------------------
 echo
-echo "milvus cluster is up (etcd $ETCD_ENDPOINTS, active-standby: $HA)"
+echo "milvus cluster is up (etcd $ETCD_ENDPOINTS, active-standby: $HA, every link encrypted: $TLS)"
+if [[ $TLS == true ]]; then
+    echo "clients: MilvusClient(uri=\"https://localhost:${PORTS[-1]}\", server_pem_path=\"$TLS_DIR/ca.pem\", server_name=\"localhost\")"
+    [[ $TLS_MODE == 2 ]] && echo "         with client_pem_path=\"$TLS_DIR/client.pem\", client_key_path=\"$TLS_DIR/client.key\", ca_pem_path=\"$TLS_DIR/ca.pem\""
+fi
 printf '%-12s %-8s %-6s %s\n' ROLE PID PORT LOG
 for i in "${!NAMES[@]}"; do
     printf '%-12s %-8s %-6s %s\n' "${NAMES[i]}" "${PIDS[i]}" "${PORTS[i]}" "${LOGS[i]}"
 done
 echo
-echo "sessions: ./bin/milvus status"
+if [[ $TLS == true ]]; then
+    echo "sessions: (. $LOG_DIR/tls.env && ./bin/milvus status)"
+else
+    echo "sessions: ./bin/milvus status"
+fi
 echo "stop:     scripts/stop_cluster.sh   (add --etcd to also stop the local etcd and NATS)"

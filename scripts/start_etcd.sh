@@ -7,6 +7,9 @@
 #   ETCD_DATA_DIR     data dir    (default /tmp/milvus-etcd/data);
 #                     the pid is written to ETCD_DATA_DIR/../etcd.pid
 #   LOG_DIR           log dir     (default /tmp/milvus-logs); log is LOG_DIR/etcd.log
+#   ETCD_TLS_DIR      serve clients over TLS only (https://127.0.0.1:PORT) with
+#                     DIR/server.pem and server.key, requiring client certificates of
+#                     DIR/ca.pem (--client-cert-auth); scripts/gen_certs.sh makes them
 # If an etcd already answers at the client URL, says so and exits 0.
 # Otherwise waits up to 20 s for `etcdctl endpoint health`, then prints the
 # data dir, log path and pid.
@@ -16,7 +19,7 @@ set -euo pipefail
 
 if [[ $# -gt 0 ]]; then
     case "$1" in
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "start_etcd.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 fi
@@ -25,7 +28,18 @@ CLIENT_PORT=${ETCD_CLIENT_PORT:-2379}
 PEER_PORT=${ETCD_PEER_PORT:-2380}
 DATA_DIR=${ETCD_DATA_DIR:-/tmp/milvus-etcd/data}
 LOG_DIR=${LOG_DIR:-/tmp/milvus-logs}
+TLS_DIR=${ETCD_TLS_DIR:-}
 CLIENT_URL="http://127.0.0.1:${CLIENT_PORT}"
+TLS_FLAGS=() CTL_FLAGS=()
+if [[ -n $TLS_DIR ]]; then
+    for f in ca.pem server.pem server.key; do
+        [[ -r $TLS_DIR/$f ]] || { echo "start_etcd.sh: ETCD_TLS_DIR: $TLS_DIR/$f is missing (scripts/gen_certs.sh --dir $TLS_DIR)" >&2; exit 1; }
+    done
+    CLIENT_URL="https://127.0.0.1:${CLIENT_PORT}"
+    TLS_FLAGS=(--cert-file "$TLS_DIR/server.pem" --key-file "$TLS_DIR/server.key"
+               --trusted-ca-file "$TLS_DIR/ca.pem" --client-cert-auth)
+    CTL_FLAGS=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/server.pem" --key "$TLS_DIR/server.key")
+fi
 PEER_URL="http://127.0.0.1:${PEER_PORT}"
 PID_FILE="$(dirname "$DATA_DIR")/etcd.pid"
 LOG_FILE="$LOG_DIR/etcd.log"
@@ -40,7 +54,7 @@ done
 
 export ETCDCTL_API=3
 healthy() {
-    etcdctl --endpoints="$CLIENT_URL" --dial-timeout=1s --command-timeout=2s \
+    etcdctl --endpoints="$CLIENT_URL" "${CTL_FLAGS[@]}" --dial-timeout=1s --command-timeout=2s \
         endpoint health >/dev/null 2>&1
 }
 
@@ -79,6 +93,7 @@ nohup env "${unset_args[@]}" etcd \
     --data-dir "$DATA_DIR" \
     --listen-client-urls "$CLIENT_URL" \
     --advertise-client-urls "$CLIENT_URL" \
+    "${TLS_FLAGS[@]}" \
     --listen-peer-urls "$PEER_URL" \
     --initial-advertise-peer-urls "$PEER_URL" \
     --initial-cluster "$NAME=$PEER_URL" \

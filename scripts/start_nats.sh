@@ -11,6 +11,9 @@
 #                   512MiB): JetStream's block caches are collected and returned to
 #                   the OS to stay under it. The streams themselves stay small because
 #                   the datacoord deletes what every reader has passed (log retention).
+#   NATS_TLS_DIR    serve clients over TLS only with DIR/server.pem and server.key,
+#                   requiring client certificates of DIR/ca.pem (--tlsverify);
+#                   clients then use tls://127.0.0.1:PORT (scripts/gen_certs.sh)
 # If something already accepts connections on the port, says so and exits 0 when it
 # is a NATS server, 1 otherwise. Waits up to 20 s for the port, then prints the store,
 # log path and pid. Point the processes at it with NATSMQ_ADDRESS=nats://127.0.0.1:PORT.
@@ -20,7 +23,7 @@ set -euo pipefail
 
 if [[ $# -gt 0 ]]; then
     case "$1" in
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "start_nats.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 fi
@@ -57,7 +60,15 @@ fi
 
 mkdir -p "$STORE_DIR" "$LOG_DIR"
 echo "=== $(date '+%F %T') start_nats.sh: starting nats-server -js on 127.0.0.1:$PORT ===" >>"$LOG_FILE"
-GOMEMLIMIT=${NATS_MEMORY_LIMIT:-512MiB} nohup "$NATS" -js -a 127.0.0.1 -p "$PORT" -sd "$STORE_DIR" >>"$LOG_FILE" 2>&1 </dev/null &
+TLS_FLAGS=()
+if [[ -n ${NATS_TLS_DIR:-} ]]; then
+    for f in ca.pem server.pem server.key; do
+        [[ -r $NATS_TLS_DIR/$f ]] || { echo "start_nats.sh: NATS_TLS_DIR: $NATS_TLS_DIR/$f is missing (scripts/gen_certs.sh --dir $NATS_TLS_DIR)" >&2; exit 1; }
+    done
+    TLS_FLAGS=(--tls --tlsverify --tlscert "$NATS_TLS_DIR/server.pem" --tlskey "$NATS_TLS_DIR/server.key"
+               --tlscacert "$NATS_TLS_DIR/ca.pem")
+fi
+GOMEMLIMIT=${NATS_MEMORY_LIMIT:-512MiB} nohup "$NATS" -js -a 127.0.0.1 -p "$PORT" -sd "$STORE_DIR" "${TLS_FLAGS[@]}" >>"$LOG_FILE" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$PID_FILE"
 
@@ -78,7 +89,9 @@ until greeting 2>/dev/null; do
     sleep 0.2
 done
 
-echo "start_nats.sh: nats-server (JetStream) is up at nats://127.0.0.1:$PORT"
+scheme=nats
+[[ -z ${NATS_TLS_DIR:-} ]] || scheme=tls
+echo "start_nats.sh: nats-server (JetStream) is up at $scheme://127.0.0.1:$PORT"
 echo "  store: $STORE_DIR"
 echo "  log:   $LOG_FILE"
 echo "  pid:   $pid (pid file $PID_FILE)"

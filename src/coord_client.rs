@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Request, Response};
 
 use crate::config::Config;
@@ -113,6 +113,8 @@ pub struct ActiveCoord<C> {
     nonce: String,
     requests: AtomicU64,
     limits: GrpcLimits,
+    /// Internal TLS (`internaltls.*`): None calls in the clear.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl<C: FromChannel> ActiveCoord<C> {
@@ -128,6 +130,7 @@ impl<C: FromChannel> ActiveCoord<C> {
             nonce: nonce(),
             requests: AtomicU64::new(0),
             limits: GrpcLimits::default(),
+            tls: None,
         }
     }
 
@@ -136,8 +139,10 @@ impl<C: FromChannel> ActiveCoord<C> {
     /// the role's gRPC limits.
     pub fn for_process(etcd: Etcd, keys: Keys, config: &Config, role: Role) -> Self {
         let per_call = config.etcd.request_timeout.min(Duration::from_secs(5));
-        Self::new(etcd, keys, config.proxy.coord_retry_timeout, per_call)
-            .with_limits(config.role(role).grpc)
+        let mut c = Self::new(etcd, keys, config.proxy.coord_retry_timeout, per_call)
+            .with_limits(config.role(role).grpc);
+        c.tls = crate::tls::internal_client_or_refuse(&config.security.internal_tls);
+        c
     }
 
     /// The same, with the client side of `limits` (the calling role's `grpc.*` keys)
@@ -167,7 +172,7 @@ impl<C: FromChannel> ActiveCoord<C> {
             .map(|s| s.value.address)
             .collect();
         map.retain(|a, _| live.contains(a));
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        let endpoint = crate::tls::endpoint(address, self.tls.as_ref())
             .ok()?
             .connect_timeout(self.per_call)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

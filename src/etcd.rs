@@ -8,9 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, GetOptions, KeyValue, WatchOptions, WatchStream};
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KeyValue, TlsOptions, WatchOptions,
+    WatchStream,
+};
 
-use crate::config::EtcdConfig;
+use crate::config::{EtcdConfig, EtcdTls};
 
 /// HTTP/2 ping interval on etcd connections (etcd's Go client uses 10 s too).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -29,6 +32,14 @@ pub enum EtcdError {
     /// The client or server reported an error.
     #[error("etcd error: {0}")]
     Client(#[from] etcd_client::Error),
+    /// A setting the client cannot use (a certificate file of `etcd.ssl.*`).
+    #[error("{key}: {why}")]
+    Config {
+        /// The key naming the setting.
+        key: &'static str,
+        /// What is wrong.
+        why: String,
+    },
     /// A value in etcd is not what this binary expects.
     #[error("unexpected data in etcd at {key}: {why}")]
     Data {
@@ -37,6 +48,33 @@ pub enum EtcdError {
         /// What is wrong.
         why: String,
     },
+}
+
+/// The TLS settings of `etcd.ssl.*`: etcd's CA and, when given, this client's
+/// certificate. An unreadable or empty file is an error naming its key.
+fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, EtcdError> {
+    let read = |key: &'static str, path: &std::path::Path| {
+        let pem = std::fs::read(path).map_err(|e| EtcdError::Config {
+            key,
+            why: format!("cannot read {}: {e}", path.display()),
+        })?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN") {
+            return Err(EtcdError::Config {
+                key,
+                why: format!("{} holds no PEM item", path.display()),
+            });
+        }
+        Ok(pem)
+    };
+    let mut options = TlsOptions::new()
+        .ca_certificate(Certificate::from_pem(read("etcd.ssl.tlsCACert", &tls.ca)?));
+    if let Some((cert, key)) = &tls.identity {
+        options = options.identity(Identity::from_pem(
+            read("etcd.ssl.tlsCert", cert)?,
+            read("etcd.ssl.tlsKey", key)?,
+        ));
+    }
+    Ok(options)
 }
 
 /// A cheap-to-clone etcd handle whose calls all have a timeout.
@@ -54,32 +92,66 @@ pub struct Etcd {
 
 impl Etcd {
     /// Connects lazily to each endpoint; the first call fails (in time) if none answers.
+    ///
+    /// With `etcd.ssl.enabled` every endpoint is reached over TLS (`https://`), checked
+    /// against `etcd.ssl.tlsCACert` and, when given, presenting `etcd.ssl.tlsCert`. With
+    /// `etcd.auth.enabled` the client signs in as `etcd.auth.userName` when it connects
+    /// (so that endpoint must answer then) and signs in again when its token expires; an
+    /// endpoint that does not answer is left out as long as one does.
     pub async fn connect(cfg: &EtcdConfig) -> Result<Self, EtcdError> {
         // HTTP/2 pings within etcd's server defaults: it answers pings more often than
         // `--grpc-keepalive-min-time` (5 s), or any ping on a connection without an open
         // stream, with GOAWAY `too_many_pings`, which breaks every watch on it. Dead
         // servers are found by the per-call timeouts; pings only catch idle dead streams.
-        let options = ConnectOptions::new()
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(cfg.request_timeout)
             .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
             .with_keep_alive_while_idle(false)
             .with_require_leader(true);
+        let scheme = match &cfg.tls {
+            Some(tls) => {
+                options = options.with_tls(tls_options(tls)?);
+                "https"
+            }
+            None => "http",
+        };
+        if let Some(auth) = &cfg.auth {
+            options = options.with_user(auth.user.clone(), auth.password.clone());
+        }
         let mut clients = Vec::with_capacity(cfg.endpoints.len());
+        let mut endpoints = Vec::with_capacity(cfg.endpoints.len());
+        let mut failure = None;
         for e in &cfg.endpoints {
-            let url = format!("http://{e}");
+            let url = format!("{scheme}://{e}");
             let client = tokio::time::timeout(
                 cfg.request_timeout,
                 Client::connect([url], Some(options.clone())),
             )
             .await
-            .map_err(|_| EtcdError::Timeout(cfg.request_timeout))??;
-            clients.push(client);
+            .map_err(|_| EtcdError::Timeout(cfg.request_timeout))
+            .and_then(|r| r.map_err(EtcdError::from));
+            match client {
+                Ok(c) => {
+                    clients.push(c);
+                    endpoints.push(e.clone());
+                }
+                // Signing in needs an answer; without auth the connection is lazy and
+                // this is a bad address, which no other endpoint mends.
+                Err(err) if cfg.auth.is_some() => {
+                    log::warn!(endpoint = e.as_str(), error:% = err; "etcd endpoint left out: cannot sign in");
+                    failure = Some(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if clients.is_empty() {
+            return Err(failure.unwrap_or(EtcdError::Timeout(cfg.request_timeout)));
         }
         Ok(Etcd {
             clients: Arc::new(clients),
             current: Arc::new(AtomicUsize::new(0)),
             timeout: cfg.request_timeout,
-            endpoints: cfg.endpoints.clone(),
+            endpoints,
         })
     }
 
@@ -244,7 +316,7 @@ impl EtcdError {
         use etcd_client::Error as E;
         match self {
             EtcdError::Timeout(_) => true,
-            EtcdError::Data { .. } => false,
+            EtcdError::Data { .. } | EtcdError::Config { .. } => false,
             EtcdError::Client(E::GRpcStatus(s)) => crate::status::is_transient(s.code()),
             EtcdError::Client(E::LeaseKeepAliveError(m)) => !m.contains("not found"),
             EtcdError::Client(_) => true,

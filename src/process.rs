@@ -60,23 +60,16 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
             return exit::RUNTIME;
         }
     };
-    // TLS on the client port (the proxy's only): a bad certificate, key or CA stops the
-    // process before it binds, with the key that names the file.
-    let tls_mode = config.security.tls.mode;
-    let tls = if role == Role::Proxy && tls_mode > 0 {
-        match crate::tls::server_config(&config.security.tls) {
-            Ok(c) => {
-                log::info!(mode = tls_mode; "TLS on the client port");
-                Some(c)
-            }
-            Err(e) => {
-                log::error!(error:% = e; "cannot set up TLS (common.security.tlsMode)");
-                eprintln!("milvus: cannot set up TLS (common.security.tlsMode {tls_mode}): {e}");
-                return exit::USAGE;
-            }
+    // TLS on the port: the proxy's client port by common.security.tlsMode, every other
+    // role's internal port by common.security.internaltlsEnabled. A bad certificate, key
+    // or CA stops the process before it binds, with the key that names the file.
+    let tls = match port_tls(role, &config) {
+        Ok(t) => t,
+        Err((switch, e)) => {
+            log::error!(error:% = e; "cannot set up TLS ({switch})");
+            eprintln!("milvus: cannot set up TLS ({switch}): {e}");
+            return exit::USAGE;
         }
-    } else {
-        None
     };
     let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), rc.port);
     let listener = match TcpListener::bind(listen).await {
@@ -107,6 +100,11 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
     let state = ComponentState::new(role, address.clone());
     let etcd = match Etcd::connect(&config.etcd).await {
         Ok(e) => e,
+        Err(e @ crate::etcd::EtcdError::Config { .. }) => {
+            log::error!(error:% = e; "cannot connect to etcd");
+            eprintln!("milvus: cannot connect to etcd: {e}");
+            return exit::USAGE;
+        }
         Err(e) => {
             log::error!(endpoints:? = config.etcd.endpoints, error:% = e; "cannot connect to etcd");
             return exit::RUNTIME;
@@ -185,6 +183,33 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
     };
     http.abort();
     code
+}
+
+/// The TLS configuration of `role`'s port, or which switch asked for it and what is
+/// wrong. Internal calls' certificate files are checked here too.
+fn port_tls(
+    role: Role,
+    config: &Config,
+) -> Result<Option<Arc<rustls::ServerConfig>>, (&'static str, crate::tls::TlsError)> {
+    let internal = &config.security.internal_tls;
+    const INTERNAL: &str = "common.security.internaltlsEnabled";
+    crate::tls::internal_client(internal).map_err(|e| (INTERNAL, e))?;
+    if role == Role::Proxy {
+        let mode = config.security.tls.mode;
+        if mode == 0 {
+            return Ok(None);
+        }
+        let c = crate::tls::server_config(&config.security.tls)
+            .map_err(|e| ("common.security.tlsMode", e))?;
+        log::info!(mode = mode; "TLS on the client port");
+        Ok(Some(c))
+    } else if internal.enabled {
+        let c = crate::tls::internal_server_config(internal).map_err(|e| (INTERNAL, e))?;
+        log::info!("mutual TLS on the internal port (internaltls)");
+        Ok(Some(c))
+    } else {
+        Ok(None)
+    }
 }
 
 /// The address put in the session: `<role>.address` (with `<role>.port` unless it has a

@@ -1,4 +1,6 @@
-//! TLS on the proxy's client port (`common.security.tlsMode` 1: one-way, 2: mutual).
+//! TLS on the proxy's client port (`common.security.tlsMode` 1: one-way, 2: mutual) and
+//! on every internal port and call (`common.security.internaltlsEnabled`: always mutual,
+//! the cluster's certificate both ways).
 //!
 //! One port serves gRPC, REST, `/healthz` and `/status`. With TLS on, each accepted
 //! connection is sorted by its first byte: a TLS handshake record (0x16) goes through
@@ -23,8 +25,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-use crate::config::TlsConfig;
+use crate::config::{InternalTlsConfig, TlsConfig};
 
 /// How long a client has to send its first byte and finish the handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
@@ -68,23 +71,24 @@ fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'st
     Ok(certs)
 }
 
-/// The rustls server configuration for `cfg` (mode 1 or 2), or what is wrong with it.
-pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+/// The files a TLS server is made of, each with the key that names it.
+struct ServerFiles<'a> {
+    chain: (&'static str, &'a Path),
+    key: (&'static str, &'a Path),
+    /// The CA client certificates must chain to; None: no client certificate asked.
+    client_ca: Option<(&'static str, &'a Path)>,
+}
+
+fn build_server(files: ServerFiles<'_>) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = certificates("tls.serverPemPath", &cfg.server_pem)?;
-    let key = PrivateKeyDer::from_pem_file(&cfg.server_key)
-        .map_err(|e| file_error("tls.serverKeyPath", &cfg.server_key, e))?;
+    let chain = certificates(files.chain.0, files.chain.1)?;
+    let key = PrivateKeyDer::from_pem_file(files.key.1)
+        .map_err(|e| file_error(files.key.0, files.key.1, e))?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
-    let builder = if cfg.mode >= 2 {
-        let mut roots = RootCertStore::empty();
-        for ca in certificates("tls.caPemPath", &cfg.ca_pem)? {
-            roots
-                .add(ca)
-                .map_err(|e| file_error("tls.caPemPath", &cfg.ca_pem, e))?;
-        }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+    let builder = if let Some((ca_key, ca)) = files.client_ca {
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_key, ca)?, provider)
             .build()
             .map_err(|e| TlsError::Setup(e.to_string()))?;
         builder.with_client_cert_verifier(verifier)
@@ -93,10 +97,89 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     };
     let mut config = builder
         .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Setup(format!("tls.serverPemPath / tls.serverKeyPath: {e}")))?;
+        .map_err(|e| TlsError::Setup(format!("{} / {}: {e}", files.chain.0, files.key.0)))?;
     // gRPC needs HTTP/2; REST clients may speak HTTP/1.1.
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+fn roots(key: &'static str, path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for ca in certificates(key, path)? {
+        roots.add(ca).map_err(|e| file_error(key, path, e))?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// The rustls server configuration of the proxy's client port for `cfg` (mode 1 or 2),
+/// or what is wrong with it.
+pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    build_server(ServerFiles {
+        chain: ("tls.serverPemPath", &cfg.server_pem),
+        key: ("tls.serverKeyPath", &cfg.server_key),
+        client_ca: (cfg.mode >= 2).then_some(("tls.caPemPath", cfg.ca_pem.as_path())),
+    })
+}
+
+/// The rustls server configuration of an internal port (`internaltls.*`): always
+/// mutual, so only holders of a cluster certificate are served.
+pub fn internal_server_config(cfg: &InternalTlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    build_server(ServerFiles {
+        chain: ("internaltls.serverPemPath", &cfg.server_pem),
+        key: ("internaltls.serverKeyPath", &cfg.server_key),
+        client_ca: Some(("internaltls.caPemPath", &cfg.ca_pem)),
+    })
+}
+
+/// What internal calls dial with (`internaltls.*`): None when internal TLS is off, else
+/// the cluster CA, this component's certificate as its identity, and the name
+/// `internaltls.sni` the callee must carry.
+pub fn internal_client(cfg: &InternalTlsConfig) -> Result<Option<ClientTlsConfig>, TlsError> {
+    if !cfg.enabled {
+        return Ok(None);
+    }
+    // The same checks the server side makes, so a bad file is named at start.
+    certificates("internaltls.caPemPath", &cfg.ca_pem)?;
+    certificates("internaltls.serverPemPath", &cfg.server_pem)?;
+    PrivateKeyDer::from_pem_file(&cfg.server_key)
+        .map_err(|e| file_error("internaltls.serverKeyPath", &cfg.server_key, e))?;
+    let read = |key, path: &Path| std::fs::read(path).map_err(|e| file_error(key, path, e));
+    Ok(Some(
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(
+                "internaltls.caPemPath",
+                &cfg.ca_pem,
+            )?))
+            .identity(Identity::from_pem(
+                read("internaltls.serverPemPath", &cfg.server_pem)?,
+                read("internaltls.serverKeyPath", &cfg.server_key)?,
+            ))
+            .domain_name(cfg.sni.clone()),
+    ))
+}
+
+/// Internal calls' TLS for a process: as [`internal_client`], except that a file that
+/// went bad since the process started (it checked them then) still never means a call
+/// in the clear: the calls are made over TLS without the identity, and fail.
+pub fn internal_client_or_refuse(cfg: &InternalTlsConfig) -> Option<ClientTlsConfig> {
+    match internal_client(cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!(error:% = e; "internal TLS: cannot read the cluster certificate; internal calls will fail");
+            Some(ClientTlsConfig::new().domain_name(cfg.sni.clone()))
+        }
+    }
+}
+
+/// An endpoint for an internal call to `address` (`host:port`): `https://` with `tls`,
+/// else `http://`.
+pub fn endpoint(address: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, String> {
+    match tls {
+        None => Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string()),
+        Some(tls) => Endpoint::from_shared(format!("https://{address}"))
+            .and_then(|e| e.tls_config(tls.clone()))
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// The client address of a TLS connection, as handlers see it (`ConnectInfo<Peer>`).

@@ -154,3 +154,161 @@ fn a_bad_certificate_stops_the_proxy_naming_the_key() {
     let log = p.log();
     assert!(log.contains("tls.serverPemPath"), "{log}");
 }
+
+/// Every link encrypted: etcd over TLS with client certificates and etcd's own
+/// authentication, nats-server over TLS with client certificates and a user, the S3
+/// server over https with the test's CA, mutual TLS between every component
+/// (`internaltls`), mutual TLS and users on the client port. The quick start passes
+/// through it (and its rows reach the bucket), the cluster's keys are in the secured
+/// etcd, every log connection is TLS, and a coordinator's port refuses callers without
+/// the cluster certificate.
+#[test]
+fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_certificate() {
+    let scratch = milvus::testkit::TempDir::new("all-tls");
+    let certs = common::tls::make(&scratch.0.join("certs"));
+    let files = certs.files();
+    let etcd = milvus::testkit::EtcdServer::start_secure(&files, Some("etcd-pw"));
+    let nats = NatsServer::start_secure(&files, "milvus", "nats-pw");
+    let s3 = milvus::testkit::S3Server::start_secure("milvus-bucket", &files);
+    let mut c = common::Cluster::with_endpoints(etcd, 3);
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (ca, cert, key) = (
+        path(&certs.ca),
+        path(&certs.server),
+        path(&certs.server_key),
+    );
+    let port = s3.port.to_string();
+    let nats_address = nats.address();
+    for (k, v) in [
+        ("ETCD_SSL_ENABLED", "true"),
+        ("ETCD_SSL_TLS_CA_CERT", &ca),
+        ("ETCD_SSL_TLS_CERT", &cert),
+        ("ETCD_SSL_TLS_KEY", &key),
+        ("ETCD_AUTH_ENABLED", "true"),
+        ("ETCD_AUTH_USER_NAME", "root"),
+        ("ETCD_AUTH_PASSWORD", "etcd-pw"),
+        ("NATSMQ_ADDRESS", &nats_address),
+        ("NATSMQ_USERNAME", "milvus"),
+        ("NATSMQ_PASSWORD", "nats-pw"),
+        ("NATSMQ_TLS_ENABLED", "true"),
+        ("NATSMQ_TLS_CA_PEM_PATH", &ca),
+        ("NATSMQ_TLS_CLIENT_PEM_PATH", &cert),
+        ("NATSMQ_TLS_CLIENT_KEY_PATH", &key),
+        ("COMMON_STORAGE_TYPE", "minio"),
+        ("MINIO_ADDRESS", "localhost"),
+        ("MINIO_PORT", &port),
+        ("MINIO_USE_SSL", "true"),
+        ("MINIO_SSL_TLS_CA_CERT", &ca),
+        ("MINIO_BUCKET_NAME", "milvus-bucket"),
+        ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
+        ("INTERNALTLS_SERVER_PEM_PATH", &cert),
+        ("INTERNALTLS_SERVER_KEY_PATH", &key),
+        ("INTERNALTLS_CA_PEM_PATH", &ca),
+        ("COMMON_SECURITY_TLS_MODE", "2"),
+        ("TLS_SERVER_PEM_PATH", &cert),
+        ("TLS_SERVER_KEY_PATH", &key),
+        ("TLS_CA_PEM_PATH", &ca),
+        ("COMMON_SECURITY_AUTHORIZATION_ENABLED", "true"),
+        ("ROOT_COORD_DML_CHANNEL_NUM", "2"),
+    ] {
+        c.set(k, v);
+    }
+    let procs: Vec<Milvus> = milvus::testkit::cluster::ALL_ROLES
+        .iter()
+        .map(|r| c.start(r, &[]))
+        .collect();
+    for m in &procs {
+        healthy(m);
+    }
+    let (proxy_port, coord_port) = (procs[7].port.to_string(), procs[0].port.to_string());
+    let certs_dir = path(&scratch.0.join("certs"));
+    let (ok, text) = client(&[
+        "internal",
+        &proxy_port,
+        &coord_port,
+        &certs_dir,
+        "root:Milvus",
+    ]);
+    assert!(
+        ok && text.contains("internal: all checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+
+    // The cluster lives in the secured etcd: its sessions, read with etcd's root user.
+    let sessions = c.etcd.etcdctl(&[
+        "--user",
+        "root:etcd-pw",
+        "get",
+        "by-dev/meta/session/",
+        "--prefix",
+        "--keys-only",
+    ]);
+    for role in ["rootcoord", "datanode", "querynode", "proxy"] {
+        assert!(sessions.contains(role), "no {role} session: {sessions}");
+    }
+    // The flushed rows are in the bucket, written over https.
+    let (code, listing) = milvus::testkit::https_request(
+        s3.port,
+        "GET",
+        "/milvus-bucket?list-type=2&prefix=files/",
+        &certs.ca,
+    )
+    .expect("the S3 server answers over https");
+    assert_eq!(code, 200, "{listing}");
+    assert!(listing.contains("<Key>files/"), "no object: {listing}");
+    // Every connection to the log is TLS, made by a component.
+    let (code, connz) =
+        milvus::testkit::http_get(nats.monitor_port, "/connz?limit=1024").expect("/connz");
+    assert_eq!(code, 200, "{connz}");
+    let v: serde_json::Value = serde_json::from_str(&connz).unwrap();
+    let conns = v["connections"].as_array().cloned().unwrap_or_default();
+    assert!(!conns.is_empty(), "no log connection: {connz}");
+    for conn in &conns {
+        assert!(
+            conn["tls_version"].as_str().is_some_and(|t| !t.is_empty())
+                && conn["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("milvus ")),
+            "a log connection without TLS: {conn}"
+        );
+    }
+    // No password in any log.
+    for m in &procs {
+        let log = m.log();
+        assert!(
+            !log.contains("etcd-pw") && !log.contains("nats-pw"),
+            "a password in the {} log",
+            m.role
+        );
+    }
+}
+
+/// A component whose cluster certificate cannot be read stops at start with exit 2 and
+/// the key naming the file; so does one whose etcd CA is missing.
+#[test]
+fn bad_internal_or_etcd_certificates_stop_a_component_naming_the_key() {
+    let c = common::Cluster::new(3);
+    let bad = c.dir.0.join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let bad = bad.to_str().unwrap();
+    for (vars, key) in [
+        (
+            vec![
+                ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
+                ("INTERNALTLS_CA_PEM_PATH", bad),
+            ],
+            "internaltls.",
+        ),
+        (
+            vec![("ETCD_SSL_ENABLED", "true"), ("ETCD_SSL_TLS_CA_CERT", bad)],
+            "etcd.ssl.tlsCACert",
+        ),
+    ] {
+        let mut p = c.start("datacoord", &vars);
+        let status = p.wait_exit(10 * SEC).expect("the datacoord exits");
+        assert_eq!(status.code(), Some(2), "{}", p.log());
+        let log = p.log();
+        assert!(log.contains(key), "{key} not named: {log}");
+    }
+}

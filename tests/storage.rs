@@ -69,6 +69,7 @@ fn s3_storage_works_against_a_real_s3_server_and_fails_in_time_without_it() {
         access_key_id: "minioadmin".into(),
         secret_access_key: "minioadmin".into(),
         use_ssl: false,
+        ca_cert: None,
         bucket: "milvus-bucket".into(),
         region: "us-east-1".into(),
     };

@@ -71,6 +71,36 @@ pub struct EtcdConfig {
     pub kv_sub_path: String,
     /// Upper bound on any single etcd call.
     pub request_timeout: Duration,
+    /// `etcd.ssl.*`: TLS to etcd, when enabled.
+    pub tls: Option<EtcdTls>,
+    /// `etcd.auth.*`: etcd's own user and password, when enabled.
+    pub auth: Option<Credentials>,
+}
+
+/// TLS to etcd (`etcd.ssl.enabled`): the CA that signed etcd's certificate and, for an
+/// etcd started with `--client-cert-auth`, this process's certificate and key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EtcdTls {
+    /// `etcd.ssl.tlsCACert`.
+    pub ca: PathBuf,
+    /// `etcd.ssl.tlsCert` and `etcd.ssl.tlsKey` (both or neither).
+    pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// A user name and password for a server of the cluster (etcd, NATS).
+#[derive(Clone, PartialEq)]
+pub struct Credentials {
+    /// The user.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// The password never reaches a log line or `dry-run`'s debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, <password>)", self.user)
+    }
 }
 
 impl EtcdConfig {
@@ -165,6 +195,28 @@ pub struct SecurityConfig {
     pub max_role_num: usize,
     /// `common.security.tlsMode` and the `tls.*` files: TLS on the proxy's port.
     pub tls: TlsConfig,
+    /// `common.security.internaltlsEnabled` and the `internaltls.*` files: mutual TLS on
+    /// every internal port and call.
+    pub internal_tls: InternalTlsConfig,
+}
+
+/// Mutual TLS between the components (`common.security.internaltlsEnabled`,
+/// `internaltls.*`): every role but the proxy serves its port only to callers with a
+/// certificate of `ca_pem`, and every internal call presents `server_pem` and checks the
+/// callee's certificate against `ca_pem` and the name `sni`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InternalTlsConfig {
+    /// Whether internal TLS is on.
+    pub enabled: bool,
+    /// `internaltls.serverPemPath`: this component's certificate chain, presented both
+    /// as a server and as a caller (it needs the serverAuth and clientAuth usages).
+    pub server_pem: PathBuf,
+    /// `internaltls.serverKeyPath`.
+    pub server_key: PathBuf,
+    /// `internaltls.caPemPath`: the cluster's CA.
+    pub ca_pem: PathBuf,
+    /// `internaltls.sni`: the name callers expect in the callee's certificate.
+    pub sni: String,
 }
 
 /// TLS on the proxy's client port (`common.security.tlsMode`, `tls.*`).
@@ -211,6 +263,9 @@ pub struct S3Config {
     pub secret_access_key: String,
     /// `minio.useSSL`.
     pub use_ssl: bool,
+    /// `minio.ssl.tlsCACert`: a CA to trust for the S3 server's certificate, besides the
+    /// system's (empty: the system's only).
+    pub ca_cert: Option<PathBuf>,
     /// `minio.bucketName`.
     pub bucket: String,
     /// `minio.region`.
@@ -239,6 +294,10 @@ pub struct LogConfig {
     pub address: String,
     /// `natsmq.requestTimeout`: bound on every log call.
     pub timeout: Duration,
+    /// `natsmq.username` / `natsmq.password`, when a user is set.
+    pub auth: Option<Credentials>,
+    /// `natsmq.tls.*`: TLS to nats-server, when enabled.
+    pub tls: Option<NatsTls>,
     /// `rootCoord.dmlChannelNum`: physical DML channels.
     pub dml_channels: usize,
     /// `msgChannel.chanNamePrefix.cluster`.
@@ -251,6 +310,15 @@ pub struct LogConfig {
     /// `dataCoord.logRetention.grace` (s): a message is deleted only once every reader
     /// has been past it for this long.
     pub retention_grace: Duration,
+}
+
+/// TLS to nats-server (`natsmq.tls.enabled`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatsTls {
+    /// `natsmq.tls.caPemPath`: the CA of the server's certificate (empty: the system's).
+    pub ca: Option<PathBuf>,
+    /// `natsmq.tls.clientPemPath` / `clientKeyPath`, for a server that verifies clients.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// Segment settings of the data coordinator.
@@ -556,8 +624,10 @@ impl<'a> Typed<'a> {
         let (v, kind) = self.raw(key);
         let mut out = Vec::new();
         for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            // The scheme follows etcd.ssl.enabled, as in Milvus.
             let bare = part
                 .strip_prefix("http://")
+                .or_else(|| part.strip_prefix("https://"))
                 .unwrap_or(part)
                 .trim_end_matches('/');
             let ok = bare.rsplit_once(':').is_some_and(|(host, port)| {
@@ -649,7 +719,92 @@ impl<'a> Typed<'a> {
                 server_key: PathBuf::from(self.text("tls.serverKeyPath")),
                 ca_pem: PathBuf::from(self.text("tls.caPemPath")),
             },
+            internal_tls: InternalTlsConfig {
+                enabled: self.boolean("common.security.internaltlsEnabled")?,
+                server_pem: PathBuf::from(self.text("internaltls.serverPemPath")),
+                server_key: PathBuf::from(self.text("internaltls.serverKeyPath")),
+                ca_pem: PathBuf::from(self.text("internaltls.caPemPath")),
+                sni: self.text("internaltls.sni"),
+            },
         })
+    }
+
+    /// A non-empty path from `key`, or None when the key is empty.
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        let v = self.text(key);
+        let v = v.trim();
+        (!v.is_empty()).then(|| PathBuf::from(v))
+    }
+
+    /// A certificate and key given by two keys: both or neither.
+    fn identity(&self, cert: &str, key: &str) -> Result<Option<(PathBuf, PathBuf)>, ConfigError> {
+        match (self.path(cert), self.path(key)) {
+            (Some(c), Some(k)) => Ok(Some((c, k))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(self.invalid(
+                key,
+                &format!("expected the private key of the certificate {cert} names"),
+            )),
+            (None, Some(_)) => Err(self.invalid(
+                cert,
+                &format!("expected the certificate of the private key {key} names"),
+            )),
+        }
+    }
+
+    /// A user and password given by two keys; `enabled` (when given) must be true for
+    /// them to count, and then the user must be set.
+    fn credentials(
+        &self,
+        enabled: Option<&str>,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<Credentials>, ConfigError> {
+        let on = match enabled {
+            Some(k) => self.boolean(k)?,
+            None => !self.text(user).trim().is_empty(),
+        };
+        if !on {
+            return Ok(None);
+        }
+        let name = self.text(user).trim().to_string();
+        if name.is_empty() {
+            let why = match enabled {
+                Some(k) => format!("expected a user name, since {k} is true"),
+                None => "expected a user name".to_string(),
+            };
+            return Err(self.invalid(user, &why));
+        }
+        Ok(Some(Credentials {
+            user: name,
+            password: self.text(password),
+        }))
+    }
+
+    fn etcd_tls(&self) -> Result<Option<EtcdTls>, ConfigError> {
+        if !self.boolean("etcd.ssl.enabled")? {
+            return Ok(None);
+        }
+        let Some(ca) = self.path("etcd.ssl.tlsCACert") else {
+            return Err(self.invalid(
+                "etcd.ssl.tlsCACert",
+                "expected the CA certificate (PEM) etcd's certificate is signed by, since etcd.ssl.enabled is true",
+            ));
+        };
+        Ok(Some(EtcdTls {
+            ca,
+            identity: self.identity("etcd.ssl.tlsCert", "etcd.ssl.tlsKey")?,
+        }))
+    }
+
+    fn nats_tls(&self) -> Result<Option<NatsTls>, ConfigError> {
+        if !self.boolean("natsmq.tls.enabled")? {
+            return Ok(None);
+        }
+        Ok(Some(NatsTls {
+            ca: self.path("natsmq.tls.caPemPath"),
+            identity: self.identity("natsmq.tls.clientPemPath", "natsmq.tls.clientKeyPath")?,
+        }))
     }
 
     fn build(&self) -> Result<Config, ConfigError> {
@@ -692,6 +847,7 @@ impl<'a> Typed<'a> {
                     access_key_id: self.text("minio.accessKeyID"),
                     secret_access_key: self.text("minio.secretAccessKey"),
                     use_ssl: self.boolean("minio.useSSL")?,
+                    ca_cert: self.path("minio.ssl.tlsCACert"),
                     bucket: self.text("minio.bucketName"),
                     region: self.text("minio.region"),
                 },
@@ -700,6 +856,8 @@ impl<'a> Typed<'a> {
             log: LogConfig {
                 address: self.text("natsmq.address"),
                 timeout: self.millis("natsmq.requestTimeout")?,
+                auth: self.credentials(None, "natsmq.username", "natsmq.password")?,
+                tls: self.nats_tls()?,
                 dml_channels: self.number("rootCoord.dmlChannelNum", 1)? as usize,
                 cluster_prefix: self.text("msgChannel.chanNamePrefix.cluster"),
                 dml_prefix: self.text("msgChannel.chanNamePrefix.rootCoordDml"),
@@ -757,6 +915,12 @@ impl<'a> Typed<'a> {
                 meta_sub_path: self.text("etcd.metaSubPath").trim_matches('/').to_string(),
                 kv_sub_path: self.text("etcd.kvSubPath").trim_matches('/').to_string(),
                 request_timeout: Duration::from_millis(self.number("etcd.requestTimeout", 1)?),
+                tls: self.etcd_tls()?,
+                auth: self.credentials(
+                    Some("etcd.auth.enabled"),
+                    "etcd.auth.userName",
+                    "etcd.auth.password",
+                )?,
             },
             minio: ServiceAddress {
                 address: self.text("minio.address"),

@@ -402,3 +402,85 @@ fn grpc_sizes_have_milvus_defaults_per_role_then_the_grpc_section() {
         );
     }
 }
+
+#[test]
+fn links_to_etcd_nats_and_s3_are_plain_until_their_keys_say_otherwise() {
+    let c = load(None, &[]).unwrap().config;
+    assert_eq!((c.etcd.tls.clone(), c.etcd.auth.clone()), (None, None));
+    assert_eq!((c.log.tls.clone(), c.log.auth.clone()), (None, None));
+    assert_eq!(c.storage.s3.ca_cert, None);
+    assert!(!c.security.internal_tls.enabled);
+    assert_eq!(c.security.internal_tls.sni, "localhost");
+
+    let c = load(
+        None,
+        &env(&[
+            ("ETCD_SSL_ENABLED", "true"),
+            ("ETCD_SSL_TLSCACERT", "/c/ca.pem"),
+            ("ETCD_SSL_TLSCERT", "/c/client.pem"),
+            ("ETCD_SSL_TLSKEY", "/c/client.key"),
+            ("ETCD_AUTH_ENABLED", "true"),
+            ("ETCD_AUTH_USERNAME", "root"),
+            ("ETCD_AUTH_PASSWORD", "s3cret"),
+            ("ETCD_ENDPOINTS", "https://e1:2379"),
+            ("NATSMQ_USERNAME", "milvus"),
+            ("NATSMQ_PASSWORD", "n-pw"),
+            ("NATSMQ_TLS_ENABLED", "true"),
+            ("NATSMQ_TLS_CA_PEM_PATH", "/c/ca.pem"),
+            ("MINIO_SSL_TLSCACERT", "/c/ca.pem"),
+            ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
+        ]),
+    )
+    .unwrap()
+    .config;
+    let tls = c.etcd.tls.clone().unwrap();
+    assert_eq!(tls.ca, Path::new("/c/ca.pem"));
+    assert_eq!(
+        tls.identity,
+        Some(("/c/client.pem".into(), "/c/client.key".into()))
+    );
+    assert_eq!(c.etcd.endpoints, vec!["e1:2379"]);
+    let auth = c.etcd.auth.clone().unwrap();
+    assert_eq!(
+        (auth.user.as_str(), auth.password.as_str()),
+        ("root", "s3cret")
+    );
+    // Passwords never reach debug output (dry-run, logs).
+    let shown = format!("{:?} {:?}", c.etcd, c.log);
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("n-pw"),
+        "{shown}"
+    );
+    assert_eq!(c.log.auth.clone().unwrap().user, "milvus");
+    let nats = c.log.tls.clone().unwrap();
+    assert_eq!((nats.ca, nats.identity), (Some("/c/ca.pem".into()), None));
+    assert_eq!(c.storage.s3.ca_cert, Some("/c/ca.pem".into()));
+    assert!(c.security.internal_tls.enabled);
+}
+
+#[test]
+fn half_given_tls_and_auth_settings_name_the_missing_key() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("ETCD_SSL_ENABLED", "true")], "etcd.ssl.tlsCACert"),
+        (
+            &[
+                ("ETCD_SSL_ENABLED", "true"),
+                ("ETCD_SSL_TLSCACERT", "/ca"),
+                ("ETCD_SSL_TLSCERT", "/cert"),
+            ],
+            "etcd.ssl.tlsKey",
+        ),
+        (&[("ETCD_AUTH_ENABLED", "true")], "etcd.auth.userName"),
+        (
+            &[
+                ("NATSMQ_TLS_ENABLED", "true"),
+                ("NATSMQ_TLS_CLIENT_KEY_PATH", "/k"),
+            ],
+            "natsmq.tls.clientPemPath",
+        ),
+    ];
+    for (vars, key) in cases {
+        let e = load(None, &env(vars)).unwrap_err().to_string();
+        assert!(e.contains(key), "{vars:?}: {e}");
+    }
+}

@@ -94,10 +94,34 @@ impl Storage {
         } else {
             format!("{scheme}://{host}:{}", s.port)
         };
-        let options = object_store::ClientOptions::new()
+        let mut options = object_store::ClientOptions::new()
             .with_timeout(timeout)
             .with_connect_timeout(timeout)
             .with_allow_http(!s.use_ssl);
+        // minio.ssl.tlsCACert: trusted besides the system's roots (a private CA).
+        if let (true, Some(path)) = (s.use_ssl, &s.ca_cert) {
+            let pem = std::fs::read(path).map_err(|e| {
+                StorageError::Config(format!(
+                    "minio.ssl.tlsCACert: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let certs = object_store::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                StorageError::Config(format!(
+                    "minio.ssl.tlsCACert: {} holds no usable PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(StorageError::Config(format!(
+                    "minio.ssl.tlsCACert: {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            for c in certs {
+                options = options.with_root_certificate(c);
+            }
+        }
         let store = object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&endpoint)
             .with_bucket_name(&s.bucket)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{free_port, http_get, wait_until, TempDir};
+use super::{free_port, http_get, wait_until, TempDir, TlsFiles};
 
 /// One etcd member.
 pub struct EtcdServer {
@@ -23,6 +23,9 @@ pub struct EtcdServer {
     cluster_state: &'static str,
     dir: TempDir,
     child: Option<Child>,
+    /// TLS on the client port (client certificates required) and the plain port its
+    /// `/health` is read on.
+    secure: Option<(TlsFiles, u16)>,
 }
 
 fn etcd_binary() -> PathBuf {
@@ -50,6 +53,71 @@ impl EtcdServer {
         s
     }
 
+    /// Starts a single-member etcd that serves clients only over TLS with a certificate
+    /// of `tls.ca` (`--client-cert-auth`; `tls.cert` is its own and the clients'), and,
+    /// with `root_password`, with etcd's authentication on (user `root`).
+    pub fn start_secure(tls: &TlsFiles, root_password: Option<&str>) -> EtcdServer {
+        let (client_port, peer_port) = (free_port(), free_port());
+        let name = format!("etcd-{client_port}");
+        let initial = format!("{name}=http://127.0.0.1:{peer_port}");
+        let mut s = EtcdServer {
+            dir: TempDir::new(&name),
+            name,
+            client_port,
+            peer_port,
+            initial_cluster: initial,
+            cluster_state: "new",
+            child: None,
+            secure: Some((tls.clone(), free_port())),
+        };
+        s.launch();
+        s.wait_ready();
+        if let Some(pw) = root_password {
+            for args in [
+                &["user", "add", &format!("root:{pw}")][..],
+                &["user", "grant-role", "root", "root"],
+                &["auth", "enable"],
+            ] {
+                s.etcdctl(args);
+            }
+        }
+        s
+    }
+
+    /// Runs `etcdctl` against this member (over TLS with its certificate when secured)
+    /// and panics with its output when it fails.
+    pub fn etcdctl(&self, args: &[&str]) -> String {
+        let ctl = etcd_binary().with_file_name("etcdctl");
+        let mut cmd = Command::new(if ctl.is_file() { ctl } else { "etcdctl".into() });
+        cmd.arg(format!("--endpoints={}", self.url()));
+        if let Some((tls, _)) = &self.secure {
+            cmd.arg("--cacert").arg(&tls.ca);
+            cmd.arg("--cert").arg(&tls.cert);
+            cmd.arg("--key").arg(&tls.key);
+        }
+        let out = cmd
+            .args(args)
+            .env("ETCDCTL_API", "3")
+            .output()
+            .expect("cannot run etcdctl (Debian package etcd-client)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "etcdctl {args:?} failed: {text}");
+        text
+    }
+
+    fn url(&self) -> String {
+        let scheme = if self.secure.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
     fn spawn(
         name: String,
         client_port: u16,
@@ -65,6 +133,7 @@ impl EtcdServer {
             initial_cluster,
             cluster_state: state,
             child: None,
+            secure: None,
         };
         s.launch();
         s
@@ -72,9 +141,19 @@ impl EtcdServer {
 
     fn launch(&mut self) {
         let log = File::create(self.dir.0.join("etcd.log")).expect("cannot create etcd log");
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = self.url();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new(etcd_binary())
+        let mut cmd = Command::new(etcd_binary());
+        if let Some((tls, health_port)) = &self.secure {
+            cmd.arg("--cert-file").arg(&tls.cert);
+            cmd.arg("--key-file").arg(&tls.key);
+            cmd.arg("--trusted-ca-file").arg(&tls.ca);
+            cmd.arg("--client-cert-auth");
+            cmd.arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{health_port}"
+            ));
+        }
+        let child = cmd
             .args(["--name", &self.name])
             .arg("--data-dir")
             .arg(self.dir.0.join("data"))
@@ -104,7 +183,7 @@ impl EtcdServer {
 
     /// Waits (20 s at most) until `/health` answers healthy.
     pub fn wait_ready(&mut self) {
-        let port = self.client_port;
+        let port = self.secure.as_ref().map_or(self.client_port, |s| s.1);
         let ok = wait_until(Duration::from_secs(20), || {
             http_get(port, "/health").is_some_and(|(c, b)| c == 200 && b.contains("true"))
         });

@@ -152,3 +152,61 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((code, body))
 }
+
+/// The certificate files of a test server or cluster with TLS (PEM): the CA, and one
+/// certificate (for `localhost` and 127.0.0.1, usable by servers and clients) with its
+/// key. Tests make them (rcgen); `scripts/gen_certs.sh` makes such a set for users.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA.
+    pub ca: PathBuf,
+    /// The certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+/// One HTTP/1.1 request over TLS to `localhost`:`port`, trusting only the CA `ca` and
+/// presenting no certificate; returns (status code, body), None when the connection or
+/// the handshake fails.
+pub fn https_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    ca: &std::path::Path,
+) -> Option<(u16, String)> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_file_iter(ca).ok()? {
+        roots.add(c.ok()?).ok()?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .ok()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").ok()?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).ok()?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    tcp.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    // A server that closes without close_notify still sent its answer.
+    let _ = s.read_to_end(&mut raw);
+    let buf = String::from_utf8_lossy(&raw);
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{free_port, wait_until, TempDir};
+use super::{free_port, wait_until, TempDir, TlsFiles};
 
 /// A running `nats-server -js`.
 pub struct NatsServer {
@@ -21,6 +21,8 @@ pub struct NatsServer {
     pub monitor_port: u16,
     dir: TempDir,
     child: Option<Child>,
+    /// TLS with client certificates of the CA required, and a user's name and password.
+    secure: Option<(TlsFiles, String, String)>,
 }
 
 fn nats_binary() -> PathBuf {
@@ -46,6 +48,22 @@ impl NatsServer {
             monitor_port: free_port(),
             dir: TempDir::new("nats"),
             child: None,
+            secure: None,
+        };
+        s.launch();
+        s
+    }
+
+    /// Starts a server that serves clients only over TLS (`--tlsverify`: a client
+    /// certificate of `tls.ca` is required; `tls.cert` is the server's) and only to
+    /// `user` with `password`.
+    pub fn start_secure(tls: &TlsFiles, user: &str, password: &str) -> NatsServer {
+        let mut s = NatsServer {
+            port: free_port(),
+            monitor_port: free_port(),
+            dir: TempDir::new("nats"),
+            child: None,
+            secure: Some((tls.clone(), user.to_string(), password.to_string())),
         };
         s.launch();
         s
@@ -54,7 +72,15 @@ impl NatsServer {
     /// Starts the server (again, after [`NatsServer::kill`]) on the same port and store.
     pub fn launch(&mut self) {
         let log = File::create(self.dir.0.join("nats.log")).expect("cannot create nats log");
-        let child = Command::new(nats_binary())
+        let mut cmd = Command::new(nats_binary());
+        if let Some((tls, user, password)) = &self.secure {
+            cmd.args(["--tls", "--tlsverify"]);
+            cmd.arg("--tlscert").arg(&tls.cert);
+            cmd.arg("--tlskey").arg(&tls.key);
+            cmd.arg("--tlscacert").arg(&tls.ca);
+            cmd.args(["--user", user, "--pass", password]);
+        }
+        let child = cmd
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-m", &self.monitor_port.to_string()])
             .arg("-sd")
@@ -103,9 +129,12 @@ impl NatsServer {
             .unwrap_or_default()
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// `nats://127.0.0.1:<port>` (`tls://127.0.0.1:<port>` when secured).
     pub fn address(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        match self.secure {
+            None => format!("nats://127.0.0.1:{}", self.port),
+            Some(_) => format!("tls://127.0.0.1:{}", self.port),
+        }
     }
 
     fn pid(&self) -> Option<Pid> {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, wait_until, TempDir};
+use super::{free_port, wait_until, TempDir, TlsFiles};
 
 /// A running `moto_server`.
 pub struct S3Server {
@@ -59,10 +59,24 @@ fn http(port: u16, method: &str, path: &str) -> Option<u16> {
 impl S3Server {
     /// Starts the server and creates `bucket`.
     pub fn start(bucket: &str) -> S3Server {
+        Self::launch(bucket, None)
+    }
+
+    /// Starts the server on https only, with `tls.cert` (for `localhost` and 127.0.0.1),
+    /// and creates `bucket`.
+    pub fn start_secure(bucket: &str, tls: &TlsFiles) -> S3Server {
+        Self::launch(bucket, Some(tls))
+    }
+
+    fn launch(bucket: &str, tls: Option<&TlsFiles>) -> S3Server {
         let port = free_port();
         let dir = TempDir::new("s3");
         let log = File::create(dir.0.join("moto.log")).expect("cannot create moto log");
-        let child = Command::new(moto_binary())
+        let mut cmd = Command::new(moto_binary());
+        if let Some(t) = tls {
+            cmd.arg("-c").arg(&t.cert).arg("-k").arg(&t.key);
+        }
+        let child = cmd
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log clone"))
@@ -74,9 +88,13 @@ impl S3Server {
             dir,
             child: Some(child),
         };
-        let up = wait_until(Duration::from_secs(30), || http(port, "GET", "/").is_some());
+        let request = |method: &str, path: &str| match tls {
+            None => http(port, method, path),
+            Some(t) => super::https_request(port, method, path, &t.ca).map(|(code, _)| code),
+        };
+        let up = wait_until(Duration::from_secs(30), || request("GET", "/").is_some());
         assert!(up, "moto_server on port {port} did not start: {}", s.log());
-        let created = http(port, "PUT", &format!("/{bucket}"));
+        let created = request("PUT", &format!("/{bucket}"));
         assert_eq!(
             created,
             Some(200),

@@ -75,6 +75,8 @@ pub fn etcd_config(endpoints: &str) -> EtcdConfig {
         meta_sub_path: "meta".into(),
         kv_sub_path: "kv".into(),
         request_timeout: Duration::from_secs(2),
+        tls: None,
+        auth: None,
     }
 }
 

@@ -22,6 +22,8 @@ use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::config::{Credentials, LogConfig, NatsTls};
+
 /// The name a process's connection to the log has: `milvus <role> <pid>`.
 pub fn connection_name(role: &str) -> String {
     format!("milvus {role} {}", std::process::id())
@@ -140,17 +142,52 @@ pub struct Wal {
 impl Wal {
     /// Connects to `address` (`nats://host:port` or `host:port`) as `name` (what the
     /// server's monitoring shows for the connection, e.g. `milvus datanode 4242`); every
-    /// later call is bounded by `timeout`.
+    /// later call is bounded by `timeout`. No user, no TLS.
     pub async fn connect(
         address: &str,
         timeout: Duration,
         name: impl Into<String>,
     ) -> Result<Wal, WalError> {
-        let connect = async_nats::ConnectOptions::new()
-            .name(name.into())
+        Self::open(address, timeout, name.into(), None, None).await
+    }
+
+    /// Connects as `natsmq.*` says: `natsmq.address`, bounded by `natsmq.requestTimeout`,
+    /// with `natsmq.username` / `password` and `natsmq.tls.*` when they are set.
+    pub async fn for_config(log: &LogConfig, name: impl Into<String>) -> Result<Wal, WalError> {
+        Self::open(
+            &log.address,
+            log.timeout,
+            name.into(),
+            log.auth.as_ref(),
+            log.tls.as_ref(),
+        )
+        .await
+    }
+
+    async fn open(
+        address: &str,
+        timeout: Duration,
+        name: String,
+        auth: Option<&Credentials>,
+        tls: Option<&NatsTls>,
+    ) -> Result<Wal, WalError> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name(name)
             .connection_timeout(timeout)
-            .request_timeout(Some(timeout))
-            .connect(address);
+            .request_timeout(Some(timeout));
+        if let Some(c) = auth {
+            options = options.user_and_password(c.user.clone(), c.password.clone());
+        }
+        if let Some(t) = tls {
+            options = options.require_tls(true);
+            if let Some(ca) = &t.ca {
+                options = options.add_root_certificates(ca.clone());
+            }
+            if let Some((cert, key)) = &t.identity {
+                options = options.add_client_certificate(cert.clone(), key.clone());
+            }
+        }
+        let connect = options.connect(address);
         let client = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| WalError::Connect {

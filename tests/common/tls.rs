@@ -1,5 +1,6 @@
 //! Certificates for the TLS tests, made in the test (rcgen): a CA, a server certificate
-//! for `localhost` and 127.0.0.1, a client certificate it signed, and a client
+//! for `localhost` and 127.0.0.1 (also usable as a client's: the cluster certificate of
+//! internal TLS, etcd and NATS), a client certificate it signed, and a client
 //! certificate of another CA the server must not trust.
 
 use std::path::{Path, PathBuf};
@@ -32,18 +33,29 @@ fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
 
 fn leaf(
     names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
+    usage: &[ExtendedKeyUsagePurpose],
     issuer: &Issuer<'_, KeyPair>,
 ) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut p =
         CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, names[0]);
-    p.extended_key_usages = vec![usage];
+    p.extended_key_usages = usage.to_vec();
     (
         p.signed_by(&key, issuer).unwrap().pem(),
         key.serialize_pem(),
     )
+}
+
+impl Certs {
+    /// The CA and the server certificate, as the test servers take them.
+    pub fn files(&self) -> milvus::testkit::TlsFiles {
+        milvus::testkit::TlsFiles {
+            ca: self.ca.clone(),
+            cert: self.server.clone(),
+            key: self.server_key.clone(),
+        }
+    }
 }
 
 /// Writes a fresh set under `dir`.
@@ -53,15 +65,18 @@ pub fn make(dir: &Path) -> Certs {
     let issuer = Issuer::new(ca_params, ca_key);
     let (server, server_key) = leaf(
         &["localhost", "127.0.0.1"],
-        ExtendedKeyUsagePurpose::ServerAuth,
+        &[
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
         &issuer,
     );
-    let (client, client_key) = leaf(&["client"], ExtendedKeyUsagePurpose::ClientAuth, &issuer);
+    let (client, client_key) = leaf(&["client"], &[ExtendedKeyUsagePurpose::ClientAuth], &issuer);
     let (rogue_params, rogue_ca_key, _) = ca("someone else's CA");
     let rogue_issuer = Issuer::new(rogue_params, rogue_ca_key);
     let (rogue, rogue_key) = leaf(
         &["client"],
-        ExtendedKeyUsagePurpose::ClientAuth,
+        &[ExtendedKeyUsagePurpose::ClientAuth],
         &rogue_issuer,
     );
     let write = |name: &str, text: &str| {

@@ -6,6 +6,9 @@ cluster with common.security.authorizationEnabled: run by tests/security.rs.
     python security_client.py grants URI        # after a rootcoord failover: grants hold
     python security_client.py rest URI          # REST: Bearer tokens and privileges
     python security_client.py tls PORT MODE CERT_DIR   # tlsMode 1 or 2 on the proxy's port
+    python security_client.py internal PORT COORD_PORT CERT_DIR TOKEN
+        # every link encrypted: the quick start through tlsMode 2 with a user, and a
+        # coordinator's port refusing callers without the cluster certificate
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
@@ -176,14 +179,22 @@ def rest(uri):
     print("rest: all checks passed")
 
 
-def tls(port, mode, certs):
-    """The quick start over TLS; plain gRPC and REST refused, plain probes answered."""
+def tls(port, mode, certs, token=None):
+    """The quick start over TLS; plain gRPC and REST refused, plain probes answered.
+    With a token (authorization on), every call carries it."""
+    import base64
     import os
     import ssl
     import grpc
     uri = f"https://localhost:{port}"
     ca = os.path.join(certs, "ca.pem")
     kw = {"server_name": "localhost"}
+    if token:
+        kw["token"] = token
+    metadata = [("authorization", base64.b64encode(token.encode()).decode())] if token else None
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     if mode == "1":
         kw.update(server_pem_path=ca)
     else:
@@ -199,6 +210,8 @@ def tls(port, mode, certs):
     hits = client.search("tls", data=[rows[7]["vector"]], limit=3)
     check(hits[0][0]["id"] == 7, f"search over TLS: {hits}")
     check(len(client.query("tls", filter="id < 10")) == 10, "query over TLS")
+    client.flush("tls")
+    check(client.get_collection_stats("tls")["row_count"] == 100, "row count after a flush over TLS")
     # Plain gRPC on the same port: never served.
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     from pymilvus.grpc_gen import milvus_pb2, milvus_pb2_grpc
@@ -213,7 +226,7 @@ def tls(port, mode, certs):
     if mode == "2":
         ctx.load_cert_chain(os.path.join(certs, "client.pem"), os.path.join(certs, "client.key"))
     req = urllib.request.Request(f"https://localhost:{port}/v2/vectordb/collections/list", data=b"{}",
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
         body = json.loads(r.read())
     check(body["code"] == 0 and "tls" in body["data"], f"REST over https: {body}")
@@ -243,14 +256,53 @@ def tls(port, mode, certs):
                 print(f"{what}: refused ({e.code()})")
         good = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
         stub = milvus_pb2_grpc.MilvusServiceStub(grpc.secure_channel(f"localhost:{port}", good))
-        r = stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=5)
+        r = stub.ShowCollections(milvus_pb2.ShowCollectionsRequest(), timeout=5, metadata=metadata)
         check("tls" in list(r.collection_names), f"raw channel with the client certificate: {r}")
     print("tls: all checks passed")
+
+
+def internal(port, coord_port, certs, token):
+    """Every link encrypted: the quick start through the proxy (tlsMode 2, a user), and
+    a coordinator's internal port: not served in the clear, refused at the handshake
+    without the cluster certificate, served with it."""
+    import os
+    import grpc
+    from pymilvus.grpc_gen import milvus_pb2
+    tls(port, "2", certs, token)
+
+    def read(p):
+        with open(os.path.join(certs, p), "rb") as f:
+            return f.read()
+    method = "/milvus.proto.rootcoord.RootCoord/GetComponentStates"
+    request = milvus_pb2.GetComponentStatesRequest().SerializeToString()
+
+    def call(channel):
+        return channel.unary_unary(method)(request, timeout=5)
+    try:
+        call(grpc.insecure_channel(f"127.0.0.1:{coord_port}"))
+        check(False, "a coordinator answered a plain gRPC call")
+    except grpc.RpcError as e:
+        print(f"coordinator, plain gRPC: {e.code()}")
+    for what, creds in [("no certificate", grpc.ssl_channel_credentials(read("ca.pem"))),
+                        ("a client certificate of another CA",
+                         grpc.ssl_channel_credentials(read("ca.pem"), read("rogue.key"), read("rogue.pem")))]:
+        try:
+            call(grpc.secure_channel(f"localhost:{coord_port}", creds))
+            check(False, f"coordinator, {what}: answered")
+        except grpc.RpcError as e:
+            check(e.code() == grpc.StatusCode.UNAVAILABLE, f"coordinator, {what}: {e.code()} {e.details()}")
+            print(f"coordinator, {what}: refused ({e.code()})")
+    cluster = grpc.ssl_channel_credentials(read("ca.pem"), read("server.key"), read("server.pem"))
+    states = milvus_pb2.ComponentStates.FromString(call(grpc.secure_channel(f"localhost:{coord_port}", cluster)))
+    check(states.state.role == "rootcoord", f"coordinator with the cluster certificate: {states}")
+    print("internal: all checks passed")
 
 
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "tls":
         tls(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif mode == "internal":
+        internal(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
         {"auth": auth, "rbac": rbac, "grants": grants, "rest": rest}[mode](sys.argv[2])

@@ -57,17 +57,13 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore) {
         }
         let w = match &conn {
             Some(w) => w.clone(),
-            None => {
-                match Wal::connect(&log.address, log.timeout, wal::connection_name("datacoord"))
-                    .await
-                {
-                    Ok(w) => conn.insert(w).clone(),
-                    Err(e) => {
-                        log::warn!(error:% = e; "log retention cannot reach the log, trying again");
-                        continue;
-                    }
+            None => match Wal::for_config(&log, wal::connection_name("datacoord")).await {
+                Ok(w) => conn.insert(w).clone(),
+                Err(e) => {
+                    log::warn!(error:% = e; "log retention cannot reach the log, trying again");
+                    continue;
                 }
-            }
+            },
         };
         let (shards, dropped) = known_shards(&dc);
         for pchannel in &pchannels {

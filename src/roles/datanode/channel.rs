@@ -120,9 +120,8 @@ impl Consumer {
         self.shared
             .wal
             .get_or_try_init(|| {
-                Wal::connect(
-                    &log.address,
-                    log.timeout,
+                Wal::for_config(
+                    log,
                     crate::wal::connection_name(self.shared.ctx.role.name()),
                 )
             })

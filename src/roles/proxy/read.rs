@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::Proxy;
 use crate::expr::{Filter, Value};
@@ -403,8 +403,9 @@ impl Proxy {
         if let Some(c) = nodes.get(address) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| e.to_string())?
+        // Read once per querynode address (channels are kept).
+        let tls = crate::tls::internal_client_or_refuse(&self.ctx.config.security.internal_tls);
+        let endpoint = crate::tls::endpoint(address, tls.as_ref())?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
             .http2_keep_alive_interval(Duration::from_secs(10))

@@ -85,11 +85,7 @@ impl Proxy {
         self.writes
             .wal
             .get_or_try_init(|| {
-                Wal::connect(
-                    &log.address,
-                    log.timeout,
-                    crate::wal::connection_name(self.ctx.role.name()),
-                )
+                Wal::for_config(log, crate::wal::connection_name(self.ctx.role.name()))
             })
             .await
             .map_err(|e| retriable(code::UNEXPECTED, format!("{e} (natsmq.address)")))

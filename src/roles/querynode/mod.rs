@@ -59,11 +59,7 @@ impl Shared {
         let log = &self.ctx.config.log;
         self.wal
             .get_or_try_init(|| {
-                Wal::connect(
-                    &log.address,
-                    log.timeout,
-                    crate::wal::connection_name(self.ctx.role.name()),
-                )
+                Wal::for_config(log, crate::wal::connection_name(self.ctx.role.name()))
             })
             .await
             .map_err(|e| e.to_string())
