@@ -5,6 +5,9 @@
 //! both. `benches/workload/security.py` (pymilvus) then measures, through each proxy in
 //! turn, a fresh client's first call, inserts of 1,000 x 128 rows and top-10 searches of
 //! a loaded 20,000-row collection; printed as min / median / max over the runs.
+//! Then a second cluster with every link encrypted (etcd and nats-server over TLS with
+//! client certificates, mutual TLS between the components, TLS on the proxy's port; the
+//! segment files stay in a local directory) runs the same workload: row "all links".
 
 #[allow(dead_code)]
 #[path = "../tests/common/tls.rs"]
@@ -32,11 +35,43 @@ fn spread(mut xs: Vec<f64>) -> String {
     )
 }
 
+/// Each measurement's JSON lines, by (what, proxy).
+type Series = BTreeMap<(String, String), Vec<serde_json::Value>>;
+
+/// Runs `benches/workload/security.py` through the proxies of `specs` and files its
+/// measurements in `series`.
+fn workload(certs_dir: &std::path::Path, runs: usize, specs: &[String], series: &mut Series) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/security.py");
+    let mut child = Command::new(python())
+        .arg(&script)
+        .arg(certs_dir)
+        .arg(runs.to_string())
+        .args(specs)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("cannot run the security workload");
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        println!("{v}");
+        let key = (
+            v["what"].as_str().unwrap_or("").to_string(),
+            v["proxy"].as_str().unwrap_or("").to_string(),
+        );
+        series.entry(key).or_default().push(v);
+    }
+    assert!(child.wait().unwrap().success(), "the workload failed");
+}
+
 fn main() {
     let runs = arg("--runs", 5);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_milvus"));
     let mut c = BenchCluster::start(&bin, &ALL_ROLES, &[]);
-    let certs_dir = c.dir.0.join("certs");
+    // Outside the cluster's directory: the second cluster uses them after the first stops.
+    let scratch = milvus::testkit::TempDir::new("security-bench");
+    let certs_dir = scratch.0.join("certs");
     let certs = tls::make(&certs_dir);
     let files = [
         (
@@ -84,35 +119,52 @@ fn main() {
         specs.push(format!("{name}={port}{flags}"));
     }
     println!("security: plain vs TLS vs authentication vs both, {runs} runs");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/security.py");
-    let mut child = Command::new(python())
-        .arg(&script)
-        .arg(&certs_dir)
-        .arg(runs.to_string())
-        .args(&specs)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("cannot run the security workload");
-    let mut series: BTreeMap<(String, String), Vec<serde_json::Value>> = BTreeMap::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        println!("{v}");
-        let key = (
-            v["what"].as_str().unwrap_or("").to_string(),
-            v["proxy"].as_str().unwrap_or("").to_string(),
-        );
-        series.entry(key).or_default().push(v);
-    }
-    assert!(child.wait().unwrap().success(), "the workload failed");
+    let mut series: Series = BTreeMap::new();
+    workload(&certs_dir, runs, &specs, &mut series);
+    drop(c);
+
+    // The same workload on a cluster with every link encrypted.
+    let files = certs.files();
+    let etcd = milvus::testkit::EtcdServer::start_secure(&files, None);
+    let nats = milvus::testkit::NatsServer::start_secure(&files, "milvus", "nats-pw");
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (ca, cert, key) = (
+        path(&certs.ca),
+        path(&certs.server),
+        path(&certs.server_key),
+    );
+    let address = nats.address();
+    let env: Vec<(&str, &str)> = vec![
+        ("ETCD_SSL_ENABLED", "true"),
+        ("ETCD_SSL_TLS_CA_CERT", &ca),
+        ("ETCD_SSL_TLS_CERT", &cert),
+        ("ETCD_SSL_TLS_KEY", &key),
+        ("NATSMQ_ADDRESS", &address),
+        ("NATSMQ_USERNAME", "milvus"),
+        ("NATSMQ_PASSWORD", "nats-pw"),
+        ("NATSMQ_TLS_ENABLED", "true"),
+        ("NATSMQ_TLS_CA_PEM_PATH", &ca),
+        ("NATSMQ_TLS_CLIENT_PEM_PATH", &cert),
+        ("NATSMQ_TLS_CLIENT_KEY_PATH", &key),
+        ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
+        ("INTERNALTLS_SERVER_PEM_PATH", &cert),
+        ("INTERNALTLS_SERVER_KEY_PATH", &key),
+        ("INTERNALTLS_CA_PEM_PATH", &ca),
+        ("COMMON_SECURITY_TLS_MODE", "1"),
+        ("TLS_SERVER_PEM_PATH", &cert),
+        ("TLS_SERVER_KEY_PATH", &key),
+        ("TLS_CA_PEM_PATH", &ca),
+    ];
+    let secured = BenchCluster::start_on(&bin, &ALL_ROLES, &env, etcd, nats);
+    let spec = format!("all links={},tls", secured.role("proxy").port);
+    workload(&certs_dir, runs, &[spec], &mut series);
+    drop(secured);
     let col = |vs: &[serde_json::Value], k: &str| {
         spread(vs.iter().map(|v| v[k].as_f64().unwrap()).collect())
     };
     println!("| proxy | first call ms | insert p50 ms | insert p99 ms | rows/s | search p50 ms | search p99 ms | QPS |");
     println!("|---|---|---|---|---|---|---|---|");
-    for name in ["plain", "tls", "auth", "tls+auth"] {
+    for name in ["plain", "tls", "auth", "tls+auth", "all links"] {
         let get = |what: &str| {
             series
                 .get(&(what.to_string(), name.to_string()))

@@ -39,8 +39,24 @@ impl BenchCluster {
     /// Starts `roles` of `binary` with the cluster's environment plus `extra`
     /// (`LOG_LEVEL` defaults to `warn`).
     pub fn start(binary: &Path, roles: &[&str], extra: &[(&str, &str)]) -> BenchCluster {
-        let etcd = EtcdServer::start();
-        let nats = NatsServer::start();
+        Self::start_on(
+            binary,
+            roles,
+            extra,
+            EtcdServer::start(),
+            NatsServer::start(),
+        )
+    }
+
+    /// As [`BenchCluster::start`], on this etcd and nats-server (secured ones, say:
+    /// `extra` then carries the settings to reach them).
+    pub fn start_on(
+        binary: &Path,
+        roles: &[&str],
+        extra: &[(&str, &str)],
+        etcd: EtcdServer,
+        nats: NatsServer,
+    ) -> BenchCluster {
         let dir = TempDir::new("bench-cluster");
         let mut env = vec![
             ("ETCD_ENDPOINTS".to_string(), etcd.endpoint()),
