@@ -127,34 +127,12 @@ fn main() {
     let files = certs.files();
     let etcd = milvus::testkit::EtcdServer::start_secure(&files, None);
     let nats = milvus::testkit::NatsServer::start_secure(&files, "milvus", "nats-pw");
-    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
-    let (ca, cert, key) = (
-        path(&certs.ca),
-        path(&certs.server),
-        path(&certs.server_key),
-    );
-    let address = nats.address();
-    let env: Vec<(&str, &str)> = vec![
-        ("ETCD_SSL_ENABLED", "true"),
-        ("ETCD_SSL_TLS_CA_CERT", &ca),
-        ("ETCD_SSL_TLS_CERT", &cert),
-        ("ETCD_SSL_TLS_KEY", &key),
-        ("NATSMQ_ADDRESS", &address),
+    let env = milvus::testkit::encrypted_env(&files, &nats.address(), "1");
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.extend([
         ("NATSMQ_USERNAME", "milvus"),
         ("NATSMQ_PASSWORD", "nats-pw"),
-        ("NATSMQ_TLS_ENABLED", "true"),
-        ("NATSMQ_TLS_CA_PEM_PATH", &ca),
-        ("NATSMQ_TLS_CLIENT_PEM_PATH", &cert),
-        ("NATSMQ_TLS_CLIENT_KEY_PATH", &key),
-        ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
-        ("INTERNALTLS_SERVER_PEM_PATH", &cert),
-        ("INTERNALTLS_SERVER_KEY_PATH", &key),
-        ("INTERNALTLS_CA_PEM_PATH", &ca),
-        ("COMMON_SECURITY_TLS_MODE", "1"),
-        ("TLS_SERVER_PEM_PATH", &cert),
-        ("TLS_SERVER_KEY_PATH", &key),
-        ("TLS_CA_PEM_PATH", &ca),
-    ];
+    ]);
     let secured = BenchCluster::start_on(&bin, &ALL_ROLES, &env, etcd, nats);
     let spec = format!("all links={},tls", secured.role("proxy").port);
     workload(&certs_dir, runs, &[spec], &mut series);

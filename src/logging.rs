@@ -58,3 +58,64 @@ impl<'kvs> VisitSource<'kvs> for Fields {
 fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
+
+/// Log throttling by client address: an event (a refused handshake, a failed sign-in)
+/// is logged at most once per period per address, with how many were not logged since,
+/// so a client retrying in a loop cannot fill the log.
+pub struct PerAddress {
+    every: std::time::Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
+}
+
+impl PerAddress {
+    /// At most one line per `every` per address.
+    pub fn new(every: std::time::Duration) -> Self {
+        PerAddress {
+            every,
+            seen: Default::default(),
+        }
+    }
+
+    /// Whether an event from `address` is logged now: `Some(n)` with the `n` events
+    /// not logged since the last line, `None` when this one is not logged.
+    pub fn admit(&self, address: &str) -> Option<u64> {
+        let mut seen = self.seen.lock().expect("per-address log lock");
+        if seen.len() > 10_000 {
+            seen.retain(|_, (at, _)| at.elapsed() < self.every);
+        }
+        let now = std::time::Instant::now();
+        match seen.get_mut(address) {
+            Some((at, skipped)) if at.elapsed() < self.every => {
+                *skipped += 1;
+                None
+            }
+            Some((at, skipped)) => {
+                let n = *skipped;
+                *at = now;
+                *skipped = 0;
+                Some(n)
+            }
+            None => {
+                seen.insert(address.to_string(), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_address_per_period_with_the_count_not_logged() {
+        let p = PerAddress::new(std::time::Duration::from_millis(200));
+        assert_eq!(p.admit("10.0.0.1"), Some(0));
+        assert_eq!(p.admit("10.0.0.1"), None);
+        assert_eq!(p.admit("10.0.0.1"), None);
+        assert_eq!(p.admit("10.0.0.2"), Some(0));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!(p.admit("10.0.0.1"), Some(2));
+        assert_eq!(p.admit("10.0.0.1"), None);
+    }
+}

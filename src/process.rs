@@ -148,7 +148,7 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
             })
         }
         Some(config) => {
-            let (secured, clear) = match crate::tls::split(listener, config) {
+            let (secured, clear) = match crate::tls::split(listener, config, state.clone()) {
                 Ok(x) => x,
                 Err(e) => {
                     log::error!(error:% = e; "cannot serve TLS");

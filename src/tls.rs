@@ -28,9 +28,13 @@ use tokio_rustls::TlsAcceptor;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::config::{InternalTlsConfig, TlsConfig};
+use crate::logging::PerAddress;
+use crate::session::state::ComponentState;
 
 /// How long a client has to send its first byte and finish the handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How often a refused handshake from one client address is logged.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -201,11 +205,16 @@ pub struct Secured(
 /// Connections that began with something other than a TLS handshake.
 pub struct Clear(mpsc::Receiver<(TcpStream, SocketAddr)>, SocketAddr);
 
-/// Accepts on `listener` and sorts connections into TLS ones and clear ones.
+/// Accepts on `listener` and sorts connections into TLS ones and clear ones. Refused
+/// handshakes are counted in `state` (`/status` `tls_failures`) and logged at most once
+/// per client address per [`LOG_EVERY`].
 pub fn split(
     listener: TcpListener,
     config: Arc<ServerConfig>,
+    state: Arc<ComponentState>,
 ) -> std::io::Result<(Secured, Clear)> {
+    state.serve_tls();
+    let logged = Arc::new(PerAddress::new(LOG_EVERY));
     let local = listener.local_addr()?;
     let (tls_tx, tls_rx) = mpsc::channel(64);
     let (clear_tx, clear_rx) = mpsc::channel(64);
@@ -222,6 +231,14 @@ pub fn split(
             };
             let _ = stream.set_nodelay(true);
             let (acceptor, tls_tx, clear_tx) = (acceptor.clone(), tls_tx.clone(), clear_tx.clone());
+            let (state, logged) = (state.clone(), logged.clone());
+            let refused = move |why: String| {
+                state.count_tls_failure();
+                if let Some(suppressed) = logged.admit(&peer.ip().to_string()) {
+                    log::warn!(client:% = peer, error = why.as_str(), suppressed = suppressed;
+                        "TLS handshake refused");
+                }
+            };
             tokio::spawn(async move {
                 let mut first = [0u8; 1];
                 match tokio::time::timeout(HANDSHAKE, stream.peek(&mut first)).await {
@@ -230,10 +247,8 @@ pub fn split(
                             Ok(Ok(tls)) => {
                                 let _ = tls_tx.send((tls, peer)).await;
                             }
-                            Ok(Err(e)) => {
-                                log::info!(client:% = peer, error:% = e; "TLS handshake refused");
-                            }
-                            Err(_) => log::info!(client:% = peer; "TLS handshake timed out"),
+                            Ok(Err(e)) => refused(e.to_string()),
+                            Err(_) => refused("handshake timed out".to_string()),
                         }
                     }
                     Ok(Ok(n)) if n > 0 => {

@@ -48,11 +48,21 @@ fn dry_run_shows_values_and_their_sources() {
     let d = TempDir::new("cli");
     let o = run_cmd(
         &["dry-run", "rootcoord"],
-        &[("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true")],
+        &[
+            ("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true"),
+            ("ETCD_AUTH_PASSWORD", "etcd-s3cret"),
+        ],
         &d.0,
     );
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
+    // Secrets are shown as set, never their values.
+    assert!(!t.contains("etcd-s3cret"), "{t}");
+    assert!(
+        t.contains("etcd.auth.password = <hidden> (env ETCD_AUTH_PASSWORD)"),
+        "{t}"
+    );
+    assert!(t.contains("minio.secretAccessKey = <hidden>"), "{t}");
     assert!(
         t.contains("rootCoord.enableActiveStandby = true (env ROOT_COORD_ENABLE_ACTIVE_STANDBY)"),
         "{t}"

@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::data::{data_cluster, healthy, logs, run_script};
+use common::data::{all_roles, data_cluster, healthy, logs, run_script};
 use milvus::testkit::process::Milvus;
 use milvus::testkit::NatsServer;
 use nix::sys::signal::Signal;
@@ -171,57 +171,31 @@ fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_ce
     let nats = NatsServer::start_secure(&files, "milvus", "nats-pw");
     let s3 = milvus::testkit::S3Server::start_secure("milvus-bucket", &files);
     let mut c = common::Cluster::with_endpoints(etcd, 3);
-    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
-    let (ca, cert, key) = (
-        path(&certs.ca),
-        path(&certs.server),
-        path(&certs.server_key),
-    );
+    let ca = certs.ca.to_str().unwrap().to_string();
     let port = s3.port.to_string();
-    let nats_address = nats.address();
+    for (k, v) in milvus::testkit::encrypted_env(&files, &nats.address(), "2") {
+        c.set(&k, &v);
+    }
     for (k, v) in [
-        ("ETCD_SSL_ENABLED", "true"),
-        ("ETCD_SSL_TLS_CA_CERT", &ca),
-        ("ETCD_SSL_TLS_CERT", &cert),
-        ("ETCD_SSL_TLS_KEY", &key),
         ("ETCD_AUTH_ENABLED", "true"),
         ("ETCD_AUTH_USER_NAME", "root"),
         ("ETCD_AUTH_PASSWORD", "etcd-pw"),
-        ("NATSMQ_ADDRESS", &nats_address),
         ("NATSMQ_USERNAME", "milvus"),
         ("NATSMQ_PASSWORD", "nats-pw"),
-        ("NATSMQ_TLS_ENABLED", "true"),
-        ("NATSMQ_TLS_CA_PEM_PATH", &ca),
-        ("NATSMQ_TLS_CLIENT_PEM_PATH", &cert),
-        ("NATSMQ_TLS_CLIENT_KEY_PATH", &key),
         ("COMMON_STORAGE_TYPE", "minio"),
         ("MINIO_ADDRESS", "localhost"),
         ("MINIO_PORT", &port),
         ("MINIO_USE_SSL", "true"),
         ("MINIO_SSL_TLS_CA_CERT", &ca),
         ("MINIO_BUCKET_NAME", "milvus-bucket"),
-        ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
-        ("INTERNALTLS_SERVER_PEM_PATH", &cert),
-        ("INTERNALTLS_SERVER_KEY_PATH", &key),
-        ("INTERNALTLS_CA_PEM_PATH", &ca),
-        ("COMMON_SECURITY_TLS_MODE", "2"),
-        ("TLS_SERVER_PEM_PATH", &cert),
-        ("TLS_SERVER_KEY_PATH", &key),
-        ("TLS_CA_PEM_PATH", &ca),
         ("COMMON_SECURITY_AUTHORIZATION_ENABLED", "true"),
         ("ROOT_COORD_DML_CHANNEL_NUM", "2"),
     ] {
         c.set(k, v);
     }
-    let procs: Vec<Milvus> = milvus::testkit::cluster::ALL_ROLES
-        .iter()
-        .map(|r| c.start(r, &[]))
-        .collect();
-    for m in &procs {
-        healthy(m);
-    }
+    let procs = all_roles(&c);
     let (proxy_port, coord_port) = (procs[7].port.to_string(), procs[0].port.to_string());
-    let certs_dir = path(&scratch.0.join("certs"));
+    let certs_dir = scratch.0.join("certs").to_str().unwrap().to_string();
     let (ok, text) = client(&[
         "internal",
         &proxy_port,
@@ -235,6 +209,27 @@ fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_ce
         logs(&procs)
     );
 
+    // Refused handshakes (a certificate-less and a foreign-CA caller on the proxy and
+    // on the rootcoord) are counted and logged, once per address per 10 s.
+    for m in [&procs[7], &procs[0]] {
+        let status = m.status().expect("/status");
+        let failures = status["tls_failures"].as_u64().unwrap_or(0);
+        assert!(
+            failures >= 2,
+            "{}: /status tls_failures {failures}: {status}",
+            m.role
+        );
+        let lines = m.log().matches("TLS handshake refused").count();
+        assert!(
+            (1..=2).contains(&lines) && lines as u64 <= failures,
+            "{}: {lines} log lines for {failures} refusals",
+            m.role
+        );
+    }
+    assert!(
+        procs[4].status().expect("/status")["tls_failures"].as_u64() == Some(0),
+        "a worker with internal TLS reports its refusals (none)"
+    );
     // The cluster lives in the secured etcd: its sessions, read with etcd's root user.
     let sessions = c.etcd.etcdctl(&[
         "--user",

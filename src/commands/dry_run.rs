@@ -1,10 +1,17 @@
 //! `milvus dry-run <role>`: the effective configuration, with where each value came from.
+//! Secrets (passwords, the S3 secret key) are shown only as set or empty.
 
 use std::io::Write;
 
 use crate::config::Loaded;
 use crate::process::advertised_address;
 use crate::role::Role;
+
+/// Whether `key` holds a secret: a password or the S3 secret key.
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.ends_with("password") || k.ends_with("secretaccesskey")
+}
 
 /// Writes the report for `role` to `out`.
 pub fn print(role: Role, loaded: &Loaded, out: &mut impl Write) -> std::io::Result<()> {
@@ -49,6 +56,8 @@ pub fn print(role: Role, loaded: &Loaded, out: &mut impl Write) -> std::io::Resu
         if key.starts_with(&own) || !is_other_role(key) {
             let value = if setting.value.is_empty() {
                 "\"\""
+            } else if is_secret(key) {
+                "<hidden>"
             } else {
                 setting.value.as_str()
             };

@@ -55,6 +55,9 @@ pub struct StatusReport {
     /// Failed client authentications since the process started (the proxy only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_failures: Option<u64>,
+    /// Refused TLS handshakes since the process started (when its port has TLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_failures: Option<u64>,
 }
 
 /// The state of this process's component.
@@ -63,6 +66,8 @@ pub struct ComponentState {
     address: String,
     inner: Mutex<Inner>,
     auth_failures: std::sync::atomic::AtomicU64,
+    /// Refused handshakes; `u64::MAX` while the port has no TLS.
+    tls_failures: std::sync::atomic::AtomicU64,
 }
 
 impl ComponentState {
@@ -73,6 +78,7 @@ impl ComponentState {
             address,
             inner: Mutex::new(Inner::default()),
             auth_failures: std::sync::atomic::AtomicU64::new(0),
+            tls_failures: std::sync::atomic::AtomicU64::new(u64::MAX),
         })
     }
 
@@ -93,6 +99,22 @@ impl ComponentState {
     /// Counts a failed client authentication (shown by `/status`).
     pub fn count_auth_failure(&self) {
         self.auth_failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The port serves TLS: `/status` reports refused handshakes from now on.
+    pub fn serve_tls(&self) {
+        let _ = self.tls_failures.compare_exchange(
+            u64::MAX,
+            0,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Counts a refused TLS handshake (shown by `/status`).
+    pub fn count_tls_failure(&self) {
+        self.tls_failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -153,6 +175,8 @@ impl ComponentState {
                 self.auth_failures
                     .load(std::sync::atomic::Ordering::Relaxed)
             }),
+            tls_failures: Some(self.tls_failures.load(std::sync::atomic::Ordering::Relaxed))
+                .filter(|n| *n != u64::MAX),
         })
     }
 }

@@ -145,8 +145,13 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
+    response(&buf)
+}
+
+/// The status code and body of an HTTP response.
+fn response(text: &str) -> Option<(u16, String)> {
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
@@ -164,6 +169,38 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// Its private key.
     pub key: PathBuf,
+}
+
+/// The settings that encrypt every link of a cluster with `files` (the CA, and the
+/// cluster certificate for `localhost`): etcd over TLS with the certificate, the log at
+/// `nats_address` over TLS with it, mutual TLS between the components, and TLS mode
+/// `mode` on the proxy's port. Users of etcd and NATS, and S3 over https, are the
+/// caller's to add.
+pub fn encrypted_env(files: &TlsFiles, nats_address: &str, mode: &str) -> Vec<(String, String)> {
+    let path = |p: &std::path::Path| p.display().to_string();
+    let (ca, cert, key) = (path(&files.ca), path(&files.cert), path(&files.key));
+    [
+        ("ETCD_SSL_ENABLED", "true"),
+        ("ETCD_SSL_TLS_CA_CERT", &ca),
+        ("ETCD_SSL_TLS_CERT", &cert),
+        ("ETCD_SSL_TLS_KEY", &key),
+        ("NATSMQ_ADDRESS", nats_address),
+        ("NATSMQ_TLS_ENABLED", "true"),
+        ("NATSMQ_TLS_CA_PEM_PATH", &ca),
+        ("NATSMQ_TLS_CLIENT_PEM_PATH", &cert),
+        ("NATSMQ_TLS_CLIENT_KEY_PATH", &key),
+        ("COMMON_SECURITY_INTERNALTLS_ENABLED", "true"),
+        ("INTERNALTLS_SERVER_PEM_PATH", &cert),
+        ("INTERNALTLS_SERVER_KEY_PATH", &key),
+        ("INTERNALTLS_CA_PEM_PATH", &ca),
+        ("COMMON_SECURITY_TLS_MODE", mode),
+        ("TLS_SERVER_PEM_PATH", &cert),
+        ("TLS_SERVER_KEY_PATH", &key),
+        ("TLS_CA_PEM_PATH", &ca),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// One HTTP/1.1 request over TLS to `localhost`:`port`, trusting only the CA `ca` and
@@ -202,11 +239,5 @@ pub fn https_request(
     let mut raw = Vec::new();
     // A server that closes without close_notify still sent its answer.
     let _ = s.read_to_end(&mut raw);
-    let buf = String::from_utf8_lossy(&raw);
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((code, body))
+    response(&String::from_utf8_lossy(&raw))
 }

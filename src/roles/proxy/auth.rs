@@ -16,10 +16,9 @@
 //! etcd when that is newer, so a user created or a password changed a moment ago through
 //! another proxy is seen (A3).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -53,7 +52,7 @@ pub struct Gate {
     follower: OnceLock<Arc<Follower<AuthState>>>,
     verified: Verified,
     state: Arc<crate::session::state::ComponentState>,
-    logged: Mutex<HashMap<String, (Instant, u64)>>,
+    logged: crate::logging::PerAddress,
 }
 
 impl Gate {
@@ -68,7 +67,7 @@ impl Gate {
             follower: OnceLock::new(),
             verified: Verified::default(),
             state: ctx.state.clone(),
-            logged: Mutex::new(HashMap::new()),
+            logged: crate::logging::PerAddress::new(LOG_EVERY),
         }
     }
 
@@ -180,19 +179,9 @@ impl Gate {
     fn failed(&self, peer: Option<SocketAddr>, user: &str, why: &str) {
         self.state.count_auth_failure();
         let addr = peer.map_or_else(|| "unknown".to_string(), |p| p.ip().to_string());
-        let mut logged = self.logged.lock().expect("logged lock");
-        if logged.len() > 10_000 {
-            logged.retain(|_, (at, _)| at.elapsed() < LOG_EVERY);
-        }
-        let entry = logged
-            .entry(addr.clone())
-            .or_insert((Instant::now() - LOG_EVERY * 2, 0));
-        if entry.0.elapsed() >= LOG_EVERY {
-            log::warn!(client = addr.as_str(), user = user, reason = why, suppressed = entry.1;
+        if let Some(suppressed) = self.logged.admit(&addr) {
+            log::warn!(client = addr.as_str(), user = user, reason = why, suppressed = suppressed;
                 "authentication failed");
-            *entry = (Instant::now(), 0);
-        } else {
-            entry.1 += 1;
         }
     }
 
