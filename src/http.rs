@@ -1,4 +1,6 @@
-//! Plain HTTP on the role's port: `GET /healthz` and `GET /status`.
+//! Plain HTTP on the role's port: `GET /healthz`, `GET /status` and `GET /metrics`
+//! (Prometheus's text format). With TLS on the port these stay open in the clear for
+//! probes and scrapers.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ pub fn router(state: Arc<ComponentState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/status", get(status))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -31,4 +34,15 @@ async fn healthz(State(state): State<Arc<ComponentState>>) -> impl IntoResponse 
 /// The process's role, state, ServerID, address, epoch and lease TTL left, as JSON.
 async fn status(State(state): State<Arc<ComponentState>>) -> impl IntoResponse {
     Json(state.report())
+}
+
+/// The process's counters in Prometheus's text format.
+async fn metrics(State(state): State<Arc<ComponentState>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics_text(),
+    )
 }

@@ -17,6 +17,18 @@ use nix::sys::signal::Signal;
 
 const SEC: Duration = Duration::from_secs(1);
 
+/// The value of a counter on a process's `/metrics` (plain HTTP, open for scrapers also
+/// when the port has TLS).
+fn metric(port: u16, name: &str, role: &str) -> u64 {
+    let (code, text) = milvus::testkit::http_get(port, "/metrics").expect("/metrics answers");
+    assert_eq!(code, 200, "{text}");
+    let series = format!("{name}{{role=\"{role}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+}
+
 fn client(args: &[&str]) -> (bool, String) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/security_client.py");
     run_script(&script, args)
@@ -76,6 +88,11 @@ fn users_passwords_and_privileges_hold_through_a_rootcoord_failover() {
     let status = procs[7].status().expect("proxy /status");
     let failures = status["auth_failures"].as_u64().unwrap_or(0);
     assert!(failures >= 6, "/status auth_failures {failures}: {status}");
+    let counted = metric(procs[7].port, "milvus_auth_failures_total", "proxy");
+    assert!(
+        counted >= failures,
+        "/metrics counts {counted}, /status {failures}"
+    );
 
     let (ok, text) = client(&["rbac", &uri]);
     assert!(
@@ -219,6 +236,8 @@ fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_ce
             "{}: /status tls_failures {failures}: {status}",
             m.role
         );
+        let counted = metric(m.port, "milvus_tls_handshake_failures_total", &m.role);
+        assert!(counted >= failures, "{}: /metrics {counted}", m.role);
         let lines = m.log().matches("TLS handshake refused").count();
         assert!(
             (1..=2).contains(&lines) && lines as u64 <= failures,

@@ -65,20 +65,45 @@ pub struct ComponentState {
     role: Role,
     address: String,
     inner: Mutex<Inner>,
-    auth_failures: std::sync::atomic::AtomicU64,
-    /// Refused handshakes; `u64::MAX` while the port has no TLS.
-    tls_failures: std::sync::atomic::AtomicU64,
+    /// `/metrics`: this process's counters.
+    metrics: prometheus::Registry,
+    auth_failures: prometheus::IntCounter,
+    tls_failures: prometheus::IntCounter,
+    /// Whether the port serves TLS (refused handshakes are then on `/status`).
+    tls: std::sync::atomic::AtomicBool,
+}
+
+/// A counter registered in `registry`.
+fn counter(registry: &prometheus::Registry, name: &str, help: &str) -> prometheus::IntCounter {
+    let c = prometheus::IntCounter::new(name, help).expect("a valid metric name");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("each metric registered once");
+    c
 }
 
 impl ComponentState {
     /// A new state, `Initializing`.
     pub fn new(role: Role, address: String) -> Arc<Self> {
+        let labels = [("role".to_string(), role.name().to_string())].into();
+        let metrics = prometheus::Registry::new_custom(Some("milvus".into()), Some(labels))
+            .expect("a valid registry prefix");
         Arc::new(ComponentState {
             role,
             address,
             inner: Mutex::new(Inner::default()),
-            auth_failures: std::sync::atomic::AtomicU64::new(0),
-            tls_failures: std::sync::atomic::AtomicU64::new(u64::MAX),
+            auth_failures: counter(
+                &metrics,
+                "auth_failures_total",
+                "Client calls refused for missing or wrong credentials",
+            ),
+            tls_failures: counter(
+                &metrics,
+                "tls_handshake_failures_total",
+                "TLS handshakes refused on this process's port (no, untrusted or late certificate)",
+            ),
+            tls: std::sync::atomic::AtomicBool::new(false),
+            metrics,
         })
     }
 
@@ -96,26 +121,30 @@ impl ComponentState {
         f(&mut self.inner.lock().expect("component state lock"))
     }
 
-    /// Counts a failed client authentication (shown by `/status`).
+    /// Counts a failed client authentication (shown by `/status` and `/metrics`).
     pub fn count_auth_failure(&self) {
-        self.auth_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.auth_failures.inc();
     }
 
     /// The port serves TLS: `/status` reports refused handshakes from now on.
     pub fn serve_tls(&self) {
-        let _ = self.tls_failures.compare_exchange(
-            u64::MAX,
-            0,
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.tls.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Counts a refused TLS handshake (shown by `/status`).
+    /// Counts a refused TLS handshake (shown by `/status` and `/metrics`).
     pub fn count_tls_failure(&self) {
-        self.tls_failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tls_failures.inc();
+    }
+
+    /// `/metrics`: this process's counters in Prometheus's text format, each labelled
+    /// with the role.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.metrics.gather(), &mut out)
+        {
+            log::warn!(error:% = e; "cannot encode /metrics");
+        }
+        out
     }
 
     /// Sets the state code.
@@ -171,12 +200,11 @@ impl ComponentState {
                 .as_ref()
                 .map_or(0, |l| l.ttl_left().as_millis() as u64),
             pid: std::process::id(),
-            auth_failures: (self.role == Role::Proxy).then(|| {
-                self.auth_failures
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            }),
-            tls_failures: Some(self.tls_failures.load(std::sync::atomic::Ordering::Relaxed))
-                .filter(|n| *n != u64::MAX),
+            auth_failures: (self.role == Role::Proxy).then(|| self.auth_failures.get()),
+            tls_failures: self
+                .tls
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then(|| self.tls_failures.get()),
         })
     }
 }
