@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # gen_certs.sh - make a certificate set for common.security.tlsMode and internal TLS
-# (openssl required): a CA, a server certificate for the names given (default:
-# localhost and 127.0.0.1) that also serves as the cluster's client certificate
+# (openssl required): the cluster CA, a server certificate it signs for the names given
+# (default: localhost and 127.0.0.1) that is also the cluster's client certificate
 # (serverAuth and clientAuth: internaltls.*, etcd.ssl.tlsCert, natsmq.tls.clientPemPath),
-# and a client certificate signed by the same CA (for tlsMode 2).
+# and, under a separate client CA, a client certificate for users (tlsMode 2): a user's
+# certificate is then never accepted by etcd, NATS or the internal ports.
 #
-# Writes DIR/ca.pem, DIR/ca.key, DIR/server.pem, DIR/server.key, DIR/client.pem,
-# DIR/client.key (DIR defaults to configs/cert, where milvus.yaml's tls.* keys point).
-# Keys are ECDSA P-256; certificates are valid for DAYS days (default 825).
+# Writes DIR/ca.pem, ca.key, server.pem, server.key, client-ca.pem, client-ca.key,
+# client.pem, client.key (DIR defaults to configs/cert, where milvus.yaml's tls.* keys
+# point). Keys are ECDSA P-256; certificates are valid for DAYS days (default 825).
 #
 # Usage: scripts/gen_certs.sh [--dir DIR] [--days DAYS] [NAME ...]
 #   e.g. scripts/gen_certs.sh --dir /etc/milvus/cert milvus.example.com 10.0.0.5
-# Then: common.security.tlsMode: 1 (or 2) with tls.serverPemPath, tls.serverKeyPath and
-# tls.caPemPath pointing at server.pem, server.key and ca.pem; clients use ca.pem
-# (pymilvus server_pem_path= / ca_pem_path=, and client.pem / client.key for mode 2).
+# Then: common.security.tlsMode: 1 (or 2) with tls.serverPemPath and tls.serverKeyPath at
+# server.pem and server.key, and for mode 2 tls.caPemPath at client-ca.pem; clients
+# check the server with ca.pem (pymilvus server_pem_path= / ca_pem_path=) and present
+# client.pem / client.key in mode 2.
 set -euo pipefail
 
 DIR=configs/cert
@@ -23,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --dir) DIR=${2:?--dir needs a directory}; shift 2 ;;
         --days) DAYS=${2:?--days needs a number}; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "gen_certs.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) NAMES+=("$1"); shift ;;
     esac
@@ -43,20 +45,23 @@ trap 'rm -rf "$TMP"' EXIT
 
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 
-key "$DIR/ca.key"
-openssl req -x509 -new -key "$DIR/ca.key" -sha256 -days "$DAYS" -subj "/CN=milvus CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -out "$DIR/ca.pem"
-
-leaf() { # name cn usage san
+ca() { # name cn
+    key "$DIR/$1.key"
+    openssl req -x509 -new -key "$DIR/$1.key" -sha256 -days "$DAYS" -subj "/CN=$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -out "$DIR/$1.pem"
+}
+leaf() { # name cn usage san ca
     key "$DIR/$1.key"
     openssl req -new -key "$DIR/$1.key" -subj "/CN=$2" -out "$TMP/$1.csr"
     printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n%s' \
         "$3" "${4:+subjectAltName=$4}" > "$TMP/$1.ext"
-    openssl x509 -req -in "$TMP/$1.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial \
-        -CAserial "$TMP/ca.srl" -days "$DAYS" -sha256 -extfile "$TMP/$1.ext" -out "$DIR/$1.pem" 2>/dev/null
+    openssl x509 -req -in "$TMP/$1.csr" -CA "$DIR/$5.pem" -CAkey "$DIR/$5.key" -CAcreateserial \
+        -CAserial "$TMP/$5.srl" -days "$DAYS" -sha256 -extfile "$TMP/$1.ext" -out "$DIR/$1.pem" 2>/dev/null
 }
-leaf server "${NAMES[0]}" serverAuth,clientAuth "$SAN"
-leaf client "milvus client" clientAuth ""
+ca ca "milvus cluster CA"
+ca client-ca "milvus client CA"
+leaf server "${NAMES[0]}" serverAuth,clientAuth "$SAN" ca
+leaf client "milvus client" clientAuth "" client-ca
 chmod 600 "$DIR"/*.key
-echo "gen_certs.sh: wrote $DIR/{ca,server,client}.{pem,key} for $SAN (valid $DAYS days)"
+echo "gen_certs.sh: wrote $DIR/{ca,server,client-ca,client}.{pem,key} for $SAN (valid $DAYS days)"

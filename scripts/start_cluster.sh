@@ -99,6 +99,13 @@ if [[ $TLS == true ]]; then
     if [[ ! -r $TLS_DIR/server.pem || ! -r $TLS_DIR/server.key || ! -r $TLS_DIR/ca.pem ]]; then
         bash "$REPO/scripts/gen_certs.sh" --dir "$TLS_DIR"
     fi
+    # The server certificate is also the cluster's client certificate (etcd, NATS,
+    # internal calls): it needs the clientAuth usage (gen_certs.sh before 2026-12-03
+    # made it serverAuth only).
+    if ! openssl x509 -in "$TLS_DIR/server.pem" -noout -ext extendedKeyUsage 2>/dev/null \
+            | grep -q "Client Authentication"; then
+        die "$TLS_DIR/server.pem lacks the clientAuth usage it needs as the cluster certificate; remake the set (scripts/gen_certs.sh --dir $TLS_DIR)"
+    fi
     TLS_MODE=${TLS_MODE:-1}
     [[ $TLS_MODE == 1 || $TLS_MODE == 2 ]] || die "TLS_MODE='$TLS_MODE': expected 1 (one-way) or 2 (mutual)"
     CTL_FLAGS=(--cacert "$TLS_DIR/ca.pem" --cert "$TLS_DIR/server.pem" --key "$TLS_DIR/server.key")
@@ -109,12 +116,19 @@ if [[ $TLS == true ]]; then
         NATSMQ_TLS_CLIENT_PEM_PATH=$TLS_DIR/server.pem NATSMQ_TLS_CLIENT_KEY_PATH=$TLS_DIR/server.key
     export COMMON_SECURITY_INTERNALTLS_ENABLED=true INTERNALTLS_SERVER_PEM_PATH=$TLS_DIR/server.pem \
         INTERNALTLS_SERVER_KEY_PATH=$TLS_DIR/server.key INTERNALTLS_CA_PEM_PATH=$TLS_DIR/ca.pem
+    # Mode 2's client certificates come from their own CA, which etcd, NATS and the
+    # internal ports do not trust.
+    CLIENT_CA=$TLS_DIR/client-ca.pem
+    [[ $TLS_MODE == 1 || -r $CLIENT_CA ]] || die "TLS_MODE=2 needs $CLIENT_CA (scripts/gen_certs.sh --dir $TLS_DIR makes it)"
     export COMMON_SECURITY_TLS_MODE=$TLS_MODE TLS_SERVER_PEM_PATH=$TLS_DIR/server.pem \
-        TLS_SERVER_KEY_PATH=$TLS_DIR/server.key TLS_CA_PEM_PATH=$TLS_DIR/ca.pem
+        TLS_SERVER_KEY_PATH=$TLS_DIR/server.key TLS_CA_PEM_PATH=$CLIENT_CA
     export NATSMQ_ADDRESS=${NATSMQ_ADDRESS:-tls://127.0.0.1:4222}
     # The same settings for `milvus status` and other commands run from a shell.
-    compgen -e | grep -E '^(ETCD_SSL|ETCD_ENDPOINTS|NATSMQ_|COMMON_SECURITY_|INTERNALTLS_|TLS_)' \
-        | while read -r v; do printf 'export %s=%q\n' "$v" "${!v}"; done >"$LOG_DIR/tls.env"
+    # (No passwords in it: add ETCD_AUTH_PASSWORD yourself when etcd has users.)
+    (umask 077
+     compgen -e | grep -E '^(ETCD_SSL|ETCD_ENDPOINTS|ETCD_AUTH|NATSMQ_|COMMON_SECURITY_|INTERNALTLS_|TLS_)' \
+        | grep -v PASSWORD \
+        | while read -r v; do printf 'export %s=%q\n' "$v" "${!v}"; done >"$LOG_DIR/tls.env")
 fi
 
 # --- 3. etcd -----------------------------------------------------------------
@@ -138,7 +152,7 @@ if ! etcdctl --endpoints="$ETCD_EP" "${CTL_FLAGS[@]}" --dial-timeout=1s --comman
     [[ $etcd_port =~ ^[0-9]+$ ]] || die "cannot parse a port from ETCD_ENDPOINTS entry '$ETCD_EP'"
     echo "start_cluster.sh: no etcd at $ETCD_EP, starting one"
     ETCD_CLIENT_PORT=$etcd_port ETCD_PEER_PORT=${ETCD_PEER_PORT:-$((etcd_port + 1))} \
-        ETCD_TLS_DIR=${TLS_DIR:-} bash "$REPO/scripts/start_etcd.sh"
+        ETCD_TLS_DIR=$([[ $TLS == true ]] && echo "$TLS_DIR") bash "$REPO/scripts/start_etcd.sh"
 fi
 
 # --- 3b. the log (NATS JetStream) ----------------------------------------------
@@ -152,7 +166,7 @@ case "$nats_host" in
         if ! command -v nats-server >/dev/null 2>&1 && [[ ! -x /usr/sbin/nats-server ]]; then
             bash "$REPO/scripts/install_deps.sh"
         fi
-        NATS_PORT=$nats_port NATS_TLS_DIR=${TLS_DIR:-} bash "$REPO/scripts/start_nats.sh"
+        NATS_PORT=$nats_port NATS_TLS_DIR=$([[ $TLS == true ]] && echo "$TLS_DIR") bash "$REPO/scripts/start_nats.sh"
         ;;
     *) echo "start_cluster.sh: using the log at $NATSMQ_ADDRESS" ;;
 esac
@@ -303,7 +317,9 @@ echo
 echo "milvus cluster is up (etcd $ETCD_ENDPOINTS, active-standby: $HA, every link encrypted: $TLS)"
 if [[ $TLS == true ]]; then
     echo "clients: MilvusClient(uri=\"https://localhost:${PORTS[-1]}\", server_pem_path=\"$TLS_DIR/ca.pem\", server_name=\"localhost\")"
-    [[ $TLS_MODE == 2 ]] && echo "         with client_pem_path=\"$TLS_DIR/client.pem\", client_key_path=\"$TLS_DIR/client.key\", ca_pem_path=\"$TLS_DIR/ca.pem\""
+    if [[ $TLS_MODE == 2 ]]; then
+        echo "         with client_pem_path=\"$TLS_DIR/client.pem\", client_key_path=\"$TLS_DIR/client.key\", ca_pem_path=\"$TLS_DIR/ca.pem\""
+    fi
 fi
 printf '%-12s %-8s %-6s %s\n' ROLE PID PORT LOG
 for i in "${!NAMES[@]}"; do

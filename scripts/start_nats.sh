@@ -42,15 +42,24 @@ if [[ -z $NATS ]]; then
 fi
 
 # A NATS server greets every new connection with an INFO line.
+INFO=""
 greeting() {
     local line=""
     exec 3<>"/dev/tcp/127.0.0.1/$PORT" || return 1
     IFS= read -r -t 2 line <&3 || true
     exec 3<&- 3>&-
+    INFO=$line
     [[ $line == INFO* ]]
 }
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     if greeting 2>/dev/null; then
+        # Its TLS must be what was asked for: clients would otherwise fail at the first write.
+        want=plain; [[ -z ${NATS_TLS_DIR:-} ]] || want=TLS
+        have=plain; [[ $INFO != *'"tls_required":true'* ]] || have=TLS
+        if [[ $want != "$have" ]]; then
+            echo "start_nats.sh: the NATS server on 127.0.0.1:$PORT serves $have clients, but $want was asked for; stop it (scripts/stop_cluster.sh --etcd) or use another NATS_PORT" >&2
+            exit 1
+        fi
         echo "start_nats.sh: a NATS server already answers on 127.0.0.1:$PORT; not starting another one"
         exit 0
     fi

@@ -172,8 +172,14 @@ impl<C: FromChannel> ActiveCoord<C> {
             .map(|s| s.value.address)
             .collect();
         map.retain(|a, _| live.contains(a));
-        let endpoint = crate::tls::endpoint(address, self.tls.as_ref())
-            .ok()?
+        let endpoint = match crate::tls::endpoint(address, self.tls.as_ref()) {
+            Ok(e) => e,
+            Err(e) => {
+                log::warn!(address = address, error = e.as_str(); "cannot dial a coordinator");
+                return None;
+            }
+        };
+        let endpoint = endpoint
             .connect_timeout(self.per_call)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)

@@ -96,8 +96,9 @@ impl Etcd {
     /// With `etcd.ssl.enabled` every endpoint is reached over TLS (`https://`), checked
     /// against `etcd.ssl.tlsCACert` and, when given, presenting `etcd.ssl.tlsCert`. With
     /// `etcd.auth.enabled` the client signs in as `etcd.auth.userName` when it connects
-    /// (so that endpoint must answer then) and signs in again when its token expires; an
-    /// endpoint that does not answer is left out as long as one does.
+    /// (so that endpoint must answer then) and signs in again when etcd refuses its token
+    /// (a restarted member, an expired token); an endpoint that cannot sign in at start is
+    /// left out, as long as one can, until the process restarts.
     pub async fn connect(cfg: &EtcdConfig) -> Result<Self, EtcdError> {
         // HTTP/2 pings within etcd's server defaults: it answers pings more often than
         // `--grpc-keepalive-min-time` (5 s), or any ping on a connection without an open
@@ -116,7 +117,11 @@ impl Etcd {
             None => "http",
         };
         if let Some(auth) = &cfg.auth {
-            options = options.with_user(auth.user.clone(), auth.password.clone());
+            // Sign in again when etcd says the token is no longer valid (simple tokens
+            // die with the member that issued them; JWTs expire).
+            options = options
+                .with_user(auth.user.clone(), auth.password.clone())
+                .with_auto_token_refresh(true);
         }
         let mut clients = Vec::with_capacity(cfg.endpoints.len());
         let mut endpoints = Vec::with_capacity(cfg.endpoints.len());

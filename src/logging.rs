@@ -59,29 +59,47 @@ fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
+/// The most addresses [`PerAddress`] remembers at once.
+const MAX_ADDRESSES: usize = 10_000;
+
 /// Log throttling by client address: an event (a refused handshake, a failed sign-in)
 /// is logged at most once per period per address, with how many were not logged since,
 /// so a client retrying in a loop cannot fill the log.
 pub struct PerAddress {
     every: std::time::Duration,
-    seen: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, u64)>>,
+    /// Per address: when it was last logged and how many were not since; and when the
+    /// map was last swept of stale addresses.
+    seen: std::sync::Mutex<(Seen, std::time::Instant)>,
 }
+
+/// Per address: when it was last logged and how many events were not logged since.
+type Seen = std::collections::HashMap<String, (std::time::Instant, u64)>;
 
 impl PerAddress {
     /// At most one line per `every` per address.
     pub fn new(every: std::time::Duration) -> Self {
         PerAddress {
             every,
-            seen: Default::default(),
+            seen: std::sync::Mutex::new((Default::default(), std::time::Instant::now())),
         }
     }
 
     /// Whether an event from `address` is logged now: `Some(n)` with the `n` events
     /// not logged since the last line, `None` when this one is not logged.
     pub fn admit(&self, address: &str) -> Option<u64> {
-        let mut seen = self.seen.lock().expect("per-address log lock");
-        if seen.len() > 10_000 {
-            seen.retain(|_, (at, _)| at.elapsed() < self.every);
+        let mut guard = self.seen.lock().expect("per-address log lock");
+        let (seen, swept) = &mut *guard;
+        if seen.len() >= MAX_ADDRESSES && !seen.contains_key(address) {
+            // Swept at most once a period, so a flood costs no scan per event.
+            if swept.elapsed() >= self.every {
+                seen.retain(|_, (at, _)| at.elapsed() < self.every);
+                *swept = std::time::Instant::now();
+            }
+            if seen.len() >= MAX_ADDRESSES {
+                // Many addresses at once (a scan, a flood): their events go unlogged
+                // (they are still counted by the caller) rather than grow the map.
+                return None;
+            }
         }
         let now = std::time::Instant::now();
         match seen.get_mut(address) {

@@ -186,11 +186,13 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
 }
 
 /// The TLS configuration of `role`'s port, or which switch asked for it and what is
-/// wrong. Internal calls' certificate files are checked here too.
+/// wrong. The certificate files of internal calls and of the links to etcd, NATS and S3
+/// are checked here too.
 fn port_tls(
     role: Role,
     config: &Config,
 ) -> Result<Option<Arc<rustls::ServerConfig>>, (&'static str, crate::tls::TlsError)> {
+    crate::tls::check_link_files(config).map_err(|e| ("a link to etcd, NATS or S3", e))?;
     let internal = &config.security.internal_tls;
     const INTERNAL: &str = "common.security.internaltlsEnabled";
     crate::tls::internal_client(internal).map_err(|e| (INTERNAL, e))?;

@@ -2,10 +2,10 @@
 //! on every internal port and call (`common.security.internaltlsEnabled`: always mutual,
 //! the cluster's certificate both ways).
 //!
-//! One port serves gRPC, REST, `/healthz` and `/status`. With TLS on, each accepted
-//! connection is sorted by its first byte: a TLS handshake record (0x16) goes through
-//! rustls to the full router; anything else is plain HTTP and reaches a router with only
-//! `/healthz` and `/status`, so load balancer and container probes keep working while no
+//! One port serves gRPC, REST, `/healthz`, `/status` and `/metrics`. With TLS on, each
+//! accepted connection is sorted by its first byte: a TLS handshake record (0x16) goes
+//! through rustls to the full router; anything else is plain HTTP and reaches a router
+//! with only `/healthz`, `/status` and `/metrics`, so probes and scrapers keep working while no
 //! gRPC or REST call is ever served in the clear. In mode 2 a client without a
 //! certificate chaining to `tls.caPemPath` fails the handshake and is never served.
 //!
@@ -13,21 +13,25 @@
 //! up nobody else's connection.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
-use crate::config::{InternalTlsConfig, TlsConfig};
+use crate::config::{Config, InternalTlsConfig, StorageKind, TlsConfig};
 use crate::logging::PerAddress;
 use crate::session::state::ComponentState;
 
@@ -35,6 +39,8 @@ use crate::session::state::ComponentState;
 const HANDSHAKE: Duration = Duration::from_secs(10);
 /// How often a refused handshake from one client address is logged.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+/// How long an internal call waits for the callee's side of the handshake.
+const CLIENT_HANDSHAKE: Duration = Duration::from_secs(3);
 /// The first byte of a TLS handshake record.
 const HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -81,6 +87,10 @@ struct ServerFiles<'a> {
     key: (&'static str, &'a Path),
     /// The CA client certificates must chain to; None: no client certificate asked.
     client_ca: Option<(&'static str, &'a Path)>,
+    /// A name the client certificate must also be valid for (internal TLS: the cluster
+    /// certificate's `internaltls.sni`, so a client certificate of the same CA made for
+    /// an end user is refused).
+    client_name: Option<&'a str>,
 }
 
 fn build_server(files: ServerFiles<'_>) -> Result<Arc<ServerConfig>, TlsError> {
@@ -95,7 +105,18 @@ fn build_server(files: ServerFiles<'_>) -> Result<Arc<ServerConfig>, TlsError> {
         let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca_key, ca)?, provider)
             .build()
             .map_err(|e| TlsError::Setup(e.to_string()))?;
-        builder.with_client_cert_verifier(verifier)
+        match files.client_name {
+            None => builder.with_client_cert_verifier(verifier),
+            Some(name) => {
+                let name = ServerName::try_from(name.to_string()).map_err(|e| {
+                    TlsError::Setup(format!("internaltls.sni {name:?} is not a host name: {e}"))
+                })?;
+                builder.with_client_cert_verifier(Arc::new(Named {
+                    inner: verifier,
+                    name,
+                }))
+            }
+        }
     } else {
         builder.with_no_client_auth()
     };
@@ -107,12 +128,103 @@ fn build_server(files: ServerFiles<'_>) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// A client-certificate check that also requires the certificate to be valid for one
+/// name: the cluster certificate's.
+#[derive(Debug)]
+struct Named {
+    inner: Arc<dyn ClientCertVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ClientCertVerifier for Named {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let cert = ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&cert, &self.name)?;
+        Ok(verified)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 fn roots(key: &'static str, path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
     for ca in certificates(key, path)? {
         roots.add(ca).map_err(|e| file_error(key, path, e))?;
     }
     Ok(Arc::new(roots))
+}
+
+/// Checks, when a process starts, the certificate files of its links to etcd
+/// (`etcd.ssl.*`), NATS (`natsmq.tls.*`) and S3 (`minio.ssl.tlsCACert`), so a missing or
+/// unusable one stops it naming its key rather than failing its first call later.
+pub fn check_link_files(config: &Config) -> Result<(), TlsError> {
+    let identity =
+        |cert_key: &'static str, key_key: &'static str, pair: &Option<(PathBuf, PathBuf)>| {
+            if let Some((cert, key)) = pair {
+                certificates(cert_key, cert)?;
+                PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key_key, key, e))?;
+            }
+            Ok::<_, TlsError>(())
+        };
+    if let Some(t) = &config.etcd.tls {
+        certificates("etcd.ssl.tlsCACert", &t.ca)?;
+        identity("etcd.ssl.tlsCert", "etcd.ssl.tlsKey", &t.identity)?;
+    }
+    if let Some(t) = &config.log.tls {
+        if let Some(ca) = &t.ca {
+            certificates("natsmq.tls.caPemPath", ca)?;
+        }
+        identity(
+            "natsmq.tls.clientPemPath",
+            "natsmq.tls.clientKeyPath",
+            &t.identity,
+        )?;
+    }
+    let s3 = &config.storage.s3;
+    if let (StorageKind::S3, true, Some(ca)) = (&config.storage.kind, s3.use_ssl, &s3.ca_cert) {
+        certificates("minio.ssl.tlsCACert", ca)?;
+    }
+    Ok(())
 }
 
 /// The rustls server configuration of the proxy's client port for `cfg` (mode 1 or 2),
@@ -122,16 +234,20 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
         chain: ("tls.serverPemPath", &cfg.server_pem),
         key: ("tls.serverKeyPath", &cfg.server_key),
         client_ca: (cfg.mode >= 2).then_some(("tls.caPemPath", cfg.ca_pem.as_path())),
+        client_name: None,
     })
 }
 
 /// The rustls server configuration of an internal port (`internaltls.*`): always
-/// mutual, so only holders of a cluster certificate are served.
+/// mutual, and the caller's certificate must chain to the cluster CA *and* be valid for
+/// `internaltls.sni`, so only holders of a cluster certificate are served (an end user's
+/// client certificate signed by the same CA is not one).
 pub fn internal_server_config(cfg: &InternalTlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
     build_server(ServerFiles {
         chain: ("internaltls.serverPemPath", &cfg.server_pem),
         key: ("internaltls.serverKeyPath", &cfg.server_key),
         client_ca: Some(("internaltls.caPemPath", &cfg.ca_pem)),
+        client_name: Some(&cfg.sni),
     })
 }
 
@@ -158,21 +274,31 @@ pub fn internal_client(cfg: &InternalTlsConfig) -> Result<Option<ClientTlsConfig
                 read("internaltls.serverPemPath", &cfg.server_pem)?,
                 read("internaltls.serverKeyPath", &cfg.server_key)?,
             ))
-            .domain_name(cfg.sni.clone()),
+            .domain_name(cfg.sni.clone())
+            // A callee that accepts the connection but never answers the handshake (a
+            // frozen process: the kernel still accepts) must not hold the call forever.
+            .timeout(CLIENT_HANDSHAKE),
     ))
 }
 
-/// Internal calls' TLS for a process: as [`internal_client`], except that a file that
-/// went bad since the process started (it checked them then) still never means a call
-/// in the clear: the calls are made over TLS without the identity, and fail.
+/// Internal calls' TLS for this process, read once (its files were checked when the
+/// process started): as [`internal_client`], except that a file that went bad since
+/// then still never means a call in the clear: the calls are made over TLS without the
+/// identity, and fail.
 pub fn internal_client_or_refuse(cfg: &InternalTlsConfig) -> Option<ClientTlsConfig> {
-    match internal_client(cfg) {
+    static ONCE: std::sync::OnceLock<Option<ClientTlsConfig>> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| match internal_client(cfg) {
         Ok(c) => c,
         Err(e) => {
             log::error!(error:% = e; "internal TLS: cannot read the cluster certificate; internal calls will fail");
-            Some(ClientTlsConfig::new().domain_name(cfg.sni.clone()))
+            Some(
+                ClientTlsConfig::new()
+                    .domain_name(cfg.sni.clone())
+                    .timeout(CLIENT_HANDSHAKE),
+            )
         }
-    }
+    })
+    .clone()
 }
 
 /// An endpoint for an internal call to `address` (`host:port`): `https://` with `tls`,

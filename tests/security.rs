@@ -187,7 +187,8 @@ fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_ce
     let etcd = milvus::testkit::EtcdServer::start_secure(&files, Some("etcd-pw"));
     let nats = NatsServer::start_secure(&files, "milvus", "nats-pw");
     let s3 = milvus::testkit::S3Server::start_secure("milvus-bucket", &files);
-    let mut c = common::Cluster::with_endpoints(etcd, 3);
+    // TTL 10 s: the etcd restart below must not outlast the sessions' leases.
+    let mut c = common::Cluster::with_endpoints(etcd, 10);
     let ca = certs.ca.to_str().unwrap().to_string();
     let port = s3.port.to_string();
     for (k, v) in milvus::testkit::encrypted_env(&files, &nats.address(), "2") {
@@ -227,7 +228,8 @@ fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_ce
     );
 
     // Refused handshakes (a certificate-less and a foreign-CA caller on the proxy and
-    // on the rootcoord) are counted and logged, once per address per 10 s.
+    // on the rootcoord, and a user's certificate on the rootcoord) are counted and logged,
+    // once per address per 10 s.
     for m in [&procs[7], &procs[0]] {
         let status = m.status().expect("/status");
         let failures = status["tls_failures"].as_u64().unwrap_or(0);
@@ -286,6 +288,18 @@ fn every_link_encrypted_and_internal_ports_refuse_callers_without_the_cluster_ce
                     .is_some_and(|n| n.starts_with("milvus ")),
             "a log connection without TLS: {conn}"
         );
+    }
+    // etcd restarts: the tokens it issued die with it, every process signs in again (a
+    // process that did not would fail every etcd call from here on).
+    c.etcd.restart();
+    let (ok, text) = client(&["tls", &proxy_port, "2", &certs_dir, "root:Milvus"]);
+    assert!(
+        ok && text.contains("tls: all checks passed"),
+        "after an etcd restart: {text}\n{}",
+        logs(&procs)
+    );
+    for m in &procs {
+        healthy(m);
     }
     // No password in any log.
     for m in &procs {

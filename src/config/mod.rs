@@ -96,6 +96,22 @@ pub struct Credentials {
     pub password: String,
 }
 
+impl std::fmt::Debug for S3Config {
+    /// The secret key never reaches a log line or debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<hidden>")
+            .field("use_ssl", &self.use_ssl)
+            .field("ca_cert", &self.ca_cert)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     /// The password never reaches a log line or `dry-run`'s debug output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -251,7 +267,7 @@ pub enum StorageKind {
 }
 
 /// S3 (MinIO) settings, Milvus's `minio.*` keys.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct S3Config {
     /// `minio.address`: host (or `host:port`, which overrides `minio.port`).
     pub address: String,
@@ -765,6 +781,12 @@ impl<'a> Typed<'a> {
             None => !self.text(user).trim().is_empty(),
         };
         if !on {
+            if enabled.is_none() && !self.text(password).is_empty() {
+                return Err(self.invalid(
+                    user,
+                    &format!("expected the user whose password {password} gives"),
+                ));
+            }
             return Ok(None);
         }
         let name = self.text(user).trim().to_string();
@@ -798,7 +820,9 @@ impl<'a> Typed<'a> {
     }
 
     fn nats_tls(&self) -> Result<Option<NatsTls>, ConfigError> {
-        if !self.boolean("natsmq.tls.enabled")? {
+        // A tls:// address asks for TLS too: its CA and certificate then count.
+        let scheme = self.text("natsmq.address").trim().starts_with("tls://");
+        if !self.boolean("natsmq.tls.enabled")? && !scheme {
             return Ok(None);
         }
         Ok(Some(NatsTls {

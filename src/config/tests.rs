@@ -456,11 +456,24 @@ fn links_to_etcd_nats_and_s3_are_plain_until_their_keys_say_otherwise() {
     assert_eq!((nats.ca, nats.identity), (Some("/c/ca.pem".into()), None));
     assert_eq!(c.storage.s3.ca_cert, Some("/c/ca.pem".into()));
     assert!(c.security.internal_tls.enabled);
+
+    // A tls:// address asks for TLS: its CA counts without natsmq.tls.enabled.
+    let c = load(
+        None,
+        &env(&[
+            ("NATSMQ_ADDRESS", "tls://nats:4222"),
+            ("NATSMQ_TLS_CA_PEM_PATH", "/c/ca.pem"),
+        ]),
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.log.tls.unwrap().ca, Some("/c/ca.pem".into()));
 }
 
 #[test]
 fn half_given_tls_and_auth_settings_name_the_missing_key() {
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("NATSMQ_PASSWORD", "pw")], "natsmq.username"),
         (&[("ETCD_SSL_ENABLED", "true")], "etcd.ssl.tlsCACert"),
         (
             &[

@@ -5,7 +5,7 @@ cluster with common.security.authorizationEnabled: run by tests/security.rs.
     python security_client.py rbac URI          # roles and grants; alice reads A only
     python security_client.py grants URI        # after a rootcoord failover: grants hold
     python security_client.py rest URI          # REST: Bearer tokens and privileges
-    python security_client.py tls PORT MODE CERT_DIR   # tlsMode 1 or 2 on the proxy's port
+    python security_client.py tls PORT MODE CERT_DIR [TOKEN]   # tlsMode 1 or 2 on the proxy's port
     python security_client.py internal PORT COORD_PORT CERT_DIR TOKEN
         # every link encrypted: the quick start through tlsMode 2 with a user, and a
         # coordinator's port refusing callers without the cluster certificate
@@ -285,7 +285,11 @@ def internal(port, coord_port, certs, token):
         print(f"coordinator, plain gRPC: {e.code()}")
     for what, creds in [("no certificate", grpc.ssl_channel_credentials(read("ca.pem"))),
                         ("a client certificate of another CA",
-                         grpc.ssl_channel_credentials(read("ca.pem"), read("rogue.key"), read("rogue.pem")))]:
+                         grpc.ssl_channel_credentials(read("ca.pem"), read("rogue.key"), read("rogue.pem"))),
+                        # A user's certificate of the cluster CA: valid, but not for the
+                        # cluster's name (internaltls.sni).
+                        ("a user's client certificate of the cluster CA",
+                         grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem")))]:
         try:
             call(grpc.secure_channel(f"localhost:{coord_port}", creds))
             check(False, f"coordinator, {what}: answered")
@@ -301,7 +305,7 @@ def internal(port, coord_port, certs, token):
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "tls":
-        tls(sys.argv[2], sys.argv[3], sys.argv[4])
+        tls(*sys.argv[2:6])
     elif mode == "internal":
         internal(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
     else:
