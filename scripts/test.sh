@@ -53,7 +53,7 @@ if [[ -d tests/python ]]; then
     fi
     if ! "$VENV/bin/python" -c "
 import importlib.metadata, sys
-import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis, orjson, cachetools
+import pymilvus, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis, orjson, cachetools, ml_dtypes
 import pymilvus.bulk_writer
 sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
 " >/dev/null 2>&1; then
@@ -74,6 +74,8 @@ sys.exit(importlib.metadata.version('pymilvus') != '$PYMILVUS_VERSION')
         "$VENV/bin/pip" install -q orjson cachetools requests
         # pymilvus's bulk writers (tests/import.rs writes import files with them).
         "$VENV/bin/pip" install -q minio azure-storage-blob
+        # bfloat16 numpy arrays: pymilvus sends BFLOAT16_VECTOR search data only from them.
+        "$VENV/bin/pip" install -q ml_dtypes
         if ! "$VENV/bin/python" -c 'import pymilvus, pymilvus.bulk_writer, pyarrow, moto, matplotlib, kubernetes_validate, schemathesis'; then
             echo "test.sh: pymilvus, pyarrow or moto do not import in $VENV after installing them" >&2
             exit 1

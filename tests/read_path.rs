@@ -65,6 +65,10 @@ fn hnsw_recall_filters_range_grouping_iterators_and_hybrid_search_through_the_cl
     // Grouping search against the same grouping of exact results.
     let (ok, text) = read_py(&["grouping", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
+    // Binary, float16 and bfloat16 vectors against exact distances, values returned as
+    // written, Milvus's refusals.
+    let (ok, text) = read_py(&["vector_types", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
     // The sealed segments were searched through their index, loaded from storage: the
     // querynode says how many of its sealed segments have one (and the client saw
     // approximate recall at a small ef).

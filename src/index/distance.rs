@@ -282,6 +282,34 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (kernels().1)(a, b)
 }
 
+/// Bits that differ between two binary vectors packed 32 bits to a word (each `f32`
+/// only carries bits: see `crate::schema::vectors`).
+#[inline]
+pub fn hamming(a: &[f32], b: &[f32]) -> f32 {
+    let mut n = 0u32;
+    for (x, y) in a.iter().zip(b) {
+        n += (x.to_bits() ^ y.to_bits()).count_ones();
+    }
+    n as f32
+}
+
+/// Jaccard distance of two packed binary vectors: `1 - |a and b| / |a or b|`, 1 when
+/// both are empty (no bit set in either), as faiss (Milvus's library) scores it.
+#[inline]
+pub fn jaccard(a: &[f32], b: &[f32]) -> f32 {
+    let (mut and, mut or) = (0u32, 0u32);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.to_bits(), y.to_bits());
+        and += (x & y).count_ones();
+        or += (x | y).count_ones();
+    }
+    if or == 0 {
+        1.0
+    } else {
+        1.0 - and as f32 / or as f32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

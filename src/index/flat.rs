@@ -9,6 +9,8 @@ pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     match metric {
         Metric::L2 => super::distance::l2(a, b),
         Metric::Ip | Metric::Cosine => super::distance::dot(a, b),
+        Metric::Hamming => super::distance::hamming(a, b),
+        Metric::Jaccard => super::distance::jaccard(a, b),
     }
 }
 
@@ -120,13 +122,12 @@ pub fn search_raw(
             continue;
         }
         let s = match metric {
-            Metric::L2 => super::distance::l2(query, v),
-            Metric::Ip => super::distance::dot(query, v),
             Metric::Cosine => {
                 unit.copy_from_slice(v);
                 normalize(&mut unit, dim);
                 super::distance::dot(query, &unit)
             }
+            other => score(other, query, v),
         };
         if range.is_none_or(|range| range.contains(s)) {
             top.push(r as u32, s);

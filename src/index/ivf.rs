@@ -1,5 +1,8 @@
 //! IVF_FLAT: k-means centroids (`nlist`) over a sample, every vector in the list of its
 //! nearest centroid; a search scans the `nprobe` nearest lists exactly.
+//!
+//! BIN_IVF_FLAT (binary vectors, packed 32 bits to a word) is the same with Hamming
+//! distance to the centroids and each centroid bit the majority of its members' bits.
 
 use super::flat::{self, TopK};
 use super::params::Metric;
@@ -18,14 +21,20 @@ pub struct Ivf {
     pub lists: Vec<Vec<u32>>,
 }
 
-fn l2(a: &[f32], b: &[f32]) -> f32 {
-    flat::score(Metric::L2, a, b)
+/// The distance to a centroid: squared L2 for floats, Hamming for packed bits.
+fn coarse(bits: bool) -> fn(&[f32], &[f32]) -> f32 {
+    if bits {
+        super::distance::hamming
+    } else {
+        super::distance::l2
+    }
 }
 
-fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
+fn nearest(centroids: &[f32], dim: usize, v: &[f32], bits: bool) -> usize {
+    let distance = coarse(bits);
     let mut best = (0, f32::INFINITY);
     for (c, cv) in centroids.chunks_exact(dim).enumerate() {
-        let d = l2(v, cv);
+        let d = distance(v, cv);
         if d < best.1 {
             best = (c, d);
         }
@@ -34,7 +43,13 @@ fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
 }
 
 /// The nearest centroid of every row, computed on `threads` threads.
-fn assign(centroids: &[f32], dim: usize, vectors: &[f32], threads: usize) -> Vec<usize> {
+fn assign(
+    centroids: &[f32],
+    dim: usize,
+    vectors: &[f32],
+    threads: usize,
+    bits: bool,
+) -> Vec<usize> {
     let n = vectors.len() / dim;
     let mut out = vec![0usize; n];
     let chunk = n.div_ceil(threads.max(1)).max(1);
@@ -43,7 +58,7 @@ fn assign(centroids: &[f32], dim: usize, vectors: &[f32], threads: usize) -> Vec
             s.spawn(move || {
                 for (i, o) in slot.iter_mut().enumerate() {
                     let r = part * chunk + i;
-                    *o = nearest(centroids, dim, &vectors[r * dim..(r + 1) * dim]);
+                    *o = nearest(centroids, dim, &vectors[r * dim..(r + 1) * dim], bits);
                 }
             });
         }
@@ -51,8 +66,9 @@ fn assign(centroids: &[f32], dim: usize, vectors: &[f32], threads: usize) -> Vec
     out
 }
 
-/// Trains `nlist` lists over `vectors` (rows of `dim`) with a fixed seed.
-pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize) -> Ivf {
+/// Trains `nlist` lists over `vectors` (rows of `dim`; packed bits when `bits`) with a
+/// fixed seed.
+pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize, bits: bool) -> Ivf {
     let n = vectors.len() / dim.max(1);
     let nlist = nlist.min(n).max(1);
     // An evenly strided sample (deterministic).
@@ -73,7 +89,11 @@ pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize) -> Ivf {
         })
         .collect();
     for _ in 0..ITERATIONS {
-        let owner = assign(&centroids, dim, &sample, threads);
+        let owner = assign(&centroids, dim, &sample, threads, bits);
+        if bits {
+            majority(&mut centroids, dim, &sample, &owner, nlist);
+            continue;
+        }
         let mut sums = vec![0f64; nlist * dim];
         let mut counts = vec![0usize; nlist];
         for (r, &c) in owner.iter().enumerate() {
@@ -94,12 +114,43 @@ pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize) -> Ivf {
             }
         }
     }
-    let owner = assign(&centroids, dim, vectors, threads);
+    let owner = assign(&centroids, dim, vectors, threads, bits);
     let mut lists = vec![Vec::new(); nlist];
     for (r, &c) in owner.iter().enumerate() {
         lists[c].push(r as u32);
     }
     Ivf { centroids, lists }
+}
+
+/// Sets each centroid's bits to the majority of its members' (ties to 0); a centroid
+/// with no members keeps its bits.
+fn majority(centroids: &mut [f32], dim: usize, sample: &[f32], owner: &[usize], nlist: usize) {
+    let width = dim * 32;
+    let mut ones = vec![0u32; nlist * width];
+    let mut counts = vec![0u32; nlist];
+    for (r, &c) in owner.iter().enumerate() {
+        counts[c] += 1;
+        for (w, x) in sample[r * dim..(r + 1) * dim].iter().enumerate() {
+            let word = x.to_bits();
+            for b in 0..32 {
+                ones[c * width + w * 32 + b] += (word >> b) & 1;
+            }
+        }
+    }
+    for c in 0..nlist {
+        if counts[c] == 0 {
+            continue;
+        }
+        for w in 0..dim {
+            let mut word = 0u32;
+            for b in 0..32 {
+                if ones[c * width + w * 32 + b] * 2 > counts[c] {
+                    word |= 1 << b;
+                }
+            }
+            centroids[c * dim + w] = f32::from_bits(word);
+        }
+    }
 }
 
 impl Ivf {
@@ -115,9 +166,10 @@ impl Ivf {
         nprobe: usize,
         accept: Option<&flat::Accept<'_>>,
     ) -> Vec<(u32, f32)> {
+        let distance = coarse(metric.is_binary());
         let mut probes = TopK::new(nprobe.max(1), Metric::L2);
         for (c, cv) in self.centroids.chunks_exact(dim).enumerate() {
-            probes.push(c as u32, l2(query, cv));
+            probes.push(c as u32, distance(query, cv));
         }
         let mut top = TopK::new(k, metric);
         for (c, _) in probes.into_sorted() {

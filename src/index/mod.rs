@@ -87,17 +87,23 @@ impl VectorIndex {
         let rows = vectors.len() / dim;
         let body = match spec.kind {
             Kind::Flat => Body::Flat,
-            Kind::IvfFlat { nlist } => Body::Ivf(ivf::train(&vectors, dim, nlist, threads)),
+            Kind::IvfFlat { nlist } => Body::Ivf(ivf::train(
+                &vectors,
+                dim,
+                nlist,
+                threads,
+                spec.metric.is_binary(),
+            )),
             Kind::Hnsw { m, ef_construction } => {
                 let space = graph::FloatSpace {
                     vectors: &vectors,
                     dim,
-                    ip: spec.metric != Metric::L2,
+                    ip: spec.metric.higher_is_better(),
                 };
                 Body::Hnsw(graph::Graph::build(&space, m, ef_construction, threads))
             }
             Kind::HnswSq { m, ef_construction } => {
-                let codes = sq::Sq8::encode(&vectors, dim, spec.metric != Metric::L2);
+                let codes = sq::Sq8::encode(&vectors, dim, spec.metric.higher_is_better());
                 let g = graph::Graph::build(&codes, m, ef_construction, threads);
                 vectors = Vec::new();
                 Body::HnswSq(g, codes)
@@ -298,7 +304,7 @@ impl VectorIndex {
                 let space = graph::FloatSpace {
                     vectors: &self.vectors,
                     dim: self.dim,
-                    ip: self.spec.metric != Metric::L2,
+                    ip: self.spec.metric.higher_is_better(),
                 };
                 let found = g.search(&space, &|n| space.to(q, n), k, ef, &|n| take(n));
                 self.scores(q, found)
@@ -323,8 +329,8 @@ impl VectorIndex {
             return found
                 .into_iter()
                 .map(|(r, d)| match metric {
-                    Metric::L2 => (r, d),
                     Metric::Ip | Metric::Cosine => (r, 1.0 - d),
+                    _ => (r, d),
                 })
                 .collect();
         }
@@ -381,11 +387,7 @@ impl VectorIndex {
             }
         };
         out.push(kind);
-        out.push(match self.spec.metric {
-            Metric::L2 => 0,
-            Metric::Ip => 1,
-            Metric::Cosine => 2,
-        });
+        out.push(self.spec.metric.code());
         put_u32(&mut out, self.dim as u32);
         put_u32(&mut out, self.rows() as u32);
         put_f32s(&mut out, &self.vectors);
@@ -407,12 +409,7 @@ impl VectorIndex {
         let metric = r.take(1)?[0];
         let dim = r.u32()? as usize;
         let rows = r.u32()? as usize;
-        let want_metric = match spec.metric {
-            Metric::L2 => 0,
-            Metric::Ip => 1,
-            Metric::Cosine => 2,
-        };
-        if metric != want_metric {
+        if metric != spec.metric.code() {
             return Err(IndexError::Format(format!(
                 "the file's metric ({metric}) is not the definition's ({})",
                 spec.metric.name()
@@ -447,8 +444,13 @@ impl VectorIndex {
                 let m = r.u32()? as usize;
                 let g = graph::Graph::from_bytes(r.rest(), m)
                     .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
-                let c =
-                    sq::Sq8::from_parts(codes, dim, scale[0], scale[1], spec.metric != Metric::L2);
+                let c = sq::Sq8::from_parts(
+                    codes,
+                    dim,
+                    scale[0],
+                    scale[1],
+                    spec.metric.higher_is_better(),
+                );
                 Body::HnswSq(g, c)
             }
             (k, _) => {

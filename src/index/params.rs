@@ -16,6 +16,10 @@ pub enum Metric {
     Ip,
     /// Cosine similarity; larger is better.
     Cosine,
+    /// Bits that differ (binary vectors); smaller is better.
+    Hamming,
+    /// `1 - |a and b| / |a or b|` over bits (binary vectors); smaller is better.
+    Jaccard,
 }
 
 impl Metric {
@@ -25,10 +29,28 @@ impl Metric {
             "L2" => Ok(Metric::L2),
             "IP" => Ok(Metric::Ip),
             "COSINE" => Ok(Metric::Cosine),
+            "HAMMING" => Ok(Metric::Hamming),
+            "JACCARD" => Ok(Metric::Jaccard),
             _ => Err(format!(
-                "metric type {s} not found or not supported, supported: [L2 IP COSINE]"
+                "metric type {s} not found or not supported, supported: [L2 IP COSINE HAMMING JACCARD]"
             )),
         }
+    }
+
+    /// The metric's code in an index file.
+    pub fn code(self) -> u8 {
+        match self {
+            Metric::L2 => 0,
+            Metric::Ip => 1,
+            Metric::Cosine => 2,
+            Metric::Hamming => 3,
+            Metric::Jaccard => 4,
+        }
+    }
+
+    /// True for the metrics of binary vectors (HAMMING, JACCARD).
+    pub fn is_binary(self) -> bool {
+        matches!(self, Metric::Hamming | Metric::Jaccard)
     }
 
     /// Milvus's name.
@@ -37,12 +59,14 @@ impl Metric {
             Metric::L2 => "L2",
             Metric::Ip => "IP",
             Metric::Cosine => "COSINE",
+            Metric::Hamming => "HAMMING",
+            Metric::Jaccard => "JACCARD",
         }
     }
 
     /// True when a larger score is better.
     pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::L2)
+        matches!(self, Metric::Ip | Metric::Cosine)
     }
 }
 
@@ -222,15 +246,34 @@ pub fn int_in(
     Ok(v as usize)
 }
 
-/// Checks a float vector field's index parameters. No `index_type` means AUTOINDEX, as
-/// in Milvus.
-pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
+/// `AUTOINDEX` on a binary vector field: BIN_IVF_FLAT with this `nlist` (Milvus's
+/// `autoIndex.params.binary.build`).
+pub const AUTO_BINARY_NLIST: usize = 1024;
+
+/// Checks a dense vector field's index parameters (`vector`: the field's type; binary
+/// vectors take BIN_FLAT / BIN_IVF_FLAT with HAMMING or JACCARD, the float types the
+/// others with L2, IP or COSINE). No `index_type` means AUTOINDEX, as in Milvus.
+pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<IndexSpec, String> {
+    let binary = vector == DataType::BinaryVector;
     let ty = params
         .get("index_type")
         .map(|s| s.to_ascii_uppercase())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "AUTOINDEX".to_string());
     let metric = params.get("metric_type");
+    let fits = |m: Metric| -> Result<Metric, String> {
+        match (binary, m.is_binary()) {
+            (true, false) => Err(format!(
+                "binary vector index does not support metric type: {}",
+                m.name()
+            )),
+            (false, true) => Err(format!(
+                "float vector index does not support metric type: {}",
+                m.name()
+            )),
+            _ => Ok(m),
+        }
+    };
     if ty == "AUTOINDEX" {
         // Index properties (AlterIndex's mmap.enabled, indexoffsetcache.enabled) are
         // not build parameters: allowed beside AUTOINDEX too.
@@ -248,27 +291,41 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
                 "only metric type can be passed when use AutoIndex, got {extra:?}"
             ));
         }
-        let metric = metric.map_or(Ok(Metric::Cosine), |m| Metric::parse(m))?;
-        return Ok(IndexSpec {
-            kind: Kind::Hnsw {
+        let default = if binary {
+            Metric::Hamming
+        } else {
+            Metric::Cosine
+        };
+        let metric = fits(metric.map_or(Ok(default), |m| Metric::parse(m))?)?;
+        let kind = if binary {
+            Kind::IvfFlat {
+                nlist: AUTO_BINARY_NLIST,
+            }
+        } else {
+            Kind::Hnsw {
                 m: AUTO_M,
                 ef_construction: AUTO_EF_CONSTRUCTION,
-            },
+            }
+        };
+        return Ok(IndexSpec {
+            kind,
             metric,
             auto: true,
         });
     }
-    let metric = Metric::parse(metric.ok_or("metric type not set for vector index")?)?;
-    let kind = match ty.as_str() {
-        "FLAT" => Kind::Flat,
-        "IVF_FLAT" => Kind::IvfFlat {
+    let metric = fits(Metric::parse(
+        metric.ok_or("metric type not set for vector index")?,
+    )?)?;
+    let kind = match (binary, ty.as_str()) {
+        (false, "FLAT") | (true, "BIN_FLAT") => Kind::Flat,
+        (false, "IVF_FLAT") | (true, "BIN_IVF_FLAT") => Kind::IvfFlat {
             nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
         },
-        "HNSW" => Kind::Hnsw {
+        (false, "HNSW") => Kind::Hnsw {
             m: int_in(params, "M", None, 2, 2048)?,
             ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
         },
-        "HNSW_SQ" => {
+        (false, "HNSW_SQ") => {
             if let Some(t) = params.get("sq_type").filter(|t| !t.eq_ignore_ascii_case("SQ8")) {
                 return Err(format!(
                     "param 'sq_type' ({t}) is not supported: expected SQ8"
@@ -285,7 +342,23 @@ pub fn parse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
                 ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
             }
         }
-        other => {
+        (true, other @ ("FLAT" | "IVF_FLAT" | "HNSW" | "HNSW_SQ")) => {
+            return Err(format!(
+                "data type BinaryVector can't build with this index {other}, supported on binary vectors: BIN_FLAT, BIN_IVF_FLAT, AUTOINDEX"
+            ))
+        }
+        (false, other @ ("BIN_FLAT" | "BIN_IVF_FLAT")) => {
+            return Err(format!(
+                "data type {} can't build with this index {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, HNSW_SQ, AUTOINDEX",
+                vector.as_str_name()
+            ))
+        }
+        (true, other) => {
+            return Err(format!(
+                "invalid index type: {other}, supported on binary vectors: BIN_FLAT, BIN_IVF_FLAT, AUTOINDEX"
+            ))
+        }
+        (false, other) => {
             return Err(format!(
                 "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, HNSW_SQ, AUTOINDEX"
             ))

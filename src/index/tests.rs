@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::params::{self, IndexSpec, Kind, Metric, SearchParams};
 use super::{flat, VectorIndex};
+use crate::proto::schema::DataType;
 use crate::testkit::sample::random_vectors;
 
 fn spec(pairs: &[(&str, &str)]) -> Result<IndexSpec, String> {
@@ -9,7 +10,7 @@ fn spec(pairs: &[(&str, &str)]) -> Result<IndexSpec, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    params::parse(&m)
+    params::parse(&m, DataType::FloatVector)
 }
 
 #[test]
@@ -53,7 +54,12 @@ fn parameters_are_checked_as_milvus_checks_them() {
     let e = spec(&[("index_type", "DISKANN_X"), ("metric_type", "L2")]).unwrap_err();
     assert!(e.contains("invalid index type: DISKANN_X"), "{e}");
     let e = spec(&[("index_type", "FLAT"), ("metric_type", "HAMMING")]).unwrap_err();
-    assert!(e.contains("metric type HAMMING not found"), "{e}");
+    assert!(
+        e.contains("float vector index does not support metric type: HAMMING"),
+        "{e}"
+    );
+    let e = spec(&[("index_type", "FLAT"), ("metric_type", "EUCLID")]).unwrap_err();
+    assert!(e.contains("metric type EUCLID not found"), "{e}");
     let e = spec(&[
         ("index_type", "IVF_FLAT"),
         ("metric_type", "IP"),
@@ -67,7 +73,7 @@ fn parameters_are_checked_as_milvus_checks_them() {
         crate::testkit::sample::kv("metric_type", "IP"),
         crate::testkit::sample::kv("params", r#"{"M": 8, "efConstruction": 64}"#),
     ];
-    let s = params::parse(&params::flatten(&pairs).unwrap()).unwrap();
+    let s = params::parse(&params::flatten(&pairs).unwrap(), DataType::FloatVector).unwrap();
     assert_eq!(
         s.kind,
         Kind::Hnsw {
@@ -544,4 +550,154 @@ fn a_large_flat_scan_in_parts_answers_as_one_scan() {
         let got = idx.search_in(q, 20, &p, Some((&odd, n / 2)), None).unwrap();
         assert_eq!(got, want, "query {qi}, odd rows");
     }
+}
+
+/// Random binary vectors of `bits` as words (schema::vectors packing).
+fn random_bits(n: usize, bits: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let bytes: Vec<u8> = (0..n * bits / 8)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as u8
+        })
+        .collect();
+    crate::schema::vectors::Encoding::Binary.decode(&bytes, bits)
+}
+
+#[test]
+fn binary_indexes_score_hamming_and_jaccard_exactly_and_survive_their_file() {
+    let bits = 72; // not a whole number of words: padding must add nothing
+    let words = crate::schema::vectors::Encoding::Binary.words(bits);
+    let (n, nq) = (1500, 10);
+    let base = random_bits(n, bits, 3);
+    let queries = random_bits(nq, bits, 4);
+    for (ty, metric, m) in [
+        ("BIN_FLAT", "HAMMING", Metric::Hamming),
+        ("BIN_FLAT", "JACCARD", Metric::Jaccard),
+        ("BIN_IVF_FLAT", "HAMMING", Metric::Hamming),
+        ("BIN_IVF_FLAT", "JACCARD", Metric::Jaccard),
+    ] {
+        let mut p: BTreeMap<String, String> = [("index_type", ty), ("metric_type", metric)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        p.insert("nlist".into(), "8".into());
+        let s = params::parse(&p, DataType::BinaryVector).unwrap();
+        assert_eq!(s.metric, m);
+        let built = VectorIndex::build(s, words, base.clone(), 2).unwrap();
+        let index = VectorIndex::from_bytes(s, &built.to_bytes().unwrap()).unwrap();
+        let all = SearchParams {
+            ef: None,
+            nprobe: Some(8),
+        };
+        let one = SearchParams {
+            ef: None,
+            nprobe: Some(1),
+        };
+        let mut found = 0;
+        for q in queries.chunks(words) {
+            // Every list probed: the exact answer, by distance.
+            let want = flat::search(m, &base, words, q, 10, None);
+            let got = index.search(q, 10, &all).unwrap();
+            let scores = |v: &[(u32, f32)]| v.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+            assert_eq!(scores(&got), scores(&want), "{ty} {metric}");
+            for (r, s) in &got {
+                let v = &base[*r as usize * words..(*r as usize + 1) * words];
+                assert_eq!(*s, flat::score(m, q, v));
+            }
+            let near: std::collections::HashSet<u32> = want.iter().map(|(r, _)| *r).collect();
+            found += index
+                .search(q, 10, &one)
+                .unwrap()
+                .iter()
+                .filter(|(r, _)| near.contains(r))
+                .count();
+        }
+        if ty == "BIN_FLAT" {
+            assert_eq!(found, nq * 10);
+        } else {
+            // One list of eight: some of the nearest, not all (the lists are real).
+            assert!(found > 0 && found < nq * 10, "{ty} {metric}: {found}");
+        }
+    }
+    // A Hamming distance counts bits; a query scores 0 against itself.
+    let index = VectorIndex::build(
+        params::parse(
+            &[("index_type", "BIN_FLAT"), ("metric_type", "HAMMING")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            DataType::BinaryVector,
+        )
+        .unwrap(),
+        words,
+        base.clone(),
+        1,
+    )
+    .unwrap();
+    let got = index.search(&base[5 * words..6 * words], 1, &SearchParams::default());
+    assert_eq!(got.unwrap(), vec![(5, 0.0)]);
+}
+
+#[test]
+fn vector_types_take_only_their_index_types_and_metrics() {
+    let parse = |pairs: &[(&str, &str)], t: DataType| {
+        let m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        params::parse(&m, t)
+    };
+    let auto = parse(&[], DataType::BinaryVector).unwrap();
+    assert_eq!(auto.metric, Metric::Hamming);
+    assert_eq!(
+        auto.kind,
+        Kind::IvfFlat {
+            nlist: params::AUTO_BINARY_NLIST
+        }
+    );
+    let auto = parse(&[("metric_type", "JACCARD")], DataType::BinaryVector).unwrap();
+    assert_eq!(auto.metric, Metric::Jaccard);
+    for t in [DataType::Float16Vector, DataType::BFloat16Vector] {
+        let s = parse(&[], t).unwrap();
+        assert_eq!(s.metric, Metric::Cosine);
+        let s = parse(
+            &[
+                ("index_type", "HNSW"),
+                ("metric_type", "L2"),
+                ("M", "8"),
+                ("efConstruction", "64"),
+            ],
+            t,
+        )
+        .unwrap();
+        assert_eq!(s.metric, Metric::L2);
+    }
+    let err = |pairs: &[(&str, &str)], t: DataType| parse(pairs, t).unwrap_err();
+    assert!(err(
+        &[("index_type", "BIN_IVF_FLAT"), ("metric_type", "L2")],
+        DataType::BinaryVector
+    )
+    .contains("binary vector index does not support metric type: L2"));
+    assert!(err(
+        &[("index_type", "HNSW"), ("metric_type", "HAMMING")],
+        DataType::BinaryVector
+    )
+    .contains("data type BinaryVector can't build with this index HNSW"));
+    assert!(err(
+        &[("index_type", "FLAT"), ("metric_type", "JACCARD")],
+        DataType::Float16Vector
+    )
+    .contains("float vector index does not support metric type: JACCARD"));
+    assert!(err(
+        &[("index_type", "BIN_FLAT"), ("metric_type", "L2")],
+        DataType::FloatVector
+    )
+    .contains("data type FloatVector can't build with this index BIN_FLAT"));
+    assert!(err(&[("index_type", "BIN_FLAT")], DataType::BinaryVector)
+        .contains("metric type not set for vector index"));
 }

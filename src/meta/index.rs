@@ -181,3 +181,14 @@ impl Builds {
             .collect()
     }
 }
+
+impl IndexRecord {
+    /// The vector field's type (records written before it was kept: FloatVector).
+    pub fn vector_type(&self) -> crate::proto::schema::DataType {
+        use crate::proto::schema::DataType;
+        match DataType::try_from(self.data_type) {
+            Ok(DataType::None) | Err(_) => DataType::FloatVector,
+            Ok(t) => t,
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod names;
 pub mod properties;
 pub mod rows;
+pub mod vectors;
 
 use crate::proto::common::Status;
 use crate::proto::schema::{
@@ -403,6 +404,51 @@ fn default_column(f: &FieldSchema, rows: usize) -> Result<FieldData, Status> {
     })
 }
 
+/// Refuses NaN and infinite values in a float, float16 or bfloat16 vector column (and
+/// half-float data of an odd length), with Milvus's messages.
+fn finite(v: &crate::proto::schema::VectorField) -> Result<(), Status> {
+    let halves = |b: &[u8], name: &str, sep: &str| -> Result<(), Status> {
+        if !b.len().is_multiple_of(2) {
+            return Err(invalid(format!(
+                "The length of {name} {sep} not aligned to 2{}",
+                if name == "float16" { "." } else { "" }
+            )));
+        }
+        let bad = b.chunks_exact(2).any(|c| {
+            let x = if name == "float16" {
+                half::f16::from_le_bytes([c[0], c[1]]).to_f32()
+            } else {
+                half::bf16::from_le_bytes([c[0], c[1]]).to_f32()
+            };
+            !x.is_finite()
+        });
+        if bad {
+            return Err(invalid(format!(
+                "{name} vector contain nan or infinity value."
+            )));
+        }
+        Ok(())
+    };
+    match &v.data {
+        Some(vector_field::Data::FloatVector(a)) => match a.data.iter().find(|x| !x.is_finite()) {
+            Some(x) => Err(invalid(format!(
+                "value '{}' is not a number or infinity",
+                if x.is_nan() {
+                    "NaN"
+                } else if *x > 0.0 {
+                    "+Inf"
+                } else {
+                    "-Inf"
+                }
+            ))),
+            None => Ok(()),
+        },
+        Some(vector_field::Data::Float16Vector(b)) => halves(b, "float16", "is"),
+        Some(vector_field::Data::Bfloat16Vector(b)) => halves(b, "bfloat16", "in"),
+        _ => Ok(()),
+    }
+}
+
 /// Checks one column against its field and returns it full-length with its field ID.
 fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<FieldData, Status> {
     let t = kind(f.data_type);
@@ -426,13 +472,19 @@ fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<Field
                             a.data.len()
                         )
                     }
-                    _ => String::new(),
+                    _ => {
+                        return Err(invalid(format!(
+                            "the dim ({}) of field data({}) is not equal to schema dim ({want}): invalid parameter[expected={want}][actual={}]",
+                            v.dim, f.name, v.dim
+                        )))
+                    }
                 };
                 return Err(invalid(format!(
                     "the dim ({}) of field data ({}) is not equal to schema dim ({want}){floats}",
                     v.dim, f.name
                 )));
             }
+            finite(v)?;
         }
     }
     let n = values_len(f, &fd).unwrap_or(0);
@@ -854,6 +906,8 @@ pub fn take_rows(fields: &[FieldData], idx: &[usize]) -> Vec<FieldData> {
                 }
                 Some(field_data::Field::Vectors(v)) => {
                     let dim = v.dim.max(1) as usize;
+                    // Float data of another vector type holds words (vectors::to_words).
+                    let words = vectors::Encoding::of_code(fd.r#type).map_or(dim, |e| e.words(dim));
                     let rows = |b: &[u8], width: usize| -> Vec<u8> {
                         idx.iter()
                             .flat_map(|i| b[i * width..(i + 1) * width].iter().copied())
@@ -864,7 +918,9 @@ pub fn take_rows(fields: &[FieldData], idx: &[usize]) -> Vec<FieldData> {
                             vector_field::Data::FloatVector(FloatArray {
                                 data: idx
                                     .iter()
-                                    .flat_map(|i| a.data[i * dim..(i + 1) * dim].iter().copied())
+                                    .flat_map(|i| {
+                                        a.data[i * words..(i + 1) * words].iter().copied()
+                                    })
                                     .collect(),
                             })
                         }

@@ -43,6 +43,54 @@ enum Col {
     Json(Vec<Vec<u8>>),
     Array(Vec<ScalarField>),
     Vector(Vec<f32>),
+    /// Binary, float16 or bfloat16 vectors as their bytes.
+    Bytes(Vec<u8>),
+}
+
+/// One binary, float16 or bfloat16 vector of field `f` as REST clients give it (Milvus's
+/// RESTful API): its bytes in base64 text, or a JSON array: of byte values (binary, `dim
+/// / 8` of them) or of numbers (float16 / bfloat16, `dim` of them, narrowed here).
+pub fn vector_bytes(f: &FieldSchema, v: &Value) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let enc = super::vectors::Encoding::of(f.data_type())
+        .ok_or_else(|| format!("field {} is not a vector field", f.name))?;
+    let d = dim(f).max(0) as usize;
+    let width = enc.bytes(d);
+    let bytes = match v {
+        Value::String(text) => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| format!("field {}: {text:?} is not base64 ({e})", f.name))?,
+        Value::Array(items) if enc == super::vectors::Encoding::Binary => items
+            .iter()
+            .map(|x| x.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| format!("field {}: {v} is not a list of byte values", f.name))?,
+        Value::Array(items) => {
+            let floats = items
+                .iter()
+                .map(|x| x.as_f64().map(|x| x as f32))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or_else(|| format!("field {}: {v} is not a list of numbers", f.name))?;
+            if floats.len() != d {
+                return Err(format!(
+                    "field {}: the vector has {} values, the field's dim is {d}",
+                    f.name,
+                    floats.len()
+                ));
+            }
+            enc.encode(&floats, d)
+        }
+        _ => return Err(format!("invalid vector field: {}", f.name)),
+    };
+    if bytes.len() != width {
+        return Err(format!(
+            "field {}: the vector has {} bytes, a {} vector of dim {d} has {width}",
+            f.name,
+            bytes.len(),
+            f.data_type().as_str_name()
+        ));
+    }
+    Ok(bytes)
 }
 
 fn number_i64(v: &Value) -> Option<i64> {
@@ -129,6 +177,9 @@ impl Col {
             DataType::Json => Col::Json(vec![]),
             DataType::Array => Col::Array(vec![]),
             DataType::FloatVector => Col::Vector(vec![]),
+            DataType::BinaryVector | DataType::Float16Vector | DataType::BFloat16Vector => {
+                Col::Bytes(vec![])
+            }
             other => {
                 return Err(format!(
                     "field {} is of type {}, which this build does not take over REST yet",
@@ -150,7 +201,7 @@ impl Col {
             Col::Str(v) => v.push(String::new()),
             Col::Json(v) => v.push(b"{}".to_vec()),
             Col::Array(v) => v.push(ScalarField::default()),
-            Col::Vector(_) => {}
+            Col::Vector(_) | Col::Bytes(_) => {}
         }
     }
 
@@ -200,6 +251,7 @@ impl Col {
                     c.push(number_f64(x).ok_or_else(bad)? as f32);
                 }
             }
+            Col::Bytes(c) => c.extend(vector_bytes(f, v)?),
         }
         Ok(())
     }
@@ -221,6 +273,14 @@ impl Col {
             Col::Vector(data) => Some(field_data::Field::Vectors(VectorField {
                 dim: dim(f),
                 data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+            })),
+            Col::Bytes(b) => Some(field_data::Field::Vectors(VectorField {
+                dim: dim(f),
+                data: Some(match f.data_type() {
+                    DataType::BinaryVector => vector_field::Data::BinaryVector(b),
+                    DataType::Float16Vector => vector_field::Data::Float16Vector(b),
+                    _ => vector_field::Data::Bfloat16Vector(b),
+                }),
             })),
         };
         FieldData {
@@ -374,6 +434,15 @@ fn scalar_values(s: &ScalarField, int64: Int64s) -> Vec<Value> {
     }
 }
 
+/// Bytes one vector of a binary or half-float result column takes.
+fn vector_width(fd: &FieldData) -> Option<usize> {
+    let Some(field_data::Field::Vectors(v)) = &fd.field else {
+        return None;
+    };
+    let enc = super::vectors::Encoding::of_code(fd.r#type)?;
+    Some(enc.bytes(v.dim.max(0) as usize)).filter(|w| *w > 0)
+}
+
 /// The number of rows a result column holds.
 pub fn column_len(fd: &FieldData) -> usize {
     if !fd.valid_data.is_empty() {
@@ -381,8 +450,11 @@ pub fn column_len(fd: &FieldData) -> usize {
     }
     match &fd.field {
         Some(field_data::Field::Scalars(s)) => scalar_values(s, Int64s { as_numbers: true }).len(),
-        Some(field_data::Field::Vectors(v)) => match &v.data {
-            Some(vector_field::Data::FloatVector(a)) if v.dim > 0 => a.data.len() / v.dim as usize,
+        Some(field_data::Field::Vectors(v)) => match (&v.data, vector_width(fd)) {
+            (Some(vector_field::Data::FloatVector(a)), _) if v.dim > 0 => {
+                a.data.len() / v.dim as usize
+            }
+            (Some(d), Some(w)) => super::vectors::bytes_of(d).map_or(0, |b| b.len() / w),
             _ => 0,
         },
         None => 0,
@@ -399,6 +471,16 @@ fn column_values(fd: &FieldData, rows: usize, int64: Int64s) -> Vec<Value> {
                 .chunks(v.dim as usize)
                 .map(|c| Value::Array(c.iter().map(|x| float(*x as f64)).collect()))
                 .collect(),
+            // Binary and half-float vectors: base64 text of their bytes (Milvus's REST).
+            Some(d) => match (super::vectors::bytes_of(d), vector_width(fd)) {
+                (Some(b), Some(w)) => {
+                    use base64::Engine;
+                    b.chunks(w)
+                        .map(|c| Value::String(base64::engine::general_purpose::STANDARD.encode(c)))
+                        .collect()
+                }
+                _ => vec![],
+            },
             _ => vec![],
         },
         None => vec![],

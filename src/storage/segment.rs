@@ -645,9 +645,18 @@ pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, Se
     })
 }
 
-/// Only the float vectors of column `name` of a segment file, row after row: the other
-/// columns are not decoded (what an index build needs, at a third of the memory).
-pub fn read_float_vectors(file: Bytes, name: &str) -> Result<Vec<f32>, SegmentError> {
+/// A vector column as stored: floats (FLOAT_VECTOR) or fixed-width bytes per row
+/// (BINARY_VECTOR, FLOAT16_VECTOR, BFLOAT16_VECTOR).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredVectors {
+    /// Every row's floats, concatenated.
+    Floats(Vec<f32>),
+    /// Every row's bytes, concatenated.
+    Bytes(Vec<u8>),
+}
+
+/// Reads the vector column `name` alone (what an index build needs).
+pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format)?;
     let root = builder
         .schema()
@@ -657,20 +666,28 @@ pub fn read_float_vectors(file: Bytes, name: &str) -> Result<Vec<f32>, SegmentEr
         .ok_or_else(|| SegmentError::Shape(format!("the file has no column {name}")))?;
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [root]);
     let reader = builder.with_projection(mask).build().map_err(format)?;
-    let mut out = Vec::new();
+    let (mut floats, mut bytes) = (Vec::new(), Vec::new());
     for b in reader {
         let b = b.map_err(format)?;
         let col = b.column(0);
-        let list = col.as_fixed_size_list_opt().ok_or_else(|| {
-            SegmentError::Shape(format!("column {name} is not a float vector column"))
-        })?;
+        if let Some(fixed) = col.as_fixed_size_binary_opt() {
+            bytes.extend_from_slice(fixed.values());
+            continue;
+        }
+        let list = col
+            .as_fixed_size_list_opt()
+            .ok_or_else(|| SegmentError::Shape(format!("column {name} is not a vector column")))?;
         let values = list
             .values()
             .as_primitive_opt::<Float32Type>()
             .ok_or_else(|| SegmentError::Shape(format!("column {name} does not hold floats")))?;
-        out.extend_from_slice(values.values());
+        floats.extend_from_slice(values.values());
     }
-    Ok(out)
+    Ok(if bytes.is_empty() {
+        StoredVectors::Floats(floats)
+    } else {
+        StoredVectors::Bytes(bytes)
+    })
 }
 
 #[cfg(test)]
@@ -792,13 +809,17 @@ mod tests {
         let file = encode(&schema, &batch).unwrap();
         assert_eq!(&file[..4], b"PAR1");
         // The vector column alone, as an index build reads it.
-        let vectors = read_float_vectors(file.clone(), "vec").unwrap();
+        let vectors = read_vectors(file.clone(), "vec").unwrap();
         assert_eq!(
             vectors,
-            (0..12).map(|x| x as f32 / 2.0).collect::<Vec<f32>>()
+            StoredVectors::Floats((0..12).map(|x| x as f32 / 2.0).collect())
         );
-        assert!(read_float_vectors(file.clone(), "title").is_err());
-        assert!(read_float_vectors(file.clone(), "nope").is_err());
+        assert_eq!(
+            read_vectors(file.clone(), "bits").unwrap(),
+            StoredVectors::Bytes(vec![1, 2, 3, 4, 5, 6])
+        );
+        assert!(read_vectors(file.clone(), "title").is_err());
+        assert!(read_vectors(file.clone(), "nope").is_err());
         let back = decode(&schema, file).unwrap();
         assert_eq!(back.row_ids, batch.row_ids);
         assert_eq!(back.timestamps, batch.timestamps);

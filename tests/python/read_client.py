@@ -6,6 +6,7 @@ tests/read_path.rs against a cluster with querycoord and querynodes.
     python read_client.py strong URI
     python read_client.py hybrid URI
     python read_client.py grouping URI
+    python read_client.py vector_types URI
     python read_client.py prepare URI NAME ROWS REPLICAS
     python read_client.py search_nonstop URI NAME SECONDS
     python read_client.py verify URI NAME
@@ -351,6 +352,153 @@ def hybrid(uri):
     print("hybrid: all checks passed")
 
 
+def vector_types(uri):
+    """BINARY_VECTOR, FLOAT16_VECTOR and BFLOAT16_VECTOR fields (pymilvus: bytes and numpy
+    float16 / ml_dtypes bfloat16 arrays): sealed and growing rows searched against exact
+    distances computed here (BIN_IVF_FLAT JACCARD probing every list, BIN_FLAT HAMMING, FLAT
+    IP) and HNSW recall; vectors returned byte for byte by query and search; Milvus's
+    refusals for wrong dims, types, metrics and values."""
+    import ml_dtypes
+    import numpy as np
+    client = MilvusClient(uri=uri)
+    n, bits_dim, dim = 3000, 128, 32
+    rng = np.random.default_rng(11)
+    b1 = rng.integers(0, 256, size=(n, bits_dim // 8), dtype=np.uint8)
+    b2 = rng.integers(0, 256, size=(n, bits_dim // 8), dtype=np.uint8)
+    h = rng.random((n, dim)).astype(np.float16)
+    bh = (rng.random((n, dim)) - 0.5).astype(ml_dtypes.bfloat16)
+    tags = np.arange(n) % 3
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("jac", DataType.BINARY_VECTOR, dim=bits_dim)
+    schema.add_field("ham", DataType.BINARY_VECTOR, dim=bits_dim)
+    schema.add_field("h", DataType.FLOAT16_VECTOR, dim=dim)
+    schema.add_field("bh", DataType.BFLOAT16_VECTOR, dim=dim)
+    schema.add_field("tag", DataType.INT64)
+    client.create_collection("vt", schema=schema)
+    rows = [{"id": i, "jac": b1[i].tobytes(), "ham": b2[i].tobytes(), "h": h[i], "bh": bh[i],
+             "tag": int(tags[i])} for i in range(n)]
+    client.insert("vt", rows[:2500])
+    client.flush("vt")
+    ip = client.prepare_index_params()
+    ip.add_index("jac", index_type="BIN_IVF_FLAT", metric_type="JACCARD", params={"nlist": 16})
+    ip.add_index("ham", index_type="BIN_FLAT", metric_type="HAMMING")
+    ip.add_index("h", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 200})
+    ip.add_index("bh", index_type="FLAT", metric_type="IP")
+    client.create_index("vt", ip)
+    client.load_collection("vt")
+    client.insert("vt", rows[2500:])  # growing rows too
+    described = client.describe_index("vt", "ham")
+    check(described.get("index_type") == "BIN_FLAT" and described.get("metric_type") == "HAMMING",
+          f"describe_index: {described}")
+
+    def popcount(x):
+        return np.unpackbits(x, axis=-1).sum(-1)
+
+    def compare(what, got, want, tol):
+        check(len(got) == len(want), f"{what}: {len(got)} hits, not {len(want)}")
+        check(all(abs(a - b) <= tol * max(1.0, abs(b)) for a, b in zip(got, want)),
+              f"{what}: distances {got} != {want}")
+
+    for qi in range(5):
+        q1, q2 = rng.integers(0, 256, size=(2, bits_dim // 8), dtype=np.uint8)
+        inter = popcount(b1 & q1).astype(np.float64)
+        union = popcount(b1 | q1).astype(np.float64)
+        jac = np.where(union == 0, 1.0, 1.0 - inter / np.maximum(union, 1))
+        res = client.search("vt", [q1.tobytes()], anns_field="jac", limit=10,
+                            search_params={"metric_type": "JACCARD", "params": {"nprobe": 16}},
+                            output_fields=["jac", "tag"], consistency_level="Strong")[0]
+        compare(f"jaccard {qi}", [x["distance"] for x in res], sorted(jac)[:10], 1e-5)
+        for x in res:
+            check(x["entity"]["jac"] == b1[x["id"]].tobytes(), f"jaccard {qi}: returned vector of {x['id']}")
+            check(abs(jac[x["id"]] - x["distance"]) < 1e-5, f"jaccard {qi}: {x} should score {jac[x['id']]}")
+        ham = popcount(b2 ^ q2)
+        res = client.search("vt", [q2.tobytes()], anns_field="ham", limit=10, filter="tag == 1",
+                            search_params={"metric_type": "HAMMING"}, output_fields=["tag"],
+                            consistency_level="Strong")[0]
+        compare(f"hamming {qi}", [x["distance"] for x in res], sorted(ham[tags == 1])[:10], 0)
+        check(all(x["entity"]["tag"] == 1 for x in res), f"hamming {qi}: filter: {res}")
+        # Range search: HAMMING keeps range_filter <= d < radius.
+        lo, hi = sorted(ham)[3], sorted(ham)[40]
+        res = client.search("vt", [q2.tobytes()], anns_field="ham", limit=100,
+                            search_params={"metric_type": "HAMMING",
+                                           "params": {"radius": float(hi), "range_filter": float(lo)}},
+                            consistency_level="Strong")[0]
+        inside = sorted(d for d in ham if lo <= d < hi)[:100]
+        compare(f"hamming range {qi}", [x["distance"] for x in res], inside, 0)
+        qb = (rng.random(dim) - 0.5).astype(ml_dtypes.bfloat16)
+        ipv = bh.astype(np.float32) @ qb.astype(np.float32)
+        res = client.search("vt", [qb], anns_field="bh", limit=10, search_params={"metric_type": "IP"},
+                            output_fields=["bh"], consistency_level="Strong")[0]
+        compare(f"bfloat16 ip {qi}", [x["distance"] for x in res], sorted(ipv, reverse=True)[:10], 1e-4)
+        for x in res:
+            check(x["entity"]["bh"] == bh[x["id"]].tobytes(), f"bfloat16 {qi}: returned vector of {x['id']}")
+    # float16 HNSW: recall@10 against exact L2 over the widened values.
+    hw = h.astype(np.float32)
+    hits = 0
+    for qi in range(20):
+        q = rng.random(dim).astype(np.float16)
+        d = ((hw - q.astype(np.float32)) ** 2).sum(1)
+        want = set(int(i) for i in np.argsort(d)[:10])
+        res = client.search("vt", [q], anns_field="h", limit=10,
+                            search_params={"metric_type": "L2", "params": {"ef": 64}},
+                            consistency_level="Strong")[0]
+        hits += len(want & {x["id"] for x in res})
+        for x in res:
+            check(abs(d[x["id"]] - x["distance"]) < 1e-3 * max(1.0, d[x["id"]]),
+                  f"float16 {qi}: {x} should score {d[x['id']]}")
+    check(hits / 200 >= 0.9, f"float16 HNSW recall@10 {hits / 200}")
+    # Every value back as written, sealed and growing rows alike.
+    got = client.query("vt", filter="id in [0, 7, 2999]", output_fields=["jac", "ham", "h", "bh"],
+                       consistency_level="Strong")
+    check(len(got) == 3, f"query: {got}")
+    for r in got:
+        i = r["id"]
+        for name, arr in (("jac", b1), ("ham", b2), ("h", h), ("bh", bh)):
+            value = r[name][0] if isinstance(r[name], list) else r[name]
+            check(value == arr[i].tobytes(), f"query: {name} of {i}: {r[name]!r}")
+    # Refusals, in Milvus's words.
+    expect_error("float search data on a binary field",
+                 lambda: client.search("vt", [[0.5] * dim], anns_field="ham", limit=3),
+                 "vector type must be the same, field ham - type VECTOR_BINARY, search info type VECTOR_FLOAT")
+    expect_error("binary search data of the wrong size",
+                 lambda: client.search("vt", [bytes(15)], anns_field="ham", limit=3),
+                 "vector dimension mismatch, expected vector size(byte) 16, actual 15.")
+    expect_error("binary rows of the wrong dim",
+                 lambda: client.insert("vt", [{**rows[0], "id": n, "ham": bytes(15)}]),
+                 "the dim (120) of field data(ham) is not equal to schema dim (128)")
+    nan = np.full(dim, np.nan, dtype=np.float16)
+    expect_error("NaN in a float16 vector",
+                 lambda: client.insert("vt", [{**rows[0], "id": n, "h": nan}]),
+                 "float16 vector contain nan or infinity value.")
+    check(client.query("vt", filter=f"id >= {n}", output_fields=["count(*)"],
+                       consistency_level="Strong")[0]["count(*)"] == 0, "a refused row was stored")
+    bad = MilvusClient.create_schema(auto_id=False)
+    bad.add_field("id", DataType.INT64, is_primary=True)
+    bad.add_field("b", DataType.BINARY_VECTOR, dim=12)
+    expect_error("a binary dim that is not a multiple of 8",
+                 lambda: client.create_collection("vt_bad", schema=bad),
+                 "binary vector dimension should be multiple of 8")
+    client.release_collection("vt")
+    client.drop_index("vt", "ham")
+    for params, needle in (
+            ({"index_type": "HNSW", "metric_type": "HAMMING", "params": {"M": 8, "efConstruction": 64}},
+             "data type BinaryVector can't build with this index HNSW"),
+            ({"index_type": "BIN_IVF_FLAT", "metric_type": "L2"},
+             "binary vector index does not support metric type: L2")):
+        bad_ip = client.prepare_index_params()
+        bad_ip.add_index("ham", **params)
+        expect_error(f"index {params}", lambda: client.create_index("vt", bad_ip), needle)
+    ip = client.prepare_index_params()
+    ip.add_index("ham")  # AUTOINDEX: BIN_IVF_FLAT, HAMMING
+    client.create_index("vt", ip)
+    described = client.describe_index("vt", "ham")
+    check(described.get("index_type") == "AUTOINDEX" and described.get("metric_type") == "HAMMING",
+          f"describe_index after AUTOINDEX: {described}")
+    client.drop_collection("vt")
+    print("vector_types: all checks passed")
+
+
 def grouping(uri):
     """Grouping search (group_by_field, group_size, offset in groups) over sealed and
     growing rows, FLAT (exact): on one shard, against the same grouping of exact results;
@@ -555,6 +703,8 @@ if __name__ == "__main__":
         recall(uri)
     elif mode == "hybrid":
         hybrid(uri)
+    elif mode == "vector_types":
+        vector_types(uri)
     elif mode == "grouping":
         grouping(uri)
     elif mode == "strong":

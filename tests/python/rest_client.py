@@ -6,7 +6,9 @@ library only, as curl would), against the proxy's port. Run by tests/rest.rs.
 
 Exits 0 when every check passes; prints what failed otherwise.
 """
+import base64
 import json
+import struct
 import sys
 import time
 import urllib.request
@@ -260,6 +262,35 @@ def endpoints(base):
     for c in ["docs2", "other"]:
         r.ok("collections/drop", {"dbName": "rest_db", "collectionName": c})
     r.ok("databases/drop", {"dbName": "rest_db"})
+    # Binary and half-float vectors: byte values, numbers or base64 in; base64 out.
+    schema = {"autoID": False, "fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "b", "dataType": "BinaryVector", "elementTypeParams": {"dim": 16}},
+        {"fieldName": "h", "dataType": "Float16Vector", "elementTypeParams": {"dim": 2}},
+    ]}
+    index = [{"fieldName": "b", "indexName": "b", "metricType": "HAMMING", "indexType": "BIN_FLAT"},
+             {"fieldName": "h", "indexName": "h", "metricType": "L2", "indexType": "FLAT"}]
+    bits = {"collectionName": "bits"}
+    r.ok("collections/create", {**bits, "schema": schema, "indexParams": index,
+                                "params": {"consistencyLevel": "Strong"}})
+    wait_loaded(r, "bits")
+    b64 = lambda raw: base64.b64encode(raw).decode()
+    r.ok("entities/insert", {**bits, "data": [
+        {"id": 1, "b": [255, 0], "h": [1.5, -2.0]},
+        {"id": 2, "b": b64(bytes([15, 1])), "h": b64(struct.pack("<2e", 0.5, 0.25))}]})
+    r.error("entities/insert", {**bits, "data": [{"id": 3, "b": [1, 2, 3], "h": [1.0, 2.0]}]}, 1804,
+            "a BinaryVector vector of dim 16 has 2")
+    got = {x["id"]: x for x in r.ok("entities/query", {**bits, "filter": "id > 0",
+                                                       "outputFields": ["b", "h"]})["data"]}
+    check(sorted(got) == [1, 2], f"binary rows {got}")
+    check(base64.b64decode(got[1]["b"]) == bytes([255, 0])
+          and base64.b64decode(got[1]["h"]) == struct.pack("<2e", 1.5, -2.0), f"row 1 as written: {got[1]}")
+    check(base64.b64decode(got[2]["b"]) == bytes([15, 1]), f"row 2 as written: {got[2]}")
+    hits = r.ok("entities/search", {**bits, "annsField": "b", "data": [[15, 0]], "limit": 2})["data"]
+    check([(h["id"], h["distance"]) for h in hits] == [(2, 1.0), (1, 4.0)], f"hamming hits {hits}")
+    hits = r.ok("entities/search", {**bits, "annsField": "h", "data": [[0.5, 0.25]], "limit": 1})["data"]
+    check(hits[0]["id"] == 2 and hits[0]["distance"] == 0.0, f"float16 hits {hits}")
+    r.ok("collections/drop", bits)
     # The gRPC side of the same port still answers (HTTP/2); an unknown REST path is 404.
     try:
         r.raw("collections/nothing", {})

@@ -55,14 +55,14 @@ impl IndexCoord {
         };
         let data_type = DataType::try_from(req.data_type).unwrap_or(DataType::None);
         let scalar_type = match data_type {
-            DataType::FloatVector => match params::parse(&flat) {
+            DataType::FloatVector
+            | DataType::BinaryVector
+            | DataType::Float16Vector
+            | DataType::BFloat16Vector => match params::parse(&flat, data_type) {
                 Ok(_) => None,
                 Err(e) => return error(code::PARAMETER_INVALID, e),
             },
-            DataType::BinaryVector
-            | DataType::Float16Vector
-            | DataType::BFloat16Vector
-            | DataType::SparseFloatVector => {
+            DataType::SparseFloatVector => {
                 return error(
                     code::PARAMETER_INVALID,
                     format!(
@@ -141,6 +141,11 @@ impl IndexCoord {
             dim: req.dim,
             dropped_at_ms: 0,
             scalar: scalar_type.is_some(),
+            data_type: if scalar_type.is_some() {
+                0
+            } else {
+                req.data_type
+            },
             index_type: scalar_type.unwrap_or_default(),
             json_path: req.json_path.clone(),
         };

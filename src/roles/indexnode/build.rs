@@ -14,7 +14,8 @@ use crate::meta::index::index_file;
 use crate::proto::common::IndexState;
 use crate::proto::indexcoord::BuildRecord;
 use crate::roles::worker::Owner;
-use crate::storage::segment;
+use crate::schema::vectors::Encoding;
+use crate::storage::segment::{self, StoredVectors};
 
 /// Builds `build_id` (as assigned at `revision`) and records the outcome.
 pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision: i64) {
@@ -102,21 +103,27 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         .find(|d| d.id == r.index_id)
         .cloned()
         .ok_or_else(|| format!("index {} is not defined (dropped?)", r.index_id))?;
-    let spec = params::parse(&params::flatten(&def.params)?)?;
+    let spec = params::parse(&params::flatten(&def.params)?, def.vector_type())?;
     let dim = def.dim as usize;
-    let mut vectors: Vec<f32> = Vec::with_capacity(r.num_rows as usize * dim);
+    // Vectors of every dense type are built over as words (schema::vectors).
+    let enc = Encoding::of(def.vector_type()).unwrap_or(Encoding::Float);
+    let words = enc.words(dim);
+    let mut vectors: Vec<f32> = Vec::with_capacity(r.num_rows as usize * words);
     for f in &r.insert_files {
         let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
         let column = def.field_name.clone();
-        let v = tokio::task::spawn_blocking(move || segment::read_float_vectors(bytes, &column))
+        let v = tokio::task::spawn_blocking(move || segment::read_vectors(bytes, &column))
             .await
             .map_err(|e| format!("reading {f} failed: {e}"))?
             .map_err(|e| format!("{f}: {e}"))?;
-        vectors.extend_from_slice(&v);
+        match v {
+            StoredVectors::Floats(v) => vectors.extend_from_slice(&v),
+            StoredVectors::Bytes(b) => vectors.extend(enc.decode(&b, dim)),
+        }
     }
-    if dim == 0 || vectors.len() != r.num_rows as usize * dim {
+    if words == 0 || vectors.len() != r.num_rows as usize * words {
         return Err(format!(
-            "the segment's files hold {} floats, expected {} rows of dim {dim}",
+            "the segment's files hold {} words, expected {} rows of dim {dim} ({words} words)",
             vectors.len(),
             r.num_rows
         ));
@@ -126,7 +133,7 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         n => n,
     };
     let bytes = tokio::task::spawn_blocking(move || {
-        VectorIndex::build(spec, dim, vectors, threads)
+        VectorIndex::build(spec, words, vectors, threads)
             .and_then(|idx| idx.to_bytes())
             .map_err(|e| e.to_string())
     })

@@ -76,13 +76,31 @@ impl Proxy {
                     ));
                 }
                 json_path = pointer;
-            } else if crate::schema::is_vector(field.data_type()) && !has_key(&params, "index_type")
-            {
-                // No index type on a vector field is AUTOINDEX, and says so (Milvus 2.5).
-                params.push(KeyValuePair {
-                    key: "index_type".into(),
-                    value: "AUTOINDEX".into(),
-                });
+            } else if crate::schema::is_vector(field.data_type()) {
+                let flat = crate::index::params::flatten(&params)
+                    .map_err(|e| error(code::PARAMETER_INVALID, e))?;
+                let auto = flat
+                    .get("index_type")
+                    .is_none_or(|t| t.is_empty() || t.eq_ignore_ascii_case("AUTOINDEX"));
+                if !has_key(&params, "index_type") {
+                    // No index type on a vector field is AUTOINDEX, and says so (Milvus 2.5).
+                    params.push(KeyValuePair {
+                        key: "index_type".into(),
+                        value: "AUTOINDEX".into(),
+                    });
+                }
+                if auto && !flat.contains_key("metric_type") {
+                    // AUTOINDEX's metric by the field's type, shown as Milvus shows it.
+                    let metric = match field.data_type() {
+                        DataType::BinaryVector => "HAMMING",
+                        DataType::SparseFloatVector => "IP",
+                        _ => "COSINE",
+                    };
+                    params.push(KeyValuePair {
+                        key: "metric_type".into(),
+                        value: metric.into(),
+                    });
+                }
             }
             let display_name = if field.is_dynamic {
                 json_path

@@ -16,6 +16,7 @@ use crate::proto::querynode as qn;
 use crate::proto::schema::{
     i_ds, DataType, FieldSchema, IDs, SearchIteratorV2Results, SearchResultData,
 };
+use crate::schema::vectors::Encoding;
 use crate::status::{code, error};
 
 /// Milvus's bound on `limit + offset` (`quotaAndLimits.limits.topK`).
@@ -209,6 +210,30 @@ fn knobs(pairs: &[crate::proto::common::KeyValuePair]) -> Result<Knobs, Status> 
     })
 }
 
+/// The placeholder type of search data for a vector field of type `t`.
+fn placeholder_type(t: DataType) -> PlaceholderType {
+    match t {
+        DataType::BinaryVector => PlaceholderType::BinaryVector,
+        DataType::Float16Vector => PlaceholderType::Float16Vector,
+        DataType::BFloat16Vector => PlaceholderType::BFloat16Vector,
+        _ => PlaceholderType::FloatVector,
+    }
+}
+
+/// A placeholder type as Milvus's query engine names it in messages.
+fn engine_name(t: i32) -> &'static str {
+    match PlaceholderType::try_from(t) {
+        Ok(PlaceholderType::BinaryVector) => "VECTOR_BINARY",
+        Ok(PlaceholderType::FloatVector) => "VECTOR_FLOAT",
+        Ok(PlaceholderType::Float16Vector) => "VECTOR_FLOAT16",
+        Ok(PlaceholderType::BFloat16Vector) => "VECTOR_BFLOAT16",
+        Ok(PlaceholderType::SparseFloatVector) => "VECTOR_SPARSE_FLOAT",
+        Ok(PlaceholderType::VarChar) => "VARCHAR",
+        Ok(PlaceholderType::Int64) => "INT64",
+        _ => "NONE",
+    }
+}
+
 fn dim_of(f: &FieldSchema) -> usize {
     f.type_params
         .iter()
@@ -304,16 +329,12 @@ impl Proxy {
         let vector_fields: Vec<&FieldSchema> = schema
             .fields
             .iter()
-            .filter(|f| f.data_type() == DataType::FloatVector)
+            .filter(|f| Encoding::of(f.data_type()).is_some())
             .collect();
         let field = if k.anns_field.is_empty() {
             match vector_fields.as_slice() {
                 [one] => *one,
-                [] => {
-                    return Err(invalid(
-                        "the collection has no float vector field to search",
-                    ))
-                }
+                [] => return Err(invalid("the collection has no vector field to search")),
                 _ => {
                     return Err(invalid(
                         "multiple anns_fields exist, please specify a anns_field in search_params",
@@ -340,27 +361,41 @@ impl Proxy {
             .placeholders
             .first()
             .ok_or_else(|| invalid("no search data (placeholder group is empty)"))?;
-        if ph.r#type != PlaceholderType::FloatVector as i32 {
+        let enc = Encoding::of(field.data_type()).expect("a dense vector field");
+        let wanted = placeholder_type(field.data_type());
+        if ph.r#type != wanted as i32 {
+            // Milvus's query plan check (segcore's Plan.cpp).
             return Err(invalid(format!(
-                "search data of type {} is not supported on field {} (FloatVector)",
-                PlaceholderType::try_from(ph.r#type).map_or("unknown", |t| t.as_str_name()),
-                field.name
+                "vector type must be the same, field {} - type {}, search info type {}",
+                field.name,
+                engine_name(wanted as i32),
+                engine_name(ph.r#type)
             )));
         }
         let nq = ph.values.len() as i64;
         if nq == 0 {
             return Err(invalid("nq (number of search vectors) must be at least 1"));
         }
-        let mut vectors = Vec::with_capacity(ph.values.len() * dim * 4);
+        // Sent to querynodes as words (schema::vectors).
+        let width = enc.bytes(dim);
+        let mut vectors = Vec::with_capacity(ph.values.len() * enc.words(dim) * 4);
         for v in &ph.values {
-            if v.len() != dim * 4 {
+            if v.len() != width && enc == Encoding::Float {
                 return Err(invalid(format!(
                     "the dim ({}) of search data is not equal to the dim ({dim}) of vector field {}",
                     v.len() / 4,
                     field.name
                 )));
             }
-            vectors.extend_from_slice(v);
+            if v.len() != width {
+                return Err(invalid(format!(
+                    "vector dimension mismatch, expected vector size(byte) {width}, actual {}.",
+                    v.len()
+                )));
+            }
+            for w in enc.decode(v, dim) {
+                vectors.extend_from_slice(&w.to_le_bytes());
+            }
         }
         let def = self
             .index_params(loaded.record.id, field.field_id)
@@ -373,8 +408,11 @@ impl Proxy {
                     ),
                 )
             })?;
-        let spec =
-            params::parse(&params::flatten(&def.params).map_err(invalid)?).map_err(invalid)?;
+        let spec = params::parse(
+            &params::flatten(&def.params).map_err(invalid)?,
+            field.data_type(),
+        )
+        .map_err(invalid)?;
         let metric = if k.metric.is_empty() {
             spec.metric
         } else {
@@ -407,6 +445,11 @@ impl Proxy {
             Some(name) => {
                 if k.iterator {
                     return Err(invalid("Not allowed to do groupBy when doing iteration"));
+                }
+                if enc == Encoding::Binary {
+                    return Err(invalid(
+                        "not support search_group_by operation based on binary vector column",
+                    ));
                 }
                 if range.is_some() {
                     return Err(invalid(
@@ -467,7 +510,7 @@ impl Proxy {
             field_id: field.field_id,
             vectors,
             nq,
-            dim: dim as i64,
+            dim: enc.words(dim) as i64,
             topk: want as i64,
             metric_type: metric.name().to_string(),
             ef: sp.ef.unwrap_or(0) as i64,

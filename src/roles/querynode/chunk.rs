@@ -232,8 +232,18 @@ impl Columns for Chunk {
 
 impl Chunk {
     /// A chunk of `batch` (rows of `schema`).
-    pub fn new(schema: &CollectionSchema, id: i64, partition: i64, batch: SegmentBatch) -> Chunk {
+    /// Vectors of every dense type are held as words (`schema::vectors`).
+    pub fn new(
+        schema: &CollectionSchema,
+        id: i64,
+        partition: i64,
+        mut batch: SegmentBatch,
+    ) -> Chunk {
         let rows = batch.rows();
+        batch
+            .fields
+            .iter_mut()
+            .for_each(crate::schema::vectors::to_words);
         let pks = PkColumn::of(schema, &batch.fields);
         let pk_field = schema
             .fields
@@ -365,11 +375,15 @@ impl Chunk {
         )
     }
 
-    /// The float vectors of `field_id` and their dim.
+    /// The vectors of `field_id` as words, and the words a vector takes.
     pub fn vectors(&self, field_id: i64) -> Option<(&[f32], usize)> {
-        match &self.column(field_id)?.field {
+        let column = self.column(field_id)?;
+        let enc = crate::schema::vectors::Encoding::of_code(column.r#type)?;
+        match &column.field {
             Some(field_data::Field::Vectors(v)) => match &v.data {
-                Some(vector_field::Data::FloatVector(f)) => Some((&f.data, v.dim.max(1) as usize)),
+                Some(vector_field::Data::FloatVector(f)) => {
+                    Some((&f.data, enc.words(v.dim.max(1) as usize)))
+                }
                 _ => None,
             },
             _ => None,

@@ -15,6 +15,7 @@ use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
 use crate::proto::querynode::query_node_server::{QueryNode as QueryNodeApi, QueryNodeServer};
+use crate::schema::vectors;
 use crate::status::{code, component_states, error, ok, retriable};
 
 /// The gRPC face of a [`QueryNode`].
@@ -132,7 +133,7 @@ async fn do_search(
     }
     let found = tokio::task::spawn_blocking(move || {
         let d = shard.data.read().expect("shard lock");
-        search::search(
+        let found = search::search(
             &d,
             &SearchInput {
                 field_id: req.field_id,
@@ -151,7 +152,11 @@ async fn do_search(
                     size: req.group_size.max(1) as usize,
                 }),
             },
-        )
+        );
+        found.map(|mut f| {
+            f.fields.iter_mut().for_each(vectors::from_words);
+            f
+        })
     })
     .await
     .map_err(|e| error(code::UNEXPECTED, e.to_string()))?
@@ -175,7 +180,7 @@ async fn do_query(
     let filter = filter_of(&shard, &base)?;
     let found = tokio::task::spawn_blocking(move || {
         let d = shard.data.read().expect("shard lock");
-        search::query(
+        let mut found = search::query(
             &d,
             &QueryInput {
                 filter: filter.as_ref(),
@@ -185,7 +190,9 @@ async fn do_query(
                 count_only: req.count_only,
                 expire_before: base.expire_before,
             },
-        )
+        );
+        found.fields.iter_mut().for_each(vectors::from_words);
+        found
     })
     .await
     .map_err(|e| error(code::UNEXPECTED, e.to_string()))?;

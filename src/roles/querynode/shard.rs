@@ -269,7 +269,7 @@ fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
         .filter(|d| d.dropped_at_ms == 0 && !d.scalar)
         .filter_map(|d| {
             let spec = params::flatten(&d.params)
-                .and_then(|p| params::parse(&p))
+                .and_then(|p| params::parse(&p, d.vector_type()))
                 .ok()?;
             Some((d.id, (d.field_id, spec)))
         })

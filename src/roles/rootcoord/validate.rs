@@ -69,17 +69,21 @@ fn supported(f: &FieldSchema, t: DataType) -> Result<(), Status> {
         | DataType::VarChar
         | DataType::Json
         | DataType::Array
-        | DataType::FloatVector => Ok(()),
+        | DataType::FloatVector
+        | DataType::BinaryVector
+        | DataType::Float16Vector
+        | DataType::BFloat16Vector => Ok(()),
         other => Err(invalid(format!(
-            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array and FloatVector",
+            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array, FloatVector, BinaryVector, Float16Vector and BFloat16Vector",
             f.name,
             other.as_str_name()
         ))),
     }
 }
 
-/// A float vector's `dim`, checked as Milvus 2.5 checks it (2 to 32768).
-fn dimension(f: &FieldSchema) -> Result<(), Status> {
+/// A vector's `dim`, checked as Milvus 2.5 checks it: 2 to 32768 for the float types; for
+/// binary vectors a multiple of 8 up to 32768 x 8 bits.
+fn dimension(f: &FieldSchema, binary: bool) -> Result<(), Status> {
     let raw = param(&f.type_params, "dim").ok_or_else(|| {
         invalid(format!(
             "dimension is not defined in field type params of field {}, check type param `dim` for vector field",
@@ -96,6 +100,22 @@ fn dimension(f: &FieldSchema) -> Result<(), Status> {
         return Err(invalid(format!(
             "invalid dimension: {dim}. should be in range 2 ~ {MAX_DIM}"
         )));
+    }
+    if binary {
+        if dim % 8 != 0 {
+            return Err(invalid(format!(
+                "invalid dimension: {dim} of field {}. binary vector dimension should be multiple of 8. ",
+                f.name
+            )));
+        }
+        if dim > MAX_DIM * 8 {
+            return Err(invalid(format!(
+                "invalid dimension: {dim} of field {}. binary vector dimension should be in range 2 ~ {}",
+                f.name,
+                MAX_DIM * 8
+            )));
+        }
+        return Ok(());
     }
     if dim > MAX_DIM {
         return Err(invalid(format!(
@@ -161,7 +181,10 @@ pub fn schema(
         }
         supported(f, t)?;
         match t {
-            DataType::FloatVector => dimension(f)?,
+            DataType::FloatVector | DataType::Float16Vector | DataType::BFloat16Vector => {
+                dimension(f, false)?
+            }
+            DataType::BinaryVector => dimension(f, true)?,
             DataType::VarChar => {
                 int_param(f, "max_length", 1, MAX_VARCHAR_LEN)?;
             }
@@ -346,11 +369,7 @@ mod tests {
             .unwrap_err()
             .reason
             .contains("invalid dimension: 1. should be in range 2 ~ 32768"));
-        for t in [
-            DataType::Geometry,
-            DataType::SparseFloatVector,
-            DataType::Float16Vector,
-        ] {
+        for t in [DataType::Geometry, DataType::SparseFloatVector] {
             let mut other = good();
             other.fields[1].data_type = t as i32;
             let reason = check(&other).unwrap_err().reason;

@@ -437,45 +437,63 @@ fn placeholder(c: &Call, schema: &CollectionSchema, anns: &str) -> Result<(Vec<u
             .copied()
             .ok_or_else(|| format_err(format!("cannot find a vector field named: {anns}")))?
     };
-    if field.data_type() != DataType::FloatVector {
-        return Err(format_err(format!(
-            "searching a {} field over REST is not supported by this build yet",
-            field.data_type().as_str_name()
-        )));
-    }
+    let data = match c.body.get("data") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        _ => return Err(missing("data")),
+    };
     let dim: usize = field
         .type_params
         .iter()
         .find(|p| p.key == "dim")
         .and_then(|p| p.value.parse().ok())
         .unwrap_or(0);
-    let data = match c.body.get("data") {
-        Some(Value::Array(a)) if !a.is_empty() => a,
-        _ => return Err(missing("data")),
-    };
-    let mut values = Vec::with_capacity(data.len());
-    for q in data {
-        let floats: Option<Vec<f32>> = q
-            .as_array()
-            .and_then(|a| a.iter().map(|x| x.as_f64().map(|f| f as f32)).collect());
-        let Some(floats) = floats else {
-            return Err(format_err(format!("{q} is not a list of floats")));
-        };
-        if floats.len() != dim {
-            return Err(fail(
-                INCORRECT_PARAMETER_FORMAT,
-                format!(
-                    "can only accept json format request, error: dimension: {dim}, but length of []float: {}: invalid parameter[expected=FloatVector][actual={q}]",
-                    floats.len()
-                ),
-            ));
+    let (placeholder, values) = match field.data_type() {
+        DataType::FloatVector => {
+            let mut values = Vec::with_capacity(data.len());
+            for q in data {
+                let floats: Option<Vec<f32>> = q
+                    .as_array()
+                    .and_then(|a| a.iter().map(|x| x.as_f64().map(|f| f as f32)).collect());
+                let Some(floats) = floats else {
+                    return Err(format_err(format!("{q} is not a list of floats")));
+                };
+                if floats.len() != dim {
+                    return Err(fail(
+                        INCORRECT_PARAMETER_FORMAT,
+                        format!(
+                            "can only accept json format request, error: dimension: {dim}, but length of []float: {}: invalid parameter[expected=FloatVector][actual={q}]",
+                            floats.len()
+                        ),
+                    ));
+                }
+                values.push(floats.iter().flat_map(|f| f.to_le_bytes()).collect());
+            }
+            (PlaceholderType::FloatVector, values)
         }
-        values.push(floats.iter().flat_map(|f| f.to_le_bytes()).collect());
-    }
+        t @ (DataType::BinaryVector | DataType::Float16Vector | DataType::BFloat16Vector) => {
+            let values = data
+                .iter()
+                .map(|q| crate::schema::rows::vector_bytes(field, q))
+                .collect::<Result<Vec<Vec<u8>>, String>>()
+                .map_err(|e| fail(INCORRECT_PARAMETER_FORMAT, e))?;
+            let placeholder = match t {
+                DataType::BinaryVector => PlaceholderType::BinaryVector,
+                DataType::Float16Vector => PlaceholderType::Float16Vector,
+                _ => PlaceholderType::BFloat16Vector,
+            };
+            (placeholder, values)
+        }
+        other => {
+            return Err(format_err(format!(
+                "searching a {} field over REST is not supported by this build yet",
+                other.as_str_name()
+            )))
+        }
+    };
     let group = PlaceholderGroup {
         placeholders: vec![PlaceholderValue {
             tag: "$0".into(),
-            r#type: PlaceholderType::FloatVector as i32,
+            r#type: placeholder as i32,
             values,
         }],
     };
