@@ -118,10 +118,12 @@ fn main() {
             Kind::Hnsw { .. } | Kind::HnswSq { .. } => SearchParams {
                 ef: Some(knob.max(k)),
                 nprobe: None,
+                ..Default::default()
             },
             _ => SearchParams {
                 ef: None,
                 nprobe: Some(knob),
+                ..Default::default()
             },
         };
         let started = Instant::now();

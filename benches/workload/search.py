@@ -20,6 +20,11 @@ search features beside plain top-10 (a system without one prints "unsupported" f
     {"what": "feature", "name": "hybrid", ...}  hybrid_search of two requests (the query and
         its negation's neighbourhood), RRF k 60, top-10: recall of each fused hit against
         the same fusion of exact results
+    {"what": "feature", "name": "binary", ...}  ROWS random 256-bit vectors, BIN_IVF_FLAT
+        (nlist 128, nprobe 8) HAMMING, top-10: recall against exact Hamming distances (a
+        hit counts when it is within the 10th exact distance: ties are common)
+    {"what": "feature", "name": "float16", ...}  the base as float16, HNSW (M / efConstruction
+        as given) L2 at ef 64, top-10: recall against exact distances of the float16 values
 """
 import argparse
 import json
@@ -143,6 +148,7 @@ def main():
                 }), flush=True)
     if not a.no_features:
         features(c, base, queries)
+        typed_features(c, base, queries, a)
 
 
 def timed(fn, items):
@@ -202,6 +208,77 @@ def features(c, base, queries):
                           "recall": round(hits / (10 * len(qs)), 4)}), flush=True)
     except Exception as e:  # noqa: BLE001 - a system without the feature
         print(json.dumps({"what": "feature", "name": "hybrid", "unsupported": str(e)[:200]}), flush=True)
+
+
+def wait_indexed(c, name, field, rows, deadline_s=1800):
+    """Until the index of FIELD covers every row (describe_index's counts)."""
+    end = time.time() + deadline_s
+    while time.time() < end:
+        d = c.describe_index(name, field)
+        if d.get("indexed_rows", 0) >= rows and d.get("pending_index_rows", 0) == 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the index of {name}.{field} was not built within {deadline_s} s")
+
+
+def typed(c, name, dtype, dim, values, index, queries, params, exact):
+    """A collection of one vector field of DTYPE holding VALUES, indexed, loaded; QUERIES
+    searched top-10 one at a time; recall against EXACT (per query: distances to every
+    row, smaller better)."""
+    if c.has_collection(name):
+        c.drop_collection(name)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", dtype, dim=dim)
+    c.create_collection(name, schema=schema, shards_num=1)
+    for start in range(0, len(values), 5000):
+        c.insert(name, [{"id": start + i, "v": values[start + i]}
+                        for i in range(min(5000, len(values) - start))])
+    c.flush(name)
+    ip = MilvusClient.prepare_index_params()
+    ip.add_index(field_name="v", **index)
+    c.create_index(name, ip)
+    wait_indexed(c, name, "v", len(values))
+    c.load_collection(name)
+    for q in queries[:10]:
+        c.search(name, data=[q], anns_field="v", limit=10, search_params=params)
+    got, stats = timed(lambda q: [h["id"] for h in c.search(name, data=[q], anns_field="v", limit=10,
+                                                           search_params=params)[0]], queries)
+    hits = 0
+    for i, ids in enumerate(got):
+        d = exact(i)
+        cut = np.partition(d, 9)[9]
+        hits += sum(1 for key in ids if d[key] <= cut)
+    c.drop_collection(name)
+    return {**stats, "recall": round(hits / (10 * len(queries)), 4)}
+
+
+def typed_features(c, base, queries, a):
+    """Binary and float16 vectors (see the module's docstring)."""
+    n = len(base)
+    rng = np.random.default_rng(a.seed + 1)
+    bits = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    qbits = rng.integers(0, 256, size=(200, 32), dtype=np.uint8)
+    try:
+        stats = typed(c, "bench_binary", DataType.BINARY_VECTOR, 256, [b.tobytes() for b in bits],
+                      {"index_type": "BIN_IVF_FLAT", "metric_type": "HAMMING", "params": {"nlist": 128}},
+                      [q.tobytes() for q in qbits], {"metric_type": "HAMMING", "params": {"nprobe": 8}},
+                      lambda i: np.unpackbits(bits ^ qbits[i], axis=1).sum(1))
+        print(json.dumps({"what": "feature", "name": "binary", **stats}), flush=True)
+    except Exception as e:  # noqa: BLE001 - a system without the feature
+        print(json.dumps({"what": "feature", "name": "binary", "unsupported": str(e)[:200]}), flush=True)
+    half = base.astype(np.float16)
+    hq = queries[:200].astype(np.float16)
+    wide = half.astype(np.float32)
+    wn = (wide * wide).sum(1)
+    try:
+        stats = typed(c, "bench_float16", DataType.FLOAT16_VECTOR, base.shape[1], list(half),
+                      {"index_type": "HNSW", "metric_type": "L2", "params": {"M": a.m, "efConstruction": a.efc}},
+                      list(hq), {"metric_type": "L2", "params": {"ef": 64}},
+                      lambda i: wn - 2 * wide @ hq[i].astype(np.float32))
+        print(json.dumps({"what": "feature", "name": "float16", **stats}), flush=True)
+    except Exception as e:  # noqa: BLE001 - a system without the feature
+        print(json.dumps({"what": "feature", "name": "float16", "unsupported": str(e)[:200]}), flush=True)
 
 
 if __name__ == "__main__":

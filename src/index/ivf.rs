@@ -154,6 +154,16 @@ fn majority(centroids: &mut [f32], dim: usize, sample: &[f32], owner: &[usize], 
 }
 
 impl Ivf {
+    /// The `nprobe` lists nearest to `query` (packed bits when `bits`), nearest first.
+    pub fn probes(&self, query: &[f32], dim: usize, nprobe: usize, bits: bool) -> Vec<u32> {
+        let distance = coarse(bits);
+        let mut probes = TopK::new(nprobe.max(1), Metric::L2);
+        for (c, cv) in self.centroids.chunks_exact(dim).enumerate() {
+            probes.push(c as u32, distance(query, cv));
+        }
+        probes.into_sorted().into_iter().map(|(c, _)| c).collect()
+    }
+
     /// The best `k` rows among the `nprobe` lists nearest to `query`.
     #[allow(clippy::too_many_arguments)] // the index's parts are passed in, not owned
     pub fn search(
@@ -166,13 +176,8 @@ impl Ivf {
         nprobe: usize,
         accept: Option<&flat::Accept<'_>>,
     ) -> Vec<(u32, f32)> {
-        let distance = coarse(metric.is_binary());
-        let mut probes = TopK::new(nprobe.max(1), Metric::L2);
-        for (c, cv) in self.centroids.chunks_exact(dim).enumerate() {
-            probes.push(c as u32, distance(query, cv));
-        }
         let mut top = TopK::new(k, metric);
-        for (c, _) in probes.into_sorted() {
+        for c in self.probes(query, dim, nprobe, metric.is_binary()) {
             for &r in &self.lists[c as usize] {
                 if accept.is_some_and(|a| !a(r)) {
                     continue;

@@ -1,21 +1,25 @@
-//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT, HNSW and HNSW_SQ behind one
-//! type,
+//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT, IVF_SQ8, HNSW and HNSW_SQ
+//! (and BIN_FLAT / BIN_IVF_FLAT over packed bits, as FLAT / IVF_FLAT) behind one type,
 //! built from the vectors, written to bytes (an index file) and read back, searched with
 //! Milvus's score conventions (L2: squared distance, smaller first; IP: inner product,
 //! COSINE: cosine similarity, larger first). Rows are the vectors' offsets in the segment.
 //!
 //! File layout (little-endian): `MVIX`, version u32, kind u8 (0 FLAT, 1 IVF_FLAT,
-//! 2 HNSW, 3 HNSW_SQ), metric u8 (0 L2, 1 IP, 2 COSINE), dim u32, rows u32, then the
-//! vectors (rows x dim f32, normalized for COSINE; none for HNSW_SQ), then for IVF_FLAT
-//! nlist u32, the centroids and each list (count u32, rows u32...), for HNSW M u32 and
-//! the graph ([`graph::Graph::to_bytes`]), for HNSW_SQ the scale (min, step f32), the
-//! codes (rows x dim u8), M u32 and the graph.
+//! 2 HNSW, 3 HNSW_SQ, 4 IVF_SQ8, 5 IVF_PQ, 6 SCANN), metric u8 (0 L2, 1 IP, 2 COSINE, 3 HAMMING, 4 JACCARD),
+//! dim u32, rows u32, then the vectors (rows x dim f32, normalized for COSINE; none for
+//! HNSW_SQ and IVF_SQ8), then for IVF_FLAT nlist u32, the centroids and each list (count
+//! u32, rows u32...), for HNSW M u32 and the graph ([`graph::Graph::to_bytes`]), for
+//! HNSW_SQ the scale (min, step f32), the codes (rows x dim u8), M u32 and the graph, for
+//! IVF_SQ8 the lists as IVF_FLAT's, then the scale and the codes, for IVF_PQ and SCANN
+//! the lists, then m, dsub, ksub u32, the sub-centroids (m x ksub x dsub f32) and the
+//! codes (rows x m u8); SCANN keeps the vectors only `with_raw_data`.
 
 pub mod distance;
 pub mod flat;
 pub mod graph;
 pub mod ivf;
 pub mod params;
+pub mod pq;
 pub mod sq;
 
 use params::{IndexSpec, Kind, Metric, Range, SearchParams};
@@ -45,6 +49,10 @@ enum Body {
     Hnsw(graph::Graph),
     /// The graph and the quantized vectors (the floats are not kept).
     HnswSq(graph::Graph, sq::Sq8),
+    /// The lists and the quantized vectors (the floats are not kept).
+    IvfSq(ivf::Ivf, sq::Sq8),
+    /// The lists and the product-quantized residuals (IVF_PQ, SCANN).
+    IvfPq(ivf::Ivf, pq::Pq),
 }
 
 /// A built or loaded index.
@@ -108,6 +116,40 @@ impl VectorIndex {
                 vectors = Vec::new();
                 Body::HnswSq(g, codes)
             }
+            Kind::IvfSq8 { nlist } => {
+                let lists = ivf::train(&vectors, dim, nlist, threads, false);
+                let codes = sq::Sq8::encode(&vectors, dim, spec.metric.higher_is_better());
+                vectors = Vec::new();
+                Body::IvfSq(lists, codes)
+            }
+            Kind::IvfPq { nlist, m, nbits } => {
+                if !dim.is_multiple_of(m) {
+                    return Err(IndexError::Shape(format!(
+                        "m {m} does not divide dim {dim}"
+                    )));
+                }
+                let lists = ivf::train(&vectors, dim, nlist, threads, false);
+                let codes = pq::Pq::train(&vectors, dim, &lists, m, nbits, threads);
+                vectors = Vec::new();
+                Body::IvfPq(lists, codes)
+            }
+            Kind::Scann {
+                nlist,
+                sub_dim,
+                with_raw_data,
+            } => {
+                if !dim.is_multiple_of(sub_dim) {
+                    return Err(IndexError::Shape(format!(
+                        "sub_dim {sub_dim} does not divide dim {dim}"
+                    )));
+                }
+                let lists = ivf::train(&vectors, dim, nlist, threads, false);
+                let codes = pq::Pq::train(&vectors, dim, &lists, dim / sub_dim, 4, threads);
+                if !with_raw_data {
+                    vectors = Vec::new();
+                }
+                Body::IvfPq(lists, codes)
+            }
         };
         Ok(VectorIndex {
             spec,
@@ -150,6 +192,8 @@ impl VectorIndex {
             Body::Ivf(ivf) => ivf.centroids.len() * 4 + self.rows * 4,
             Body::Hnsw(g) => g.memory_usage(),
             Body::HnswSq(g, c) => g.memory_usage() + c.memory_usage(),
+            Body::IvfSq(ivf, c) => ivf.centroids.len() * 4 + self.rows * 4 + c.memory_usage(),
+            Body::IvfPq(ivf, c) => ivf.centroids.len() * 4 + self.rows * 4 + c.memory_usage(),
         }
     }
 
@@ -316,6 +360,60 @@ impl VectorIndex {
                 let found = g.search(codes, &|n| codes.to(&qc, qs, n), k, ef, &|n| take(n));
                 self.scores(q, found)
             }
+            Body::IvfSq(lists, codes) => {
+                let qc = codes.quantize(q);
+                let qs: u32 = qc.iter().map(|c| u32::from(*c)).sum();
+                // Distances from the codes, smaller first (as the graph's).
+                let mut top = flat::TopK::new(k, Metric::L2);
+                for c in lists.probes(q, self.dim, p.nprobe.unwrap_or(8), false) {
+                    for &r in &lists.lists[c as usize] {
+                        if take(r) {
+                            top.push(r, codes.to(&qc, qs, r));
+                        }
+                    }
+                }
+                self.scores(q, top.into_sorted())
+            }
+            Body::IvfPq(lists, codes) => {
+                let metric = self.spec.metric;
+                let ip = metric.higher_is_better();
+                // SCANN with raw vectors: the best `reorder_k` by the codes, rescored.
+                let want = match self.spec.kind {
+                    Kind::Scann { .. } if !self.vectors.is_empty() => {
+                        p.reorder_k.unwrap_or(k).max(k)
+                    }
+                    _ => k,
+                };
+                let shared = ip.then(|| codes.table(q, true));
+                let mut top = flat::TopK::new(want, metric);
+                let mut residual = vec![0f32; self.dim];
+                for c in lists.probes(q, self.dim, p.nprobe.unwrap_or(8), false) {
+                    let cv = &lists.centroids[c as usize * self.dim..(c as usize + 1) * self.dim];
+                    let own;
+                    let (table, base) = match &shared {
+                        Some(t) => (t, distance::dot(q, cv)),
+                        None => {
+                            for ((r, a), b) in residual.iter_mut().zip(q).zip(cv) {
+                                *r = a - b;
+                            }
+                            own = codes.table(&residual, false);
+                            (&own, 0.0)
+                        }
+                    };
+                    for &r in &lists.lists[c as usize] {
+                        if take(r) {
+                            top.push(r, base + codes.lookup(table, r));
+                        }
+                    }
+                }
+                let found = top.into_sorted();
+                if self.vectors.is_empty() {
+                    return found;
+                }
+                let mut exact = self.scores(q, found);
+                exact.truncate(k);
+                exact
+            }
         }
     }
 
@@ -361,14 +459,7 @@ impl VectorIndex {
             Body::Flat => (0u8, Vec::new()),
             Body::Ivf(ivf) => {
                 let mut e = Vec::new();
-                put_u32(&mut e, ivf.lists.len() as u32);
-                put_f32s(&mut e, &ivf.centroids);
-                for l in &ivf.lists {
-                    put_u32(&mut e, l.len() as u32);
-                    for r in l {
-                        put_u32(&mut e, *r);
-                    }
-                }
+                put_lists(&mut e, ivf);
                 (1u8, e)
             }
             Body::Hnsw(g) => {
@@ -384,6 +475,28 @@ impl VectorIndex {
                 put_u32(&mut e, g.m() as u32);
                 g.to_bytes(&mut e);
                 (3u8, e)
+            }
+            Body::IvfSq(ivf, c) => {
+                let mut e = Vec::new();
+                put_lists(&mut e, ivf);
+                put_f32s(&mut e, &[c.min, c.step]);
+                e.extend_from_slice(&c.codes);
+                (4u8, e)
+            }
+            Body::IvfPq(ivf, c) => {
+                let mut e = Vec::new();
+                put_lists(&mut e, ivf);
+                put_u32(&mut e, c.m as u32);
+                put_u32(&mut e, c.dsub as u32);
+                put_u32(&mut e, c.ksub as u32);
+                put_f32s(&mut e, &c.centroids);
+                e.extend_from_slice(&c.codes);
+                let kind = if matches!(self.spec.kind, Kind::Scann { .. }) {
+                    6u8
+                } else {
+                    5u8
+                };
+                (kind, e)
             }
         };
         out.push(kind);
@@ -415,22 +528,34 @@ impl VectorIndex {
                 spec.metric.name()
             )));
         }
-        let vectors = r.f32s(if kind == 3 { 0 } else { rows * dim })?;
+        let raw = match (kind, spec.kind) {
+            (3..=5, _) => false,
+            (6, Kind::Scann { with_raw_data, .. }) => with_raw_data,
+            _ => true,
+        };
+        let vectors = r.f32s(if raw { rows * dim } else { 0 })?;
         let body = match (kind, spec.kind) {
             (0, Kind::Flat) => Body::Flat,
-            (1, Kind::IvfFlat { .. }) => {
-                let nlist = r.u32()? as usize;
-                let centroids = r.f32s(nlist * dim)?;
-                let mut lists = Vec::with_capacity(nlist);
-                for _ in 0..nlist {
-                    let c = r.u32()? as usize;
-                    let mut l = Vec::with_capacity(c);
-                    for _ in 0..c {
-                        l.push(r.u32()?);
-                    }
-                    lists.push(l);
-                }
-                Body::Ivf(ivf::Ivf { centroids, lists })
+            (1, Kind::IvfFlat { .. }) => Body::Ivf(r.lists(dim)?),
+            (4, Kind::IvfSq8 { .. }) => {
+                let lists = r.lists(dim)?;
+                let scale = r.f32s(2)?;
+                let codes = r.take(rows * dim)?.to_vec();
+                let c = sq::Sq8::from_parts(
+                    codes,
+                    dim,
+                    scale[0],
+                    scale[1],
+                    spec.metric.higher_is_better(),
+                );
+                Body::IvfSq(lists, c)
+            }
+            (5, Kind::IvfPq { .. }) | (6, Kind::Scann { .. }) => {
+                let lists = r.lists(dim)?;
+                let (m, dsub, ksub) = (r.u32()? as usize, r.u32()? as usize, r.u32()? as usize);
+                let centroids = r.f32s(m * ksub * dsub)?;
+                let codes = r.take(rows * m)?.to_vec();
+                Body::IvfPq(lists, pq::Pq::from_parts(m, dsub, ksub, centroids, codes))
             }
             (2, Kind::Hnsw { .. }) => {
                 let m = r.u32()? as usize;
@@ -474,6 +599,17 @@ fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+fn put_lists(out: &mut Vec<u8>, ivf: &ivf::Ivf) {
+    put_u32(out, ivf.lists.len() as u32);
+    put_f32s(out, &ivf.centroids);
+    for l in &ivf.lists {
+        put_u32(out, l.len() as u32);
+        for r in l {
+            put_u32(out, *r);
+        }
+    }
+}
+
 fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
     out.reserve(v.len() * 4);
     for x in v {
@@ -513,6 +649,22 @@ impl<'a> Reader<'a> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
             .collect())
+    }
+
+    /// IVF lists written by `put_lists` (centroids of `dim`).
+    fn lists(&mut self, dim: usize) -> Result<ivf::Ivf, IndexError> {
+        let nlist = self.u32()? as usize;
+        let centroids = self.f32s(nlist * dim)?;
+        let mut lists = Vec::with_capacity(nlist.min(1 << 16));
+        for _ in 0..nlist {
+            let c = self.u32()? as usize;
+            let mut l = Vec::with_capacity(c.min(self.b.len() / 4));
+            for _ in 0..c {
+                l.push(self.u32()?);
+            }
+            lists.push(l);
+        }
+        Ok(ivf::Ivf { centroids, lists })
     }
 
     fn rest(&mut self) -> &'a [u8] {

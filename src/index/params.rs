@@ -174,6 +174,33 @@ pub enum Kind {
         /// Candidate list size while building.
         ef_construction: usize,
     },
+    /// Inverted lists over `nlist` centroids holding 8-bit scalar-quantized vectors
+    /// (`IVF_SQ8`): scores are computed from the codes.
+    IvfSq8 {
+        /// Number of lists.
+        nlist: usize,
+    },
+    /// Inverted lists holding product-quantized residuals (`IVF_PQ`): `m` subspaces of
+    /// `2^nbits` sub-centroids; scores from the codes.
+    IvfPq {
+        /// Number of lists.
+        nlist: usize,
+        /// Subspaces (divides the dim).
+        m: usize,
+        /// Bits a subspace's code takes (1-8).
+        nbits: usize,
+    },
+    /// `SCANN`: inverted lists of 4-bit product-quantized residuals over subspaces of
+    /// `sub_dim` values, the best `reorder_k` rescored exactly from the raw vectors when
+    /// `with_raw_data` (the default) keeps them.
+    Scann {
+        /// Number of lists.
+        nlist: usize,
+        /// Values per subspace (divides the dim).
+        sub_dim: usize,
+        /// Keep the raw vectors and rescore with them.
+        with_raw_data: bool,
+    },
     /// HNSW over 8-bit scalar-quantized vectors (`HNSW_SQ`, `sq_type: SQ8`).
     HnswSq {
         /// Links per node (`2 * m` on the base layer).
@@ -321,6 +348,29 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         (false, "IVF_FLAT") | (true, "BIN_IVF_FLAT") => Kind::IvfFlat {
             nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
         },
+        (false, "IVF_SQ8") => Kind::IvfSq8 {
+            nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
+        },
+        (false, "IVF_PQ") => Kind::IvfPq {
+            nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
+            m: int_in(params, "m", None, 1, 65536)?,
+            // Codes are bytes: Milvus's range goes to 24, this build to 8.
+            nbits: int_in(params, "nbits", Some(8), 1, 8)?,
+        },
+        (false, "SCANN") => Kind::Scann {
+            nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
+            sub_dim: int_in(params, "sub_dim", Some(2), 1, 65536)?,
+            with_raw_data: match params.get("with_raw_data").map(|v| v.to_ascii_lowercase()) {
+                None => true,
+                Some(v) if v == "true" => true,
+                Some(v) if v == "false" => false,
+                Some(v) => {
+                    return Err(format!(
+                        "Type conflict in json: param 'with_raw_data' ({v}) should be a boolean"
+                    ))
+                }
+            },
+        },
         (false, "HNSW") => Kind::Hnsw {
             m: int_in(params, "M", None, 2, 2048)?,
             ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
@@ -342,14 +392,17 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
                 ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
             }
         }
-        (true, other @ ("FLAT" | "IVF_FLAT" | "HNSW" | "HNSW_SQ")) => {
+        (
+            true,
+            other @ ("FLAT" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "HNSW" | "HNSW_SQ"),
+        ) => {
             return Err(format!(
                 "data type BinaryVector can't build with this index {other}, supported on binary vectors: BIN_FLAT, BIN_IVF_FLAT, AUTOINDEX"
             ))
         }
         (false, other @ ("BIN_FLAT" | "BIN_IVF_FLAT")) => {
             return Err(format!(
-                "data type {} can't build with this index {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, HNSW_SQ, AUTOINDEX",
+                "data type {} can't build with this index {other}, supported on float vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, HNSW, HNSW_SQ, AUTOINDEX",
                 vector.as_str_name()
             ))
         }
@@ -360,7 +413,7 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         }
         (false, other) => {
             return Err(format!(
-                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, HNSW, HNSW_SQ, AUTOINDEX"
+                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, HNSW, HNSW_SQ, AUTOINDEX"
             ))
         }
     };
@@ -521,6 +574,20 @@ fn auto_scalar(f: ScalarField) -> Result<String, String> {
     }
 }
 
+/// Checks what depends on the field's dim: IVF_PQ's `m` and SCANN's `sub_dim` must divide
+/// it (knowhere's messages).
+pub fn check_dim(spec: &IndexSpec, dim: usize) -> Result<(), String> {
+    match spec.kind {
+        Kind::IvfPq { m, .. } if !dim.is_multiple_of(m) => Err(format!(
+            "The dimension of a vector (dim) should be a multiple of the number of subquantizers (m). Dimension: {dim}, m: {m}"
+        )),
+        Kind::Scann { sub_dim, .. } if !dim.is_multiple_of(sub_dim) => Err(format!(
+            "The dimension of a vector (dim) should be a multiple of sub_dim. Dimension:{dim}, sub_dim:{sub_dim}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Search-time knobs, checked against the index and `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchParams {
@@ -528,6 +595,8 @@ pub struct SearchParams {
     pub ef: Option<usize>,
     /// IVF lists probed (`nprobe`); default 8.
     pub nprobe: Option<usize>,
+    /// SCANN's candidates rescored from the raw vectors (`reorder_k`); default `limit`.
+    pub reorder_k: Option<usize>,
 }
 
 impl SearchParams {
@@ -545,13 +614,28 @@ impl SearchParams {
                 }
                 Ok(SearchParams {
                     ef: Some(ef),
-                    nprobe: None,
+                    ..SearchParams::default()
                 })
             }
-            Kind::IvfFlat { nlist } => Ok(SearchParams {
-                ef: None,
-                nprobe: Some(int_in(params, "nprobe", Some(8.min(nlist)), 1, nlist)?),
-            }),
+            Kind::IvfFlat { nlist } | Kind::IvfSq8 { nlist } | Kind::IvfPq { nlist, .. } => {
+                Ok(SearchParams {
+                    nprobe: Some(int_in(params, "nprobe", Some(8.min(nlist)), 1, nlist)?),
+                    ..SearchParams::default()
+                })
+            }
+            Kind::Scann { nlist, .. } => {
+                let reorder_k = int_in(params, "reorder_k", Some(limit), 1, i32::MAX as usize)?;
+                if reorder_k < limit {
+                    return Err(format!(
+                        "reorder_k({reorder_k}) should be larger than k({limit})"
+                    ));
+                }
+                Ok(SearchParams {
+                    nprobe: Some(int_in(params, "nprobe", Some(8.min(nlist)), 1, nlist)?),
+                    reorder_k: Some(reorder_k),
+                    ..SearchParams::default()
+                })
+            }
             Kind::Flat => Ok(SearchParams::default()),
         }
     }

@@ -183,6 +183,17 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
         for kind in [
             Kind::Flat,
             Kind::IvfFlat { nlist: 16 },
+            Kind::IvfSq8 { nlist: 16 },
+            Kind::IvfPq {
+                nlist: 16,
+                m: 8,
+                nbits: 8,
+            },
+            Kind::Scann {
+                nlist: 16,
+                sub_dim: 2,
+                with_raw_data: true,
+            },
             Kind::Hnsw {
                 m: 16,
                 ef_construction: 100,
@@ -197,6 +208,7 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
             let p = SearchParams {
                 ef: Some(64),
                 nprobe: Some(16),
+                reorder_k: Some(50),
             };
             let bytes = idx.to_bytes().unwrap();
             let back = VectorIndex::from_bytes(spec, &bytes).unwrap();
@@ -221,7 +233,17 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
                 }
             }
             let recall = hits as f64 / (queries.len() / dim * k) as f64;
-            assert!(recall >= 0.95, "{metric:?} {kind:?} recall {recall}");
+            // IVF_SQ8 and IVF_PQ rank by codes: approximate even when every list is probed
+            // (SCANN rescores its best `reorder_k` from the raw vectors).
+            // Normalized uniform vectors (COSINE) crowd into a narrow cone, where 4-bit
+            // codes pick the 50 candidates loosely.
+            let floor = match kind {
+                Kind::IvfSq8 { .. } => 0.85,
+                Kind::IvfPq { .. } => 0.75,
+                Kind::Scann { .. } if metric == Metric::Cosine => 0.65,
+                _ => 0.95,
+            };
+            assert!(recall >= floor, "{metric:?} {kind:?} recall {recall}");
         }
     }
 }
@@ -268,6 +290,7 @@ fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
         let p = SearchParams {
             ef: Some(128),
             nprobe: None,
+            ..Default::default()
         };
         let r = recall_of(&idx, metric, &data, dim, &queries, k, &p);
         assert!(r >= 0.85, "{metric:?} HNSW_SQ recall {r}");
@@ -275,6 +298,7 @@ fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
         let small = SearchParams {
             ef: Some(10),
             nprobe: None,
+            ..Default::default()
         };
         let r_small = recall_of(&idx, metric, &data, dim, &queries, k, &small);
         assert!(r_small < r, "{metric:?}: ef 10 {r_small} vs ef 128 {r}");
@@ -302,6 +326,7 @@ fn ivf_flat_probes_only_nprobe_lists() {
     let probe = |nprobe| SearchParams {
         ef: None,
         nprobe: Some(nprobe),
+        ..Default::default()
     };
     let all = recall_of(&idx, Metric::L2, &data, dim, &queries, k, &probe(64));
     assert_eq!(all, 1.0, "every list probed is an exact scan");
@@ -385,6 +410,7 @@ fn an_index_loaded_back_from_object_storage_finds_the_same_neighbours() {
     let p = SearchParams {
         ef: Some(64),
         nprobe: None,
+        ..Default::default()
     };
     for q in random_vectors(50, dim, 12).chunks_exact(dim) {
         assert_eq!(
@@ -455,6 +481,7 @@ fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metri
             let p = SearchParams {
                 ef: Some(64),
                 nprobe: Some(8),
+                ..Default::default()
             };
             let (mut hits, mut wanted) = (0, 0);
             for q in queries.chunks_exact(dim) {
@@ -483,6 +510,7 @@ fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metri
                         &SearchParams {
                             ef: Some(200),
                             nprobe: Some(8),
+                            ..Default::default()
                         },
                         None,
                         Some(&radius_only),
@@ -593,10 +621,12 @@ fn binary_indexes_score_hamming_and_jaccard_exactly_and_survive_their_file() {
         let all = SearchParams {
             ef: None,
             nprobe: Some(8),
+            ..Default::default()
         };
         let one = SearchParams {
             ef: None,
             nprobe: Some(1),
+            ..Default::default()
         };
         let mut found = 0;
         for q in queries.chunks(words) {

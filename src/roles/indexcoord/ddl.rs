@@ -58,10 +58,14 @@ impl IndexCoord {
             DataType::FloatVector
             | DataType::BinaryVector
             | DataType::Float16Vector
-            | DataType::BFloat16Vector => match params::parse(&flat, data_type) {
-                Ok(_) => None,
-                Err(e) => return error(code::PARAMETER_INVALID, e),
-            },
+            | DataType::BFloat16Vector => {
+                match params::parse(&flat, data_type)
+                    .and_then(|spec| params::check_dim(&spec, req.dim.max(0) as usize))
+                {
+                    Ok(()) => None,
+                    Err(e) => return error(code::PARAMETER_INVALID, e),
+                }
+            }
             DataType::SparseFloatVector => {
                 return error(
                     code::PARAMETER_INVALID,

@@ -515,6 +515,7 @@ impl Proxy {
             metric_type: metric.name().to_string(),
             ef: sp.ef.unwrap_or(0) as i64,
             nprobe: sp.nprobe.unwrap_or(0) as i64,
+            reorder_k: sp.reorder_k.unwrap_or(0) as i64,
             has_radius: k.radius.is_some(),
             radius: range.map_or(0.0, |r| r.radius),
             has_range_filter: range.is_some_and(|r| r.range_filter.is_some()),

@@ -114,6 +114,7 @@ async fn do_search(
     let params = SearchParams {
         ef: (req.ef > 0).then_some(req.ef as usize),
         nprobe: (req.nprobe > 0).then_some(req.nprobe as usize),
+        reorder_k: (req.reorder_k > 0).then_some(req.reorder_k as usize),
     };
     let mut range = if req.has_radius {
         let rf = req.has_range_filter.then_some(f64::from(req.range_filter));
