@@ -69,6 +69,16 @@ fn hnsw_recall_filters_range_grouping_iterators_and_hybrid_search_through_the_cl
     // written, Milvus's refusals.
     let (ok, text) = read_py(&["vector_types", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
+    // IVF_SQ8, IVF_PQ and SCANN against exact results, and their refusals.
+    let (ok, text) = read_py(&["quantized", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    println!(
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("recall@10"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     // The sealed segments were searched through their index, loaded from storage: the
     // querynode says how many of its sealed segments have one (and the client saw
     // approximate recall at a small ef).

@@ -7,6 +7,7 @@ tests/read_path.rs against a cluster with querycoord and querynodes.
     python read_client.py hybrid URI
     python read_client.py grouping URI
     python read_client.py vector_types URI
+    python read_client.py quantized URI
     python read_client.py prepare URI NAME ROWS REPLICAS
     python read_client.py search_nonstop URI NAME SECONDS
     python read_client.py verify URI NAME
@@ -499,6 +500,71 @@ def vector_types(uri):
     print("vector_types: all checks passed")
 
 
+def quantized(uri):
+    """IVF_SQ8 (L2), IVF_PQ (IP) and SCANN (COSINE, raw data kept) on sealed rows, growing
+    rows searched exactly beside them: recall@10 against exact results, the indexes
+    described, knowhere's refusals for m / sub_dim that do not divide the dim and a
+    reorder_k below the limit."""
+    import numpy as np
+    client = MilvusClient(uri=uri)
+    n, dim = 6000, 32
+    rng = np.random.default_rng(5)
+    data = {f: rng.random((n, dim), dtype=np.float32) - 0.5 for f in ("sq", "pq", "sc")}
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    for f in data:
+        schema.add_field(f, DataType.FLOAT_VECTOR, dim=dim)
+    client.create_collection("qz", schema=schema)
+    rows = [{"id": i, **{f: v[i].tolist() for f, v in data.items()}} for i in range(n)]
+    client.insert("qz", rows[:5500])
+    client.flush("qz")
+    bad = client.prepare_index_params()
+    bad.add_index("pq", index_type="IVF_PQ", metric_type="IP", params={"nlist": 32, "m": 5})
+    expect_error("IVF_PQ m that does not divide the dim", lambda: client.create_index("qz", bad),
+                 "The dimension of a vector (dim) should be a multiple of the number of subquantizers (m). Dimension: 32, m: 5")
+    bad = client.prepare_index_params()
+    bad.add_index("sc", index_type="SCANN", metric_type="COSINE", params={"nlist": 32, "sub_dim": 3})
+    expect_error("SCANN sub_dim that does not divide the dim", lambda: client.create_index("qz", bad),
+                 "should be a multiple of sub_dim. Dimension:32, sub_dim:3")
+    ip = client.prepare_index_params()
+    ip.add_index("sq", index_type="IVF_SQ8", metric_type="L2", params={"nlist": 32})
+    ip.add_index("pq", index_type="IVF_PQ", metric_type="IP", params={"nlist": 32, "m": 8, "nbits": 8})
+    ip.add_index("sc", index_type="SCANN", metric_type="COSINE", params={"nlist": 32})
+    client.create_index("qz", ip)
+    client.load_collection("qz")
+    client.insert("qz", rows[5500:])
+    for f, t in (("sq", "IVF_SQ8"), ("pq", "IVF_PQ"), ("sc", "SCANN")):
+        d = client.describe_index("qz", f)
+        check(d.get("index_type") == t, f"describe {f}: {d}")
+    metric = {"sq": "L2", "pq": "IP", "sc": "COSINE"}
+    floor = {"sq": 0.9, "pq": 0.6, "sc": 0.9}
+    for f, base in data.items():
+        hits = 0
+        for _ in range(20):
+            q = rng.random(dim, dtype=np.float32) - 0.5
+            if metric[f] == "L2":
+                want = np.argsort(((base - q) ** 2).sum(1))[:10]
+            elif metric[f] == "IP":
+                want = np.argsort(-(base @ q))[:10]
+            else:
+                unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+                want = np.argsort(-(unit @ (q / np.linalg.norm(q))))[:10]
+            params = {"nprobe": 32, **({"reorder_k": 100} if f == "sc" else {})}
+            res = client.search("qz", [q.tolist()], anns_field=f, limit=10,
+                                search_params={"metric_type": metric[f], "params": params},
+                                consistency_level="Strong")[0]
+            check(len(res) == 10, f"{f}: {len(res)} hits")
+            hits += len(set(int(i) for i in want) & {x["id"] for x in res})
+        check(hits / 200 >= floor[f], f"{f}: recall@10 {hits / 200} below {floor[f]}")
+        print(f"quantized: {f} recall@10 {hits / 200}")
+    expect_error("reorder_k below the limit",
+                 lambda: client.search("qz", [[0.1] * dim], anns_field="sc", limit=10,
+                                       search_params={"metric_type": "COSINE", "params": {"reorder_k": 5}}),
+                 "reorder_k(5) should be larger than k(10)")
+    client.drop_collection("qz")
+    print("quantized: all checks passed")
+
+
 def grouping(uri):
     """Grouping search (group_by_field, group_size, offset in groups) over sealed and
     growing rows, FLAT (exact): on one shard, against the same grouping of exact results;
@@ -705,6 +771,8 @@ if __name__ == "__main__":
         hybrid(uri)
     elif mode == "vector_types":
         vector_types(uri)
+    elif mode == "quantized":
+        quantized(uri)
     elif mode == "grouping":
         grouping(uri)
     elif mode == "strong":
