@@ -217,13 +217,27 @@ def writers(uri, endpoint, bucket):
     from pymilvus.bulk_writer import BulkFileType, RemoteBulkWriter, bulk_import, get_import_progress
 
     client = MilvusClient(uri=uri)
-    collection(client, "imp_w")
     from pymilvus import CollectionSchema, FieldSchema  # the writer takes an ORM schema
     fields = [FieldSchema("id", DataType.INT64, is_primary=True),
               FieldSchema("vector", DataType.FLOAT_VECTOR, dim=DIM),
               FieldSchema("title", DataType.VARCHAR, max_length=64),
-              FieldSchema("meta", DataType.JSON)]
+              FieldSchema("meta", DataType.JSON),
+              FieldSchema("bits", DataType.BINARY_VECTOR, dim=16),
+              FieldSchema("half", DataType.FLOAT16_VECTOR, dim=2)]
     schema = CollectionSchema(fields, enable_dynamic_field=True)
+    if client.has_collection("imp_w"):
+        client.drop_collection("imp_w")
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="FLAT", metric_type="L2")
+    index.add_index("bits", index_type="BIN_FLAT", metric_type="HAMMING")
+    index.add_index("half", index_type="FLAT", metric_type="L2")
+    client.create_collection("imp_w", schema=schema, index_params=index, consistency_level="Strong")
+
+    def bits(i):
+        return bytes([i % 256, (i * 7) % 256])
+
+    def half(i):
+        return [float(i % 50) / 4, -1.5]
     conn = RemoteBulkWriter.S3ConnectParam(endpoint=endpoint, access_key="minioadmin", secret_key="minioadmin",
                                            bucket_name=bucket, secure=False)
     total = 0
@@ -231,7 +245,8 @@ def writers(uri, endpoint, bucket):
         with RemoteBulkWriter(schema=schema, remote_path=f"writer_{file_type.name}", connect_param=conn,
                               file_type=file_type) as w:
             for i in range(n * 1000, n * 1000 + 700):
-                w.append_row({"id": i, "vector": vec(i), "title": f"t{i}", "meta": {"n": i}, "kind": file_type.name})
+                w.append_row({"id": i, "vector": vec(i), "title": f"t{i}", "meta": {"n": i}, "kind": file_type.name,
+                              "bits": bits(i), "half": half(i)})
             w.commit()
             files = w.batch_files
         check(files and all(files), f"{file_type.name}: the writer wrote {files}")
@@ -253,6 +268,14 @@ def writers(uri, endpoint, bucket):
     check(got == [{"id": 5, "title": "t5", "meta": {"n": 5}, "kind": "PARQUET"},
                   {"id": 1005, "title": "t1005", "meta": {"n": 1005}, "kind": "JSON"},
                   {"id": 2005, "title": "t2005", "meta": {"n": 2005}, "kind": "NUMPY"}], f"rows {got}")
+    # Binary and float16 vectors from every file type, byte for byte.
+    import numpy as np
+    got = client.query("imp_w", filter="id in [5, 1005, 2005]", output_fields=["bits", "half"])
+    for r in got:
+        b = r["bits"][0] if isinstance(r["bits"], list) else r["bits"]
+        h = r["half"][0] if isinstance(r["half"], list) else r["half"]
+        check(b == bits(r["id"]), f"bits of {r['id']}: {b!r}")
+        check(h == np.array(half(r["id"]), dtype=np.float16).tobytes(), f"half of {r['id']}: {h!r}")
     client.drop_collection("imp_w")
     print("writers: all checks passed")
 

@@ -540,7 +540,7 @@ fn npy_column(f: &FieldSchema, data: &[u8]) -> Result<(ArrayRef, usize), String>
             npy.dtype().descr()
         ));
     };
-    let vector = f.data_type() == DataType::FloatVector;
+    let vector = crate::schema::vectors::Encoding::of(f.data_type()).is_some();
     let dims = if vector { 2 } else { 1 };
     if shape.len() != dims {
         return Err(format!(
@@ -562,6 +562,10 @@ fn npy_column(f: &FieldSchema, data: &[u8]) -> Result<(ArrayRef, usize), String>
         (TypeChar::Int, 2) => Arc::new(Int16Array::from(npy.into_vec::<i16>().map_err(read)?)),
         (TypeChar::Int, 4) => Arc::new(Int32Array::from(npy.into_vec::<i32>().map_err(read)?)),
         (TypeChar::Int, 8) => Arc::new(Int64Array::from(npy.into_vec::<i64>().map_err(read)?)),
+        // Binary vectors' bytes, and half floats' bytes as pymilvus's writers save them.
+        (TypeChar::Uint, 1) => Arc::new(arrow_array::UInt8Array::from(
+            npy.into_vec::<u8>().map_err(read)?,
+        )),
         (TypeChar::Float, 4) => Arc::new(Float32Array::from(npy.into_vec::<f32>().map_err(read)?)),
         (TypeChar::Float, 8) => Arc::new(Float64Array::from(npy.into_vec::<f64>().map_err(read)?)),
         (TypeChar::UnicodeStr, _) => {
@@ -569,7 +573,7 @@ fn npy_column(f: &FieldSchema, data: &[u8]) -> Result<(ArrayRef, usize), String>
         }
         _ => {
             return Err(format!(
-                "NumPy dtype {ts} is not supported: bool, int8 to int64, float32, float64 and unicode strings (<U) are"
+                "NumPy dtype {ts} is not supported: bool, int8 to int64, uint8 (vectors' bytes), float32, float64 and unicode strings (<U) are"
             ))
         }
     };
@@ -841,6 +845,74 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
             Some(field_data::Field::Vectors(VectorField {
                 dim: dim as i64,
                 data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+            }))
+        }
+        DataType::BinaryVector | DataType::Float16Vector | DataType::BFloat16Vector => {
+            // Each row: its bytes (uint8 values: pymilvus's writers) or, for half floats,
+            // its `dim` numbers (narrowed here).
+            let enc = crate::schema::vectors::Encoding::of(t).expect("a dense vector type");
+            let dim = f
+                .type_params
+                .iter()
+                .find(|p| p.key == "dim")
+                .and_then(|p| p.value.parse::<usize>().ok())
+                .unwrap_or(0);
+            let width = enc.bytes(dim);
+            let mut data = Vec::with_capacity(rows * width);
+            for i in 0..rows {
+                let before = data.len();
+                let row: Option<ArrayRef> = match col.data_type() {
+                    Arrow::List(_) => Some(col.as_list::<i32>().value(i)),
+                    Arrow::LargeList(_) => Some(col.as_list::<i64>().value(i)),
+                    Arrow::FixedSizeList(_, _) => Some(col.as_fixed_size_list().value(i)),
+                    Arrow::Binary => {
+                        data.extend_from_slice(col.as_binary::<i32>().value(i));
+                        None
+                    }
+                    _ => return Err(wrong()),
+                };
+                match row.as_ref().map(|r| (r, r.data_type())) {
+                    None => {}
+                    Some((row, Arrow::UInt8)) => {
+                        data.extend_from_slice(row.as_primitive::<UInt8Type>().values())
+                    }
+                    Some((row, Arrow::Float32 | Arrow::Float64))
+                        if enc != crate::schema::vectors::Encoding::Binary =>
+                    {
+                        let values: Vec<f32> = match row.data_type() {
+                            Arrow::Float32 => row.as_primitive::<Float32Type>().values().to_vec(),
+                            _ => row
+                                .as_primitive::<Float64Type>()
+                                .values()
+                                .iter()
+                                .map(|v| *v as f32)
+                                .collect(),
+                        };
+                        if values.len() != dim {
+                            return Err(format!(
+                                "row {i}: the vector has {} values, the field's dim is {dim}",
+                                values.len()
+                            ));
+                        }
+                        data.extend(enc.encode(&values, dim));
+                    }
+                    _ => return Err(wrong()),
+                }
+                if data.len() - before != width {
+                    return Err(format!(
+                        "row {i}: the vector has {} bytes, a {} vector of dim {dim} has {width}",
+                        data.len() - before,
+                        t.as_str_name()
+                    ));
+                }
+            }
+            Some(field_data::Field::Vectors(VectorField {
+                dim: dim as i64,
+                data: Some(match t {
+                    DataType::BinaryVector => vector_field::Data::BinaryVector(data),
+                    DataType::Float16Vector => vector_field::Data::Float16Vector(data),
+                    _ => vector_field::Data::Bfloat16Vector(data),
+                }),
             }))
         }
         other => {
