@@ -339,6 +339,41 @@ def hybrid(uri):
     res = client.hybrid_search("hy", reqs, WeightedRanker(0.3, 0.7), limit=15, output_fields=["tag"],
                                consistency_level="Strong")[0]
     compare("weighted", res, weighted, 15)
+    # Grouping inside a hybrid search (Milvus 2.5's rankSearchResultDataByGroup): each
+    # search groups by tag (its limit counts groups), the RRF-fused keys fill groups of 2
+    # best first (ties: smaller key), groups ordered by their best score.
+    def grouped(dist, keep, groups_wanted, size, higher):
+        ranked = sorted((i for i in range(n) if keep(i)), key=lambda i: -dist[i] if higher else dist[i])
+        groups, first = {}, {}
+        for pos, i in enumerate(ranked):
+            g = groups.setdefault(int(tags[i]), [])
+            first.setdefault(int(tags[i]), pos)
+            if len(g) < size:
+                g.append(i)
+        ordered = sorted(groups, key=lambda t: first[t])[:groups_wanted]
+        return [i for t in ordered for i in groups[t]]
+
+    fused = {}
+    for lst in (grouped(da, lambda i: tags[i] != 0, 20, 2, False),
+                grouped(db, lambda i: tags[i] in (0, 1), 30, 2, True)):
+        for r, i in enumerate(lst):
+            fused[i] = fused.get(i, 0.0) + 1 / (60 + r + 1)
+    buckets = {}
+    for i in sorted(fused, key=lambda i: (-fused[i], i)):
+        b = buckets.setdefault(int(tags[i]), [])
+        if len(b) < 2:
+            b.append(i)
+    for limit, offset in ((3, 0), (2, 1)):
+        best = sorted(buckets.values(), key=lambda b: (-max(fused[i] for i in b), -len(b), b[0]))
+        want = [i for b in best[offset:offset + limit] for i in b]
+        res = client.hybrid_search("hy", reqs, RRFRanker(60), limit=limit, offset=offset, group_by_field="tag",
+                                   group_size=2, output_fields=["tag"], consistency_level="Strong")[0]
+        check([h["id"] for h in res] == want, f"grouped hybrid ({limit}, {offset}): {[h['id'] for h in res]} != {want}")
+        check(all(abs(h["distance"] - fused[h["id"]]) < 1e-5 for h in res), f"grouped hybrid scores: {res}")
+    expect_error("an unknown group scorer",
+                 lambda: client.hybrid_search("hy", reqs, RRFRanker(), limit=3, group_by_field="tag",
+                                              rank_group_scorer="median"),
+                 "input group scorer type: median is not supported!")
     expect_error("weights of another length",
                  lambda: client.hybrid_search("hy", reqs, WeightedRanker(1.0), limit=5),
                  "1100", "the length of weights param mismatch with ann search requests")

@@ -11,16 +11,24 @@
 //!
 //! Fused hits are ordered by score (higher first), then `offset`, `limit` and
 //! `round_decimal` of the rank parameters apply. Every key appears once per query.
+//!
+//! With `group_by_field` (and `group_size`, `rank_group_scorer`) in the rank parameters,
+//! every search is a grouping search on that field, and the fused keys, best first (ties:
+//! smaller key), fill groups of at most `group_size` by their value; a group scores the
+//! max (default), sum or average of its keys' fused scores; groups are ordered by that
+//! score (ties: the larger group, then the smaller first key) and `offset` / `limit`
+//! count groups (Milvus 2.5's `rankSearchResultDataByGroup`).
 
 use std::collections::HashMap;
 
 use super::read::{append_row, invalid, output_columns, output_fields};
-use super::search::{empty_search, key_at, round, Key, MAX_TOPK};
+use super::search::{empty_search, key_at, round, Key, MAX_GROUP_SIZE, MAX_TOPK};
 use super::Proxy;
 use crate::index::params::Metric;
 use crate::proto::common::{KeyValuePair, Status};
 use crate::proto::milvus as pb;
-use crate::proto::schema::{i_ds, IDs, LongArray, SearchResultData, StringArray};
+use crate::proto::schema::{i_ds, FieldData, IDs, LongArray, SearchResultData, StringArray};
+use crate::schema::{group_key, GroupKey};
 use crate::status::{code, error};
 
 /// Milvus's bound on the RRF constant.
@@ -35,6 +43,22 @@ enum Ranker {
     Weighted { weights: Vec<f32>, norm: bool },
 }
 
+/// How a group's score comes from its keys' fused scores (`rank_group_scorer`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GroupScore {
+    Max,
+    Sum,
+    Avg,
+}
+
+/// Grouping of the fused hits.
+#[derive(Debug, Clone, PartialEq)]
+struct Grouping {
+    field: String,
+    size: usize,
+    score: GroupScore,
+}
+
 /// The rank parameters.
 #[derive(Debug, Clone, PartialEq)]
 struct Rank {
@@ -42,6 +66,7 @@ struct Rank {
     limit: i64,
     offset: i64,
     round_decimal: i64,
+    group: Option<Grouping>,
 }
 
 fn unexpected(why: impl Into<String>) -> Status {
@@ -68,11 +93,6 @@ fn parse_window(pairs: &[KeyValuePair]) -> Result<(i64, i64, i64), Status> {
                 .map_err(|_| invalid(format!("{k} [{v}] is invalid, it should be an integer"))),
         }
     };
-    if get("group_by_field").is_some_and(|v| !v.is_empty()) {
-        return Err(invalid(
-            "grouping (group_by_field) in a hybrid search is not supported by this build yet; group a plain search",
-        ));
-    }
     let limit = int("limit", 10)?;
     let offset = int("offset", 0)?;
     let round_decimal = int("round_decimal", -1)?;
@@ -90,8 +110,39 @@ fn parse_window(pairs: &[KeyValuePair]) -> Result<(i64, i64, i64), Status> {
     Ok((limit, offset, round_decimal))
 }
 
+/// The grouping of the rank parameters, if any.
+fn parse_group(pairs: &[KeyValuePair]) -> Result<Option<Grouping>, Status> {
+    let get = |k: &str| rank_param(pairs, k);
+    let Some(field) = get("group_by_field").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let size = match get("group_size") {
+        None => 1,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=MAX_GROUP_SIZE).contains(&n) => n as usize,
+            _ => {
+                return Err(invalid(format!(
+                    "group_size [{v}] is invalid, it should be an integer in range [1, {MAX_GROUP_SIZE}]"
+                )))
+            }
+        },
+    };
+    let score = match get("rank_group_scorer").as_deref() {
+        None | Some("max") => GroupScore::Max,
+        Some("sum") => GroupScore::Sum,
+        Some("avg") => GroupScore::Avg,
+        Some(other) => {
+            return Err(invalid(format!(
+                "input group scorer type: {other} is not supported!"
+            )))
+        }
+    };
+    Ok(Some(Grouping { field, size, score }))
+}
+
 fn parse_rank(pairs: &[KeyValuePair], requests: usize) -> Result<Rank, Status> {
     let (limit, offset, round_decimal) = parse_window(pairs)?;
+    let group = parse_group(pairs)?;
     let get = |k: &str| rank_param(pairs, k);
     let ranker = match get("strategy") {
         None => Ranker::Rrf { k: 60.0 },
@@ -154,7 +205,85 @@ fn parse_rank(pairs: &[KeyValuePair], requests: usize) -> Result<Rank, Status> {
         limit,
         offset,
         round_decimal,
+        group,
     })
+}
+
+/// A fused key: its score and where its row is (part, flat index).
+type Fused = HashMap<Key, (f32, usize, usize)>;
+
+fn key_order(a: &Key, b: &Key) -> std::cmp::Ordering {
+    match (a, b) {
+        (Key::Int(x), Key::Int(y)) => x.cmp(y),
+        (Key::Str(x), Key::Str(y)) => x.cmp(y),
+        (Key::Int(_), Key::Str(_)) => std::cmp::Ordering::Less,
+        (Key::Str(_), Key::Int(_)) => std::cmp::Ordering::Greater,
+    }
+}
+
+/// The keys of the groups kept, group after group (see the module's docs).
+fn pick_groups<'a>(
+    fused: &Fused,
+    keys: &'a [Key],
+    parts: &[Part],
+    rank: &Rank,
+    g: &Grouping,
+) -> Vec<&'a Key> {
+    let mut sorted: Vec<&Key> = keys.iter().collect();
+    sorted.sort_by(|a, b| {
+        fused[*b]
+            .0
+            .partial_cmp(&fused[*a].0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| key_order(a, b))
+    });
+    struct Group<'k> {
+        keys: Vec<&'k Key>,
+        max: f32,
+        sum: f32,
+    }
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    let mut at: HashMap<GroupKey, usize> = HashMap::new();
+    for key in sorted {
+        let (score, pi, i) = fused[key];
+        let value = parts[pi]
+            .data
+            .group_by_field_value
+            .as_ref()
+            .map_or(GroupKey::Null, |c| group_key(c, i));
+        let gi = *at.entry(value).or_insert_with(|| {
+            groups.push(Group {
+                keys: Vec::new(),
+                max: f32::NEG_INFINITY,
+                sum: 0.0,
+            });
+            groups.len() - 1
+        });
+        let group = &mut groups[gi];
+        if group.keys.len() < g.size {
+            group.keys.push(key);
+            group.max = group.max.max(score);
+            group.sum += score;
+        }
+    }
+    let final_score = |x: &Group<'_>| match g.score {
+        GroupScore::Max => x.max,
+        GroupScore::Sum => x.sum,
+        GroupScore::Avg => x.sum / x.keys.len().max(1) as f32,
+    };
+    groups.sort_by(|a, b| {
+        final_score(b)
+            .partial_cmp(&final_score(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(b.keys.len().cmp(&a.keys.len()))
+            .then_with(|| key_order(a.keys[0], b.keys[0]))
+    });
+    groups
+        .into_iter()
+        .skip(rank.offset as usize)
+        .take(rank.limit as usize)
+        .flat_map(|x| x.keys)
+        .collect()
 }
 
 /// A rank parameter's value as sent (JSON objects keep their quotes).
@@ -247,6 +376,7 @@ impl Proxy {
         // Milvus's order of checks: the answer's window, the partitions, each search,
         // then the ranker.
         parse_window(&req.rank_params)?;
+        parse_group(&req.rank_params)?;
         loaded.partitions(&req.partition_names)?;
         let out = output_fields(&schema, &req.output_fields, false)?;
         let searches = req.requests.iter().map(|sub| {
@@ -261,6 +391,16 @@ impl Proxy {
             // Each search keeps its own limit; offset and rounding apply after fusion.
             s.search_params
                 .retain(|p| p.key != "offset" && p.key != "round_decimal");
+            // Grouped: every search groups by the field (its limit counts groups).
+            for key in ["group_by_field", "group_size", "strict_group_size"] {
+                if let Some(v) = rank_param(&req.rank_params, key) {
+                    s.search_params.retain(|p| p.key != key);
+                    s.search_params.push(KeyValuePair {
+                        key: key.into(),
+                        value: v,
+                    });
+                }
+            }
             async move {
                 let (r, metric) = self.search_scored(db, s).await?;
                 match r.status {
@@ -289,9 +429,10 @@ impl Proxy {
             .any(|f| f.is_primary_key && f.data_type() == crate::proto::schema::DataType::VarChar);
         let mut columns = output_columns(&schema, &out.ids);
         let (mut ints, mut strs, mut scores, mut topks) = (vec![], vec![], vec![], vec![]);
+        let mut group_values: Option<FieldData> = None;
         for q in 0..nq.max(0) as usize {
             // key -> (fused score, where its row is: part, flat index)
-            let mut fused: HashMap<Key, (f32, usize, usize)> = HashMap::new();
+            let mut fused: Fused = HashMap::new();
             let mut order: Vec<Key> = Vec::new();
             for (pi, part) in parts.iter().enumerate() {
                 for (rank_in_part, i) in part.hits(q).enumerate() {
@@ -314,31 +455,43 @@ impl Proxy {
                         });
                 }
             }
-            // Higher first; equal scores in the order the keys were first found.
-            let mut ranked: Vec<(usize, &Key)> = order.iter().enumerate().collect();
-            ranked.sort_by(|a, b| {
-                fused[b.1]
-                    .0
-                    .partial_cmp(&fused[a.1].0)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(a.0.cmp(&b.0))
-            });
-            let mut taken = 0;
-            for (_, key) in ranked
-                .into_iter()
-                .skip(rank.offset as usize)
-                .take(rank.limit as usize)
-            {
-                let (score, pi, i) = fused[key];
+            let picked: Vec<&Key> = match &rank.group {
+                Some(g) => pick_groups(&fused, &order, &parts, &rank, g),
+                None => {
+                    // Higher first; equal scores in the order the keys were first found.
+                    let mut ranked: Vec<(usize, &Key)> = order.iter().enumerate().collect();
+                    ranked.sort_by(|a, b| {
+                        fused[b.1]
+                            .0
+                            .partial_cmp(&fused[a.1].0)
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                            .then(a.0.cmp(&b.0))
+                    });
+                    ranked
+                        .into_iter()
+                        .skip(rank.offset as usize)
+                        .take(rank.limit as usize)
+                        .map(|(_, k)| k)
+                        .collect()
+                }
+            };
+            for key in &picked {
+                let (score, pi, i) = fused[*key];
                 match key {
                     Key::Int(v) => ints.push(*v),
                     Key::Str(v) => strs.push(v.clone()),
                 }
                 scores.push(round(score, rank.round_decimal));
                 append_row(&mut columns, &parts[pi].data.fields_data, i);
-                taken += 1;
+                if let Some(c) = &parts[pi].data.group_by_field_value {
+                    let value = crate::schema::take_row(c, i);
+                    match &mut group_values {
+                        None => group_values = Some(value),
+                        Some(dst) => crate::schema::extend_field(dst, value),
+                    }
+                }
             }
-            topks.push(taken);
+            topks.push(picked.len() as i64);
         }
         if topks.iter().all(|t| *t == 0) {
             return Ok(empty_search(nq, rank.limit, &pk));
@@ -361,6 +514,7 @@ impl Proxy {
                 topks,
                 output_fields: out.names.clone(),
                 primary_field_name: pk,
+                group_by_field_value: group_values,
                 ..Default::default()
             }),
             collection_name: req.collection_name.clone(),

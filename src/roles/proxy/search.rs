@@ -22,7 +22,7 @@ use crate::status::{code, error};
 /// Milvus's bound on `limit + offset` (`quotaAndLimits.limits.topK`).
 pub const MAX_TOPK: i64 = 16384;
 /// Milvus's bound on a grouping search's `group_size` (`queryNode.maxGroupSize`).
-const MAX_GROUP_SIZE: i64 = 1024;
+pub(super) const MAX_GROUP_SIZE: i64 = 1024;
 
 /// The search parameters pymilvus sends, by name.
 struct Knobs {
