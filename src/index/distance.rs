@@ -293,6 +293,21 @@ pub fn hamming(a: &[f32], b: &[f32]) -> f32 {
     n as f32
 }
 
+/// 0 when every bit of `a` is set in `b` (packed binary vectors), else infinity: the
+/// SUBSTRUCTURE test of query `a` against row `b` (SUPERSTRUCTURE swaps them).
+#[inline]
+pub fn contained(a: &[f32], b: &[f32]) -> f32 {
+    let inside = a
+        .iter()
+        .zip(b)
+        .all(|(x, y)| x.to_bits() & y.to_bits() == x.to_bits());
+    if inside {
+        0.0
+    } else {
+        f32::INFINITY
+    }
+}
+
 /// Jaccard distance of two packed binary vectors: `1 - |a and b| / |a or b|`, 1 when
 /// both are empty (no bit set in either), as faiss (Milvus's library) scores it.
 #[inline]

@@ -11,7 +11,16 @@ pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
         Metric::Ip | Metric::Cosine => super::distance::dot(a, b),
         Metric::Hamming => super::distance::hamming(a, b),
         Metric::Jaccard => super::distance::jaccard(a, b),
+        Metric::Substructure => super::distance::contained(a, b),
+        Metric::Superstructure => super::distance::contained(b, a),
     }
+}
+
+/// Whether score `s` can be a hit: any score, but only matches (0) under the structure
+/// metrics, which filter rather than rank.
+#[inline]
+pub fn admits(metric: Metric, s: f32) -> bool {
+    !metric.is_structure() || s == 0.0
 }
 
 /// Normalizes every `dim`-long vector of `v` in place (zero vectors stay zero).
@@ -129,7 +138,7 @@ pub fn search_raw(
             }
             other => score(other, query, v),
         };
-        if range.is_none_or(|range| range.contains(s)) {
+        if admits(metric, s) && range.is_none_or(|range| range.contains(s)) {
             top.push(r as u32, s);
         }
     }

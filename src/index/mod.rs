@@ -287,7 +287,7 @@ impl VectorIndex {
             for r in from..to {
                 if accept.is_none_or(|a| a(r as u32)) {
                     let s = flat::score(metric, q, &self.vectors[r * dim..(r + 1) * dim]);
-                    if range.is_none_or(|range| range.contains(s)) {
+                    if flat::admits(metric, s) && range.is_none_or(|range| range.contains(s)) {
                         top.push(r as u32, s);
                     }
                 }

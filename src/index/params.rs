@@ -20,6 +20,12 @@ pub enum Metric {
     Hamming,
     /// `1 - |a and b| / |a or b|` over bits (binary vectors); smaller is better.
     Jaccard,
+    /// Rows holding every bit of the query (binary vectors, BIN_FLAT): a filter, each
+    /// match scored 0.
+    Substructure,
+    /// Rows whose bits are all in the query (binary vectors, BIN_FLAT): a filter, each
+    /// match scored 0.
+    Superstructure,
 }
 
 impl Metric {
@@ -31,8 +37,10 @@ impl Metric {
             "COSINE" => Ok(Metric::Cosine),
             "HAMMING" => Ok(Metric::Hamming),
             "JACCARD" => Ok(Metric::Jaccard),
+            "SUBSTRUCTURE" => Ok(Metric::Substructure),
+            "SUPERSTRUCTURE" => Ok(Metric::Superstructure),
             _ => Err(format!(
-                "metric type {s} not found or not supported, supported: [L2 IP COSINE HAMMING JACCARD]"
+                "metric type {s} not found or not supported, supported: [L2 IP COSINE HAMMING JACCARD SUBSTRUCTURE SUPERSTRUCTURE]"
             )),
         }
     }
@@ -45,12 +53,23 @@ impl Metric {
             Metric::Cosine => 2,
             Metric::Hamming => 3,
             Metric::Jaccard => 4,
+            Metric::Substructure => 5,
+            Metric::Superstructure => 6,
         }
     }
 
     /// True for the metrics of binary vectors (HAMMING, JACCARD).
     pub fn is_binary(self) -> bool {
-        matches!(self, Metric::Hamming | Metric::Jaccard)
+        matches!(
+            self,
+            Metric::Hamming | Metric::Jaccard | Metric::Substructure | Metric::Superstructure
+        )
+    }
+
+    /// True for the filter-like metrics (SUBSTRUCTURE, SUPERSTRUCTURE): only rows scoring
+    /// 0 are hits.
+    pub fn is_structure(self) -> bool {
+        matches!(self, Metric::Substructure | Metric::Superstructure)
     }
 
     /// Milvus's name.
@@ -61,6 +80,8 @@ impl Metric {
             Metric::Cosine => "COSINE",
             Metric::Hamming => "HAMMING",
             Metric::Jaccard => "JACCARD",
+            Metric::Substructure => "SUBSTRUCTURE",
+            Metric::Superstructure => "SUPERSTRUCTURE",
         }
     }
 
@@ -273,6 +294,14 @@ pub fn int_in(
     Ok(v as usize)
 }
 
+/// knowhere's refusal of a structure metric on BIN_IVF_FLAT (AUTOINDEX's binary index).
+fn ivf_bits_only(metric: Metric) -> String {
+    format!(
+        "metric type {} not found or not supported, supported: [HAMMING JACCARD]",
+        metric.name()
+    )
+}
+
 /// `AUTOINDEX` on a binary vector field: BIN_IVF_FLAT with this `nlist` (Milvus's
 /// `autoIndex.params.binary.build`).
 pub const AUTO_BINARY_NLIST: usize = 1024;
@@ -324,6 +353,9 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
             Metric::Cosine
         };
         let metric = fits(metric.map_or(Ok(default), |m| Metric::parse(m))?)?;
+        if metric.is_structure() {
+            return Err(ivf_bits_only(metric));
+        }
         let kind = if binary {
             Kind::IvfFlat {
                 nlist: AUTO_BINARY_NLIST,
@@ -345,6 +377,7 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
     )?)?;
     let kind = match (binary, ty.as_str()) {
         (false, "FLAT") | (true, "BIN_FLAT") => Kind::Flat,
+        (true, "BIN_IVF_FLAT") if metric.is_structure() => return Err(ivf_bits_only(metric)),
         (false, "IVF_FLAT") | (true, "BIN_IVF_FLAT") => Kind::IvfFlat {
             nlist: int_in(params, "nlist", Some(128), 1, 65536)?,
         },

@@ -731,3 +731,58 @@ fn vector_types_take_only_their_index_types_and_metrics() {
     assert!(err(&[("index_type", "BIN_FLAT")], DataType::BinaryVector)
         .contains("metric type not set for vector index"));
 }
+
+#[test]
+fn structure_metrics_return_only_matching_rows_scored_zero() {
+    let bits = 64;
+    let words = crate::schema::vectors::Encoding::Binary.words(bits);
+    // Sparse random rows (about 1 bit in 8 set) and queries made of a few of a row's bits.
+    let dense = random_bits(2000, bits, 9);
+    let mask = random_bits(2000, bits, 10);
+    let base: Vec<f32> = dense
+        .iter()
+        .zip(&mask)
+        .map(|(a, b)| f32::from_bits(a.to_bits() & b.to_bits() & 0x1111_1111))
+        .collect();
+    for (metric, m) in [
+        ("SUBSTRUCTURE", Metric::Substructure),
+        ("SUPERSTRUCTURE", Metric::Superstructure),
+    ] {
+        let p: BTreeMap<String, String> = [("index_type", "BIN_FLAT"), ("metric_type", metric)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let s = params::parse(&p, DataType::BinaryVector).unwrap();
+        let index = VectorIndex::build(s, words, base.clone(), 1).unwrap();
+        for row in [3usize, 50, 700] {
+            let q = &base[row * words..(row + 1) * words];
+            let matches: Vec<u32> = (0..2000u32)
+                .filter(|r| {
+                    let v = &base[*r as usize * words..(*r as usize + 1) * words];
+                    q.iter().zip(v).all(|(a, b)| {
+                        let (a, b) = (a.to_bits(), b.to_bits());
+                        if m == Metric::Substructure {
+                            a & b == a
+                        } else {
+                            a & b == b
+                        }
+                    })
+                })
+                .collect();
+            let got = index.search(q, 50, &SearchParams::default()).unwrap();
+            assert_eq!(got.len(), matches.len().min(50), "{metric} row {row}");
+            assert!(got.iter().all(|(r, s)| *s == 0.0 && matches.contains(r)));
+            // The row itself matches (kept when no more than 50 do: ties keep earlier rows).
+            assert!(matches.contains(&(row as u32)));
+            if matches.len() <= 50 {
+                assert!(got.iter().any(|(r, _)| *r as usize == row));
+            }
+        }
+        // BIN_IVF_FLAT and AUTOINDEX refuse them (knowhere's words).
+        let mut p = p.clone();
+        p.insert("index_type".into(), "BIN_IVF_FLAT".into());
+        assert!(params::parse(&p, DataType::BinaryVector)
+            .unwrap_err()
+            .contains("not found or not supported, supported: [HAMMING JACCARD]"));
+    }
+}

@@ -63,7 +63,17 @@ impl IndexCoord {
                     .and_then(|spec| params::check_dim(&spec, req.dim.max(0) as usize))
                 {
                     Ok(()) => None,
-                    Err(e) => return error(code::PARAMETER_INVALID, e),
+                    // Milvus's proxy wraps its index checkers' refusals so (an unknown
+                    // index type has its own words).
+                    Err(e) if e.starts_with("invalid index type") => {
+                        return error(code::PARAMETER_INVALID, e)
+                    }
+                    Err(e) => {
+                        return error(
+                            code::PARAMETER_INVALID,
+                            format!("{e}: invalid parameter[expected=valid index params][actual=invalid index params]"),
+                        )
+                    }
                 }
             }
             DataType::SparseFloatVector => {

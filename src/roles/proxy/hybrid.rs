@@ -298,9 +298,11 @@ fn normalized(metric: Metric, s: f32) -> f32 {
         Metric::Cosine => (1.0 + s) * 0.5,
         Metric::Ip => 0.5 + atan(s) / std::f32::consts::PI,
         // L2 and the binary metrics (Milvus's default case).
-        Metric::L2 | Metric::Hamming | Metric::Jaccard => {
-            1.0 - 2.0 * atan(s) / std::f32::consts::PI
-        }
+        Metric::L2
+        | Metric::Hamming
+        | Metric::Jaccard
+        | Metric::Substructure
+        | Metric::Superstructure => 1.0 - 2.0 * atan(s) / std::f32::consts::PI,
     }
 }
 

@@ -207,6 +207,23 @@ pub fn schema(
         }
         if is_vector(t) {
             vectors += 1;
+            // Milvus 2.5's rules and words.
+            if f.nullable {
+                return Err(invalid("vector type not support null".into()));
+            }
+            if f.default_value.is_some() {
+                return Err(invalid(format!(
+                    "type not support default_value, type:{}, name:{}",
+                    t.as_str_name(),
+                    f.name
+                )));
+            }
+        }
+        if f.is_primary_key && f.nullable {
+            return Err(invalid("primary field not support null".into()));
+        }
+        if f.is_primary_key && f.default_value.is_some() {
+            return Err(invalid("primary field not support default_value".into()));
         }
         if f.is_primary_key {
             primary += 1;
