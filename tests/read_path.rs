@@ -72,6 +72,8 @@ fn hnsw_recall_filters_range_grouping_iterators_and_hybrid_search_through_the_cl
     // IVF_SQ8, IVF_PQ and SCANN against exact results, and their refusals.
     let (ok, text) = read_py(&["quantized", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
+    let (ok, text) = read_py(&["varchar_auto_id", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
     println!(
         "{}",
         text.lines()

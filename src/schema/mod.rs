@@ -592,22 +592,33 @@ pub fn fill_auto_ids(schema: &CollectionSchema, v: &mut Validated, row_ids: &[i6
     if !f.auto_id {
         return None;
     }
+    // A VarChar key gets the row ID in decimal, as Milvus gives it.
+    let (data, keys) = if kind(f.data_type) == DataType::VarChar {
+        let keys: Vec<String> = row_ids.iter().map(i64::to_string).collect();
+        (
+            scalar_field::Data::StringData(StringArray { data: keys.clone() }),
+            Pks::Str(keys),
+        )
+    } else {
+        (
+            scalar_field::Data::LongData(LongArray {
+                data: row_ids.to_vec(),
+            }),
+            Pks::Int(row_ids.to_vec()),
+        )
+    };
     let generated = FieldData {
         r#type: f.data_type,
         field_name: f.name.clone(),
         field_id: f.field_id,
-        field: Some(field_data::Field::Scalars(ScalarField {
-            data: Some(scalar_field::Data::LongData(LongArray {
-                data: row_ids.to_vec(),
-            })),
-        })),
+        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
         ..Default::default()
     };
     match v.fields.iter().position(|c| c.field_id == f.field_id) {
         Some(i) => v.fields[i] = generated,
         None => v.fields.insert(pk.min(v.fields.len()), generated),
     }
-    v.pks.replace(Pks::Int(row_ids.to_vec()))
+    v.pks.replace(keys)
 }
 
 /// Validates the columns of an insert (or, with `upsert`, an upsert) of `num_rows`

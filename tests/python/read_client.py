@@ -8,6 +8,7 @@ tests/read_path.rs against a cluster with querycoord and querynodes.
     python read_client.py grouping URI
     python read_client.py vector_types URI
     python read_client.py quantized URI
+    python read_client.py varchar_auto_id URI
     python read_client.py prepare URI NAME ROWS REPLICAS
     python read_client.py search_nonstop URI NAME SECONDS
     python read_client.py verify URI NAME
@@ -600,6 +601,35 @@ def quantized(uri):
     print("quantized: all checks passed")
 
 
+def varchar_auto_id(uri):
+    """An autoID VarChar primary key: the keys are the row IDs in decimal (as Milvus gives
+    them), flushed and growing rows alike, found by search, query and get."""
+    import numpy as np
+    client = MilvusClient(uri=uri)
+    schema = MilvusClient.create_schema(auto_id=True)
+    schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("n", DataType.INT64)
+    ip = client.prepare_index_params()
+    ip.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("va", schema=schema, index_params=ip, consistency_level="Strong")
+    rng = np.random.default_rng(3)
+    vecs = rng.random((150, 4), dtype=np.float32)
+    first = client.insert("va", [{"v": vecs[i].tolist(), "n": i} for i in range(100)])
+    client.flush("va")
+    second = client.insert("va", [{"v": vecs[i].tolist(), "n": i} for i in range(100, 150)])
+    ids = list(first["ids"]) + list(second["ids"])
+    check(len(ids) == 150 and all(isinstance(k, str) and k.isdigit() for k in ids), f"autoID keys {ids[:3]}")
+    check(client.query("va", filter="", output_fields=["count(*)"])[0]["count(*)"] == 150, "count")
+    for i in (7, 120):
+        res = client.search("va", [vecs[i].tolist()], limit=3, output_fields=["n"])[0]
+        check(res[0]["pk"] == ids[i] and res[0]["entity"]["n"] == i, f"search row {i}: {res}")
+    got = client.get("va", ids=[ids[3], ids[140]], output_fields=["n"])
+    check(sorted(r["n"] for r in got) == [3, 140], f"get: {got}")
+    client.drop_collection("va")
+    print("varchar_auto_id: all checks passed")
+
+
 def grouping(uri):
     """Grouping search (group_by_field, group_size, offset in groups) over sealed and
     growing rows, FLAT (exact): on one shard, against the same grouping of exact results;
@@ -808,6 +838,8 @@ if __name__ == "__main__":
         vector_types(uri)
     elif mode == "quantized":
         quantized(uri)
+    elif mode == "varchar_auto_id":
+        varchar_auto_id(uri)
     elif mode == "grouping":
         grouping(uri)
     elif mode == "strong":
