@@ -46,7 +46,8 @@ impl TopK {
         TopK {
             k,
             higher: metric.higher_is_better(),
-            items: Vec::with_capacity(k + 1),
+            // A client's `k` may be huge: grow as hits come.
+            items: Vec::with_capacity(k.min(4096) + 1),
         }
     }
 

@@ -123,28 +123,30 @@ pub fn train(vectors: &[f32], dim: usize, nlist: usize, threads: usize, bits: bo
 }
 
 /// Sets each centroid's bits to the majority of its members' (ties to 0); a centroid
-/// with no members keeps its bits.
+/// with no members keeps its bits. Counts one centroid at a time (`dim x 32` counters).
 fn majority(centroids: &mut [f32], dim: usize, sample: &[f32], owner: &[usize], nlist: usize) {
-    let width = dim * 32;
-    let mut ones = vec![0u32; nlist * width];
-    let mut counts = vec![0u32; nlist];
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); nlist];
     for (r, &c) in owner.iter().enumerate() {
-        counts[c] += 1;
-        for (w, x) in sample[r * dim..(r + 1) * dim].iter().enumerate() {
-            let word = x.to_bits();
-            for b in 0..32 {
-                ones[c * width + w * 32 + b] += (word >> b) & 1;
-            }
-        }
+        members[c].push(r);
     }
-    for c in 0..nlist {
-        if counts[c] == 0 {
+    let mut ones = vec![0u32; dim * 32];
+    for (c, rows) in members.iter().enumerate() {
+        if rows.is_empty() {
             continue;
+        }
+        ones.iter_mut().for_each(|x| *x = 0);
+        for &r in rows {
+            for (w, x) in sample[r * dim..(r + 1) * dim].iter().enumerate() {
+                let word = x.to_bits();
+                for b in 0..32 {
+                    ones[w * 32 + b] += (word >> b) & 1;
+                }
+            }
         }
         for w in 0..dim {
             let mut word = 0u32;
             for b in 0..32 {
-                if ones[c * width + w * 32 + b] * 2 > counts[c] {
+                if ones[w * 32 + b] * 2 > rows.len() as u32 {
                     word |= 1 << b;
                 }
             }

@@ -380,7 +380,7 @@ impl VectorIndex {
                 // SCANN with raw vectors: the best `reorder_k` by the codes, rescored.
                 let want = match self.spec.kind {
                     Kind::Scann { .. } if !self.vectors.is_empty() => {
-                        p.reorder_k.unwrap_or(k).max(k)
+                        p.reorder_k.unwrap_or(k).max(k).min(self.rows)
                     }
                     _ => k,
                 };
@@ -536,11 +536,16 @@ impl VectorIndex {
         let vectors = r.f32s(if raw { rows * dim } else { 0 })?;
         let body = match (kind, spec.kind) {
             (0, Kind::Flat) => Body::Flat,
-            (1, Kind::IvfFlat { .. }) => Body::Ivf(r.lists(dim)?),
+            (1, Kind::IvfFlat { .. }) => Body::Ivf(r.lists(dim, rows)?),
             (4, Kind::IvfSq8 { .. }) => {
-                let lists = r.lists(dim)?;
+                let lists = r.lists(dim, rows)?;
                 let scale = r.f32s(2)?;
-                let codes = r.take(rows * dim)?.to_vec();
+                let codes = r
+                    .take(
+                        rows.checked_mul(dim)
+                            .ok_or_else(|| IndexError::Format("too large".into()))?,
+                    )?
+                    .to_vec();
                 let c = sq::Sq8::from_parts(
                     codes,
                     dim,
@@ -551,10 +556,20 @@ impl VectorIndex {
                 Body::IvfSq(lists, c)
             }
             (5, Kind::IvfPq { .. }) | (6, Kind::Scann { .. }) => {
-                let lists = r.lists(dim)?;
+                let lists = r.lists(dim, rows)?;
                 let (m, dsub, ksub) = (r.u32()? as usize, r.u32()? as usize, r.u32()? as usize);
+                if m == 0 || m.checked_mul(dsub) != Some(dim) || !(1..=256).contains(&ksub) {
+                    return Err(IndexError::Format(format!(
+                        "product codes of {m} x {dsub} values, {ksub} each, do not fit dim {dim}"
+                    )));
+                }
                 let centroids = r.f32s(m * ksub * dsub)?;
-                let codes = r.take(rows * m)?.to_vec();
+                let codes = r
+                    .take(
+                        rows.checked_mul(m)
+                            .ok_or_else(|| IndexError::Format("too large".into()))?,
+                    )?
+                    .to_vec();
                 Body::IvfPq(lists, pq::Pq::from_parts(m, dsub, ksub, centroids, codes))
             }
             (2, Kind::Hnsw { .. }) => {
@@ -651,16 +666,26 @@ impl<'a> Reader<'a> {
             .collect())
     }
 
-    /// IVF lists written by `put_lists` (centroids of `dim`).
-    fn lists(&mut self, dim: usize) -> Result<ivf::Ivf, IndexError> {
+    /// IVF lists written by `put_lists` (centroids of `dim`, entries below `rows`).
+    fn lists(&mut self, dim: usize, rows: usize) -> Result<ivf::Ivf, IndexError> {
         let nlist = self.u32()? as usize;
-        let centroids = self.f32s(nlist * dim)?;
+        let centroids = self.f32s(
+            nlist
+                .checked_mul(dim)
+                .ok_or_else(|| IndexError::Format("too large".into()))?,
+        )?;
         let mut lists = Vec::with_capacity(nlist.min(1 << 16));
         for _ in 0..nlist {
             let c = self.u32()? as usize;
             let mut l = Vec::with_capacity(c.min(self.b.len() / 4));
             for _ in 0..c {
-                l.push(self.u32()?);
+                let r = self.u32()?;
+                if r as usize >= rows {
+                    return Err(IndexError::Format(format!(
+                        "a list names row {r} of {rows}"
+                    )));
+                }
+                l.push(r);
             }
             lists.push(l);
         }

@@ -404,6 +404,39 @@ fn default_column(f: &FieldSchema, rows: usize) -> Result<FieldData, Status> {
     })
 }
 
+/// Refuses vector data that is not whole vectors of the column's dim (Milvus's messages).
+fn aligned(v: &crate::proto::schema::VectorField) -> Result<(), Status> {
+    let dim = v.dim.max(1) as usize;
+    let why = match &v.data {
+        Some(vector_field::Data::FloatVector(a)) if !a.data.len().is_multiple_of(dim) => {
+            format!(
+                "the length({}) of float data should divide the dim({dim})",
+                a.data.len()
+            )
+        }
+        Some(vector_field::Data::BinaryVector(b)) if !(b.len() * 8).is_multiple_of(dim) => {
+            format!(
+                "the num({}) of all bits should divide the dim({dim})",
+                b.len() * 8
+            )
+        }
+        Some(vector_field::Data::Float16Vector(b)) if !b.len().is_multiple_of(2 * dim) => {
+            format!(
+                "the length({}) of float16 data should divide the dim({dim})",
+                b.len()
+            )
+        }
+        Some(vector_field::Data::Bfloat16Vector(b)) if !b.len().is_multiple_of(2 * dim) => {
+            format!(
+                "the length({}) of bfloat data should divide the dim({dim})",
+                b.len()
+            )
+        }
+        _ => return Ok(()),
+    };
+    Err(invalid(why))
+}
+
 /// Refuses NaN and infinite values in a float, float16 or bfloat16 vector column (and
 /// half-float data of an odd length), with Milvus's messages.
 fn finite(v: &crate::proto::schema::VectorField) -> Result<(), Status> {
@@ -484,6 +517,7 @@ fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<Field
                     v.dim, f.name
                 )));
             }
+            aligned(v)?;
             finite(v)?;
         }
     }

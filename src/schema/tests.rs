@@ -230,3 +230,56 @@ fn rows_are_picked_and_routed_by_key() {
     }
     assert_eq!(pks.shard(7, 4), (hash::hash_int64(7) % 4) as usize);
 }
+
+#[test]
+fn vectors_must_be_whole_and_finite() {
+    // Float: 7 values are not rows of dim 2; NaN is refused.
+    let mut cols = good(false);
+    cols[1] = vecs(2, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let (code, why) = message(validate_rows(&schema(false, false), cols, 3, false));
+    assert_eq!(code, 1100);
+    assert!(why.contains("the length(7) of float data should divide the dim(2)"), "{why}");
+    let mut cols = good(false);
+    cols[1] = vecs(2, vec![0.0, 1.0, 2.0, f32::NAN, 4.0, 5.0]);
+    let (_, why) = message(validate_rows(&schema(false, false), cols, 3, false));
+    assert!(why.contains("value 'NaN' is not a number or infinity"), "{why}");
+    // Binary (dim 16, 2 bytes a row) and float16 (dim 2, 4 bytes a row).
+    for (t, data, dim, needle) in [
+        (
+            DataType::BinaryVector,
+            vector_field::Data::BinaryVector(vec![1, 2, 3, 4, 5, 6, 7]),
+            16,
+            "the num(56) of all bits should divide the dim(16)",
+        ),
+        (
+            DataType::Float16Vector,
+            vector_field::Data::Float16Vector(vec![0; 13]),
+            2,
+            "the length(13) of float16 data should divide the dim(2)",
+        ),
+        (
+            DataType::Float16Vector,
+            // 0x7c00: +infinity.
+            vector_field::Data::Float16Vector(vec![0, 0x7c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            2,
+            "float16 vector contain nan or infinity value.",
+        ),
+    ] {
+        let mut s = schema(false, false);
+        s.fields[1].data_type = t as i32;
+        s.fields[1].type_params[0].value = dim.to_string();
+        let mut cols = good(false);
+        cols[1] = FieldData {
+            r#type: t as i32,
+            field_name: "vec".into(),
+            field: Some(field_data::Field::Vectors(VectorField {
+                dim,
+                data: Some(data),
+            })),
+            ..Default::default()
+        };
+        let (code, why) = message(validate_rows(&s, cols, 3, false));
+        assert_eq!(code, 1100);
+        assert!(why.contains(needle), "{why}");
+    }
+}

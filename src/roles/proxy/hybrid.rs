@@ -254,7 +254,8 @@ fn pick_groups<'a>(
         let gi = *at.entry(value).or_insert_with(|| {
             groups.push(Group {
                 keys: Vec::new(),
-                max: f32::NEG_INFINITY,
+                // Go's zero value: a group of negative scores only scores 0.
+                max: 0.0,
                 sum: 0.0,
             });
             groups.len() - 1
