@@ -299,7 +299,7 @@ def calls(uri):
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=1)
     expect_error("dim 1", lambda: client.create_collection("d1", schema=schema), "invalid dimension: 1")
-    for t, kw in [(DataType.FLOAT16_VECTOR, {"dim": 8}), (DataType.SPARSE_FLOAT_VECTOR, {}),
+    for t, kw in [(DataType.SPARSE_FLOAT_VECTOR, {}),
                   (DataType.GEOMETRY, {})]:
         schema = MilvusClient.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
