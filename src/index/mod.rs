@@ -539,21 +539,7 @@ impl VectorIndex {
             (1, Kind::IvfFlat { .. }) => Body::Ivf(r.lists(dim, rows)?),
             (4, Kind::IvfSq8 { .. }) => {
                 let lists = r.lists(dim, rows)?;
-                let scale = r.f32s(2)?;
-                let codes = r
-                    .take(
-                        rows.checked_mul(dim)
-                            .ok_or_else(|| IndexError::Format("too large".into()))?,
-                    )?
-                    .to_vec();
-                let c = sq::Sq8::from_parts(
-                    codes,
-                    dim,
-                    scale[0],
-                    scale[1],
-                    spec.metric.higher_is_better(),
-                );
-                Body::IvfSq(lists, c)
+                Body::IvfSq(lists, r.sq8(rows, dim, spec.metric.higher_is_better())?)
             }
             (5, Kind::IvfPq { .. }) | (6, Kind::Scann { .. }) => {
                 let lists = r.lists(dim, rows)?;
@@ -579,18 +565,10 @@ impl VectorIndex {
                 Body::Hnsw(g)
             }
             (3, Kind::HnswSq { .. }) => {
-                let scale = r.f32s(2)?;
-                let codes = r.take(rows * dim)?.to_vec();
+                let c = r.sq8(rows, dim, spec.metric.higher_is_better())?;
                 let m = r.u32()? as usize;
                 let g = graph::Graph::from_bytes(r.rest(), m)
                     .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
-                let c = sq::Sq8::from_parts(
-                    codes,
-                    dim,
-                    scale[0],
-                    scale[1],
-                    spec.metric.higher_is_better(),
-                );
                 Body::HnswSq(g, c)
             }
             (k, _) => {
@@ -690,6 +668,16 @@ impl<'a> Reader<'a> {
             lists.push(l);
         }
         Ok(ivf::Ivf { centroids, lists })
+    }
+
+    /// 8-bit codes written as the scale (min, step) and `rows x dim` codes.
+    fn sq8(&mut self, rows: usize, dim: usize, ip: bool) -> Result<sq::Sq8, IndexError> {
+        let scale = self.f32s(2)?;
+        let n = rows
+            .checked_mul(dim)
+            .ok_or_else(|| IndexError::Format("too large".into()))?;
+        let codes = self.take(n)?.to_vec();
+        Ok(sq::Sq8::from_parts(codes, dim, scale[0], scale[1], ip))
     }
 
     fn rest(&mut self) -> &'a [u8] {

@@ -238,11 +238,17 @@ fn vectors_must_be_whole_and_finite() {
     cols[1] = vecs(2, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     let (code, why) = message(validate_rows(&schema(false, false), cols, 3, false));
     assert_eq!(code, 1100);
-    assert!(why.contains("the length(7) of float data should divide the dim(2)"), "{why}");
+    assert!(
+        why.contains("the length(7) of float data should divide the dim(2)"),
+        "{why}"
+    );
     let mut cols = good(false);
     cols[1] = vecs(2, vec![0.0, 1.0, 2.0, f32::NAN, 4.0, 5.0]);
     let (_, why) = message(validate_rows(&schema(false, false), cols, 3, false));
-    assert!(why.contains("value 'NaN' is not a number or infinity"), "{why}");
+    assert!(
+        why.contains("value 'NaN' is not a number or infinity"),
+        "{why}"
+    );
     // Binary (dim 16, 2 bytes a row) and float16 (dim 2, 4 bytes a row).
     for (t, data, dim, needle) in [
         (

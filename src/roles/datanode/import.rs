@@ -686,6 +686,13 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
     use arrow_array::cast::AsArray;
     use arrow_array::types::*;
     let t = f.data_type();
+    // A vector field's dim (0 for others).
+    let dim = f
+        .type_params
+        .iter()
+        .find(|p| p.key == "dim")
+        .and_then(|p| p.value.parse::<usize>().ok())
+        .unwrap_or(0);
     let nullable = f.nullable || f.default_value.is_some();
     if col.null_count() > 0 && !nullable && !f.is_dynamic {
         return Err(format!(
@@ -809,12 +816,6 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
             }))
         }
         DataType::FloatVector => {
-            let dim = f
-                .type_params
-                .iter()
-                .find(|p| p.key == "dim")
-                .and_then(|p| p.value.parse::<usize>().ok())
-                .unwrap_or(0);
             let mut data = Vec::with_capacity(rows * dim);
             for i in 0..rows {
                 let row: ArrayRef = match col.data_type() {
@@ -851,12 +852,6 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
             // Each row: its bytes (uint8 values: pymilvus's writers) or, for half floats,
             // its `dim` numbers (narrowed here).
             let enc = crate::schema::vectors::Encoding::of(t).expect("a dense vector type");
-            let dim = f
-                .type_params
-                .iter()
-                .find(|p| p.key == "dim")
-                .and_then(|p| p.value.parse::<usize>().ok())
-                .unwrap_or(0);
             let width = enc.bytes(dim);
             let mut data = Vec::with_capacity(rows * width);
             for i in 0..rows {
