@@ -4,6 +4,7 @@
 //! and work in active-standby groups: see [`session`] for the sessions, the election,
 //! self-fencing and discovery, and [`roles`] for what each role runs.
 
+pub mod analyzer;
 pub mod auth;
 pub mod cli;
 pub mod commands;

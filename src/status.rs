@@ -33,6 +33,8 @@ pub mod code {
     pub const DATABASE_NOT_FOUND: i32 = 800;
     /// A database name breaks the rules.
     pub const DATABASE_NAME_INVALID: i32 = 802;
+    /// No such field.
+    pub const FIELD_NOT_FOUND: i32 = 1700;
     /// A field name breaks the rules.
     pub const FIELD_NAME_INVALID: i32 = 1701;
     /// A parameter is invalid.

@@ -25,8 +25,10 @@ import time
 
 import grpc
 import numpy as np
+import zlib
+
 from pymilvus import (AsyncMilvusClient, Collection, DataType, MilvusClient, MilvusException,
-                      connections)
+                      connections, utility)
 
 from pymilvus_client import check, expect_error
 
@@ -278,11 +280,13 @@ def calls(uri):
     it.close()
     check(ids == [1, 0, 5, 6, 7, 8], f"search_iterator pages {ids}")
     # A method this build lacks names itself with Milvus's "service unimplemented".
+    connections.connect("lb", uri=uri)
     try:
-        client.run_analyzer("some text")
-        check(False, "run_analyzer answered")
+        utility.load_balance("c1", 1, [2], using="lb")
+        check(False, "load_balance answered")
     except MilvusException as e:
-        check(e.code == 10 and "RunAnalyzer" in e.message, f"{e}")
+        check(e.code == 10 and "LoadBalance" in e.message, f"{e}")
+    analyzer(client)
     # Names, dims and types Milvus refuses.
     expect_error("invalid collection name", lambda: client.create_collection("12-s", dimension=8), "1100",
                  "Invalid collection name: 12-s. the first character of a collection name must be an underscore or letter")
@@ -341,6 +345,50 @@ def calls(uri):
 
     asyncio.run(partitions())
     print("calls: all checks passed")
+
+
+def analyzer(client):
+    """run_analyzer: Milvus's analyzers (standard, english, jieba, ...) by parameters or by a
+    collection field's own analyzer, with offsets, positions and Milvus's token hashes."""
+    res = client.run_analyzer("The Quick, brown fox!", analyzer_params={"type": "english"},
+                              with_detail=True, with_hash=True)
+    check([t["token"] for t in res.tokens] == ["quick", "brown", "fox"], f"english: {res.tokens}")
+    quick = res.tokens[0]
+    check((quick["start_offset"], quick["end_offset"], quick["position"], quick["position_length"])
+          == (4, 9, 1, 1), f"token detail {quick}")
+    check(quick["hash"] == zlib.crc32(b"quick") % 0xFFFFFFFF, f"token hash {quick}")
+    many = client.run_analyzer(["Hello World", "milvus结巴分词器中文测试", ""],
+                               analyzer_params={"tokenizer": "jieba"})
+    check([[t for t in r.tokens] for r in many] ==
+          [["Hello", "World"], ["milvus", "结巴", "分词", "分词器", "中文", "测试"], []],
+          f"jieba: {[r.tokens for r in many]}")
+    default = client.run_analyzer("Milvus, the DB")
+    check(default.tokens == ["milvus", "the", "db"], f"default analyzer: {default.tokens}")
+    expect_error("unknown tokenizer",
+                 lambda: client.run_analyzer("x", analyzer_params={"tokenizer": "nope"}),
+                 "2000", "unsupported tokenizer: nope")
+    expect_error("stop filter without words",
+                 lambda: client.run_analyzer("x", analyzer_params={"tokenizer": "standard",
+                                                                   "filter": [{"type": "stop"}]}),
+                 "stop filter stop_words can't be empty")
+    # By a collection's field: the field's own analyzer; a field without one is refused.
+    fresh(client, "docs")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("text", DataType.VARCHAR, max_length=256, enable_analyzer=True,
+                     analyzer_params={"tokenizer": "whitespace", "filter": ["lowercase"]})
+    schema.add_field("title", DataType.VARCHAR, max_length=64)
+    client.create_collection("docs", schema=schema)
+    res = client.run_analyzer("Hello, World", collection_name="docs", field_name="text")
+    check(res.tokens == ["hello,", "world"], f"field analyzer: {res.tokens}")
+    expect_error("field without analyzer",
+                 lambda: client.run_analyzer("x", collection_name="docs", field_name="title"),
+                 "1100", "field title has no analyzer")
+    expect_error("missing field",
+                 lambda: client.run_analyzer("x", collection_name="docs", field_name="nope"),
+                 "1700", "field not found[field=nope]")
+    client.drop_collection("docs")
 
 
 def collections(uri, n):

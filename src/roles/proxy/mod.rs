@@ -5,8 +5,10 @@
 //! flushes (`flush`) are markers in the log that the datanodes act on; loads go to the
 //! querycoord (`load`), and searches and queries (`search`, `query`) straight to the
 //! querynodes serving each shard, found through records followed from etcd (`read`);
-//! replicas, segments, statistics and the topology are read, never changed (`info`).
+//! replicas, segments, statistics and the topology are read, never changed (`info`);
+//! `RunAnalyzer` is answered here (`analyzer`).
 
+mod analyzer;
 pub mod auth;
 mod compact;
 mod flush;

@@ -1199,6 +1199,17 @@ impl MilvusService for Service {
         ))
     }
 
+    /// No privilege is needed (none is in Milvus 2.5); the caller is authenticated.
+    async fn run_analyzer(
+        &self,
+        req: Request<pb::RunAnalyzerRequest>,
+    ) -> Reply<pb::RunAnalyzerResponse> {
+        let db = db_of(&req, &req.get_ref().db_name);
+        Ok(Response::new(
+            self.0.run_analyzer(&db, req.into_inner()).await,
+        ))
+    }
+
     not_served! {
         calc_distance(CalcDistanceRequest) -> pb::CalcDistanceResults = "CalcDistance";
         load_balance(LoadBalanceRequest) -> Status = "LoadBalance";
@@ -1207,6 +1218,5 @@ impl MilvusService for Service {
         replicate_message(ReplicateMessageRequest) -> pb::ReplicateMessageResponse = "ReplicateMessage";
         backup_rbac(BackupRbacMetaRequest) -> pb::BackupRbacMetaResponse = "BackupRBAC";
         restore_rbac(RestoreRbacMetaRequest) -> Status = "RestoreRBAC";
-        run_analyzer(RunAnalyzerRequest) -> pb::RunAnalyzerResponse = "RunAnalyzer";
     }
 }
