@@ -79,6 +79,16 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
+        Expr::TextMatch(f, q) => plain(f, cols)
+            .and_then(|col| match scalars(col)? {
+                D::StringData(d) => {
+                    let mut analyzer = q.analyzer.clone();
+                    let m = d.data.iter().map(|s| q.matches(&mut analyzer, s)).collect();
+                    Some(fit(m, col, n))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| rows(e, cols, n)),
         Expr::IsNull(x, negated) => match x.as_ref() {
             Expr::Field(f) => plain(f, cols)
                 .and_then(|col| {

@@ -4,11 +4,13 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use pest::iterators::Pair;
 use pest::Parser;
 
 use super::value::{self, LikeToken, Value};
+use crate::analyzer::Analyzer;
 use crate::proto::schema::{
     template_array_value as tav, template_value, CollectionSchema, DataType, TemplateArrayValue,
     TemplateValue,
@@ -95,6 +97,28 @@ pub enum Expr {
     IsNull(Box<Expr>, bool),
     Exists(FieldRef),
     Call(Func, Vec<Expr>),
+    /// `TEXT_MATCH(field, 'words')`: rows whose text has any of the words' tokens.
+    TextMatch(FieldRef, Arc<TextQuery>),
+}
+
+/// The query of a `TEXT_MATCH`: the field's analyzer and the tokens it gives the query
+/// text (a row matches when its text, through the same analyzer, gives one of them).
+#[derive(Debug)]
+pub struct TextQuery {
+    pub analyzer: Analyzer,
+    pub tokens: HashSet<String>,
+}
+
+impl TextQuery {
+    /// Whether `text` has one of the query's tokens (`analyzer` is a clone of the
+    /// query's, one per caller, since cutting text needs it mutable).
+    pub fn matches(&self, analyzer: &mut Analyzer, text: &str) -> bool {
+        !self.tokens.is_empty()
+            && analyzer
+                .tokens(text)
+                .iter()
+                .any(|t| self.tokens.contains(&t.text))
+    }
 }
 
 /// What a sub-expression is known to produce.
@@ -226,7 +250,8 @@ fn kind(e: &Expr) -> Kind {
         | Expr::In(..)
         | Expr::Like(..)
         | Expr::IsNull(..)
-        | Expr::Exists(_) => Kind::Bool,
+        | Expr::Exists(_)
+        | Expr::TextMatch(..) => Kind::Bool,
         Expr::Arith(..) | Expr::Neg(_) => Kind::Number,
         Expr::Call(Func::ArrayLength, _) => Kind::Number,
         Expr::Call(..) => Kind::Bool,
@@ -576,6 +601,10 @@ impl Ctx<'_> {
             .ok_or("missing function")?
             .as_str()
             .to_ascii_lowercase();
+        if name == "text_match" {
+            let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
+            return self.text_match(args);
+        }
         let func = match name.as_str() {
             "json_contains" => Func::JsonContains,
             "json_contains_all" => Func::JsonContainsAll,
@@ -608,6 +637,46 @@ impl Ctx<'_> {
             return Err(format!("the second argument of {name} must be a list"));
         }
         Ok(Expr::Call(func, args))
+    }
+}
+
+impl Ctx<'_> {
+    /// `TEXT_MATCH(field, 'words')` on a VARCHAR field with `enable_match`, its words cut
+    /// by the field's analyzer once, here.
+    fn text_match(&self, args: Vec<Expr>) -> R<Expr> {
+        let [Expr::Field(f), Expr::Const(Value::Str(words))] = args.as_slice() else {
+            return Err("TEXT_MATCH takes a field and a string: TEXT_MATCH(field, 'words')".into());
+        };
+        if !f.path.is_empty() || !matches!(f.data_type, DataType::VarChar | DataType::String) {
+            return Err("text match operation on non-string is unsupported".into());
+        }
+        let field = self
+            .schema
+            .fields
+            .iter()
+            .find(|x| x.field_id == f.id)
+            .ok_or("text match on an unknown field")?;
+        let param = |key: &str| {
+            field
+                .type_params
+                .iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.as_str())
+        };
+        if !param("enable_match").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Err(format!(
+                "field {} does not enable match: TEXT_MATCH needs a VARCHAR field created with \
+                 enable_analyzer=True and enable_match=True",
+                field.name
+            ));
+        }
+        let mut analyzer = Analyzer::new(param("analyzer_params").unwrap_or(""))
+            .map_err(|e| format!("the analyzer of field {}: {e}", field.name))?;
+        let tokens = analyzer.tokens(words).into_iter().map(|t| t.text).collect();
+        Ok(Expr::TextMatch(
+            f.clone(),
+            Arc::new(TextQuery { analyzer, tokens }),
+        ))
     }
 }
 

@@ -142,6 +142,11 @@ fn eval<'a>(e: &'a Expr, cols: &'a dyn Columns, row: usize) -> Value<'a> {
         }
         Expr::Exists(f) => Value::Bool(field(f, cols, row) != Value::Null),
         Expr::Call(func, args) => call(*func, args, cols, row),
+        // A null row matches nothing, as in Milvus.
+        Expr::TextMatch(f, q) => Value::Bool(match field(f, cols, row) {
+            Value::Str(s) => q.matches(&mut q.analyzer.clone(), &s),
+            _ => false,
+        }),
     }
 }
 

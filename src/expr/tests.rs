@@ -463,3 +463,84 @@ fn key_values_bound_a_field_through_and_and_or() {
     assert_eq!(vals("color != 'a'"), None);
     assert_eq!(vals("color like 'a%'"), None);
 }
+
+#[test]
+fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer() {
+    let kv = |k: &str, v: &str| crate::proto::common::KeyValuePair {
+        key: k.into(),
+        value: v.into(),
+    };
+    let mut s = schema(false);
+    s.fields.push(FieldSchema {
+        field_id: 107,
+        name: "text".into(),
+        data_type: DataType::VarChar as i32,
+        type_params: vec![
+            kv("max_length", "256"),
+            kv("enable_analyzer", "true"),
+            kv("enable_match", "true"),
+            kv(
+                "analyzer_params",
+                r#"{"tokenizer": "standard", "filter": ["lowercase", {"type": "stop", "stop_words": ["the"]}]}"#,
+            ),
+        ],
+        ..Default::default()
+    });
+    let mut t = table();
+    let mut text = scalar(
+        107,
+        scalar_field::Data::StringData(StringArray {
+            data: vec![
+                "The quick brown fox".into(),
+                "Lazy dogs, THE END".into(),
+                String::new(),
+            ],
+        }),
+    );
+    text.valid_data = vec![true, true, false];
+    t.cols.push(text);
+    let run = |expr: &str| -> (Vec<usize>, Vec<usize>) {
+        let f =
+            Filter::compile(expr, &s, &HashMap::new()).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let by_row = (0..3).filter(|r| f.matches(&t, *r)).collect();
+        let batch = f
+            .select(&t, 3)
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| i)
+            .collect();
+        (by_row, batch)
+    };
+    for (expr, want) in [
+        ("TEXT_MATCH(text, 'fox')", vec![0]),
+        ("text_match(text, 'FOX dogs')", vec![0, 1]),
+        // "the" is a stop word: the query has no token left and matches nothing.
+        ("TEXT_MATCH(text, 'the')", vec![]),
+        ("TEXT_MATCH(text, 'end') and id > 1", vec![1]),
+        ("not TEXT_MATCH(text, 'fox')", vec![1, 2]),
+    ] {
+        let (by_row, batch) = run(expr);
+        assert_eq!(by_row, want, "{expr} row by row");
+        assert_eq!(batch, want, "{expr} in batches");
+    }
+    for (expr, why) in [
+        (
+            "TEXT_MATCH(color, 'red')",
+            "field color does not enable match",
+        ),
+        (
+            "TEXT_MATCH(price, 'red')",
+            "text match operation on non-string is unsupported",
+        ),
+        (
+            "TEXT_MATCH(text, 1)",
+            "TEXT_MATCH takes a field and a string",
+        ),
+    ] {
+        let e = Filter::compile(expr, &s, &HashMap::new())
+            .err()
+            .unwrap_or_else(|| panic!("{expr} compiled"));
+        assert!(e.to_string().contains(why), "{expr}: {e}");
+    }
+}

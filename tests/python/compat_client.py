@@ -376,10 +376,12 @@ def analyzer(client):
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
-    schema.add_field("text", DataType.VARCHAR, max_length=256, enable_analyzer=True,
+    schema.add_field("text", DataType.VARCHAR, max_length=256, enable_analyzer=True, enable_match=True,
                      analyzer_params={"tokenizer": "whitespace", "filter": ["lowercase"]})
     schema.add_field("title", DataType.VARCHAR, max_length=64)
-    client.create_collection("docs", schema=schema)
+    index = client.prepare_index_params()
+    index.add_index("v", index_type="FLAT", metric_type="L2")
+    client.create_collection("docs", schema=schema, index_params=index)
     res = client.run_analyzer("Hello, World", collection_name="docs", field_name="text")
     check(res.tokens == ["hello,", "world"], f"field analyzer: {res.tokens}")
     expect_error("field without analyzer",
@@ -388,7 +390,33 @@ def analyzer(client):
     expect_error("missing field",
                  lambda: client.run_analyzer("x", collection_name="docs", field_name="nope"),
                  "1700", "field not found[field=nope]")
+    # TEXT_MATCH: rows with any of the query's tokens, in sealed and growing segments.
+    texts = ["Vector search with Milvus", "the quick brown fox", "Milvus scales out", "nothing here"]
+    client.insert("docs", [{"id": i, "v": [float(i)] * 4, "text": t, "title": "t"} for i, t in enumerate(texts)])
+    client.flush("docs")
+    client.insert("docs", [{"id": 10, "v": [9.0] * 4, "text": "FOX and milvus", "title": "t"}])
+    hits = sorted(r["id"] for r in client.query("docs", filter="TEXT_MATCH(text, 'milvus')",
+                                                output_fields=["id"], consistency_level="Strong"))
+    check(hits == [0, 2, 10], f"TEXT_MATCH milvus: {hits}")
+    hits = sorted(r["id"] for r in client.query("docs", filter="TEXT_MATCH(text, 'fox vector') and id < 5",
+                                                output_fields=["id"], consistency_level="Strong"))
+    check(hits == [0, 1], f"TEXT_MATCH fox vector: {hits}")
+    res = client.search("docs", data=[[0.0] * 4], limit=10, filter="TEXT_MATCH(text, 'fox')",
+                        consistency_level="Strong")[0]
+    check(sorted(h["id"] for h in res) == [1, 10], f"search filtered by TEXT_MATCH: {res}")
+    expect_error("TEXT_MATCH without enable_match",
+                 lambda: client.query("docs", filter="TEXT_MATCH(title, 't')"), "field title does not enable match")
     client.drop_collection("docs")
+    # enable_match needs enable_analyzer and analyzer parameters that build.
+    for kw, needle in [({"enable_match": True}, "is set to enable match or bm25 function but not enable analyzer"),
+                       ({"enable_match": True, "enable_analyzer": True,
+                         "analyzer_params": {"tokenizer": "nope"}}, "unsupported tokenizer: nope")]:
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=4)
+        schema.add_field("text", DataType.VARCHAR, max_length=64, **kw)
+        expect_error(f"create with {kw}", lambda: client.create_collection("docs", schema=schema), "1100", needle)
+    check(not client.has_collection("docs"), "a refused text collection was created")
 
 
 def collections(uri, n):

@@ -187,6 +187,7 @@ pub fn schema(
             DataType::BinaryVector => dimension(f, true)?,
             DataType::VarChar => {
                 int_param(f, "max_length", 1, MAX_VARCHAR_LEN)?;
+                text_match(f)?;
             }
             DataType::Array => {
                 let et = DataType::try_from(f.element_type).ok().filter(|e| {
@@ -241,6 +242,13 @@ pub fn schema(
             )));
         }
     }
+    if let Some(func) = s.functions.first() {
+        return Err(invalid(format!(
+            "function {:?}: schema functions (BM25 full-text search) are not supported by this \
+             build yet; create the collection without functions",
+            func.name
+        )));
+    }
     if primary != 1 {
         return Err(invalid(format!(
             "a schema needs exactly one primary key field, this one has {primary}"
@@ -265,6 +273,35 @@ pub fn schema(
         });
     }
     Ok(s)
+}
+
+/// Milvus's rules for `enable_match` (TEXT_MATCH): the field needs `enable_analyzer`,
+/// and its `analyzer_params` must build an analyzer.
+fn text_match(f: &FieldSchema) -> Result<(), Status> {
+    let param = |key: &str| {
+        f.type_params
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.as_str())
+    };
+    let on = |key: &str| param(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !on("enable_match") {
+        return Ok(());
+    }
+    if !on("enable_analyzer") {
+        return Err(invalid(format!(
+            "field {} is set to enable match or bm25 function but not enable analyzer",
+            f.name
+        )));
+    }
+    crate::analyzer::Analyzer::new(param("analyzer_params").unwrap_or(""))
+        .map(|_| ())
+        .map_err(|e| {
+            invalid(format!(
+                "field {}: invalid analyzer_params: failed to create tokenizer: {e}",
+                f.name
+            ))
+        })
 }
 
 /// Milvus's rules for a partition key: at most one, not the primary key, Int64 or
