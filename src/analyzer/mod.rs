@@ -19,9 +19,15 @@
 //! tokens made only of white space (which Milvus's `jieba` and `icu` tokenizers emit) are
 //! dropped, and `removepunct` drops tokens made only of punctuation (Milvus's drops any
 //! token that contains one). `lindera` and `language_identifier` are not built.
+//!
+//! A [`TextIndex`] holds a column's rows by token, for `TEXT_MATCH`; [`cached`] keeps
+//! built analyzers by their parameters.
 
 mod filters;
+mod text_index;
 mod tokenizers;
+
+pub use text_index::{cached, TextIndex};
 
 use serde_json::{Map, Value};
 use tantivy::tokenizer::{

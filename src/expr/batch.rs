@@ -79,16 +79,7 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
-        Expr::TextMatch(f, q) => plain(f, cols)
-            .and_then(|col| match scalars(col)? {
-                D::StringData(d) => {
-                    let mut analyzer = q.analyzer.clone();
-                    let m = d.data.iter().map(|s| q.matches(&mut analyzer, s)).collect();
-                    Some(fit(m, col, n))
-                }
-                _ => None,
-            })
-            .unwrap_or_else(|| rows(e, cols, n)),
+        Expr::TextMatch(f, q) => text_match(f, q, cols, n).unwrap_or_else(|| rows(e, cols, n)),
         Expr::IsNull(x, negated) => match x.as_ref() {
             Expr::Field(f) => plain(f, cols)
                 .and_then(|col| {
@@ -112,6 +103,26 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
 /// null row.
 fn always_bool(e: &Expr) -> bool {
     compile::is_boolean(e) && !matches!(e, Expr::Field(_))
+}
+
+/// `TEXT_MATCH` over a flat VARCHAR column: from the columns' text index when they keep
+/// one, else each row cut by one clone of the query's analyzer.
+fn text_match(
+    f: &FieldRef,
+    q: &compile::TextQuery,
+    cols: &dyn Columns,
+    n: usize,
+) -> Option<Vec<bool>> {
+    let col = plain(f, cols)?;
+    if let Some(ix) = cols.text_index(f.id) {
+        return Some(fit(ix.any_of(&q.tokens), col, n));
+    }
+    let D::StringData(d) = scalars(col)? else {
+        return None;
+    };
+    let mut analyzer = q.analyzer.clone();
+    let m = d.data.iter().map(|s| q.matches(&mut analyzer, s)).collect();
+    Some(fit(m, col, n))
 }
 
 /// The row evaluator over every row.

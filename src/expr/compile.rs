@@ -656,21 +656,14 @@ impl Ctx<'_> {
             .iter()
             .find(|x| x.field_id == f.id)
             .ok_or("text match on an unknown field")?;
-        let param = |key: &str| {
-            field
-                .type_params
-                .iter()
-                .find(|kv| kv.key == key)
-                .map(|kv| kv.value.as_str())
-        };
-        if !param("enable_match").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        let Some(params) = crate::schema::match_analyzer(field) else {
             return Err(format!(
                 "field {} does not enable match: TEXT_MATCH needs a VARCHAR field created with \
                  enable_analyzer=True and enable_match=True",
                 field.name
             ));
-        }
-        let mut analyzer = Analyzer::new(param("analyzer_params").unwrap_or(""))
+        };
+        let mut analyzer = crate::analyzer::cached(params)
             .map_err(|e| format!("the analyzer of field {}: {e}", field.name))?;
         let tokens = analyzer.tokens(words).into_iter().map(|t| t.text).collect();
         Ok(Expr::TextMatch(

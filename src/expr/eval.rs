@@ -13,6 +13,11 @@ pub trait Columns {
     fn column(&self, field_id: i64) -> Option<&FieldData>;
     /// Row `row` of the JSON column `field_id`, parsed (None: null or not JSON).
     fn json(&self, field_id: i64, row: usize) -> Option<&serde_json::Value>;
+    /// The text index of the column `field_id`, made with the analyzer the schema gives
+    /// the field, when these columns keep one (None: `TEXT_MATCH` cuts the rows).
+    fn text_index(&self, _field_id: i64) -> Option<&crate::analyzer::TextIndex> {
+        None
+    }
 }
 
 /// Whether the expression is true for the row.

@@ -499,17 +499,35 @@ fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer(
     );
     text.valid_data = vec![true, true, false];
     t.cols.push(text);
+    // The same rows with a text index, as querynodes keep one per chunk.
+    let params = crate::schema::match_analyzer(s.fields.last().unwrap()).unwrap();
+    let mut analyzer = crate::analyzer::cached(params).unwrap();
+    let index = crate::analyzer::TextIndex::build(
+        &mut analyzer,
+        [
+            Some("The quick brown fox"),
+            Some("Lazy dogs, THE END"),
+            None,
+        ],
+    );
+    let indexed = Indexed { table: &t, index };
+    let picked = |m: Vec<bool>| -> Vec<usize> {
+        m.iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| i)
+            .collect()
+    };
     let run = |expr: &str| -> (Vec<usize>, Vec<usize>) {
         let f =
             Filter::compile(expr, &s, &HashMap::new()).unwrap_or_else(|e| panic!("{expr}: {e}"));
         let by_row = (0..3).filter(|r| f.matches(&t, *r)).collect();
-        let batch = f
-            .select(&t, 3)
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b)
-            .map(|(i, _)| i)
-            .collect();
+        let batch = picked(f.select(&t, 3));
+        assert_eq!(
+            picked(f.select(&indexed, 3)),
+            batch,
+            "{expr} through the text index"
+        );
         (by_row, batch)
     };
     for (expr, want) in [
@@ -542,5 +560,22 @@ fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer(
             .err()
             .unwrap_or_else(|| panic!("{expr} compiled"));
         assert!(e.to_string().contains(why), "{expr}: {e}");
+    }
+}
+
+struct Indexed<'a> {
+    table: &'a Table,
+    index: crate::analyzer::TextIndex,
+}
+
+impl Columns for Indexed<'_> {
+    fn column(&self, id: i64) -> Option<&FieldData> {
+        self.table.column(id)
+    }
+    fn json(&self, id: i64, row: usize) -> Option<&serde_json::Value> {
+        self.table.json(id, row)
+    }
+    fn text_index(&self, id: i64) -> Option<&crate::analyzer::TextIndex> {
+        (id == 107).then_some(&self.index)
     }
 }

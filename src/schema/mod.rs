@@ -212,6 +212,26 @@ fn kind(t: i32) -> DataType {
     DataType::try_from(t).unwrap_or(DataType::None)
 }
 
+/// A field's type parameter `key` as given.
+pub fn param<'a>(f: &'a FieldSchema, key: &str) -> Option<&'a str> {
+    f.type_params
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| kv.value.as_str())
+}
+
+/// Whether a field's type parameter `key` is "true" (any case), as pymilvus sends flags.
+pub fn flag(f: &FieldSchema, key: &str) -> bool {
+    param(f, key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The analyzer parameters of a field whose text is matched (`enable_match`; empty: the
+/// standard analyzer), None for any other field.
+pub fn match_analyzer(f: &FieldSchema) -> Option<&str> {
+    (matches!(kind(f.data_type), DataType::VarChar | DataType::String) && flag(f, "enable_match"))
+        .then(|| param(f, "analyzer_params").unwrap_or(""))
+}
+
 fn type_param(f: &FieldSchema, key: &str) -> Option<i64> {
     f.type_params
         .iter()

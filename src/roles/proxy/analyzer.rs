@@ -3,7 +3,7 @@
 //! describes or, with a collection and field, that field's own (its `analyzer_params`
 //! type parameter); the proxy runs it itself, so the collection need not be loaded.
 
-use crate::analyzer::{token_hash, Analyzer};
+use crate::analyzer::token_hash;
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::schema::DataType;
@@ -62,7 +62,7 @@ impl Proxy {
         // Building an analyzer may load a dictionary and cutting long texts takes CPU:
         // off the async workers.
         tokio::task::spawn_blocking(move || {
-            let mut analyzer = Analyzer::new(&params).map_err(|e| {
+            let mut analyzer = crate::analyzer::cached(&params).map_err(|e| {
                 error(
                     TOKENIZER_FAILED,
                     format!("failed to create tokenizer: {e}: invalid analyzer params {params}"),
@@ -132,21 +132,16 @@ impl Proxy {
                     format!("field not found[field={}]", req.field_name),
                 )
             })?;
-        let param = |key: &str| {
-            field
-                .type_params
-                .iter()
-                .find(|kv| kv.key == key)
-                .map(|kv| kv.value.clone())
-        };
-        let enabled = param("enable_analyzer").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        if field.data_type() != DataType::VarChar || !enabled {
+        if field.data_type() != DataType::VarChar || !crate::schema::flag(field, "enable_analyzer")
+        {
             return Err(invalid(format!(
                 "field {} has no analyzer: run_analyzer by collection and field needs a VARCHAR \
                  field with enable_analyzer=True",
                 field.name
             )));
         }
-        Ok(param("analyzer_params").unwrap_or_default())
+        Ok(crate::schema::param(field, "analyzer_params")
+            .unwrap_or_default()
+            .to_string())
     }
 }

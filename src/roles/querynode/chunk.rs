@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::analyzer::TextIndex;
 use crate::expr::{Bounds, Columns, Value};
 use crate::proto::schema::{
     field_data, i_ds, scalar_field, vector_field, CollectionSchema, DataType, FieldData, IDs,
@@ -188,6 +189,34 @@ fn repeat(n: &mut Version, v: Version) -> Option<Version> {
     Some(*n)
 }
 
+/// The text indexes of the `enable_match` fields among `fields`. A field whose analyzer
+/// does not build (only possible for a schema written before the check at create) gets
+/// none, and its TEXT_MATCH is refused when compiled.
+fn text_indexes(schema: &CollectionSchema, fields: &[FieldData]) -> HashMap<i64, TextIndex> {
+    let mut out = HashMap::new();
+    for f in &schema.fields {
+        let Some(params) = crate::schema::match_analyzer(f) else {
+            continue;
+        };
+        let Ok(mut analyzer) = crate::analyzer::cached(params) else {
+            continue;
+        };
+        let Some(col) = fields.iter().find(|c| c.field_id == f.field_id) else {
+            continue;
+        };
+        if let Some(field_data::Field::Scalars(s)) = &col.field {
+            if let Some(scalar_field::Data::StringData(d)) = &s.data {
+                let texts = d.data.iter().enumerate().map(|(i, t)| {
+                    let valid = col.valid_data.get(i).copied().unwrap_or(true);
+                    valid.then_some(t.as_str())
+                });
+                out.insert(f.field_id, TextIndex::build(&mut analyzer, texts));
+            }
+        }
+    }
+    out
+}
+
 /// Rows held in memory: every schema field as one full-length column.
 pub struct Chunk {
     /// The segment ID (sealed) or the log sequence of the insert (growing).
@@ -212,6 +241,9 @@ pub struct Chunk {
     pk_field: i64,
     by_id: HashMap<i64, usize>,
     json: HashMap<i64, Vec<serde_json::Value>>,
+    /// The text index of every VARCHAR field with `enable_match`, made with the chunk
+    /// (Milvus makes its text index at load and insert too).
+    text: HashMap<i64, TextIndex>,
     /// The rows the shard's deletes hide, for the [`Deletes::version`] it was computed
     /// at (recomputed when the deletes change, shared by every search until then).
     hidden: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
@@ -227,6 +259,10 @@ impl Columns for Chunk {
 
     fn json(&self, field_id: i64, row: usize) -> Option<&serde_json::Value> {
         self.json.get(&field_id).and_then(|v| v.get(row))
+    }
+
+    fn text_index(&self, field_id: i64) -> Option<&TextIndex> {
+        self.text.get(&field_id)
     }
 }
 
@@ -276,6 +312,7 @@ impl Chunk {
                 }
             }
         }
+        let text = text_indexes(schema, &batch.fields);
         Chunk {
             id,
             partition,
@@ -288,6 +325,7 @@ impl Chunk {
             pk_field,
             by_id,
             json,
+            text,
             hidden: Mutex::new(None),
             pk_order: OnceLock::new(),
         }

@@ -278,30 +278,21 @@ pub fn schema(
 /// Milvus's rules for `enable_match` (TEXT_MATCH): the field needs `enable_analyzer`,
 /// and its `analyzer_params` must build an analyzer.
 fn text_match(f: &FieldSchema) -> Result<(), Status> {
-    let param = |key: &str| {
-        f.type_params
-            .iter()
-            .find(|kv| kv.key == key)
-            .map(|kv| kv.value.as_str())
-    };
-    let on = |key: &str| param(key).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !on("enable_match") {
+    let Some(params) = crate::schema::match_analyzer(f) else {
         return Ok(());
-    }
-    if !on("enable_analyzer") {
+    };
+    if !crate::schema::flag(f, "enable_analyzer") {
         return Err(invalid(format!(
             "field {} is set to enable match or bm25 function but not enable analyzer",
             f.name
         )));
     }
-    crate::analyzer::Analyzer::new(param("analyzer_params").unwrap_or(""))
-        .map(|_| ())
-        .map_err(|e| {
-            invalid(format!(
-                "field {}: invalid analyzer_params: failed to create tokenizer: {e}",
-                f.name
-            ))
-        })
+    crate::analyzer::cached(params).map(|_| ()).map_err(|e| {
+        invalid(format!(
+            "field {}: invalid analyzer_params: failed to create tokenizer: {e}",
+            f.name
+        ))
+    })
 }
 
 /// Milvus's rules for a partition key: at most one, not the primary key, Int64 or
