@@ -9,8 +9,9 @@
 //! sum of RSS (shared pages, such as the text of the one binary, counted in every
 //! process) and of PSS (shared pages divided among their processes). Then range search
 //! and hybrid search (RRF over two requests) with one client at ef 64, each against
-//! exact answers, then binary vectors (BIN_IVF_FLAT, HAMMING) and float16 vectors (HNSW)
-//! in their own collections of as many rows (`benches/workload/search.py`'s "features").
+//! exact answers, then binary vectors (BIN_IVF_FLAT, HAMMING), float16 vectors (HNSW) and
+//! searches filtered by TEXT_MATCH in their own collections of as many rows
+//! (`benches/workload/search.py`'s "features").
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
