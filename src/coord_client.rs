@@ -274,7 +274,7 @@ impl<C: FromChannel> ActiveCoord<C> {
                             log::debug!(role = C::ROLE.name(), reason = st.reason.as_str(), code = st.code; "coordinator asks to retry");
                             last = Some(resp);
                         }
-                        Ok(Err(s)) if crate::status::is_transient(s.code()) => {
+                        Ok(Err(s)) if crate::grpc::is_transient(s.code()) => {
                             log::debug!(role = C::ROLE.name(), error:% = s; "coordinator unreachable, re-resolving");
                         }
                         Ok(Err(s)) => return Err(CoordError::Rpc(C::ROLE.name(), s)),

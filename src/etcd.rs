@@ -322,7 +322,7 @@ impl EtcdError {
         match self {
             EtcdError::Timeout(_) => true,
             EtcdError::Data { .. } | EtcdError::Config { .. } => false,
-            EtcdError::Client(E::GRpcStatus(s)) => crate::status::is_transient(s.code()),
+            EtcdError::Client(E::GRpcStatus(s)) => crate::grpc::is_transient(s.code()),
             EtcdError::Client(E::LeaseKeepAliveError(m)) => !m.contains("not found"),
             EtcdError::Client(_) => true,
         }

@@ -7,7 +7,8 @@
 //! handler runs. tonic says so with OUT_OF_RANGE, which clients such as pymilvus retry
 //! until their timeout (a hang to the user); [`refuse_oversized`] turns it into
 //! RESOURCE_EXHAUSTED, which they do not retry, as grpc-go (Milvus) answers, with a
-//! message naming the limit and the key that sets it.
+//! message naming the limit and the key that sets it. [`is_transient`] tells the gRPC
+//! codes worth retrying elsewhere.
 
 use axum::http::{HeaderValue, Response};
 use axum::Router;
@@ -114,6 +115,20 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// gRPC codes that say the server could not be reached or did not finish, rather than
+/// answering about the request: worth trying again, elsewhere.
+pub fn is_transient(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Internal
+    )
 }
 
 #[cfg(test)]

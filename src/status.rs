@@ -51,20 +51,6 @@ pub mod code {
     pub const UNEXPECTED: i32 = 65535;
 }
 
-/// gRPC codes that say the server could not be reached or did not finish, rather than
-/// answering about the request: worth trying again, elsewhere.
-pub fn is_transient(code: tonic::Code) -> bool {
-    use tonic::Code;
-    matches!(
-        code,
-        Code::Unavailable
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::Internal
-    )
-}
-
 /// This process's `ComponentStates` as Milvus reports them (role, ServerID, state code).
 pub fn component_states(state: &ComponentState) -> pb::ComponentStates {
     let r = state.report();
