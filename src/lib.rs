@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod coord_client;
 pub mod etcd;
 pub mod exit;

@@ -10,28 +10,13 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::config::keys::env_name;
 use crate::config::{Config, Loaded};
+use crate::context::Context;
 use crate::etcd::Etcd;
 use crate::exit;
 use crate::pidfile::PidFile;
 use crate::roles::{Component, Role};
 use crate::session::state::{ComponentState, StateCode};
 use crate::session::Keys;
-
-/// What every role's code gets: its configuration, etcd, key names and shared state.
-pub struct Context {
-    /// The role.
-    pub role: Role,
-    /// The configuration.
-    pub config: Config,
-    /// etcd.
-    pub etcd: Etcd,
-    /// Session key names.
-    pub keys: Keys,
-    /// State shown on `/status`.
-    pub state: Arc<ComponentState>,
-    /// Advertised `host:port`.
-    pub address: String,
-}
 
 /// Runs `role` until it is stopped; returns the exit code.
 pub fn run(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {

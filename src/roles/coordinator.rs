@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::keys::env_name;
+use crate::context::Context;
 use crate::exit;
-use crate::process::Context;
 use crate::session::election::{self, ElectionError, Term, TermEnd};
 use crate::session::state::StateCode;
 use crate::session::Session;

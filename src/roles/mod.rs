@@ -17,8 +17,8 @@ pub mod worker;
 
 use std::sync::Arc;
 
+use crate::context::Context;
 use crate::grpc::GrpcLimits;
-use crate::process::Context;
 pub use crate::role::{Role, UnknownRole};
 
 /// What this process runs: the role's own state and gRPC services, if any.

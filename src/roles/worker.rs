@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::process::Context;
+use crate::context::Context;
 use crate::roles::coordinator::{after_lease_loss, register_own_key};
 use crate::session::state::StateCode;
 use crate::session::Session;

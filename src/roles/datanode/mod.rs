@@ -17,11 +17,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::context::Context;
 use crate::coord_client::ActiveRootCoord;
 use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::data::{ChannelMap, DataKeys, DataMeta};
 use crate::meta::follower::Follower;
-use crate::process::Context;
 use crate::roles::worker::{Owner, Task, Worker};
 use crate::session::Session;
 use crate::storage::Storage;

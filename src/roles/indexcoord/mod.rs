@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::context::Context;
 use crate::coord_client::ActiveRootCoord;
 use crate::meta::data::{DataKeys, DataMeta};
 use crate::meta::follower::Follower;
 use crate::meta::index::{Builds, IndexDefs, IndexKeys};
-use crate::process::Context;
 use crate::proto::common::Status;
 use crate::roles::coordinator::Coordinator;
 use crate::session::discovery::SessionView;

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::context::Context;
 use crate::meta::follower::Follower;
 use crate::meta::index::{Builds, IndexDefs, IndexKeys};
-use crate::process::Context;
 use crate::proto::common::IndexState;
 use crate::roles::worker::{Owner, Task, Worker};
 use crate::session::Session;

@@ -57,7 +57,7 @@ pub struct Gate {
 
 impl Gate {
     /// The gate of a proxy with this configuration.
-    pub fn new(ctx: &crate::process::Context) -> Gate {
+    pub fn new(ctx: &crate::context::Context) -> Gate {
         let sec = &ctx.config.security;
         Gate {
             enabled: sec.authorization_enabled,

@@ -28,8 +28,8 @@ mod write;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use crate::context::Context;
 use crate::coord_client::{ActiveDataCoord, ActiveIndexCoord, ActiveQueryCoord, ActiveRootCoord};
-use crate::process::Context;
 
 /// The status a call answers when no active coordinator answered it in time (the
 /// client retries).

@@ -15,10 +15,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::context::Context;
 use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::follower::Follower;
 use crate::meta::query::{assignment_rest, Assignments, LoadInfos, QueryKeys, Serving};
-use crate::process::Context;
 use crate::proto::common::Status;
 use crate::proto::querycoord::LoadInfo;
 use crate::role::Role;

@@ -18,12 +18,12 @@ use std::time::Duration;
 use etcd_client::PutOptions;
 use prost::Message;
 
+use crate::context::Context;
 use crate::meta::catalog::{Catalog, CatalogKeys};
 use crate::meta::data::{DataKeys, DataMeta};
 use crate::meta::follower::Follower;
 use crate::meta::index::{Builds, IndexDefs, IndexKeys};
 use crate::meta::query::{Assignments, QueryKeys};
-use crate::process::Context;
 use crate::proto::querycoord::ServingRecord;
 use crate::roles::worker::{Owner, Task, Worker};
 use crate::session::Session;

@@ -18,9 +18,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::context::Context;
 use crate::meta::catalog::{self, Catalog, CatalogKeys};
 use crate::meta::follower::Follower;
-use crate::process::Context;
 use crate::proto::common::Status;
 use crate::roles::coordinator::Coordinator;
 use crate::session::election::Term;
