@@ -232,11 +232,13 @@ pub fn match_analyzer(f: &FieldSchema) -> Option<&str> {
         .then(|| param(f, "analyzer_params").unwrap_or(""))
 }
 
+/// A vector field's `dim` type parameter (0 when it has none or it is not a number).
+pub fn dim(f: &FieldSchema) -> i64 {
+    type_param(f, "dim").unwrap_or(0)
+}
+
 fn type_param(f: &FieldSchema, key: &str) -> Option<i64> {
-    f.type_params
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.parse().ok())
+    param(f, key).and_then(|v| v.parse().ok())
 }
 
 fn scalars(fd: &FieldData) -> Option<&scalar_field::Data> {

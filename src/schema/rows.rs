@@ -12,19 +12,13 @@ use crate::proto::schema::{
     StringArray, VectorField,
 };
 
+use super::dim;
+
 /// The dynamic field's name.
 pub const META: &str = "$meta";
 
 fn bad_row(i: usize, why: String) -> String {
     format!("data row {i} is not valid: {why}")
-}
-
-fn dim(f: &FieldSchema) -> i64 {
-    f.type_params
-        .iter()
-        .find(|p| p.key == "dim")
-        .and_then(|p| p.value.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Whether a row gives this field (auto IDs and function outputs are never given).

@@ -687,12 +687,7 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
     use arrow_array::types::*;
     let t = f.data_type();
     // A vector field's dim (0 for others).
-    let dim = f
-        .type_params
-        .iter()
-        .find(|p| p.key == "dim")
-        .and_then(|p| p.value.parse::<usize>().ok())
-        .unwrap_or(0);
+    let dim = crate::schema::dim(f).max(0) as usize;
     let nullable = f.nullable || f.default_value.is_some();
     if col.null_count() > 0 && !nullable && !f.is_dynamic {
         return Err(format!(

@@ -47,10 +47,10 @@ impl Proxy {
         };
         let texts = req
             .placeholder
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, t)| {
-                String::from_utf8(t.clone()).map_err(|_| {
+                String::from_utf8(t).map_err(|_| {
                     error(
                         code::PARAMETER_INVALID,
                         format!("text {i} is not valid UTF-8: run_analyzer takes strings"),

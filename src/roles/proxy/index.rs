@@ -38,12 +38,7 @@ impl Proxy {
                         format!("cannot create index on non-exist field: {}", req.field_name),
                     )
                 })?;
-            let dim = field
-                .type_params
-                .iter()
-                .find(|p| p.key == "dim")
-                .and_then(|p| p.value.parse().ok())
-                .unwrap_or(0);
+            let dim = crate::schema::dim(field);
             let mut params = req.extra_params.clone();
             let mut json_path = String::new();
             let is_json = field.data_type() == DataType::Json;

@@ -629,12 +629,7 @@ pub fn empty_column(f: &FieldSchema) -> FieldData {
     use scalar_field::Data as S;
     let t = f.data_type();
     let scalars = |d: S| Some(field_data::Field::Scalars(ScalarField { data: Some(d) }));
-    let dim = f
-        .type_params
-        .iter()
-        .find(|p| p.key == "dim")
-        .and_then(|p| p.value.parse::<i64>().ok())
-        .unwrap_or(0);
+    let dim = crate::schema::dim(f);
     let vectors = |d: vector_field::Data| {
         Some(field_data::Field::Vectors(VectorField {
             dim,

@@ -234,14 +234,6 @@ fn engine_name(t: i32) -> &'static str {
     }
 }
 
-fn dim_of(f: &FieldSchema) -> usize {
-    f.type_params
-        .iter()
-        .find(|p| p.key == "dim")
-        .and_then(|p| p.value.parse().ok())
-        .unwrap_or(0)
-}
-
 pub(super) fn round(x: f32, decimals: i64) -> f32 {
     if decimals < 0 {
         return x;
@@ -354,7 +346,7 @@ impl Proxy {
         };
         // The filter is checked first (Milvus plans it before it reads the vectors).
         let filter = super::read::plan_filter(&req.dsl, &schema, &req.expr_template_values)?;
-        let dim = dim_of(field);
+        let dim = crate::schema::dim(field).max(0) as usize;
         let group = PlaceholderGroup::decode(req.placeholder_group.as_slice())
             .map_err(|e| invalid(format!("the search data cannot be decoded: {e}")))?;
         let ph = group

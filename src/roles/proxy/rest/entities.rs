@@ -441,12 +441,7 @@ fn placeholder(c: &Call, schema: &CollectionSchema, anns: &str) -> Result<(Vec<u
         Some(Value::Array(a)) if !a.is_empty() => a,
         _ => return Err(missing("data")),
     };
-    let dim: usize = field
-        .type_params
-        .iter()
-        .find(|p| p.key == "dim")
-        .and_then(|p| p.value.parse().ok())
-        .unwrap_or(0);
+    let dim = crate::schema::dim(field).max(0) as usize;
     let (placeholder, values) = match field.data_type() {
         DataType::FloatVector => {
             let mut values = Vec::with_capacity(data.len());
