@@ -136,6 +136,18 @@ impl Analyzer {
     }
 }
 
+/// The BM25 document vector of `text` (Milvus's `BM25FunctionRunner`): each token's
+/// [`token_hash`] with the number of times it occurs, by hash increasing. An empty text
+/// gives an empty vector.
+pub fn term_counts(analyzer: &mut Analyzer, text: &str) -> Vec<(u32, f32)> {
+    let mut counts: std::collections::BTreeMap<u32, f32> = std::collections::BTreeMap::new();
+    let mut stream = analyzer.0.token_stream(text);
+    while stream.advance() {
+        *counts.entry(token_hash(&stream.token().text)).or_default() += 1.0;
+    }
+    counts.into_iter().collect()
+}
+
 /// Milvus's token hash (`typeutil.HashString2LessUint32`): CRC32 (IEEE) of the first
 /// 100 bytes, below `u32::MAX`.
 pub fn token_hash(token: &str) -> u32 {

@@ -8,7 +8,8 @@ use super::params::{Metric, Range};
 pub fn score(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     match metric {
         Metric::L2 => super::distance::l2(a, b),
-        Metric::Ip | Metric::Cosine => super::distance::dot(a, b),
+        // BM25 scores sparse rows only (index::sparse); as dense, an inner product.
+        Metric::Ip | Metric::Cosine | Metric::Bm25 => super::distance::dot(a, b),
         Metric::Hamming => super::distance::hamming(a, b),
         Metric::Jaccard => super::distance::jaccard(a, b),
         Metric::Substructure => super::distance::contained(a, b),

@@ -5,14 +5,15 @@
 //! COSINE: cosine similarity, larger first). Rows are the vectors' offsets in the segment.
 //!
 //! File layout (little-endian): `MVIX`, version u32, kind u8 (0 FLAT, 1 IVF_FLAT,
-//! 2 HNSW, 3 HNSW_SQ, 4 IVF_SQ8, 5 IVF_PQ, 6 SCANN), metric u8 (0 L2, 1 IP, 2 COSINE, 3 HAMMING, 4 JACCARD),
+//! 2 HNSW, 3 HNSW_SQ, 4 IVF_SQ8, 5 IVF_PQ, 6 SCANN, 7 sparse), metric u8 (0 L2, 1 IP, 2 COSINE, 3 HAMMING, 4 JACCARD, 7 BM25),
 //! dim u32, rows u32, then the vectors (rows x dim f32, normalized for COSINE; none for
 //! HNSW_SQ and IVF_SQ8), then for IVF_FLAT nlist u32, the centroids and each list (count
 //! u32, rows u32...), for HNSW M u32 and the graph ([`graph::Graph::to_bytes`]), for
 //! HNSW_SQ the scale (min, step f32), the codes (rows x dim u8), M u32 and the graph, for
 //! IVF_SQ8 the lists as IVF_FLAT's, then the scale and the codes, for IVF_PQ and SCANN
 //! the lists, then m, dsub, ksub u32, the sub-centroids (m x ksub x dsub f32) and the
-//! codes (rows x m u8); SCANN keeps the vectors only `with_raw_data`.
+//! codes (rows x m u8); SCANN keeps the vectors only `with_raw_data`; a sparse index
+//! (dim 0, no vectors) its inverted lists ([`sparse::Inverted::to_bytes`]).
 
 pub mod distance;
 pub mod flat;
@@ -20,6 +21,7 @@ pub mod graph;
 pub mod ivf;
 pub mod params;
 pub mod pq;
+pub mod sparse;
 pub mod sq;
 
 use params::{IndexSpec, Kind, Metric, Range, SearchParams};
@@ -53,6 +55,8 @@ enum Body {
     IvfSq(ivf::Ivf, sq::Sq8),
     /// The lists and the product-quantized residuals (IVF_PQ, SCANN).
     IvfPq(ivf::Ivf, pq::Pq),
+    /// An inverted index over sparse vectors (no dense vectors, `dim` 0).
+    Sparse(sparse::Inverted),
 }
 
 /// A built or loaded index.
@@ -94,6 +98,11 @@ impl VectorIndex {
         }
         let rows = vectors.len() / dim;
         let body = match spec.kind {
+            Kind::Sparse { .. } => {
+                return Err(IndexError::Shape(
+                    "a sparse vector index is built from sparse rows".to_string(),
+                ))
+            }
             Kind::Flat => Body::Flat,
             Kind::IvfFlat { nlist } => Body::Ivf(ivf::train(
                 &vectors,
@@ -160,6 +169,46 @@ impl VectorIndex {
         })
     }
 
+    /// Builds a sparse vector index (`spec` of [`Kind::Sparse`]) over `rows`.
+    pub fn build_sparse(
+        spec: IndexSpec,
+        rows: &sparse::SparseRows,
+    ) -> Result<VectorIndex, IndexError> {
+        let Kind::Sparse { .. } = spec.kind else {
+            return Err(IndexError::Shape(format!(
+                "{:?} is not an index of sparse vectors",
+                spec.kind
+            )));
+        };
+        Ok(VectorIndex {
+            spec,
+            dim: 0,
+            rows: rows.len(),
+            vectors: Vec::new(),
+            body: Body::Sparse(sparse::Inverted::build(rows)),
+        })
+    }
+
+    /// The best `k` accepted rows within `range` for a sparse query (its smallest
+    /// `drop_ratio_search` of values left out), best first.
+    pub fn search_sparse(
+        &self,
+        query: &sparse::SparseVec,
+        scoring: sparse::Scoring,
+        k: usize,
+        p: &SearchParams,
+        accept: Option<&flat::Accept<'_>>,
+        range: Option<&Range>,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
+        let Body::Sparse(inv) = &self.body else {
+            return Err(IndexError::Shape(
+                "a sparse query needs an index of sparse vectors".to_string(),
+            ));
+        };
+        let q = sparse::prune_query(query, p.drop_ratio_search.map_or(0.0, |r| r.0));
+        Ok(inv.search(&q, scoring, k, accept, range))
+    }
+
     /// What it is.
     pub fn spec(&self) -> &IndexSpec {
         &self.spec
@@ -194,6 +243,7 @@ impl VectorIndex {
             Body::HnswSq(g, c) => g.memory_usage() + c.memory_usage(),
             Body::IvfSq(ivf, c) => ivf.centroids.len() * 4 + self.rows * 4 + c.memory_usage(),
             Body::IvfPq(ivf, c) => ivf.centroids.len() * 4 + self.rows * 4 + c.memory_usage(),
+            Body::Sparse(inv) => inv.memory_usage(),
         }
     }
 
@@ -414,6 +464,8 @@ impl VectorIndex {
                 exact.truncate(k);
                 exact
             }
+            // Searched by `search_sparse` only (its dim is 0: no dense query reaches it).
+            Body::Sparse(_) => Vec::new(),
         }
     }
 
@@ -498,6 +550,11 @@ impl VectorIndex {
                 };
                 (kind, e)
             }
+            Body::Sparse(inv) => {
+                let mut e = Vec::new();
+                inv.to_bytes(&mut e);
+                (7u8, e)
+            }
         };
         out.push(kind);
         out.push(self.spec.metric.code());
@@ -564,6 +621,9 @@ impl VectorIndex {
                     .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
                 Body::Hnsw(g)
             }
+            (7, Kind::Sparse { .. }) => Body::Sparse(
+                sparse::Inverted::from_bytes(r.rest(), rows).map_err(IndexError::Format)?,
+            ),
             (3, Kind::HnswSq { .. }) => {
                 let c = r.sq8(rows, dim, spec.metric.higher_is_better())?;
                 let m = r.u32()? as usize;

@@ -26,6 +26,9 @@ pub enum Metric {
     /// Rows whose bits are all in the query (binary vectors, BIN_FLAT): a filter, each
     /// match scored 0.
     Superstructure,
+    /// BM25 relevance of a text's terms (sparse vectors a BM25 function writes); larger
+    /// is better.
+    Bm25,
 }
 
 impl Metric {
@@ -39,6 +42,7 @@ impl Metric {
             "JACCARD" => Ok(Metric::Jaccard),
             "SUBSTRUCTURE" => Ok(Metric::Substructure),
             "SUPERSTRUCTURE" => Ok(Metric::Superstructure),
+            "BM25" => Ok(Metric::Bm25),
             _ => Err(format!(
                 "metric type {s} not found or not supported, supported: [L2 IP COSINE HAMMING JACCARD SUBSTRUCTURE SUPERSTRUCTURE]"
             )),
@@ -55,6 +59,7 @@ impl Metric {
             Metric::Jaccard => 4,
             Metric::Substructure => 5,
             Metric::Superstructure => 6,
+            Metric::Bm25 => 7,
         }
     }
 
@@ -82,12 +87,13 @@ impl Metric {
             Metric::Jaccard => "JACCARD",
             Metric::Substructure => "SUBSTRUCTURE",
             Metric::Superstructure => "SUPERSTRUCTURE",
+            Metric::Bm25 => "BM25",
         }
     }
 
     /// True when a larger score is better.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::Ip | Metric::Cosine)
+        matches!(self, Metric::Ip | Metric::Cosine | Metric::Bm25)
     }
 }
 
@@ -229,7 +235,29 @@ pub enum Kind {
         /// Candidate list size while building.
         ef_construction: usize,
     },
+    /// An inverted index over sparse vectors (`SPARSE_INVERTED_INDEX`, `SPARSE_WAND`:
+    /// both answer exactly over the values kept).
+    Sparse {
+        /// `SPARSE_WAND` (the name `describe_index` shows).
+        wand: bool,
+        /// BM25's `bm25_k1` (term frequency saturation).
+        k1: Ratio,
+        /// BM25's `bm25_b` (length normalization).
+        b: Ratio,
+    },
 }
+
+/// A float index parameter, compared by its bits (an [`IndexSpec`] is `Eq`).
+#[derive(Debug, Clone, Copy)]
+pub struct Ratio(pub f32);
+
+impl PartialEq for Ratio {
+    fn eq(&self, other: &Ratio) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Ratio {}
 
 /// A checked index definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +338,9 @@ pub const AUTO_BINARY_NLIST: usize = 1024;
 /// vectors take BIN_FLAT / BIN_IVF_FLAT with HAMMING or JACCARD, the float types the
 /// others with L2, IP or COSINE). No `index_type` means AUTOINDEX, as in Milvus.
 pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<IndexSpec, String> {
+    if vector == DataType::SparseFloatVector {
+        return parse_sparse(params);
+    }
     let binary = vector == DataType::BinaryVector;
     let ty = params
         .get("index_type")
@@ -454,6 +485,84 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         kind,
         metric,
         auto: false,
+    })
+}
+
+/// A float parameter in `[lo, hi]` (`hi` excluded when `open`), knowhere's messages.
+fn float_in(
+    params: &BTreeMap<String, String>,
+    key: &str,
+    default: f32,
+    lo: f32,
+    hi: f32,
+    open: bool,
+) -> Result<Ratio, String> {
+    let Some(raw) = params.get(key) else {
+        return Ok(Ratio(default));
+    };
+    let v: f64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("Type conflict in json: param '{key}' ({raw}) should be a number"))?;
+    let close = if open { ')' } else { ']' };
+    if !v.is_finite() || v < f64::from(lo) || v > f64::from(hi) || (open && v >= f64::from(hi)) {
+        return Err(format!(
+            "Out of range in json: param '{key}' ({raw}) should be in range [{lo:.6}, {hi:.6}{close}"
+        ));
+    }
+    Ok(Ratio(v as f32))
+}
+
+/// The index types of sparse vector fields.
+pub const SPARSE_INDEX_TYPES: [&str; 2] = ["SPARSE_INVERTED_INDEX", "SPARSE_WAND"];
+
+/// Checks a sparse vector field's index parameters: SPARSE_INVERTED_INDEX or
+/// SPARSE_WAND (AUTOINDEX is SPARSE_INVERTED_INDEX), metric IP or BM25,
+/// `drop_ratio_build` in [0, 1), BM25's `bm25_k1` in [0, 3] and `bm25_b` in [0, 1]
+/// (knowhere's ranges and messages). BM25 only on a BM25 function's output field is
+/// the caller's check (it knows the schema).
+fn parse_sparse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> {
+    let ty = params
+        .get("index_type")
+        .map(|s| s.to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "AUTOINDEX".to_string());
+    let auto = ty == "AUTOINDEX";
+    let wand = match ty.as_str() {
+        "AUTOINDEX" | "SPARSE_INVERTED_INDEX" => false,
+        "SPARSE_WAND" => true,
+        other => {
+            return Err(format!(
+                "data type SparseFloatVector can't build with this index {other}"
+            ))
+        }
+    };
+    let metric = match params.get("metric_type") {
+        None if auto => Metric::Ip,
+        None => return Err("metric type not set for vector index".to_string()),
+        Some(m) => Metric::parse(m)?,
+    };
+    if !matches!(metric, Metric::Ip | Metric::Bm25) {
+        return Err("only IP&BM25 is the supported metric type for sparse index".to_string());
+    }
+    if let Some(a) = params.get("inverted_index_algo") {
+        if !["TAAT_NAIVE", "DAAT_WAND", "DAAT_MAXSCORE"].contains(&a.to_ascii_uppercase().as_str())
+        {
+            return Err(format!(
+                "sparse inverted index algo {a} not found or not supported, supported: [TAAT_NAIVE DAAT_WAND DAAT_MAXSCORE]"
+            ));
+        }
+    }
+    // Range-checked, then ignored (as Milvus 2.5: knowhere's "deprecated").
+    float_in(params, "drop_ratio_build", 0.0, 0.0, 1.0, true)?;
+    Ok(IndexSpec {
+        kind: Kind::Sparse {
+            wand,
+            k1: float_in(params, "bm25_k1", 1.2, 0.0, 3.0, false)?,
+            b: float_in(params, "bm25_b", 0.75, 0.0, 1.0, false)?,
+        },
+        metric,
+        auto,
     })
 }
 
@@ -630,6 +739,8 @@ pub struct SearchParams {
     pub nprobe: Option<usize>,
     /// SCANN's candidates rescored from the raw vectors (`reorder_k`); default `limit`.
     pub reorder_k: Option<usize>,
+    /// The smallest share of a sparse query's values left out (`drop_ratio_search`).
+    pub drop_ratio_search: Option<Ratio>,
 }
 
 impl SearchParams {
@@ -670,6 +781,17 @@ impl SearchParams {
                 })
             }
             Kind::Flat => Ok(SearchParams::default()),
+            Kind::Sparse { .. } => Ok(SearchParams {
+                drop_ratio_search: Some(float_in(
+                    params,
+                    "drop_ratio_search",
+                    0.0,
+                    0.0,
+                    1.0,
+                    true,
+                )?),
+                ..SearchParams::default()
+            }),
         }
     }
 }

@@ -209,6 +209,7 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
                 ef: Some(64),
                 nprobe: Some(16),
                 reorder_k: Some(50),
+                ..SearchParams::default()
             };
             let bytes = idx.to_bytes().unwrap();
             let back = VectorIndex::from_bytes(spec, &bytes).unwrap();
@@ -785,4 +786,219 @@ fn structure_metrics_return_only_matching_rows_scored_zero() {
             .unwrap_err()
             .contains("not found or not supported, supported: [HAMMING JACCARD]"));
     }
+}
+
+fn sparse_spec(pairs: &[(&str, &str)]) -> Result<IndexSpec, String> {
+    let m: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    params::parse(&m, DataType::SparseFloatVector)
+}
+
+/// Random sparse rows: up to 12 of 300 dimensions each (some rows empty).
+fn random_sparse(n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..n)
+        .map(|_| {
+            let mut dims: Vec<u32> = (0..next() % 13).map(|_| (next() % 300) as u32).collect();
+            dims.sort_unstable();
+            dims.dedup();
+            let pairs: Vec<(u32, f32)> = dims
+                .into_iter()
+                .map(|d| (d, (next() % 1000) as f32 / 100.0 + 0.01))
+                .collect();
+            super::sparse::encode_pairs(&pairs)
+        })
+        .collect()
+}
+
+#[test]
+fn sparse_index_parameters_are_checked_as_milvus_checks_them() {
+    let auto = sparse_spec(&[]).unwrap();
+    assert!(auto.auto && auto.metric == Metric::Ip, "{auto:?}");
+    let bm25 = sparse_spec(&[
+        ("index_type", "SPARSE_WAND"),
+        ("metric_type", "BM25"),
+        ("bm25_k1", "1.5"),
+        ("bm25_b", "0.5"),
+    ])
+    .unwrap();
+    assert_eq!(
+        bm25.kind,
+        Kind::Sparse {
+            wand: true,
+            k1: params::Ratio(1.5),
+            b: params::Ratio(0.5)
+        }
+    );
+    let refused = |pairs: &[(&str, &str)], want: &str| {
+        let e = sparse_spec(pairs).unwrap_err();
+        assert!(e.contains(want), "{pairs:?}: {e}");
+    };
+    refused(
+        &[("index_type", "HNSW"), ("metric_type", "IP")],
+        "data type SparseFloatVector can't build with this index HNSW",
+    );
+    refused(
+        &[
+            ("index_type", "SPARSE_INVERTED_INDEX"),
+            ("metric_type", "L2"),
+        ],
+        "only IP&BM25 is the supported metric type for sparse index",
+    );
+    refused(
+        &[("index_type", "SPARSE_INVERTED_INDEX")],
+        "metric type not set for vector index",
+    );
+    refused(
+        &[
+            ("index_type", "SPARSE_INVERTED_INDEX"),
+            ("metric_type", "IP"),
+            ("drop_ratio_build", "1"),
+        ],
+        "Out of range in json: param 'drop_ratio_build' (1) should be in range [0.000000, 1.000000)",
+    );
+    refused(
+        &[
+            ("metric_type", "BM25"),
+            ("index_type", "SPARSE_WAND"),
+            ("bm25_k1", "3.5"),
+        ],
+        "param 'bm25_k1' (3.5) should be in range [0.000000, 3.000000]",
+    );
+    refused(
+        &[
+            ("metric_type", "IP"),
+            ("index_type", "SPARSE_WAND"),
+            ("inverted_index_algo", "FAST"),
+        ],
+        "sparse inverted index algo FAST not found or not supported",
+    );
+    let sp = SearchParams::parse(
+        &[("drop_ratio_search".to_string(), "1.2".to_string())]
+            .into_iter()
+            .collect(),
+        &auto,
+        10,
+    );
+    assert!(sp.unwrap_err().contains("drop_ratio_search"));
+}
+
+#[test]
+fn sparse_rows_are_checked_with_milvus_s_messages() {
+    use super::sparse::{encode_pairs, validate_row};
+    let ok = validate_row(&encode_pairs(&[(1, 0.5), (7, 0.0)])).unwrap();
+    assert_eq!(ok.dims, vec![1, 7]);
+    assert!(
+        validate_row(&[]).unwrap().dims.is_empty(),
+        "an empty row is a row"
+    );
+    let cases: [(Vec<u8>, &str); 5] = [
+        (vec![0; 7], "invalid data length in sparse float vector: 7"),
+        (
+            encode_pairs(&[(u32::MAX, 1.0)]),
+            "invalid index in sparse float vector: must be less than 2^32-1",
+        ),
+        (
+            encode_pairs(&[(3, 1.0), (3, 2.0)]),
+            "unsorted or same indices in sparse float vector",
+        ),
+        (
+            encode_pairs(&[(1, f32::NAN)]),
+            "is not a number or infinity",
+        ),
+        (
+            encode_pairs(&[(1, -1.0)]),
+            "negative value in sparse float vector",
+        ),
+    ];
+    for (row, want) in cases {
+        let e = validate_row(&row).unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+#[test]
+fn a_sparse_index_answers_as_the_exact_scan_and_round_trips() {
+    use super::sparse::{prune_query, search_rows, validate_row, Scoring, SparseRows};
+    let data = random_sparse(2000, 7);
+    let rows = SparseRows::from_contents(&data);
+    for (metric, scoring) in [
+        ("IP", Scoring::Ip),
+        (
+            "BM25",
+            Scoring::Bm25 {
+                k1: 1.2,
+                b: 0.75,
+                avgdl: 30.0,
+            },
+        ),
+    ] {
+        let spec = sparse_spec(&[
+            ("index_type", "SPARSE_INVERTED_INDEX"),
+            ("metric_type", metric),
+        ])
+        .unwrap();
+        let built = VectorIndex::build_sparse(spec, &rows).unwrap();
+        let idx = VectorIndex::from_bytes(spec, &built.to_bytes().unwrap()).unwrap();
+        assert_eq!(idx.rows(), 2000);
+        let odd = |r: u32| r % 2 == 1;
+        for (qi, q) in random_sparse(40, 99).iter().enumerate() {
+            let q = validate_row(q).unwrap();
+            let p = SearchParams::default();
+            let accept = (qi % 2 == 0).then_some(&odd as &flat::Accept<'_>);
+            let got = idx
+                .search_sparse(&q, scoring, 10, &p, accept, None)
+                .unwrap();
+            let want = search_rows(&rows, &prune_query(&q, 0.0), scoring, 10, accept, None);
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g.1 - w.1).abs() <= 1e-4 * w.1.abs().max(1.0),
+                    "{g:?} {w:?}"
+                );
+                assert!(g.1 != 0.0 && accept.is_none_or(|a| a(g.0)));
+            }
+            // Only rows sharing a dimension with the query score.
+            for (r, _) in &got {
+                let (dims, _) = rows.row(*r as usize);
+                assert!(dims.iter().any(|d| q.dims.contains(d)));
+            }
+        }
+    }
+    // BM25 by hand: one term, tf 2, row length 4, avgdl 2: 3 * 2 * 2.2 / (2 + 1.2 * (0.25 + 1.5)).
+    let one = SparseRows::from_contents(&[super::sparse::encode_pairs(&[(5, 2.0), (6, 2.0)])]);
+    let s = search_rows(
+        &one,
+        &[(5, 3.0)],
+        Scoring::Bm25 {
+            k1: 1.2,
+            b: 0.75,
+            avgdl: 2.0,
+        },
+        1,
+        None,
+        None,
+    );
+    let want = 3.0 * 2.0 * 2.2 / (2.0 + 1.2 * (0.25 + 0.75 * 2.0));
+    assert!((s[0].1 - want).abs() < 1e-5, "{s:?} vs {want}");
+}
+
+#[test]
+fn drop_ratio_search_leaves_out_the_query_s_smallest_values() {
+    use super::sparse::{prune_query, SparseVec};
+    let q = SparseVec {
+        dims: vec![1, 2, 3, 4, 5],
+        values: vec![0.5, 0.1, 0.9, 0.3, 0.7],
+    };
+    assert_eq!(prune_query(&q, 0.0).len(), 5);
+    // floor(0.4 * 5) = 2: the third smallest (0.5) is the threshold.
+    assert_eq!(prune_query(&q, 0.4), vec![(1, 0.5), (3, 0.9), (5, 0.7)]);
 }

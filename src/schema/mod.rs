@@ -232,6 +232,23 @@ pub fn match_analyzer(f: &FieldSchema) -> Option<&str> {
         .then(|| param(f, "analyzer_params").unwrap_or(""))
 }
 
+/// The BM25 function writing field `output` (a sparse vector field), with its input
+/// field: the text it is computed from.
+pub fn bm25_source(schema: &CollectionSchema, output: i64) -> Option<&FieldSchema> {
+    let out = schema.fields.iter().find(|f| f.field_id == output)?;
+    let func = schema.functions.iter().find(|f| {
+        f.r#type == crate::proto::schema::FunctionType::Bm25 as i32
+            && f.output_field_names.contains(&out.name)
+    })?;
+    let input = func.input_field_names.first()?;
+    schema.fields.iter().find(|f| &f.name == input)
+}
+
+/// The analyzer parameters of a text field a BM25 function reads (empty: standard).
+pub fn analyzer_params(f: &FieldSchema) -> &str {
+    param(f, "analyzer_params").unwrap_or("")
+}
+
 /// A vector field's `dim` type parameter (0 when it has none or it is not a number).
 pub fn dim(f: &FieldSchema) -> i64 {
     type_param(f, "dim").unwrap_or(0)
@@ -541,6 +558,10 @@ fn check_column(f: &FieldSchema, mut fd: FieldData, rows: usize) -> Result<Field
             }
             aligned(v)?;
             finite(v)?;
+        } else if let Some(vector_field::Data::SparseFloatVector(a)) = &v.data {
+            for row in &a.contents {
+                crate::index::sparse::validate_row(row).map_err(invalid)?;
+            }
         }
     }
     let n = values_len(f, &fd).unwrap_or(0);
@@ -723,8 +744,22 @@ pub fn validate_rows(
     };
     let mut fields = Vec::with_capacity(schema.fields.len());
     let mut pks = None;
+    let mut outputs = Vec::new();
     for f in &schema.fields {
         let column = take(&f.name);
+        if f.is_function_output {
+            // Written by the server from its function's input (Milvus's pymilvus refuses
+            // it client-side in these words).
+            if column.is_some() {
+                return Err(invalid(format!(
+                    "Attempt to insert an unexpected function output field `{}` to collection",
+                    f.name
+                )));
+            }
+            outputs.push((fields.len(), f));
+            fields.push(FieldData::default());
+            continue;
+        }
         if f.is_primary_key && f.auto_id && !upsert {
             if column.is_some() {
                 return Err(invalid(format!(
@@ -777,7 +812,54 @@ pub fn validate_rows(
         }
         fields.push(fd);
     }
+    for (at, f) in outputs {
+        fields[at] = bm25_column(schema, f, &fields)?;
+    }
     Ok(Validated { rows, fields, pks })
+}
+
+/// The column a BM25 function writes into `output`: each row's term counts of its
+/// input text ([`crate::analyzer::term_counts`]; a null text gives an empty row).
+fn bm25_column(
+    schema: &CollectionSchema,
+    output: &FieldSchema,
+    fields: &[FieldData],
+) -> Result<FieldData, Status> {
+    let input = bm25_source(schema, output.field_id).ok_or_else(|| {
+        invalid(format!(
+            "field {} is a function output but no BM25 function writes it",
+            output.name
+        ))
+    })?;
+    let texts = fields
+        .iter()
+        .find(|c| c.field_id == input.field_id)
+        .and_then(scalars);
+    let Some(scalar_field::Data::StringData(texts)) = texts else {
+        return Err(invalid(format!(
+            "the BM25 function's input field {} has no text",
+            input.name
+        )));
+    };
+    let mut analyzer = crate::analyzer::cached(analyzer_params(input))
+        .map_err(|e| invalid(format!("failed to create tokenizer: {e}")))?;
+    let valid = &fields
+        .iter()
+        .find(|c| c.field_id == input.field_id)
+        .map(|c| c.valid_data.clone())
+        .unwrap_or_default();
+    let contents = texts
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if !valid.get(i).copied().unwrap_or(true) {
+                return Vec::new();
+            }
+            crate::index::sparse::encode_pairs(&crate::analyzer::term_counts(&mut analyzer, t))
+        })
+        .collect();
+    Ok(crate::index::sparse::column(output, contents))
 }
 
 /// The dynamic column must hold one JSON object per row, none of whose keys is a

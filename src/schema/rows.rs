@@ -39,6 +39,47 @@ enum Col {
     Vector(Vec<f32>),
     /// Binary, float16 or bfloat16 vectors as their bytes.
     Bytes(Vec<u8>),
+    /// Sparse vectors, a row of bytes each.
+    Sparse(Vec<Vec<u8>>),
+}
+
+/// One sparse vector as REST clients give it (Milvus's RESTful API): an object of
+/// index -> value (`{"3": 0.5, "17": 0.1}`), checked as pymilvus rows are.
+pub fn sparse_row(f: &FieldSchema, v: &Value) -> Result<Vec<u8>, String> {
+    let obj = v.as_object().ok_or_else(|| {
+        format!(
+            "field {}: {v} is not a sparse vector (an object of index -> value)",
+            f.name
+        )
+    })?;
+    let mut pairs = Vec::with_capacity(obj.len());
+    for (k, x) in obj {
+        let d: u32 = k.trim().parse().map_err(|_| {
+            format!(
+                "field {}: sparse vector index {k:?} is not an integer in [0, 2^32-1)",
+                f.name
+            )
+        })?;
+        let x = number_f64(x)
+            .ok_or_else(|| format!("field {}: sparse vector value {x} is not a number", f.name))?;
+        pairs.push((d, x as f32));
+    }
+    pairs.sort_by_key(|p| p.0);
+    let row = crate::index::sparse::encode_pairs(&pairs);
+    crate::index::sparse::validate_row(&row).map_err(|e| format!("field {}: {e}", f.name))?;
+    Ok(row)
+}
+
+/// A sparse row as REST clients read it: an object of index -> value.
+fn sparse_value(row: &[u8]) -> Value {
+    let v = crate::index::sparse::parse_row(row).unwrap_or_default();
+    Value::Object(
+        v.dims
+            .iter()
+            .zip(&v.values)
+            .map(|(d, x)| (d.to_string(), float(f64::from(*x))))
+            .collect(),
+    )
 }
 
 /// One binary, float16 or bfloat16 vector of field `f` as REST clients give it (Milvus's
@@ -174,6 +215,7 @@ impl Col {
             DataType::BinaryVector | DataType::Float16Vector | DataType::BFloat16Vector => {
                 Col::Bytes(vec![])
             }
+            DataType::SparseFloatVector => Col::Sparse(vec![]),
             other => {
                 return Err(format!(
                     "field {} is of type {}, which this build does not take over REST yet",
@@ -195,7 +237,7 @@ impl Col {
             Col::Str(v) => v.push(String::new()),
             Col::Json(v) => v.push(b"{}".to_vec()),
             Col::Array(v) => v.push(ScalarField::default()),
-            Col::Vector(_) | Col::Bytes(_) => {}
+            Col::Vector(_) | Col::Bytes(_) | Col::Sparse(_) => {}
         }
     }
 
@@ -246,6 +288,7 @@ impl Col {
                 }
             }
             Col::Bytes(c) => c.extend(vector_bytes(f, v)?),
+            Col::Sparse(c) => c.push(sparse_row(f, v)?),
         }
         Ok(())
     }
@@ -268,6 +311,7 @@ impl Col {
                 dim: dim(f),
                 data: Some(vector_field::Data::FloatVector(FloatArray { data })),
             })),
+            Col::Sparse(rows) => crate::index::sparse::column(f, rows).field,
             Col::Bytes(b) => Some(field_data::Field::Vectors(VectorField {
                 dim: dim(f),
                 data: Some(match f.data_type() {
@@ -448,6 +492,7 @@ pub fn column_len(fd: &FieldData) -> usize {
             (Some(vector_field::Data::FloatVector(a)), _) if v.dim > 0 => {
                 a.data.len() / v.dim as usize
             }
+            (Some(vector_field::Data::SparseFloatVector(a)), _) => a.contents.len(),
             (Some(d), Some(w)) => super::vectors::bytes_of(d).map_or(0, |b| b.len() / w),
             _ => 0,
         },
@@ -465,6 +510,9 @@ fn column_values(fd: &FieldData, rows: usize, int64: Int64s) -> Vec<Value> {
                 .chunks(v.dim as usize)
                 .map(|c| Value::Array(c.iter().map(|x| float(*x as f64)).collect()))
                 .collect(),
+            Some(vector_field::Data::SparseFloatVector(a)) => {
+                a.contents.iter().map(|r| sparse_value(r)).collect()
+            }
             // Binary and half-float vectors: base64 text of their bytes (Milvus's REST).
             Some(d) => match (super::vectors::bytes_of(d), vector_width(fd)) {
                 (Some(b), Some(w)) => {

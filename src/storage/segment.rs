@@ -6,8 +6,9 @@
 //! name, its field ID in the Arrow field metadata (`field_id`). Types: Bool, Int8-64,
 //! Float, Double, VarChar/String (utf8), JSON (utf8 JSON text), FloatVector
 //! (fixed-size list of float32, `dim`), BinaryVector / Float16Vector / BFloat16Vector
-//! (fixed-size binary), Array (a list of the element type). Scalar columns may carry
-//! nulls (`valid_data`, one flag per row).
+//! (fixed-size binary), SparseFloatVector (binary: each row's (index u32, value f32)
+//! pairs as clients send them), Array (a list of the element type). Scalar columns may
+//! carry nulls (`valid_data`, one flag per row).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +18,9 @@ use arrow_array::types::{
     Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt64Type,
 };
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, FixedSizeListArray, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
-    UInt64Array,
+    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, FixedSizeListArray,
+    Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch,
+    StringArray, UInt64Array,
 };
 use arrow_schema::{DataType as Arrow, Field, Schema};
 use arrow_select::concat::concat_batches;
@@ -110,6 +111,7 @@ fn arrow_type(f: &FieldSchema) -> Result<Arrow, SegmentError> {
         DataType::Float16Vector | DataType::BFloat16Vector => {
             Arrow::FixedSizeBinary(dim_of(f)? * 2)
         }
+        DataType::SparseFloatVector => Arrow::Binary,
         DataType::Array => Arrow::List(Arc::new(Field::new("item", element_arrow_type(f)?, true))),
         other => {
             return Err(SegmentError::Unsupported {
@@ -408,6 +410,15 @@ fn to_arrow(f: &FieldSchema, fd: &FieldData, rows: usize) -> Result<ArrayRef, Se
                     .map_err(format)?,
             )
         }
+        (DataType::SparseFloatVector, _) => {
+            let Some(vector_field::Data::SparseFloatVector(a)) =
+                vectors(fd).and_then(|v| v.data.as_ref())
+            else {
+                return Err(wrong());
+            };
+            check(a.contents.len())?;
+            Arc::new(BinaryArray::from_iter_values(a.contents.iter()))
+        }
         _ => return Err(wrong()),
     };
     Ok(array)
@@ -570,6 +581,7 @@ fn from_arrow(f: &FieldSchema, a: &dyn Array) -> Result<FieldData, SegmentError>
             };
             vector_column(f, data)?
         }
+        DataType::SparseFloatVector => crate::index::sparse::column(f, sparse_rows(a)?),
         other => {
             return Err(SegmentError::Unsupported {
                 field: f.name.clone(),
@@ -577,6 +589,14 @@ fn from_arrow(f: &FieldSchema, a: &dyn Array) -> Result<FieldData, SegmentError>
             })
         }
     })
+}
+
+/// The rows of a sparse vector column.
+fn sparse_rows(a: &dyn Array) -> Result<Vec<Vec<u8>>, SegmentError> {
+    let b = a
+        .as_binary_opt::<i32>()
+        .ok_or_else(|| SegmentError::Shape("a sparse vector column is not binary".into()))?;
+    Ok(b.iter().map(|r| r.unwrap_or_default().to_vec()).collect())
 }
 
 fn vector_column(f: &FieldSchema, data: vector_field::Data) -> Result<FieldData, SegmentError> {
@@ -645,14 +665,17 @@ pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, Se
     })
 }
 
-/// A vector column as stored: floats (FLOAT_VECTOR) or fixed-width bytes per row
-/// (BINARY_VECTOR, FLOAT16_VECTOR, BFLOAT16_VECTOR).
+/// A vector column as stored: floats (FLOAT_VECTOR), fixed-width bytes per row
+/// (BINARY_VECTOR, FLOAT16_VECTOR, BFLOAT16_VECTOR) or a row of bytes each
+/// (SPARSE_FLOAT_VECTOR).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoredVectors {
     /// Every row's floats, concatenated.
     Floats(Vec<f32>),
     /// Every row's bytes, concatenated.
     Bytes(Vec<u8>),
+    /// Every row's bytes, a row each.
+    Rows(Vec<Vec<u8>>),
 }
 
 /// Reads the vector column `name` alone (what an index build needs).
@@ -666,10 +689,15 @@ pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentErr
         .ok_or_else(|| SegmentError::Shape(format!("the file has no column {name}")))?;
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [root]);
     let reader = builder.with_projection(mask).build().map_err(format)?;
-    let (mut floats, mut bytes) = (Vec::new(), Vec::new());
+    let (mut floats, mut bytes, mut rows) = (Vec::new(), Vec::new(), None);
     for b in reader {
         let b = b.map_err(format)?;
         let col = b.column(0);
+        if col.as_binary_opt::<i32>().is_some() {
+            rows.get_or_insert_with(Vec::new)
+                .extend(sparse_rows(col.as_ref())?);
+            continue;
+        }
         if let Some(fixed) = col.as_fixed_size_binary_opt() {
             bytes.extend_from_slice(fixed.values());
             continue;
@@ -682,6 +710,9 @@ pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentErr
             .as_primitive_opt::<Float32Type>()
             .ok_or_else(|| SegmentError::Shape(format!("column {name} does not hold floats")))?;
         floats.extend_from_slice(values.values());
+    }
+    if let Some(rows) = rows {
+        return Ok(StoredVectors::Rows(rows));
     }
     Ok(if bytes.is_empty() {
         StoredVectors::Floats(floats)

@@ -287,6 +287,8 @@ def calls(uri):
     except MilvusException as e:
         check(e.code == 10 and "LoadBalance" in e.message, f"{e}")
     analyzer(client)
+    sparse(client)
+    full_text(client)
     # Names, dims and types Milvus refuses.
     expect_error("invalid collection name", lambda: client.create_collection("12-s", dimension=8), "1100",
                  "Invalid collection name: 12-s. the first character of a collection name must be an underscore or letter")
@@ -303,8 +305,7 @@ def calls(uri):
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=1)
     expect_error("dim 1", lambda: client.create_collection("d1", schema=schema), "invalid dimension: 1")
-    for t, kw in [(DataType.SPARSE_FLOAT_VECTOR, {}),
-                  (DataType.GEOMETRY, {})]:
+    for t, kw in [(DataType.GEOMETRY, {})]:
         schema = MilvusClient.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("v", DataType.FLOAT_VECTOR, dim=8)
@@ -417,6 +418,143 @@ def analyzer(client):
         schema.add_field("text", DataType.VARCHAR, max_length=64, **kw)
         expect_error(f"create with {kw}", lambda: client.create_collection("docs", schema=schema), "1100", needle)
     check(not client.has_collection("docs"), "a refused text collection was created")
+
+
+def sparse(client):
+    """SPARSE_FLOAT_VECTOR: dict rows in, the same rows out; SPARSE_INVERTED_INDEX / SPARSE_WAND
+    answers by inner product as an exact scan does, over sealed and growing rows."""
+    fresh(client, "sp")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("tag", DataType.INT64)
+    client.create_collection("sp", schema=schema)
+    rnd = random.Random(5)
+    rows = [{"id": i, "tag": i % 3,
+             "sv": {rnd.randrange(500): round(rnd.random(), 3) for _ in range(rnd.randrange(1, 15))}}
+            for i in range(400)]
+    client.insert("sp", rows[:300])
+    client.flush("sp")
+    index = client.prepare_index_params()
+    for metric, needle in [("L2", "only IP&BM25 is the supported metric type for sparse index"),
+                           ("BM25", "only BM25 Function output field support BM25 metric type")]:
+        index = client.prepare_index_params()
+        index.add_index("sv", index_type="SPARSE_INVERTED_INDEX", metric_type=metric)
+        expect_error(f"sparse index with {metric}", lambda: client.create_index("sp", index), "1100", needle)
+    index = client.prepare_index_params()
+    index.add_index("sv", index_type="SPARSE_WAND", metric_type="IP", params={"drop_ratio_build": 0.1})
+    client.create_index("sp", index)
+    client.load_collection("sp")
+    client.insert("sp", rows[300:])
+
+    def exact(q, keep=lambda r: True):
+        scored = [(sum(v * r["sv"].get(k, 0.0) for k, v in q.items()), r["id"]) for r in rows if keep(r)]
+        return sorted([x for x in scored if x[0] > 0], key=lambda x: (-x[0], x[1]))[:5]
+    for qi in [3, 310, 77]:
+        q = rows[qi]["sv"]
+        for flt, keep in [("", lambda r: True), ("tag == 1", lambda r: r["tag"] == 1)]:
+            got = client.search("sp", data=[q], limit=5, filter=flt, output_fields=["sv"],
+                                 consistency_level="Strong")[0]
+            want = exact(q, keep)
+            check([h["id"] for h in got] == [i for _, i in want]
+                  and all(abs(h["distance"] - s) < 1e-4 for h, (s, _) in zip(got, want)),
+                  f"sparse search {qi} {flt!r}: {[(h['id'], h['distance']) for h in got]} vs {want}")
+            for h in got:
+                back = {int(k): v for k, v in h["entity"]["sv"].items()}
+                check(back.keys() == rows[h["id"]]["sv"].keys()
+                      and all(abs(back[k] - v) < 1e-6 for k, v in rows[h["id"]]["sv"].items()),
+                      f"sparse output of {h['id']}: {back}")
+    # drop_ratio_search leaves out the query's smaller values: still well-formed answers.
+    got = client.search("sp", data=[rows[3]["sv"]], limit=5, search_params={"params": {"drop_ratio_search": 0.5}},
+                        consistency_level="Strong")[0]
+    check(0 < len(got) <= 5 and all(h["distance"] > 0 for h in got), f"drop_ratio_search: {got}")
+    res = client.query("sp", filter="id in [7]", output_fields=["sv"], consistency_level="Strong")
+    check({int(k) for k in res[0]["sv"]} == set(rows[7]["sv"]), f"sparse query: {res}")
+    expect_error("negative sparse value", lambda: client.insert("sp", [{"id": 1000, "tag": 0, "sv": {3: -1.0}}]),
+                 "1100", "negative value in sparse float vector")
+    check(len(client.query("sp", filter="id == 1000", consistency_level="Strong")) == 0, "a refused row was stored")
+    client.drop_collection("sp")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR, dim=8)
+    expect_error("sparse with dim", lambda: client.create_collection("sp", schema=schema),
+                 "dim should not be specified for sparse vector field sv")
+
+
+def bm25_reference(docs, query, k1=1.2, b=0.75):
+    """BM25 as Milvus 2.5 scores it: IDF ln(1 + (N - df + 0.5) / (df + 0.5)) over the shard's
+    rows times the query's term count, the row's length its token count (standard analyzer:
+    lowercase words)."""
+    import re
+    toks = [re.findall(r"[a-z0-9]+", d.lower()) for d in docs]
+    n = len(docs)
+    avgdl = max(sum(len(t) for t in toks) / n, 1.0)
+    q = {}
+    for t in re.findall(r"[a-z0-9]+", query.lower()):
+        q[t] = q.get(t, 0) + 1
+    scores = []
+    for i, t in enumerate(toks):
+        s = 0.0
+        for term, qtf in q.items():
+            tf = t.count(term)
+            if tf:
+                df = sum(1 for x in toks if term in x)
+                idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+                s += qtf * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(t) / avgdl))
+        if s > 0:
+            scores.append((s, i))
+    return sorted(scores, key=lambda x: (-x[0], x[1]))
+
+
+def full_text(client):
+    """A BM25 function: texts in, term counts written to a sparse field, searched by raw text
+    with BM25 scores (Milvus 2.5's formula and per-shard statistics)."""
+    from pymilvus import Function, FunctionType
+    fresh(client, "ft")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=512, enable_analyzer=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    index = client.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                    params={"bm25_k1": 1.4, "bm25_b": 0.7})
+    client.create_collection("ft", schema=schema, index_params=index, num_shards=1)
+    docs = ["information retrieval is a field of study",
+            "information retrieval focuses on finding relevant information in large datasets",
+            "data mining and information retrieval overlap in research",
+            "the cat sat on the mat", "dogs and cats are pets", "a field guide to cats and dogs"]
+    client.insert("ft", [{"id": i, "text": t} for i, t in enumerate(docs[:4])])
+    client.flush("ft")
+    client.insert("ft", [{"id": i + 4, "text": t} for i, t in enumerate(docs[4:])])
+    for query in ["information retrieval research", "cats and dogs in the field"]:
+        got = client.search("ft", data=[query], anns_field="sparse", limit=4, output_fields=["text"],
+                            consistency_level="Strong")[0]
+        want = bm25_reference(docs, query, k1=1.4, b=0.7)[:4]
+        check([h["id"] for h in got] == [i for _, i in want]
+              and all(abs(h["distance"] - s) < 1e-3 * max(s, 1) for h, (s, _) in zip(got, want))
+              and all(h["entity"]["text"] == docs[h["id"]] for h in got),
+              f"BM25 {query!r}: {[(h['id'], h['distance']) for h in got]} vs {want}")
+    fields = client.describe_collection("ft")["functions"]
+    check(len(fields) == 1 and fields[0]["input_field_names"] == ["text"], f"functions {fields}")
+    expect_error("output of a function field", lambda: client.query("ft", filter="id >= 0", output_fields=["sparse"]),
+                 "not allowed to retrieve raw data of field sparse")
+    row = client.query("ft", filter="id == 0", output_fields=["*"], consistency_level="Strong")
+    check(row and set(row[0]) == {"id", "text"}, f"* leaves the function output out: {row}")
+    expect_error("vectors for BM25", lambda: client.search("ft", data=[{1: 0.5}], anns_field="sparse", limit=2),
+                 "please provide varchar for BM25 Function based search")
+    client.drop_collection("ft")
+    # (pymilvus itself refuses other input types.)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=64)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    expect_error("BM25 input without an analyzer", lambda: client.create_collection("ft", schema=schema),
+                 "65535", "BM25 function input field must set enable_analyzer to true")
+    check(not client.has_collection("ft"), "a refused BM25 collection was created")
 
 
 def collections(uri, n):

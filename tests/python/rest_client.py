@@ -291,6 +291,38 @@ def endpoints(base):
     hits = r.ok("entities/search", {**bits, "annsField": "h", "data": [[0.5, 0.25]], "limit": 1})["data"]
     check(hits[0]["id"] == 2 and hits[0]["distance"] == 0.0, f"float16 hits {hits}")
     r.ok("collections/drop", bits)
+    # Sparse vectors as index -> value objects; a BM25 function declared in the schema and
+    # searched by text.
+    ft = {"collectionName": "rft"}
+    r.call("collections/drop", ft)
+    r.ok("collections/create", {**ft, "schema": {
+        "fields": [{"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+                   {"fieldName": "text", "dataType": "VarChar",
+                    "elementTypeParams": {"max_length": 200, "enable_analyzer": True}},
+                   {"fieldName": "sparse", "dataType": "SparseFloatVector"},
+                   {"fieldName": "sv", "dataType": "SparseFloatVector"}],
+        "functions": [{"name": "bm25", "type": "BM25", "inputFieldNames": ["text"],
+                       "outputFieldNames": ["sparse"], "params": {}}]},
+        "indexParams": [{"fieldName": "sparse", "indexName": "sparse", "metricType": "BM25",
+                         "indexType": "SPARSE_INVERTED_INDEX"},
+                        {"fieldName": "sv", "indexName": "sv", "metricType": "IP",
+                         "indexType": "SPARSE_WAND"}]})
+    d = r.ok("collections/describe", ft)["data"]
+    check([(f["name"], f["type"], f["inputFieldNames"], f["outputFieldNames"]) for f in d["functions"]]
+          == [("bm25", "BM25", ["text"], ["sparse"])], f"functions {d['functions']}")
+    r.ok("entities/insert", {**ft, "data": [{"id": 1, "text": "hello world of vectors", "sv": {"1": 0.5, "7": 0.25}},
+                                            {"id": 2, "text": "another world", "sv": {"3": 1.0}}]})
+    r.error("entities/insert", {**ft, "data": [{"id": 3, "text": "x", "sv": {"5": 1.0, "x": 2}}]}, 1804,
+            "sparse vector index \"x\" is not an integer")
+    hits = r.ok("entities/search", {**ft, "annsField": "sparse", "data": ["hello world"], "limit": 3,
+                                    "outputFields": ["text"]})["data"]
+    check([h["id"] for h in hits] == [1, 2] and hits[0]["distance"] > hits[1]["distance"] > 0
+          and hits[0]["text"] == "hello world of vectors", f"BM25 hits {hits}")
+    hits = r.ok("entities/search", {**ft, "annsField": "sv", "data": [{"1": 1.0, "3": 0.1}], "limit": 3,
+                                    "outputFields": ["sv"]})["data"]
+    check([(h["id"], round(h["distance"], 4), h["sv"]) for h in hits]
+          == [(1, 0.5, {"1": 0.5, "7": 0.25}), (2, 0.1, {"3": 1.0})], f"sparse hits {hits}")
+    r.ok("collections/drop", ft)
     # The gRPC side of the same port still answers (HTTP/2); an unknown REST path is 404.
     try:
         r.raw("collections/nothing", {})

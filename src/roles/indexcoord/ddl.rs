@@ -76,16 +76,15 @@ impl IndexCoord {
                     }
                 }
             }
-            DataType::SparseFloatVector => {
-                return error(
-                    code::PARAMETER_INVALID,
-                    format!(
-                        "create index on field {} is not supported: {} fields cannot be indexed or searched by this build yet",
-                        req.field_name,
-                        data_type.as_str_name()
-                    ),
-                )
-            }
+            DataType::SparseFloatVector => match params::parse(&flat, data_type) {
+                Ok(_) => None,
+                Err(e) => {
+                    return error(
+                        code::PARAMETER_INVALID,
+                        format!("{e}: invalid parameter[expected=valid index params][actual=invalid index params]"),
+                    )
+                }
+            },
             _ => {
                 let field = params::ScalarField {
                     data_type,

@@ -9,10 +9,12 @@ use prost::Message;
 
 use super::Shared;
 use crate::index::params;
+use crate::index::sparse::SparseRows;
 use crate::index::VectorIndex;
 use crate::meta::index::index_file;
 use crate::proto::common::IndexState;
 use crate::proto::indexcoord::BuildRecord;
+use crate::proto::schema::DataType;
 use crate::roles::worker::Owner;
 use crate::schema::vectors::Encoding;
 use crate::storage::segment::{self, StoredVectors};
@@ -104,11 +106,21 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         .cloned()
         .ok_or_else(|| format!("index {} is not defined (dropped?)", r.index_id))?;
     let spec = params::parse(&params::flatten(&def.params)?, def.vector_type())?;
+    let threads = match shared.ctx.config.segment.build_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let sparse = def.vector_type() == DataType::SparseFloatVector;
     let dim = def.dim as usize;
     // Vectors of every dense type are built over as words (schema::vectors).
     let enc = Encoding::of(def.vector_type()).unwrap_or(Encoding::Float);
     let words = enc.words(dim);
-    let mut vectors: Vec<f32> = Vec::with_capacity(r.num_rows as usize * words);
+    let mut vectors: Vec<f32> = Vec::with_capacity(if sparse {
+        0
+    } else {
+        r.num_rows as usize * words
+    });
+    let mut rows: Vec<Vec<u8>> = Vec::new();
     for f in &r.insert_files {
         let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
         let column = def.field_name.clone();
@@ -119,26 +131,35 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         match v {
             StoredVectors::Floats(v) => vectors.extend_from_slice(&v),
             StoredVectors::Bytes(b) => vectors.extend(enc.decode(&b, dim)),
+            StoredVectors::Rows(r) => rows.extend(r),
         }
     }
-    if words == 0 || vectors.len() != r.num_rows as usize * words {
-        return Err(format!(
-            "the segment's files hold {} words, expected {} rows of dim {dim} ({words} words)",
-            vectors.len(),
-            r.num_rows
-        ));
-    }
-    let threads = match shared.ctx.config.segment.build_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
+    let built = if sparse {
+        if rows.len() != r.num_rows as usize {
+            return Err(format!(
+                "the segment's files hold {} sparse rows, expected {}",
+                rows.len(),
+                r.num_rows
+            ));
+        }
+        tokio::task::spawn_blocking(move || {
+            VectorIndex::build_sparse(spec, &SparseRows::from_contents(&rows))
+        })
+        .await
+    } else {
+        if words == 0 || vectors.len() != r.num_rows as usize * words {
+            return Err(format!(
+                "the segment's files hold {} words, expected {} rows of dim {dim} ({words} words)",
+                vectors.len(),
+                r.num_rows
+            ));
+        }
+        tokio::task::spawn_blocking(move || VectorIndex::build(spec, words, vectors, threads)).await
     };
-    let bytes = tokio::task::spawn_blocking(move || {
-        VectorIndex::build(spec, words, vectors, threads)
-            .and_then(|idx| idx.to_bytes())
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| format!("the build task failed: {e}"))??;
+    let bytes = built
+        .map_err(|e| format!("the build task failed: {e}"))?
+        .and_then(|idx| idx.to_bytes())
+        .map_err(|e| e.to_string())?;
     let path = index_file(r.build_id);
     let size = bytes.len();
     shared

@@ -298,6 +298,7 @@ fn normalized(metric: Metric, s: f32) -> f32 {
     match metric {
         Metric::Cosine => (1.0 + s) * 0.5,
         Metric::Ip => 0.5 + atan(s) / std::f32::consts::PI,
+        Metric::Bm25 => 2.0 * atan(s) / std::f32::consts::PI,
         // L2 and the binary metrics (Milvus's default case).
         Metric::L2
         | Metric::Hamming

@@ -84,10 +84,29 @@ impl Proxy {
                         value: "AUTOINDEX".into(),
                     });
                 }
-                if auto && !flat.contains_key("metric_type") {
-                    // AUTOINDEX's metric by the field's type, shown as Milvus shows it.
+                let bm25 = crate::schema::bm25_source(&schema, field.field_id).is_some();
+                let given = flat.get("metric_type").map(|m| m.to_ascii_uppercase());
+                match (bm25, given.as_deref()) {
+                    (true, Some(m)) if m != "BM25" => {
+                        return Err(error(
+                            code::UNEXPECTED,
+                            format!("index metric type of BM25 function output field must be BM25, got {m}"),
+                        ))
+                    }
+                    (false, Some("BM25")) => {
+                        return Err(error(
+                            code::PARAMETER_INVALID,
+                            "only BM25 Function output field support BM25 metric type: invalid parameter[expected=valid index params][actual=invalid index params]",
+                        ))
+                    }
+                    _ => {}
+                }
+                if (auto || bm25) && given.is_none() {
+                    // AUTOINDEX's metric by the field's type, shown as Milvus shows it
+                    // (a BM25 function's output: BM25, whatever the index type).
                     let metric = match field.data_type() {
                         DataType::BinaryVector => "HAMMING",
+                        DataType::SparseFloatVector if bm25 => "BM25",
                         DataType::SparseFloatVector => "IP",
                         _ => "COSINE",
                     };

@@ -558,12 +558,19 @@ pub fn output_fields(
     for name in asked {
         let name = name.trim();
         if name == "*" {
-            for f in &schema.fields {
+            // A function's output is no raw data: `*` leaves it out (Milvus 2.5).
+            for f in schema.fields.iter().filter(|f| !f.is_function_output) {
                 add(&mut out, f, !f.is_dynamic);
             }
             continue;
         }
         if let Some(f) = schema.fields.iter().find(|f| f.name == name) {
+            if f.is_function_output {
+                return Err(error(
+                    code::PARAMETER_INVALID,
+                    format!("not allowed to retrieve raw data of field {name}"),
+                ));
+            }
             add(&mut out, f, !f.is_dynamic);
             continue;
         }

@@ -9,7 +9,7 @@ use prost::Message;
 
 use super::read::{append_row, invalid, output_columns, output_fields, Loaded};
 use super::Proxy;
-use crate::index::params::{self, Metric, Range, SearchParams};
+use crate::index::params::{self, Kind, Metric, Range, SearchParams};
 use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
@@ -220,6 +220,68 @@ fn placeholder_type(t: DataType) -> PlaceholderType {
     }
 }
 
+/// A placeholder type as Milvus's Go code names it (`schemapb.DataType` names).
+fn placeholder_name(t: i32) -> &'static str {
+    match PlaceholderType::try_from(t) {
+        Ok(PlaceholderType::BinaryVector) => "BinaryVector",
+        Ok(PlaceholderType::FloatVector) => "FloatVector",
+        Ok(PlaceholderType::Float16Vector) => "Float16Vector",
+        Ok(PlaceholderType::BFloat16Vector) => "BFloat16Vector",
+        Ok(PlaceholderType::SparseFloatVector) => "SparseFloatVector",
+        Ok(PlaceholderType::VarChar) => "VarChar",
+        Ok(PlaceholderType::Int64) => "Int64",
+        _ => "None",
+    }
+}
+
+/// Dense query vectors sent to querynodes as words (schema::vectors), checked against
+/// the field's dim.
+fn dense_queries(
+    field: &FieldSchema,
+    enc: Encoding,
+    dim: usize,
+    values: &[Vec<u8>],
+) -> Result<Vec<u8>, Status> {
+    let width = enc.bytes(dim);
+    let mut vectors = Vec::with_capacity(values.len() * enc.words(dim) * 4);
+    for v in values {
+        if v.len() != width && enc == Encoding::Float {
+            return Err(invalid(format!(
+                "the dim ({}) of search data is not equal to the dim ({dim}) of vector field {}",
+                v.len() / 4,
+                field.name
+            )));
+        }
+        if v.len() != width {
+            return Err(invalid(format!(
+                "vector dimension mismatch, expected vector size(byte) {width}, actual {}.",
+                v.len()
+            )));
+        }
+        for w in enc.decode(v, dim) {
+            vectors.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    Ok(vectors)
+}
+
+/// The texts of a BM25 search as term-count rows (the querynodes weight them by their
+/// shard's IDF), cut by the BM25 function's input field's analyzer.
+fn bm25_queries(text_field: &FieldSchema, values: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Status> {
+    let mut analyzer = crate::analyzer::cached(crate::schema::analyzer_params(text_field))
+        .map_err(|e| invalid(format!("failed to create tokenizer: {e}")))?;
+    values
+        .iter()
+        .map(|v| {
+            let text = std::str::from_utf8(v)
+                .map_err(|e| invalid(format!("string data must be utf8 format: {e}")))?;
+            Ok(crate::index::sparse::encode_pairs(
+                &crate::analyzer::term_counts(&mut analyzer, text),
+            ))
+        })
+        .collect()
+}
+
 /// A placeholder type as Milvus's query engine names it in messages.
 fn engine_name(t: i32) -> &'static str {
     match PlaceholderType::try_from(t) {
@@ -321,7 +383,7 @@ impl Proxy {
         let vector_fields: Vec<&FieldSchema> = schema
             .fields
             .iter()
-            .filter(|f| Encoding::of(f.data_type()).is_some())
+            .filter(|f| crate::schema::is_vector(f.data_type()))
             .collect();
         let field = if k.anns_field.is_empty() {
             match vector_fields.as_slice() {
@@ -353,9 +415,21 @@ impl Proxy {
             .placeholders
             .first()
             .ok_or_else(|| invalid("no search data (placeholder group is empty)"))?;
-        let enc = Encoding::of(field.data_type()).expect("a dense vector field");
-        let wanted = placeholder_type(field.data_type());
+        let bm25 = crate::schema::bm25_source(&schema, field.field_id);
+        let sparse = field.data_type() == DataType::SparseFloatVector;
+        let wanted = match (sparse, bm25) {
+            (true, Some(_)) => PlaceholderType::VarChar,
+            (true, None) => PlaceholderType::SparseFloatVector,
+            (false, _) => placeholder_type(field.data_type()),
+        };
         if ph.r#type != wanted as i32 {
+            if bm25.is_some() {
+                // Milvus's delegator.
+                return Err(invalid(format!(
+                    "please provide varchar for BM25 Function based search, got {}",
+                    placeholder_name(ph.r#type)
+                )));
+            }
             // Milvus's query plan check (segcore's Plan.cpp).
             return Err(invalid(format!(
                 "vector type must be the same, field {} - type {}, search info type {}",
@@ -368,27 +442,17 @@ impl Proxy {
         if nq == 0 {
             return Err(invalid("nq (number of search vectors) must be at least 1"));
         }
-        // Sent to querynodes as words (schema::vectors).
-        let width = enc.bytes(dim);
-        let mut vectors = Vec::with_capacity(ph.values.len() * enc.words(dim) * 4);
-        for v in &ph.values {
-            if v.len() != width && enc == Encoding::Float {
-                return Err(invalid(format!(
-                    "the dim ({}) of search data is not equal to the dim ({dim}) of vector field {}",
-                    v.len() / 4,
-                    field.name
-                )));
+        let enc = Encoding::of(field.data_type());
+        let (vectors, sparse_vectors) = match (enc, bm25) {
+            (Some(enc), _) => (dense_queries(field, enc, dim, &ph.values)?, Vec::new()),
+            (None, None) => {
+                for v in &ph.values {
+                    crate::index::sparse::validate_row(v).map_err(invalid)?;
+                }
+                (Vec::new(), ph.values.clone())
             }
-            if v.len() != width {
-                return Err(invalid(format!(
-                    "vector dimension mismatch, expected vector size(byte) {width}, actual {}.",
-                    v.len()
-                )));
-            }
-            for w in enc.decode(v, dim) {
-                vectors.extend_from_slice(&w.to_le_bytes());
-            }
-        }
+            (None, Some(text_field)) => (Vec::new(), bm25_queries(text_field, &ph.values)?),
+        };
         let def = self
             .index_params(loaded.record.id, field.field_id)
             .ok_or_else(|| {
@@ -438,7 +502,7 @@ impl Proxy {
                 if k.iterator {
                     return Err(invalid("Not allowed to do groupBy when doing iteration"));
                 }
-                if enc == Encoding::Binary {
+                if enc == Some(Encoding::Binary) {
                     return Err(invalid(
                         "not support search_group_by operation based on binary vector column",
                     ));
@@ -502,7 +566,7 @@ impl Proxy {
             field_id: field.field_id,
             vectors,
             nq,
-            dim: enc.words(dim) as i64,
+            dim: enc.map_or(0, |e| e.words(dim)) as i64,
             topk: want as i64,
             metric_type: metric.name().to_string(),
             ef: sp.ef.unwrap_or(0) as i64,
@@ -516,6 +580,17 @@ impl Proxy {
             after: range.and_then(|r| r.after).unwrap_or(0.0),
             group_by_field_id: grouping.unwrap_or(0),
             group_size: k.group_size,
+            sparse_vectors,
+            drop_ratio_search: sp.drop_ratio_search.map_or(0.0, |r| r.0),
+            bm25: metric == Metric::Bm25,
+            bm25_k1: match spec.kind {
+                Kind::Sparse { k1, .. } => k1.0,
+                _ => 0.0,
+            },
+            bm25_b: match spec.kind {
+                Kind::Sparse { b, .. } => b.0,
+                _ => 0.0,
+            },
         };
         let parts = self
             .each_shard(

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::analyzer::TextIndex;
 use crate::expr::{Bounds, Columns, Value};
+use crate::index::sparse::SparseRows;
 use crate::proto::schema::{
     field_data, i_ds, scalar_field, vector_field, CollectionSchema, DataType, FieldData, IDs,
 };
@@ -217,6 +218,58 @@ fn text_indexes(schema: &CollectionSchema, fields: &[FieldData]) -> HashMap<i64,
     out
 }
 
+/// A sparse vector column parsed for search, with its BM25 term statistics made on the
+/// first BM25 search.
+#[derive(Debug)]
+pub struct SparseColumn {
+    /// The rows.
+    pub rows: SparseRows,
+    stats: OnceLock<TermStats>,
+}
+
+/// The rows holding each dimension (term) and the total of the rows' lengths.
+#[derive(Debug, Default)]
+pub struct TermStats {
+    /// Rows holding each term.
+    pub df: HashMap<u32, u32>,
+    /// The sum of the rows' lengths.
+    pub total_len: f64,
+}
+
+impl SparseColumn {
+    /// The column's term statistics.
+    pub fn stats(&self) -> &TermStats {
+        self.stats.get_or_init(|| {
+            let mut t = TermStats::default();
+            for r in 0..self.rows.len() {
+                let (dims, values) = self.rows.row(r);
+                for d in dims {
+                    *t.df.entry(*d).or_default() += 1;
+                }
+                t.total_len += values.iter().map(|x| f64::from(*x)).sum::<f64>();
+            }
+            t
+        })
+    }
+}
+
+/// The sparse vector columns among `fields`, parsed.
+fn sparse_columns(fields: &[FieldData]) -> HashMap<i64, SparseColumn> {
+    let mut out = HashMap::new();
+    for f in fields {
+        if let Some(field_data::Field::Vectors(v)) = &f.field {
+            if let Some(vector_field::Data::SparseFloatVector(s)) = &v.data {
+                let col = SparseColumn {
+                    rows: SparseRows::from_contents(&s.contents),
+                    stats: OnceLock::new(),
+                };
+                out.insert(f.field_id, col);
+            }
+        }
+    }
+    out
+}
+
 /// Rows held in memory: every schema field as one full-length column.
 pub struct Chunk {
     /// The segment ID (sealed) or the log sequence of the insert (growing).
@@ -244,6 +297,8 @@ pub struct Chunk {
     /// The text index of every VARCHAR field with `enable_match`, made with the chunk
     /// (Milvus makes its text index at load and insert too).
     text: HashMap<i64, TextIndex>,
+    /// Every sparse vector column, parsed for search.
+    sparse: HashMap<i64, SparseColumn>,
     /// The rows the shard's deletes hide, for the [`Deletes::version`] it was computed
     /// at (recomputed when the deletes change, shared by every search until then).
     hidden: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
@@ -313,6 +368,7 @@ impl Chunk {
             }
         }
         let text = text_indexes(schema, &batch.fields);
+        let sparse = sparse_columns(&batch.fields);
         Chunk {
             id,
             partition,
@@ -326,6 +382,7 @@ impl Chunk {
             by_id,
             json,
             text,
+            sparse,
             hidden: Mutex::new(None),
             pk_order: OnceLock::new(),
         }
@@ -411,6 +468,11 @@ impl Chunk {
             self.timestamps[row],
             self.row_ids.get(row).copied().unwrap_or(0),
         )
+    }
+
+    /// The sparse vectors of `field_id`.
+    pub fn sparse(&self, field_id: i64) -> Option<&SparseColumn> {
+        self.sparse.get(&field_id)
     }
 
     /// The vectors of `field_id` as words, and the words a vector takes.

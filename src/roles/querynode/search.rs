@@ -6,11 +6,12 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use super::chunk::{Chunk, Deletes, Pk};
+use super::chunk::{Chunk, Deletes, Pk, SparseColumn};
 use super::shard::ShardData;
 use crate::expr::Filter;
 use crate::index::flat;
 use crate::index::params::{Metric, Range, SearchParams};
+use crate::index::sparse::{prune_query, search_rows, Scoring, SparseVec};
 use crate::proto::schema::{
     field_data, i_ds, vector_field, FieldData, FloatArray, IDs, LongArray, StringArray, VectorField,
 };
@@ -42,6 +43,59 @@ pub struct SearchInput<'a> {
     pub range: Option<Range>,
     /// A grouping search's field and group size.
     pub group: Option<Grouping>,
+    /// Sparse queries (then `vectors` is empty).
+    pub sparse: Option<&'a SparseQueries>,
+}
+
+/// The queries of a sparse vector search.
+#[derive(Debug, Clone, Default)]
+pub struct SparseQueries {
+    /// One per query: (dimension, value), dimensions increasing. For BM25 the values
+    /// are the terms' counts in the query text.
+    pub queries: Vec<SparseVec>,
+    /// BM25's `(k1, b)`; None for IP.
+    pub bm25: Option<(f32, f32)>,
+}
+
+/// The queries as scored on this shard, and how: for BM25 each term's count times its
+/// IDF over the shard's rows, `ln(1 + (N - df + 0.5) / (df + 0.5))`, and the rows'
+/// average length (Milvus's per-shard statistics: every row of the shard, sealed and
+/// growing, in every partition).
+fn weighted(d: &ShardData, field_id: i64, sq: &SparseQueries) -> (Vec<SparseVec>, Scoring) {
+    let Some((k1, b)) = sq.bm25 else {
+        return (sq.queries.clone(), Scoring::Ip);
+    };
+    let cols: Vec<&SparseColumn> = sources(d, &[])
+        .into_iter()
+        .filter_map(|at| chunk(d, at).sparse(field_id))
+        .collect();
+    let n: f64 = cols.iter().map(|c| c.rows.len() as f64).sum();
+    let total: f64 = cols.iter().map(|c| c.stats().total_len).sum();
+    let avgdl = if n > 0.0 { (total / n) as f32 } else { 1.0 };
+    let queries = sq
+        .queries
+        .iter()
+        .map(|q| {
+            let values = q
+                .dims
+                .iter()
+                .zip(&q.values)
+                .map(|(t, tf)| {
+                    let df: f64 = cols
+                        .iter()
+                        .map(|c| f64::from(c.stats().df.get(t).copied().unwrap_or(0)))
+                        .sum();
+                    let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                    tf * idf as f32
+                })
+                .collect();
+            SparseVec {
+                dims: q.dims.clone(),
+                values,
+            }
+        })
+        .collect();
+    (queries, Scoring::Bm25 { k1, b, avgdl })
 }
 
 /// Hits of a shard search or rows of a query.
@@ -208,6 +262,9 @@ fn candidates(
     input: &SearchInput<'_>,
     k: usize,
 ) -> Result<(Vec<Vec<Hit>>, usize, bool), String> {
+    if let Some(sq) = input.sparse {
+        return sparse_candidates(d, input, sq, k);
+    }
     let nq = input.vectors.len() / input.dim.max(1);
     let mut per_query: Vec<Vec<Hit>> = (0..nq).map(|_| Vec::new()).collect();
     let mut queries: Vec<Vec<f32>> = input
@@ -268,6 +325,70 @@ fn candidates(
                         q,
                         k,
                         accept_fn.as_ref().map(|f| f as &flat::Accept<'_>),
+                        input.range.as_ref(),
+                    )
+                }
+            };
+            truncated |= found.len() >= k;
+            per_query[qi].extend(found.into_iter().map(|(row, score)| Hit {
+                score,
+                at,
+                row: row as usize,
+            }));
+        }
+    }
+    Ok((per_query, scanned, truncated))
+}
+
+/// [`candidates`] of a sparse search: sealed segments through their index, other rows
+/// scored exactly.
+fn sparse_candidates(
+    d: &ShardData,
+    input: &SearchInput<'_>,
+    sq: &SparseQueries,
+    k: usize,
+) -> Result<(Vec<Vec<Hit>>, usize, bool), String> {
+    let (queries, scoring) = weighted(d, input.field_id, sq);
+    let drop = input.params.drop_ratio_search.map_or(0.0, |r| r.0);
+    let pruned: Vec<Vec<(u32, f32)>> = queries.iter().map(|q| prune_query(q, drop)).collect();
+    let mut per_query: Vec<Vec<Hit>> = (0..queries.len()).map(|_| Vec::new()).collect();
+    let (mut scanned, mut truncated) = (0, false);
+    for at in sources(d, input.partitions) {
+        let c = chunk(d, at);
+        let m = mask(c, &d.deletes, input.filter, input.expire_before);
+        scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
+        if m.as_ref().is_some_and(|(_, n)| *n == 0) {
+            continue;
+        }
+        let accept_fn = m.as_ref().map(|(bits, _)| move |r: u32| bits[r as usize]);
+        let accept = accept_fn.as_ref().map(|f| f as &flat::Accept<'_>);
+        let index = match at {
+            At::Sealed(id) => d.sealed[&id].indexes.get(&input.field_id),
+            At::Growing(_) => None,
+        };
+        for (qi, q) in queries.iter().enumerate() {
+            let found = match index {
+                Some(ix) => {
+                    if ix.spec().metric != input.metric {
+                        return Err(format!(
+                            "metric type not match: invalid parameter[expected={}][actual={}]",
+                            ix.spec().metric.name(),
+                            input.metric.name()
+                        ));
+                    }
+                    ix.search_sparse(q, scoring, k, &input.params, accept, input.range.as_ref())
+                        .map_err(|e| e.to_string())?
+                }
+                None => {
+                    let Some(col) = c.sparse(input.field_id) else {
+                        continue;
+                    };
+                    search_rows(
+                        &col.rows,
+                        &pruned[qi],
+                        scoring,
+                        k,
+                        accept,
                         input.range.as_ref(),
                     )
                 }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use tonic::{Request, Response};
 
-use super::search::{self, Grouping, QueryInput, SearchInput};
+use super::search::{self, Grouping, QueryInput, SearchInput, SparseQueries};
 use super::{QueryNode, Shard, ShardKey, Shared};
 use crate::expr::Filter;
-use crate::index::params::{Metric, Range, SearchParams};
+use crate::index::params::{Metric, Range, Ratio, SearchParams};
+use crate::index::sparse;
 use crate::proto::common::Status;
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
@@ -115,6 +116,19 @@ async fn do_search(
         ef: (req.ef > 0).then_some(req.ef as usize),
         nprobe: (req.nprobe > 0).then_some(req.nprobe as usize),
         reorder_k: (req.reorder_k > 0).then_some(req.reorder_k as usize),
+        drop_ratio_search: Some(Ratio(req.drop_ratio_search)),
+    };
+    let sparse = if req.sparse_vectors.is_empty() {
+        None
+    } else {
+        let mut queries = Vec::with_capacity(req.sparse_vectors.len());
+        for v in &req.sparse_vectors {
+            queries.push(sparse::validate_row(v).map_err(|e| error(code::PARAMETER_INVALID, e))?);
+        }
+        Some(SparseQueries {
+            queries,
+            bm25: req.bm25.then_some((req.bm25_k1, req.bm25_b)),
+        })
     };
     let mut range = if req.has_radius {
         let rf = req.has_range_filter.then_some(f64::from(req.range_filter));
@@ -152,6 +166,7 @@ async fn do_search(
                     field_id: req.group_by_field_id,
                     size: req.group_size.max(1) as usize,
                 }),
+                sparse: sparse.as_ref(),
             },
         );
         found.map(|mut f| {

@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::proto::common::{KeyValuePair, Status};
-use crate::proto::schema::{CollectionSchema, DataType, FieldSchema};
+use crate::proto::schema::{CollectionSchema, DataType, FieldSchema, FunctionType};
 use crate::schema::is_vector;
 use crate::status::{code, error};
 
@@ -72,9 +72,10 @@ fn supported(f: &FieldSchema, t: DataType) -> Result<(), Status> {
         | DataType::FloatVector
         | DataType::BinaryVector
         | DataType::Float16Vector
-        | DataType::BFloat16Vector => Ok(()),
+        | DataType::BFloat16Vector
+        | DataType::SparseFloatVector => Ok(()),
         other => Err(invalid(format!(
-            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array, FloatVector, BinaryVector, Float16Vector and BFloat16Vector",
+            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array, FloatVector, BinaryVector, Float16Vector, BFloat16Vector and SparseFloatVector",
             f.name,
             other.as_str_name()
         ))),
@@ -185,6 +186,12 @@ pub fn schema(
                 dimension(f, false)?
             }
             DataType::BinaryVector => dimension(f, true)?,
+            DataType::SparseFloatVector if param(&f.type_params, "dim").is_some() => {
+                return Err(invalid(format!(
+                    "dim should not be specified for sparse vector field {}({})",
+                    f.name, f.field_id
+                )));
+            }
             DataType::VarChar => {
                 int_param(f, "max_length", 1, MAX_VARCHAR_LEN)?;
                 text_match(f)?;
@@ -242,13 +249,7 @@ pub fn schema(
             )));
         }
     }
-    if let Some(func) = s.functions.first() {
-        return Err(invalid(format!(
-            "function {:?}: schema functions (BM25 full-text search) are not supported by this \
-             build yet; create the collection without functions",
-            func.name
-        )));
-    }
+    functions(&mut s)?;
     if primary != 1 {
         return Err(invalid(format!(
             "a schema needs exactly one primary key field, this one has {primary}"
@@ -262,6 +263,16 @@ pub fn schema(
         f.field_id = FIRST_FIELD_ID + i as i64;
         f.state = 0;
     }
+    let ids: std::collections::HashMap<String, i64> = s
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), f.field_id))
+        .collect();
+    for (i, func) in s.functions.iter_mut().enumerate() {
+        func.id = FIRST_FIELD_ID + i as i64;
+        func.input_field_ids = func.input_field_names.iter().map(|n| ids[n]).collect();
+        func.output_field_ids = func.output_field_names.iter().map(|n| ids[n]).collect();
+    }
     if s.enable_dynamic_field {
         s.fields.push(FieldSchema {
             field_id: FIRST_FIELD_ID + s.fields.len() as i64,
@@ -273,6 +284,124 @@ pub fn schema(
         });
     }
     Ok(s)
+}
+
+/// Milvus 2.5's rules for schema functions (proxy's validateFunction, its words, code
+/// 65535): BM25 only, a name used once, one VARCHAR input with `enable_analyzer`, one
+/// SPARSE_FLOAT_VECTOR output that is no key and not nullable, no parameters. Each
+/// output field is marked `is_function_output` (and only those).
+fn functions(s: &mut CollectionSchema) -> Result<(), Status> {
+    let plain = |m: String| error(code::UNEXPECTED, m);
+    s.fields
+        .iter_mut()
+        .for_each(|f| f.is_function_output = false);
+    let mut names = std::collections::HashSet::new();
+    let mut outputs = Vec::new();
+    for func in &s.functions {
+        if func.name.is_empty() {
+            return Err(plain("function name cannot be empty".into()));
+        }
+        if !names.insert(func.name.clone()) {
+            return Err(plain(format!("duplicate function name: {}", func.name)));
+        }
+        if func.r#type != FunctionType::Bm25 as i32 {
+            return Err(plain(format!(
+                "function {}: type {} is not supported: only BM25 functions are",
+                func.name,
+                FunctionType::try_from(func.r#type).map_or("unknown", |t| t.as_str_name())
+            )));
+        }
+        if func.input_field_names.is_empty() {
+            return Err(plain(format!(
+                "function input field names cannot be empty, function: {}",
+                func.name
+            )));
+        }
+        if func.output_field_names.is_empty() {
+            return Err(plain(format!(
+                "function output field names cannot be empty, function: {}",
+                func.name
+            )));
+        }
+        for i in &func.input_field_names {
+            if func.output_field_names.contains(i) {
+                return Err(plain(format!(
+                    "a single field cannot be both input and output in the same function, function: {}, field: {i}",
+                    func.name
+                )));
+            }
+        }
+        let find = |name: &str, what: &str| {
+            s.fields
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| plain(format!("function {what} field not found: {name}")))
+        };
+        if func.input_field_names.len() != 1 {
+            return Err(plain(format!(
+                "BM25 function only need 1 input field, but got {}",
+                func.input_field_names.len()
+            )));
+        }
+        let input = find(&func.input_field_names[0], "input")?;
+        if input.data_type != DataType::VarChar as i32 {
+            return Err(plain(format!(
+                "BM25 function input field must be a VARCHAR field, got {} field with type {}",
+                input.data_type,
+                DataType::try_from(input.data_type).map_or("unknown", |t| t.as_str_name())
+            )));
+        }
+        if !crate::schema::flag(input, "enable_analyzer") {
+            return Err(plain(
+                "BM25 function input field must set enable_analyzer to true".into(),
+            ));
+        }
+        crate::analyzer::cached(crate::schema::analyzer_params(input)).map_err(|e| {
+            invalid(format!(
+                "field {}: invalid analyzer_params: failed to create tokenizer: {e}",
+                input.name
+            ))
+        })?;
+        if func.output_field_names.len() != 1 {
+            return Err(plain(format!(
+                "BM25 function only need 1 output field, but got {}",
+                func.output_field_names.len()
+            )));
+        }
+        let output = find(&func.output_field_names[0], "output")?;
+        if output.data_type != DataType::SparseFloatVector as i32 {
+            return Err(plain(format!(
+                "BM25 function output field must be a SparseFloatVector field, but got {}",
+                DataType::try_from(output.data_type).map_or("unknown", |t| t.as_str_name())
+            )));
+        }
+        if output.is_primary_key {
+            return Err(plain(format!(
+                "function output field cannot be primary key: function {}, field {}",
+                func.name, output.name
+            )));
+        }
+        if output.is_partition_key || output.is_clustering_key {
+            return Err(plain(format!(
+                "function output field cannot be partition key or clustering key: function {}, field {}",
+                func.name, output.name
+            )));
+        }
+        if output.nullable {
+            return Err(plain(format!(
+                "function output field cannot be nullable: function {}, field {}",
+                func.name, output.name
+            )));
+        }
+        if !func.params.is_empty() {
+            return Err(plain("BM25 function accepts no params".into()));
+        }
+        outputs.push(output.name.clone());
+    }
+    for f in &mut s.fields {
+        f.is_function_output = outputs.contains(&f.name);
+    }
+    Ok(())
 }
 
 /// Milvus's rules for `enable_match` (TEXT_MATCH): the field needs `enable_analyzer`,
@@ -414,15 +543,21 @@ mod tests {
             .unwrap_err()
             .reason
             .contains("invalid dimension: 1. should be in range 2 ~ 32768"));
-        for t in [DataType::Geometry, DataType::SparseFloatVector] {
-            let mut other = good();
-            other.fields[1].data_type = t as i32;
-            let reason = check(&other).unwrap_err().reason;
-            assert!(
-                reason.contains(t.as_str_name()) && reason.contains("not supported"),
-                "{reason}"
-            );
-        }
+        let mut geometry = good();
+        geometry.fields[1].data_type = DataType::Geometry as i32;
+        let reason = check(&geometry).unwrap_err().reason;
+        assert!(
+            reason.contains("Geometry") && reason.contains("not supported"),
+            "{reason}"
+        );
+        let mut sparse = good();
+        sparse.fields[1].data_type = DataType::SparseFloatVector as i32;
+        assert!(check(&sparse)
+            .unwrap_err()
+            .reason
+            .contains("dim should not be specified for sparse vector field"));
+        sparse.fields[1].type_params.clear();
+        assert!(check(&sparse).is_ok());
         let mut unknown = good();
         unknown.fields[2].data_type = 999;
         assert!(check(&unknown)

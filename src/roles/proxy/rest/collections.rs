@@ -12,7 +12,9 @@ use super::{checked, endpoint, fail, missing, wrong_type, Answer, Call, Reply, R
 use crate::proto::common::{ConsistencyLevel, KeyValuePair, LoadState, Status};
 use crate::proto::milvus as pb;
 use crate::proto::milvus::milvus_service_server::MilvusService;
-use crate::proto::schema::{value_field, CollectionSchema, DataType, FieldSchema, ValueField};
+use crate::proto::schema::{
+    value_field, CollectionSchema, DataType, FieldSchema, FunctionSchema, FunctionType, ValueField,
+};
 use crate::roles::proxy::service::Service;
 use crate::status::code;
 
@@ -89,13 +91,14 @@ fn full_schema(
         Some(Value::Array(a)) => a,
         _ => return Err(missing("schema.fields")),
     };
-    if let Some(Value::Array(f)) = schema.get("functions") {
-        if !f.is_empty() {
-            return Err(invalid(
-                "functions (BM25 and others) are not supported by this build yet".into(),
-            ));
-        }
-    }
+    let functions = match schema.get("functions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(function_schema)
+            .collect::<Result<Vec<_>, Status>>()?,
+        Some(other) => return Err(wrong_type("schema.functions", "a list of objects", other)),
+    };
     for (i, f) in list.iter().enumerate() {
         let Value::Object(f) = f else {
             return Err(wrong_type("schema.fields", "a list of objects", f));
@@ -157,10 +160,68 @@ fn full_schema(
         description: c.opt_string("description")?,
         auto_id,
         fields,
+        functions,
         enable_dynamic_field: schema
             .get("enableDynamicField")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        ..Default::default()
+    })
+}
+
+/// One entry of `schema.functions` (Milvus's REST shape: `name`, `type` ("BM25"),
+/// `inputFieldNames`, `outputFieldNames`, `params`, `description`).
+fn function_schema(v: &Value) -> Result<FunctionSchema, Status> {
+    let Value::Object(f) = v else {
+        return Err(wrong_type("schema.functions", "a list of objects", v));
+    };
+    let s = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let names = |k: &str| -> Result<Vec<String>, Status> {
+        match f.get(k) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| wrong_type(k, "a list of field names", n))
+                })
+                .collect(),
+            Some(other) => Err(wrong_type(k, "a list of field names", other)),
+        }
+    };
+    let kind = s("type");
+    let r#type = match kind.to_ascii_uppercase().as_str() {
+        "BM25" => FunctionType::Bm25,
+        "TEXTEMBEDDING" => FunctionType::TextEmbedding,
+        _ => {
+            return Err(invalid(format!(
+                "function type {kind:?} is not valid: expected BM25"
+            )))
+        }
+    };
+    let params = match f.get("params") {
+        Some(Value::Object(p)) => p
+            .iter()
+            .map(|(k, v)| KeyValuePair {
+                key: k.clone(),
+                value: text(v),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(FunctionSchema {
+        name: s("name"),
+        description: s("description"),
+        r#type: r#type as i32,
+        input_field_names: names("inputFieldNames")?,
+        output_field_names: names("outputFieldNames")?,
+        params,
         ..Default::default()
     })
 }
@@ -425,7 +486,15 @@ async fn describe(s: Arc<Service>, c: Call) -> Answer {
         "description": schema.description,
         "autoId": auto_id,
         "fields": schema.fields.iter().map(field_json).collect::<Vec<_>>(),
-        "functions": [],
+        "functions": schema.functions.iter().map(|f| json!({
+            "name": f.name,
+            "id": f.id,
+            "description": f.description,
+            "type": FunctionType::try_from(f.r#type).map_or("Unknown", |t| t.as_str_name()),
+            "inputFieldNames": f.input_field_names,
+            "outputFieldNames": f.output_field_names,
+            "params": kv_list(&f.params),
+        })).collect::<Vec<_>>(),
         "aliases": aliases,
         "indexes": indexes,
         "load": load,

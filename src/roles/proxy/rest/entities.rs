@@ -478,6 +478,23 @@ fn placeholder(c: &Call, schema: &CollectionSchema, anns: &str) -> Result<(Vec<u
             };
             (placeholder, values)
         }
+        DataType::SparseFloatVector if field.is_function_output => {
+            // A BM25 function's output is searched by text.
+            let values = data
+                .iter()
+                .map(|q| q.as_str().map(|t| t.as_bytes().to_vec()))
+                .collect::<Option<Vec<Vec<u8>>>>()
+                .ok_or_else(|| format_err("a BM25 search's data are texts".to_string()))?;
+            (PlaceholderType::VarChar, values)
+        }
+        DataType::SparseFloatVector => {
+            let values = data
+                .iter()
+                .map(|q| crate::schema::rows::sparse_row(field, q))
+                .collect::<Result<Vec<Vec<u8>>, String>>()
+                .map_err(|e| fail(INCORRECT_PARAMETER_FORMAT, e))?;
+            (PlaceholderType::SparseFloatVector, values)
+        }
         other => {
             return Err(format_err(format!(
                 "searching a {} field over REST is not supported by this build yet",
