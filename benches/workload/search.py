@@ -10,7 +10,7 @@ measurement:
 
     python search.py URI [--rows N] [--dim D] [--queries Q] [--ef 16,64,128] [--clients 1,8]
                          [--runs R] [--metric L2] [--m M] [--efc E] [--seed S] [--reuse]
-                         [--no-features] [--only text_match]
+                         [--no-features] [--only text_match|sparse|bm25]
 
 Then, unless --no-features, one client at ef 64 over the first 200 queries measures the
 search features beside plain top-10 (a system without one prints "unsupported" for it):
@@ -30,6 +30,14 @@ search features beside plain top-10 (a system without one prints "unsupported" f
         standard analyzer), HNSW as given; searches top-10 at ef 64 filtered by
         TEXT_MATCH(text, 'word'): recall against the exact top-10 of the matching rows
         (alone, once per run: --only text_match)
+    {"what": "feature", "name": "sparse", ...}  ROWS sparse rows of 24 non-zeros each over
+        30,000 dimensions drawn Zipf-like (s 1.1, as learned sparse embeddings skew),
+        SPARSE_INVERTED_INDEX IP; 200 queries of 24 non-zeros, top-10: recall against the
+        exact inner products (--only sparse)
+    {"what": "feature", "name": "bm25", ...}  ROWS texts of 12 words drawn Zipf-like from
+        5,000 words, a BM25 function into a sparse field (SPARSE_INVERTED_INDEX, BM25, k1
+        1.2, b 0.75); 200 searches by a 3-word text, top-10: recall against a numpy BM25 over
+        the same rows (Milvus 2.5's formula; --only bm25)
 """
 import argparse
 import json
@@ -103,16 +111,17 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--reuse", action="store_true")
     p.add_argument("--no-features", action="store_true")
-    p.add_argument("--only", choices=["text_match"],
+    p.add_argument("--only", choices=["text_match", "sparse", "bm25"],
                    help="measure only this feature (no plain search runs)")
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
     base = rng.random((a.rows, a.dim), dtype=np.float32)
     queries = rng.random((a.queries, a.dim), dtype=np.float32)
     c = MilvusClient(uri=a.uri)
-    if a.only == "text_match":
+    if a.only:
+        only = {"text_match": text_feature, "sparse": sparse_feature, "bm25": bm25_feature}[a.only]
         for _ in range(a.runs):
-            text_feature(c, base, queries, a)
+            only(c, base, queries, a)
         return
     prepare(c, a, base)
     gt = truth(base, queries, 10)
@@ -161,6 +170,8 @@ def main():
         features(c, base, queries)
         typed_features(c, base, queries, a)
         text_feature(c, base, queries, a)
+        sparse_feature(c, base, queries, a)
+        bm25_feature(c, base, queries, a)
 
 
 def timed(fn, items):
@@ -343,6 +354,132 @@ def text_feature(c, base, queries, a):
     except Exception as e:  # noqa: BLE001 - a system without the feature
         print(json.dumps({"what": "feature", "name": "text_match", "unsupported": str(e)[:200]}),
               flush=True)
+
+
+def zipf_ids(rng, n, vocab, s=1.1):
+    """N draws from 0..VOCAB with probability proportional to 1 / (rank + 1) ** S."""
+    p = 1.0 / np.arange(1, vocab + 1) ** s
+    return rng.choice(vocab, size=n, p=p / p.sum())
+
+
+def postings(rows):
+    """Inverted lists of ROWS (dicts of dim -> value): dim -> (row ids, values)."""
+    lists = {}
+    for r, row in enumerate(rows):
+        for d, x in row.items():
+            lists.setdefault(d, ([], []))
+            lists[d][0].append(r)
+            lists[d][1].append(x)
+    return {d: (np.array(ids), np.array(xs, dtype=np.float64)) for d, (ids, xs) in lists.items()}
+
+
+def top10(scores):
+    nz = np.nonzero(scores)[0]
+    return set(nz[np.argsort(-scores[nz], kind="stable")[:10]].tolist()), scores
+
+
+def measure_sparse(c, name, schema, rows, index, search, exact, feature):
+    """Creates NAME, inserts ROWS, builds INDEX on "sv", loads; SEARCH(i) -> hit ids for 200
+    queries, recall against EXACT(i) -> (exact top-10 ids, all scores)."""
+    try:
+        if c.has_collection(name):
+            c.drop_collection(name)
+        c.create_collection(name, schema=schema, shards_num=1)
+        for start in range(0, len(rows), 5000):
+            c.insert(name, rows[start:start + 5000])
+        c.flush(name)
+        ip = MilvusClient.prepare_index_params()
+        ip.add_index(field_name="sv", **index)
+        c.create_index(name, ip)
+        wait_indexed(c, name, "sv", len(rows))
+        c.load_collection(name)
+        for i in range(10):
+            search(i)
+        got, stats = timed(search, range(200))
+        hits = total = 0
+        for i, ids in enumerate(got):
+            want, scores = exact(i)
+            cut = min((scores[w] for w in want), default=0)
+            total += len(want)
+            # Ties at the 10th score: any row scoring at least it counts.
+            hits += min(len(want), sum(1 for key in ids if scores[key] >= cut - 1e-6 * abs(cut)))
+        c.drop_collection(name)
+        print(json.dumps({"what": "feature", "name": feature, **stats,
+                          "recall": round(hits / max(total, 1), 4)}), flush=True)
+    except Exception as e:  # noqa: BLE001 - a system without the feature
+        print(json.dumps({"what": "feature", "name": feature, "unsupported": str(e)[:200]}),
+              flush=True)
+
+
+def sparse_feature(c, base, queries, a):
+    """SPARSE_FLOAT_VECTOR search by inner product (see the module's docstring)."""
+    n = len(base)
+    rng = np.random.default_rng(a.seed + 3)
+
+    def row():
+        dims = np.unique(zipf_ids(rng, 24, 30_000))
+        return {int(d): float(x) for d, x in zip(dims, rng.random(len(dims)) + 0.01)}
+    rows = [row() for _ in range(n)]
+    qs = [row() for _ in range(200)]
+    lists = postings(rows)
+
+    def exact(i):
+        scores = np.zeros(n)
+        for d, x in qs[i].items():
+            if d in lists:
+                ids, xs = lists[d]
+                scores[ids] += x * xs
+        return top10(scores)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+    name = "bench_sparse"
+    measure_sparse(
+        c, name, schema, [{"id": i, "sv": r} for i, r in enumerate(rows)],
+        {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "IP"},
+        lambda i: [h["id"] for h in c.search(name, data=[qs[i]], anns_field="sv", limit=10,
+                                             search_params={"metric_type": "IP"})[0]],
+        exact, "sparse")
+
+
+def bm25_feature(c, base, queries, a):
+    """Full-text search by BM25 (see the module's docstring)."""
+    n = len(base)
+    rng = np.random.default_rng(a.seed + 4)
+    words = zipf_ids(rng, n * 12, 5000).reshape(n, 12)
+    qwords = zipf_ids(rng, 600, 5000).reshape(200, 3)
+    rows = [{str(w): float(cnt) for w, cnt in zip(*np.unique(r, return_counts=True))} for r in words]
+    lists = postings(rows)
+    avgdl = 12.0
+    k1, b = 1.2, 0.75
+
+    def exact(i):
+        scores = np.zeros(n)
+        terms, counts = np.unique(qwords[i], return_counts=True)
+        for t, qtf in zip(terms, counts):
+            if str(t) not in lists:
+                continue
+            ids, tf = lists[str(t)]
+            idf = np.log(1 + (n - len(ids) + 0.5) / (len(ids) + 0.5))
+            scores[ids] += qtf * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * 12 / avgdl))
+        return top10(scores)
+    from pymilvus import Function, FunctionType
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=512, enable_analyzer=True)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sv"]))
+    name = "bench_bm25"
+    measure_sparse(
+        c, name, schema,
+        [{"id": i, "text": " ".join(f"w{x}" for x in r)} for i, r in enumerate(words)],
+        {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25",
+         "params": {"bm25_k1": k1, "bm25_b": b}},
+        lambda i: [h["id"] for h in c.search(name, data=[" ".join(f"w{x}" for x in qwords[i])],
+                                             anns_field="sv", limit=10,
+                                             search_params={"metric_type": "BM25"})[0]],
+        exact, "bm25")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ impl Metric {
 /// range when it is strictly better than `radius` and, with a `range_filter`, no
 /// better than it. For L2 that is `range_filter <= d < radius`; for IP and COSINE
 /// `radius < s <= range_filter`. A search iterator's page also has an exclusive inner
-/// bound, `after`: the last score of the page before (only strictly worse ones follow).
+/// bound, `after`: the last score of the page before (only strictly worse ones follow;
+/// with `after_inclusive`, that score too: the caller leaves out the rows it already
+/// gave at it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Range {
     /// The outer bound (exclusive).
@@ -112,6 +114,8 @@ pub struct Range {
     pub higher: bool,
     /// Only scores strictly worse than this (a search iterator's last bound).
     pub after: Option<f32>,
+    /// Scores equal to `after` are in range too.
+    pub after_inclusive: bool,
 }
 
 impl Range {
@@ -135,6 +139,7 @@ impl Range {
             range_filter: range_filter.map(|r| r as f32),
             higher,
             after: None,
+            after_inclusive: false,
         })
     }
 
@@ -150,6 +155,7 @@ impl Range {
             range_filter: None,
             higher,
             after: None,
+            after_inclusive: false,
         }
     }
 
@@ -157,6 +163,16 @@ impl Range {
     pub fn after(self, bound: f32) -> Range {
         Range {
             after: Some(bound),
+            after_inclusive: false,
+            ..self
+        }
+    }
+
+    /// These bounds, and only scores no better than `bound`.
+    pub fn at_or_after(self, bound: f32) -> Range {
+        Range {
+            after: Some(bound),
+            after_inclusive: true,
             ..self
         }
     }
@@ -166,11 +182,15 @@ impl Range {
         if self.higher {
             s > self.radius
                 && self.range_filter.is_none_or(|rf| s <= rf)
-                && self.after.is_none_or(|a| s < a)
+                && self
+                    .after
+                    .is_none_or(|a| s < a || (self.after_inclusive && s == a))
         } else {
             s < self.radius
                 && self.range_filter.is_none_or(|rf| s >= rf)
-                && self.after.is_none_or(|a| s > a)
+                && self
+                    .after
+                    .is_none_or(|a| s > a || (self.after_inclusive && s == a))
         }
     }
 
@@ -349,6 +369,12 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         .unwrap_or_else(|| "AUTOINDEX".to_string());
     let metric = params.get("metric_type");
     let fits = |m: Metric| -> Result<Metric, String> {
+        if m == Metric::Bm25 {
+            let kind = if binary { "binary" } else { "float" };
+            return Err(format!(
+                "{kind} vector index does not support metric type: BM25"
+            ));
+        }
         match (binary, m.is_binary()) {
             (true, false) => Err(format!(
                 "binary vector index does not support metric type: {}",
@@ -781,17 +807,22 @@ impl SearchParams {
                 })
             }
             Kind::Flat => Ok(SearchParams::default()),
-            Kind::Sparse { .. } => Ok(SearchParams {
-                drop_ratio_search: Some(float_in(
-                    params,
-                    "drop_ratio_search",
-                    0.0,
-                    0.0,
-                    1.0,
-                    true,
-                )?),
-                ..SearchParams::default()
-            }),
+            Kind::Sparse { .. } => {
+                // knowhere's DAAT_MAXSCORE knob: checked, and without effect on an exact
+                // search.
+                float_in(params, "dim_max_score_ratio", 1.05, 0.5, 1.3, false)?;
+                Ok(SearchParams {
+                    drop_ratio_search: Some(float_in(
+                        params,
+                        "drop_ratio_search",
+                        0.0,
+                        0.0,
+                        1.0,
+                        true,
+                    )?),
+                    ..SearchParams::default()
+                })
+            }
         }
     }
 }

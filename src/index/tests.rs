@@ -889,6 +889,26 @@ fn sparse_index_parameters_are_checked_as_milvus_checks_them() {
         10,
     );
     assert!(sp.unwrap_err().contains("drop_ratio_search"));
+    let sp = SearchParams::parse(
+        &[("dim_max_score_ratio".to_string(), "1.4".to_string())]
+            .into_iter()
+            .collect(),
+        &auto,
+        10,
+    );
+    assert!(sp
+        .unwrap_err()
+        .contains("param 'dim_max_score_ratio' (1.4) should be in range [0.500000, 1.300000]"));
+    // BM25 is a metric of sparse fields only.
+    let e = spec(&[
+        ("index_type", "HNSW"),
+        ("metric_type", "BM25"),
+        ("M", "8"),
+        ("efConstruction", "64"),
+    ]);
+    assert!(e
+        .unwrap_err()
+        .contains("float vector index does not support metric type: BM25"));
 }
 
 #[test]

@@ -545,6 +545,21 @@ def full_text(client):
     expect_error("vectors for BM25", lambda: client.search("ft", data=[{1: 0.5}], anns_field="sparse", limit=2),
                  "please provide varchar for BM25 Function based search")
     client.drop_collection("ft")
+    # A search iterator pages through hits that tie (identical texts score alike): each once.
+    client.create_collection("ft", schema=schema, index_params=index)
+    client.insert("ft", [{"id": i, "text": "apple pie" if i < 5 else ["apple", "banana"][i - 5]}
+                         for i in range(7)])
+    it = client.search_iterator("ft", data=["apple"], anns_field="sparse", batch_size=2, limit=20,
+                                search_params={"metric_type": "BM25"})
+    paged = []
+    for _ in range(10):
+        page = it.next()
+        if not page:
+            break
+        paged.extend(h["id"] for h in page)
+    it.close()
+    check(sorted(paged) == [0, 1, 2, 3, 4, 5] and paged[0] == 5, f"iterator over tied BM25 hits: {paged}")
+    client.drop_collection("ft")
     # (pymilvus itself refuses other input types.)
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)

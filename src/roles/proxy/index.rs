@@ -93,7 +93,7 @@ impl Proxy {
                             format!("index metric type of BM25 function output field must be BM25, got {m}"),
                         ))
                     }
-                    (false, Some("BM25")) => {
+                    (false, Some("BM25")) if field.data_type() == DataType::SparseFloatVector => {
                         return Err(error(
                             code::PARAMETER_INVALID,
                             "only BM25 Function output field support BM25 metric type: invalid parameter[expected=valid index params][actual=invalid index params]",

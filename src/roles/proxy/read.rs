@@ -51,6 +51,9 @@ pub struct ReadState {
     /// successive requests go to each replica in turn (a shared counter, advanced once
     /// per shard of a request, would send a 2-shard request's shards to fixed replicas).
     turns: Mutex<HashMap<String, usize>>,
+    /// Per search iterator (v2 token): the last bound it was given and the keys of the
+    /// hits it was given at exactly that score (`search::iterator_ties`).
+    pub(super) iter_ties: Mutex<HashMap<String, (f32, Vec<super::search::Key>)>>,
 }
 
 /// A loaded collection, as a read sees it.

@@ -14,7 +14,8 @@ use crate::proto::common::{PlaceholderGroup, PlaceholderType, Status};
 use crate::proto::milvus as pb;
 use crate::proto::querynode as qn;
 use crate::proto::schema::{
-    i_ds, DataType, FieldSchema, IDs, SearchIteratorV2Results, SearchResultData,
+    i_ds, template_array_value as tav, template_value, DataType, FieldSchema, IDs, LongArray,
+    SearchIteratorV2Results, SearchResultData, StringArray, TemplateArrayValue, TemplateValue,
 };
 use crate::schema::vectors::Encoding;
 use crate::status::{code, error};
@@ -359,7 +360,7 @@ impl Proxy {
     pub(super) async fn search_scored(
         &self,
         db: &str,
-        req: pb::SearchRequest,
+        mut req: pb::SearchRequest,
     ) -> Result<(pb::SearchResults, Metric), Status> {
         let db = if req.db_name.is_empty() {
             db
@@ -406,6 +407,21 @@ impl Proxy {
                     ))
                 })?
         };
+        let pk = schema
+            .fields
+            .iter()
+            .find(|f| f.is_primary_key)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
+        // A search iterator's page after a bound that hits of the page before tie with:
+        // the bound is taken inclusively and the keys given at it are filtered out.
+        let seen = match (&k.iter_token, k.last_bound) {
+            (Some(t), Some(b)) => iterator_ties(self, t, b as f32),
+            _ => None,
+        };
+        if let Some(keys) = &seen {
+            exclude_keys(&mut req, &pk, keys);
+        }
         // The filter is checked first (Milvus plans it before it reads the vectors).
         let filter = super::read::plan_filter(&req.dsl, &schema, &req.expr_template_values)?;
         let dim = crate::schema::dim(field).max(0) as usize;
@@ -490,11 +506,12 @@ impl Proxy {
             None => None,
         };
         if let Some(b) = k.last_bound {
-            range = Some(
-                range
-                    .unwrap_or_else(|| Range::unbounded(metric))
-                    .after(b as f32),
-            );
+            let r = range.unwrap_or_else(|| Range::unbounded(metric));
+            range = Some(if seen.is_some() {
+                r.at_or_after(b as f32)
+            } else {
+                r.after(b as f32)
+            });
         }
         let grouping = match &k.group_by {
             None => None,
@@ -577,6 +594,7 @@ impl Proxy {
             has_range_filter: range.is_some_and(|r| r.range_filter.is_some()),
             range_filter: range.and_then(|r| r.range_filter).unwrap_or(0.0),
             has_after: range.is_some_and(|r| r.after.is_some()),
+            after_inclusive: range.is_some_and(|r| r.after_inclusive),
             after: range.and_then(|r| r.after).unwrap_or(0.0),
             group_by_field_id: grouping.unwrap_or(0),
             group_size: k.group_size,
@@ -609,12 +627,6 @@ impl Proxy {
                 },
             )
             .await?;
-        let pk = schema
-            .fields
-            .iter()
-            .find(|f| f.is_primary_key)
-            .map(|f| f.name.clone())
-            .unwrap_or_default();
         let group = group_column.map(|column| Group {
             column,
             size: k.group_size as usize,
@@ -622,6 +634,7 @@ impl Proxy {
         let (mut r, last) = merge(&loaded, &req, &k, metric, nq, &out, parts, &pk, group);
         if let Some(token) = &k.iter_token {
             let res = r.results.get_or_insert_with(Default::default);
+            remember_ties(self, token, res, k.last_bound.map(|b| b as f32), seen);
             res.search_iterator_v2_results = Some(SearchIteratorV2Results {
                 token: token.clone(),
                 // An empty page ends the iteration; its bound is not read again.
@@ -630,6 +643,81 @@ impl Proxy {
         }
         Ok((r, metric))
     }
+}
+
+/// The keys a search iterator was given at exactly `bound`, when its last page ended
+/// there (None: nothing recorded, or another bound).
+fn iterator_ties(p: &Proxy, token: &str, bound: f32) -> Option<Vec<Key>> {
+    let ties = p.reads.iter_ties.lock().unwrap_or_else(|e| e.into_inner());
+    ties.get(token)
+        .filter(|(b, keys)| *b == bound && !keys.is_empty())
+        .map(|(_, keys)| keys.clone())
+}
+
+/// Records the keys of the page's hits that score its last bound (with those of the
+/// pages before at the same bound), for [`iterator_ties`]. Kept for the 4,096 most
+/// recent iterators (an older one pages on with a strict bound, as before).
+fn remember_ties(
+    p: &Proxy,
+    token: &str,
+    page: &SearchResultData,
+    before: Option<f32>,
+    seen: Option<Vec<Key>>,
+) {
+    let Some(last) = page.scores.last().copied() else {
+        return;
+    };
+    let ids = page.ids.clone().unwrap_or_default();
+    let mut keys: Vec<Key> = (0..page.scores.len())
+        .filter(|i| page.scores[*i] == last)
+        .filter_map(|i| key_at(&ids, i))
+        .collect();
+    if before == Some(last) {
+        keys.extend(seen.unwrap_or_default());
+    }
+    let mut ties = p.reads.iter_ties.lock().unwrap_or_else(|e| e.into_inner());
+    if ties.len() >= 4096 && !ties.contains_key(token) {
+        ties.clear();
+    }
+    ties.insert(token.to_string(), (last, keys));
+}
+
+/// Adds `pk not in {seen}` to the request's filter (a template value: no quoting).
+fn exclude_keys(req: &mut pb::SearchRequest, pk: &str, keys: &[Key]) {
+    const SEEN: &str = "__search_iterator_seen";
+    let data = match keys.first() {
+        Some(Key::Str(_)) => tav::Data::StringData(StringArray {
+            data: keys
+                .iter()
+                .filter_map(|k| match k {
+                    Key::Str(s) => Some(s.clone()),
+                    Key::Int(_) => None,
+                })
+                .collect(),
+        }),
+        _ => tav::Data::LongData(LongArray {
+            data: keys
+                .iter()
+                .filter_map(|k| match k {
+                    Key::Int(i) => Some(*i),
+                    Key::Str(_) => None,
+                })
+                .collect(),
+        }),
+    };
+    req.expr_template_values.insert(
+        SEEN.to_string(),
+        TemplateValue {
+            val: Some(template_value::Val::ArrayVal(TemplateArrayValue {
+                data: Some(data),
+            })),
+        },
+    );
+    req.dsl = if req.dsl.trim().is_empty() {
+        format!("{pk} not in {{{SEEN}}}")
+    } else {
+        format!("({}) and {pk} not in {{{SEEN}}}", req.dsl)
+    };
 }
 
 /// A grouping search's merge: the grouped field's column in the shards' answers, and

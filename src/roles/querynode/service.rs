@@ -140,11 +140,12 @@ async fn do_search(
         None
     };
     if req.has_after {
-        range = Some(
-            range
-                .unwrap_or_else(|| Range::unbounded(metric))
-                .after(req.after),
-        );
+        let r = range.unwrap_or_else(|| Range::unbounded(metric));
+        range = Some(if req.after_inclusive {
+            r.at_or_after(req.after)
+        } else {
+            r.after(req.after)
+        });
     }
     let found = tokio::task::spawn_blocking(move || {
         let d = shard.data.read().expect("shard lock");
