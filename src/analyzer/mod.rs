@@ -24,9 +24,11 @@
 //! built analyzers by their parameters.
 
 mod filters;
+mod multi;
 mod text_index;
 mod tokenizers;
 
+pub use multi::MultiAnalyzer;
 pub use text_index::{cached, TextIndex};
 
 use serde_json::{Map, Value};

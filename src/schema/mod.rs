@@ -818,6 +818,35 @@ pub fn validate_rows(
     Ok(Validated { rows, fields, pks })
 }
 
+/// The analyzer of a BM25 function's input field: its `analyzer_params`, or its
+/// `multi_analyzer_params` (one analyzer per name).
+pub enum TextAnalyzer {
+    /// One analyzer for every text.
+    One(crate::analyzer::Analyzer),
+    /// Several, picked by name.
+    Many(crate::analyzer::MultiAnalyzer),
+}
+
+impl TextAnalyzer {
+    /// The analyzer of text field `f` (code 1100 when its parameters do not build).
+    pub fn of(f: &FieldSchema) -> Result<TextAnalyzer, Status> {
+        let built = match param(f, "multi_analyzer_params") {
+            Some(p) => crate::analyzer::MultiAnalyzer::new(p).map(TextAnalyzer::Many),
+            None => crate::analyzer::cached(analyzer_params(f)).map(TextAnalyzer::One),
+        };
+        built.map_err(|e| invalid(format!("failed to create tokenizer: {e}")))
+    }
+
+    /// The BM25 term counts of `text` by the analyzer `name` picks (ignored with one).
+    pub fn term_counts(&mut self, name: &str, text: &str) -> Vec<(u32, f32)> {
+        let a = match self {
+            TextAnalyzer::One(a) => a,
+            TextAnalyzer::Many(m) => m.pick(name),
+        };
+        crate::analyzer::term_counts(a, text)
+    }
+}
+
 /// The column a BM25 function writes into `output`: each row's term counts of its
 /// input text ([`crate::analyzer::term_counts`]; a null text gives an empty row).
 fn bm25_column(
@@ -841,8 +870,19 @@ fn bm25_column(
             input.name
         )));
     };
-    let mut analyzer = crate::analyzer::cached(analyzer_params(input))
-        .map_err(|e| invalid(format!("failed to create tokenizer: {e}")))?;
+    let mut analyzer = TextAnalyzer::of(input)?;
+    // With several analyzers, each row's by_field value names its own.
+    let names = match &analyzer {
+        TextAnalyzer::Many(m) => {
+            let by = schema.fields.iter().find(|f| f.name == m.by_field);
+            let col = by.and_then(|b| fields.iter().find(|c| c.field_id == b.field_id));
+            match col.and_then(scalars) {
+                Some(scalar_field::Data::StringData(s)) => Some(s.data.clone()),
+                _ => None,
+            }
+        }
+        TextAnalyzer::One(_) => None,
+    };
     let valid = &fields
         .iter()
         .find(|c| c.field_id == input.field_id)
@@ -856,7 +896,11 @@ fn bm25_column(
             if !valid.get(i).copied().unwrap_or(true) {
                 return Vec::new();
             }
-            crate::index::sparse::encode_pairs(&crate::analyzer::term_counts(&mut analyzer, t))
+            let name = names
+                .as_ref()
+                .and_then(|n| n.get(i))
+                .map_or("default", String::as_str);
+            crate::index::sparse::encode_pairs(&analyzer.term_counts(name, t))
         })
         .collect();
     Ok(crate::index::sparse::column(output, contents))

@@ -511,6 +511,7 @@ def full_text(client):
     with BM25 scores (Milvus 2.5's formula and per-shard statistics)."""
     from pymilvus import Function, FunctionType
     fresh(client, "ft")
+    fresh(client, "ftm")
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("text", DataType.VARCHAR, max_length=512, enable_analyzer=True)
@@ -560,6 +561,45 @@ def full_text(client):
     it.close()
     check(sorted(paged) == [0, 1, 2, 3, 4, 5] and paged[0] == 5, f"iterator over tied BM25 hits: {paged}")
     client.drop_collection("ft")
+    # Several analyzers on one field: each row cut by the one its language names (alias,
+    # else default), each search by its analyzer_name.
+    multi = {"by_field": "lang", "alias": {"eng": "en"},
+             "analyzers": {"en": {"type": "english"}, "zh": {"tokenizer": "jieba"},
+                           "default": {"tokenizer": "icu"}}}
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("lang", DataType.VARCHAR, max_length=16)
+    schema.add_field("text", DataType.VARCHAR, max_length=256, enable_analyzer=True,
+                     multi_analyzer_params=multi)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    client.create_collection("ftm", schema=schema, index_params=index)
+    client.insert("ftm", [{"id": 0, "lang": "en", "text": "He runs every day"},
+                         {"id": 1, "lang": "zh", "text": "自然语言处理很有趣"},
+                         {"id": 2, "lang": "fr", "text": "running club"}])
+
+    def found(text, **params):
+        hits = client.search("ftm", data=[text], anns_field="sparse", limit=5, consistency_level="Strong",
+                             search_params={"metric_type": "BM25", **params})[0]
+        return sorted(h["id"] for h in hits)
+    check(found("running", analyzer_name="eng") == [0], f"english stems: {found('running', analyzer_name='eng')}")
+    check(found("running") == [2], f"default analyzer: {found('running')}")
+    check(found("自然语言", analyzer_name="zh") == [1], f"jieba: {found('自然语言', analyzer_name='zh')}")
+    res = client.run_analyzer(["runs", "runs"], collection_name="ftm", field_name="text", analyzer_names=["en", "x"])
+    check([r.tokens for r in res] == [["run"], ["runs"]], f"run_analyzer by name: {[r.tokens for r in res]}")
+    client.drop_collection("ftm")
+    del multi["analyzers"]["default"]
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("lang", DataType.VARCHAR, max_length=16)
+    schema.add_field("text", DataType.VARCHAR, max_length=256, enable_analyzer=True,
+                     multi_analyzer_params=multi)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    expect_error("multi analyzer without default", lambda: client.create_collection("ftm", schema=schema),
+                 "multi analyzer must set default analyzer for all unknown value")
     # (pymilvus itself refuses other input types.)
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)

@@ -40,11 +40,12 @@ impl Proxy {
         if req.placeholder.is_empty() {
             return Ok(vec![]);
         }
-        let params = if req.collection_name.is_empty() {
-            req.analyzer_params.clone()
+        let (params, multi) = if req.collection_name.is_empty() {
+            (req.analyzer_params.clone(), false)
         } else {
             self.field_analyzer(db, &req).await?
         };
+        let names = req.analyzer_names.clone();
         let texts = req
             .placeholder
             .into_iter()
@@ -62,33 +63,54 @@ impl Proxy {
         // Building an analyzer may load a dictionary and cutting long texts takes CPU:
         // off the async workers.
         tokio::task::spawn_blocking(move || {
-            let mut analyzer = crate::analyzer::cached(&params).map_err(|e| {
+            let failed = |e: crate::analyzer::AnalyzerError| {
                 error(
                     TOKENIZER_FAILED,
                     format!("failed to create tokenizer: {e}: invalid analyzer params {params}"),
                 )
-            })?;
+            };
+            let (mut one, mut many) = if multi {
+                (
+                    None,
+                    Some(crate::analyzer::MultiAnalyzer::new(&params).map_err(failed)?),
+                )
+            } else {
+                (
+                    Some(crate::analyzer::cached(&params).map_err(failed)?),
+                    None,
+                )
+            };
             Ok(texts
                 .iter()
-                .map(|text| pb::AnalyzerResult {
-                    tokens: analyzer
-                        .tokens(text)
-                        .into_iter()
-                        .map(|t| {
-                            let mut token = pb::AnalyzerToken {
-                                hash: if hash { token_hash(&t.text) } else { 0 },
-                                token: t.text,
-                                ..Default::default()
-                            };
-                            if detail {
-                                token.start_offset = t.start_offset as i64;
-                                token.end_offset = t.end_offset as i64;
-                                token.position = t.position as i64;
-                                token.position_length = t.position_length as i64;
-                            }
-                            token
-                        })
-                        .collect(),
+                .enumerate()
+                .map(|(i, text)| pb::AnalyzerResult {
+                    tokens: match (&mut one, &mut many) {
+                        (Some(a), _) => a,
+                        (None, Some(m)) => m.pick(
+                            names
+                                .get(i)
+                                .or(names.first())
+                                .map_or("default", String::as_str),
+                        ),
+                        (None, None) => unreachable!("one analyzer or several"),
+                    }
+                    .tokens(text)
+                    .into_iter()
+                    .map(|t| {
+                        let mut token = pb::AnalyzerToken {
+                            hash: if hash { token_hash(&t.text) } else { 0 },
+                            token: t.text,
+                            ..Default::default()
+                        };
+                        if detail {
+                            token.start_offset = t.start_offset as i64;
+                            token.end_offset = t.end_offset as i64;
+                            token.position = t.position as i64;
+                            token.position_length = t.position_length as i64;
+                        }
+                        token
+                    })
+                    .collect(),
                 })
                 .collect())
         })
@@ -96,12 +118,14 @@ impl Proxy {
         .map_err(|e| error(code::UNEXPECTED, format!("analyzer task failed: {e}")))?
     }
 
-    /// The analyzer parameters of the field a collection-scoped request names.
+    /// The analyzer parameters of the field a collection-scoped request names, and
+    /// whether they are `multi_analyzer_params` (several analyzers, picked by the
+    /// request's `analyzer_names`).
     async fn field_analyzer(
         &self,
         db: &str,
         req: &pb::RunAnalyzerRequest,
-    ) -> Result<String, Status> {
+    ) -> Result<(String, bool), Status> {
         let invalid = |msg: String| error(code::PARAMETER_INVALID, msg);
         if !req.analyzer_params.is_empty() {
             return Err(invalid(
@@ -113,12 +137,12 @@ impl Proxy {
                 "must set field name when collection name was set".into(),
             ));
         }
-        if !req.analyzer_names.is_empty() {
-            return Err(invalid(
-                "analyzer_names choose among a field's multi-analyzers, which this cluster does \
-                 not build: leave analyzer_names empty"
-                    .into(),
-            ));
+        let names = req.analyzer_names.len();
+        if names > 1 && names != req.placeholder.len() {
+            return Err(invalid(format!(
+                "only support set one analyzer name for all text or set analyzer name for each text, but now analzer name num: {names}, text num: {}",
+                req.placeholder.len()
+            )));
         }
         let record = self.collection_record(db, &req.collection_name).await?;
         let schema = record.schema.unwrap_or_default();
@@ -140,8 +164,14 @@ impl Proxy {
                 field.name
             )));
         }
-        Ok(crate::schema::param(field, "analyzer_params")
-            .unwrap_or_default()
-            .to_string())
+        if let Some(multi) = crate::schema::param(field, "multi_analyzer_params") {
+            return Ok((multi.to_string(), true));
+        }
+        Ok((
+            crate::schema::param(field, "analyzer_params")
+                .unwrap_or_default()
+                .to_string(),
+            false,
+        ))
     }
 }

@@ -268,16 +268,20 @@ fn dense_queries(
 
 /// The texts of a BM25 search as term-count rows (the querynodes weight them by their
 /// shard's IDF), cut by the BM25 function's input field's analyzer.
-fn bm25_queries(text_field: &FieldSchema, values: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Status> {
-    let mut analyzer = crate::analyzer::cached(crate::schema::analyzer_params(text_field))
-        .map_err(|e| invalid(format!("failed to create tokenizer: {e}")))?;
+/// With several analyzers on the field, `analyzer_name` picks one (else `default`).
+fn bm25_queries(
+    text_field: &FieldSchema,
+    values: &[Vec<u8>],
+    analyzer_name: &str,
+) -> Result<Vec<Vec<u8>>, Status> {
+    let mut analyzer = crate::schema::TextAnalyzer::of(text_field)?;
     values
         .iter()
         .map(|v| {
             let text = std::str::from_utf8(v)
                 .map_err(|e| invalid(format!("string data must be utf8 format: {e}")))?;
             Ok(crate::index::sparse::encode_pairs(
-                &crate::analyzer::term_counts(&mut analyzer, text),
+                &analyzer.term_counts(analyzer_name, text),
             ))
         })
         .collect()
@@ -467,7 +471,17 @@ impl Proxy {
                 }
                 (Vec::new(), ph.values.clone())
             }
-            (None, Some(text_field)) => (Vec::new(), bm25_queries(text_field, &ph.values)?),
+            (None, Some(text_field)) => {
+                let name = req
+                    .search_params
+                    .iter()
+                    .find(|p| p.key == "analyzer_name")
+                    .map(|p| p.value.clone())
+                    .or_else(|| k.params.get("analyzer_name").cloned())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "default".to_string());
+                (Vec::new(), bm25_queries(text_field, &ph.values, &name)?)
+            }
         };
         let def = self
             .index_params(loaded.record.id, field.field_id)

@@ -356,12 +356,17 @@ fn functions(s: &mut CollectionSchema) -> Result<(), Status> {
                 "BM25 function input field must set enable_analyzer to true".into(),
             ));
         }
-        crate::analyzer::cached(crate::schema::analyzer_params(input)).map_err(|e| {
-            invalid(format!(
-                "field {}: invalid analyzer_params: failed to create tokenizer: {e}",
-                input.name
-            ))
-        })?;
+        match crate::schema::param(input, "multi_analyzer_params") {
+            Some(multi) => multi_analyzer(s, input, multi).map_err(plain)?,
+            None => {
+                crate::analyzer::cached(crate::schema::analyzer_params(input)).map_err(|e| {
+                    invalid(format!(
+                        "field {}: invalid analyzer_params: failed to create tokenizer: {e}",
+                        input.name
+                    ))
+                })?;
+            }
+        }
         if func.output_field_names.len() != 1 {
             return Err(plain(format!(
                 "BM25 function only need 1 output field, but got {}",
@@ -404,6 +409,37 @@ fn functions(s: &mut CollectionSchema) -> Result<(), Status> {
     Ok(())
 }
 
+/// Milvus 2.5's rules for a BM25 input field's `multi_analyzer_params` (its proxy's
+/// validateAnalyzer and validateMultiAnalyzerParams, their words): no `enable_match`, no
+/// `analyzer_params` beside it, parameters that build with a `default` analyzer, and a
+/// `by_field` naming a VARCHAR field of the collection.
+fn multi_analyzer(s: &CollectionSchema, input: &FieldSchema, params: &str) -> Result<(), String> {
+    if crate::schema::flag(input, "enable_match") {
+        return Err(format!(
+            "multi analyzer now only support for bm25, but now field {} enable match",
+            input.name
+        ));
+    }
+    if crate::schema::param(input, "analyzer_params").is_some() {
+        return Err(format!(
+            "field {} analyzer params should be none if has multi analyzer params",
+            input.name
+        ));
+    }
+    let m = crate::analyzer::MultiAnalyzer::new(params).map_err(|e| e.to_string())?;
+    match s.fields.iter().find(|f| f.name == m.by_field) {
+        None => Err(format!(
+            "multi analyzer dependent field \"{}\" not exist in collection {}",
+            m.by_field, s.name
+        )),
+        Some(f) if f.data_type != DataType::VarChar as i32 => Err(format!(
+            "multi analyzer params now only support by string field, but field {} is not string",
+            f.name
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Milvus's rules for `enable_match` (TEXT_MATCH): the field needs `enable_analyzer`,
 /// and its `analyzer_params` must build an analyzer.
 fn text_match(f: &FieldSchema) -> Result<(), Status> {
@@ -415,6 +451,15 @@ fn text_match(f: &FieldSchema) -> Result<(), Status> {
             "field {} is set to enable match or bm25 function but not enable analyzer",
             f.name
         )));
+    }
+    if crate::schema::param(f, "multi_analyzer_params").is_some() {
+        return Err(error(
+            code::UNEXPECTED,
+            format!(
+                "multi analyzer now only support for bm25, but now field {} enable match",
+                f.name
+            ),
+        ));
     }
     crate::analyzer::cached(params).map(|_| ()).map_err(|e| {
         invalid(format!(
