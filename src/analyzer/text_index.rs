@@ -48,6 +48,14 @@ impl TextIndex {
     pub fn tokens(&self) -> usize {
         self.postings.len()
     }
+
+    /// Bytes held (roughly: each posting entry, each distinct token with its list).
+    pub fn memory_usage(&self) -> usize {
+        self.postings
+            .iter()
+            .map(|(t, rows)| t.len() + 48 + rows.capacity() * 4)
+            .sum()
+    }
 }
 
 /// Analyzers by their parameters, built once per process: a jieba analyzer with its own

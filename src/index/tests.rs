@@ -1022,3 +1022,15 @@ fn drop_ratio_search_leaves_out_the_query_s_smallest_values() {
     // floor(0.4 * 5) = 2: the third smallest (0.5) is the threshold.
     assert_eq!(prune_query(&q, 0.4), vec![(1, 0.5), (3, 0.9), (5, 0.7)]);
 }
+
+#[test]
+fn an_inclusive_bound_takes_the_tied_score_and_an_exclusive_one_does_not() {
+    for metric in [Metric::L2, Metric::Ip, Metric::Bm25] {
+        let r = params::Range::unbounded(metric);
+        let worse = if metric.higher_is_better() { 1.0 } else { 3.0 };
+        assert!(r.after(2.0).contains(worse) && !r.after(2.0).contains(2.0));
+        assert!(r.at_or_after(2.0).contains(2.0) && r.at_or_after(2.0).contains(worse));
+        let better = if metric.higher_is_better() { 3.0 } else { 1.0 };
+        assert!(!r.at_or_after(2.0).contains(better));
+    }
+}

@@ -508,7 +508,8 @@ impl Chunk {
         }
     }
 
-    /// Bytes its rows take (roughly: vectors and fixed-size scalars).
+    /// Bytes its rows take (roughly: vectors, sparse rows as sent and as parsed, fixed-size
+    /// scalars, text indexes).
     pub fn memory_usage(&self) -> usize {
         let cols: usize = self
             .fields
@@ -516,11 +517,16 @@ impl Chunk {
             .map(|f| match &f.field {
                 Some(field_data::Field::Vectors(v)) => match &v.data {
                     Some(vector_field::Data::FloatVector(a)) => a.data.len() * 4,
+                    Some(vector_field::Data::SparseFloatVector(a)) => {
+                        a.contents.iter().map(|r| r.len() + 24).sum()
+                    }
                     _ => 0,
                 },
                 _ => self.rows * 8,
             })
             .sum();
-        cols + self.rows * 24
+        let sparse: usize = self.sparse.values().map(|c| c.rows.memory_usage()).sum();
+        let text: usize = self.text.values().map(TextIndex::memory_usage).sum();
+        cols + sparse + text + self.rows * 24
     }
 }
