@@ -208,6 +208,36 @@ def formats(uri, bucket):
                                          "files": [["bulk/pk.json"]]})
     check(r["code"] == 1100 and "partition key mode" in r["message"], f"a named partition refused {r}")
     client.drop_collection("imp_pk")
+    # JSON rows of a collection with a BM25 function and a sparse field: sparse vectors as
+    # index -> value objects, the function's output written at import.
+    from pymilvus import Function, FunctionType
+    if client.has_collection("impft"):
+        client.drop_collection("impft")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=128, enable_analyzer=True)
+    schema.add_field("bm", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("sv", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["bm"]))
+    index = client.prepare_index_params()
+    index.add_index("bm", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    index.add_index("sv", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    client.create_collection("impft", schema=schema, index_params=index, consistency_level="Strong")
+    texts = ["red apples", "green pears", "red cherries and red apples"]
+    os.makedirs(os.path.join(bucket, "bulk"), exist_ok=True)
+    with open(os.path.join(bucket, "bulk/ft.json"), "w") as f:
+        json.dump({"rows": [{"id": i, "text": t, "sv": {str(i): 1.0, "9": 0.5}} for i, t in enumerate(texts)]}, f)
+    r = rest(uri, "jobs/import/create", {"collectionName": "impft", "files": [["bulk/ft.json"]]})
+    d = wait_job(uri, r["data"]["jobId"])
+    check(d["state"] == "Completed" and d["importedRows"] == 3, f"BM25 JSON import {d}")
+    check(wait_count(client, "impft", 3) == 3, "imported BM25 rows served")
+    hits = client.search("impft", data=["red"], anns_field="bm", limit=3, search_params={"metric_type": "BM25"})[0]
+    check(sorted(h["id"] for h in hits) == [0, 2], f"BM25 over imported rows: {hits}")
+    hits = client.search("impft", data=[{1: 1.0}], anns_field="sv", limit=3, output_fields=["sv"])[0]
+    check([h["id"] for h in hits] == [1] and hits[0]["entity"]["sv"] == {1: 1.0, 9: 0.5},
+          f"sparse over imported rows: {hits}")
+    client.drop_collection("impft")
     print("formats: all checks passed")
 
 
