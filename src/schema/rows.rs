@@ -43,8 +43,9 @@ enum Col {
     Sparse(Vec<Vec<u8>>),
 }
 
-/// One sparse vector as REST clients give it (Milvus's RESTful API): an object of
-/// index -> value (`{"3": 0.5, "17": 0.1}`), checked as pymilvus rows are.
+/// One sparse vector as REST clients and JSON / Parquet import files give it (Milvus's
+/// forms): an object of index -> value (`{"3": 0.5, "17": 0.1}`) or of two lists
+/// (`{"indices": [3, 17], "values": [0.5, 0.1]}`), checked as pymilvus rows are.
 pub fn sparse_row(f: &FieldSchema, v: &Value) -> Result<Vec<u8>, String> {
     let obj = v.as_object().ok_or_else(|| {
         format!(
@@ -52,17 +53,44 @@ pub fn sparse_row(f: &FieldSchema, v: &Value) -> Result<Vec<u8>, String> {
             f.name
         )
     })?;
-    let mut pairs = Vec::with_capacity(obj.len());
-    for (k, x) in obj {
-        let d: u32 = k.trim().parse().map_err(|_| {
+    let index = |k: &str| -> Result<u32, String> {
+        k.trim().parse().map_err(|_| {
             format!(
                 "field {}: sparse vector index {k:?} is not an integer in [0, 2^32-1)",
                 f.name
             )
-        })?;
-        let x = number_f64(x)
-            .ok_or_else(|| format!("field {}: sparse vector value {x} is not a number", f.name))?;
-        pairs.push((d, x as f32));
+        })
+    };
+    let value = |x: &Value| {
+        number_f64(x)
+            .map(|x| x as f32)
+            .ok_or_else(|| format!("field {}: sparse vector value {x} is not a number", f.name))
+    };
+    let mut pairs = Vec::with_capacity(obj.len());
+    match (obj.get("indices"), obj.get("values")) {
+        // Milvus's other JSON form: two lists of the same length.
+        (Some(Value::Array(ds)), Some(Value::Array(xs))) if obj.len() == 2 => {
+            if ds.len() != xs.len() {
+                return Err(format!(
+                    "field {}: a sparse vector has {} indices and {} values",
+                    f.name,
+                    ds.len(),
+                    xs.len()
+                ));
+            }
+            for (d, x) in ds.iter().zip(xs) {
+                let d = match d.as_u64().and_then(|d| u32::try_from(d).ok()) {
+                    Some(d) => d,
+                    None => index(&d.to_string())?,
+                };
+                pairs.push((d, value(x)?));
+            }
+        }
+        _ => {
+            for (k, x) in obj {
+                pairs.push((index(k)?, value(x)?));
+            }
+        }
     }
     pairs.sort_by_key(|p| p.0);
     let row = crate::index::sparse::encode_pairs(&pairs);

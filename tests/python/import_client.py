@@ -231,7 +231,16 @@ def formats(uri, bucket):
     r = rest(uri, "jobs/import/create", {"collectionName": "impft", "files": [["bulk/ft.json"]]})
     d = wait_job(uri, r["data"]["jobId"])
     check(d["state"] == "Completed" and d["importedRows"] == 3, f"BM25 JSON import {d}")
-    check(wait_count(client, "impft", 3) == 3, "imported BM25 rows served")
+    # Parquet: sparse rows as JSON text (pymilvus's bulk writers), both of Milvus's forms.
+    pq.write_table(pa.table({"id": [3, 4], "text": ["blue plums", "yellow lemons"],
+                             "sv": [json.dumps({"3": 1.0}), json.dumps({"indices": [4, 9], "values": [1.0, 0.25]})]}),
+                   os.path.join(bucket, "bulk/ft.parquet"))
+    r = rest(uri, "jobs/import/create", {"collectionName": "impft", "files": [["bulk/ft.parquet"]]})
+    d = wait_job(uri, r["data"]["jobId"])
+    check(d["state"] == "Completed" and d["importedRows"] == 2, f"BM25 Parquet import {d}")
+    check(wait_count(client, "impft", 5) == 5, "imported BM25 rows served")
+    row = client.query("impft", filter="id == 4", output_fields=["sv"])[0]
+    check(row["sv"] == {4: 1.0, 9: 0.25}, f"sparse row from Parquet: {row}")
     hits = client.search("impft", data=["red"], anns_field="bm", limit=3, search_params={"metric_type": "BM25"})[0]
     check(sorted(h["id"] for h in hits) == [0, 2], f"BM25 over imported rows: {hits}")
     hits = client.search("impft", data=[{1: 1.0}], anns_field="sv", limit=3, output_fields=["sv"])[0]

@@ -905,6 +905,22 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
                 }),
             }))
         }
+        DataType::SparseFloatVector => {
+            // Each row: JSON text (pymilvus's writers), `{"index": value, ...}` or
+            // `{"indices": [...], "values": [...]}`.
+            let mut contents = Vec::with_capacity(rows);
+            for i in 0..rows {
+                let text = match col.data_type() {
+                    Arrow::Utf8 => col.as_string::<i32>().value(i),
+                    Arrow::LargeUtf8 => col.as_string::<i64>().value(i),
+                    _ => return Err(wrong()),
+                };
+                let v: Value = serde_json::from_str(text)
+                    .map_err(|e| format!("row {i}: {text:?} is not JSON: {e}"))?;
+                contents.push(rows::sparse_row(f, &v).map_err(|e| format!("row {i}: {e}"))?);
+            }
+            crate::index::sparse::column(f, contents).field
+        }
         other => {
             return Err(format!(
                 "importing {} fields is not supported yet",
