@@ -221,20 +221,6 @@ fn placeholder_type(t: DataType) -> PlaceholderType {
     }
 }
 
-/// A placeholder type as Milvus's Go code names it (`schemapb.DataType` names).
-fn placeholder_name(t: i32) -> &'static str {
-    match PlaceholderType::try_from(t) {
-        Ok(PlaceholderType::BinaryVector) => "BinaryVector",
-        Ok(PlaceholderType::FloatVector) => "FloatVector",
-        Ok(PlaceholderType::Float16Vector) => "Float16Vector",
-        Ok(PlaceholderType::BFloat16Vector) => "BFloat16Vector",
-        Ok(PlaceholderType::SparseFloatVector) => "SparseFloatVector",
-        Ok(PlaceholderType::VarChar) => "VarChar",
-        Ok(PlaceholderType::Int64) => "Int64",
-        _ => "None",
-    }
-}
-
 /// Dense query vectors sent to querynodes as words (schema::vectors), checked against
 /// the field's dim.
 fn dense_queries(
@@ -447,7 +433,7 @@ impl Proxy {
                 // Milvus's delegator.
                 return Err(invalid(format!(
                     "please provide varchar for BM25 Function based search, got {}",
-                    placeholder_name(ph.r#type)
+                    PlaceholderType::try_from(ph.r#type).map_or("None", |t| t.as_str_name())
                 )));
             }
             // Milvus's query plan check (segcore's Plan.cpp).
