@@ -531,12 +531,14 @@ fn float_in(
         .parse()
         .map_err(|_| format!("Type conflict in json: param '{key}' ({raw}) should be a number"))?;
     let close = if open { ')' } else { ']' };
-    if !v.is_finite() || v < f64::from(lo) || v > f64::from(hi) || (open && v >= f64::from(hi)) {
+    // Compared as knowhere compares them, in single precision (1.3 is in [0.5, 1.3]).
+    let x = v as f32;
+    if !x.is_finite() || x < lo || x > hi || (open && x >= hi) {
         return Err(format!(
             "Out of range in json: param '{key}' ({raw}) should be in range [{lo:.6}, {hi:.6}{close}"
         ));
     }
-    Ok(Ratio(v as f32))
+    Ok(Ratio(x))
 }
 
 /// The index types of sparse vector fields.

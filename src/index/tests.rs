@@ -899,6 +899,16 @@ fn sparse_index_parameters_are_checked_as_milvus_checks_them() {
     assert!(sp
         .unwrap_err()
         .contains("param 'dim_max_score_ratio' (1.4) should be in range [0.500000, 1.300000]"));
+    for edge in ["0.5", "1.3"] {
+        let ok = SearchParams::parse(
+            &[("dim_max_score_ratio".to_string(), edge.to_string())]
+                .into_iter()
+                .collect(),
+            &auto,
+            10,
+        );
+        assert!(ok.is_ok(), "{edge}: {ok:?}");
+    }
     // BM25 is a metric of sparse fields only.
     let e = spec(&[
         ("index_type", "HNSW"),
