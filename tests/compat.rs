@@ -45,6 +45,45 @@ fn indexes_without_a_type_scalar_and_json_path_indexes() {
     assert!(ok, "{text}\n{}", logs(&procs));
 }
 
+/// Scalar indexes are built by indexnodes into index files (`MVSX`), attached by the
+/// querynode to its sealed segments, and filters through them answer as reading every row.
+#[test]
+fn scalar_indexes_are_built_loaded_and_answer_filters_exactly() {
+    let nats = NatsServer::start();
+    let (c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["scalar_filters", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    let files = common::data::storage_dir(&c).join("index_files");
+    let scalar_files = std::fs::read_dir(&files)
+        .expect("index files written")
+        .filter_map(|d| std::fs::read(d.ok()?.path().join("index")).ok())
+        .filter(|b| b.starts_with(b"MVSX"))
+        .count();
+    assert!(
+        scalar_files >= 5 && scalar_files % 5 == 0,
+        "one scalar index file per indexed field and sealed segment: {scalar_files}"
+    );
+    let attached = procs[6]
+        .log()
+        .lines()
+        .filter(|l| l.contains("querynode shard handoff"))
+        .filter_map(|l| {
+            l.split("scalar_indexes=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max();
+    assert_eq!(
+        attached,
+        Some(scalar_files as u64),
+        "every scalar index file attached\n{}",
+        procs[6].log()
+    );
+}
+
 #[test]
 fn every_key_shows_its_newest_version_growing_sealed_and_reloaded() {
     let nats = NatsServer::start();

@@ -19,10 +19,18 @@ use std::collections::HashMap;
 use super::compile::{self, Cmp, ConstSet, Expr, FieldRef};
 use super::eval::{self, Columns};
 use super::value::{self, LikeToken, Value};
-use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData};
+use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData, ScalarField};
 
-/// Which of rows `0..n` of `cols` `e` is true for.
-pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
+/// The largest share of a column's rows an index lookup may select and still be taken:
+/// marking more rows one by one in scattered places costs more than a scan of the
+/// column's values.
+pub const INDEX_SHARE: f64 = 0.25;
+
+/// Which of rows `0..n` of `cols` `e` is true for. Comparisons, `in` lists and exact or
+/// prefix `like` patterns on a column with a scalar index ([`Columns::sorted`]) are
+/// answered from it by binary search when they select at most `share` of the rows.
+pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
+    let select = |e: &Expr, cols: &dyn Columns, n: usize| select(e, cols, n, share);
     match e {
         Expr::Const(v) => vec![v.truth(); n],
         Expr::And(xs) => {
@@ -64,18 +72,30 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
                 (Expr::Const(c), Expr::Field(f)) => plain(f, cols).map(|col| (col, flip(*op), c)),
                 _ => None,
             };
-            fast.and_then(|(col, op, c)| compare(col, op, c, n))
-                .unwrap_or_else(|| rows(e, cols, n))
+            fast.and_then(|(col, op, c)| {
+                let f = field_of(a, b)?;
+                indexed(f, cols, n, share, |s, order| cmp_hits(s, order, op, c))
+                    .or_else(|| compare(col, op, c, n))
+            })
+            .unwrap_or_else(|| rows(e, cols, n))
         }
         Expr::In(x, set, negated) => match x.as_ref() {
             Expr::Field(f) => plain(f, cols)
-                .and_then(|col| member(col, set, *negated, n))
+                .and_then(|col| {
+                    indexed(f, cols, n, share, |s, order| {
+                        in_hits(s, order, set, *negated)
+                    })
+                    .or_else(|| member(col, set, *negated, n))
+                })
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
         Expr::Like(x, pattern) => match x.as_ref() {
             Expr::Field(f) => plain(f, cols)
-                .and_then(|col| like(col, pattern, n))
+                .and_then(|col| {
+                    indexed(f, cols, n, share, |s, order| like_hits(s, order, pattern))
+                        .or_else(|| like(col, pattern, n))
+                })
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
@@ -123,6 +143,149 @@ fn text_match(
     let mut analyzer = q.analyzer.clone();
     let m = d.data.iter().map(|s| q.matches(&mut analyzer, s)).collect();
     Some(fit(m, col, n))
+}
+
+/// The field of a comparison of a field with a constant.
+fn field_of<'a>(a: &'a Expr, b: &'a Expr) -> Option<&'a FieldRef> {
+    match (a, b) {
+        (Expr::Field(f), Expr::Const(_)) | (Expr::Const(_), Expr::Field(f)) => Some(f),
+        _ => None,
+    }
+}
+
+/// What an index lookup selects: the rows at `ranges` of positions in the value order,
+/// or (`complement`) every row of the order but those.
+struct Hits {
+    ranges: Vec<std::ops::Range<usize>>,
+    complement: bool,
+}
+
+/// The mask of a lookup in the scalar index of the plain field `f`, when the columns
+/// keep one, `lookup` can answer from it (Some) and it selects at most `share` of the
+/// rows. Invariant (B3): equal to the scan's mask, as the order lists exactly the rows
+/// with a comparable value, ascending by [`Value::compare`] (X1 in `index::scalar`), and
+/// each lookup selects the positions where that comparison holds, which are contiguous.
+fn indexed(
+    f: &FieldRef,
+    cols: &dyn Columns,
+    n: usize,
+    share: f64,
+    lookup: impl FnOnce(&ScalarField, &[u32]) -> Option<Hits>,
+) -> Option<Vec<bool>> {
+    if !f.path.is_empty() {
+        return None;
+    }
+    let order = cols.sorted(f.id)?;
+    let Some(field_data::Field::Scalars(s)) = &cols.column(f.id)?.field else {
+        return None;
+    };
+    let hits = lookup(s, order)?;
+    let inside: usize = hits.ranges.iter().map(|r| r.len()).sum();
+    let selected = if hits.complement {
+        order.len().saturating_sub(inside)
+    } else {
+        inside
+    };
+    if selected as f64 > share * n as f64 {
+        return None;
+    }
+    let mut m = vec![false; n];
+    if hits.complement {
+        order.iter().for_each(|r| m[*r as usize] = true);
+    }
+    for r in hits.ranges {
+        order[r]
+            .iter()
+            .for_each(|row| m[*row as usize] = !hits.complement);
+    }
+    Some(m)
+}
+
+/// The positions of `order` whose value compares to `c` as `Less`, and as `Less` or
+/// `Equal`: the bounds of the values equal to `c`.
+fn equal_range(s: &ScalarField, order: &[u32], c: &Value<'_>) -> std::ops::Range<usize> {
+    let at = |r: &u32| eval::scalar_at(s, *r as usize);
+    let lo = order.partition_point(|r| at(r).compare(c) == Some(Ordering::Less));
+    let hi = order.partition_point(|r| at(r).compare(c).is_some_and(|o| o != Ordering::Greater));
+    lo..hi.max(lo)
+}
+
+/// `column op c` from the order, for the pairs of kinds the scan compares (others, and
+/// NaN, are left to the scan).
+fn cmp_hits(s: &ScalarField, order: &[u32], op: Cmp, c: &Value<'_>) -> Option<Hits> {
+    let numeric = matches!(c, Value::Int(_)) || matches!(c, Value::Float(x) if !x.is_nan());
+    let kinds_compare = match s.data.as_ref()? {
+        D::IntData(_) | D::LongData(_) | D::FloatData(_) | D::DoubleData(_) => numeric,
+        D::BoolData(_) => matches!(c, Value::Bool(_)),
+        D::StringData(_) => matches!(c, Value::Str(_)),
+        _ => false,
+    };
+    if !kinds_compare {
+        return None;
+    }
+    let eq = equal_range(s, order, c);
+    let len = order.len();
+    let (range, complement) = match op {
+        Cmp::Eq => (eq, false),
+        Cmp::Ne => (eq, true),
+        Cmp::Lt => (0..eq.start, false),
+        Cmp::Le => (0..eq.end, false),
+        Cmp::Gt => (eq.end..len, false),
+        Cmp::Ge => (eq.start..len, false),
+    };
+    Some(Hits {
+        ranges: vec![range],
+        complement,
+    })
+}
+
+/// `column in set` (or `not in`) from the order: an equal range per value
+/// [`ConstSet::contains`] matches the column's kind against (integers: the integers and
+/// the other constants; strings: the strings; booleans: the other constants). Float
+/// columns are left to the scan (`contains` matches a float to an integer by truncation,
+/// not by `compare`).
+fn in_hits(s: &ScalarField, order: &[u32], set: &ConstSet, negated: bool) -> Option<Hits> {
+    let values: Vec<Value<'_>> = match s.data.as_ref()? {
+        D::IntData(_) | D::LongData(_) => set
+            .ints
+            .iter()
+            .map(|i| Value::Int(*i))
+            .chain(set.others.iter().cloned())
+            .collect(),
+        D::StringData(_) => set
+            .strs
+            .iter()
+            .map(|s| Value::Str(s.as_str().into()))
+            .collect(),
+        D::BoolData(_) => set.others.clone(),
+        _ => return None,
+    };
+    Some(Hits {
+        ranges: values.iter().map(|v| equal_range(s, order, v)).collect(),
+        complement: negated,
+    })
+}
+
+/// `column like pattern` from the order, for exact and prefix patterns on strings (the
+/// strings starting with a prefix are contiguous in byte order).
+fn like_hits(s: &ScalarField, order: &[u32], pattern: &[LikeToken]) -> Option<Hits> {
+    let D::StringData(d) = s.data.as_ref()? else {
+        return None;
+    };
+    let at = |r: &u32| d.data[*r as usize].as_str();
+    let range = match Shape::of(pattern) {
+        Shape::Exact(p) => equal_range(s, order, &Value::Str(p.as_str().into())),
+        Shape::Prefix(p) => {
+            let lo = order.partition_point(|r| at(r) < p.as_str());
+            let hi = order.partition_point(|r| at(r) < p.as_str() || at(r).starts_with(&p));
+            lo..hi.max(lo)
+        }
+        _ => return None,
+    };
+    Some(Hits {
+        ranges: vec![range],
+        complement: false,
+    })
 }
 
 /// The row evaluator over every row.

@@ -18,6 +18,12 @@ pub trait Columns {
     fn text_index(&self, _field_id: i64) -> Option<&crate::analyzer::TextIndex> {
         None
     }
+    /// The rows of the flat scalar column `field_id` in value order, when these columns
+    /// keep a scalar index of it: exactly the rows with a comparable value (not null, not
+    /// NaN), ascending by [`Value::compare`] (`index::scalar`'s invariant X1).
+    fn sorted(&self, _field_id: i64) -> Option<&[u32]> {
+        None
+    }
 }
 
 /// Whether the expression is true for the row.
@@ -25,7 +31,7 @@ pub fn truth(e: &Expr, cols: &dyn Columns, row: usize) -> bool {
     eval(e, cols, row).truth()
 }
 
-fn scalar_at(s: &ScalarField, row: usize) -> Value<'_> {
+pub(super) fn scalar_at(s: &ScalarField, row: usize) -> Value<'_> {
     use scalar_field::Data as D;
     match &s.data {
         Some(D::BoolData(d)) => d.data.get(row).map_or(Value::Null, |b| Value::Bool(*b)),

@@ -94,7 +94,14 @@ impl Filter {
     /// Which of rows `0..rows` of `columns` match (the same answers as [`Self::matches`]
     /// row by row, computed a column at a time).
     pub fn select(&self, columns: &dyn Columns, rows: usize) -> Vec<bool> {
-        batch::select(&self.root, columns, rows)
+        batch::select(&self.root, columns, rows, batch::INDEX_SHARE)
+    }
+
+    /// As [`Self::select`], taking every lookup a scalar index can answer (whatever share
+    /// of the rows it selects): what the tests compare with the scan.
+    #[cfg(test)]
+    pub fn select_indexed(&self, columns: &dyn Columns, rows: usize) -> Vec<bool> {
+        batch::select(&self.root, columns, rows, f64::INFINITY)
     }
 
     /// Whether a row whose fields lie within `bounds` (by field ID; None: unknown) can

@@ -21,6 +21,7 @@ pub mod graph;
 pub mod ivf;
 pub mod params;
 pub mod pq;
+pub mod scalar;
 pub mod sparse;
 pub mod sq;
 

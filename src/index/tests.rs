@@ -1044,3 +1044,87 @@ fn an_inclusive_bound_takes_the_tied_score_and_an_exclusive_one_does_not() {
         assert!(!r.at_or_after(2.0).contains(better));
     }
 }
+
+/// X1: a scalar index lists the rows with a comparable value in value order (nulls and
+/// NaN left out, equal values in row order), survives its file, and a file that does not
+/// fit a column (another column, a damaged file) is found out.
+#[test]
+fn scalar_indexes_sort_comparable_rows_and_check_their_files() {
+    use super::scalar::ScalarIndex;
+    use crate::proto::schema::{
+        field_data, scalar_field::Data as D, DoubleArray, FieldData, LongArray, ScalarField,
+        StringArray,
+    };
+    let col = |data: D, valid: Vec<bool>| FieldData {
+        field_name: "f".into(),
+        valid_data: valid,
+        field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
+        ..Default::default()
+    };
+    let longs = col(
+        D::LongData(LongArray {
+            data: vec![5, -2, 5, 9, 0, -2],
+        }),
+        vec![true, true, true, true, false, true],
+    );
+    let ix = ScalarIndex::build(&longs).unwrap();
+    assert_eq!(ix.order(), &[1, 5, 0, 2, 3]);
+    assert_eq!(ix.rows(), 6);
+    assert!(ix.fits(&longs));
+    let doubles = col(
+        D::DoubleData(DoubleArray {
+            data: vec![1.5, f64::NAN, -0.0, 0.0, -3.0],
+        }),
+        vec![],
+    );
+    let dx = ScalarIndex::build(&doubles).unwrap();
+    assert_eq!(dx.order(), &[4, 2, 3, 0]);
+    assert!(dx.fits(&doubles));
+    let strings = col(
+        D::StringData(StringArray {
+            data: ["b", "ab", "", "abc", "b"].map(String::from).to_vec(),
+        }),
+        vec![],
+    );
+    let sx = ScalarIndex::build(&strings).unwrap();
+    assert_eq!(sx.order(), &[2, 1, 3, 0, 4]);
+
+    // The file round-trips; damaged files are refused.
+    let bytes = ix.to_bytes();
+    assert_eq!(ScalarIndex::from_bytes(&bytes).unwrap(), ix);
+    assert!(ScalarIndex::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut twice = bytes.clone();
+    let n = twice.len();
+    twice[n - 4..].copy_from_slice(&1u32.to_le_bytes());
+    assert!(
+        ScalarIndex::from_bytes(&twice).is_err(),
+        "row 1 named twice"
+    );
+    let mut past = bytes.clone();
+    past[n - 4..].copy_from_slice(&6u32.to_le_bytes());
+    assert!(ScalarIndex::from_bytes(&past).is_err(), "row 6 of 6");
+    assert!(ScalarIndex::from_bytes(b"MVIX\x01\x00\x00\x00").is_err());
+
+    // An index of one column does not fit another.
+    assert!(!ix.fits(&strings));
+    assert!(!sx.fits(&longs));
+    let mut moved = longs.clone();
+    moved.valid_data[4] = true;
+    assert!(!ix.fits(&moved), "a row with a value is missing");
+    let reordered = col(
+        D::LongData(LongArray {
+            data: vec![6, -2, 7, 9, 0, -2],
+        }),
+        vec![true, true, true, true, false, true],
+    );
+    assert!(ix.fits(&reordered), "same order, other values");
+    let unsorted = col(
+        D::LongData(LongArray {
+            data: vec![5, -2, 6, 1, 0, -2],
+        }),
+        vec![true, true, true, true, false, true],
+    );
+    assert!(!ix.fits(&unsorted));
+    // Vectors have no scalar index.
+    assert!(ScalarIndex::build(&FieldData::default()).is_err());
+}

@@ -183,6 +183,28 @@ impl Builds {
 }
 
 impl IndexRecord {
+    /// Whether indexnodes build it segment by segment: every vector index, and a scalar
+    /// index on a whole flat scalar field (booleans, integers, floats, strings) whose
+    /// record keeps the field's type. JSON path and ARRAY indexes, and scalar records
+    /// written before the type was kept, are recorded only (filters scan those fields).
+    pub fn has_builds(&self) -> bool {
+        use crate::proto::schema::DataType as T;
+        !self.scalar
+            || (self.json_path.is_empty()
+                && matches!(
+                    T::try_from(self.data_type),
+                    Ok(T::Bool
+                        | T::Int8
+                        | T::Int16
+                        | T::Int32
+                        | T::Int64
+                        | T::Float
+                        | T::Double
+                        | T::String
+                        | T::VarChar)
+                ))
+    }
+
     /// The vector field's type (records written before it was kept: FloatVector).
     pub fn vector_type(&self) -> crate::proto::schema::DataType {
         use crate::proto::schema::DataType;

@@ -665,6 +665,33 @@ pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, Se
     })
 }
 
+/// One column of a segment file written by [`encode`], read alone (the others are not
+/// decoded): the field `f`'s values, nulls flagged in `valid_data`.
+pub fn read_column(f: &FieldSchema, file: Bytes) -> Result<FieldData, SegmentError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format)?;
+    let root = builder
+        .schema()
+        .fields()
+        .iter()
+        .position(|c| c.name() == &f.name)
+        .ok_or_else(|| SegmentError::Shape(format!("the file has no column {}", f.name)))?;
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [root]);
+    let reader = builder.with_projection(mask).build().map_err(format)?;
+    let mut parts = Vec::new();
+    for b in reader {
+        parts.push(b.map_err(format)?.column(0).clone());
+    }
+    let all = match parts.len() {
+        0 => arrow_array::new_empty_array(&arrow_type(f)?),
+        1 => parts.remove(0),
+        _ => {
+            let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+            arrow_select::concat::concat(&refs).map_err(format)?
+        }
+    };
+    from_arrow(f, all.as_ref())
+}
+
 /// A vector column as stored: floats (FLOAT_VECTOR), fixed-width bytes per row
 /// (BINARY_VECTOR, FLOAT16_VECTOR, BFLOAT16_VECTOR) or a row of bytes each
 /// (SPARSE_FLOAT_VECTOR).

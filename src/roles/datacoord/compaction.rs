@@ -187,7 +187,7 @@ pub fn plan_group(
     plans
 }
 
-/// The Flushed segments that should have a vector index (live definition, at least
+/// The Flushed segments that should have an index build (live definition, at least
 /// `minSegmentNumRowsToEnableIndex` rows) and have no finished or failed build of it yet.
 fn awaiting_index(dc: &DataCoord, meta: &crate::meta::data::DataMeta) -> BTreeSet<i64> {
     let defs = dc.index_defs.read().expect("index defs lock");
@@ -205,7 +205,7 @@ fn awaiting_index(dc: &DataCoord, meta: &crate::meta::data::DataMeta) -> BTreeSe
         .filter(|r| {
             defs.of_collection(r.collection_id)
                 .iter()
-                .any(|d| d.dropped_at_ms == 0 && !d.scalar && !done.contains(&(r.id, d.id)))
+                .any(|d| d.dropped_at_ms == 0 && d.has_builds() && !done.contains(&(r.id, d.id)))
         })
         .map(|r| r.id)
         .collect()

@@ -154,11 +154,7 @@ impl IndexCoord {
             dim: req.dim,
             dropped_at_ms: 0,
             scalar: scalar_type.is_some(),
-            data_type: if scalar_type.is_some() {
-                0
-            } else {
-                req.data_type
-            },
+            data_type: req.data_type,
             index_type: scalar_type.unwrap_or_default(),
             json_path: req.json_path.clone(),
         };
@@ -213,9 +209,9 @@ impl IndexCoord {
                 let mut failed = None;
                 for s in &live {
                     total += s.num_rows;
-                    if d.scalar || s.num_rows < min_rows {
-                        // Nothing to build: scalar indexes are recorded only, small
-                        // segments are searched exactly.
+                    if !d.has_builds() || s.num_rows < min_rows {
+                        // Nothing to build: JSON path and ARRAY indexes are recorded
+                        // only, small segments are searched (and filtered) by scans.
                         indexed += s.num_rows;
                         continue;
                     }

@@ -60,7 +60,7 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
             .map(|b| (b.record.index_id, b.record.segment_id))
             .collect();
         defs.all()
-            .filter(|d| d.dropped_at_ms == 0 && !d.scalar)
+            .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
             .flat_map(|d| {
                 segments
                     .live_segments(d.collection_id)

@@ -9,12 +9,13 @@ use prost::Message;
 
 use super::Shared;
 use crate::index::params;
+use crate::index::scalar::ScalarIndex;
 use crate::index::sparse::SparseRows;
 use crate::index::VectorIndex;
 use crate::meta::index::index_file;
 use crate::proto::common::IndexState;
-use crate::proto::indexcoord::BuildRecord;
-use crate::proto::schema::DataType;
+use crate::proto::indexcoord::{BuildRecord, IndexRecord};
+use crate::proto::schema::{DataType, FieldData, FieldSchema};
 use crate::roles::worker::Owner;
 use crate::schema::vectors::Encoding;
 use crate::storage::segment::{self, StoredVectors};
@@ -105,6 +106,70 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         .find(|d| d.id == r.index_id)
         .cloned()
         .ok_or_else(|| format!("index {} is not defined (dropped?)", r.index_id))?;
+    let bytes = if def.scalar {
+        build_scalar(shared, r, &def).await?
+    } else {
+        build_vector(shared, r, &def).await?
+    };
+    let path = index_file(r.build_id);
+    let size = bytes.len();
+    shared
+        .storage
+        .put(&path, bytes.into())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((path, size))
+}
+
+/// A scalar index of the segment's column (its rows in value order, `index::scalar`).
+async fn build_scalar(
+    shared: &Shared,
+    r: &BuildRecord,
+    def: &IndexRecord,
+) -> Result<Vec<u8>, String> {
+    let field = FieldSchema {
+        field_id: def.field_id,
+        name: def.field_name.clone(),
+        data_type: def.data_type,
+        nullable: true,
+        ..Default::default()
+    };
+    let mut column: Option<FieldData> = None;
+    for f in &r.insert_files {
+        let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
+        let schema = field.clone();
+        let part = tokio::task::spawn_blocking(move || segment::read_column(&schema, bytes))
+            .await
+            .map_err(|e| format!("reading {f} failed: {e}"))?
+            .map_err(|e| format!("{f}: {e}"))?;
+        match &mut column {
+            None => column = Some(part),
+            Some(c) => crate::schema::extend_field(c, part),
+        }
+    }
+    let column = column.unwrap_or_default();
+    let expected = r.num_rows as usize;
+    tokio::task::spawn_blocking(move || {
+        let index = ScalarIndex::build(&column).map_err(|e| e.to_string())?;
+        if index.rows() != expected {
+            return Err(format!(
+                "the segment's files hold {} rows of {}, expected {expected}",
+                index.rows(),
+                column.field_name
+            ));
+        }
+        Ok(index.to_bytes())
+    })
+    .await
+    .map_err(|e| format!("the build task failed: {e}"))?
+}
+
+/// A vector index of the segment's vectors.
+async fn build_vector(
+    shared: &Shared,
+    r: &BuildRecord,
+    def: &IndexRecord,
+) -> Result<Vec<u8>, String> {
     let spec = params::parse(&params::flatten(&def.params)?, def.vector_type())?;
     let threads = match shared.ctx.config.segment.build_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -156,16 +221,8 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         }
         tokio::task::spawn_blocking(move || VectorIndex::build(spec, words, vectors, threads)).await
     };
-    let bytes = built
+    built
         .map_err(|e| format!("the build task failed: {e}"))?
         .and_then(|idx| idx.to_bytes())
-        .map_err(|e| e.to_string())?;
-    let path = index_file(r.build_id);
-    let size = bytes.len();
-    shared
-        .storage
-        .put(&path, bytes.into())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((path, size))
+        .map_err(|e| e.to_string())
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::analyzer::TextIndex;
 use crate::expr::{Bounds, Columns, Value};
+use crate::index::scalar::ScalarIndex;
 use crate::index::sparse::SparseRows;
 use crate::proto::schema::{
     field_data, i_ds, scalar_field, vector_field, CollectionSchema, DataType, FieldData, IDs,
@@ -305,6 +306,9 @@ pub struct Chunk {
     /// The rows in primary-key order, made on the first key lookup (None: the rows are
     /// stored in key order already, as ordered inserts leave them).
     pk_order: OnceLock<Option<Vec<u32>>>,
+    /// Scalar indexes of sealed segments' columns, by field ID (each checked to fit its
+    /// column when attached).
+    scalar: HashMap<i64, Arc<ScalarIndex>>,
 }
 
 impl Columns for Chunk {
@@ -318,6 +322,10 @@ impl Columns for Chunk {
 
     fn text_index(&self, field_id: i64) -> Option<&TextIndex> {
         self.text.get(&field_id)
+    }
+
+    fn sorted(&self, field_id: i64) -> Option<&[u32]> {
+        self.scalar.get(&field_id).map(|i| i.order())
     }
 }
 
@@ -385,7 +393,26 @@ impl Chunk {
             sparse,
             hidden: Mutex::new(None),
             pk_order: OnceLock::new(),
+            scalar: HashMap::new(),
         }
+    }
+
+    /// Whether `index` (a scalar index build of this segment) is an index of the column
+    /// `field_id` (`ScalarIndex::fits`, O(rows)).
+    pub fn scalar_index_fits(&self, field_id: i64, index: &ScalarIndex) -> bool {
+        self.column(field_id)
+            .is_some_and(|col| self.rows == index.rows() && index.fits(col))
+    }
+
+    /// Makes filters on `field_id` answer from `index`, which
+    /// [`Self::scalar_index_fits`] accepted.
+    pub fn attach_scalar_index(&mut self, field_id: i64, index: Arc<ScalarIndex>) {
+        self.scalar.insert(field_id, index);
+    }
+
+    /// How many of its columns filters answer from a scalar index.
+    pub fn scalar_indexes(&self) -> usize {
+        self.scalar.len()
     }
 
     /// The primary key's field ID.
@@ -527,6 +554,7 @@ impl Chunk {
             .sum();
         let sparse: usize = self.sparse.values().map(|c| c.rows.memory_usage()).sum();
         let text: usize = self.text.values().map(TextIndex::memory_usage).sum();
-        cols + sparse + text + self.rows * 24
+        let scalar: usize = self.scalar.values().map(|i| i.memory_usage()).sum();
+        cols + sparse + text + scalar + self.rows * 24
     }
 }

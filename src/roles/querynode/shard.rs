@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use super::chunk::{Chunk, Deletes, PkColumn};
 use super::Shared;
+use crate::index::scalar::ScalarIndex;
 use crate::index::{params, VectorIndex};
 use crate::meta::now_ms;
 use crate::proto::common::IndexState;
@@ -31,17 +32,33 @@ use crate::proto::wal::{wal_message, WalMessage};
 use crate::storage::segment::{self, SegmentBatch};
 use crate::wal::{self, Wal};
 
-/// A sealed segment and its vector indexes (by field ID), once built.
+/// A sealed segment and its vector indexes (by field ID), once built (its scalar indexes
+/// are attached to its chunk, where filters read them).
 pub struct Sealed {
     /// Its rows.
     pub chunk: Chunk,
-    /// Its indexes.
+    /// Its vector indexes.
     pub indexes: HashMap<i64, Arc<VectorIndex>>,
-    /// The builds they come from.
+    /// The builds loaded (or found not to fit, and so left out).
     builds: HashSet<i64>,
 }
 
 impl Sealed {
+    /// Adds a loaded build of `field` (a scalar one only when it fits the chunk's column;
+    /// a check O(rows), which callers holding the shard's lock make first with
+    /// [`Loaded::fits`]).
+    fn add(&mut self, field: i64, build: i64, index: Loaded) {
+        self.builds.insert(build);
+        match index {
+            Loaded::Vector(v) => {
+                self.indexes.insert(field, v);
+                self.share_vectors();
+            }
+            Loaded::Scalar(x) => self.chunk.attach_scalar_index(field, x),
+            Loaded::Unfit => {}
+        }
+    }
+
     /// Keeps one copy of the vectors an index also holds: the column's is freed and
     /// outputs read them from the index.
     fn share_vectors(&mut self) {
@@ -68,6 +85,11 @@ pub struct ShardData {
 }
 
 impl ShardData {
+    /// Scalar indexes attached to sealed segments' columns.
+    pub fn scalar_indexes(&self) -> usize {
+        self.sealed.values().map(|s| s.chunk.scalar_indexes()).sum()
+    }
+
     /// Sealed segments searched through an index (not exactly).
     pub fn indexed_segments(&self) -> usize {
         self.sealed
@@ -256,8 +278,39 @@ fn concat(mut a: SegmentBatch, b: SegmentBatch) -> SegmentBatch {
     a
 }
 
-/// The live index definitions of a collection: index ID -> (field, spec).
-type LiveIndexes = HashMap<i64, (i64, params::IndexSpec)>;
+/// What builds of an index are: vector indexes of a spec, or scalar indexes.
+#[derive(Debug, Clone, Copy)]
+enum Built {
+    Vector(params::IndexSpec),
+    Scalar,
+}
+
+/// A build read from its file.
+enum Loaded {
+    Vector(Arc<VectorIndex>),
+    Scalar(Arc<ScalarIndex>),
+    /// A scalar index that does not fit its segment's column (not used: filters scan).
+    Unfit,
+}
+
+impl Loaded {
+    /// Itself, or [`Loaded::Unfit`] when it is a scalar index that is not one of `chunk`'s
+    /// column `field` (logged).
+    fn fits(self, chunk: &Chunk, field: i64, build: i64) -> Loaded {
+        match self {
+            Loaded::Scalar(x) if !chunk.scalar_index_fits(field, &x) => {
+                log::warn!(segment = chunk.id, field = field, build = build;
+                    "scalar index build does not fit the segment's column: filters scan it");
+                Loaded::Unfit
+            }
+            l => l,
+        }
+    }
+}
+
+/// The live index definitions of a collection whose builds are loaded: index ID ->
+/// (field, what it builds).
+type LiveIndexes = HashMap<i64, (i64, Built)>;
 
 fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
     shared
@@ -266,22 +319,25 @@ fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
         .expect("index defs lock")
         .of_collection(coll)
         .into_iter()
-        .filter(|d| d.dropped_at_ms == 0 && !d.scalar)
+        .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
         .filter_map(|d| {
+            if d.scalar {
+                return Some((d.id, (d.field_id, Built::Scalar)));
+            }
             let spec = params::flatten(&d.params)
                 .and_then(|p| params::parse(&p, d.vector_type()))
                 .ok()?;
-            Some((d.id, (d.field_id, spec)))
+            Some((d.id, (d.field_id, Built::Vector(spec))))
         })
         .collect()
 }
 
-/// The finished builds of a segment's vector fields: (field, build, spec, file).
+/// The finished builds of a segment's indexed fields: (field, build, kind, file).
 fn finished_builds(
     shared: &Shared,
     live: &LiveIndexes,
     seg: i64,
-) -> Vec<(i64, i64, params::IndexSpec, String)> {
+) -> Vec<(i64, i64, Built, String)> {
     let builds = shared.builds.read().expect("builds lock");
     builds
         .all()
@@ -294,20 +350,21 @@ fn finished_builds(
         .collect()
 }
 
-async fn load_index(
-    shared: &Shared,
-    spec: params::IndexSpec,
-    path: &str,
-) -> Result<VectorIndex, String> {
+async fn load_index(shared: &Shared, built: Built, path: &str) -> Result<Loaded, String> {
     let bytes = shared
         .storage
         .get(path)
         .await
         .map_err(|e| format!("index {path}: {e}"))?;
-    tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("index {path}: {e}"))
+    tokio::task::spawn_blocking(move || match built {
+        Built::Vector(spec) => {
+            VectorIndex::from_bytes(spec, &bytes).map(|v| Loaded::Vector(Arc::new(v)))
+        }
+        Built::Scalar => ScalarIndex::from_bytes(&bytes).map(|x| Loaded::Scalar(Arc::new(x))),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("index {path}: {e}"))
 }
 
 async fn load_delta(
@@ -408,11 +465,10 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
                 indexes: HashMap::new(),
                 builds: HashSet::new(),
             };
-            for (field, build, spec, path) in finished_builds(shared, &live, r.id) {
-                sealed
-                    .indexes
-                    .insert(field, Arc::new(load_index(shared, spec, &path).await?));
-                sealed.builds.insert(build);
+            for (field, build, built, path) in finished_builds(shared, &live, r.id) {
+                let index = load_index(shared, built, &path).await?;
+                let index = index.fits(&sealed.chunk, field, build);
+                sealed.add(field, build, index);
             }
             new_segments.push(sealed);
         }
@@ -434,14 +490,15 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
                 .collect()
         };
         for (seg, loaded) in wanted {
-            for (field, build, spec, path) in finished_builds(shared, &live, seg) {
+            for (field, build, built, path) in finished_builds(shared, &live, seg) {
                 if !loaded.contains(&build) {
-                    new_indexes.push((
-                        seg,
-                        field,
-                        build,
-                        Arc::new(load_index(shared, spec, &path).await?),
-                    ));
+                    let index = load_index(shared, built, &path).await?;
+                    // Checked under the read lock: searches go on meanwhile.
+                    let index = match shard.data.read().expect("shard lock").sealed.get(&seg) {
+                        Some(s) => index.fits(&s.chunk, field, build),
+                        None => continue,
+                    };
+                    new_indexes.push((seg, field, build, index));
                 }
             }
         }
@@ -459,8 +516,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
         !(new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty());
     let mut d = shard.data.write().expect("shard lock");
     let (added, indexed) = (new_segments.len(), new_indexes.len());
-    for mut s in new_segments {
-        s.share_vectors();
+    for s in new_segments {
         d.deletes.observe(&s.chunk);
         d.sealed.insert(s.chunk.id, s);
     }
@@ -470,9 +526,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     }
     for (seg, field, build, index) in new_indexes {
         if let Some(s) = d.sealed.get_mut(&seg) {
-            s.indexes.insert(field, index);
-            s.builds.insert(build);
-            s.share_vectors();
+            s.add(field, build, index);
         }
     }
     d.sealed.retain(|id, _| !v.dropped.contains(id));
@@ -484,7 +538,8 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     if moved || added > 0 || indexed > 0 {
         log::info!(channel = shard.vchannel.as_str(), replica = shard.replica, sealed_added = added,
             indexes_added = indexed, checkpoint = d.checkpoint, sealed = d.sealed.len(),
-            indexed_segments = d.indexed_segments(), growing_chunks = d.growing.len();
+            indexed_segments = d.indexed_segments(), scalar_indexes = d.scalar_indexes(),
+            growing_chunks = d.growing.len();
             "querynode shard handoff");
     }
     drop(d);
