@@ -32,6 +32,7 @@ fn the_side_by_side_comparison_with_real_milvus_runs_and_reports() {
         "| memory loaded, RSS MiB |",
         "| filter `num == x` (1 row): p50 ms |",
         "| filter `tag like \"t012%\"` (rows / 1000), limit 10: p99 ms |",
+        "| filter `num == x` (1 row), scalar index: p50 ms |",
         "## Rootcoord takeover",
         "| this project | 1 | ",
     ] {

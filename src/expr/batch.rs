@@ -34,8 +34,16 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
     match e {
         Expr::Const(v) => vec![v.truth(); n],
         Expr::And(xs) => {
-            let mut out = vec![true; n];
-            for x in xs {
+            let (mut out, used) = match index_range(xs, cols, n, share) {
+                Some((mask, used)) => (mask, used),
+                None => (vec![true; n], Vec::new()),
+            };
+            for x in xs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used.contains(i))
+                .map(|(_, x)| x)
+            {
                 let m = select(x, cols, n);
                 out.iter_mut().zip(&m).for_each(|(o, b)| *o &= *b);
                 if !out.contains(&true) {
@@ -199,6 +207,56 @@ fn indexed(
             .for_each(|row| m[*row as usize] = !hits.complement);
     }
     Some(m)
+}
+
+/// The parts of an `and` that compare one indexed field with constants (`a < f and f <= b`
+/// and the like), answered as one lookup: each part selects one range of positions in
+/// the field's value order, so all of them hold on the intersection of those ranges,
+/// which is selective even when each part alone is not. Returns the mask and which
+/// parts it answers; None when no field has two such parts, or the intersection
+/// selects more than `share` of the rows.
+fn index_range(
+    xs: &[Expr],
+    cols: &dyn Columns,
+    n: usize,
+    share: f64,
+) -> Option<(Vec<bool>, Vec<usize>)> {
+    let parts: Vec<(usize, &FieldRef, Cmp, &Value<'static>)> = xs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, x)| match x {
+            Expr::Cmp(op, a, b) if *op != Cmp::Ne => match (a.as_ref(), b.as_ref()) {
+                (Expr::Field(f), Expr::Const(c)) => Some((i, f, *op, c)),
+                (Expr::Const(c), Expr::Field(f)) => Some((i, f, flip(*op), c)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|(_, f, ..)| f.path.is_empty() && cols.sorted(f.id).is_some())
+        .collect();
+    let field = parts
+        .iter()
+        .map(|p| p.1.id)
+        .find(|id| parts.iter().filter(|p| p.1.id == *id).count() >= 2)?;
+    let order = cols.sorted(field)?;
+    let Some(field_data::Field::Scalars(s)) = &cols.column(field)?.field else {
+        return None;
+    };
+    let mut range = 0..order.len();
+    let mut used = Vec::new();
+    for (i, _, op, c) in parts.iter().filter(|p| p.1.id == field) {
+        let hits = cmp_hits(s, order, *op, c)?;
+        let r = hits.ranges.first()?;
+        range = range.start.max(r.start)..range.end.min(r.end);
+        used.push(*i);
+    }
+    let range = range.start..range.end.max(range.start);
+    if range.len() as f64 > share * n as f64 {
+        return None;
+    }
+    let mut m = vec![false; n];
+    order[range].iter().for_each(|row| m[*row as usize] = true);
+    Some((m, used))
 }
 
 /// The positions of `order` whose value compares to `c` as `Less`, and as `Less` or

@@ -450,6 +450,52 @@ fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
     eprintln!("{compiled} random filters, {pruned} ruled out by bounds");
 }
 
+/// B3 for ranges: comparisons of one indexed field within an `and` (answered as one
+/// intersection of ranges in the field's value order) select what the row evaluator
+/// selects, with other parts beside them.
+#[test]
+fn ranges_of_one_indexed_field_agree_with_the_row_evaluator() {
+    let schema = differential_schema();
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    let mut checked = 0;
+    for _ in 0..200 {
+        let rows = 1 + r.below(80) as usize;
+        let t = random_table(&mut r, rows);
+        let sorted = Sorted::of(&t);
+        for _ in 0..20 {
+            let field = *r.pick(&["id", "color", "price", "n", "flag", "ratio"]);
+            let konst = |r: &mut Rng| match r.below(5) {
+                0 => format!("{}", r.below(40) as i64 - 20),
+                1 => format!("{}.5", r.below(40) as i64 - 20),
+                2 => format!("'{}'", r.pick(&["red", "re", "", "green", "s"])),
+                3 => r.pick(&["true", "false"]).to_string(),
+                _ => format!("{}", r.below(1500) as i64 - 500),
+            };
+            let mut parts = Vec::new();
+            for _ in 0..2 + r.below(2) {
+                let op = *r.pick(&["==", "<", "<=", ">", ">=", "!="]);
+                let k = konst(&mut r);
+                parts.push(if r.below(2) == 0 {
+                    format!("{field} {op} {k}")
+                } else {
+                    format!("{k} {op} {field}")
+                });
+            }
+            if r.below(3) == 0 {
+                parts.push("flag".to_string());
+            }
+            let text = parts.join(" and ");
+            let Ok(f) = Filter::compile(&text, &schema, &HashMap::new()) else {
+                continue;
+            };
+            checked += 1;
+            let by_row: Vec<bool> = (0..rows).map(|row| f.matches(&t, row)).collect();
+            assert_eq!(f.select_indexed(&sorted, rows), by_row, "{text} (indexed)");
+        }
+    }
+    assert!(checked > 600, "only {checked} range filters compiled");
+}
+
 #[test]
 fn chunk_bounds_rule_out_ranges_and_lists_outside_them() {
     let schema = differential_schema();
