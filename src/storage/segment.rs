@@ -666,14 +666,17 @@ pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, Se
 }
 
 /// One column of a segment file written by [`encode`], read alone (the others are not
-/// decoded): the field `f`'s values, nulls flagged in `valid_data`.
+/// decoded): the field `f`'s values, nulls flagged in `valid_data`. The column is found
+/// by the field ID in its metadata (so `f.name` may be a display name, such as a
+/// dynamic key's), else by name.
 pub fn read_column(f: &FieldSchema, file: Bytes) -> Result<FieldData, SegmentError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format)?;
-    let root = builder
-        .schema()
-        .fields()
+    let fields = builder.schema().fields();
+    let id = f.field_id.to_string();
+    let root = fields
         .iter()
-        .position(|c| c.name() == &f.name)
+        .position(|c| c.metadata().get("field_id") == Some(&id))
+        .or_else(|| fields.iter().position(|c| c.name() == &f.name))
         .ok_or_else(|| SegmentError::Shape(format!("the file has no column {}", f.name)))?;
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [root]);
     let reader = builder.with_projection(mask).build().map_err(format)?;
