@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use super::compile::{self, Cmp, ConstSet, Expr, FieldRef};
 use super::eval::{self, Columns};
 use super::value::{self, LikeToken, Value};
-use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData, ScalarField};
+use crate::index::scalar::{JsonCast, EXACT_INT};
+use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData};
 
 /// The largest share of a column's rows an index lookup may select and still be taken:
 /// marking more rows one by one in scattered places costs more than a scan of the
@@ -75,35 +76,27 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
             })
             .unwrap_or_else(|| rows(e, cols, n)),
         Expr::Cmp(op, a, b) => {
-            let fast = match (a.as_ref(), b.as_ref()) {
-                (Expr::Field(f), Expr::Const(c)) => plain(f, cols).map(|col| (col, *op, c)),
-                (Expr::Const(c), Expr::Field(f)) => plain(f, cols).map(|col| (col, flip(*op), c)),
+            let parts = match (a.as_ref(), b.as_ref()) {
+                (Expr::Field(f), Expr::Const(c)) => Some((f, *op, c)),
+                (Expr::Const(c), Expr::Field(f)) => Some((f, flip(*op), c)),
                 _ => None,
             };
-            fast.and_then(|(col, op, c)| {
-                let f = field_of(a, b)?;
-                indexed(f, cols, n, share, |s, order| cmp_hits(s, order, op, c))
-                    .or_else(|| compare(col, op, c, n))
-            })
-            .unwrap_or_else(|| rows(e, cols, n))
+            parts
+                .and_then(|(f, op, c)| {
+                    indexed(f, cols, n, share, |p| cmp_hits(p, op, c))
+                        .or_else(|| compare(plain(f, cols)?, op, c, n))
+                })
+                .unwrap_or_else(|| rows(e, cols, n))
         }
         Expr::In(x, set, negated) => match x.as_ref() {
-            Expr::Field(f) => plain(f, cols)
-                .and_then(|col| {
-                    indexed(f, cols, n, share, |s, order| {
-                        in_hits(s, order, set, *negated)
-                    })
-                    .or_else(|| member(col, set, *negated, n))
-                })
+            Expr::Field(f) => indexed(f, cols, n, share, |p| in_hits(p, set, *negated))
+                .or_else(|| member(plain(f, cols)?, set, *negated, n))
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
         Expr::Like(x, pattern) => match x.as_ref() {
-            Expr::Field(f) => plain(f, cols)
-                .and_then(|col| {
-                    indexed(f, cols, n, share, |s, order| like_hits(s, order, pattern))
-                        .or_else(|| like(col, pattern, n))
-                })
+            Expr::Field(f) => indexed(f, cols, n, share, |p| like_hits(p, pattern))
+                .or_else(|| like(plain(f, cols)?, pattern, n))
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
@@ -153,14 +146,6 @@ fn text_match(
     Some(fit(m, col, n))
 }
 
-/// The field of a comparison of a field with a constant.
-fn field_of<'a>(a: &'a Expr, b: &'a Expr) -> Option<&'a FieldRef> {
-    match (a, b) {
-        (Expr::Field(f), Expr::Const(_)) | (Expr::Const(_), Expr::Field(f)) => Some(f),
-        _ => None,
-    }
-}
-
 /// What an index lookup selects: the rows at `ranges` of positions in the value order,
 /// or (`complement`) every row of the order but those.
 struct Hits {
@@ -168,29 +153,95 @@ struct Hits {
     complement: bool,
 }
 
-/// The mask of a lookup in the scalar index of the plain field `f`, when the columns
-/// keep one, `lookup` can answer from it (Some) and it selects at most `share` of the
-/// rows. Invariant (B3): equal to the scan's mask, as the order lists exactly the rows
-/// with a comparable value, ascending by [`Value::compare`] (X1 in `index::scalar`), and
-/// each lookup selects the positions where that comparison holds, which are contiguous.
+/// The kind of values a scalar index orders.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Bool,
+    /// An integer column.
+    Int,
+    /// A float column.
+    Float,
+    Str,
+    /// A JSON path's numbers (integers within ±2^53 and floats, X2).
+    Number,
+}
+
+/// A field's scalar index as lookups read it: the rows in value order, the kind of
+/// their values, and each listed row's value as the row evaluator reads it.
+struct Probe<'a> {
+    order: &'a [u32],
+    kind: Kind,
+    /// An index of a JSON path: rows of other kinds stand beside the listed ones.
+    json: bool,
+    at: Box<dyn Fn(u32) -> Value<'a> + 'a>,
+}
+
+/// The scalar index of `f` (a flat field, or a JSON path of object members) when the
+/// columns keep one.
+fn probe<'a>(f: &FieldRef, cols: &'a dyn Columns) -> Option<Probe<'a>> {
+    let keys = f
+        .path
+        .iter()
+        .map(|s| match s {
+            compile::Step::Key(k) => Some(k.clone()),
+            compile::Step::Index(_) => None,
+        })
+        .collect::<Option<Vec<String>>>()?;
+    let index = cols.sorted(f.id, &keys)?;
+    match index.cast() {
+        None => {
+            let Some(field_data::Field::Scalars(s)) = &cols.column(f.id)?.field else {
+                return None;
+            };
+            let kind = match s.data.as_ref()? {
+                D::BoolData(_) => Kind::Bool,
+                D::IntData(_) | D::LongData(_) => Kind::Int,
+                D::FloatData(_) | D::DoubleData(_) => Kind::Float,
+                D::StringData(_) => Kind::Str,
+                _ => return None,
+            };
+            (keys.is_empty()).then(|| Probe {
+                order: index.order(),
+                kind,
+                json: false,
+                at: Box::new(move |r| eval::scalar_at(s, r as usize)),
+            })
+        }
+        Some(cast) => {
+            let kind = match cast {
+                JsonCast::Bool => Kind::Bool,
+                JsonCast::Double => Kind::Number,
+                JsonCast::Varchar => Kind::Str,
+            };
+            let f = f.clone();
+            Some(Probe {
+                order: index.order(),
+                kind,
+                json: true,
+                at: Box::new(move |r| eval::field(&f, cols, r as usize)),
+            })
+        }
+    }
+}
+
+/// The mask of a lookup in the scalar index of `f`, when the columns keep one, `lookup`
+/// can answer from it (Some) and it selects at most `share` of the rows. Invariant
+/// (B3): equal to the scan's mask, as the order lists exactly the rows with a value the
+/// lookup's constants compare with, ascending by [`Value::compare`] (X1 and X2 in
+/// `index::scalar`), each lookup selects the positions where that comparison holds,
+/// which are contiguous, and it is taken only when no unlisted row can satisfy it.
 fn indexed(
     f: &FieldRef,
     cols: &dyn Columns,
     n: usize,
     share: f64,
-    lookup: impl FnOnce(&ScalarField, &[u32]) -> Option<Hits>,
+    lookup: impl FnOnce(&Probe<'_>) -> Option<Hits>,
 ) -> Option<Vec<bool>> {
-    if !f.path.is_empty() {
-        return None;
-    }
-    let order = cols.sorted(f.id)?;
-    let Some(field_data::Field::Scalars(s)) = &cols.column(f.id)?.field else {
-        return None;
-    };
-    let hits = lookup(s, order)?;
+    let p = probe(f, cols)?;
+    let hits = lookup(&p)?;
     let inside: usize = hits.ranges.iter().map(|r| r.len()).sum();
     let selected = if hits.complement {
-        order.len().saturating_sub(inside)
+        p.order.len().saturating_sub(inside)
     } else {
         inside
     };
@@ -199,10 +250,10 @@ fn indexed(
     }
     let mut m = vec![false; n];
     if hits.complement {
-        order.iter().for_each(|r| m[*r as usize] = true);
+        p.order.iter().for_each(|r| m[*r as usize] = true);
     }
     for r in hits.ranges {
-        order[r]
+        p.order[r]
             .iter()
             .for_each(|row| m[*row as usize] = !hits.complement);
     }
@@ -232,20 +283,18 @@ fn index_range(
             },
             _ => None,
         })
-        .filter(|(_, f, ..)| f.path.is_empty() && cols.sorted(f.id).is_some())
         .collect();
-    let field = parts
-        .iter()
-        .map(|p| p.1.id)
-        .find(|id| parts.iter().filter(|p| p.1.id == *id).count() >= 2)?;
-    let order = cols.sorted(field)?;
-    let Some(field_data::Field::Scalars(s)) = &cols.column(field)?.field else {
-        return None;
-    };
-    let mut range = 0..order.len();
+    let same = |a: &FieldRef, b: &FieldRef| a.id == b.id && a.path == b.path;
+    let (field, p) = parts.iter().find_map(|(_, f, ..)| {
+        if parts.iter().filter(|q| same(q.1, f)).count() < 2 {
+            return None;
+        }
+        Some((*f, probe(f, cols)?))
+    })?;
+    let mut range = 0..p.order.len();
     let mut used = Vec::new();
-    for (i, _, op, c) in parts.iter().filter(|p| p.1.id == field) {
-        let hits = cmp_hits(s, order, *op, c)?;
+    for (i, _, op, c) in parts.iter().filter(|q| same(q.1, field)) {
+        let hits = cmp_hits(&p, *op, c)?;
         let r = hits.ranges.first()?;
         range = range.start.max(r.start)..range.end.min(r.end);
         used.push(*i);
@@ -255,34 +304,51 @@ fn index_range(
         return None;
     }
     let mut m = vec![false; n];
-    order[range].iter().for_each(|row| m[*row as usize] = true);
+    p.order[range]
+        .iter()
+        .for_each(|row| m[*row as usize] = true);
     Some((m, used))
 }
 
-/// The positions of `order` whose value compares to `c` as `Less`, and as `Less` or
+/// The positions of the order whose value compares to `c` as `Less`, and as `Less` or
 /// `Equal`: the bounds of the values equal to `c`.
-fn equal_range(s: &ScalarField, order: &[u32], c: &Value<'_>) -> std::ops::Range<usize> {
-    let at = |r: &u32| eval::scalar_at(s, *r as usize);
-    let lo = order.partition_point(|r| at(r).compare(c) == Some(Ordering::Less));
-    let hi = order.partition_point(|r| at(r).compare(c).is_some_and(|o| o != Ordering::Greater));
+fn equal_range(p: &Probe<'_>, c: &Value<'_>) -> std::ops::Range<usize> {
+    let lo = p
+        .order
+        .partition_point(|r| (p.at)(*r).compare(c) == Some(Ordering::Less));
+    let hi = p.order.partition_point(|r| {
+        (p.at)(*r)
+            .compare(c)
+            .is_some_and(|o| o != Ordering::Greater)
+    });
     lo..hi.max(lo)
 }
 
-/// `column op c` from the order, for the pairs of kinds the scan compares (others, and
-/// NaN, are left to the scan).
-fn cmp_hits(s: &ScalarField, order: &[u32], op: Cmp, c: &Value<'_>) -> Option<Hits> {
-    let numeric = matches!(c, Value::Int(_)) || matches!(c, Value::Float(x) if !x.is_nan());
-    let kinds_compare = match s.data.as_ref()? {
-        D::IntData(_) | D::LongData(_) | D::FloatData(_) | D::DoubleData(_) => numeric,
-        D::BoolData(_) => matches!(c, Value::Bool(_)),
-        D::StringData(_) => matches!(c, Value::Str(_)),
+/// Whether a JSON path index's numbers compare with `c` as real numbers do (X2): a float,
+/// or an integer within ±2^53.
+fn exact(c: &Value<'_>) -> bool {
+    match c {
+        Value::Int(i) => i.unsigned_abs() <= EXACT_INT as u64,
+        Value::Float(x) => !x.is_nan(),
         _ => false,
+    }
+}
+
+/// `field op c` from the order, for the pairs of kinds the scan compares (others, and
+/// NaN, are left to the scan).
+fn cmp_hits(p: &Probe<'_>, op: Cmp, c: &Value<'_>) -> Option<Hits> {
+    let numeric = matches!(c, Value::Int(_)) || matches!(c, Value::Float(x) if !x.is_nan());
+    let kinds_compare = match p.kind {
+        Kind::Int | Kind::Float => numeric,
+        Kind::Number => exact(c),
+        Kind::Bool => matches!(c, Value::Bool(_)),
+        Kind::Str => matches!(c, Value::Str(_)),
     };
     if !kinds_compare {
         return None;
     }
-    let eq = equal_range(s, order, c);
-    let len = order.len();
+    let eq = equal_range(p, c);
+    let len = p.order.len();
     let (range, complement) = match op {
         Cmp::Eq => (eq, false),
         Cmp::Ne => (eq, true),
@@ -297,45 +363,74 @@ fn cmp_hits(s: &ScalarField, order: &[u32], op: Cmp, c: &Value<'_>) -> Option<Hi
     })
 }
 
-/// `column in set` (or `not in`) from the order: an equal range per value
-/// [`ConstSet::contains`] matches the column's kind against (integers: the integers and
+/// `field in set` (or `not in`) from the order: an equal range per value
+/// [`ConstSet::contains`] matches the field's kind against (integers: the integers and
 /// the other constants; strings: the strings; booleans: the other constants). Float
 /// columns are left to the scan (`contains` matches a float to an integer by truncation,
-/// not by `compare`).
-fn in_hits(s: &ScalarField, order: &[u32], set: &ConstSet, negated: bool) -> Option<Hits> {
-    let values: Vec<Value<'_>> = match s.data.as_ref()? {
-        D::IntData(_) | D::LongData(_) => set
-            .ints
+/// not by `compare`). On a JSON path, whose unlisted rows hold other kinds, only sets of
+/// the index's kind are taken (a constant of another kind could match an unlisted row),
+/// and `not in` never (every unlisted row with a value matches it).
+fn in_hits(p: &Probe<'_>, set: &ConstSet, negated: bool) -> Option<Hits> {
+    if p.json && negated {
+        return None;
+    }
+    let numbers = || {
+        set.ints
             .iter()
             .map(|i| Value::Int(*i))
             .chain(set.others.iter().cloned())
-            .collect(),
-        D::StringData(_) => set
-            .strs
-            .iter()
-            .map(|s| Value::Str(s.as_str().into()))
-            .collect(),
-        D::BoolData(_) => set.others.clone(),
-        _ => return None,
+            .collect::<Vec<_>>()
+    };
+    let values: Vec<Value<'_>> = match p.kind {
+        Kind::Int => numbers(),
+        Kind::Number => {
+            let values = numbers();
+            if !set.strs.is_empty() || !values.iter().all(exact) {
+                return None;
+            }
+            values
+        }
+        Kind::Str => {
+            if p.json && !(set.ints.is_empty() && set.others.is_empty()) {
+                return None;
+            }
+            set.strs
+                .iter()
+                .map(|s| Value::Str(s.as_str().into()))
+                .collect()
+        }
+        Kind::Bool => {
+            let only_bools = set.ints.is_empty()
+                && set.strs.is_empty()
+                && set.others.iter().all(|o| matches!(o, Value::Bool(_)));
+            if p.json && !only_bools {
+                return None;
+            }
+            set.others.clone()
+        }
+        Kind::Float => return None,
     };
     Some(Hits {
-        ranges: values.iter().map(|v| equal_range(s, order, v)).collect(),
+        ranges: values.iter().map(|v| equal_range(p, v)).collect(),
         complement: negated,
     })
 }
 
-/// `column like pattern` from the order, for exact and prefix patterns on strings (the
-/// strings starting with a prefix are contiguous in byte order).
-fn like_hits(s: &ScalarField, order: &[u32], pattern: &[LikeToken]) -> Option<Hits> {
-    let D::StringData(d) = s.data.as_ref()? else {
+/// `field like pattern` from the order, for exact and prefix patterns on strings (the
+/// strings starting with a prefix are contiguous in byte order; other rows' values are
+/// never `like` anything).
+fn like_hits(p: &Probe<'_>, pattern: &[LikeToken]) -> Option<Hits> {
+    if p.kind != Kind::Str {
         return None;
-    };
-    let at = |r: &u32| d.data[*r as usize].as_str();
+    }
     let range = match Shape::of(pattern) {
-        Shape::Exact(p) => equal_range(s, order, &Value::Str(p.as_str().into())),
-        Shape::Prefix(p) => {
-            let lo = order.partition_point(|r| at(r) < p.as_str());
-            let hi = order.partition_point(|r| at(r) < p.as_str() || at(r).starts_with(&p));
+        Shape::Exact(x) => equal_range(p, &Value::Str(x.as_str().into())),
+        Shape::Prefix(x) => {
+            let below = |r: &u32| matches!((p.at)(*r), Value::Str(s) if s.as_ref() < x.as_str());
+            let lo = p.order.partition_point(below);
+            let hi = p.order.partition_point(|r| {
+                below(r) || matches!((p.at)(*r), Value::Str(s) if s.starts_with(x.as_str()))
+            });
             lo..hi.max(lo)
         }
         _ => return None,

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use super::compile::{Cmp, Expr, FieldRef, Func, Step};
 use super::value::{self, Value};
+use crate::index::scalar::ScalarIndex;
 use crate::proto::schema::{field_data, scalar_field, FieldData, ScalarField};
 
 /// Columns a filter reads, by field ID.
@@ -18,10 +19,12 @@ pub trait Columns {
     fn text_index(&self, _field_id: i64) -> Option<&crate::analyzer::TextIndex> {
         None
     }
-    /// The rows of the flat scalar column `field_id` in value order, when these columns
-    /// keep a scalar index of it: exactly the rows with a comparable value (not null, not
-    /// NaN), ascending by [`Value::compare`] (`index::scalar`'s invariant X1).
-    fn sorted(&self, _field_id: i64) -> Option<&[u32]> {
+    /// The scalar index of the column `field_id` (`keys` empty), or of the path `keys`
+    /// (object members) into the JSON column `field_id`, when these columns keep one
+    /// that fits them: for a flat column exactly the rows with a comparable value (not
+    /// null, not NaN), ascending by [`Value::compare`] (`index::scalar`'s invariant X1);
+    /// for a JSON path the rows whose value there is of the index's cast (X2).
+    fn sorted(&self, _field_id: i64, _keys: &[String]) -> Option<&ScalarIndex> {
         None
     }
 }
@@ -87,7 +90,8 @@ fn step<'a>(v: Value<'a>, s: &Step) -> Value<'a> {
     }
 }
 
-fn field<'a>(f: &FieldRef, cols: &'a dyn Columns, row: usize) -> Value<'a> {
+/// The value of `f` (a field, or a path into a JSON field) in row `row`.
+pub(super) fn field<'a>(f: &FieldRef, cols: &'a dyn Columns, row: usize) -> Value<'a> {
     let Some(col) = cols.column(f.id) else {
         return Value::Null;
     };

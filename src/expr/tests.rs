@@ -277,10 +277,28 @@ fn random_table(r: &mut Rng, rows: usize) -> Table {
             }
         }
     }
+    // JSON documents whose paths hold every kind (integers, floats, integral floats,
+    // strings, booleans, objects), are missing or null, now and then an integer past
+    // 2^53 (a JSON path index holding one is refused).
     let json_rows: Vec<serde_json::Value> = (0..rows)
-        .map(|_| match r.below(3) {
-            0 => serde_json::json!({"price": r.below(20), "tags": ["sale"]}),
-            1 => serde_json::json!({"tags": []}),
+        .map(|_| match r.below(5) {
+            0 | 1 => {
+                let price = match r.below(5) {
+                    0 => serde_json::json!(r.below(20)),
+                    1 => serde_json::json!(r.below(20) as f64 + 0.5),
+                    2 => serde_json::json!(r.below(20) as f64),
+                    3 if r.below(20) == 0 => serde_json::json!((1i64 << 60) + 1),
+                    _ => serde_json::json!(-(r.below(5) as i64)),
+                };
+                serde_json::json!({
+                    "price": price,
+                    "name": *r.pick(&["red", "re", "", "green", "s"]),
+                    "ok": r.below(2) == 0,
+                    "tags": ["sale"],
+                })
+            }
+            2 => serde_json::json!({"tags": [], "price": "12", "name": 3, "ok": "true"}),
+            3 => serde_json::json!({"price": {"x": 1}, "name": true, "ok": 1}),
             _ => serde_json::Value::Null,
         })
         .collect();
@@ -316,6 +334,9 @@ fn random_filter(r: &mut Rng, depth: u32) -> String {
             "flag",
             "ratio",
             "product['price']",
+            "product['name']",
+            "product['ok']",
+            "name",
         ]);
         let op = *r.pick(&["==", "!=", "<", "<=", ">", ">="]);
         let konst = match r.below(6) {
@@ -326,11 +347,17 @@ fn random_filter(r: &mut Rng, depth: u32) -> String {
             4 => format!("{}", r.below(1500) as i64 - 500),
             _ => "0".to_string(),
         };
-        match r.below(9) {
+        match r.below(12) {
             0 => format!("{field} in [{}, {}, 3, -1]", r.below(30) as i64 - 10, konst),
             1 => format!("{field} not in ['red', {}]", r.below(5)),
+            9 => format!(
+                "{field} {}in [{}]",
+                r.pick(&["", "not "]),
+                r.pick(&["'red', 're', ''", "'green'", "1, 2.5, 19", "true", "0, -3"])
+            ),
             2 => format!(
-                "color like '{}'",
+                "{} like '{}'",
+                r.pick(&["color", "product['name']", "name"]),
                 r.pick(&["re%", "%d", "%ee%", "r_d", "red", "%", "", "blue\\%", "%r%d%"])
             ),
             3 => format!("{field} is {}", r.pick(&["null", "not null"])),
@@ -376,24 +403,49 @@ fn differential_schema() -> CollectionSchema {
     s
 }
 
-/// A table with a scalar index of every flat column (`index::scalar`).
+/// A table with a scalar index of every flat column and of JSON paths (`index::scalar`):
+/// `product['price']` (DOUBLE), `product['name']` (VARCHAR), `product['ok']` (BOOL) and
+/// the dynamic key `name` (VARCHAR), each attached only when it fits (X1, X2).
 struct Sorted<'a> {
     table: &'a Table,
-    orders: HashMap<i64, Vec<u32>>,
+    indexes: Vec<(i64, Vec<String>, crate::index::scalar::ScalarIndex)>,
 }
 
 impl<'a> Sorted<'a> {
     fn of(table: &'a Table) -> Sorted<'a> {
-        let orders = table
+        use crate::index::scalar::{JsonCast, ScalarIndex};
+        let mut indexes: Vec<_> = table
             .cols
             .iter()
             .filter_map(|c| {
-                let index = crate::index::scalar::ScalarIndex::build(c).ok()?;
+                let index = ScalarIndex::build(c).ok()?;
                 assert!(index.fits(c));
-                Some((c.field_id, index.order().to_vec()))
+                Some((c.field_id, Vec::new(), index))
             })
             .collect();
-        Sorted { table, orders }
+        for (id, key, cast) in [
+            (104, "price", JsonCast::Double),
+            (104, "name", JsonCast::Varchar),
+            (104, "ok", JsonCast::Bool),
+            (106, "name", JsonCast::Varchar),
+        ] {
+            let docs = &table.json[&id];
+            let col = scalar(
+                id,
+                scalar_field::Data::JsonData(JsonArray {
+                    data: docs
+                        .iter()
+                        .map(|d| serde_json::to_vec(d).unwrap())
+                        .collect(),
+                }),
+            );
+            let keys = vec![key.to_string()];
+            let index = ScalarIndex::build_json(&col, &keys, cast).unwrap();
+            if index.fits_json(docs, |_| true, &keys) {
+                indexes.push((id, keys, index));
+            }
+        }
+        Sorted { table, indexes }
     }
 }
 
@@ -404,8 +456,11 @@ impl Columns for Sorted<'_> {
     fn json(&self, id: i64, row: usize) -> Option<&serde_json::Value> {
         self.table.json(id, row)
     }
-    fn sorted(&self, id: i64) -> Option<&[u32]> {
-        self.orders.get(&id).map(Vec::as_slice)
+    fn sorted(&self, id: i64, keys: &[String]) -> Option<&crate::index::scalar::ScalarIndex> {
+        self.indexes
+            .iter()
+            .find(|(i, k, _)| *i == id && k == keys)
+            .map(|(.., x)| x)
     }
 }
 
@@ -463,7 +518,17 @@ fn ranges_of_one_indexed_field_agree_with_the_row_evaluator() {
         let t = random_table(&mut r, rows);
         let sorted = Sorted::of(&t);
         for _ in 0..20 {
-            let field = *r.pick(&["id", "color", "price", "n", "flag", "ratio"]);
+            let field = *r.pick(&[
+                "id",
+                "color",
+                "price",
+                "n",
+                "flag",
+                "ratio",
+                "product['price']",
+                "product['name']",
+                "name",
+            ]);
             let konst = |r: &mut Rng| match r.below(5) {
                 0 => format!("{}", r.below(40) as i64 - 20),
                 1 => format!("{}.5", r.below(40) as i64 - 20),

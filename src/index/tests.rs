@@ -1128,3 +1128,96 @@ fn scalar_indexes_sort_comparable_rows_and_check_their_files() {
     // Vectors have no scalar index.
     assert!(ScalarIndex::build(&FieldData::default()).is_err());
 }
+
+/// X2: a JSON path index lists the rows whose value at the path is of its cast's kind,
+/// in value order (integers and floats as real numbers), and its file says so; one
+/// holding an integer past 2^53, or read against other documents, does not fit.
+#[test]
+fn json_path_indexes_list_rows_of_their_cast_in_value_order() {
+    use super::scalar::{pointer_keys, JsonCast, ScalarIndex};
+    use crate::proto::schema::{
+        field_data, scalar_field::Data as D, FieldData, JsonArray, ScalarField,
+    };
+    let docs = [
+        r#"{"a": {"b": 3}}"#,
+        r#"{"a": {"b": 2.5}}"#,
+        r#"{"a": {"b": "3"}}"#,
+        r#"{"a": {"b": true}}"#,
+        r#"{"a": [1]}"#,
+        r#"{"a": {"b": 3.0}}"#,
+        r#"{"a": {"b": -1}}"#,
+        "not json",
+        r#"{"a": {"b": 3}}"#,
+        r#"{"a": {"b": false}}"#,
+    ];
+    let col = |docs: &[&str], valid: Vec<bool>| FieldData {
+        field_name: "j".into(),
+        valid_data: valid,
+        field: Some(field_data::Field::Scalars(ScalarField {
+            data: Some(D::JsonData(JsonArray {
+                data: docs.iter().map(|d| d.as_bytes().to_vec()).collect(),
+            })),
+        })),
+        ..Default::default()
+    };
+    let parsed = |docs: &[&str]| -> Vec<serde_json::Value> {
+        docs.iter()
+            .map(|d| serde_json::from_str(d).unwrap_or(serde_json::Value::Null))
+            .collect()
+    };
+    let keys = pointer_keys("/a/b");
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(pointer_keys("/x~1y/~0z"), ["x/y", "~z"]);
+    assert!(pointer_keys("").is_empty());
+    let mut valid = vec![true; docs.len()];
+    valid[8] = false;
+    let c = col(&docs, valid.clone());
+    let all = parsed(&docs);
+    let ok = |r: usize| valid[r];
+
+    let num = ScalarIndex::build_json(&c, &keys, JsonCast::Double).unwrap();
+    // -1 < 2.5 < 3.0 = 3 (equal numbers: floats before integers; row 8 is null).
+    assert_eq!(num.order(), &[6, 1, 5, 0]);
+    assert_eq!(num.cast(), Some(JsonCast::Double));
+    assert!(num.fits_json(&all, ok, &keys));
+    assert!(!num.fits(&c), "a JSON index is no flat column's");
+    let text = ScalarIndex::build_json(&c, &keys, JsonCast::Varchar).unwrap();
+    assert_eq!(text.order(), &[2]);
+    let bools = ScalarIndex::build_json(&c, &keys, JsonCast::Bool).unwrap();
+    assert_eq!(bools.order(), &[9, 3]);
+    assert!(bools.fits_json(&all, ok, &keys));
+    assert!(
+        !bools.fits_json(&all, ok, &pointer_keys("/a")),
+        "another path"
+    );
+    assert!(
+        bools.fits_json(&all, |_| true, &keys),
+        "row 8 holds no boolean"
+    );
+
+    // The file keeps the cast.
+    let bytes = num.to_bytes();
+    assert_eq!(ScalarIndex::from_bytes(&bytes).unwrap(), num);
+    let mut bad = bytes.clone();
+    bad[9] = 9;
+    assert!(ScalarIndex::from_bytes(&bad).is_err(), "unknown cast");
+    assert!(ScalarIndex::from_bytes(&bytes[..bytes.len() - 2]).is_err());
+
+    // Checked against the documents: a row it leaves out, or lists wrongly, is found.
+    assert!(
+        !num.fits_json(&all, |_| true, &keys),
+        "row 8 now has a number"
+    );
+    let mut changed = all.clone();
+    changed[1] = serde_json::json!({"a": {"b": 9}});
+    assert!(!num.fits_json(&changed, ok, &keys), "out of order");
+    assert!(!num.fits_json(&all[..9], ok, &keys), "fewer rows");
+    let big = [r#"{"a": {"b": 1152921504606846977}}"#, r#"{"a": {"b": 1}}"#];
+    let bx = ScalarIndex::build_json(&col(&big, vec![]), &keys, JsonCast::Double).unwrap();
+    assert_eq!(bx.order(), &[1, 0]);
+    assert!(
+        !bx.fits_json(&parsed(&big), |_| true, &keys),
+        "an integer past 2^53 is not compared as a real number"
+    );
+    assert!(ScalarIndex::build_json(&FieldData::default(), &keys, JsonCast::Bool).is_err());
+}

@@ -183,26 +183,38 @@ impl Builds {
 }
 
 impl IndexRecord {
-    /// Whether indexnodes build it segment by segment: every vector index, and a scalar
-    /// index on a whole flat scalar field (booleans, integers, floats, strings) whose
-    /// record keeps the field's type. JSON path and ARRAY indexes, and scalar records
-    /// written before the type was kept, are recorded only (filters scan those fields).
+    /// Whether indexnodes build it segment by segment: every vector index; a scalar index
+    /// on a whole flat scalar field (booleans, integers, floats, strings) whose record
+    /// keeps the field's type; a JSON path index of cast BOOL, DOUBLE or VARCHAR. ARRAY
+    /// indexes, JSON indexes of the ARRAY_* casts, and scalar records written before the
+    /// type was kept, are recorded only (filters scan those fields).
     pub fn has_builds(&self) -> bool {
         use crate::proto::schema::DataType as T;
         !self.scalar
-            || (self.json_path.is_empty()
-                && matches!(
-                    T::try_from(self.data_type),
-                    Ok(T::Bool
-                        | T::Int8
-                        | T::Int16
-                        | T::Int32
-                        | T::Int64
-                        | T::Float
-                        | T::Double
-                        | T::String
-                        | T::VarChar)
-                ))
+            || match T::try_from(self.data_type) {
+                Ok(T::Json) => self.json_cast().is_some(),
+                Ok(
+                    T::Bool
+                    | T::Int8
+                    | T::Int16
+                    | T::Int32
+                    | T::Int64
+                    | T::Float
+                    | T::Double
+                    | T::String
+                    | T::VarChar,
+                ) => self.json_path.is_empty(),
+                _ => false,
+            }
+    }
+
+    /// A JSON field's index's cast (`json_cast_type`), when it is one that is built.
+    pub fn json_cast(&self) -> Option<crate::index::scalar::JsonCast> {
+        if self.data_type != crate::proto::schema::DataType::Json as i32 {
+            return None;
+        }
+        let params = crate::index::params::flatten(&self.params).ok()?;
+        crate::index::scalar::JsonCast::parse(params.get("json_cast_type")?)
     }
 
     /// The vector field's type (records written before it was kept: FloatVector).

@@ -1403,16 +1403,18 @@ def compaction(uri, phase):
 
 
 def scalar_filters(uri):
-    """Scalar indexes (STL_SORT, INVERTED, Trie, BITMAP) are built for sealed segments
-    and filters through them answer exactly as Python's reading of every row: equality,
-    ranges, in lists, like prefixes, nulls and NaN, over indexed sealed rows and growing
-    rows together."""
+    """Scalar indexes (STL_SORT, INVERTED, Trie, BITMAP, and JSON path indexes of casts
+    DOUBLE, VARCHAR and BOOL on a JSON field and a dynamic key) are built for sealed
+    segments and filters through them answer exactly as Python's reading of every row:
+    equality, ranges, in lists, like prefixes, nulls and NaN, JSON values of other kinds
+    than the index's, over indexed sealed rows and growing rows together."""
     client = MilvusClient(uri=uri)
     name = "scalar_ix"
     fresh(client, name)
-    schema = MilvusClient.create_schema(auto_id=False)
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("doc", DataType.JSON)
     schema.add_field("num", DataType.INT64)
     schema.add_field("small", DataType.INT8)
     schema.add_field("price", DataType.DOUBLE, nullable=True)
@@ -1421,11 +1423,26 @@ def scalar_filters(uri):
     client.create_collection(name, schema=schema, shards_num=1)
     sealed, total = 3000, 3400
 
+    def doc(i):
+        if i % 19 == 0:
+            return {}
+        if i % 23 == 0:
+            return {"n": f"x{i % 10}", "s": i}
+        if i % 29 == 0:
+            return {"n": True, "b": "yes"}
+        if i % 37 == 0:
+            return {"n": float(i % 50), "s": f"k{i % 60:02d}", "b": i % 2 == 0}
+        n = (i * 31) % 2000
+        return {"n": n if i % 2 == 0 else n + 0.5, "s": f"k{i % 60:02d}", "b": i % 5 == 0}
+
     def row(i):
         price = None if i % 11 == 0 else (float("nan") if i % 17 == 0 else (i % 200) / 2 - 20)
-        return {"id": i, "vec": [float(i % 10), 1.0, 0.0, float(i % 3)], "num": (i * 7919) % 4001,
-                "small": i % 7 - 3, "price": price, "tag": None if i % 13 == 0 else f"t{i % 50:03d}",
-                "flag": i % 3 == 0}
+        r = {"id": i, "vec": [float(i % 10), 1.0, 0.0, float(i % 3)], "num": (i * 7919) % 4001,
+             "small": i % 7 - 3, "price": price, "tag": None if i % 13 == 0 else f"t{i % 50:03d}",
+             "flag": i % 3 == 0, "doc": doc(i)}
+        if i % 4 != 2:
+            r["color"] = ["red", "green", None, 7][i % 4]
+        return r
 
     rows = [row(i) for i in range(total)]
     for at in range(0, sealed, 1000):
@@ -1436,10 +1453,15 @@ def scalar_filters(uri):
     ip.add_index("vec", index_type="FLAT", metric_type="L2")
     for field, kind in kinds.items():
         ip.add_index(field, index_type=kind)
+    paths = {"doc_n": ("doc", "doc['n']", "double"), "doc_s": ("doc", "doc['s']", "varchar"),
+             "doc_b": ("doc", "doc['b']", "bool"), "color_ix": ("color", "color", "varchar")}
+    for index_name, (field, path, cast) in paths.items():
+        ip.add_index(field, index_type="INVERTED", index_name=index_name,
+                     params={"json_cast_type": cast, "json_path": path})
     client.create_index(name, ip)
     deadline = time.time() + 60
     while True:
-        ds = {f: client.describe_index(name, f) for f in kinds}
+        ds = {f: client.describe_index(name, f) for f in list(kinds) + list(paths)}
         if all(d["state"] == "Finished" and d["indexed_rows"] == d["total_rows"] >= sealed
                for d in ds.values()):
             break
@@ -1453,6 +1475,15 @@ def scalar_filters(uri):
 
     def number(x):
         return x is not None and x == x
+
+    def d(r, key):
+        return r["doc"].get(key)
+
+    def real(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def text(v):
+        return isinstance(v, str)
 
     cases = [
         ("num == 1234", lambda r: r["num"] == 1234),
@@ -1477,6 +1508,31 @@ def scalar_filters(uri):
         ("tag > 't047'", lambda r: r["tag"] is not None and r["tag"] > "t047"),
         ("flag == true and num < 100", lambda r: r["flag"] and r["num"] < 100),
         ("flag == false and tag == 't010'", lambda r: not r["flag"] and r["tag"] == "t010"),
+        # JSON path indexes: rows whose value is of another kind than the index's never
+        # match a constant of the index's kind; other constants are left to the scan.
+        ("doc['n'] == 1240", lambda r: real(d(r, "n")) and d(r, "n") == 1240),
+        ("doc['n'] == 12", lambda r: real(d(r, "n")) and d(r, "n") == 12),
+        ("doc['n'] < 15", lambda r: real(d(r, "n")) and d(r, "n") < 15),
+        ("doc['n'] >= 1990.5", lambda r: real(d(r, "n")) and d(r, "n") >= 1990.5),
+        ("doc['n'] > 100 and doc['n'] < 140", lambda r: real(d(r, "n")) and 100 < d(r, "n") < 140),
+        ("doc['n'] in [2, 12.0, 1240, 77.5]", lambda r: real(d(r, "n")) and d(r, "n") in (2, 12, 1240, 77.5)),
+        ("doc['n'] != 12 and id < 400", lambda r: real(d(r, "n")) and d(r, "n") != 12 and r["id"] < 400),
+        ("doc['n'] not in [1, 2] and id < 300",
+         lambda r: d(r, "n") is not None and not (real(d(r, "n")) and d(r, "n") in (1, 2)) and r["id"] < 300),
+        ("doc['n'] == 'x3'", lambda r: d(r, "n") == "x3"),
+        ("doc['s'] == 'k07'", lambda r: d(r, "s") == "k07"),
+        ("doc['s'] like 'k1%'", lambda r: text(d(r, "s")) and d(r, "s").startswith("k1")),
+        ("doc['s'] in ['k01', 'k59']", lambda r: d(r, "s") in ("k01", "k59")),
+        ("doc['s'] > 'k57'", lambda r: text(d(r, "s")) and d(r, "s") > "k57"),
+        ("doc['s'] < 100", lambda r: real(d(r, "s")) and d(r, "s") < 100),
+        ("doc['b'] == true and id < 2000", lambda r: d(r, "b") is True and r["id"] < 2000),
+        ("doc['b'] == false", lambda r: d(r, "b") is False),
+        ("doc['n'] < 15 and doc['s'] like 'k0%'",
+         lambda r: real(d(r, "n")) and d(r, "n") < 15 and text(d(r, "s")) and d(r, "s").startswith("k0")),
+        ("color == 'red' and id < 500", lambda r: r.get("color") == "red" and r["id"] < 500),
+        ("color in ['green']", lambda r: r.get("color") == "green"),
+        ("color like 'gr%'", lambda r: text(r.get("color")) and r["color"].startswith("gr")),
+        ("color == 7", lambda r: r.get("color") == 7),
     ]
     for expr, pred in cases:
         want = sorted(r["id"] for r in rows if pred(r))

@@ -121,7 +121,8 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
     Ok((path, size))
 }
 
-/// A scalar index of the segment's column (its rows in value order, `index::scalar`).
+/// A scalar index of the segment's column, or of a JSON path in it (its rows in value
+/// order, `index::scalar`).
 async fn build_scalar(
     shared: &Shared,
     r: &BuildRecord,
@@ -149,8 +150,15 @@ async fn build_scalar(
     }
     let column = column.unwrap_or_default();
     let expected = r.num_rows as usize;
+    let json = def
+        .json_cast()
+        .map(|cast| (crate::index::scalar::pointer_keys(&def.json_path), cast));
     tokio::task::spawn_blocking(move || {
-        let index = ScalarIndex::build(&column).map_err(|e| e.to_string())?;
+        let index = match &json {
+            Some((keys, cast)) => ScalarIndex::build_json(&column, keys, *cast),
+            None => ScalarIndex::build(&column),
+        }
+        .map_err(|e| e.to_string())?;
         if index.rows() != expected {
             return Err(format!(
                 "the segment's files hold {} rows of {}, expected {expected}",

@@ -306,10 +306,13 @@ pub struct Chunk {
     /// The rows in primary-key order, made on the first key lookup (None: the rows are
     /// stored in key order already, as ordered inserts leave them).
     pk_order: OnceLock<Option<Vec<u32>>>,
-    /// Scalar indexes of sealed segments' columns, by field ID (each checked to fit its
-    /// column when attached).
-    scalar: HashMap<i64, Arc<ScalarIndex>>,
+    /// Scalar indexes of sealed segments' columns, by field ID and JSON path (object
+    /// keys; empty for a whole field), each checked to fit its column when attached.
+    scalar: HashMap<i64, PathIndexes>,
 }
+
+/// A field's scalar indexes by JSON path (object keys; empty for the whole field).
+type PathIndexes = Vec<(Vec<String>, Arc<ScalarIndex>)>;
 
 impl Columns for Chunk {
     fn column(&self, field_id: i64) -> Option<&FieldData> {
@@ -324,8 +327,12 @@ impl Columns for Chunk {
         self.text.get(&field_id)
     }
 
-    fn sorted(&self, field_id: i64) -> Option<&[u32]> {
-        self.scalar.get(&field_id).map(|i| i.order())
+    fn sorted(&self, field_id: i64, keys: &[String]) -> Option<&ScalarIndex> {
+        self.scalar
+            .get(&field_id)?
+            .iter()
+            .find(|(k, _)| k == keys)
+            .map(|(_, i)| i.as_ref())
     }
 }
 
@@ -398,21 +405,40 @@ impl Chunk {
     }
 
     /// Whether `index` (a scalar index build of this segment) is an index of the column
-    /// `field_id` (`ScalarIndex::fits`, O(rows)).
-    pub fn scalar_index_fits(&self, field_id: i64, index: &ScalarIndex) -> bool {
-        self.column(field_id)
-            .is_some_and(|col| self.rows == index.rows() && index.fits(col))
+    /// `field_id` (`keys` empty; `ScalarIndex::fits`) or of its JSON path `keys`
+    /// (`ScalarIndex::fits_json`), in O(rows).
+    pub fn scalar_index_fits(&self, field_id: i64, keys: &[String], index: &ScalarIndex) -> bool {
+        let Some(col) = self.column(field_id) else {
+            return false;
+        };
+        if self.rows != index.rows() {
+            return false;
+        }
+        match (index.cast(), self.json.get(&field_id)) {
+            (None, _) => keys.is_empty() && index.fits(col),
+            (Some(_), Some(docs)) => {
+                index.fits_json(docs, |r| col.valid_data.get(r) != Some(&false), keys)
+            }
+            (Some(_), None) => false,
+        }
     }
 
-    /// Makes filters on `field_id` answer from `index`, which
+    /// Makes filters on `field_id` (at the JSON path `keys`) answer from `index`, which
     /// [`Self::scalar_index_fits`] accepted.
-    pub fn attach_scalar_index(&mut self, field_id: i64, index: Arc<ScalarIndex>) {
-        self.scalar.insert(field_id, index);
+    pub fn attach_scalar_index(
+        &mut self,
+        field_id: i64,
+        keys: Vec<String>,
+        index: Arc<ScalarIndex>,
+    ) {
+        let list = self.scalar.entry(field_id).or_default();
+        list.retain(|(k, _)| *k != keys);
+        list.push((keys, index));
     }
 
-    /// How many of its columns filters answer from a scalar index.
+    /// How many of its columns and JSON paths filters answer from a scalar index.
     pub fn scalar_indexes(&self) -> usize {
-        self.scalar.len()
+        self.scalar.values().map(Vec::len).sum()
     }
 
     /// The primary key's field ID.
@@ -554,7 +580,12 @@ impl Chunk {
             .sum();
         let sparse: usize = self.sparse.values().map(|c| c.rows.memory_usage()).sum();
         let text: usize = self.text.values().map(TextIndex::memory_usage).sum();
-        let scalar: usize = self.scalar.values().map(|i| i.memory_usage()).sum();
+        let scalar: usize = self
+            .scalar
+            .values()
+            .flatten()
+            .map(|(_, i)| i.memory_usage())
+            .sum();
         cols + sparse + text + scalar + self.rows * 24
     }
 }

@@ -54,7 +54,7 @@ impl Sealed {
                 self.indexes.insert(field, v);
                 self.share_vectors();
             }
-            Loaded::Scalar(x) => self.chunk.attach_scalar_index(field, x),
+            Loaded::Scalar(keys, x) => self.chunk.attach_scalar_index(field, keys, x),
             Loaded::Unfit => {}
         }
     }
@@ -278,17 +278,18 @@ fn concat(mut a: SegmentBatch, b: SegmentBatch) -> SegmentBatch {
     a
 }
 
-/// What builds of an index are: vector indexes of a spec, or scalar indexes.
-#[derive(Debug, Clone, Copy)]
+/// What builds of an index are: vector indexes of a spec, or scalar indexes of a
+/// field (keys empty) or of a JSON path (its object keys).
+#[derive(Debug, Clone)]
 enum Built {
     Vector(params::IndexSpec),
-    Scalar,
+    Scalar(Arc<[String]>),
 }
 
 /// A build read from its file.
 enum Loaded {
     Vector(Arc<VectorIndex>),
-    Scalar(Arc<ScalarIndex>),
+    Scalar(Vec<String>, Arc<ScalarIndex>),
     /// A scalar index that does not fit its segment's column (not used: filters scan).
     Unfit,
 }
@@ -298,7 +299,7 @@ impl Loaded {
     /// column `field` (logged).
     fn fits(self, chunk: &Chunk, field: i64, build: i64) -> Loaded {
         match self {
-            Loaded::Scalar(x) if !chunk.scalar_index_fits(field, &x) => {
+            Loaded::Scalar(keys, x) if !chunk.scalar_index_fits(field, &keys, &x) => {
                 log::warn!(segment = chunk.id, field = field, build = build;
                     "scalar index build does not fit the segment's column: filters scan it");
                 Loaded::Unfit
@@ -322,7 +323,8 @@ fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
         .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
         .filter_map(|d| {
             if d.scalar {
-                return Some((d.id, (d.field_id, Built::Scalar)));
+                let keys = crate::index::scalar::pointer_keys(&d.json_path);
+                return Some((d.id, (d.field_id, Built::Scalar(keys.into()))));
             }
             let spec = params::flatten(&d.params)
                 .and_then(|p| params::parse(&p, d.vector_type()))
@@ -345,7 +347,12 @@ fn finished_builds(
         .filter(|b| b.segment_id == seg && b.state() == IndexState::Finished)
         .filter_map(|b| {
             let (field, spec) = live.get(&b.index_id)?;
-            Some((*field, b.build_id, *spec, b.index_files.first()?.clone()))
+            Some((
+                *field,
+                b.build_id,
+                spec.clone(),
+                b.index_files.first()?.clone(),
+            ))
         })
         .collect()
 }
@@ -360,7 +367,9 @@ async fn load_index(shared: &Shared, built: Built, path: &str) -> Result<Loaded,
         Built::Vector(spec) => {
             VectorIndex::from_bytes(spec, &bytes).map(|v| Loaded::Vector(Arc::new(v)))
         }
-        Built::Scalar => ScalarIndex::from_bytes(&bytes).map(|x| Loaded::Scalar(Arc::new(x))),
+        Built::Scalar(keys) => {
+            ScalarIndex::from_bytes(&bytes).map(|x| Loaded::Scalar(keys.to_vec(), Arc::new(x)))
+        }
     })
     .await
     .map_err(|e| e.to_string())?
