@@ -10,7 +10,8 @@
 //! process) and of PSS (shared pages divided among their processes). Then range search
 //! and hybrid search (RRF over two requests) with one client at ef 64, each against
 //! exact answers, then binary vectors (BIN_IVF_FLAT, HAMMING), float16 vectors (HNSW) and
-//! searches filtered by TEXT_MATCH, sparse vectors (SPARSE_INVERTED_INDEX, IP) and BM25
+//! searches filtered by TEXT_MATCH or through a scalar index (STL_SORT), sparse vectors
+//! (SPARSE_INVERTED_INDEX, IP) and BM25
 //! full-text search in their own collections of as many rows
 //! (`benches/workload/search.py`'s "features").
 

@@ -10,7 +10,7 @@ measurement:
 
     python search.py URI [--rows N] [--dim D] [--queries Q] [--ef 16,64,128] [--clients 1,8]
                          [--runs R] [--metric L2] [--m M] [--efc E] [--seed S] [--reuse]
-                         [--no-features] [--only text_match|sparse|bm25]
+                         [--no-features] [--only text_match|sparse|bm25|scalar_index]
 
 Then, unless --no-features, one client at ef 64 over the first 200 queries measures the
 search features beside plain top-10 (a system without one prints "unsupported" for it):
@@ -25,6 +25,10 @@ search features beside plain top-10 (a system without one prints "unsupported" f
         hit counts when it is within the 10th exact distance: ties are common)
     {"what": "feature", "name": "float16", ...}  the base as float16, HNSW (M / efConstruction
         as given) L2 at ef 64, top-10: recall against exact distances of the float16 values
+    {"what": "feature", "name": "scalar_index", ...}  the base with an INT64 field `num`
+        uniform over 0..1000 and an STL_SORT index on it beside HNSW as given; searches
+        top-10 at ef 64 filtered by `num >= x and num < x + 5` (about 0.5% of the rows):
+        recall against the exact top-10 of the matching rows (--only scalar_index)
     {"what": "feature", "name": "text_match", ...}  the base with a text field of 12 words a
         row (uniform over 2,000 words, so a word is in about 0.6% of rows; enable_match,
         standard analyzer), HNSW as given; searches top-10 at ef 64 filtered by
@@ -111,7 +115,7 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--reuse", action="store_true")
     p.add_argument("--no-features", action="store_true")
-    p.add_argument("--only", choices=["text_match", "sparse", "bm25"],
+    p.add_argument("--only", choices=["text_match", "sparse", "bm25", "scalar_index"],
                    help="measure only this feature (no plain search runs)")
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
@@ -119,7 +123,8 @@ def main():
     queries = rng.random((a.queries, a.dim), dtype=np.float32)
     c = MilvusClient(uri=a.uri)
     if a.only:
-        only = {"text_match": text_feature, "sparse": sparse_feature, "bm25": bm25_feature}[a.only]
+        only = {"text_match": text_feature, "sparse": sparse_feature, "bm25": bm25_feature,
+                "scalar_index": scalar_feature}[a.only]
         for _ in range(a.runs):
             only(c, base, queries, a)
         return
@@ -170,6 +175,7 @@ def main():
         features(c, base, queries)
         typed_features(c, base, queries, a)
         text_feature(c, base, queries, a)
+        scalar_feature(c, base, queries, a)
         sparse_feature(c, base, queries, a)
         bm25_feature(c, base, queries, a)
 
@@ -353,6 +359,57 @@ def text_feature(c, base, queries, a):
                           "recall": round(hits / max(total, 1), 4)}), flush=True)
     except Exception as e:  # noqa: BLE001 - a system without the feature
         print(json.dumps({"what": "feature", "name": "text_match", "unsupported": str(e)[:200]}),
+              flush=True)
+
+
+def scalar_feature(c, base, queries, a):
+    """Search filtered through a scalar index (see the module's docstring)."""
+    name = "bench_scalar"
+    n = len(base)
+    rng = np.random.default_rng(a.seed + 5)
+    num = rng.integers(0, 1000, size=n)
+    lows = rng.integers(0, 995, size=200)
+    qs = queries[:200]
+    try:
+        if c.has_collection(name):
+            c.drop_collection(name)
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=base.shape[1])
+        schema.add_field("num", DataType.INT64)
+        c.create_collection(name, schema=schema, shards_num=1)
+        for start in range(0, n, 5000):
+            c.insert(name, [{"id": i, "vec": base[i].tolist(), "num": int(num[i])}
+                            for i in range(start, min(n, start + 5000))])
+        c.flush(name)
+        ip = MilvusClient.prepare_index_params()
+        ip.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
+                     params={"M": a.m, "efConstruction": a.efc})
+        ip.add_index(field_name="num", index_type="STL_SORT")
+        c.create_index(name, ip)
+        wait_indexed(c, name, "vec", n)
+        wait_indexed(c, name, "num", n)
+        c.load_collection(name)
+        params = {"metric_type": "L2", "params": {"ef": 64}}
+        search = lambda i: [h["id"] for h in c.search(  # noqa: E731
+            name, data=[qs[i].tolist()], anns_field="vec", limit=10, search_params=params,
+            filter=f"num >= {lows[i]} and num < {lows[i] + 5}")[0]]
+        for i in range(10):
+            search(i)
+        got, stats = timed(search, range(len(qs)))
+        bn = (base * base).sum(1)
+        hits = total = 0
+        for i, ids in enumerate(got):
+            rows = np.nonzero((num >= lows[i]) & (num < lows[i] + 5))[0]
+            d = bn[rows] - 2 * base[rows] @ qs[i]
+            want = set(rows[np.argsort(d)[:10]].tolist())
+            total += len(want)
+            hits += len(want & set(ids))
+        c.drop_collection(name)
+        print(json.dumps({"what": "feature", "name": "scalar_index", **stats,
+                          "recall": round(hits / max(total, 1), 4)}), flush=True)
+    except Exception as e:  # noqa: BLE001 - a system without the feature
+        print(json.dumps({"what": "feature", "name": "scalar_index", "unsupported": str(e)[:200]}),
               flush=True)
 
 
