@@ -16,6 +16,8 @@
 //! by the log's timeout: a frozen server makes calls fail, never hang.
 
 use std::future::IntoFuture;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -137,6 +139,8 @@ pub struct Wal {
     js: jetstream::Context,
     client: async_nats::Client,
     timeout: Duration,
+    /// Times the connection was lost (see [`Reader::next`]).
+    disconnects: Arc<AtomicU64>,
 }
 
 impl Wal {
@@ -171,10 +175,18 @@ impl Wal {
         auth: Option<&Credentials>,
         tls: Option<&NatsTls>,
     ) -> Result<Wal, WalError> {
+        let disconnects = Arc::new(AtomicU64::new(0));
+        let counter = disconnects.clone();
         let mut options = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(timeout)
-            .request_timeout(Some(timeout));
+            .request_timeout(Some(timeout))
+            .event_callback(move |event| {
+                if matches!(event, async_nats::Event::Disconnected) {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                std::future::ready(())
+            });
         if let Some(c) = auth {
             options = options.user_and_password(c.user.clone(), c.password.clone());
         }
@@ -204,6 +216,7 @@ impl Wal {
             js,
             client,
             timeout,
+            disconnects,
         })
     }
 
@@ -435,11 +448,7 @@ impl Wal {
             ..Default::default()
         };
         let c = self.bounded(what, s.create_consumer(config)).await?;
-        let messages = self.bounded(what, c.messages()).await?;
-        Ok(Reader {
-            messages,
-            channel: vchannel.to_string(),
-        })
+        self.reader(c, vchannel, what).await
     }
 
     /// Reads all of `pchannel` in order from `start` (every shard's messages).
@@ -453,10 +462,24 @@ impl Wal {
             ..Default::default()
         };
         let c = self.bounded(what, s.create_consumer(config)).await?;
+        self.reader(c, pchannel, what).await
+    }
+
+    async fn reader(
+        &self,
+        c: consumer::Consumer<consumer::pull::OrderedConfig>,
+        channel: &str,
+        what: impl Fn() -> String,
+    ) -> Result<Reader, WalError> {
+        // Taken before the consumer exists on the server: a loss after this point makes
+        // the reader stale.
+        let epoch = self.disconnects.load(Ordering::SeqCst);
         let messages = self.bounded(what, c.messages()).await?;
         Ok(Reader {
             messages,
-            channel: pchannel.to_string(),
+            channel: channel.to_string(),
+            disconnects: self.disconnects.clone(),
+            epoch,
         })
     }
 }
@@ -465,11 +488,27 @@ impl Wal {
 pub struct Reader {
     messages: consumer::pull::Ordered,
     channel: String,
+    disconnects: Arc<AtomicU64>,
+    /// `disconnects` when the reader was made.
+    epoch: u64,
 }
 
 impl Reader {
     /// The next message, or `None` if none arrives within `wait`.
+    ///
+    /// A reader made before the connection to the server was lost fails from then on:
+    /// its consumer lives only in the server's
+    /// memory, and a restarted server no longer has it, which the client library would
+    /// notice only after its heartbeat timeout (tens of seconds). Its owner reads again
+    /// from the next sequence with a new reader.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, WalError> {
+        if self.disconnects.load(Ordering::SeqCst) != self.epoch {
+            return Err(WalError::Server {
+                what: format!("reading {}", self.channel),
+                why: "the connection to the log server was lost since the reader was made"
+                    .to_string(),
+            });
+        }
         match tokio::time::timeout(wait, self.messages.next()).await {
             Err(_) => Ok(None),
             Ok(None) => Err(WalError::Server {

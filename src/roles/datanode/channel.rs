@@ -68,6 +68,7 @@ pub async fn consume(shared: Arc<Shared>, owner: Arc<Owner>, a: Assignment) {
         buffer: Buffer::default(),
         next: 0,
         checkpoint_ts: 0,
+        reading: false,
     };
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -78,6 +79,10 @@ pub async fn consume(shared: Arc<Shared>, owner: Arc<Owner>, a: Assignment) {
                 return;
             }
             Err(SyncError::Failed(e)) => {
+                // A run that got as far as reading starts the back-off afresh.
+                if std::mem::take(&mut c.reading) {
+                    backoff = Duration::from_millis(100);
+                }
                 log::warn!(channel = c.a.vchannel.as_str(), error = e.as_str(); "channel consumer failed, resuming");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -97,6 +102,8 @@ struct Consumer {
     /// The checkpoint's timestamp: a new checkpoint never goes below it (a sync of rows
     /// another proxy published late must not make an earlier flush look unfinished).
     checkpoint_ts: u64,
+    /// Set once a run has a reader: the back-off of the next failure starts afresh.
+    reading: bool,
 }
 
 impl Consumer {
@@ -143,6 +150,7 @@ impl Consumer {
             .read_from(&self.a.vchannel, self.next)
             .await
             .map_err(failed)?;
+        self.reading = true;
         let flush_bytes = self.shared.ctx.config.segment.flush_bytes();
         let period = self.shared.ctx.config.segment.sync_period;
         loop {

@@ -608,6 +608,8 @@ pub async fn consume(shared: Arc<Shared>, shard: Arc<Shard>) {
                 .read_from(&shard.vchannel, next)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Reading again worked: the next failure starts the back-off afresh.
+            backoff = Duration::from_millis(100);
             loop {
                 let asked = now_ms();
                 match reader
