@@ -303,28 +303,70 @@ impl Etcd {
     /// Opens a watch on `key` (set-up bounded by the call timeout) that accepts
     /// responses up to [`MAX_RESPONSE_BYTES`]: after a backlog, etcd batches many events
     /// into one response.
-    pub async fn watch(&self, key: &str, options: WatchOptions) -> Result<WatchStream, EtcdError> {
+    pub async fn watch(&self, key: &str, options: WatchOptions) -> Result<Watch, EtcdError> {
         let k = key.to_string();
-        self.call(|c| async move {
-            c.watch_client()
-                .max_decoding_message_size(MAX_RESPONSE_BYTES)
-                .watch(k, Some(options))
-                .await
+        let mut used = 0;
+        let stream = self
+            .call(|c| {
+                used = self.current.load(Ordering::SeqCst) % self.clients.len();
+                async move {
+                    c.watch_client()
+                        .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                        .watch(k, Some(options))
+                        .await
+                }
+            })
+            .await?;
+        Ok(Watch {
+            stream,
+            etcd: self.clone(),
+            used,
         })
-        .await
+    }
+}
+
+/// A watch stream on one endpoint. A stream that fails (a restarted or unreachable
+/// member) moves the handle's later calls to the next endpoint at once, so the call a
+/// watcher makes next (re-reading the key, campaigning) does not wait out its timeout
+/// on the member that just failed.
+pub struct Watch {
+    stream: WatchStream,
+    etcd: Etcd,
+    used: usize,
+}
+
+impl Watch {
+    /// The next response: `Ok(None)` when the stream ended.
+    pub async fn message(
+        &mut self,
+    ) -> Result<Option<etcd_client::WatchResponse>, etcd_client::Error> {
+        let r = self.stream.message().await;
+        if let Err(e) = &r {
+            if client_endpoint_failure(e) {
+                self.etcd.failed(self.used);
+            }
+        }
+        r
     }
 }
 
 impl EtcdError {
     /// True for failures of the endpoint rather than answers about the request.
     pub fn is_endpoint_failure(&self) -> bool {
-        use etcd_client::Error as E;
         match self {
             EtcdError::Timeout(_) => true,
             EtcdError::Data { .. } | EtcdError::Config { .. } => false,
-            EtcdError::Client(E::GRpcStatus(s)) => crate::grpc::is_transient(s.code()),
-            EtcdError::Client(E::LeaseKeepAliveError(m)) => !m.contains("not found"),
-            EtcdError::Client(_) => true,
+            EtcdError::Client(e) => client_endpoint_failure(e),
         }
+    }
+}
+
+/// True for a client error that points at the endpoint rather than the request.
+fn client_endpoint_failure(e: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    match e {
+        E::GRpcStatus(s) => crate::grpc::is_transient(s.code()),
+        E::LeaseKeepAliveError(m) => !m.contains("not found"),
+        _ => true,
     }
 }

@@ -184,11 +184,7 @@ async fn watch_term(etcd: &Etcd, key: &str, epoch: i64) -> String {
     }
 }
 
-async fn watch_key(
-    etcd: &Etcd,
-    key: &str,
-    from: i64,
-) -> Result<etcd_client::WatchStream, EtcdError> {
+async fn watch_key(etcd: &Etcd, key: &str, from: i64) -> Result<crate::etcd::Watch, EtcdError> {
     etcd.watch(key, WatchOptions::new().with_start_revision(from))
         .await
 }
