@@ -254,13 +254,23 @@ impl<C: FromChannel> ActiveCoord<C> {
                     }
                     let left = deadline.saturating_duration_since(Instant::now());
                     let attempt = self.per_call.min(left.max(Duration::from_millis(100)));
-                    match tokio::time::timeout(
+                    // A call in flight to a holder that was replaced (paused, cut off:
+                    // no answer will come) is abandoned for the new active at once; a
+                    // change is safe to resend, its request ID makes it apply once.
+                    let call = tokio::time::timeout(
                         attempt,
                         f(C::from_channel(channel, &self.limits), req),
-                    )
-                    .await
-                    {
-                        Ok(Ok(resp)) => {
+                    );
+                    let replaced = self.view.wait_active_other_than(C::ROLE, tried, attempt);
+                    let outcome = tokio::select! {
+                        r = call => Some(r),
+                        true = replaced => None,
+                    };
+                    match outcome {
+                        None => {
+                            log::debug!(role = C::ROLE.name(); "another coordinator became active during the call, trying it")
+                        }
+                        Some(Ok(Ok(resp))) => {
                             let resp = resp.into_inner();
                             let st = resp.status();
                             let again = st.retriable
@@ -274,11 +284,11 @@ impl<C: FromChannel> ActiveCoord<C> {
                             log::debug!(role = C::ROLE.name(), reason = st.reason.as_str(), code = st.code; "coordinator asks to retry");
                             last = Some(resp);
                         }
-                        Ok(Err(s)) if crate::grpc::is_transient(s.code()) => {
+                        Some(Ok(Err(s))) if crate::grpc::is_transient(s.code()) => {
                             log::debug!(role = C::ROLE.name(), error:% = s; "coordinator unreachable, re-resolving");
                         }
-                        Ok(Err(s)) => return Err(CoordError::Rpc(C::ROLE.name(), s)),
-                        Err(_) => {
+                        Some(Ok(Err(s))) => return Err(CoordError::Rpc(C::ROLE.name(), s)),
+                        Some(Err(_)) => {
                             log::debug!(role = C::ROLE.name(), timeout:? = attempt; "coordinator call timed out, re-resolving")
                         }
                     }
