@@ -1,8 +1,10 @@
-//! Soak benchmark: `cargo bench --bench soak -- --failovers 300 --clients 4 --ttl 2`.
-//! Runs `milvus::testkit::soak` (an HA rootcoord pair on a 3-member etcd, clients
-//! allocating and creating without pause, failures of mixed kinds) and prints the
-//! summary: calls, failed calls, history violations, takeover times per kind
-//! (min / median / p99 / max). Exits 1 if any call failed or the history does not hold.
+//! Soak benchmark: `cargo bench --bench soak -- --failovers 1050 --clients 2 --writers 2 --ttl 2`.
+//! Runs `milvus::testkit::soak` (a whole HA cluster on a 3-member etcd and nats-server,
+//! rootcoord clients and pymilvus writers, searchers and DDL without pause, failures of
+//! every kind round after round) and prints the summary: calls, failed calls, history
+//! violations, and per failure kind the count, takeover min / median / p99 / max and the
+//! longest client call. Exits 1 if any call failed or the history does not hold. Needs
+//! root (the partitions: iptables and a net_cls cgroup) and `.venv` (pymilvus).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,7 +15,8 @@ use milvus::testkit::stats::arg;
 fn main() {
     let cfg = SoakConfig {
         failovers: arg("--failovers", 300),
-        clients: arg("--clients", 4),
+        clients: arg("--clients", 2),
+        writers: arg("--writers", 2),
         ttl: arg("--ttl", 2) as u64,
     };
     println!("soak: {cfg:?}");

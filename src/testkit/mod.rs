@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod etcd_server;
 pub mod milvus_client;
 pub mod nats_server;
+pub mod partition;
 pub mod process;
 pub mod s3_server;
 pub mod sample;
