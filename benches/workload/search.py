@@ -311,13 +311,14 @@ def typed_features(c, base, queries, a):
 
 
 
-def text_feature(c, base, queries, a):
-    """Search filtered by TEXT_MATCH (see the module's docstring)."""
-    name = "bench_text"
+def filtered_feature(c, base, queries, a, feature, fields, row, scalar_indexes, filter_of, matches_of):
+    """Times 200 searches (ef 64, limit 10) of a collection of BASE with the scalar FIELDS
+    (name -> add_field keyword arguments), row i holding ROW(i), the vectors indexed HNSW and
+    SCALAR_INDEXES (field -> index type) built; query i is filtered by FILTER_OF(i), and its
+    recall is counted against the exact top 10 among MATCHES_OF(i), the rows the filter
+    matches. Prints the feature's line, or "unsupported" with the error."""
+    name = f"bench_{feature}"
     n = len(base)
-    rng = np.random.default_rng(a.seed + 2)
-    words = rng.integers(0, 2000, size=(n, 12))
-    qwords = rng.integers(0, 2000, size=200)
     qs = queries[:200]
     try:
         if c.has_collection(name):
@@ -325,92 +326,69 @@ def text_feature(c, base, queries, a):
         schema = MilvusClient.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vec", DataType.FLOAT_VECTOR, dim=base.shape[1])
-        schema.add_field("text", DataType.VARCHAR, max_length=512, enable_analyzer=True,
-                         enable_match=True)
+        for field, kw in fields.items():
+            schema.add_field(field, **kw)
         c.create_collection(name, schema=schema, shards_num=1)
         for start in range(0, n, 5000):
-            c.insert(name, [{"id": i, "vec": base[i].tolist(),
-                             "text": " ".join(f"w{x}" for x in words[i])}
+            c.insert(name, [{"id": i, "vec": base[i].tolist(), **row(i)}
                             for i in range(start, min(n, start + 5000))])
         c.flush(name)
         ip = MilvusClient.prepare_index_params()
         ip.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
                      params={"M": a.m, "efConstruction": a.efc})
+        for field, index_type in scalar_indexes.items():
+            ip.add_index(field_name=field, index_type=index_type)
         c.create_index(name, ip)
-        wait_indexed(c, name, "vec", n)
+        for field in ["vec", *scalar_indexes]:
+            wait_indexed(c, name, field, n)
         c.load_collection(name)
         params = {"metric_type": "L2", "params": {"ef": 64}}
         search = lambda i: [h["id"] for h in c.search(  # noqa: E731
             name, data=[qs[i].tolist()], anns_field="vec", limit=10, search_params=params,
-            filter=f"TEXT_MATCH(text, 'w{qwords[i]}')")[0]]
+            filter=filter_of(i))[0]]
         for i in range(10):
             search(i)
         got, stats = timed(search, range(len(qs)))
         bn = (base * base).sum(1)
         hits = total = 0
         for i, ids in enumerate(got):
-            rows = np.nonzero((words == qwords[i]).any(1))[0]
+            rows = np.nonzero(matches_of(i))[0]
             d = bn[rows] - 2 * base[rows] @ qs[i]
             want = set(rows[np.argsort(d)[:10]].tolist())
             total += len(want)
             hits += len(want & set(ids))
         c.drop_collection(name)
-        print(json.dumps({"what": "feature", "name": "text_match", **stats,
+        print(json.dumps({"what": "feature", "name": feature, **stats,
                           "recall": round(hits / max(total, 1), 4)}), flush=True)
     except Exception as e:  # noqa: BLE001 - a system without the feature
-        print(json.dumps({"what": "feature", "name": "text_match", "unsupported": str(e)[:200]}),
+        print(json.dumps({"what": "feature", "name": feature, "unsupported": str(e)[:200]}),
               flush=True)
+
+
+def text_feature(c, base, queries, a):
+    """Search filtered by TEXT_MATCH (see the module's docstring)."""
+    rng = np.random.default_rng(a.seed + 2)
+    words = rng.integers(0, 2000, size=(len(base), 12))
+    qwords = rng.integers(0, 2000, size=200)
+    filtered_feature(
+        c, base, queries, a, "text_match",
+        {"text": {"datatype": DataType.VARCHAR, "max_length": 512, "enable_analyzer": True,
+                  "enable_match": True}},
+        lambda i: {"text": " ".join(f"w{x}" for x in words[i])}, {},
+        lambda i: f"TEXT_MATCH(text, 'w{qwords[i]}')",
+        lambda i: (words == qwords[i]).any(1))
 
 
 def scalar_feature(c, base, queries, a):
     """Search filtered through a scalar index (see the module's docstring)."""
-    name = "bench_scalar"
-    n = len(base)
     rng = np.random.default_rng(a.seed + 5)
-    num = rng.integers(0, 1000, size=n)
+    num = rng.integers(0, 1000, size=len(base))
     lows = rng.integers(0, 995, size=200)
-    qs = queries[:200]
-    try:
-        if c.has_collection(name):
-            c.drop_collection(name)
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=base.shape[1])
-        schema.add_field("num", DataType.INT64)
-        c.create_collection(name, schema=schema, shards_num=1)
-        for start in range(0, n, 5000):
-            c.insert(name, [{"id": i, "vec": base[i].tolist(), "num": int(num[i])}
-                            for i in range(start, min(n, start + 5000))])
-        c.flush(name)
-        ip = MilvusClient.prepare_index_params()
-        ip.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
-                     params={"M": a.m, "efConstruction": a.efc})
-        ip.add_index(field_name="num", index_type="STL_SORT")
-        c.create_index(name, ip)
-        wait_indexed(c, name, "vec", n)
-        wait_indexed(c, name, "num", n)
-        c.load_collection(name)
-        params = {"metric_type": "L2", "params": {"ef": 64}}
-        search = lambda i: [h["id"] for h in c.search(  # noqa: E731
-            name, data=[qs[i].tolist()], anns_field="vec", limit=10, search_params=params,
-            filter=f"num >= {lows[i]} and num < {lows[i] + 5}")[0]]
-        for i in range(10):
-            search(i)
-        got, stats = timed(search, range(len(qs)))
-        bn = (base * base).sum(1)
-        hits = total = 0
-        for i, ids in enumerate(got):
-            rows = np.nonzero((num >= lows[i]) & (num < lows[i] + 5))[0]
-            d = bn[rows] - 2 * base[rows] @ qs[i]
-            want = set(rows[np.argsort(d)[:10]].tolist())
-            total += len(want)
-            hits += len(want & set(ids))
-        c.drop_collection(name)
-        print(json.dumps({"what": "feature", "name": "scalar_index", **stats,
-                          "recall": round(hits / max(total, 1), 4)}), flush=True)
-    except Exception as e:  # noqa: BLE001 - a system without the feature
-        print(json.dumps({"what": "feature", "name": "scalar_index", "unsupported": str(e)[:200]}),
-              flush=True)
+    filtered_feature(
+        c, base, queries, a, "scalar_index", {"num": {"datatype": DataType.INT64}},
+        lambda i: {"num": int(num[i])}, {"num": "STL_SORT"},
+        lambda i: f"num >= {lows[i]} and num < {lows[i] + 5}",
+        lambda i: (num >= lows[i]) & (num < lows[i] + 5))
 
 
 def zipf_ids(rng, n, vocab, s=1.1):
