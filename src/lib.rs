@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod coord_client;
+pub mod crash;
 pub mod etcd;
 pub mod exit;
 pub mod expr;

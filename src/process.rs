@@ -20,6 +20,7 @@ use crate::session::Keys;
 
 /// Runs `role` until it is stopped; returns the exit code.
 pub fn run(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
+    crate::crash::abort_on_panic();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,6 +46,10 @@ async fn run_async(role: Role, loaded: Loaded, alias: Option<String>) -> i32 {
             return exit::RUNTIME;
         }
     };
+    if let Err(e) = crate::crash::arm_test_faults() {
+        log::error!(error:% = e; "cannot install the test faults' signal handlers");
+        return exit::RUNTIME;
+    }
     // TLS on the port: the proxy's client port by common.security.tlsMode, every other
     // role's internal port by common.security.internaltlsEnabled. A bad certificate, key
     // or CA stops the process before it binds, with the key that names the file.

@@ -159,6 +159,45 @@ fn sigkill_is_taken_over_on_evidence_before_the_lease_can_expire() {
     );
 }
 
+/// A panic anywhere in an active coordinator ends the whole process (logged with where
+/// it happened, then SIGABRT), so it is taken over on evidence as a SIGKILL is: a panic
+/// that ended only its task would leave a half-dead active holding its lease.
+#[test]
+fn a_panic_aborts_the_process_and_is_taken_over_on_evidence() {
+    use std::os::unix::process::ExitStatusExt;
+    let c = Cluster::new(10);
+    let ha = ("ROOT_COORD_ENABLE_ACTIVE_STANDBY", "true");
+    let mut a = c.start("rootcoord", &[ha, (milvus::crash::TEST_FAULTS_ENV, "1")]);
+    assert!(a.wait_state("Healthy", 10 * SEC), "{}", a.log());
+    assert!(a.wait_log("test faults armed", 5 * SEC), "{}", a.log());
+    let b = c.rootcoord_ha();
+    assert!(b.wait_state("StandBy", 10 * SEC), "{}", b.log());
+    let sent = Instant::now();
+    a.signal(Signal::SIGUSR2);
+    let status = a
+        .wait_exit(10 * SEC)
+        .expect("the panicking rootcoord did not exit");
+    assert_eq!(status.signal(), Some(6), "not ended by SIGABRT: {status:?}");
+    let log = a.log();
+    assert!(
+        log.contains("[ERROR]")
+            && log.contains("panic: SIGUSR2 with MILVUS_TEST_FAULTS set: a panic on request, aborting the process")
+            && log.contains("[location=src/crash.rs:"),
+        "the panic was not logged with its place:\n{log}"
+    );
+    assert!(b.wait_state("Healthy", 20 * SEC), "{}", b.log());
+    assert!(
+        sent.elapsed() < Duration::from_millis(6600),
+        "takeover after {:?}: the lease's expiry, not the evidence",
+        sent.elapsed()
+    );
+    assert!(
+        b.log().contains("is gone; revoked its session lease"),
+        "{}",
+        b.log()
+    );
+}
+
 #[test]
 fn a_paused_active_is_deposed_and_never_serves_again_in_that_term() {
     let c = Cluster::new(2);
