@@ -2,6 +2,9 @@
 //! (SIGTERM) or crashes (SIGKILL), side by side with etcd's own election primitives
 //! (`etcdctl elect`, `etcdctl lock --ttl`) on the same etcd.
 //!
+//! A panic in the active and the kernel's OOM kill of it (a memory cgroup; needs root)
+//! are timed like a SIGKILL.
+//!
 //! A paused active (SIGSTOP) is measured too, with how many of those pauses were taken
 //! over early (on evidence of death, or before the lease could have expired): a live
 //! process must never be.
@@ -12,7 +15,8 @@
 //! default TTL 10 s; `benches/workload/worker_failover.py` drives pymilvus).
 //!
 //! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`,
-//! `--pause-runs N`, `--etcd-only` for the etcdctl rows alone, `--workers N`).
+//! `--pause-runs N`, `--etcd-only` for the etcdctl rows alone, `--crash-only` for the
+//! rootcoord crash rows alone (SIGKILL, panic, OOM kill), `--workers N`).
 //! Prints median and p99 of each measure, in milliseconds, as a Markdown table.
 
 use std::io::{BufRead, BufReader};
@@ -21,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use milvus::testkit::memlimit::MemoryLimit;
 use milvus::testkit::stats::{arg, median_p99, ms};
 use milvus::testkit::{python, wait_until, BenchCluster, EtcdServer, Milvus, TempDir};
 use nix::sys::signal::{kill, Signal};
@@ -30,16 +35,9 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_milvus"))
 }
 
-/// Polls `/status` of `m` every millisecond until it is Healthy; returns the time.
+/// The time `m` first answers Healthy (polled every millisecond), or `None` after `limit`.
 fn wait_healthy(m: &Milvus, limit: Duration) -> Option<Instant> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if m.state().as_deref() == Some("Healthy") {
-            return Some(Instant::now());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    None
+    m.state_reached("Healthy", Duration::from_millis(1), limit)
 }
 
 /// An HA rootcoord pair on `etcd` with session TTL `ttl`: (active, standby).
@@ -53,6 +51,8 @@ fn milvus_pair(etcd: &EtcdServer, dir: &TempDir, ttl: u64) -> (Milvus, Milvus) {
         ),
         ("MILVUS_PID_DIR".to_string(), dir.0.display().to_string()),
         ("LOG_LEVEL".to_string(), "warn".to_string()),
+        // SIGUSR2 panics, SIGUSR1 grows until the OOM killer ends it (src/crash.rs).
+        (milvus::crash::TEST_FAULTS_ENV.to_string(), "1".to_string()),
     ];
     let a = Milvus::start(&bin(), "rootcoord", &env, &dir.0);
     wait_healthy(&a, Duration::from_secs(30)).expect("first rootcoord never became active");
@@ -66,12 +66,43 @@ fn milvus_pair(etcd: &EtcdServer, dir: &TempDir, ttl: u64) -> (Milvus, Milvus) {
     (a, b)
 }
 
-/// One handover of an HA rootcoord pair: the time from the signal to the standby serving.
-fn milvus_handover(etcd: &EtcdServer, dir: &TempDir, ttl: u64, sig: Signal) -> Duration {
-    let (a, b) = milvus_pair(etcd, dir, ttl);
+/// How the active is ended.
+#[derive(Clone, Copy)]
+enum End {
+    /// A signal (SIGTERM: graceful; SIGKILL: a crash).
+    Signal(Signal),
+    /// A panic on one of its runtime tasks (the test faults' SIGUSR2).
+    Panic,
+    /// The kernel's OOM killer: a 64 MiB memory cgroup, then unbounded allocation (the
+    /// test faults' SIGUSR1).
+    Oom,
+}
+
+/// One handover of an HA rootcoord pair: the time from the end of the active (the
+/// signal, the panic's trigger, the allocation's start) to the standby serving.
+fn milvus_handover(etcd: &EtcdServer, dir: &TempDir, ttl: u64, end: End) -> Duration {
+    let (mut a, b) = milvus_pair(etcd, dir, ttl);
+    let limit = matches!(end, End::Oom).then(|| MemoryLimit::apply(a.pid(), 64 << 20));
     let sent = Instant::now();
-    a.signal(sig);
+    a.signal(match end {
+        End::Signal(sig) => sig,
+        End::Panic => Signal::SIGUSR2,
+        End::Oom => Signal::SIGUSR1,
+    });
     let at = wait_healthy(&b, Duration::from_secs(ttl * 3)).expect("standby never took over");
+    let status = a.wait_exit(Duration::from_secs(10));
+    if let Some(limit) = limit {
+        assert_eq!(
+            limit.oom_kills(),
+            1,
+            "not ended by the OOM killer: {status:?}"
+        );
+    }
+    if matches!(end, End::Panic) {
+        use std::os::unix::process::ExitStatusExt;
+        let signal = status.and_then(|s| s.signal());
+        assert_eq!(signal, Some(6), "a panic did not abort the process");
+    }
     at - sent
 }
 
@@ -284,13 +315,14 @@ fn main() {
     let crash_runs = arg("--crash-runs", 8);
     let pause_runs = arg("--pause-runs", 8);
     let only_etcd = std::env::args().any(|a| a == "--etcd-only");
+    let only_crash = std::env::args().any(|a| a == "--crash-only");
     let etcd = EtcdServer::start();
     let dir = TempDir::new("bench");
     println!("| measure | runs | median ms | p99 ms | median / TTL | p99 / TTL |");
     println!("|---|---|---|---|---|---|");
-    if !only_etcd {
+    if !only_etcd && !only_crash {
         let xs = (0..runs)
-            .map(|_| milvus_handover(&etcd, &dir, 10, Signal::SIGTERM))
+            .map(|_| milvus_handover(&etcd, &dir, 10, End::Signal(Signal::SIGTERM)))
             .collect();
         row("milvus rootcoord, graceful (SIGTERM), TTL 10 s", None, xs);
         // A paused active is alive: it must be replaced only once its lease can have
@@ -306,9 +338,11 @@ fn main() {
             Some(2),
             outcomes.into_iter().map(|(d, _)| d).collect(),
         );
+    }
+    if !only_etcd {
         for ttl in [2, 10] {
             let xs = (0..crash_runs)
-                .map(|_| milvus_handover(&etcd, &dir, ttl, Signal::SIGKILL))
+                .map(|_| milvus_handover(&etcd, &dir, ttl, End::Signal(Signal::SIGKILL)))
                 .collect();
             row(
                 &format!("milvus rootcoord, crash (SIGKILL), TTL {ttl} s"),
@@ -316,6 +350,18 @@ fn main() {
                 xs,
             );
         }
+        for (end, name) in [
+            (End::Panic, "a panic (aborts the process)"),
+            (End::Oom, "the kernel's OOM kill (64 MiB memory cgroup)"),
+        ] {
+            let xs = (0..crash_runs)
+                .map(|_| milvus_handover(&etcd, &dir, 10, end))
+                .collect();
+            row(&format!("milvus rootcoord, {name}, TTL 10 s"), Some(10), xs);
+        }
+    }
+    if only_crash {
+        return;
     }
     let xs = (0..runs)
         .map(|_| {

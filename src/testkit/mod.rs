@@ -5,6 +5,7 @@
 pub mod client;
 pub mod cluster;
 pub mod etcd_server;
+pub mod memlimit;
 pub mod milvus_client;
 pub mod nats_server;
 pub mod partition;

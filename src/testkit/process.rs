@@ -135,6 +135,19 @@ impl Milvus {
         wait_until(limit, || self.state().as_deref() == Some(state))
     }
 
+    /// Polls `/status` every `every` until it reports `state`; returns when it first did,
+    /// or `None` after `limit` (for timing a takeover: the poll is the resolution).
+    pub fn state_reached(&self, state: &str, every: Duration, limit: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.state().as_deref() == Some(state) {
+                return Some(Instant::now());
+            }
+            std::thread::sleep(every);
+        }
+        None
+    }
+
     /// The ServerID on `/status`.
     pub fn server_id(&self) -> Option<i64> {
         self.status()?.get("ServerID")?.as_i64()

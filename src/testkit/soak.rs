@@ -256,17 +256,6 @@ impl Fleet {
     }
 }
 
-/// Polls `/status` of `m` every 2 ms until it reports `state`; the time it took.
-fn until_state(m: &Milvus, state: &str, from: Instant, limit: Duration) -> Option<Duration> {
-    while from.elapsed() < limit {
-        if m.state().as_deref() == Some(state) {
-            return Some(from.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    None
-}
-
 /// The log line a standby writes when it takes over on evidence of death.
 const EVIDENCE: &str = "is gone; revoked";
 
@@ -465,7 +454,13 @@ fn coordinator_failure(
                 Signal::SIGTERM
             };
             fleet.procs[role][i].signal(sig);
-            let took = until_state(&fleet.procs[role][j], "Healthy", t0, limit);
+            let took = fleet.procs[role][j]
+                .state_reached(
+                    "Healthy",
+                    Duration::from_millis(2),
+                    limit.saturating_sub(t0.elapsed()),
+                )
+                .map(|at| at - t0);
             let replacement = fleet.spawn(role);
             let mut dead = fleet.replace(role, i, replacement);
             if dead.wait_exit(Duration::from_secs(10)).is_none() {
@@ -483,7 +478,13 @@ fn coordinator_failure(
             } else {
                 Some(Partition::isolate(pid))
             };
-            let took = until_state(&fleet.procs[role][j], "Healthy", t0, limit);
+            let took = fleet.procs[role][j]
+                .state_reached(
+                    "Healthy",
+                    Duration::from_millis(2),
+                    limit.saturating_sub(t0.elapsed()),
+                )
+                .map(|at| at - t0);
             match cut {
                 Some(p) => p.heal(),
                 None => fleet.procs[role][i].signal(Signal::SIGCONT),
