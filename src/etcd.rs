@@ -186,6 +186,20 @@ impl Etcd {
         F: FnOnce(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
+        self.call_noting_endpoint(limit, f).await.map(|(t, _)| t)
+    }
+
+    /// [`Etcd::call_within`], also giving the index of the endpoint that answered (for a
+    /// stream opened by the call, which reports its own failure later).
+    async fn call_noting_endpoint<T, F, Fut>(
+        &self,
+        limit: Duration,
+        f: F,
+    ) -> Result<(T, usize), EtcdError>
+    where
+        F: FnOnce(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
         let (client, used) = self.stream_client();
         let result = match tokio::time::timeout(limit, f(client)).await {
             Ok(r) => r.map_err(EtcdError::from),
@@ -196,7 +210,7 @@ impl Etcd {
                 self.failed(used);
             }
         }
-        result
+        result.map(|t| (t, used))
     }
 
     /// The pinned endpoint's client, for long-lived streams (watch, keep-alive) whose
@@ -305,16 +319,12 @@ impl Etcd {
     /// into one response.
     pub async fn watch(&self, key: &str, options: WatchOptions) -> Result<Watch, EtcdError> {
         let k = key.to_string();
-        let mut used = 0;
-        let stream = self
-            .call(|c| {
-                used = self.current.load(Ordering::SeqCst) % self.clients.len();
-                async move {
-                    c.watch_client()
-                        .max_decoding_message_size(MAX_RESPONSE_BYTES)
-                        .watch(k, Some(options))
-                        .await
-                }
+        let (stream, used) = self
+            .call_noting_endpoint(self.timeout, |c| async move {
+                c.watch_client()
+                    .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                    .watch(k, Some(options))
+                    .await
             })
             .await?;
         Ok(Watch {
