@@ -273,11 +273,7 @@ impl<C: FromChannel> ActiveCoord<C> {
                         Some(Ok(Ok(resp))) => {
                             let resp = resp.into_inner();
                             let st = resp.status();
-                            let again = st.retriable
-                                || matches!(
-                                    st.code,
-                                    code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE
-                                );
+                            let again = st.retriable || is_refusal(&st);
                             if !again {
                                 return Ok(resp);
                             }
@@ -295,9 +291,13 @@ impl<C: FromChannel> ActiveCoord<C> {
                 }
             }
             if Instant::now() >= deadline {
+                // A refusal (a standby, a wrong ServerID) says nothing of the call's
+                // outcome: the caller hears that no active answered, as when none was
+                // reachable (clients retry UNAVAILABLE). Any other retriable answer (an
+                // outcome unknown, a rate limit) is the caller's to see.
                 return match last {
-                    Some(resp) => Ok(resp),
-                    None => Err(CoordError::Unavailable(C::ROLE.name(), self.retry_for)),
+                    Some(resp) if !is_refusal(&resp.status()) => Ok(resp),
+                    _ => Err(CoordError::Unavailable(C::ROLE.name(), self.retry_for)),
                 };
             }
             // A new active (a takeover) is tried at once; the same one after a backoff.
@@ -307,6 +307,12 @@ impl<C: FromChannel> ActiveCoord<C> {
             }
         }
     }
+}
+
+/// Whether `st` is a coordinator's refusal to act (not the active one, or not the
+/// ServerID the call named): nothing was done.
+fn is_refusal(st: &crate::proto::common::Status) -> bool {
+    matches!(st.code, code::SERVICE_NOT_READY | code::SERVICE_UNAVAILABLE)
 }
 
 impl ActiveRootCoord {

@@ -185,9 +185,15 @@ pub struct ProxyConfig {
     /// `proxy.maxFieldNum`.
     pub max_field_num: usize,
     /// How long a proxy retries while no active rootcoord answers, before answering
-    /// UNAVAILABLE (`proxy.coordRetryTimeout` in ms; 0 means 2 x TTL + 1 s).
+    /// UNAVAILABLE (`proxy.coordRetryTimeout` in ms; 0 means 2 x TTL + 1 s, at least
+    /// [`MIN_COORD_RETRY`]).
     pub coord_retry_timeout: Duration,
 }
+
+/// The least default `proxy.coordRetryTimeout`: an etcd leader election on a loaded
+/// machine and the coordinator takeover after it (a 3-member etcd with one member
+/// restarted left calls unanswered for 5 s in the soak) take seconds whatever the TTL.
+pub const MIN_COORD_RETRY: Duration = Duration::from_secs(10);
 
 /// Authentication and authorization (`common.security.*` and the proxy's user limits).
 #[derive(Debug, Clone, PartialEq)]
@@ -927,8 +933,11 @@ impl<'a> Typed<'a> {
             },
             proxy: ProxyConfig {
                 max_field_num: self.number("proxy.maxFieldNum", 1)? as usize,
+                // Long enough to ride through a SIGSTOPped active (replaced at its TTL)
+                // and, whatever the TTL, an etcd leader election under load followed by
+                // a takeover (a few seconds each).
                 coord_retry_timeout: if retry_ms == 0 {
-                    ttl * 2 + Duration::from_secs(1)
+                    (ttl * 2 + Duration::from_secs(1)).max(MIN_COORD_RETRY)
                 } else {
                     Duration::from_millis(retry_ms)
                 },

@@ -448,7 +448,7 @@ pub async fn assign(
 /// rows at or after its newest delete; no unfinished import of its collection carries
 /// older rows; and its newest delete is `retention` old at `now_ts` (a row with an older
 /// timestamp than a delete can reach the log after it only when its proxy's publish was
-/// slow, bounded by the proxy's retry limit, 2 x TTL + 1 s by default; the default
+/// slow, bounded by the proxy's retry limit, 2 x TTL + 1 s (at least 10 s) by default; the default
 /// retention, 600 s, is far beyond that).
 pub fn delta_applied(
     d: &DeltaRecord,
