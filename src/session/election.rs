@@ -208,13 +208,25 @@ enum Attempt {
     Retry,
 }
 
+/// How long one campaign call (the claim, the phantom-win check) may take before it is
+/// sent again, to the next endpoint: a third of the TTL, from 0.5 s up to
+/// `etcd.requestTimeout`. Both calls are safe to repeat (a claim that did apply is seen
+/// as this session's own on the next try), and a member that lost its leader and has not
+/// noticed yet drops proposals without answering: a full request timeout spent on it is
+/// most of a short lease.
+fn campaign_call_limit(session: &Session) -> Duration {
+    (session.lease.ttl() / 3)
+        .max(Duration::from_millis(500))
+        .min(session.etcd.timeout())
+}
+
 async fn try_claim(session: &Session, key: &str) -> Result<Attempt, EtcdError> {
     let k = key.to_string();
     let value = session.value.to_json();
     let lease = session.lease.id();
     let resp = session
         .etcd
-        .call(|mut c| async move {
+        .call_within(campaign_call_limit(session), |mut c| async move {
             c.txn(
                 Txn::new()
                     .when([Compare::version(k.clone(), CompareOp::Equal, 0)])
@@ -251,7 +263,9 @@ async fn confirm(session: &Session, key: &str) -> Result<Option<i64>, EtcdError>
     let k = key.to_string();
     let resp = session
         .etcd
-        .call(|mut c| async move { c.get(k, None).await })
+        .call_within(campaign_call_limit(session), |mut c| async move {
+            c.get(k, None).await
+        })
         .await?;
     Ok(resp.kvs().first().and_then(|kv| {
         let v = SessionValue::parse(key, kv.value()).ok()?;
