@@ -10,7 +10,8 @@
 //! process must never be.
 //!
 //! Workers: `--workers N` measures instead N SIGKILLs of the querynode serving a
-//! single-replica collection's shards to the first full Strong search, and N SIGKILLs of
+//! single-replica collection's shards to the first full Strong search, the same for a
+//! 2-replica collection (the other replica serves), and N SIGKILLs of
 //! the datanode consuming its channels to the first completed flush (a whole cluster,
 //! default TTL 10 s; `benches/workload/worker_failover.py` drives pymilvus).
 //!
@@ -267,6 +268,11 @@ fn worker_rows(runs: usize) {
             "querynode",
             "search",
             "querynode SIGKILL to a full Strong search of its shards (1 replica), TTL 10 s",
+        ),
+        (
+            "querynode",
+            "search2",
+            "querynode SIGKILL to a full Strong search of a 2-replica collection (the other replica serves), TTL 10 s",
         ),
         (
             "datanode",

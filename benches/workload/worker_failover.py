@@ -1,11 +1,13 @@
 """Worker crashes, for `cargo bench --bench failover -- --workers N`.
 
-Prepares a loaded collection `wf` (2 shards, 1 replica, 4,000 16-dim rows, flushed and
-indexed with HNSW), prints {"ready": true}, then answers one command per line on stdin,
-each right after the bench has SIGKILLed a worker:
+Prepares two loaded collections, `wf` (2 shards, 1 replica) and `wf2` (2 shards, 2
+replicas: one per querynode), each of 4,000 16-dim rows, flushed and indexed with HNSW,
+prints {"ready": true}, then answers one command per line on stdin, each right after the
+bench has SIGKILLed a worker:
 
-- `search`: searches (Strong, top 10) until one call returns a full result: the shards
-  of the killed querynode are served again;
+- `search`: searches `wf` (Strong, top 10) until one call returns a full result: the
+  shards of the killed querynode are served again;
+- `search2`: the same on `wf2`: the other replica serves;
 - `flush`: inserts 100 rows and flushes until the flush completes: the channels of the
   killed datanode are consumed again.
 
@@ -25,18 +27,20 @@ DIM = 16
 def main(uri):
     client = MilvusClient(uri=uri, timeout=30)
     rng = random.Random(3)
-    if client.has_collection("wf"):
-        client.drop_collection("wf")
-    schema = MilvusClient.create_schema(auto_id=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
-    client.create_collection("wf", schema=schema, num_shards=2)
-    client.insert("wf", [{"id": i, "vec": [rng.random() for _ in range(DIM)]} for i in range(4000)])
-    client.flush("wf")
-    params = client.prepare_index_params()
-    params.add_index(field_name="vec", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 64})
-    client.create_index("wf", params)
-    client.load_collection("wf", replica_number=1)
+    for name, replicas in (("wf", 1), ("wf2", 2)):
+        if client.has_collection(name):
+            client.drop_collection(name)
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+        client.create_collection(name, schema=schema, num_shards=2)
+        client.insert(name, [{"id": i, "vec": [rng.random() for _ in range(DIM)]} for i in range(4000)])
+        client.flush(name)
+        params = client.prepare_index_params()
+        params.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
+                         params={"M": 16, "efConstruction": 64})
+        client.create_index(name, params)
+        client.load_collection(name, replica_number=replicas)
     print(json.dumps({"ready": True}), flush=True)
     next_id = 4000
     for line in sys.stdin:
@@ -50,8 +54,9 @@ def main(uri):
                 print(json.dumps({"error": f"no success in 120 s: {error}"}), flush=True)
                 return
             try:
-                if cmd == "search":
-                    res = client.search("wf", data=[[rng.random() for _ in range(DIM)]], limit=10,
+                if cmd in ("search", "search2"):
+                    name = "wf" if cmd == "search" else "wf2"
+                    res = client.search(name, data=[[rng.random() for _ in range(DIM)]], limit=10,
                                         consistency_level="Strong", timeout=5)
                     if len(res[0]) == 10:
                         break
