@@ -282,6 +282,12 @@ fn worker_rows(runs: usize) {
     ] {
         let mut xs = Vec::new();
         for _ in 0..runs {
+            if cmd == "search2" {
+                // Both replicas served again (the last replacement loaded) before a kill.
+                writeln!(input, "settle2").unwrap();
+                let reply = next();
+                assert!(reply["done"].is_number(), "settle2: {reply}");
+            }
             let i = c.procs.iter().position(|m| m.role == role).unwrap();
             let mut victim = c.procs.remove(i);
             let sent = std::time::SystemTime::now();

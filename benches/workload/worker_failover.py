@@ -8,6 +8,10 @@ bench has SIGKILLed a worker:
 - `search`: searches `wf` (Strong, top 10) until one call returns a full result: the
   shards of the killed querynode are served again;
 - `search2`: the same on `wf2`: the other replica serves;
+- `settle2` (before a kill, not timed): waits until both replicas of `wf2` are served, each
+  shard by a leader, on different querynodes (a replacement started after the previous
+  kill must have loaded its replica first, or the next kill leaves one replica and times
+  a reload);
 - `flush`: inserts 100 rows and flushes until the flush completes: the channels of the
   killed datanode are consumed again.
 
@@ -19,7 +23,7 @@ import random
 import sys
 import time
 
-from pymilvus import DataType, MilvusClient
+from pymilvus import Collection, DataType, MilvusClient, connections
 
 DIM = 16
 
@@ -41,6 +45,7 @@ def main(uri):
                          params={"M": 16, "efConstruction": 64})
         client.create_index(name, params)
         client.load_collection(name, replica_number=replicas)
+    connections.connect(alias="wf", uri=uri)
     print(json.dumps({"ready": True}), flush=True)
     next_id = 4000
     for line in sys.stdin:
@@ -54,6 +59,15 @@ def main(uri):
                 print(json.dumps({"error": f"no success in 120 s: {error}"}), flush=True)
                 return
             try:
+                if cmd == "settle2":
+                    groups = Collection("wf2", using="wf").get_replicas().groups
+                    leaders = [{sh.shard_leader for sh in g.shards} for g in groups]
+                    if len(groups) == 2 and all(0 not in ls and len(g.shards) == 2
+                                                for ls, g in zip(leaders, groups)) \
+                            and not leaders[0] & leaders[1]:
+                        break
+                    time.sleep(0.05)
+                    continue
                 if cmd in ("search", "search2"):
                     name = "wf" if cmd == "search" else "wf2"
                     res = client.search(name, data=[[rng.random() for _ in range(DIM)]], limit=10,
