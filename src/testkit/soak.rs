@@ -446,6 +446,15 @@ fn coordinator_failure(
     let j = 1 - i;
     let verdicts = fleet.procs[role][j].count_log(EVIDENCE);
     let t0 = Instant::now();
+    // The time from the failure until the standby answers Healthy, within `limit`.
+    let served = |m: &Milvus| {
+        m.state_reached(
+            "Healthy",
+            Duration::from_millis(2),
+            limit.saturating_sub(t0.elapsed()),
+        )
+        .map(|at| at - t0)
+    };
     let took = match kind {
         Kind::Kill | Kind::Term => {
             let sig = if kind == Kind::Kill {
@@ -454,13 +463,7 @@ fn coordinator_failure(
                 Signal::SIGTERM
             };
             fleet.procs[role][i].signal(sig);
-            let took = fleet.procs[role][j]
-                .state_reached(
-                    "Healthy",
-                    Duration::from_millis(2),
-                    limit.saturating_sub(t0.elapsed()),
-                )
-                .map(|at| at - t0);
+            let took = served(&fleet.procs[role][j]);
             let replacement = fleet.spawn(role);
             let mut dead = fleet.replace(role, i, replacement);
             if dead.wait_exit(Duration::from_secs(10)).is_none() {
@@ -478,13 +481,7 @@ fn coordinator_failure(
             } else {
                 Some(Partition::isolate(pid))
             };
-            let took = fleet.procs[role][j]
-                .state_reached(
-                    "Healthy",
-                    Duration::from_millis(2),
-                    limit.saturating_sub(t0.elapsed()),
-                )
-                .map(|at| at - t0);
+            let took = served(&fleet.procs[role][j]);
             match cut {
                 Some(p) => p.heal(),
                 None => fleet.procs[role][i].signal(Signal::SIGCONT),
