@@ -315,3 +315,187 @@ fn unwritable_storage_fails_the_flush_and_registers_nothing() {
     let listing = common::text(&c.cmd(&["status", "--channels"]));
     assert!(!listing.contains("FAILING"), "{listing}");
 }
+
+/// A datanode can own a channel before its catalog shows the channel's collection (its
+/// catalog watch lags behind its assignment watch, as around an etcd leader change). A
+/// delete it reads then is kept, not skipped: once the collection shows up the flush
+/// registers the delta with the deleted key. (The soak lost acknowledged deletes this
+/// way: the consumer counted a delete as read before failing on it, and resumed after it.)
+#[test]
+fn a_delete_read_before_the_catalog_shows_its_collection_is_not_lost() {
+    use milvus::meta::catalog::{CatalogKeys, DEFAULT_DB_ID};
+    use milvus::meta::data::DataKeys;
+    use milvus::proto::datacoord::{ChannelWatch, DeltaRecord};
+    use milvus::proto::rootcoord::{CollectionRecord, PartitionRecord};
+    use milvus::proto::schema::{
+        field_data, i_ds, scalar_field, CollectionSchema, DataType, FieldData, FieldSchema, IDs,
+        LongArray, ScalarField,
+    };
+    use milvus::proto::wal::{wal_message, DeleteMsg, FlushMsg, InsertMsg, WalMessage};
+    use milvus::wal::{pchannel_name, vchannel_name, Wal};
+    use prost::Message;
+
+    let nats = NatsServer::start();
+    let c = data_cluster(2, &nats);
+    // No datacoord: the test assigns the channel itself.
+    let rc = c.start("rootcoord", &[]);
+    let dn = c.start("datanode", &[]);
+    healthy(&rc);
+    healthy(&dn);
+    let node = dn.server_id().unwrap();
+    let (coll, part) = (777_001, 777_002);
+    let pchannel = pchannel_name("by-dev", "rootcoord-dml", 0);
+    let vchannel = vchannel_name(&pchannel, coll, 0);
+    let data_keys = DataKeys::new("by-dev/meta");
+    let rt = milvus::testkit::runtime();
+    let mut etcd = rt
+        .block_on(etcd_client::Client::connect([c.etcd.endpoint()], None))
+        .unwrap();
+    let mut put = |key: String, value: Vec<u8>| {
+        rt.block_on(async { tokio::time::timeout(5 * SEC, etcd.put(key, value, None)).await })
+            .expect("etcd put timed out")
+            .unwrap();
+    };
+    let watch = ChannelWatch {
+        vchannel: vchannel.clone(),
+        collection_id: coll,
+        node_id: node,
+        epoch: 0,
+    };
+    put(data_keys.watch(&vchannel), watch.encode_to_vec());
+    assert!(
+        dn.wait_log("datanode starts consuming channel", 10 * SEC),
+        "{}",
+        dn.log()
+    );
+    // Three rows, a delete of key 2, a flush marker: what a proxy would publish.
+    let ts = |n: u64| (milvus::meta::now_ms() as u64) << 18 | n;
+    let longs = |v: Vec<i64>| scalar_field::Data::LongData(LongArray { data: v });
+    let messages = [
+        wal_message::Body::Insert(InsertMsg {
+            collection_id: coll,
+            partition_id: part,
+            vchannel: vchannel.clone(),
+            timestamp: ts(1),
+            row_ids: vec![11, 12, 13],
+            fields: vec![FieldData {
+                r#type: DataType::Int64 as i32,
+                field_name: "id".into(),
+                field_id: 100,
+                field: Some(field_data::Field::Scalars(ScalarField {
+                    data: Some(longs(vec![1, 2, 3])),
+                })),
+                ..Default::default()
+            }],
+            num_rows: 3,
+        }),
+        wal_message::Body::Delete(DeleteMsg {
+            collection_id: coll,
+            partition_id: 0,
+            vchannel: vchannel.clone(),
+            timestamp: ts(2),
+            pks: Some(IDs {
+                id_field: Some(i_ds::IdField::IntId(LongArray { data: vec![2] })),
+            }),
+            num_rows: 1,
+        }),
+        wal_message::Body::Flush(FlushMsg {
+            collection_id: coll,
+            vchannel: vchannel.clone(),
+            timestamp: ts(3),
+        }),
+    ];
+    rt.block_on(async {
+        let wal = Wal::connect(&nats.address(), 5 * SEC, "test")
+            .await
+            .unwrap();
+        wal.ensure_channel(&pchannel).await.unwrap();
+        for (i, body) in messages.into_iter().enumerate() {
+            let msg = WalMessage { body: Some(body) }.encode_to_vec();
+            wal.publish(&vchannel, &format!("m{i}"), msg.into())
+                .await
+                .unwrap();
+        }
+    });
+    // The flush cannot be written while the schema is unknown: it is retried.
+    assert!(
+        dn.wait_log("collection 777001 is not in the catalog", 10 * SEC),
+        "{}",
+        dn.log()
+    );
+    let pk = FieldSchema {
+        field_id: 100,
+        name: "id".into(),
+        data_type: DataType::Int64 as i32,
+        is_primary_key: true,
+        ..Default::default()
+    };
+    let schema = CollectionSchema {
+        name: "late".into(),
+        fields: vec![pk],
+        ..Default::default()
+    };
+    let record = CollectionRecord {
+        id: coll,
+        db_id: DEFAULT_DB_ID,
+        schema: Some(schema.clone()),
+        shards_num: 1,
+        partitions: vec![PartitionRecord {
+            id: part,
+            name: "_default".into(),
+            created_timestamp: 0,
+        }],
+        virtual_channel_names: vec![vchannel.clone()],
+        physical_channel_names: vec![pchannel.clone()],
+        ..Default::default()
+    };
+    put(
+        CatalogKeys::new("by-dev/meta").collection(DEFAULT_DB_ID, coll),
+        record.encode_to_vec(),
+    );
+    // The flush registers the three rows and the delete, read from the delta file.
+    assert!(
+        wait_until(15 * SEC, || segments(&c, coll)
+            .iter()
+            .map(|s| s.num_rows)
+            .sum::<i64>()
+            == 3),
+        "segments: {:?}\n{}",
+        segments(&c, coll),
+        dn.log()
+    );
+    let deltas: Vec<DeltaRecord> = rt.block_on(async {
+        let prefix = data_keys.delta(coll, 0);
+        let prefix = prefix.trim_end_matches('0');
+        let opts = etcd_client::GetOptions::new().with_prefix();
+        let resp = tokio::time::timeout(5 * SEC, etcd.get(prefix, Some(opts)))
+            .await
+            .expect("etcd get timed out")
+            .unwrap();
+        resp.kvs()
+            .iter()
+            .map(|kv| DeltaRecord::decode(kv.value()).unwrap())
+            .collect()
+    });
+    assert_eq!(
+        deltas.iter().map(|d| d.num_rows).sum::<i64>(),
+        1,
+        "the delete was not registered: {deltas:?}\n{}",
+        dn.log()
+    );
+    let file = std::fs::read(storage_dir(&c).join(&deltas[0].path)).unwrap();
+    let delta_schema = milvus::storage::segment::delta_schema(&schema);
+    let batch = milvus::storage::segment::decode(&delta_schema, file.into()).unwrap();
+    let keys: Vec<i64> = batch
+        .fields
+        .iter()
+        .filter_map(|f| match &f.field {
+            Some(field_data::Field::Scalars(ScalarField {
+                data: Some(scalar_field::Data::LongData(l)),
+            })) => Some(l.data.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(keys, vec![2], "{batch:?}");
+}

@@ -33,8 +33,11 @@ pub struct Partition {
 pub struct Buffer {
     /// Rows by partition.
     pub partitions: BTreeMap<i64, Partition>,
-    /// Deleted keys, with their timestamps, in log order.
-    pub deletes: Vec<(FieldData, Vec<u64>)>,
+    /// Deleted keys, with their timestamps, in log order. The keys are kept as the log
+    /// carries them: the primary key field they belong to is looked up only when the
+    /// delta file is written, so buffering a delete never needs the collection's schema
+    /// (a consumer may own a channel before its catalog shows the collection).
+    pub deletes: Vec<(scalar_field::Data, Vec<u64>)>,
     /// Number of deleted keys.
     pub deleted: usize,
     /// Encoded size of what is buffered (the log messages' sizes).
@@ -77,32 +80,24 @@ impl Buffer {
         });
     }
 
-    /// Adds a delete message (`bytes` long) for a primary key field named `pk_name`.
-    pub fn delete(&mut self, msg: DeleteMsg, bytes: usize, pk: &crate::proto::schema::FieldSchema) {
+    /// Adds a delete message (`bytes` long).
+    pub fn delete(&mut self, msg: DeleteMsg, bytes: usize) {
         self.touch(bytes, msg.timestamp);
         let Some(ids) = msg.pks.and_then(|p| p.id_field) else {
             return;
         };
-        let data = match ids {
-            i_ds::IdField::IntId(a) => scalar_field::Data::LongData(a),
-            i_ds::IdField::StrId(a) => scalar_field::Data::StringData(a),
-        };
-        let n = match &data {
-            scalar_field::Data::LongData(a) => a.data.len(),
-            scalar_field::Data::StringData(a) => a.data.len(),
-            _ => 0,
+        let (data, n) = match ids {
+            i_ds::IdField::IntId(a) => {
+                let n = a.data.len();
+                (scalar_field::Data::LongData(a), n)
+            }
+            i_ds::IdField::StrId(a) => {
+                let n = a.data.len();
+                (scalar_field::Data::StringData(a), n)
+            }
         };
         self.deleted += n;
-        self.deletes.push((
-            FieldData {
-                r#type: pk.data_type,
-                field_name: pk.name.clone(),
-                field_id: pk.field_id,
-                field: Some(field_data::Field::Scalars(ScalarField { data: Some(data) })),
-                ..Default::default()
-            },
-            vec![msg.timestamp; n],
-        ));
+        self.deletes.push((data, vec![msg.timestamp; n]));
     }
 
     /// Notes a timestamp consumed without rows (a flush marker).
@@ -110,20 +105,29 @@ impl Buffer {
         self.max_ts = self.max_ts.max(ts);
     }
 
-    /// The deletes as one batch of a schema holding only the primary key (row IDs 0),
+    /// The deletes as batches of a schema holding only the primary key (row IDs 0),
     /// and that schema.
     pub fn delete_batches(
         &self,
         schema: &CollectionSchema,
     ) -> (CollectionSchema, Vec<SegmentBatch>) {
         let pk_schema = crate::storage::segment::delta_schema(schema);
+        let pk = pk_schema.fields.first().cloned().unwrap_or_default();
         let batches = self
             .deletes
             .iter()
-            .map(|(pks, ts)| SegmentBatch {
+            .map(|(keys, ts)| SegmentBatch {
                 row_ids: vec![0; ts.len()],
                 timestamps: ts.clone(),
-                fields: vec![pks.clone()],
+                fields: vec![FieldData {
+                    r#type: pk.data_type,
+                    field_name: pk.name.clone(),
+                    field_id: pk.field_id,
+                    field: Some(field_data::Field::Scalars(ScalarField {
+                        data: Some(keys.clone()),
+                    })),
+                    ..Default::default()
+                }],
             })
             .collect();
         (pk_schema, batches)

@@ -158,22 +158,21 @@ impl Consumer {
                 return Err(SyncError::Lost);
             }
             if let Some(e) = reader.next(POLL).await.map_err(failed)? {
-                self.next = e.sequence + 1;
-                let msg = WalMessage::decode(e.payload.as_ref()).map_err(failed)?;
+                // A message counts as read only once it is handled: a failure here
+                // resumes at this same message, never after it.
+                let msg = WalMessage::decode(e.payload.as_ref()).map_err(|err| {
+                    failed(format!(
+                        "log message {} cannot be decoded: {err}",
+                        e.sequence
+                    ))
+                })?;
                 let bytes = e.payload.len();
                 match msg.body {
                     Some(wal_message::Body::Insert(m)) if m.vchannel == self.a.vchannel => {
                         self.buffer.insert(m, e.sequence, bytes);
                     }
                     Some(wal_message::Body::Delete(m)) if m.vchannel == self.a.vchannel => {
-                        let schema = self.schema()?;
-                        let pk = schema
-                            .fields
-                            .iter()
-                            .find(|f| f.is_primary_key)
-                            .cloned()
-                            .unwrap_or_default();
-                        self.buffer.delete(m, bytes, &pk);
+                        self.buffer.delete(m, bytes);
                     }
                     Some(wal_message::Body::Flush(m)) if m.vchannel == self.a.vchannel => {
                         self.buffer.mark(m.timestamp);
@@ -181,6 +180,7 @@ impl Consumer {
                     }
                     _ => {}
                 }
+                self.next = e.sequence + 1;
             }
             let old = self.buffer.since.is_some_and(|t| t.elapsed() >= period);
             if self.buffer.bytes >= flush_bytes || old {
