@@ -127,6 +127,8 @@ struct Call {
     answered: Instant,
     /// `Err(reason)` for a failed call.
     result: Result<Answer, String>,
+    /// The collection a create names (its outcome is unknown when the call failed).
+    creates: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -738,6 +740,7 @@ async fn client_loop(client: usize, rc: ActiveRootCoord, stop: Arc<AtomicBool>) 
             sent,
             answered: Instant::now(),
             result,
+            creates: None,
         });
         let sent = Instant::now();
         let r = rc
@@ -759,6 +762,7 @@ async fn client_loop(client: usize, rc: ActiveRootCoord, stop: Arc<AtomicBool>) 
             sent,
             answered: Instant::now(),
             result,
+            creates: None,
         });
         if i.is_multiple_of(10) {
             let name = format!("soak_{client}_{i}");
@@ -772,7 +776,7 @@ async fn client_loop(client: usize, rc: ActiveRootCoord, stop: Arc<AtomicBool>) 
                 .call_write(req, |mut c, r| async move { c.create_collection(r).await })
                 .await;
             let result = match r {
-                Ok(s) if is_ok(&s) => Ok(Answer::Created(name)),
+                Ok(s) if is_ok(&s) => Ok(Answer::Created(name.clone())),
                 Ok(s) => Err(format!("CreateCollection {name}: {s:?}")),
                 Err(e) => Err(format!("CreateCollection {name}: {e}")),
             };
@@ -781,6 +785,7 @@ async fn client_loop(client: usize, rc: ActiveRootCoord, stop: Arc<AtomicBool>) 
                 sent,
                 answered: Instant::now(),
                 result,
+                creates: Some(name),
             });
         }
     }
@@ -810,12 +815,7 @@ fn check(
                 Ok(a) => a,
                 Err(e) => {
                     report.failed.push(e.clone());
-                    if let Some((name, _)) = e
-                        .strip_prefix("CreateCollection ")
-                        .and_then(|rest| rest.split_once(':'))
-                    {
-                        uncertain.push(name.to_string());
-                    }
+                    uncertain.extend(c.creates.clone());
                     continue;
                 }
             };
