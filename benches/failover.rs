@@ -12,8 +12,10 @@
 //! Workers: `--workers N` measures instead N SIGKILLs of the querynode serving a
 //! single-replica collection's shards to the first full Strong search, the same for a
 //! 2-replica collection (the other replica serves), and N SIGKILLs of
-//! the datanode consuming its channels to the first completed flush (a whole cluster,
-//! default TTL 10 s; `benches/workload/worker_failover.py` drives pymilvus).
+//! the datanode consuming its channels to the first completed flush, and N SIGKILLs of
+//! the indexnode in the middle of a build to that build started again on the other
+//! indexnode (a whole cluster, default TTL 10 s; `benches/workload/worker_failover.py`
+//! drives pymilvus).
 //!
 //! `cargo bench --bench failover` (options after `--`: `--runs N`, `--crash-runs N`,
 //! `--pause-runs N`, `--etcd-only` for the etcdctl rows alone, `--crash-only` for the
@@ -227,8 +229,9 @@ fn row(name: &str, ttl: Option<u64>, mut xs: Vec<Duration>) {
 
 /// SIGKILLs of workers in a whole cluster: for each of `runs`, the oldest querynode (it
 /// serves shards: each replacement starts empty) is killed and the time to the first full
-/// Strong search is taken; then the same for the oldest datanode and a completed flush.
-/// A replacement is started after each kill.
+/// Strong search is taken; then the same for the oldest datanode and a completed flush;
+/// then the indexnode that started a build (50,000 x 64 HNSW), to that build started again
+/// on the other indexnode. A replacement is started after each kill.
 fn worker_rows(runs: usize) {
     use std::io::Write;
     let roles = [
@@ -239,11 +242,13 @@ fn worker_rows(runs: usize) {
         "datanode",
         "datanode",
         "indexnode",
+        "indexnode",
         "querynode",
         "querynode",
         "proxy",
     ];
-    let mut c = BenchCluster::start(&bin(), &roles, &[]);
+    // At `info` the indexnodes log each build they start (the indexnode row needs it).
+    let mut c = BenchCluster::start(&bin(), &roles, &[("LOG_LEVEL", "info")]);
     let script =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workload/worker_failover.py");
     let mut helper = Command::new(python())
@@ -301,6 +306,8 @@ fn worker_rows(runs: usize) {
             let done = reply["done"]
                 .as_f64()
                 .unwrap_or_else(|| panic!("{role} {cmd}: {reply}"));
+            // Calls the helper made until one succeeded (1: the first call did).
+            eprintln!("{role} {cmd}: {} call(s)", reply["attempts"]);
             let sent = sent
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
@@ -311,8 +318,79 @@ fn worker_rows(runs: usize) {
         }
         row(name, Some(10), xs);
     }
+    // An indexnode killed mid-build: its build must start again on the other one.
+    let mut xs = Vec::new();
+    let mut whole = Vec::new();
+    for _ in 0..runs {
+        writeln!(input, "prepare").unwrap();
+        let reply = next();
+        assert!(reply["done"].is_number(), "prepare: {reply}");
+        let started = |m: &Milvus| m.count_log("index build started");
+        let before: Vec<usize> = c.procs.iter().map(started).collect();
+        writeln!(input, "index").unwrap();
+        let mut victim = None;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                victim = c
+                    .procs
+                    .iter()
+                    .zip(&before)
+                    .position(|(m, b)| m.role == "indexnode" && started(m) > *b);
+                victim.is_some()
+            }),
+            "no indexnode started the build"
+        );
+        let victim = c.procs.remove(victim.unwrap());
+        let build = build_of_last_start(&victim.log());
+        let t0 = Instant::now();
+        victim.signal(Signal::SIGKILL);
+        let needle = format!("[build={build}]");
+        let mut took = None;
+        let restarted = wait_until(Duration::from_secs(60), || {
+            let seen = c.procs.iter().any(|m| {
+                m.role == "indexnode"
+                    && m.log()
+                        .lines()
+                        .any(|l| l.contains("index build started") && l.contains(&needle))
+            });
+            if seen {
+                took = Some(t0.elapsed());
+            }
+            seen
+        });
+        assert!(restarted, "build {build} was not started again");
+        xs.push(took.unwrap());
+        let reply = next();
+        let built = reply["build_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("index: {reply}"));
+        whole.push(Duration::from_secs_f64(built));
+        drop(victim);
+        c.add("indexnode");
+    }
+    row(
+        "indexnode SIGKILL mid-build to the build started again on the other indexnode, TTL 10 s",
+        Some(10),
+        xs,
+    );
+    row(
+        "create_index call with its indexnode SIGKILLed mid-build (50,000 x 64 HNSW), TTL 10 s",
+        None,
+        whole,
+    );
     drop(input);
     let _ = helper.wait();
+}
+
+/// The build ID of the last "index build started" line of a log.
+fn build_of_last_start(log: &str) -> String {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("index build started"))
+        .expect("a build started");
+    let at = line.find("[build=").expect("a build field") + "[build=".len();
+    line[at..].split(']').next().unwrap().to_string()
 }
 
 fn main() {

@@ -13,7 +13,11 @@ bench has SIGKILLed a worker:
   kill must have loaded its replica first, or the next kill leaves one replica and times
   a reload);
 - `flush`: inserts 100 rows and flushes until the flush completes: the channels of the
-  killed datanode are consumed again.
+  killed datanode are consumed again;
+- `prepare` (not timed): (re)creates `wfi` (1 shard) with 50,000 64-dim rows, flushed into
+  one segment, no index;
+- `index`: creates its HNSW index and waits until it is built (the bench SIGKILLs the
+  indexnode that started the build meanwhile); also prints `build_s`, the call's duration.
 
 and prints {"done": <time.time() of that success>, "attempts": N}, or {"error": ...} after
 120 s without one.
@@ -51,6 +55,8 @@ def main(uri):
     for line in sys.stdin:
         cmd = line.strip()
         attempts = 0
+        extra = {}
+        began = time.time()
         deadline = time.time() + 120
         error = None
         while True:
@@ -74,6 +80,31 @@ def main(uri):
                                         consistency_level="Strong", timeout=5)
                     if len(res[0]) == 10:
                         break
+                elif cmd == "prepare":
+                    if client.has_collection("wfi"):
+                        client.drop_collection("wfi")
+                    schema = MilvusClient.create_schema(auto_id=False)
+                    schema.add_field("id", DataType.INT64, is_primary=True)
+                    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=64)
+                    client.create_collection("wfi", schema=schema, num_shards=1)
+                    for start in range(0, 50000, 5000):
+                        client.insert("wfi", [{"id": i, "vec": [rng.random() for _ in range(64)]}
+                                              for i in range(start, start + 5000)])
+                    client.flush("wfi")
+                    break
+                elif cmd == "index":
+                    params = client.prepare_index_params()
+                    params.add_index(field_name="vec", index_type="HNSW", metric_type="L2",
+                                     params={"M": 16, "efConstruction": 200})
+                    client.create_index("wfi", params, timeout=120)
+                    # create_index returns once the index is built on every segment.
+                    info = client.describe_index("wfi", "vec")
+                    if info.get("pending_index_rows", 0) or info.get("indexed_rows") != info.get("total_rows"):
+                        error = f"index not finished: {info}"
+                        time.sleep(0.05)
+                        continue
+                    extra = {"build_s": time.time() - began}
+                    break
                 elif cmd == "flush":
                     client.insert("wf", [{"id": next_id + i, "vec": [rng.random() for _ in range(DIM)]}
                                          for i in range(100)], timeout=5)
@@ -87,7 +118,7 @@ def main(uri):
             except Exception as e:  # a failed call: try again shortly (the bench times the gap)
                 error = e
                 time.sleep(0.01)
-        print(json.dumps({"done": time.time(), "attempts": attempts}), flush=True)
+        print(json.dumps({"done": time.time(), "attempts": attempts, **extra}), flush=True)
 
 
 if __name__ == "__main__":
