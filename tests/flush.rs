@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::data::{
-    data_cluster, finish, healthy, py, py_spawn, segments, storage_dir, summary, wait_until,
-    watches,
+    data_cluster, deltas, finish, healthy, py, py_spawn, segments, storage_dir, summary,
+    wait_until, watches,
 };
 use milvus::testkit::NatsServer;
 use nix::sys::signal::Signal;
@@ -325,7 +325,7 @@ fn unwritable_storage_fails_the_flush_and_registers_nothing() {
 fn a_delete_read_before_the_catalog_shows_its_collection_is_not_lost() {
     use milvus::meta::catalog::{CatalogKeys, DEFAULT_DB_ID};
     use milvus::meta::data::DataKeys;
-    use milvus::proto::datacoord::{ChannelWatch, DeltaRecord};
+    use milvus::proto::datacoord::ChannelWatch;
     use milvus::proto::rootcoord::{CollectionRecord, PartitionRecord};
     use milvus::proto::schema::{
         field_data, i_ds, scalar_field, CollectionSchema, DataType, FieldData, FieldSchema, IDs,
@@ -464,19 +464,7 @@ fn a_delete_read_before_the_catalog_shows_its_collection_is_not_lost() {
         segments(&c, coll),
         dn.log()
     );
-    let deltas: Vec<DeltaRecord> = rt.block_on(async {
-        let prefix = data_keys.delta(coll, 0);
-        let prefix = prefix.trim_end_matches('0');
-        let opts = etcd_client::GetOptions::new().with_prefix();
-        let resp = tokio::time::timeout(5 * SEC, etcd.get(prefix, Some(opts)))
-            .await
-            .expect("etcd get timed out")
-            .unwrap();
-        resp.kvs()
-            .iter()
-            .map(|kv| DeltaRecord::decode(kv.value()).unwrap())
-            .collect()
-    });
+    let deltas = deltas(&c, coll);
     assert_eq!(
         deltas.iter().map(|d| d.num_rows).sum::<i64>(),
         1,

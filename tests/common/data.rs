@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use milvus::proto::datacoord::SegmentRecord;
+use milvus::proto::datacoord::{DeltaRecord, SegmentRecord};
 use milvus::testkit::process::Milvus;
 use milvus::testkit::{python, NatsServer, Spawned};
 use prost::Message;
@@ -78,12 +78,21 @@ pub fn summary(text: &str) -> serde_json::Value {
 
 /// Segment records of a collection in etcd.
 pub fn segments(c: &Cluster, coll: i64) -> Vec<SegmentRecord> {
+    records(c, &format!("by-dev/meta/datacoord-meta/s/{coll}/"))
+}
+
+/// Delta (deleted keys) records of a collection in etcd.
+pub fn deltas(c: &Cluster, coll: i64) -> Vec<DeltaRecord> {
+    records(c, &format!("by-dev/meta/datacoord-meta/d/{coll}/"))
+}
+
+/// The records of type `R` under an etcd prefix.
+fn records<R: Message + Default>(c: &Cluster, prefix: &str) -> Vec<R> {
     let rt = milvus::testkit::runtime();
     rt.block_on(async {
         let mut cl = etcd_client::Client::connect([c.etcd.endpoint()], None)
             .await
             .unwrap();
-        let prefix = format!("by-dev/meta/datacoord-meta/s/{coll}/");
         let resp = tokio::time::timeout(
             5 * SEC,
             cl.get(prefix, Some(etcd_client::GetOptions::new().with_prefix())),
@@ -93,7 +102,7 @@ pub fn segments(c: &Cluster, coll: i64) -> Vec<SegmentRecord> {
         .unwrap();
         resp.kvs()
             .iter()
-            .map(|kv| SegmentRecord::decode(kv.value()).unwrap())
+            .map(|kv| R::decode(kv.value()).unwrap())
             .collect()
     })
 }
