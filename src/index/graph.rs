@@ -1,9 +1,10 @@
 //! HNSW (Malkov and Yashunin), built the way hnswlib (Milvus's knowhere) builds it:
-//! levels drawn with `mL = 1/ln(M)`, `M` links per node on upper levels and `2M` on the
-//! base level, neighbours chosen with the diversity heuristic from `efConstruction`
-//! candidates, a full neighbour list re-pruned with the same heuristic. Insertion runs on
-//! several threads with a lock per node; the finished graph is searched without locks,
-//! with `ef` per query.
+//! levels drawn with `mL = 1/ln(M)`, lists of up to `M` links per node on upper levels
+//! and `2M` on the base level, a new node linked to the `M` neighbours the diversity
+//! heuristic chooses from `efConstruction` candidates on each of its levels, a full
+//! neighbour list re-pruned with the same heuristic when a new node links back. Insertion
+//! runs on several threads with a lock per node; the finished graph is searched without
+//! locks, with `ef` per query.
 //!
 //! Distances come from a [`Space`] and are "smaller is closer": squared L2, or `1 - dot`
 //! for inner products (COSINE vectors come normalized), over floats or 8-bit codes.
@@ -33,10 +34,11 @@ impl Ord for Near {
     }
 }
 
-/// Marks of nodes seen by one search (a generation counter avoids clearing).
+/// Marks of nodes seen by one search (a generation counter avoids clearing; one byte a
+/// node keeps the marks of a large graph in the cache, cleared every 255 searches).
 struct Visited {
-    mark: Vec<u32>,
-    stamp: u32,
+    mark: Vec<u8>,
+    stamp: u8,
 }
 
 impl Visited {
@@ -44,6 +46,13 @@ impl Visited {
         Visited {
             mark: vec![0; n],
             stamp: 0,
+        }
+    }
+
+    /// Makes room for marks of `n` nodes (new marks are unset).
+    fn fit(&mut self, n: usize) {
+        if self.mark.len() < n {
+            self.mark.resize(n, 0);
         }
     }
 
@@ -65,6 +74,12 @@ impl Visited {
             true
         }
     }
+}
+
+thread_local! {
+    /// Each thread's marks for [`Graph::search`], kept between queries (a byte per node of
+    /// the largest graph the thread searched): a query neither allocates nor clears them.
+    static MARKS: std::cell::RefCell<Visited> = std::cell::RefCell::new(Visited::new(0));
 }
 
 /// The base level's links: per node a count and `2M` slots, in one array (no pointer
@@ -251,16 +266,55 @@ pub fn prefetch<T>(v: &[T]) {
     let _ = v;
 }
 
+/// One level's links, as a search reads them.
+trait Level {
+    /// Appends node `n`'s links to `out`.
+    fn links(&self, n: u32, out: &mut Vec<u32>);
+    /// Starts loading node `n`'s links into the cache (the next node a search expands).
+    fn prefetch(&self, n: u32);
+}
+
+impl Level for Compact {
+    fn links(&self, n: u32, out: &mut Vec<u32>) {
+        self.read(n, out);
+    }
+
+    fn prefetch(&self, n: u32) {
+        let a = self.start[n as usize] as usize;
+        prefetch(&self.links[a..(a + 16).min(self.links.len())]);
+    }
+}
+
+/// A level of a graph being built.
+struct Building<'b, 'a, S: Space> {
+    builder: &'b Builder<'a, S>,
+    level: usize,
+}
+
+impl<S: Space> Level for Building<'_, '_, S> {
+    fn links(&self, n: u32, out: &mut Vec<u32>) {
+        self.builder.links_of(n, self.level, out);
+    }
+
+    fn prefetch(&self, n: u32) {
+        if self.level == 0 {
+            let b = &self.builder.base;
+            let at = n as usize * b.stride;
+            prefetch(&b.cells[at..(at + b.stride).min(b.cells.len())]);
+        }
+    }
+}
+
 /// The `ef` nodes closest to the query (`dq(n)` is its distance to node `n`) on one
-/// level, from `entry`, closest first. `links(n)` gives a node's links on that level;
-/// `accept` filters what may be returned (every node is still traversed).
+/// `level`, from `entry`, closest first; `accept` filters what may be returned (every
+/// node is still traversed).
 fn search_level<S: Space>(
     space: &S,
     dq: &dyn Fn(u32) -> f32,
     entry: u32,
     ef: usize,
     visited: &mut Visited,
-    mut links: impl FnMut(u32, &mut Vec<u32>),
+    level: &impl Level,
     accept: &dyn Fn(u32) -> bool,
 ) -> Vec<Near> {
     visited.next();
@@ -280,7 +334,10 @@ fn search_level<S: Space>(
             break;
         }
         buf.clear();
-        links(n, &mut buf);
+        level.links(n, &mut buf);
+        if let Some(std::cmp::Reverse(next)) = candidates.peek() {
+            level.prefetch(next.1);
+        }
         fresh.clear();
         fresh.extend(buf.iter().copied().filter(|nb| visited.first(*nb)));
         if let Some(&f) = fresh.first() {
@@ -408,13 +465,15 @@ impl<S: Space> Builder<'_, S> {
                 ep,
                 self.ef_construction,
                 visited,
-                |n, out| self.links_of(n, level, out),
+                &Building {
+                    builder: self,
+                    level,
+                },
                 &|_| true,
             );
-            // Up to the level's full capacity (2M on the base level), as faiss links a
-            // new node (hnswlib stops at M).
-            let cap = if level == 0 { 2 * self.m } else { self.m };
-            let chosen = heuristic(self.space, &found, cap);
+            // M links on every level, as hnswlib (Milvus's knowhere) links a new node; the
+            // base level's lists hold up to 2M as other nodes link back.
+            let chosen = heuristic(self.space, &found, self.m);
             self.set_links(q, level, &chosen);
             for &nb in &chosen {
                 self.connect(nb, q, level);
@@ -556,16 +615,11 @@ impl Graph {
                 }
             });
         }
-        let mut visited = Visited::new(self.upper.len());
-        let found = search_level(
-            space,
-            dq,
-            ep,
-            ef.max(k),
-            &mut visited,
-            |n, out| self.base.read(n, out),
-            accept,
-        );
+        let found = MARKS.with(|marks| {
+            let mut visited = marks.borrow_mut();
+            visited.fit(self.upper.len());
+            search_level(space, dq, ep, ef.max(k), &mut visited, &self.base, accept)
+        });
         found.into_iter().take(k).map(|n| (n.1, n.0)).collect()
     }
 
