@@ -101,6 +101,32 @@ fn hnsw_recall_filters_range_grouping_iterators_and_hybrid_search_through_the_cl
         indexed.iter().any(|n| *n > 0),
         "no sealed segment was served with its index:\n{log}"
     );
+    // FLAT indexes (L2, COSINE, IP over bits, BIN_FLAT, over float16) were exact above, and
+    // their files in storage are headers (kind 8): the querynode searched them over the
+    // vectors of the segments it loaded, none refused.
+    let files = common::data::storage_dir(&c).join("index_files");
+    let vector_files: Vec<Vec<u8>> = std::fs::read_dir(&files)
+        .expect("index files written")
+        .filter_map(|d| std::fs::read(d.ok()?.path().join("index")).ok())
+        .filter(|b| b.starts_with(b"MVIX"))
+        .collect();
+    let flat: Vec<usize> = vector_files
+        .iter()
+        .filter(|b| b.get(8) == Some(&8))
+        .map(|b| b.len())
+        .collect();
+    assert!(
+        !flat.is_empty() && flat.iter().all(|n| *n == 18),
+        "FLAT index files of 18 bytes each: {flat:?}"
+    );
+    assert!(
+        !vector_files.iter().any(|b| b.get(8) == Some(&0)),
+        "no FLAT index file holds a copy of the vectors"
+    );
+    assert!(
+        !log.contains("FLAT index does not fit") && !log.contains("could not take"),
+        "{log}"
+    );
 }
 
 #[test]

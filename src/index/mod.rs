@@ -4,16 +4,22 @@
 //! Milvus's score conventions (L2: squared distance, smaller first; IP: inner product,
 //! COSINE: cosine similarity, larger first). Rows are the vectors' offsets in the segment.
 //!
-//! File layout (little-endian): `MVIX`, version u32, kind u8 (0 FLAT, 1 IVF_FLAT,
-//! 2 HNSW, 3 HNSW_SQ, 4 IVF_SQ8, 5 IVF_PQ, 6 SCANN, 7 sparse), metric u8 (0 L2, 1 IP, 2 COSINE, 3 HAMMING, 4 JACCARD, 7 BM25),
+//! File layout (little-endian): `MVIX`, version u32, kind u8 (0 FLAT with its vectors,
+//! 1 IVF_FLAT, 2 HNSW, 3 HNSW_SQ, 4 IVF_SQ8, 5 IVF_PQ, 6 SCANN, 7 sparse, 8 FLAT over the
+//! segment's vectors), metric u8 (0 L2, 1 IP, 2 COSINE, 3 HAMMING, 4 JACCARD, 7 BM25),
 //! dim u32, rows u32, then the vectors (rows x dim f32, normalized for COSINE; none for
-//! HNSW_SQ and IVF_SQ8), then for IVF_FLAT nlist u32, the centroids and each list (count
+//! HNSW_SQ, IVF_SQ8 and kind 8), then for IVF_FLAT nlist u32, the centroids and each list (count
 //! u32, rows u32...), for HNSW M u32 and the graph ([`graph::Graph::to_bytes`]), for
 //! HNSW_SQ the scale (min, step f32), the codes (rows x dim u8), M u32 and the graph, for
 //! IVF_SQ8 the lists as IVF_FLAT's, then the scale and the codes, for IVF_PQ and SCANN
 //! the lists, then m, dsub, ksub u32, the sub-centroids (m x ksub x dsub f32) and the
 //! codes (rows x m u8); SCANN keeps the vectors only `with_raw_data`; a sparse index
 //! (dim 0, no vectors) its inverted lists ([`sparse::Inverted::to_bytes`]).
+//!
+//! A FLAT index is written as kind 8, a header only, as Milvus's FLAT holds nothing the
+//! segment does not: whoever loads it hands it the segment's vectors
+//! ([`VectorIndex::adopt_vectors`]) before it answers a search. Kind 0 files (FLAT with
+//! a copy of the vectors, written before) are still read.
 
 pub mod distance;
 pub mod flat;
@@ -47,6 +53,8 @@ const PARALLEL_SCAN_FLOATS: usize = 1 << 22;
 const VERSION: u32 = 1;
 
 enum Body {
+    /// Exact search over `vectors` (empty until [`VectorIndex::adopt_vectors`] when read
+    /// from a kind 8 file).
     Flat,
     Ivf(ivf::Ivf),
     Hnsw(graph::Graph),
@@ -170,6 +178,65 @@ impl VectorIndex {
         })
     }
 
+    /// A FLAT index over a segment's `rows` vectors of `dim` words, without them: what an
+    /// indexnode writes (kind 8), so a FLAT build reads and copies nothing. Searches need
+    /// [`VectorIndex::adopt_vectors`] first.
+    pub fn flat_over_segment(
+        spec: IndexSpec,
+        dim: usize,
+        rows: usize,
+    ) -> Result<VectorIndex, IndexError> {
+        if spec.kind != Kind::Flat || dim == 0 {
+            return Err(IndexError::Shape(format!(
+                "{:?} of dim {dim} is not a FLAT index of dense vectors",
+                spec.kind
+            )));
+        }
+        Ok(VectorIndex {
+            spec,
+            dim,
+            rows,
+            vectors: Vec::new(),
+            body: Body::Flat,
+        })
+    }
+
+    /// True for a FLAT index read without its vectors (see [`VectorIndex::adopt_vectors`]).
+    pub fn needs_vectors(&self) -> bool {
+        matches!(self.body, Body::Flat) && self.vectors.is_empty() && self.rows > 0
+    }
+
+    /// True when the index keeps its vectors in another form than given (COSINE
+    /// normalizes them): [`VectorIndex::adopt_vectors`] then needs a copy, not the
+    /// segment's own column.
+    pub fn transforms_vectors(&self) -> bool {
+        self.spec.metric == Metric::Cosine
+    }
+
+    /// Gives a FLAT index read without its vectors the segment's: `rows x dim` words in
+    /// row order (normalized here for COSINE). Refused, the index unchanged, when the
+    /// count does not fit or the index already has its vectors.
+    pub fn adopt_vectors(&mut self, mut vectors: Vec<f32>) -> Result<(), IndexError> {
+        if !self.needs_vectors() {
+            return Err(IndexError::Shape(
+                "the index already has its vectors".to_string(),
+            ));
+        }
+        if Some(vectors.len()) != self.rows.checked_mul(self.dim) {
+            return Err(IndexError::Shape(format!(
+                "{} words are not {} rows of dim {}",
+                vectors.len(),
+                self.rows,
+                self.dim
+            )));
+        }
+        if self.spec.metric == Metric::Cosine {
+            flat::normalize(&mut vectors, self.dim);
+        }
+        self.vectors = vectors;
+        Ok(())
+    }
+
     /// Builds a sparse vector index (`spec` of [`Kind::Sparse`]) over `rows`.
     pub fn build_sparse(
         spec: IndexSpec,
@@ -227,6 +294,11 @@ impl VectorIndex {
     /// Whether [`VectorIndex::raw_vector`] answers for every row.
     pub fn keeps_raw_vectors(&self) -> bool {
         self.spec.metric != Metric::Cosine && !self.vectors.is_empty()
+    }
+
+    /// Words a vector takes (`dim` for float vectors, see `crate::schema::vectors`).
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     /// Number of vectors.
@@ -290,6 +362,11 @@ impl VectorIndex {
                 query.len(),
                 self.dim
             )));
+        }
+        if self.needs_vectors() {
+            return Err(IndexError::Shape(
+                "the FLAT index has not been given its segment's vectors".to_string(),
+            ));
         }
         let mut q = query.to_vec();
         if self.spec.metric == Metric::Cosine {
@@ -505,11 +582,11 @@ impl VectorIndex {
 
     /// The index file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
-        let mut out = Vec::with_capacity(self.vectors.len() * 4 + 64);
+        let mut out = Vec::with_capacity(64);
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, VERSION);
         let (kind, extra) = match &self.body {
-            Body::Flat => (0u8, Vec::new()),
+            Body::Flat => (8u8, Vec::new()),
             Body::Ivf(ivf) => {
                 let mut e = Vec::new();
                 put_lists(&mut e, ivf);
@@ -561,7 +638,9 @@ impl VectorIndex {
         out.push(self.spec.metric.code());
         put_u32(&mut out, self.dim as u32);
         put_u32(&mut out, self.rows() as u32);
-        put_f32s(&mut out, &self.vectors);
+        if kind != 8 {
+            put_f32s(&mut out, &self.vectors);
+        }
         out.extend_from_slice(&extra);
         Ok(out)
     }
@@ -587,13 +666,13 @@ impl VectorIndex {
             )));
         }
         let raw = match (kind, spec.kind) {
-            (3..=5, _) => false,
+            (3..=5 | 8, _) => false,
             (6, Kind::Scann { with_raw_data, .. }) => with_raw_data,
             _ => true,
         };
         let vectors = r.f32s(if raw { rows * dim } else { 0 })?;
         let body = match (kind, spec.kind) {
-            (0, Kind::Flat) => Body::Flat,
+            (0 | 8, Kind::Flat) => Body::Flat,
             (1, Kind::IvfFlat { .. }) => Body::Ivf(r.lists(dim, rows)?),
             (4, Kind::IvfSq8 { .. }) => {
                 let lists = r.lists(dim, rows)?;

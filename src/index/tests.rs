@@ -5,6 +5,16 @@ use super::{flat, VectorIndex};
 use crate::proto::schema::DataType;
 use crate::testkit::sample::random_vectors;
 
+/// `idx` written and read back, a FLAT index given `vectors` (what a querynode does with
+/// the segment's column).
+fn reread(spec: IndexSpec, idx: &VectorIndex, vectors: &[f32]) -> VectorIndex {
+    let mut back = VectorIndex::from_bytes(spec, &idx.to_bytes().unwrap()).unwrap();
+    if back.needs_vectors() {
+        back.adopt_vectors(vectors.to_vec()).unwrap();
+    }
+    back
+}
+
 fn spec(pairs: &[(&str, &str)]) -> Result<IndexSpec, String> {
     let m: BTreeMap<String, String> = pairs
         .iter()
@@ -211,8 +221,7 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
                 reorder_k: Some(50),
                 ..SearchParams::default()
             };
-            let bytes = idx.to_bytes().unwrap();
-            let back = VectorIndex::from_bytes(spec, &bytes).unwrap();
+            let back = reread(spec, &idx, &data);
             let mut hits = 0;
             for q in queries.chunks_exact(dim) {
                 let got = idx.search(q, k, &p).unwrap();
@@ -303,7 +312,7 @@ fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
         };
         let r_small = recall_of(&idx, metric, &data, dim, &queries, k, &small);
         assert!(r_small < r, "{metric:?}: ef 10 {r_small} vs ef 128 {r}");
-        let back = VectorIndex::from_bytes(spec, &idx.to_bytes().unwrap()).unwrap();
+        let back = reread(spec, &idx, &data);
         for q in queries.chunks_exact(dim) {
             assert_eq!(
                 back.search(q, k, &p).unwrap(),
@@ -380,6 +389,70 @@ fn scores_follow_milvus_conventions() {
             }
         }
     }
+}
+
+#[test]
+fn a_flat_index_file_is_a_header_searched_over_the_segments_vectors() {
+    let (n, dim) = (500, 16);
+    let data = random_vectors(n, dim, 21);
+    let queries = random_vectors(20, dim, 22);
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        let spec = IndexSpec {
+            kind: Kind::Flat,
+            metric,
+            auto: false,
+        };
+        let p = SearchParams::default();
+        let built = VectorIndex::build(spec, dim, data.clone(), 1).unwrap();
+        // What an indexnode writes: no vectors, whatever it was built from.
+        let header = VectorIndex::flat_over_segment(spec, dim, n).unwrap();
+        let file = header.to_bytes().unwrap();
+        assert_eq!(file, built.to_bytes().unwrap());
+        assert!(file.len() < 64, "{} bytes", file.len());
+        let mut back = VectorIndex::from_bytes(spec, &file).unwrap();
+        assert!(back.needs_vectors());
+        assert_eq!(back.transforms_vectors(), metric == Metric::Cosine);
+        // Not searchable before it has the vectors, and only the right count is taken.
+        assert!(back.search(&queries[..dim], 5, &p).is_err());
+        assert!(back.adopt_vectors(data[dim..].to_vec()).is_err());
+        assert!(back.needs_vectors());
+        back.adopt_vectors(data.clone()).unwrap();
+        assert!(!back.needs_vectors());
+        assert!(back.adopt_vectors(data.clone()).is_err(), "taken twice");
+        for q in queries.chunks_exact(dim) {
+            assert_eq!(
+                back.search(q, 10, &p).unwrap(),
+                built.search(q, 10, &p).unwrap()
+            );
+        }
+        assert_eq!(back.keeps_raw_vectors(), metric != Metric::Cosine);
+        // A file written before (kind 0, the vectors inside) still reads, vectors and all.
+        let mut old = file[..10].to_vec();
+        old[8] = 0;
+        let mut stored = data.clone();
+        if metric == Metric::Cosine {
+            flat::normalize(&mut stored, dim);
+        }
+        old.extend_from_slice(&file[10..18]);
+        old.extend(stored.iter().flat_map(|x| x.to_le_bytes()));
+        let was = VectorIndex::from_bytes(spec, &old).unwrap();
+        assert!(!was.needs_vectors());
+        for q in queries.chunks_exact(dim) {
+            assert_eq!(
+                was.search(q, 10, &p).unwrap(),
+                built.search(q, 10, &p).unwrap()
+            );
+        }
+    }
+    let hnsw = IndexSpec {
+        kind: Kind::Hnsw {
+            m: 8,
+            ef_construction: 40,
+        },
+        metric: Metric::L2,
+        auto: false,
+    };
+    assert!(VectorIndex::flat_over_segment(hnsw, dim, n).is_err());
 }
 
 #[test]
@@ -618,7 +691,7 @@ fn binary_indexes_score_hamming_and_jaccard_exactly_and_survive_their_file() {
         let s = params::parse(&p, DataType::BinaryVector).unwrap();
         assert_eq!(s.metric, m);
         let built = VectorIndex::build(s, words, base.clone(), 2).unwrap();
-        let index = VectorIndex::from_bytes(s, &built.to_bytes().unwrap()).unwrap();
+        let index = reread(s, &built, &base);
         let all = SearchParams {
             ef: None,
             nprobe: Some(8),

@@ -1,5 +1,6 @@
-//! One build: vectors from the segment's Parquet file, the index, its file, and the
-//! registering txn (conditioned on the build record's revision and this session's key).
+//! One build: vectors from the segment's Parquet file (none for FLAT), the index, its
+//! file, and the registering txn (conditioned on the build record's revision and this
+//! session's key).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -188,6 +189,13 @@ async fn build_vector(
     // Vectors of every dense type are built over as words (schema::vectors).
     let enc = Encoding::of(def.vector_type()).unwrap_or(Encoding::Float);
     let words = enc.words(dim);
+    if spec.kind == params::Kind::Flat && !sparse {
+        // A FLAT index is the segment's vectors searched exactly: its file is a header the
+        // querynode fills with the column it loaded (`index` kind 8), so nothing is read.
+        return VectorIndex::flat_over_segment(spec, words, r.num_rows as usize)
+            .and_then(|idx| idx.to_bytes())
+            .map_err(|e| e.to_string());
+    }
     let mut vectors: Vec<f32> = Vec::with_capacity(if sparse {
         0
     } else {

@@ -546,18 +546,21 @@ impl Chunk {
     /// Frees the float vectors of `field_id` (their index keeps them); the column stays,
     /// empty, with its dim. Returns whether it did.
     pub fn drop_vectors(&mut self, field_id: i64) -> bool {
-        let Some(i) = self.by_id.get(&field_id) else {
-            return false;
-        };
+        self.take_vectors(field_id).is_some()
+    }
+
+    /// Moves the float vectors (as words) of `field_id` out, as [`Chunk::drop_vectors`]
+    /// frees them: `None` when the column holds none.
+    pub fn take_vectors(&mut self, field_id: i64) -> Option<Vec<f32>> {
+        let i = self.by_id.get(&field_id)?;
         match &mut self.fields[*i].field {
             Some(field_data::Field::Vectors(v)) => match &mut v.data {
                 Some(vector_field::Data::FloatVector(f)) if !f.data.is_empty() => {
-                    f.data = Vec::new();
-                    true
+                    Some(std::mem::take(&mut f.data))
                 }
-                _ => false,
+                _ => None,
             },
-            _ => false,
+            _ => None,
         }
     }
 

@@ -50,8 +50,32 @@ impl Sealed {
     fn add(&mut self, field: i64, build: i64, index: Loaded) {
         self.builds.insert(build);
         match index {
-            Loaded::Vector(v) => {
-                self.indexes.insert(field, v);
+            Loaded::Vector(mut v) => {
+                if v.needs_vectors() {
+                    // A FLAT index takes the column's vectors (checked to fit by
+                    // `Loaded::fits`; checked again, as the column is moved, not copied).
+                    let fit = self.chunk.vectors(field).is_some_and(|(data, words)| {
+                        words == v.dim() && Some(data.len()) == v.rows().checked_mul(words)
+                    });
+                    let taken = if fit {
+                        self.chunk.take_vectors(field)
+                    } else {
+                        None
+                    };
+                    if let Some(Err(e)) = taken.map(|t| v.adopt_vectors(t)) {
+                        // Unreachable after the check above; the segment is then searched
+                        // exactly without the index (its vectors are gone, so say so).
+                        log::error!(segment = self.chunk.id, field = field, build = build, error:% = e;
+                            "FLAT index could not take the segment's vectors");
+                        return;
+                    }
+                    if v.needs_vectors() {
+                        log::warn!(segment = self.chunk.id, field = field, build = build;
+                            "FLAT index does not fit the segment's vectors: searched without it");
+                        return;
+                    }
+                }
+                self.indexes.insert(field, Arc::from(v));
                 self.share_vectors();
             }
             Loaded::Scalar(keys, x) => self.chunk.attach_scalar_index(field, keys, x),
@@ -288,7 +312,8 @@ enum Built {
 
 /// A build read from its file.
 enum Loaded {
-    Vector(Arc<VectorIndex>),
+    /// A vector index (a FLAT one may still need its segment's vectors: `Sealed::add`).
+    Vector(Box<VectorIndex>),
     Scalar(Vec<String>, Arc<ScalarIndex>),
     /// A scalar index that does not fit its segment's column (not used: filters scan).
     Unfit,
@@ -296,9 +321,30 @@ enum Loaded {
 
 impl Loaded {
     /// Itself, or [`Loaded::Unfit`] when it is a scalar index that is not one of `chunk`'s
-    /// column `field` (logged).
+    /// column `field`, or a FLAT index without vectors whose row count or dimension is
+    /// not the column's (logged). A FLAT index that normalizes its vectors (COSINE) takes
+    /// its copy of the column here, under the caller's read lock.
     fn fits(self, chunk: &Chunk, field: i64, build: i64) -> Loaded {
         match self {
+            Loaded::Vector(mut v) if v.needs_vectors() => {
+                let column = chunk.vectors(field).filter(|(data, words)| {
+                    *words == v.dim() && Some(data.len()) == v.rows().checked_mul(*words)
+                });
+                match column {
+                    None => {
+                        log::warn!(segment = chunk.id, field = field, build = build;
+                            "FLAT index does not fit the segment's vectors: searched without it");
+                        Loaded::Unfit
+                    }
+                    Some((data, _)) if v.transforms_vectors() => {
+                        match v.adopt_vectors(data.to_vec()) {
+                            Ok(()) => Loaded::Vector(v),
+                            Err(_) => Loaded::Unfit,
+                        }
+                    }
+                    Some(_) => Loaded::Vector(v),
+                }
+            }
             Loaded::Scalar(keys, x) if !chunk.scalar_index_fits(field, &keys, &x) => {
                 log::warn!(segment = chunk.id, field = field, build = build;
                     "scalar index build does not fit the segment's column: filters scan it");
@@ -365,7 +411,7 @@ async fn load_index(shared: &Shared, built: Built, path: &str) -> Result<Loaded,
         .map_err(|e| format!("index {path}: {e}"))?;
     tokio::task::spawn_blocking(move || match built {
         Built::Vector(spec) => {
-            VectorIndex::from_bytes(spec, &bytes).map(|v| Loaded::Vector(Arc::new(v)))
+            VectorIndex::from_bytes(spec, &bytes).map(|v| Loaded::Vector(Box::new(v)))
         }
         Built::Scalar(keys) => {
             ScalarIndex::from_bytes(&bytes).map(|x| Loaded::Scalar(keys.to_vec(), Arc::new(x)))
