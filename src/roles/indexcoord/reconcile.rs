@@ -21,15 +21,29 @@ use crate::session::fenced::{FenceError, FencedStore};
 pub const MAX_ATTEMPTS: u32 = 3;
 const PASS_EVERY: Duration = Duration::from_millis(250);
 
-/// Runs until the term ends.
+/// Runs until the term ends: a pass as soon as an index definition, a build record or a
+/// segment record changes (a finished build frees its indexnode for the next one at
+/// once), and at least every [`PASS_EVERY`].
 pub async fn run(ic: Arc<IndexCoord>, store: FencedStore) {
+    let f = ic.followers();
     while store.term().is_valid() {
+        // Read before the pass: a change during it starts the next one at once.
+        let seen = (f.defs.applied(), f.builds.applied(), f.segments.applied());
         match pass(&ic, &store).await {
             Ok(()) => {}
             Err(PassError::Fence(FenceError::NotActive | FenceError::Fenced { .. })) => return,
-            Err(e) => log::warn!(error:% = e; "indexcoord pass failed, trying again"),
+            Err(e) => {
+                log::warn!(error:% = e; "indexcoord pass failed, trying again");
+                tokio::time::sleep(PASS_EVERY).await;
+                continue;
+            }
         }
-        tokio::time::sleep(PASS_EVERY).await;
+        tokio::select! {
+            _ = f.defs.changed_after(seen.0) => {}
+            _ = f.builds.changed_after(seen.1) => {}
+            _ = f.segments.changed_after(seen.2) => {}
+            _ = tokio::time::sleep(PASS_EVERY) => {}
+        }
     }
 }
 

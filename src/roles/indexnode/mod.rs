@@ -32,7 +32,7 @@ pub(crate) struct Shared {
 
 struct Followers {
     _defs: Arc<Follower<IndexDefs>>,
-    _builds: Arc<Follower<Builds>>,
+    builds: Arc<Follower<Builds>>,
 }
 
 /// An indexnode process.
@@ -60,24 +60,25 @@ impl IndexNode {
         }))
     }
 
-    fn start_followers(&self) {
+    /// Starts following the index records once; returns the build records' follower.
+    fn start_followers(&self) -> Arc<Follower<Builds>> {
         let mut f = self.followers.lock().expect("followers lock");
-        if f.is_none() {
-            let s = &self.shared;
-            let etcd = &s.ctx.etcd;
-            *f = Some(Followers {
-                _defs: Follower::start(etcd.clone(), s.keys.clone(), s.defs.clone()),
-                _builds: Follower::start(etcd.clone(), s.keys.clone(), s.builds.clone()),
-            });
-        }
+        let s = &self.shared;
+        let etcd = &s.ctx.etcd;
+        f.get_or_insert_with(|| Followers {
+            _defs: Follower::start(etcd.clone(), s.keys.clone(), s.defs.clone()),
+            builds: Follower::start(etcd.clone(), s.keys.clone(), s.builds.clone()),
+        })
+        .builds
+        .clone()
     }
 }
 
 impl Worker for Arc<IndexNode> {
     async fn on_session(&self, session: &Session) {
-        self.start_followers();
+        let builds = self.start_followers();
         let owner = Arc::new(Owner::of(session));
-        let task = tokio::spawn(manage(self.shared.clone(), owner));
+        let task = tokio::spawn(manage(self.shared.clone(), owner, builds));
         *self.manager.lock().expect("manager lock") = Some(Task(task));
     }
 
@@ -87,10 +88,12 @@ impl Worker for Arc<IndexNode> {
     }
 }
 
-/// Runs one build task per build assigned to this session (by the record's revision).
-async fn manage(shared: Arc<Shared>, owner: Arc<Owner>) {
+/// Runs one build task per build assigned to this session (by the record's revision), as
+/// soon as a build record changes (at least every [`MANAGE_EVERY`]).
+async fn manage(shared: Arc<Shared>, owner: Arc<Owner>, follower: Arc<Follower<Builds>>) {
     let mut running: HashMap<i64, (i64, Task)> = HashMap::new();
     loop {
+        let seen = follower.applied();
         let wanted: Vec<(i64, i64)> = shared
             .builds
             .read()
@@ -110,6 +113,6 @@ async fn manage(shared: Arc<Shared>, owner: Arc<Owner>) {
             let task = tokio::spawn(build::run(shared.clone(), owner.clone(), id, rev));
             running.insert(id, (rev, Task(task)));
         }
-        tokio::time::sleep(MANAGE_EVERY).await;
+        let _ = tokio::time::timeout(MANAGE_EVERY, follower.changed_after(seen)).await;
     }
 }
