@@ -213,6 +213,11 @@ impl VectorIndex {
         self.spec.metric == Metric::Cosine
     }
 
+    /// Whether a column of `len` words, `words` a vector, holds this index's rows.
+    pub fn fits_column(&self, len: usize, words: usize) -> bool {
+        words == self.dim && Some(len) == self.rows.checked_mul(words)
+    }
+
     /// Gives a FLAT index read without its vectors the segment's: `rows x dim` words in
     /// row order (normalized here for COSINE). Refused, the index unchanged, when the
     /// count does not fit or the index already has its vectors.
@@ -222,7 +227,7 @@ impl VectorIndex {
                 "the index already has its vectors".to_string(),
             ));
         }
-        if Some(vectors.len()) != self.rows.checked_mul(self.dim) {
+        if !self.fits_column(vectors.len(), self.dim) {
             return Err(IndexError::Shape(format!(
                 "{} words are not {} rows of dim {}",
                 vectors.len(),
@@ -294,11 +299,6 @@ impl VectorIndex {
     /// Whether [`VectorIndex::raw_vector`] answers for every row.
     pub fn keeps_raw_vectors(&self) -> bool {
         self.spec.metric != Metric::Cosine && !self.vectors.is_empty()
-    }
-
-    /// Words a vector takes (`dim` for float vectors, see `crate::schema::vectors`).
-    pub fn dim(&self) -> usize {
-        self.dim
     }
 
     /// Number of vectors.

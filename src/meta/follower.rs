@@ -74,13 +74,6 @@ impl<M: Mirror> Follower<M> {
         *self.applied.borrow()
     }
 
-    /// Waits until the state has applied a revision past `seen` (a value of
-    /// [`Follower::applied`]): any change under the prefix since then.
-    pub async fn changed_after(&self, seen: i64) {
-        let mut rx = self.applied.subscribe();
-        let _ = rx.wait_for(|a| *a > seen).await;
-    }
-
     /// Waits until the state has applied everything up to `revision` (the revision of
     /// a write under the prefix, whose own event marks the point). False after
     /// `limit`.

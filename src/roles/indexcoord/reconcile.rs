@@ -38,11 +38,11 @@ pub async fn run(ic: Arc<IndexCoord>, store: FencedStore) {
                 continue;
             }
         }
+        // Whichever applies a change first, or all three time out.
         tokio::select! {
-            _ = f.defs.changed_after(seen.0) => {}
-            _ = f.builds.changed_after(seen.1) => {}
-            _ = f.segments.changed_after(seen.2) => {}
-            _ = tokio::time::sleep(PASS_EVERY) => {}
+            _ = f.defs.wait_applied(seen.0 + 1, PASS_EVERY) => {}
+            _ = f.builds.wait_applied(seen.1 + 1, PASS_EVERY) => {}
+            _ = f.segments.wait_applied(seen.2 + 1, PASS_EVERY) => {}
         }
     }
 }

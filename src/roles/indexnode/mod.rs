@@ -113,6 +113,6 @@ async fn manage(shared: Arc<Shared>, owner: Arc<Owner>, follower: Arc<Follower<B
             let task = tokio::spawn(build::run(shared.clone(), owner.clone(), id, rev));
             running.insert(id, (rev, Task(task)));
         }
-        let _ = tokio::time::timeout(MANAGE_EVERY, follower.changed_after(seen)).await;
+        follower.wait_applied(seen + 1, MANAGE_EVERY).await;
     }
 }

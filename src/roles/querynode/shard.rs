@@ -54,9 +54,10 @@ impl Sealed {
                 if v.needs_vectors() {
                     // A FLAT index takes the column's vectors (checked to fit by
                     // `Loaded::fits`; checked again, as the column is moved, not copied).
-                    let fit = self.chunk.vectors(field).is_some_and(|(data, words)| {
-                        words == v.dim() && Some(data.len()) == v.rows().checked_mul(words)
-                    });
+                    let fit = self
+                        .chunk
+                        .vectors(field)
+                        .is_some_and(|(data, words)| v.fits_column(data.len(), words));
                     let taken = if fit {
                         self.chunk.take_vectors(field)
                     } else {
@@ -327,9 +328,9 @@ impl Loaded {
     fn fits(self, chunk: &Chunk, field: i64, build: i64) -> Loaded {
         match self {
             Loaded::Vector(mut v) if v.needs_vectors() => {
-                let column = chunk.vectors(field).filter(|(data, words)| {
-                    *words == v.dim() && Some(data.len()) == v.rows().checked_mul(*words)
-                });
+                let column = chunk
+                    .vectors(field)
+                    .filter(|(data, words)| v.fits_column(data.len(), *words));
                 match column {
                     None => {
                         log::warn!(segment = chunk.id, field = field, build = build;
