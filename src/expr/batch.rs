@@ -3,21 +3,27 @@
 //! Comparisons with a constant, `in` lists, `like` patterns, null tests and boolean
 //! columns on a plain scalar field run as one tight loop over the column's values (no
 //! per-row tree walk, no per-row column lookup, no [`Value`] built); `and`/`or`/`not`
-//! combine the masks of their parts. Anything else (JSON paths, arithmetic, array
-//! functions, comparisons of two fields) falls back to the row evaluator for that
-//! sub-expression only.
+//! combine the masks of their parts. The same tests of a JSON path run over the path's
+//! values as flat columns by kind ([`PathColumn`], when the columns keep one), each
+//! kind's column scanned as above, the rows holding arrays or objects by the row
+//! evaluator. Anything else (arithmetic, array functions, comparisons of two fields)
+//! falls back to the row evaluator for that sub-expression only.
 //!
 //! Invariant (B1): for every row, `select(e, cols, n)[row] == eval::truth(e, cols, row)`.
 //! Each fast path mirrors [`Value::compare`]'s rules: a null or a value of another kind
 //! matches nothing (not even `!=`), integers against a float constant compare as `f64`,
-//! NaN compares with nothing. The differential test in `tests.rs` checks B1 on random
-//! columns and random filters.
+//! NaN compares with nothing. On a JSON path B1 holds as every row's value there is in
+//! exactly one kind's column, with the value the row evaluator reads, or is an array or
+//! an object (read by the row evaluator), or is null, which every test the columns take
+//! is false for (P1; `is null` and `exists` read which rows have a value). The
+//! differential test in `tests.rs` checks B1 on random columns and random filters.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::compile::{self, Cmp, ConstSet, Expr, FieldRef};
 use super::eval::{self, Columns};
+use super::path::PathColumn;
 use super::value::{self, LikeToken, Value};
 use crate::index::scalar::{JsonCast, EXACT_INT};
 use crate::proto::schema::{field_data, scalar_field::Data as D, FieldData};
@@ -69,12 +75,20 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
             m.iter_mut().for_each(|b| *b = !*b);
             m
         }
-        Expr::Field(f) => plain(f, cols)
-            .and_then(|col| match scalars(col) {
+        Expr::Field(f) => {
+            let flags = |col: &FieldData, n| match scalars(col) {
                 Some(D::BoolData(d)) => Some(fit(d.data.clone(), col, n)),
                 _ => None,
-            })
-            .unwrap_or_else(|| rows(e, cols, n)),
+            };
+            plain(f, cols)
+                .and_then(|col| flags(col, n))
+                .or_else(|| {
+                    on_path(f, e, cols, n, |col| {
+                        Some(flags(col, n).unwrap_or_else(|| vec![false; n]))
+                    })
+                })
+                .unwrap_or_else(|| rows(e, cols, n))
+        }
         Expr::Cmp(op, a, b) => {
             let parts = match (a.as_ref(), b.as_ref()) {
                 (Expr::Field(f), Expr::Const(c)) => Some((f, *op, c)),
@@ -85,18 +99,21 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
                 .and_then(|(f, op, c)| {
                     indexed(f, cols, n, share, |p| cmp_hits(p, op, c))
                         .or_else(|| compare(plain(f, cols)?, op, c, n))
+                        .or_else(|| on_path(f, e, cols, n, |col| compare(col, op, c, n)))
                 })
                 .unwrap_or_else(|| rows(e, cols, n))
         }
         Expr::In(x, set, negated) => match x.as_ref() {
             Expr::Field(f) => indexed(f, cols, n, share, |p| in_hits(p, set, *negated))
                 .or_else(|| member(plain(f, cols)?, set, *negated, n))
+                .or_else(|| on_path(f, e, cols, n, |col| member(col, set, *negated, n)))
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
         Expr::Like(x, pattern) => match x.as_ref() {
             Expr::Field(f) => indexed(f, cols, n, share, |p| like_hits(p, pattern))
                 .or_else(|| like(plain(f, cols)?, pattern, n))
+                .or_else(|| on_path(f, e, cols, n, |col| like(col, pattern, n)))
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
@@ -112,11 +129,50 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
                             .collect(),
                     )
                 })
+                .or_else(|| {
+                    let values = cols.json_path(f.id, &f.path)?;
+                    let mut m = values.present(n);
+                    m.iter_mut().for_each(|b| *b ^= !*negated);
+                    Some(m)
+                })
                 .unwrap_or_else(|| rows(e, cols, n)),
             _ => rows(e, cols, n),
         },
+        Expr::Exists(f) => cols
+            .json_path(f.id, &f.path)
+            .map(|values| values.present(n))
+            .unwrap_or_else(|| rows(e, cols, n)),
         _ => rows(e, cols, n),
     }
+}
+
+/// `e`, a test of the JSON path `f` alone, over the path's values by kind when the
+/// columns keep them: `test` (the flat column's scan) on each kind's column, or-ed, and
+/// the row evaluator on the rows holding an array or an object. None when there are no
+/// such columns or `test` cannot take one of them (its constant is of a kind the scans
+/// do not compare).
+fn on_path(
+    f: &FieldRef,
+    e: &Expr,
+    cols: &dyn Columns,
+    n: usize,
+    test: impl Fn(&FieldData) -> Option<Vec<bool>>,
+) -> Option<Vec<bool>> {
+    let values: std::sync::Arc<PathColumn> = cols.json_path(f.id, &f.path)?;
+    let mut m = vec![false; n];
+    for part in values.parts() {
+        let hits = test(part)?;
+        m.iter_mut().zip(&hits).for_each(|(o, b)| *o |= *b);
+    }
+    for r in values
+        .other()
+        .iter()
+        .map(|r| *r as usize)
+        .filter(|r| *r < n)
+    {
+        m[r] = eval::truth(e, cols, r);
+    }
+    Some(m)
 }
 
 /// Whether `e` always evaluates to a boolean (so `not e` is its negation row by row):

@@ -22,7 +22,7 @@ use crate::schema::META_FIELD;
 struct Grammar;
 
 /// One step into a JSON value or array.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Step {
     /// An object key.
     Key(String),

@@ -2,8 +2,10 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use super::compile::{Cmp, Expr, FieldRef, Func, Step};
+use super::path::PathColumn;
 use super::value::{self, Value};
 use crate::index::scalar::ScalarIndex;
 use crate::proto::schema::{field_data, scalar_field, FieldData, ScalarField};
@@ -25,6 +27,12 @@ pub trait Columns {
     /// null, not NaN), ascending by [`Value::compare`] (`index::scalar`'s invariant X1);
     /// for a JSON path the rows whose value there is of the index's cast (X2).
     fn sorted(&self, _field_id: i64, _keys: &[String]) -> Option<&ScalarIndex> {
+        None
+    }
+    /// The values at `path` (possibly empty) of the JSON column `field_id` as flat
+    /// columns by kind (P1), when these columns keep or make them (None: a test of the
+    /// path reads each row's document).
+    fn json_path(&self, _field_id: i64, _path: &[Step]) -> Option<Arc<PathColumn>> {
         None
     }
 }

@@ -1,8 +1,9 @@
 //! Milvus's filter language (`filter` / `expr`): parsed with a PEG grammar
 //! (`grammar.pest`) into a typed plan checked against the collection's schema, and
 //! evaluated over columns ([`Columns`]): whole columns at once where the filter's parts
-//! allow (`batch`), row by row otherwise (`eval`), with per-chunk bounds ([`Bounds`])
-//! to skip chunks no row of which can match. The proxy compiles a filter to refuse a
+//! allow (`batch`; a JSON path's values as flat columns by kind, [`PathColumn`]), row
+//! by row otherwise (`eval`), with per-chunk bounds ([`Bounds`]) to skip chunks no row
+//! of which can match. The proxy compiles a filter to refuse a
 //! bad one before anything runs; querynodes compile it again and evaluate.
 //!
 //! Semantics follow Milvus: names that are not schema fields are keys of the dynamic
@@ -12,12 +13,15 @@
 mod batch;
 mod compile;
 mod eval;
+mod path;
 mod value;
 
 use std::collections::HashMap;
 
 pub use batch::Bounds;
+pub use compile::Step;
 pub use eval::Columns;
+pub use path::PathColumn;
 pub use value::Value;
 
 use crate::proto::schema::{CollectionSchema, TemplateValue};

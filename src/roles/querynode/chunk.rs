@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::analyzer::TextIndex;
-use crate::expr::{Bounds, Columns, Value};
+use crate::expr::{Bounds, Columns, PathColumn, Step, Value};
 use crate::index::scalar::ScalarIndex;
 use crate::index::sparse::SparseRows;
 use crate::proto::schema::{
@@ -295,6 +295,10 @@ pub struct Chunk {
     pk_field: i64,
     by_id: HashMap<i64, usize>,
     json: HashMap<i64, Vec<serde_json::Value>>,
+    /// The values of the JSON paths filters have read, by kind, most recently made
+    /// last: made from `json` on a path's first test and kept for the next ones (at
+    /// most [`PATHS_KEPT`]; the oldest goes first).
+    paths: Mutex<Vec<KeptPath>>,
     /// The text index of every VARCHAR field with `enable_match`, made with the chunk
     /// (Milvus makes its text index at load and insert too).
     text: HashMap<i64, TextIndex>,
@@ -310,6 +314,14 @@ pub struct Chunk {
     /// keys; empty for a whole field), each checked to fit its column when attached.
     scalar: HashMap<i64, PathIndexes>,
 }
+
+/// How many JSON paths' values a chunk keeps ([`Chunk::json_path`]): the paths
+/// filters read are few, each is one flat column per kind of value (about 9 bytes a
+/// row for numbers), and a path dropped for a newer one is made again when read again.
+const PATHS_KEPT: usize = 8;
+
+/// A JSON path's values a chunk keeps: the field's ID, the path, the values.
+type KeptPath = (i64, Vec<Step>, Arc<PathColumn>);
 
 /// A field's scalar indexes by JSON path (object keys; empty for the whole field).
 type PathIndexes = Vec<(Vec<String>, Arc<ScalarIndex>)>;
@@ -333,6 +345,32 @@ impl Columns for Chunk {
             .iter()
             .find(|(k, _)| k == keys)
             .map(|(_, i)| i.as_ref())
+    }
+
+    fn json_path(&self, field_id: i64, path: &[Step]) -> Option<Arc<PathColumn>> {
+        let docs = self.json.get(&field_id)?;
+        let kept = |paths: &Vec<KeptPath>| {
+            paths
+                .iter()
+                .find(|(id, p, _)| *id == field_id && p == path)
+                .map(|(.., v)| v.clone())
+        };
+        if let Some(v) = kept(&self.paths.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Some(v);
+        }
+        // Made outside the lock: tests of other paths go on meanwhile (two tests of a
+        // new path at once may both make it; one is kept).
+        let valid = &self.column(field_id)?.valid_data;
+        let made = Arc::new(PathColumn::of(docs, valid, path));
+        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = kept(&paths) {
+            return Some(v);
+        }
+        if paths.len() >= PATHS_KEPT {
+            paths.remove(0);
+        }
+        paths.push((field_id, path.to_vec(), made.clone()));
+        Some(made)
     }
 }
 
@@ -396,6 +434,7 @@ impl Chunk {
             pk_field,
             by_id,
             json,
+            paths: Mutex::new(Vec::new()),
             text,
             sparse,
             hidden: Mutex::new(None),
@@ -589,6 +628,13 @@ impl Chunk {
             .flatten()
             .map(|(_, i)| i.memory_usage())
             .sum();
-        cols + sparse + text + scalar + self.rows * 24
+        let paths: usize = self
+            .paths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(.., v)| v.memory_usage())
+            .sum();
+        cols + sparse + text + scalar + paths + self.rows * 24
     }
 }
