@@ -2,7 +2,7 @@
 //! with its vector index once built) or one insert message of growing data; deletes are
 //! kept per shard by primary key ([`Deletes`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::analyzer::TextIndex;
@@ -98,61 +98,178 @@ fn delete_mark(ts: u64) -> Version {
 /// (Milvus serves the newest version of a key). Marks only grow (the maximum is kept), so
 /// applying a delete or a row twice (from the log and again from a segment) changes
 /// nothing.
-#[derive(Debug, Default)]
+///
+/// Invariant (D1): a hidden row stays hidden (its version is fixed and its key's mark
+/// only grows), so the rows hidden at a later version are those hidden at an earlier one
+/// plus rows of the keys whose marks were raised in between: [`Self::raised_since`]
+/// lists those keys while the changes are recent, which lets a chunk bring its cache of
+/// hidden rows up to date by looking up those keys instead of every row
+/// ([`Chunk::hidden`]).
+#[derive(Debug)]
 pub struct Deletes {
     ints: HashMap<i64, Version>,
     strs: HashMap<String, Version>,
     /// The newest version of every key seen, to find keys written more than once.
     newest_ints: HashMap<i64, Version>,
     newest_strs: HashMap<String, Version>,
-    /// Bumped by every change (caches of deleted rows compare it).
+    /// Bumped by every change that raises a mark (caches of hidden rows compare it).
     pub version: u64,
+    /// Which `Deletes` this is (caches made for another one, whose versions count
+    /// separately, are never taken for this one's).
+    id: u64,
+    /// The keys each recent change raised, oldest first, with the version it made:
+    /// at most [`RECENT_KEYS`] keys in all (older changes are dropped first).
+    recent: VecDeque<Raised>,
+    recent_keys: usize,
 }
 
-fn raise<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Version>, k: K, v: Version) {
-    let e = map.entry(k).or_insert(v);
-    *e = (*e).max(v);
+/// The keys one change raised marks of, and the version it made.
+#[derive(Debug, Default)]
+struct Raised {
+    version: u64,
+    ints: Vec<i64>,
+    strs: Vec<String>,
+}
+
+/// How many raised keys a shard remembers ([`Deletes::raised_since`]): a cache of hidden
+/// rows older than the changes they cover is recomputed over every row.
+const RECENT_KEYS: usize = 1 << 16;
+
+impl Default for Deletes {
+    fn default() -> Deletes {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Deletes {
+            ints: HashMap::new(),
+            strs: HashMap::new(),
+            newest_ints: HashMap::new(),
+            newest_strs: HashMap::new(),
+            version: 0,
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            recent: VecDeque::new(),
+            recent_keys: 0,
+        }
+    }
+}
+
+/// Raises `k`'s mark to `v`; whether it rose (D1: marks only grow).
+fn raise<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Version>, k: K, v: Version) -> bool {
+    match map.entry(k) {
+        std::collections::hash_map::Entry::Occupied(mut e) if *e.get() < v => {
+            e.insert(v);
+            true
+        }
+        std::collections::hash_map::Entry::Occupied(_) => false,
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(v);
+            true
+        }
+    }
 }
 
 impl Deletes {
     /// Records deletes of `pks` at `timestamps` (one per key).
     pub fn add(&mut self, pks: &PkColumn, timestamps: &[u64]) {
-        self.version += 1;
+        let mut raised = Raised::default();
         for (i, ts) in timestamps.iter().enumerate().take(pks.len()) {
             match pks {
-                PkColumn::Int(v) => raise(&mut self.ints, v[i], delete_mark(*ts)),
-                PkColumn::Str(v) => raise(&mut self.strs, v[i].clone(), delete_mark(*ts)),
+                PkColumn::Int(v) => {
+                    if raise(&mut self.ints, v[i], delete_mark(*ts)) {
+                        raised.ints.push(v[i]);
+                    }
+                }
+                PkColumn::Str(v) => {
+                    if raise(&mut self.strs, v[i].clone(), delete_mark(*ts)) {
+                        raised.strs.push(v[i].clone());
+                    }
+                }
             }
         }
+        self.record(raised);
     }
 
     /// Records the rows of `c`: a key already seen with another version gets a mark at
     /// its newest version, which hides its older rows.
     pub fn observe(&mut self, c: &Chunk) {
-        let mut changed = false;
+        let mut raised = Raised::default();
         for row in 0..c.rows {
             let v = c.version(row);
-            let newest = match &c.pks {
-                PkColumn::Int(keys) => seen(&mut self.newest_ints, keys[row], v),
-                PkColumn::Str(keys) => match self.newest_strs.get_mut(&keys[row]) {
-                    Some(n) => repeat(n, v),
-                    None => {
-                        self.newest_strs.insert(keys[row].clone(), v);
-                        None
+            match &c.pks {
+                PkColumn::Int(keys) => {
+                    let k = keys[row];
+                    if let Some(n) = seen(&mut self.newest_ints, k, v) {
+                        if raise(&mut self.ints, k, n) {
+                            raised.ints.push(k);
+                        }
                     }
-                },
-            };
-            if let Some(n) = newest {
-                changed = true;
-                match &c.pks {
-                    PkColumn::Int(keys) => raise(&mut self.ints, keys[row], n),
-                    PkColumn::Str(keys) => raise(&mut self.strs, keys[row].clone(), n),
+                }
+                PkColumn::Str(keys) => {
+                    let k = &keys[row];
+                    let newest = match self.newest_strs.get_mut(k) {
+                        Some(n) => repeat(n, v),
+                        None => {
+                            self.newest_strs.insert(k.clone(), v);
+                            None
+                        }
+                    };
+                    if let Some(n) = newest {
+                        if raise(&mut self.strs, k.clone(), n) {
+                            raised.strs.push(k.clone());
+                        }
+                    }
                 }
             }
         }
-        if changed {
-            self.version += 1;
+        self.record(raised);
+    }
+
+    /// A change that raised the marks of `raised`'s keys: a new version, remembered
+    /// with its keys (the oldest changes forgotten past [`RECENT_KEYS`] keys).
+    fn record(&mut self, mut raised: Raised) {
+        let keys = raised.ints.len() + raised.strs.len();
+        if keys == 0 {
+            return;
         }
+        self.version += 1;
+        raised.version = self.version;
+        self.recent_keys += keys;
+        self.recent.push_back(raised);
+        while self.recent_keys > RECENT_KEYS {
+            let Some(old) = self.recent.pop_front() else {
+                break;
+            };
+            self.recent_keys -= old.ints.len() + old.strs.len();
+        }
+    }
+
+    /// The keys whose marks were raised after `version` of these deletes, when every
+    /// change since is still remembered and they are at most `most` (None: too old,
+    /// made for other deletes, or too many).
+    fn raised_since(&self, id: u64, version: u64, most: usize) -> Option<Vec<Pk<'_>>> {
+        if id != self.id || version > self.version {
+            return None;
+        }
+        if version == self.version {
+            return Some(Vec::new());
+        }
+        let first = self.recent.front()?;
+        if first.version > version + 1 {
+            return None;
+        }
+        let changes = || self.recent.iter().filter(|c| c.version > version);
+        let count: usize = changes().map(|c| c.ints.len() + c.strs.len()).sum();
+        if count > most {
+            return None;
+        }
+        Some(
+            changes()
+                .flat_map(|c| {
+                    c.ints
+                        .iter()
+                        .map(|k| Pk::Int(*k))
+                        .chain(c.strs.iter().map(|k| Pk::Str(k.as_str())))
+                })
+                .collect(),
+        )
     }
 
     /// Whether a row of key `pk` with version `v` is hidden.
@@ -304,9 +421,10 @@ pub struct Chunk {
     text: HashMap<i64, TextIndex>,
     /// Every sparse vector column, parsed for search.
     sparse: HashMap<i64, SparseColumn>,
-    /// The rows the shard's deletes hide, for the [`Deletes::version`] it was computed
-    /// at (recomputed when the deletes change, shared by every search until then).
-    hidden: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
+    /// The rows the shard's deletes hide, for the deletes (their ID) and the
+    /// [`Deletes::version`] it was computed at (brought up to date when they change,
+    /// shared by every search until then).
+    hidden: Mutex<Option<HiddenAt>>,
     /// The rows in primary-key order, made on the first key lookup (None: the rows are
     /// stored in key order already, as ordered inserts leave them).
     pk_order: OnceLock<Option<Vec<u32>>>,
@@ -319,6 +437,9 @@ pub struct Chunk {
 /// filters read are few, each is one flat column per kind of value (about 9 bytes a
 /// row for numbers), and a path dropped for a newer one is made again when read again.
 const PATHS_KEPT: usize = 8;
+
+/// The rows a chunk's shard's deletes hide: the deletes' ID, their version, the rows.
+type HiddenAt = (u64, u64, Arc<Vec<u32>>);
 
 /// A JSON path's values a chunk keeps: the field's ID, the path, the values.
 type KeptPath = (i64, Vec<Step>, Arc<PathColumn>);
@@ -488,19 +609,9 @@ impl Chunk {
     /// The rows whose primary key is one of `keys` (by binary search in key order, not a
     /// scan); None when a key is of a kind that needs the general comparison (a float).
     pub fn rows_of_keys(&self, keys: &[Value<'_>]) -> Option<Vec<u32>> {
-        let n = self.pks.len();
-        if n != self.rows {
+        if self.pks.len() != self.rows {
             return None;
         }
-        let order = self.pk_order.get_or_init(|| {
-            let sorted = (1..n).all(|i| self.pks.get(i - 1) <= self.pks.get(i));
-            (!sorted).then(|| {
-                let mut rows: Vec<u32> = (0..n as u32).collect();
-                rows.sort_by(|a, b| self.pks.get(*a as usize).cmp(&self.pks.get(*b as usize)));
-                rows
-            })
-        });
-        let row_at = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
         let mut out = Vec::new();
         for k in keys {
             let want = match (k, &self.pks) {
@@ -510,22 +621,39 @@ impl Chunk {
                 (Value::Str(_), PkColumn::Int(_)) | (Value::Int(_), PkColumn::Str(_)) => continue,
                 _ => return None,
             };
-            let (mut lo, mut hi) = (0, n);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if self.pks.get(row_at(mid)) < want {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            let mut i = lo;
-            while i < n && self.pks.get(row_at(i)) == want {
-                out.push(row_at(i) as u32);
-                i += 1;
-            }
+            self.rows_with(want, &mut out);
         }
         Some(out)
+    }
+
+    /// Appends the rows whose primary key is `want` to `out`, found by binary search in
+    /// key order (the order made on the first lookup, unless the rows are in key order).
+    fn rows_with(&self, want: Pk<'_>, out: &mut Vec<u32>) {
+        let n = self.pks.len().min(self.rows);
+        let order = self.pk_order.get_or_init(|| {
+            let sorted = (1..n).all(|i| self.pks.get(i - 1) <= self.pks.get(i));
+            (!sorted).then(|| {
+                let mut rows: Vec<u32> = (0..n as u32).collect();
+                rows.sort_by(|a, b| self.pks.get(*a as usize).cmp(&self.pks.get(*b as usize)));
+                rows
+            })
+        });
+        let row_at = |i: usize| order.as_ref().map_or(i, |o| o[i] as usize);
+        let mut lo = 0;
+        let mut hi = n;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.pks.get(row_at(mid)) < want {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut i = lo;
+        while i < n && self.pks.get(row_at(i)) == want {
+            out.push(row_at(i) as u32);
+            i += 1;
+        }
     }
 
     /// The smallest primary key (None: unknown, or no row).
@@ -536,21 +664,47 @@ impl Chunk {
         }
     }
 
-    /// The rows `deletes` hide, ascending.
+    /// The rows `deletes` hide, ascending. Cached per chunk with the deletes' version;
+    /// when they have changed since, the cache is brought up to date from the keys
+    /// raised in between (D1: the rows hidden now are the cached ones plus rows of those
+    /// keys that are hidden now), each found by binary search in key order, unless they
+    /// are too many or too old, when every row is checked again.
     pub fn hidden(&self, deletes: &Deletes) -> Arc<Vec<u32>> {
         let mut cache = self.hidden.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((version, rows)) = &*cache {
-            if *version == deletes.version {
-                return rows.clone();
+        let update = cache.as_ref().and_then(|(id, version, rows)| {
+            // A lookup costs about a binary search; past that many keys a pass over
+            // every row is cheaper.
+            let log = (usize::BITS - self.rows.leading_zeros()).max(1) as usize;
+            let keys = deletes.raised_since(*id, *version, self.rows.saturating_sub(1) / log)?;
+            Some((keys, rows))
+        });
+        let rows = match update {
+            Some((keys, rows)) if keys.is_empty() => return rows.clone(),
+            Some((keys, rows)) => {
+                let mut fresh = Vec::new();
+                for k in keys {
+                    self.rows_with(k, &mut fresh);
+                }
+                fresh.retain(|r| {
+                    deletes.deleted(self.pks.get(*r as usize), self.version(*r as usize))
+                });
+                if fresh.is_empty() {
+                    rows.clone()
+                } else {
+                    let mut all: Vec<u32> = rows.iter().copied().chain(fresh).collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    Arc::new(all)
+                }
             }
-        }
-        let rows: Arc<Vec<u32>> = Arc::new(
-            (0..self.rows)
-                .filter(|r| deletes.deleted(self.pks.get(*r), self.version(*r)))
-                .map(|r| r as u32)
-                .collect(),
-        );
-        *cache = Some((deletes.version, rows.clone()));
+            None => Arc::new(
+                (0..self.rows)
+                    .filter(|r| deletes.deleted(self.pks.get(*r), self.version(*r)))
+                    .map(|r| r as u32)
+                    .collect(),
+            ),
+        };
+        *cache = Some((deletes.id, deletes.version, rows.clone()));
         rows
     }
 
@@ -635,6 +789,11 @@ impl Chunk {
             .iter()
             .map(|(.., v)| v.memory_usage())
             .sum();
-        cols + sparse + text + scalar + paths + self.rows * 24
+        let order = self
+            .pk_order
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(0, |o| o.len() * 4);
+        cols + sparse + text + scalar + paths + order + self.rows * 24
     }
 }
