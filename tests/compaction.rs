@@ -85,13 +85,15 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
     );
     println!("{text}");
     let (datacoord, datanode) = (1, 4);
+    // Each line is written after the effect the client saw (the plan in etcd, the
+    // merged segment registered): waited for, not read at once.
     assert!(
-        procs[datacoord].log().contains("compaction planned"),
+        procs[datacoord].wait_log("compaction planned", Duration::from_secs(10)),
         "{}",
         logs(&procs)
     );
     assert!(
-        procs[datanode].log().contains("compaction finished"),
+        procs[datanode].wait_log("compaction finished", Duration::from_secs(10)),
         "{}",
         logs(&procs)
     );

@@ -52,8 +52,9 @@ fn pymilvus_flush_writes_parquet_segments_that_statistics_count() {
         }
     }
     assert_eq!(segs.iter().map(|s| s.num_rows).sum::<i64>(), 1001);
+    // Logged after the registration the flush waited for: waited for, not read at once.
     assert!(
-        dn.log().contains("datanode sync registered"),
+        dn.wait_log("datanode sync registered", Duration::from_secs(10)),
         "{}",
         dn.log()
     );

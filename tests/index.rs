@@ -76,7 +76,13 @@ fn pymilvus_creates_describes_lists_and_drops_indexes() {
     );
     assert!(text.contains("index: all checks passed"), "{text}");
     println!("{}", summary(&text));
-    assert!(procs[4].log().contains("index build recorded"));
+    // The indexnode logs the record after etcd has it, so the client can see the build
+    // Finished a moment before the line is written.
+    assert!(
+        procs[4].wait_log("index build recorded", Duration::from_secs(10)),
+        "{}",
+        procs[4].log()
+    );
     // An index file of a build no record names (an indexnode finished it after its index
     // was dropped, or died before registering it): the indexcoord deletes it once older
     // than missingTolerance; a recorded build's file stays.
