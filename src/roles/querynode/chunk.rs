@@ -131,6 +131,12 @@ struct Raised {
     strs: Vec<String>,
 }
 
+impl Raised {
+    fn len(&self) -> usize {
+        self.ints.len() + self.strs.len()
+    }
+}
+
 /// How many raised keys a shard remembers ([`Deletes::raised_since`]): a cache of hidden
 /// rows older than the changes they cover is recomputed over every row.
 const RECENT_KEYS: usize = 1 << 16;
@@ -225,7 +231,7 @@ impl Deletes {
     /// A change that raised the marks of `raised`'s keys: a new version, remembered
     /// with its keys (the oldest changes forgotten past [`RECENT_KEYS`] keys).
     fn record(&mut self, mut raised: Raised) {
-        let keys = raised.ints.len() + raised.strs.len();
+        let keys = raised.len();
         if keys == 0 {
             return;
         }
@@ -237,7 +243,7 @@ impl Deletes {
             let Some(old) = self.recent.pop_front() else {
                 break;
             };
-            self.recent_keys -= old.ints.len() + old.strs.len();
+            self.recent_keys -= old.len();
         }
     }
 
@@ -256,7 +262,7 @@ impl Deletes {
             return None;
         }
         let changes = || self.recent.iter().filter(|c| c.version > version);
-        let count: usize = changes().map(|c| c.ints.len() + c.strs.len()).sum();
+        let count: usize = changes().map(Raised::len).sum();
         if count > most {
             return None;
         }

@@ -47,6 +47,14 @@ fn keys(found: &search::Found) -> Vec<i64> {
     }
 }
 
+/// The next `n` row IDs after `last` (which moves past them), as the proxy gives a
+/// request's rows consecutive IDs.
+fn next_row_ids(last: &mut i64, n: usize) -> Vec<i64> {
+    let first = *last + 1;
+    *last += n as i64;
+    (first..=*last).collect()
+}
+
 /// What a filter selects, by key and `n`.
 type Predicate = Box<dyn Fn(i64, i64) -> bool>;
 
@@ -91,13 +99,7 @@ fn queries_with_bounds_limits_and_deletes_answer_as_reading_every_row() {
                 ids.swap(0, k / 2);
             }
             let ns: Vec<i64> = ids.iter().map(|_| r.below(20) as i64).collect();
-            let row_ids: Vec<i64> = ids
-                .iter()
-                .map(|_| {
-                    row_id += 1;
-                    row_id
-                })
-                .collect();
+            let row_ids = next_row_ids(&mut row_id, ids.len());
             for ((k, n), rid) in ids.iter().zip(&ns).zip(&row_ids) {
                 let e = written.entry(*k).or_insert(((ts, *rid), *n));
                 if (ts, *rid) > e.0 {
@@ -255,13 +257,7 @@ fn cached_hidden_rows_follow_every_delete_and_upsert() {
                     if r.below(2) == 0 {
                         ids.reverse();
                     }
-                    let row_ids: Vec<i64> = ids
-                        .iter()
-                        .map(|_| {
-                            row_id += 1;
-                            row_id
-                        })
-                        .collect();
+                    let row_ids = next_row_ids(&mut row_id, ids.len());
                     let batch = SegmentBatch {
                         row_ids,
                         timestamps: vec![ts; ids.len()],
