@@ -256,9 +256,19 @@ impl Wal {
             ..Default::default()
         };
         let what = || format!("creating channel {pchannel}");
-        let mut s = self
-            .bounded(what, self.js.get_or_create_stream(config))
-            .await?;
+        // Two processes creating the same stream at once: the one that loses the race can
+        // be refused ("subjects overlap", 10065) instead of given the stream; asked again,
+        // it finds the stream the other made.
+        let mut s = match self
+            .bounded(what, self.js.get_or_create_stream(config.clone()))
+            .await
+        {
+            Ok(s) => s,
+            Err(_) => {
+                self.bounded(what, self.js.get_or_create_stream(config))
+                    .await?
+            }
+        };
         let info = self.bounded(what, s.info()).await?.config.clone();
         if info.subjects != subjects {
             let updated = stream::Config { subjects, ..info };
