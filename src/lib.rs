@@ -15,6 +15,7 @@ pub mod crash;
 pub mod etcd;
 pub mod exit;
 pub mod expr;
+pub mod geometry;
 pub mod grpc;
 pub mod http;
 pub mod index;

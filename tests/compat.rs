@@ -85,6 +85,45 @@ fn scalar_indexes_are_built_loaded_and_answer_filters_exactly() {
     );
 }
 
+/// GEOMETRY fields: WKT in and out, spatial filters through RTREE indexes (`MVRT` files
+/// built by indexnodes, attached by the querynode) answering as reading every row.
+#[test]
+fn geometry_fields_answer_spatial_filters_through_rtree_indexes() {
+    let nats = NatsServer::start();
+    let (c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["geometry", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    let files = common::data::storage_dir(&c).join("index_files");
+    let rtree_files = std::fs::read_dir(&files)
+        .expect("index files written")
+        .filter_map(|d| std::fs::read(d.ok()?.path().join("index")).ok())
+        .filter(|b| b.starts_with(b"MVRT"))
+        .count();
+    assert!(
+        rtree_files >= 1,
+        "an RTREE index file per sealed segment: {rtree_files}"
+    );
+    let attached = procs[6]
+        .log()
+        .lines()
+        .filter(|l| l.contains("querynode shard handoff"))
+        .filter_map(|l| {
+            l.split("scalar_indexes=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .max();
+    assert_eq!(
+        attached,
+        Some(rtree_files as u64),
+        "every RTREE file attached\n{}",
+        procs[6].log()
+    );
+}
+
 #[test]
 fn every_key_shows_its_newest_version_growing_sealed_and_reloaded() {
     let nats = NatsServer::start();

@@ -118,6 +118,9 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
             _ => rows(e, cols, n),
         },
         Expr::TextMatch(f, q) => text_match(f, q, cols, n).unwrap_or_else(|| rows(e, cols, n)),
+        Expr::Spatial(f, op, q, meters) => {
+            spatial(f, *op, q, *meters, cols, n).unwrap_or_else(|| rows(e, cols, n))
+        }
         Expr::IsNull(x, negated) => match x.as_ref() {
             Expr::Field(f) => plain(f, cols)
                 .and_then(|col| {
@@ -498,6 +501,44 @@ fn like_hits(p: &Probe<'_>, pattern: &[LikeToken]) -> Option<Hits> {
 }
 
 /// The row evaluator over every row.
+/// A spatial predicate over parsed geometries: only rows whose bounding box meets the
+/// predicate's envelope are tested (by G2 no other row can hold), found by the column's
+/// R-tree when it has one (R1: the same rows a box scan finds), else by a scan of boxes.
+fn spatial(
+    f: &FieldRef,
+    op: crate::geometry::Spatial,
+    q: &crate::geometry::Shape,
+    meters: f64,
+    cols: &dyn Columns,
+    n: usize,
+) -> Option<Vec<bool>> {
+    let shapes = cols.geometries(f.id)?;
+    let mut out = vec![false; n];
+    let Some(env) = op.envelope(q, meters) else {
+        return Some(out);
+    };
+    let mut test = |r: usize| {
+        if r < n && shapes.get(r).is_some_and(|s| op.holds(s, q, meters)) {
+            out[r] = true;
+        }
+    };
+    match cols.rtree(f.id) {
+        Some(ix) => ix
+            .candidates(&env)
+            .into_iter()
+            .for_each(|r| test(r as usize)),
+        None => (0..n.min(shapes.len()))
+            .filter(|r| {
+                shapes
+                    .get(*r)
+                    .and_then(|s| s.rect())
+                    .is_some_and(|b| crate::geometry::rect_meets(&b, &env))
+            })
+            .for_each(&mut test),
+    }
+    Some(out)
+}
+
 fn rows(e: &Expr, cols: &dyn Columns, n: usize) -> Vec<bool> {
     (0..n).map(|row| eval::truth(e, cols, row)).collect()
 }

@@ -11,6 +11,7 @@ use pest::Parser;
 
 use super::value::{self, LikeToken, Value};
 use crate::analyzer::Analyzer;
+use crate::geometry::{Shape, Spatial};
 use crate::proto::schema::{
     template_array_value as tav, template_value, CollectionSchema, DataType, TemplateArrayValue,
     TemplateValue,
@@ -99,6 +100,9 @@ pub enum Expr {
     Call(Func, Vec<Expr>),
     /// `TEXT_MATCH(field, 'words')`: rows whose text has any of the words' tokens.
     TextMatch(FieldRef, Arc<TextQuery>),
+    /// `ST_*(field, 'wkt'[, meters])`: rows whose geometry stands in the relation to the
+    /// constant's (`geometry::Spatial::holds`).
+    Spatial(FieldRef, Spatial, Arc<Shape>, f64),
 }
 
 /// The query of a `TEXT_MATCH`: the field's analyzer and the tokens it gives the query
@@ -142,6 +146,10 @@ type R<T> = Result<T, String>;
 
 /// How Milvus refuses a filter that is not a predicate.
 pub const NOT_A_PREDICATE: &str = "predicate is not a boolean expression";
+
+/// How Milvus refuses a call of a function it does not have: its grammar takes any call,
+/// and the plan it cannot make is refused in these words.
+pub const UNKNOWN_FUNCTION: &str = "Create retrieve plan by expr failed";
 
 pub fn compile(
     text: &str,
@@ -251,7 +259,8 @@ fn kind(e: &Expr) -> Kind {
         | Expr::Like(..)
         | Expr::IsNull(..)
         | Expr::Exists(_)
-        | Expr::TextMatch(..) => Kind::Bool,
+        | Expr::TextMatch(..)
+        | Expr::Spatial(..) => Kind::Bool,
         Expr::Arith(..) | Expr::Neg(_) => Kind::Number,
         Expr::Call(Func::ArrayLength, _) => Kind::Number,
         Expr::Call(..) => Kind::Bool,
@@ -596,11 +605,14 @@ impl Ctx<'_> {
 
     fn call(&mut self, p: Pair<Rule>) -> R<Expr> {
         let mut it = p.into_inner();
-        let name = it
-            .next()
-            .ok_or("missing function")?
-            .as_str()
-            .to_ascii_lowercase();
+        let given = it.next().ok_or("missing function")?.as_str();
+        // Milvus's tokens for the spatial functions are all capitals or all small letters.
+        let one_case = given == given.to_ascii_uppercase() || given == given.to_ascii_lowercase();
+        if let Some(op) = Spatial::of(given).filter(|_| one_case) {
+            let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
+            return spatial(op, given, args);
+        }
+        let name = given.to_ascii_lowercase();
         if name == "text_match" {
             let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
             return self.text_match(args);
@@ -613,7 +625,7 @@ impl Ctx<'_> {
             "array_contains_all" => Func::ArrayContainsAll,
             "array_contains_any" => Func::ArrayContainsAny,
             "array_length" => Func::ArrayLength,
-            _ => return Err(format!("unknown function {name}")),
+            _ => return Err(format!("{UNKNOWN_FUNCTION}: function {given} is not found")),
         };
         let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
         let want = if func == Func::ArrayLength { 1 } else { 2 };
@@ -671,6 +683,56 @@ impl Ctx<'_> {
             Arc::new(TextQuery { analyzer, tokens }),
         ))
     }
+}
+
+/// `ST_*(field, 'wkt')` or `ST_DWITHIN(field, 'POINT (lon lat)', meters)` on a GEOMETRY
+/// field, refused in Milvus's words otherwise.
+fn spatial(op: Spatial, name: &str, args: Vec<Expr>) -> R<Expr> {
+    let want = if op == Spatial::DWithin { 3 } else { 2 };
+    if args.len() != want {
+        return Err(format!("{name} takes {want} arguments, got {}", args.len()));
+    }
+    let Expr::Field(f) = &args[0] else {
+        return Err(format!(
+            "the first argument of {name} must be a geometry field"
+        ));
+    };
+    if f.data_type != DataType::Geometry || !f.path.is_empty() {
+        return Err(format!(
+            "spatial operation are only supported on geometry fields now, got: {}",
+            if f.path.is_empty() {
+                f.data_type.as_str_name()
+            } else {
+                "a JSON path"
+            }
+        ));
+    }
+    let Expr::Const(Value::Str(text)) = &args[1] else {
+        return Err(format!(
+            "the second argument of {name} must be a WKT string"
+        ));
+    };
+    let (_, shape) =
+        crate::geometry::parse(text).map_err(|e| format!("invalid WKT in {name}: {e}"))?;
+    let meters = if op == Spatial::DWithin {
+        if shape.point().is_none() {
+            return Err(format!("{name} takes a POINT (lon lat), got: {text}"));
+        }
+        let d = match &args[2] {
+            Expr::Const(Value::Int(i)) => *i as f64,
+            Expr::Const(Value::Float(x)) => *x,
+            _ => {
+                return Err("distance parameter must be a numeric value (int or float)".to_string())
+            }
+        };
+        if d.is_nan() || d < 0.0 || d.is_infinite() {
+            return Err(format!("distance parameter must be non-negative, got: {d}"));
+        }
+        d
+    } else {
+        0.0
+    };
+    Ok(Expr::Spatial(f.clone(), op, Arc::new(shape), meters))
 }
 
 fn cmp_op(s: &str) -> R<Cmp> {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::compile::{Cmp, Expr, FieldRef, Func, Step};
 use super::path::PathColumn;
 use super::value::{self, Value};
+use crate::geometry::GeoColumn;
+use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::proto::schema::{field_data, scalar_field, FieldData, ScalarField};
 
@@ -33,6 +35,16 @@ pub trait Columns {
     /// columns by kind (P1), when these columns keep or make them (None: a test of the
     /// path reads each row's document).
     fn json_path(&self, _field_id: i64, _path: &[Step]) -> Option<Arc<PathColumn>> {
+        None
+    }
+    /// The GEOMETRY column `field_id`'s values, parsed, when these columns keep them
+    /// (None: a spatial test parses each row's text).
+    fn geometries(&self, _field_id: i64) -> Option<&GeoColumn> {
+        None
+    }
+    /// The RTREE index of the GEOMETRY column `field_id`, when these columns keep one
+    /// that fits it (`index::rtree`'s R1).
+    fn rtree(&self, _field_id: i64) -> Option<&RTreeIndex> {
         None
     }
 }
@@ -63,6 +75,10 @@ pub(super) fn scalar_at(s: &ScalarField, row: usize) -> Value<'_> {
         Some(D::ArrayData(d)) => d.data.get(row).map_or(Value::Null, |a| {
             Value::List((0..scalar_len(a)).map(|i| scalar_at(a, i)).collect())
         }),
+        Some(D::GeometryWktData(d)) => d
+            .data
+            .get(row)
+            .map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s.as_str()))),
         _ => Value::Null,
     }
 }
@@ -79,6 +95,8 @@ fn scalar_len(s: &ScalarField) -> usize {
         Some(D::BytesData(d)) => d.data.len(),
         Some(D::ArrayData(d)) => d.data.len(),
         Some(D::JsonData(d)) => d.data.len(),
+        Some(D::GeometryData(d)) => d.data.len(),
+        Some(D::GeometryWktData(d)) => d.data.len(),
         None => 0,
     }
 }
@@ -169,6 +187,16 @@ fn eval<'a>(e: &'a Expr, cols: &'a dyn Columns, row: usize) -> Value<'a> {
         Expr::TextMatch(f, q) => Value::Bool(match field(f, cols, row) {
             Value::Str(s) => q.matches(&mut q.analyzer.clone(), &s),
             _ => false,
+        }),
+        // A null row matches nothing.
+        Expr::Spatial(f, op, q, meters) => Value::Bool(match cols.geometries(f.id) {
+            Some(shapes) => shapes.get(row).is_some_and(|s| op.holds(s, q, *meters)),
+            None => match field(f, cols, row) {
+                Value::Str(text) => {
+                    crate::geometry::shape(&text).is_some_and(|s| op.holds(&s, q, *meters))
+                }
+                _ => false,
+            },
         }),
     }
 }

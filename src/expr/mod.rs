@@ -38,7 +38,7 @@ pub struct ExprError {
 }
 
 fn render(expr: &str, why: &str) -> String {
-    if why.starts_with(compile::NOT_A_PREDICATE) {
+    if why.starts_with(compile::NOT_A_PREDICATE) || why.starts_with(compile::UNKNOWN_FUNCTION) {
         why.to_string()
     } else {
         format!("cannot parse expression: {expr}, error: {why}")

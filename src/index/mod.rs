@@ -27,6 +27,7 @@ pub mod graph;
 pub mod ivf;
 pub mod params;
 pub mod pq;
+pub mod rtree;
 pub mod scalar;
 pub mod sparse;
 pub mod sq;

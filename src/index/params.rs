@@ -594,8 +594,9 @@ fn parse_sparse(params: &BTreeMap<String, String>) -> Result<IndexSpec, String> 
     })
 }
 
-/// The scalar index types Milvus 2.5 builds, by the name `describe_index` shows.
-pub const SCALAR_INDEX_TYPES: [&str; 4] = ["INVERTED", "STL_SORT", "Trie", "BITMAP"];
+/// The scalar index types Milvus builds, by the name `describe_index` shows (RTREE:
+/// Milvus 2.6's, on GEOMETRY fields).
+pub const SCALAR_INDEX_TYPES: [&str; 5] = ["INVERTED", "STL_SORT", "Trie", "BITMAP", "RTREE"];
 
 /// What a scalar field's index must fit: its type, an array's element type, and whether
 /// it is the primary key.
@@ -698,6 +699,15 @@ fn check_scalar(params: &BTreeMap<String, String>, f: ScalarField) -> Result<Str
                 }
             }
         }
+        "RTREE" if t != DataType::Geometry => {
+            return Err(format!(
+                "RTREE index can only be built on geometry field, got {}",
+                t.as_str_name()
+            ))
+        }
+        _ if t == DataType::Geometry && ty != "RTREE" && ty != "INVERTED" => {
+            return Err(format!("{ty} are not supported on Geometry field"))
+        }
         "STL_SORT" if !is_numeric(t) => {
             return Err("STL_SORT are only supported on numeric field".into())
         }
@@ -732,6 +742,7 @@ fn auto_scalar(f: ScalarField) -> Result<String, String> {
     };
     match t {
         DataType::Bool => Ok("BITMAP".into()),
+        DataType::Geometry => Ok("RTREE".into()),
         DataType::Json => Err(format!(
             "create auto index on type:{} is not supported",
             f.data_type.as_str_name()

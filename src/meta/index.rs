@@ -184,7 +184,8 @@ impl Builds {
 
 impl IndexRecord {
     /// Whether indexnodes build it segment by segment: every vector index; a scalar index
-    /// on a whole flat scalar field (booleans, integers, floats, strings) whose record
+    /// on a whole flat scalar field (booleans, integers, floats, strings; a geometry's
+    /// RTREE) whose record
     /// keeps the field's type; a JSON path index of cast BOOL, DOUBLE or VARCHAR. ARRAY
     /// indexes, JSON indexes of the ARRAY_* casts, and scalar records written before the
     /// type was kept, are recorded only (filters scan those fields).
@@ -202,7 +203,8 @@ impl IndexRecord {
                     | T::Float
                     | T::Double
                     | T::String
-                    | T::VarChar,
+                    | T::VarChar
+                    | T::Geometry,
                 ) => self.json_path.is_empty(),
                 _ => false,
             }

@@ -496,6 +496,8 @@ fn scalar_values(s: &ScalarField, int64: Int64s) -> Vec<Value> {
             .map(|s| Value::Array(scalar_values(s, int64)))
             .collect(),
         Some(D::BytesData(a)) => a.data.iter().map(|b| json!(b)).collect(),
+        Some(D::GeometryWktData(a)) => a.data.iter().map(|v| json!(v)).collect(),
+        Some(D::GeometryData(a)) => a.data.iter().map(|b| json!(b)).collect(),
         None => vec![],
     }
 }

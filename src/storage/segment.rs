@@ -102,7 +102,7 @@ fn arrow_type(f: &FieldSchema) -> Result<Arrow, SegmentError> {
         DataType::Int64 => Arrow::Int64,
         DataType::Float => Arrow::Float32,
         DataType::Double => Arrow::Float64,
-        DataType::String | DataType::VarChar | DataType::Json => Arrow::Utf8,
+        DataType::String | DataType::VarChar | DataType::Json | DataType::Geometry => Arrow::Utf8,
         DataType::FloatVector => Arrow::FixedSizeList(
             Arc::new(Field::new("item", Arrow::Float32, false)),
             dim_of(f)?,
@@ -360,6 +360,16 @@ fn to_arrow(f: &FieldSchema, fd: &FieldData, rows: usize) -> Result<ArrayRef, Se
             };
             Arc::new(StringArray::from(v))
         }
+        (DataType::Geometry, Some(S::GeometryWktData(a))) => {
+            check(a.data.len())?;
+            let v: Vec<Option<&str>> = a
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, s)| valid.is_none_or(|f| f[i]).then_some(s.as_str()))
+                .collect();
+            Arc::new(StringArray::from(v))
+        }
         (DataType::Json, Some(S::JsonData(a))) => {
             check(a.data.len())?;
             let mut v = Vec::with_capacity(rows);
@@ -549,6 +559,14 @@ fn from_arrow(f: &FieldSchema, a: &dyn Array) -> Result<FieldData, SegmentError>
         }
         DataType::String | DataType::VarChar => {
             scalar_column(f, S::StringData(PbStrings { data: strings(a) }), valid)
+        }
+        DataType::Geometry => {
+            let data = strings(a);
+            scalar_column(
+                f,
+                S::GeometryWktData(crate::proto::schema::GeometryWktArray { data }),
+                valid,
+            )
         }
         DataType::Json => {
             let data = strings(a).into_iter().map(String::into_bytes).collect();

@@ -4,6 +4,7 @@ run by tests/compat.rs against a cluster of every role.
     python compat_client.py sizes URI LIMIT_BYTES
     python compat_client.py indexes URI
     python compat_client.py scalar_filters URI
+    python compat_client.py geometry URI
     python compat_client.py versions URI
     python compat_client.py calls URI
     python compat_client.py collections URI N
@@ -1550,6 +1551,164 @@ def scalar_filters(uri):
     print("scalar_filters: all checks passed")
 
 
+def geometry(uri):
+    """GEOMETRY fields (Milvus 2.6): WKT in and out in Milvus's canonical text, bad WKT
+    refused without storing anything, nulls and defaults, the spatial functions in query,
+    search and delete filters answering as an independent Python reading of every row
+    (points in boxes, boxes meeting boxes, haversine distances), over RTREE-indexed sealed
+    rows and growing rows together, and Milvus's refusals."""
+    import math
+
+    client = MilvusClient(uri=uri)
+    name = "geo_ix"
+    fresh(client, name)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vec", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("geo", DataType.GEOMETRY, nullable=True)
+    schema.add_field("home", DataType.GEOMETRY, default_value="MULTIPOINT (0 0, 1 1)")
+    schema.add_field("tag", DataType.VARCHAR, max_length=16)
+    client.create_collection(name, schema=schema, shards_num=1)
+    rng = random.Random(7)
+    sealed, total = 3000, 3400
+    lon0, lat0 = -74.006, 40.7128
+
+    def make(i):
+        # Points near New York on a 1e-4 degree grid, boxes elsewhere, a few nulls and
+        # empty points; query boxes have edges at odd 1e-5 so no point is on one.
+        if i % 17 == 0:
+            return None, None
+        if i % 29 == 0:
+            return "POINT EMPTY", ("empty",)
+        if i % 5 == 0:
+            x, y = round(rng.uniform(10, 20), 2), round(rng.uniform(10, 20), 2)
+            w, h = round(rng.uniform(0.1, 2), 2), round(rng.uniform(0.1, 2), 2)
+            return (f"POLYGON(({x} {y}, {x + w:.2f} {y}, {x + w:.2f} {y + h:.2f}, {x} {y + h:.2f}, {x} {y}))",
+                    ("box", x, y, float(f"{x + w:.2f}"), float(f"{y + h:.2f}")))
+        x = round(lon0 + rng.uniform(-0.2, 0.2), 4)
+        y = round(lat0 + rng.uniform(-0.2, 0.2), 4)
+        return f"POINT({x} {y})", ("point", x, y)
+
+    made = [make(i) for i in range(total)]
+    rows = []
+    for i, (text, shape) in enumerate(made):
+        r = {"id": i, "vec": [float(i % 10), 1.0, 0.0, float(i % 3)], "geo": text, "tag": f"t{i % 7}"}
+        if i % 3 != 0:
+            r["home"] = "POINT (5 5)"
+        rows.append(r)
+    for at in range(0, sealed, 1000):
+        client.insert(name, rows[at:at + 1000])
+    client.flush(name)
+    # Bad WKT is refused in Milvus's words and stores nothing.
+    for bad in ["POINT ()", "LINESTRING (0 0)", "POLYGON ((0 0, 1 0, 1 1, 0 1))", "", "INVALID WKT"]:
+        row = {"id": 99999, "vec": [0.0] * 4, "geo": bad, "tag": "bad"}
+        expect_error(f"insert {bad!r}", lambda: client.insert(name, [row]), "syntax error")
+    ip = client.prepare_index_params()
+    ip.add_index("vec", index_type="FLAT", metric_type="L2")
+    ip.add_index("geo", index_type="RTREE")
+    client.create_index(name, ip)
+    deadline = time.time() + 60
+    while True:
+        d = client.describe_index(name, "geo")
+        if d["state"] == "Finished" and d["indexed_rows"] == d["total_rows"] >= sealed:
+            break
+        check(time.time() < deadline, f"RTREE build did not finish: {d}")
+        time.sleep(0.2)
+    check(d["index_type"] == "RTREE", f"describe_index: {d}")
+    for field, kind, needle in [("tag", "RTREE", "RTREE index can only be built on geometry field"),
+                                ("home", "INVERTED", "INVERTED are not supported on Geometry field")]:
+        bad_ip = client.prepare_index_params()
+        bad_ip.add_index(field, index_type=kind)
+        expect_error(f"{kind} on {field}", lambda: client.create_index(name, bad_ip), needle)
+    client.load_collection(name)
+    client.insert(name, rows[sealed:])
+
+    # Values come back in Milvus's canonical text.
+    got = {r["id"]: r for r in client.query(name, filter="id in [0, 1, 3, 5, 29]",
+                                            output_fields=["geo", "home"], consistency_level="Strong")}
+    check(got[0]["geo"] is None and got[29]["geo"] == "POINT (NaN NaN)", f"null and empty: {got}")
+    check(got[1]["geo"] == made[1][0].replace("POINT(", "POINT ("), f"point text: {got[1]}")
+    check(got[5]["geo"].startswith("POLYGON ((") and ", " in got[5]["geo"], f"polygon text: {got[5]}")
+    check(got[0]["home"] == "MULTIPOINT ((0 0), (1 1))" and got[1]["home"] == "POINT (5 5)", f"default: {got}")
+
+    def haversine(x1, y1, x2, y2):
+        p1, p2 = math.radians(y1), math.radians(y2)
+        a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(x2 - x1) / 2) ** 2
+        return 2 * 6371000 * math.asin(math.sqrt(a))
+
+    def box(x1, y1, x2, y2):
+        return f"POLYGON (({x1} {y1}, {x2} {y1}, {x2} {y2}, {x1} {y2}, {x1} {y1}))"
+
+    def kind(r, k):
+        s = made[r["id"]][1]
+        return s is not None and s[0] == k
+
+    def inside(r, x1, y1, x2, y2):
+        s = made[r["id"]][1]
+        return kind(r, "point") and x1 < s[1] < x2 and y1 < s[2] < y2
+
+    def meets(r, x1, y1, x2, y2):
+        s = made[r["id"]][1]
+        if kind(r, "point"):
+            return x1 <= s[1] <= x2 and y1 <= s[2] <= y2
+        return kind(r, "box") and s[1] <= x2 and x1 <= s[3] and s[2] <= y2 and y1 <= s[4]
+
+    def holds(r, x, y):
+        s = made[r["id"]][1]
+        return kind(r, "box") and s[1] < x < s[3] and s[2] < y < s[4]
+
+    def near(r, meters):
+        s = made[r["id"]][1]
+        return kind(r, "point") and haversine(lon0, lat0, s[1], s[2]) <= meters
+
+    b1 = (-74.05005, 40.70005, -73.98005, 40.76005)
+    b2 = (12.00005, 12.00005, 14.50005, 13.00005)
+    # Distances chosen away from every point's (no point within 0.5 m of the boundary).
+    dists = sorted(haversine(lon0, lat0, s[1], s[2]) for _, s in made if s and s[0] == "point")
+    radius = next(d + 0.5 * (e - d) for d, e in zip(dists[100:], dists[101:]) if e - d > 1.0)
+    cases = [
+        (f"ST_WITHIN(geo, '{box(*b1)}')", lambda r: inside(r, *b1)),
+        (f"st_intersects(geo, '{box(*b1)}')", lambda r: meets(r, *b1)),
+        (f"ST_INTERSECTS(geo, '{box(*b2)}')", lambda r: meets(r, *b2)),
+        ("ST_CONTAINS(geo, 'POINT (15.005 15.005)')", lambda r: holds(r, 15.005, 15.005)),
+        (f"ST_DWITHIN(geo, 'POINT ({lon0} {lat0})', {radius})", lambda r: near(r, radius)),
+        (f"ST_DWITHIN(geo, 'POINT ({lon0} {lat0})', 0)", lambda r: near(r, 0)),
+        (f"ST_WITHIN(geo, '{box(*b1)}') and tag == 't3'", lambda r: inside(r, *b1) and r["tag"] == "t3"),
+        (f"not ST_WITHIN(geo, '{box(*b1)}') and id < 500", lambda r: not inside(r, *b1) and r["id"] < 500),
+        (f"ST_WITHIN(geo, '{box(*b1)}') or ST_INTERSECTS(geo, '{box(*b2)}')",
+         lambda r: inside(r, *b1) or meets(r, *b2)),
+        ("ST_EQUALS(home, 'MULTIPOINT ((1 1), (0 0))')", lambda r: r["id"] % 3 == 0),
+        ("geo is null", lambda r: made[r["id"]][0] is None),
+    ]
+    for expr, pred in cases:
+        want = sorted(r["id"] for r in rows if pred(r))
+        got = client.query(name, filter=expr, output_fields=["id"], limit=16384, consistency_level="Strong")
+        got = sorted(r["id"] for r in got)
+        check(got == want, f"{expr}: {len(got)} rows, expected {len(want)}")
+    check(len(sorted(r["id"] for r in rows if near(r, radius))) > 100, "the distance case selects rows")
+    hits = client.search(name, data=[[0.0, 1.0, 0.0, 0.0]], filter=f"ST_WITHIN(geo, '{box(*b1)}')",
+                         limit=50, output_fields=["geo"], consistency_level="Strong")[0]
+    want = {r["id"] for r in rows if inside(r, *b1)}
+    check(len(hits) == min(50, len(want)) and all(h["id"] in want for h in hits),
+          f"filtered search: {len(hits)} hits")
+    check(all(h["entity"]["geo"].startswith("POINT (") for h in hits), f"search output: {hits[:2]}")
+    # Refusals in Milvus's words.
+    for expr, needle in [("ST_WITHIN(tag, 'POINT (1 1)')", "cannot parse expression"),
+                         ("ST_CONTAINS(geo)", "cannot parse expression"),
+                         ("ST_WITHIN(geo, 'POINT (1')", "cannot parse expression"),
+                         ("ST_DWITHIN(geo, 'POINT (1 1)', -5)", "distance parameter must be non-negative"),
+                         ("ST_DWITHIN(geo, 'LINESTRING (0 0, 1 1)', 5)", "cannot parse expression"),
+                         ("ST_INTERSECT(geo, 'POINT (1 1)')", "Create retrieve plan by expr failed")]:
+        expect_error(expr, lambda: client.query(name, filter=expr, output_fields=["id"]), needle)
+    # A delete by a spatial filter removes exactly those rows.
+    gone = sorted(r["id"] for r in rows if meets(r, *b2))
+    client.delete(name, filter=f"ST_INTERSECTS(geo, '{box(*b2)}')")
+    left = client.query(name, filter="id >= 0", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
+    check(left == total - len(gone) and gone, f"after a spatial delete: {left} rows, {len(gone)} deleted")
+    client.release_collection(name)
+    print("geometry: all checks passed")
+
+
 if __name__ == "__main__":
     mode, uri = sys.argv[1], sys.argv[2]
     if mode == "sizes":
@@ -1558,6 +1717,8 @@ if __name__ == "__main__":
         indexes(uri)
     elif mode == "scalar_filters":
         scalar_filters(uri)
+    elif mode == "geometry":
+        geometry(uri)
     elif mode == "versions":
         versions(uri)
     elif mode == "calls":

@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::Shared;
 use crate::index::params;
+use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::index::sparse::SparseRows;
 use crate::index::VectorIndex;
@@ -154,6 +155,22 @@ async fn build_scalar(
     let json = def
         .json_cast()
         .map(|cast| (crate::index::scalar::pointer_keys(&def.json_path), cast));
+    if def.data_type == DataType::Geometry as i32 {
+        // RTREE, the one index a GEOMETRY field takes.
+        return tokio::task::spawn_blocking(move || {
+            let index = RTreeIndex::build(&column).map_err(|e| e.to_string())?;
+            if index.rows() != expected {
+                return Err(format!(
+                    "the segment's files hold {} rows of {}, expected {expected}",
+                    index.rows(),
+                    column.field_name
+                ));
+            }
+            Ok(index.to_bytes())
+        })
+        .await
+        .map_err(|e| format!("the build task failed: {e}"))?;
+    }
     tokio::task::spawn_blocking(move || {
         let index = match &json {
             Some((keys, cast)) => ScalarIndex::build_json(&column, keys, *cast),

@@ -655,6 +655,7 @@ pub fn empty_column(f: &FieldSchema) -> FieldData {
         DataType::Float => scalars(S::FloatData(FloatArray::default())),
         DataType::Double => scalars(S::DoubleData(DoubleArray::default())),
         DataType::Json => scalars(S::JsonData(JsonArray::default())),
+        DataType::Geometry => scalars(S::GeometryWktData(Default::default())),
         DataType::Array => scalars(S::ArrayData(ArrayArray {
             data: vec![],
             element_type: f.element_type,

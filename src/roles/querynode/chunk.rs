@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::analyzer::TextIndex;
 use crate::expr::{Bounds, Columns, PathColumn, Step, Value};
+use crate::geometry::GeoColumn;
+use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::index::sparse::SparseRows;
 use crate::proto::schema::{
@@ -437,6 +439,10 @@ pub struct Chunk {
     /// Scalar indexes of sealed segments' columns, by field ID and JSON path (object
     /// keys; empty for a whole field), each checked to fit its column when attached.
     scalar: HashMap<i64, PathIndexes>,
+    /// Every GEOMETRY column, parsed with the chunk (as `json`).
+    geo: HashMap<i64, GeoColumn>,
+    /// RTREE indexes of sealed segments' GEOMETRY columns, each checked to fit (R1).
+    rtree: HashMap<i64, Arc<RTreeIndex>>,
 }
 
 /// How many JSON paths' values a chunk keeps ([`Chunk::json_path`]): the paths
@@ -464,6 +470,14 @@ impl Columns for Chunk {
 
     fn text_index(&self, field_id: i64) -> Option<&TextIndex> {
         self.text.get(&field_id)
+    }
+
+    fn geometries(&self, field_id: i64) -> Option<&GeoColumn> {
+        self.geo.get(&field_id)
+    }
+
+    fn rtree(&self, field_id: i64) -> Option<&RTreeIndex> {
+        self.rtree.get(&field_id).map(Arc::as_ref)
     }
 
     fn sorted(&self, field_id: i64, keys: &[String]) -> Option<&ScalarIndex> {
@@ -547,6 +561,16 @@ impl Chunk {
                 }
             }
         }
+        let geo = batch
+            .fields
+            .iter()
+            .filter_map(|f| match &f.field {
+                Some(field_data::Field::Scalars(crate::proto::schema::ScalarField {
+                    data: Some(scalar_field::Data::GeometryWktData(d)),
+                })) => Some((f.field_id, GeoColumn::of(&d.data, &f.valid_data))),
+                _ => None,
+            })
+            .collect();
         let text = text_indexes(schema, &batch.fields);
         let sparse = sparse_columns(&batch.fields);
         Chunk {
@@ -567,7 +591,22 @@ impl Chunk {
             hidden: Mutex::new(None),
             pk_order: OnceLock::new(),
             scalar: HashMap::new(),
+            geo,
+            rtree: HashMap::new(),
         }
+    }
+
+    /// Whether `index` is an RTREE of the GEOMETRY column `field_id` (R1), in O(rows).
+    pub fn rtree_fits(&self, field_id: i64, index: &RTreeIndex) -> bool {
+        self.geo
+            .get(&field_id)
+            .is_some_and(|g| g.len() == self.rows && index.fits(g))
+    }
+
+    /// Makes spatial filters on `field_id` take their candidates from `index`, which
+    /// [`Self::rtree_fits`] accepted.
+    pub fn attach_rtree(&mut self, field_id: i64, index: Arc<RTreeIndex>) {
+        self.rtree.insert(field_id, index);
     }
 
     /// Whether `index` (a scalar index build of this segment) is an index of the column
@@ -602,9 +641,10 @@ impl Chunk {
         list.push((keys, index));
     }
 
-    /// How many of its columns and JSON paths filters answer from a scalar index.
+    /// How many of its columns and JSON paths filters answer from a scalar index (RTREE
+    /// included).
     pub fn scalar_indexes(&self) -> usize {
-        self.scalar.values().map(Vec::len).sum()
+        self.scalar.values().map(Vec::len).sum::<usize>() + self.rtree.len()
     }
 
     /// The primary key's field ID.
@@ -800,6 +840,12 @@ impl Chunk {
             .get()
             .and_then(Option::as_ref)
             .map_or(0, |o| o.len() * 4);
-        cols + sparse + text + scalar + paths + order + self.rows * 24
+        let geo: usize = self
+            .geo
+            .values()
+            .map(GeoColumn::memory_usage)
+            .sum::<usize>()
+            + self.rtree.values().map(|x| x.memory_usage()).sum::<usize>();
+        cols + sparse + text + scalar + paths + order + geo + self.rows * 24
     }
 }

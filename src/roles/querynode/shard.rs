@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use super::chunk::{Chunk, Deletes, PkColumn};
 use super::Shared;
+use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::index::{params, VectorIndex};
 use crate::meta::now_ms;
@@ -80,6 +81,7 @@ impl Sealed {
                 self.share_vectors();
             }
             Loaded::Scalar(keys, x) => self.chunk.attach_scalar_index(field, keys, x),
+            Loaded::RTree(x) => self.chunk.attach_rtree(field, x),
             Loaded::Unfit => {}
         }
     }
@@ -316,6 +318,8 @@ enum Loaded {
     /// A vector index (a FLAT one may still need its segment's vectors: `Sealed::add`).
     Vector(Box<VectorIndex>),
     Scalar(Vec<String>, Arc<ScalarIndex>),
+    /// The RTREE of a GEOMETRY column.
+    RTree(Arc<RTreeIndex>),
     /// A scalar index that does not fit its segment's column (not used: filters scan).
     Unfit,
 }
@@ -345,6 +349,11 @@ impl Loaded {
                     }
                     Some(_) => Loaded::Vector(v),
                 }
+            }
+            Loaded::RTree(x) if !chunk.rtree_fits(field, &x) => {
+                log::warn!(segment = chunk.id, field = field, build = build;
+                    "RTREE index build does not fit the segment's column: filters scan it");
+                Loaded::Unfit
             }
             Loaded::Scalar(keys, x) if !chunk.scalar_index_fits(field, &keys, &x) => {
                 log::warn!(segment = chunk.id, field = field, build = build;
@@ -413,6 +422,10 @@ async fn load_index(shared: &Shared, built: Built, path: &str) -> Result<Loaded,
     tokio::task::spawn_blocking(move || match built {
         Built::Vector(spec) => {
             VectorIndex::from_bytes(spec, &bytes).map(|v| Loaded::Vector(Box::new(v)))
+        }
+        // An RTREE is a scalar index whose file says what it is.
+        Built::Scalar(_) if RTreeIndex::is_file(&bytes) => {
+            RTreeIndex::from_bytes(&bytes).map(|x| Loaded::RTree(Arc::new(x)))
         }
         Built::Scalar(keys) => {
             ScalarIndex::from_bytes(&bytes).map(|x| Loaded::Scalar(keys.to_vec(), Arc::new(x)))

@@ -69,6 +69,7 @@ fn supported(f: &FieldSchema, t: DataType) -> Result<(), Status> {
         | DataType::VarChar
         | DataType::Json
         | DataType::Array
+        | DataType::Geometry
         | DataType::FloatVector
         | DataType::BinaryVector
         | DataType::Float16Vector
@@ -195,6 +196,19 @@ pub fn schema(
             DataType::VarChar => {
                 int_param(f, "max_length", 1, MAX_VARCHAR_LEN)?;
                 text_match(f)?;
+            }
+            DataType::Geometry => {
+                use crate::proto::schema::value_field::Data as V;
+                match f.default_value.as_ref().and_then(|d| d.data.as_ref()) {
+                    None => {}
+                    Some(V::StringData(wkt)) if crate::geometry::parse(wkt).is_ok() => {}
+                    Some(_) => {
+                        return Err(invalid(format!(
+                            "invalid default value for geometry field {}: a WKT string is expected",
+                            f.name
+                        )))
+                    }
+                }
             }
             DataType::Array => {
                 let et = DataType::try_from(f.element_type).ok().filter(|e| {
@@ -589,10 +603,19 @@ mod tests {
             .reason
             .contains("invalid dimension: 1. should be in range 2 ~ 32768"));
         let mut geometry = good();
-        geometry.fields[1].data_type = DataType::Geometry as i32;
+        geometry.fields.push(field("geo", DataType::Geometry));
+        assert!(check(&geometry).is_ok(), "a GEOMETRY field");
+        let wkt = |s: &str| crate::proto::schema::ValueField {
+            data: Some(crate::proto::schema::value_field::Data::StringData(
+                s.into(),
+            )),
+        };
+        geometry.fields[3].default_value = Some(wkt("POINT (1 2)"));
+        assert!(check(&geometry).is_ok(), "a WKT default value");
+        geometry.fields[3].default_value = Some(wkt("LINESTRING (0 0)"));
         let reason = check(&geometry).unwrap_err().reason;
         assert!(
-            reason.contains("Geometry") && reason.contains("not supported"),
+            reason.contains("invalid default value for geometry field geo"),
             "{reason}"
         );
         let mut sparse = good();
