@@ -438,6 +438,15 @@ impl Ctx<'_> {
         let Some(tail) = it.next() else {
             return Ok(lhs);
         };
+        if let Expr::Field(f) = &lhs {
+            if f.data_type == DataType::Geometry && tail.as_rule() != Rule::null_tail {
+                return Err(
+                    "a geometry field is tested with the spatial functions (ST_EQUALS, \
+                     ST_INTERSECTS, ...) or IS NULL, not compared"
+                        .into(),
+                );
+            }
+        }
         match tail.as_rule() {
             Rule::in_tail => {
                 let mut negated = false;

@@ -907,4 +907,43 @@ fn spatial_filters_agree_through_the_rtree_the_box_scan_and_the_row_evaluator() 
         matched += by_row.iter().filter(|b| **b).count();
     }
     assert!(matched > 1000, "the random filters select rows: {matched}");
+    for (expr, why) in [
+        (
+            "geo == 'POINT (1 1)'",
+            "a geometry field is tested with the spatial functions",
+        ),
+        (
+            "geo like 'POINT%'",
+            "a geometry field is tested with the spatial functions",
+        ),
+        (
+            "ST_WITHIN(id, 'POINT (1 1)')",
+            "spatial operation are only supported on geometry fields now, got: Int64",
+        ),
+        ("ST_WITHIN(geo)", "ST_WITHIN takes 2 arguments, got 1"),
+        (
+            "ST_Within(geo, 'POINT (1 1)')",
+            "Create retrieve plan by expr failed",
+        ),
+        (
+            "ST_WITHIN(geo, 'POINT (1')",
+            "invalid WKT in ST_WITHIN: syntax error",
+        ),
+        (
+            "ST_DWITHIN(geo, 'POINT (1 1)', -1)",
+            "distance parameter must be non-negative",
+        ),
+        (
+            "ST_DWITHIN(geo, 'POINT (1 1)', 'far')",
+            "distance parameter must be a numeric value",
+        ),
+    ] {
+        let e = Filter::compile(expr, &schema, &HashMap::new())
+            .err()
+            .unwrap_or_else(|| panic!("{expr} compiled"));
+        assert!(e.to_string().contains(why), "{expr}: {e}");
+    }
+    let nulls = Filter::compile("geo is null", &schema, &HashMap::new()).unwrap();
+    let want: Vec<bool> = valid.iter().map(|v| !v).collect();
+    assert_eq!(nulls.select(&indexed, rows), want, "geo is null");
 }

@@ -236,7 +236,7 @@ impl Col {
             DataType::Int64 => Col::Long(vec![]),
             DataType::Float => Col::Float(vec![]),
             DataType::Double => Col::Double(vec![]),
-            DataType::VarChar | DataType::String => Col::Str(vec![]),
+            DataType::VarChar | DataType::String | DataType::Geometry => Col::Str(vec![]),
             DataType::Json => Col::Json(vec![]),
             DataType::Array => Col::Array(vec![]),
             DataType::FloatVector => Col::Vector(vec![]),
@@ -329,6 +329,12 @@ impl Col {
             Col::Long(data) => scalars(scalar_field::Data::LongData(LongArray { data })),
             Col::Float(data) => scalars(scalar_field::Data::FloatData(FloatArray { data })),
             Col::Double(data) => scalars(scalar_field::Data::DoubleData(DoubleArray { data })),
+            // A geometry's WKT text is checked and made canonical by `check_column`.
+            Col::Str(data) if f.data_type() == DataType::Geometry => {
+                scalars(scalar_field::Data::GeometryWktData(
+                    crate::proto::schema::GeometryWktArray { data },
+                ))
+            }
             Col::Str(data) => scalars(scalar_field::Data::StringData(StringArray { data })),
             Col::Json(data) => scalars(scalar_field::Data::JsonData(JsonArray { data })),
             Col::Array(data) => scalars(scalar_field::Data::ArrayData(ArrayArray {

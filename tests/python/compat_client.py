@@ -1705,6 +1705,23 @@ def geometry(uri):
     client.delete(name, filter=f"ST_INTERSECTS(geo, '{box(*b2)}')")
     left = client.query(name, filter="id >= 0", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"]
     check(left == total - len(gone) and gone, f"after a spatial delete: {left} rows, {len(gone)} deleted")
+    # Over REST: WKT in and out, a spatial filter, a bad value refused.
+    from rest_client import Rest
+    rest = Rest(uri)
+    rest.ok("entities/insert", {"collectionName": name, "data": [
+        {"id": 90001, "vec": [0.0, 1.0, 0.0, 0.0], "geo": "point(1 2)", "tag": "rest"},
+        {"id": 90002, "vec": [0.0, 1.0, 0.0, 0.0], "geo": None, "tag": "rest"}]})
+    deadline = time.time() + 10
+    while True:
+        got = rest.ok("entities/query", {"collectionName": name, "filter": "ST_EQUALS(geo, 'POINT (1 2)')",
+                                         "outputFields": ["geo", "home"]})["data"]
+        if got or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check([(r["id"], r["geo"], r["home"]) for r in got] == [(90001, "POINT (1 2)", "MULTIPOINT ((0 0), (1 1))")],
+          f"REST query: {got}")
+    rest.error("entities/insert", {"collectionName": name, "data": [
+        {"id": 90003, "vec": [0.0] * 4, "geo": "POINT (1)", "tag": "rest"}]}, 1100, "syntax error")
     client.release_collection(name)
     print("geometry: all checks passed")
 

@@ -782,6 +782,10 @@ fn arrow_column(f: &FieldSchema, col: &ArrayRef, rows: usize) -> Result<FieldDat
                 data: strings()?,
             }))
         }
+        // WKT text, checked and made canonical by `validate_rows`.
+        DataType::Geometry => scalars(scalar_field::Data::GeometryWktData(
+            crate::proto::schema::GeometryWktArray { data: strings()? },
+        )),
         DataType::Json => {
             let mut data = Vec::with_capacity(rows);
             for (i, s) in strings()?.into_iter().enumerate() {
