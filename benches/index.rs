@@ -1,6 +1,7 @@
 //! Index benchmark: `cargo bench --bench index` (options after `--`: `--rows N`,
 //! `--dim N`, `--queries N`, `--m N`, `--efc N`, `--runs N`, `--threads N`,
-//! `--kind HNSW|HNSW_SQ|IVF_FLAT`, `--nlist N`). Builds over uniform random vectors in [0, 1)
+//! `--kind HNSW|HNSW_SQ|IVF_FLAT|DISKANN`, `--nlist N`, `--degree N`, `--list N`; DISKANN's
+//! `max_degree` and `search_list_size`, knob `search_list`). Builds over uniform random vectors in [0, 1)
 //! (fixed seed, the same set every run), `--runs` times, and prints the build time
 //! (min / median / max), the index's memory, and recall@10 against exact L2 search with
 //! single-thread queries per second at several `ef` (or `nprobe`).
@@ -35,6 +36,10 @@ fn main() {
         "HNSW_SQ" => Kind::HnswSq {
             m: arg("--m", 16),
             ef_construction: arg("--efc", 200),
+        },
+        "DISKANN" => Kind::DiskAnn {
+            max_degree: arg("--degree", 56),
+            search_list_size: arg("--list", 100),
         },
         _ => Kind::Hnsw {
             m: arg("--m", 16),
@@ -102,10 +107,10 @@ fn main() {
     );
     println!(
         "| {} | recall@10 | QPS (1 thread) |",
-        if matches!(kind, Kind::IvfFlat { .. }) {
-            "nprobe"
-        } else {
-            "ef"
+        match kind {
+            Kind::IvfFlat { .. } => "nprobe",
+            Kind::DiskAnn { .. } => "search_list",
+            _ => "ef",
         }
     );
     println!("|---|---|---|");
@@ -115,7 +120,7 @@ fn main() {
     };
     for knob in knobs {
         let p = match kind {
-            Kind::Hnsw { .. } | Kind::HnswSq { .. } => SearchParams {
+            Kind::Hnsw { .. } | Kind::HnswSq { .. } | Kind::DiskAnn { .. } => SearchParams {
                 ef: Some(knob.max(k)),
                 nprobe: None,
                 ..Default::default()

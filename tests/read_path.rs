@@ -69,7 +69,7 @@ fn hnsw_recall_filters_range_grouping_iterators_and_hybrid_search_through_the_cl
     // written, Milvus's refusals.
     let (ok, text) = read_py(&["vector_types", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
-    // IVF_SQ8, IVF_PQ and SCANN against exact results, and their refusals.
+    // IVF_SQ8, IVF_PQ, SCANN and DISKANN against exact results, and their refusals.
     let (ok, text) = read_py(&["quantized", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
     let (ok, text) = read_py(&["varchar_auto_id", &uri]);

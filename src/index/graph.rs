@@ -713,3 +713,202 @@ impl Graph {
         })
     }
 }
+
+/// One level of adjacency lists, read by the searches of a Vamana batch.
+struct Lists<'a>(&'a [Vec<u32>]);
+
+impl Level for Lists<'_> {
+    fn links(&self, n: u32, out: &mut Vec<u32>) {
+        out.extend_from_slice(&self.0[n as usize]);
+    }
+
+    fn prefetch(&self, n: u32) {
+        prefetch(&self.0[n as usize]);
+    }
+}
+
+/// Vamana's RobustPrune: of `candidates` (closest to `p` first, `p` itself left out),
+/// keeps the closest, drops every candidate `c` the kept one `k` covers (`factor ·
+/// d(k, c) <= d(p, c)`), and repeats, up to `r` links. `factor` is alpha for the
+/// distance compared (alpha² for squared L2).
+fn robust_prune<S: Space>(space: &S, candidates: &[Near], factor: f32, r: usize) -> Vec<u32> {
+    let mut alive = vec![true; candidates.len()];
+    let mut kept = Vec::with_capacity(r);
+    for i in 0..candidates.len() {
+        if !alive[i] {
+            continue;
+        }
+        let k = candidates[i].1;
+        kept.push(k);
+        if kept.len() >= r {
+            break;
+        }
+        for j in i + 1..candidates.len() {
+            if alive[j] && factor * space.between(k, candidates[j].1) <= candidates[j].0 {
+                alive[j] = false;
+            }
+        }
+    }
+    kept
+}
+
+/// A node close to the data's centre: of up to 512 sampled nodes, the one with the
+/// smallest summed distance to up to 512 others (the entry point DiskANN takes, the
+/// medoid, estimated without reading the vectors).
+fn approximate_medoid<S: Space>(space: &S, seed: &mut u64) -> u32 {
+    let n = space.len();
+    let mut sample = |k: usize| -> Vec<u32> {
+        if n <= k {
+            return (0..n as u32).collect();
+        }
+        (0..k).map(|_| (splitmix(seed) % n as u64) as u32).collect()
+    };
+    let (candidates, probes) = (sample(512), sample(512));
+    candidates
+        .into_iter()
+        .map(|c| {
+            let total: f64 = probes.iter().map(|&p| f64::from(space.between(c, p))).sum();
+            (total, c)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map_or(0, |(_, c)| c)
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs `f` over `items` on up to `threads` threads (each with its own marks), in order.
+fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    n: usize,
+    f: impl Fn(&T, &mut Visited) -> R + Sync,
+) -> Vec<R> {
+    let threads = threads.max(1).min(items.len().max(1));
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                let f = &f;
+                s.spawn(move || {
+                    let mut visited = Visited::new(n);
+                    part.iter().map(|x| f(x, &mut visited)).collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("a build thread panicked"))
+            .collect()
+    })
+}
+
+impl Graph {
+    /// Builds a Vamana graph (DiskANN's, Subramanya et al. 2019) over the nodes of
+    /// `space`: one level, entered at an approximate medoid, each node linked to at most
+    /// `r` others chosen by RobustPrune from the nodes a search with list `l` finds for
+    /// it, in two passes (alpha 1, then `alpha`), every chosen link also added back and
+    /// the other end re-pruned when it holds more than `r`. Nodes go in batches whose
+    /// searches run in parallel on the graph as the previous batch left it (sizes
+    /// doubling from 1 in the first pass, as ParlayANN builds), so the result does not
+    /// depend on thread timing. `ip`: distances are `1 - dot` (alpha is not applied:
+    /// the pruning rule is the plain one, as for inner products in DiskANN).
+    pub fn build_vamana<S: Space>(
+        space: &S,
+        r: usize,
+        l: usize,
+        alpha: f32,
+        ip: bool,
+        threads: usize,
+    ) -> Graph {
+        let n = space.len();
+        let r = r.max(1);
+        let m = r.div_ceil(2);
+        if n == 0 {
+            return Graph {
+                m,
+                entry: 0,
+                max_level: 0,
+                base: Compact::from_lists(0, |_, _| {}),
+                upper: Vec::new(),
+            };
+        }
+        let l = l.max(r);
+        let mut seed = 0x5EED_u64;
+        let medoid = approximate_medoid(space, &mut seed);
+        let mut order: Vec<u32> = (0..n as u32).filter(|&x| x != medoid).collect();
+        for i in (1..order.len()).rev() {
+            let j = (splitmix(&mut seed) % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let most = (n / 50).clamp(1, 4096);
+        let mut adj: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let factors = if ip { [1.0, 1.0] } else { [1.0, alpha * alpha] };
+        for (pass, factor) in factors.into_iter().enumerate() {
+            let mut at = 0;
+            let mut size = if pass == 0 { 1 } else { most };
+            while at < order.len() {
+                let batch = &order[at..(at + size).min(order.len())];
+                let lists = par_map(batch, threads, n, |&p, visited| {
+                    let dq = |x: u32| space.between(p, x);
+                    let found =
+                        search_level(space, &dq, medoid, l, visited, &Lists(&adj), &|_| true);
+                    let mut cands: Vec<Near> = found.into_iter().filter(|c| c.1 != p).collect();
+                    for &x in &adj[p as usize] {
+                        if !cands.iter().any(|c| c.1 == x) {
+                            cands.push(Near(dq(x), x));
+                        }
+                    }
+                    cands.sort();
+                    robust_prune(space, &cands, factor, r)
+                });
+                let mut back: Vec<(u32, u32)> = Vec::new();
+                for (&p, list) in batch.iter().zip(lists) {
+                    back.extend(list.iter().map(|&j| (j, p)));
+                    adj[p as usize] = list;
+                }
+                back.sort_unstable();
+                back.dedup();
+                let groups: Vec<(u32, Vec<u32>)> = back
+                    .chunk_by(|a, b| a.0 == b.0)
+                    .map(|g| (g[0].0, g.iter().map(|x| x.1).collect()))
+                    .collect();
+                let updates = par_map(&groups, threads, 0, |(j, add), _| {
+                    let mut list = adj[*j as usize].clone();
+                    for &p in add {
+                        if p != *j && !list.contains(&p) {
+                            list.push(p);
+                        }
+                    }
+                    if list.len() > r {
+                        let mut cands: Vec<Near> = list
+                            .iter()
+                            .map(|&x| Near(space.between(*j, x), x))
+                            .collect();
+                        cands.sort();
+                        list = robust_prune(space, &cands, factor, r);
+                    }
+                    list
+                });
+                for ((j, _), list) in groups.iter().zip(updates) {
+                    adj[*j as usize] = list;
+                }
+                at += batch.len();
+                size = (size * 2).min(most);
+            }
+        }
+        Graph {
+            m,
+            entry: medoid,
+            max_level: 0,
+            base: Compact::from_lists(n, |node, out| out.extend_from_slice(&adj[node as usize])),
+            upper: vec![Vec::new(); n],
+        }
+    }
+}

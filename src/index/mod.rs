@@ -1,4 +1,5 @@
-//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT, IVF_SQ8, HNSW and HNSW_SQ
+//! Vector indexes over one segment's vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN,
+//! HNSW, HNSW_SQ and DISKANN (a Vamana graph searched as HNSW's base level)
 //! (and BIN_FLAT / BIN_IVF_FLAT over packed bits, as FLAT / IVF_FLAT) behind one type,
 //! built from the vectors, written to bytes (an index file) and read back, searched with
 //! Milvus's score conventions (L2: squared distance, smaller first; IP: inner product,
@@ -9,7 +10,8 @@
 //! segment's vectors), metric u8 (0 L2, 1 IP, 2 COSINE, 3 HAMMING, 4 JACCARD, 7 BM25),
 //! dim u32, rows u32, then the vectors (rows x dim f32, normalized for COSINE; none for
 //! HNSW_SQ, IVF_SQ8 and kind 8), then for IVF_FLAT nlist u32, the centroids and each list (count
-//! u32, rows u32...), for HNSW M u32 and the graph ([`graph::Graph::to_bytes`]), for
+//! u32, rows u32...), for HNSW and DISKANN M u32 and the graph ([`graph::Graph::to_bytes`];
+//! DISKANN's is one level, M = ceil(max_degree / 2)), for
 //! HNSW_SQ the scale (min, step f32), the codes (rows x dim u8), M u32 and the graph, for
 //! IVF_SQ8 the lists as IVF_FLAT's, then the scale and the codes, for IVF_PQ and SCANN
 //! the lists, then m, dsub, ksub u32, the sub-centroids (m x ksub x dsub f32) and the
@@ -128,6 +130,26 @@ impl VectorIndex {
                     ip: spec.metric.higher_is_better(),
                 };
                 Body::Hnsw(graph::Graph::build(&space, m, ef_construction, threads))
+            }
+            Kind::DiskAnn {
+                max_degree,
+                search_list_size,
+            } => {
+                let ip = spec.metric.higher_is_better();
+                let space = graph::FloatSpace {
+                    vectors: &vectors,
+                    dim,
+                    ip,
+                };
+                // Searched as HNSW's base level is (file kind 2, `ef` = `search_list`).
+                Body::Hnsw(graph::Graph::build_vamana(
+                    &space,
+                    max_degree,
+                    search_list_size,
+                    params::DISKANN_ALPHA,
+                    ip,
+                    threads,
+                ))
             }
             Kind::HnswSq { m, ef_construction } => {
                 let codes = sq::Sq8::encode(&vectors, dim, spec.metric.higher_is_better());
@@ -696,7 +718,7 @@ impl VectorIndex {
                     .to_vec();
                 Body::IvfPq(lists, pq::Pq::from_parts(m, dsub, ksub, centroids, codes))
             }
-            (2, Kind::Hnsw { .. }) => {
+            (2, Kind::Hnsw { .. } | Kind::DiskAnn { .. }) => {
                 let m = r.u32()? as usize;
                 let g = graph::Graph::from_bytes(r.rest(), m)
                     .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;

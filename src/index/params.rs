@@ -255,6 +255,16 @@ pub enum Kind {
         /// Candidate list size while building.
         ef_construction: usize,
     },
+    /// `DISKANN`: a Vamana graph (one level, entered at a medoid, links chosen by
+    /// RobustPrune), searched with `search_list` candidates. Kept in memory here with
+    /// the vectors (Milvus keeps the graph and vectors on a local SSD and PQ codes in
+    /// memory).
+    DiskAnn {
+        /// Links per node at most (`max_degree`, Milvus's `DiskIndex.MaxDegree`).
+        max_degree: usize,
+        /// Candidate list size while building (`search_list_size`).
+        search_list_size: usize,
+    },
     /// An inverted index over sparse vectors (`SPARSE_INVERTED_INDEX`, `SPARSE_WAND`:
     /// both answer exactly over the values kept).
     Sparse {
@@ -289,6 +299,16 @@ pub struct IndexSpec {
     /// True for `AUTOINDEX` (built as HNSW `M=18, efConstruction=240`).
     pub auto: bool,
 }
+
+/// DISKANN's `max_degree` when the index does not give it (Milvus's
+/// `DiskIndex.MaxDegree` default).
+pub const DISKANN_MAX_DEGREE: usize = 56;
+/// DISKANN's `search_list_size` when the index does not give it (`DiskIndex.SearchListSize`).
+pub const DISKANN_SEARCH_LIST_SIZE: usize = 100;
+/// DISKANN's `search_list` when a search does not give it (Milvus's default).
+pub const DISKANN_SEARCH_LIST: usize = 16;
+/// Vamana's pruning slack (DiskANN's alpha for L2 builds).
+pub const DISKANN_ALPHA: f32 = 1.2;
 
 /// `AUTOINDEX`'s HNSW parameters (Milvus's self-hosted choice).
 pub const AUTO_M: usize = 18;
@@ -465,6 +485,16 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
             m: int_in(params, "M", None, 2, 2048)?,
             ef_construction: int_in(params, "efConstruction", None, 1, i32::MAX as usize)?,
         },
+        (false, "DISKANN") => Kind::DiskAnn {
+            max_degree: int_in(params, "max_degree", Some(DISKANN_MAX_DEGREE), 1, 512)?,
+            search_list_size: int_in(
+                params,
+                "search_list_size",
+                Some(DISKANN_SEARCH_LIST_SIZE),
+                1,
+                i32::MAX as usize,
+            )?,
+        },
         (false, "HNSW_SQ") => {
             if let Some(t) = params.get("sq_type").filter(|t| !t.eq_ignore_ascii_case("SQ8")) {
                 return Err(format!(
@@ -484,7 +514,8 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         }
         (
             true,
-            other @ ("FLAT" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "HNSW" | "HNSW_SQ"),
+            other @ ("FLAT" | "IVF_FLAT" | "IVF_SQ8" | "IVF_PQ" | "SCANN" | "HNSW" | "HNSW_SQ"
+            | "DISKANN"),
         ) => {
             return Err(format!(
                 "data type BinaryVector can't build with this index {other}, supported on binary vectors: BIN_FLAT, BIN_IVF_FLAT, AUTOINDEX"
@@ -492,7 +523,7 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         }
         (false, other @ ("BIN_FLAT" | "BIN_IVF_FLAT")) => {
             return Err(format!(
-                "data type {} can't build with this index {other}, supported on float vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, HNSW, HNSW_SQ, AUTOINDEX",
+                "data type {} can't build with this index {other}, supported on float vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, HNSW, HNSW_SQ, DISKANN, AUTOINDEX",
                 vector.as_str_name()
             ))
         }
@@ -503,7 +534,7 @@ pub fn parse(params: &BTreeMap<String, String>, vector: DataType) -> Result<Inde
         }
         (false, other) => {
             return Err(format!(
-                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, HNSW, HNSW_SQ, AUTOINDEX"
+                "invalid index type: {other}, supported on float vectors: FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, SCANN, HNSW, HNSW_SQ, DISKANN, AUTOINDEX"
             ))
         }
     };
@@ -797,6 +828,23 @@ impl SearchParams {
                 }
                 Ok(SearchParams {
                     ef: Some(ef),
+                    ..SearchParams::default()
+                })
+            }
+            Kind::DiskAnn { .. } => {
+                // The graph search's candidate list (DiskANN's L), as `ef` is HNSW's.
+                let l = int_in(
+                    params,
+                    "search_list",
+                    Some(limit.max(DISKANN_SEARCH_LIST)),
+                    1,
+                    i32::MAX as usize,
+                )?;
+                if l < limit {
+                    return Err(format!("search_list({l}) should be larger than k({limit})"));
+                }
+                Ok(SearchParams {
+                    ef: Some(l),
                     ..SearchParams::default()
                 })
             }

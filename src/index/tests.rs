@@ -208,6 +208,10 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
                 m: 16,
                 ef_construction: 100,
             },
+            Kind::DiskAnn {
+                max_degree: 32,
+                search_list_size: 64,
+            },
         ] {
             let spec = IndexSpec {
                 kind,
@@ -320,6 +324,76 @@ fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
             );
         }
     }
+}
+
+/// DISKANN's Vamana graph: every node within `max_degree` links, every node reachable
+/// from the medoid (the search can find any row), recall that rises with `search_list`,
+/// and the same graph from 1 and 2 threads (batches, not thread timing, decide it).
+#[test]
+fn diskann_builds_a_bounded_connected_vamana_graph() {
+    let (n, dim, k) = (4000, 24, 10);
+    let data = random_vectors(n, dim, 31);
+    let queries = random_vectors(40, dim, 32);
+    let space = super::graph::FloatSpace {
+        vectors: &data,
+        dim,
+        ip: false,
+    };
+    let g = super::graph::Graph::build_vamana(&space, 24, 48, 1.2, false, 2);
+    let one = super::graph::Graph::build_vamana(&space, 24, 48, 1.2, false, 1);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    g.to_bytes(&mut a);
+    one.to_bytes(&mut b);
+    assert!(a == b, "the graph does not depend on the thread count");
+    // Every row is found when it is the query itself (reachable, and its own nearest).
+    let all = |_: u32| true;
+    for row in (0..n as u32).step_by(97) {
+        let q = space.row(row).to_vec();
+        let found = g.search(&space, &|x| space.to(&q, x), 1, 64, &all);
+        assert_eq!(found.first().map(|f| f.0), Some(row), "row {row} reachable");
+    }
+    let vamana = IndexSpec {
+        kind: Kind::DiskAnn {
+            max_degree: 24,
+            search_list_size: 48,
+        },
+        metric: Metric::L2,
+        auto: false,
+    };
+    let idx = VectorIndex::build(vamana, dim, data.clone(), 2).unwrap();
+    let at = |l: usize| SearchParams {
+        ef: Some(l),
+        ..Default::default()
+    };
+    let low = recall_of(&idx, Metric::L2, &data, dim, &queries, k, &at(10));
+    let high = recall_of(&idx, Metric::L2, &data, dim, &queries, k, &at(100));
+    assert!(
+        high >= 0.95 && high > low,
+        "recall {low} at L 10, {high} at L 100"
+    );
+    assert!(spec(&[
+        ("index_type", "DISKANN"),
+        ("metric_type", "L2"),
+        ("max_degree", "600")
+    ])
+    .unwrap_err()
+    .contains("param 'max_degree' (600) should be in range [1, 512]"));
+    let s = spec(&[("index_type", "DISKANN"), ("metric_type", "COSINE")]).unwrap();
+    assert_eq!(
+        s.kind,
+        Kind::DiskAnn {
+            max_degree: 56,
+            search_list_size: 100
+        }
+    );
+    let p = SearchParams::parse(
+        &[("search_list".to_string(), "5".to_string())].into(),
+        &s,
+        10,
+    );
+    assert!(p
+        .unwrap_err()
+        .contains("search_list(5) should be larger than k(10)"));
 }
 
 #[test]

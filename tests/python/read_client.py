@@ -537,15 +537,15 @@ def vector_types(uri):
 
 
 def quantized(uri):
-    """IVF_SQ8 (L2), IVF_PQ (IP) and SCANN (COSINE, raw data kept) on sealed rows, growing
-    rows searched exactly beside them: recall@10 against exact results, the indexes
-    described, knowhere's refusals for m / sub_dim that do not divide the dim and a
-    reorder_k below the limit."""
+    """IVF_SQ8 (L2), IVF_PQ (IP), SCANN (COSINE, raw data kept) and DISKANN (L2, a Vamana
+    graph) on sealed rows, growing rows searched exactly beside them: recall@10 against
+    exact results, the indexes described, knowhere's refusals for m / sub_dim that do not
+    divide the dim, a reorder_k or search_list below the limit, a max_degree too large."""
     import numpy as np
     client = MilvusClient(uri=uri)
     n, dim = 6000, 32
     rng = np.random.default_rng(5)
-    data = {f: rng.random((n, dim), dtype=np.float32) - 0.5 for f in ("sq", "pq", "sc")}
+    data = {f: rng.random((n, dim), dtype=np.float32) - 0.5 for f in ("sq", "pq", "sc", "da")}
     schema = MilvusClient.create_schema(auto_id=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
     for f in data:
@@ -566,14 +566,15 @@ def quantized(uri):
     ip.add_index("sq", index_type="IVF_SQ8", metric_type="L2", params={"nlist": 32})
     ip.add_index("pq", index_type="IVF_PQ", metric_type="IP", params={"nlist": 32, "m": 8, "nbits": 8})
     ip.add_index("sc", index_type="SCANN", metric_type="COSINE", params={"nlist": 32})
+    ip.add_index("da", index_type="DISKANN", metric_type="L2")
     client.create_index("qz", ip)
     client.load_collection("qz")
     client.insert("qz", rows[5500:])
-    for f, t in (("sq", "IVF_SQ8"), ("pq", "IVF_PQ"), ("sc", "SCANN")):
+    for f, t in (("sq", "IVF_SQ8"), ("pq", "IVF_PQ"), ("sc", "SCANN"), ("da", "DISKANN")):
         d = client.describe_index("qz", f)
         check(d.get("index_type") == t, f"describe {f}: {d}")
-    metric = {"sq": "L2", "pq": "IP", "sc": "COSINE"}
-    floor = {"sq": 0.9, "pq": 0.6, "sc": 0.9}
+    metric = {"sq": "L2", "pq": "IP", "sc": "COSINE", "da": "L2"}
+    floor = {"sq": 0.9, "pq": 0.6, "sc": 0.9, "da": 0.95}
     for f, base in data.items():
         hits = 0
         for _ in range(20):
@@ -585,7 +586,8 @@ def quantized(uri):
             else:
                 unit = base / np.linalg.norm(base, axis=1, keepdims=True)
                 want = np.argsort(-(unit @ (q / np.linalg.norm(q))))[:10]
-            params = {"nprobe": 32, **({"reorder_k": 100} if f == "sc" else {})}
+            params = {"nprobe": 32, **({"reorder_k": 100} if f == "sc" else {}),
+                      **({"search_list": 64} if f == "da" else {})}
             res = client.search("qz", [q.tolist()], anns_field=f, limit=10,
                                 search_params={"metric_type": metric[f], "params": params},
                                 consistency_level="Strong")[0]
@@ -597,6 +599,16 @@ def quantized(uri):
                  lambda: client.search("qz", [[0.1] * dim], anns_field="sc", limit=10,
                                        search_params={"metric_type": "COSINE", "params": {"reorder_k": 5}}),
                  "reorder_k(5) should be larger than k(10)")
+    expect_error("search_list below the limit",
+                 lambda: client.search("qz", [[0.1] * dim], anns_field="da", limit=10,
+                                       search_params={"metric_type": "L2", "params": {"search_list": 5}}),
+                 "search_list(5) should be larger than k(10)")
+    client.release_collection("qz")
+    client.drop_index("qz", "da")
+    bad = client.prepare_index_params()
+    bad.add_index("da", index_type="DISKANN", metric_type="L2", params={"max_degree": 600})
+    expect_error("DISKANN max_degree over 512", lambda: client.create_index("qz", bad),
+                 "param 'max_degree' (600) should be in range [1, 512]")
     client.drop_collection("qz")
     print("quantized: all checks passed")
 
