@@ -68,11 +68,17 @@ impl Shape {
 pub fn parse(text: &str) -> Result<(String, Shape), GeoError> {
     // go-geom, which Milvus parses with, calls every refusal a syntax error.
     let trimmed = text.trim();
-    // The canonical text of an empty point (G1).
-    let trimmed = if trimmed.eq_ignore_ascii_case("POINT (NaN NaN)") {
-        "POINT EMPTY"
-    } else {
-        trimmed
+    // The canonical texts of an empty point (G1), the only place NaN is written.
+    let words: Vec<String> = trimmed
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let trimmed = match words.join(" ").as_str() {
+        "POINT (NAN NAN)" => "POINT EMPTY",
+        "POINT Z (NAN NAN NAN)" => "POINT Z EMPTY",
+        "POINT M (NAN NAN NAN)" => "POINT M EMPTY",
+        "POINT ZM (NAN NAN NAN NAN)" => "POINT ZM EMPTY",
+        _ => trimmed,
     };
     let w = Wkt::<f64>::from_str(trimmed)
         .map_err(|e| GeoError(format!("syntax error: {e} in '{text}'")))?;
@@ -133,7 +139,8 @@ impl GeoColumn {
 
 fn check(w: &Wkt<f64>) -> Result<(), String> {
     fn finite(c: &WCoord<f64>) -> Result<(), String> {
-        if c.x.is_finite() && c.y.is_finite() {
+        let zm = [c.z, c.m].into_iter().flatten().all(f64::is_finite);
+        if c.x.is_finite() && c.y.is_finite() && zm {
             Ok(())
         } else {
             Err("coordinates must be finite numbers".into())
@@ -150,7 +157,7 @@ fn check(w: &Wkt<f64>) -> Result<(), String> {
         cs.iter().try_for_each(finite)?;
         if cs.len() < 4 {
             return Err(format!(
-                "invalid number of points in LinearRing found {} - must be 0 or >= 4",
+                "invalid number of points in LinearRing found {} - must be >= 4",
                 cs.len()
             ));
         }
@@ -229,6 +236,12 @@ fn to_geo(w: &Wkt<f64>) -> geo::Geometry<f64> {
 
 /// Appends the canonical text of `w` (G1).
 fn write(w: &Wkt<f64>, out: &mut String) {
+    write_at(w, out, true)
+}
+
+/// As [`write`]; an empty point is `POINT (NaN NaN)` at the top (what Milvus returns) and
+/// `POINT EMPTY` inside a collection (which parses back).
+fn write_at(w: &Wkt<f64>, out: &mut String, top: bool) {
     let (name, dim) = match w {
         Wkt::Point(p) => ("POINT", p.dimension()),
         Wkt::LineString(l) => ("LINESTRING", l.dimension()),
@@ -245,6 +258,12 @@ fn write(w: &Wkt<f64>, out: &mut String) {
         Dimension::XYM => " M ",
         Dimension::XYZM => " ZM ",
     });
+    if let (Wkt::Point(p), false) = (w, top) {
+        if p.coord().is_none() {
+            out.push_str("EMPTY");
+            return;
+        }
+    }
     match w {
         Wkt::Point(p) => match p.coord() {
             Some(c) => point(c, out),
@@ -269,7 +288,7 @@ fn write(w: &Wkt<f64>, out: &mut String) {
         Wkt::MultiPolygon(m) => list(m.polygons(), out, |p, out| {
             list(p.rings(), out, |r, out| coords(r.coords(), out))
         }),
-        Wkt::GeometryCollection(g) => list(g.geometries(), out, write),
+        Wkt::GeometryCollection(g) => list(g.geometries(), out, |x, out| write_at(x, out, false)),
     }
 }
 
@@ -394,7 +413,8 @@ impl Spatial {
             return Some(r);
         }
         // Degrees of latitude per meter on the sphere, with a margin for rounding; the
-        // longitude span widens by 1/cos(latitude) and is the whole circle near a pole.
+        // longitude span widens by 1/cos(latitude) and is the whole circle near a pole or
+        // when it crosses the antimeridian (rows are on [-180, 180]: `lon_lat`).
         let dlat = (meters / EARTH_RADIUS_M).to_degrees() * 1.001 + 1e-9;
         let lat_hi = r.max().y.abs().max(r.min().y.abs()) + dlat;
         let dlon = if lat_hi >= 89.0 || dlat >= 45.0 {
@@ -402,17 +422,28 @@ impl Spatial {
         } else {
             dlat / lat_hi.to_radians().cos()
         };
+        let (west, east) = (r.min().x - dlon, r.max().x + dlon);
+        let (west, east) = if west < -180.0 || east > 180.0 {
+            (f64::NEG_INFINITY, f64::INFINITY)
+        } else {
+            (west, east)
+        };
         Some(Rect::new(
             Coord {
-                x: r.min().x - dlon,
+                x: west,
                 y: r.min().y - dlat,
             },
             Coord {
-                x: r.max().x + dlon,
+                x: east,
                 y: r.max().y + dlat,
             },
         ))
     }
+}
+
+/// Whether a box lies on the globe's coordinates (lon in [-180, 180], lat in [-90, 90]).
+pub fn lon_lat(r: &Rect<f64>) -> bool {
+    r.min().x >= -180.0 && r.max().x <= 180.0 && r.min().y >= -90.0 && r.max().y <= 90.0
 }
 
 fn meets(a: &Rect<f64>, b: &Rect<f64>) -> bool {
@@ -436,26 +467,58 @@ fn haversine(a: geo::Point<f64>, b: geo::Point<f64>) -> f64 {
     2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
 }
 
+/// `ST_DWITHIN`: a row off the globe's coordinates is never within (haversine repeats
+/// every 360 degrees, which would put `POINT (360 0)` at `POINT (0 0)`); otherwise the
+/// smallest haversine distance from the center to the row's points and to the point of
+/// each of its segments nearest the center in lon/lat (segments are straight in lon/lat,
+/// as the row's bounding box takes them; a row holding the center is at 0). Every point
+/// measured lies in the row's box, so a row within `meters` has a box meeting
+/// [`Spatial::envelope`] (G2).
 fn within_meters(row: &Shape, q: &Shape, meters: f64) -> bool {
-    let geo::Geometry::Point(center) = q.geom else {
+    use geo::{Closest, ClosestPoint, CoordsIter};
+    let (Some(center), Some(rect)) = (q.point(), row.rect) else {
         return false;
     };
-    match &row.geom {
-        geo::Geometry::Point(p) => haversine(*p, center) <= meters,
-        g => {
-            // The row's nearest point to the center (its own coordinates when it holds
-            // the center), measured on the sphere.
-            if geo::Intersects::intersects(g, &center) {
-                return true;
-            }
-            use geo::{Closest, ClosestPoint};
-            match g.closest_point(&center) {
+    if !lon_lat(&rect) {
+        return false;
+    }
+    let g = &row.geom;
+    if let geo::Geometry::Point(p) = g {
+        return haversine(*p, center) <= meters;
+    }
+    if geo::Intersects::intersects(g, &center) {
+        return true;
+    }
+    let near_vertex = g
+        .coords_iter()
+        .any(|c| haversine(geo::Point(c), center) <= meters);
+    let mut near_segment = false;
+    segments(g, &mut |l| {
+        near_segment = near_segment
+            || match l.closest_point(&center) {
                 Closest::Intersection(p) | Closest::SinglePoint(p) => {
                     haversine(p, center) <= meters
                 }
                 Closest::Indeterminate => false,
-            }
-        }
+            };
+    });
+    near_vertex || near_segment
+}
+
+/// Calls `f` with every segment of `g` (lines, rings, and those of collections).
+fn segments(g: &geo::Geometry<f64>, f: &mut impl FnMut(geo::Line<f64>)) {
+    use geo::Geometry as G;
+    use geo::LinesIter;
+    match g {
+        G::Point(_) | G::MultiPoint(_) => {}
+        G::Line(l) => f(*l),
+        G::LineString(l) => l.lines_iter().for_each(f),
+        G::Polygon(p) => p.lines_iter().for_each(f),
+        G::MultiLineString(m) => m.lines_iter().for_each(f),
+        G::MultiPolygon(m) => m.lines_iter().for_each(f),
+        G::Rect(r) => r.lines_iter().for_each(f),
+        G::Triangle(t) => t.lines_iter().for_each(f),
+        G::GeometryCollection(c) => c.0.iter().for_each(|x| segments(x, f)),
     }
 }
 
@@ -566,5 +629,41 @@ mod tests {
         assert!(rect_meets(&north.rect().unwrap(), &env));
         let line = shape("LINESTRING (-74.1 40.7228, -73.9 40.7228)").unwrap();
         assert!(Spatial::DWithin.holds(&line, &nyc, 1112.0));
+        // Across the antimeridian: 0.0002 degrees apart at the equator, about 22 m; the
+        // envelope spans every longitude, so a box scan keeps the row.
+        let east = shape("POINT (179.9999 0)").unwrap();
+        let west = shape("POINT (-179.9999 0)").unwrap();
+        assert!(Spatial::DWithin.holds(&west, &east, 100.0));
+        let env = Spatial::DWithin.envelope(&east, 100.0).unwrap();
+        assert!(rect_meets(&west.rect().unwrap(), &env));
+        // Off the globe's coordinates: never within (haversine would wrap 360 to 0).
+        let off = shape("POINT (360 0)").unwrap();
+        let origin = shape("POINT (0 0)").unwrap();
+        assert!(!Spatial::DWithin.holds(&off, &origin, 10.0));
+        // The nearest part on the sphere, not the first on the flat map.
+        let parts = shape("MULTIPOINT ((10 80), (0 78))").unwrap();
+        let pole_side = shape("POINT (0 80)").unwrap();
+        assert!(Spatial::DWithin.holds(&parts, &pole_side, 200_000.0));
+    }
+
+    #[test]
+    fn nested_and_dimensioned_empties_read_back_as_written() {
+        for (input, out) in [
+            (
+                "GEOMETRYCOLLECTION (POINT EMPTY, POINT (1 1))",
+                "GEOMETRYCOLLECTION (POINT EMPTY, POINT (1 1))",
+            ),
+            ("POINT Z EMPTY", "POINT Z (NaN NaN NaN)"),
+            (
+                "GEOMETRYCOLLECTION (GEOMETRYCOLLECTION (POINT EMPTY), LINESTRING EMPTY)",
+                "GEOMETRYCOLLECTION (GEOMETRYCOLLECTION (POINT EMPTY), LINESTRING EMPTY)",
+            ),
+        ] {
+            assert_eq!(canon(input), out, "{input}");
+            assert_eq!(canon(out), out, "G1 for {out}");
+        }
+        assert!(parse("POINT Z (1 2 1e999)").is_err(), "a non-finite z");
+        let mixed = shape("GEOMETRYCOLLECTION (POINT EMPTY, POINT (1 1))").unwrap();
+        assert!(Spatial::Intersects.holds(&mixed, &shape("POINT (1 1)").unwrap(), 0.0));
     }
 }

@@ -438,14 +438,8 @@ impl Ctx<'_> {
         let Some(tail) = it.next() else {
             return Ok(lhs);
         };
-        if let Expr::Field(f) = &lhs {
-            if f.data_type == DataType::Geometry && tail.as_rule() != Rule::null_tail {
-                return Err(
-                    "a geometry field is tested with the spatial functions (ST_EQUALS, \
-                     ST_INTERSECTS, ...) or IS NULL, not compared"
-                        .into(),
-                );
-            }
+        if tail.as_rule() == Rule::like_tail && has_geometry(&lhs) {
+            return Err(NOT_COMPARED.into());
         }
         match tail.as_rule() {
             Rule::in_tail => {
@@ -540,6 +534,9 @@ impl Ctx<'_> {
     }
 
     fn comparable(&self, a: &Expr, b: &Expr) -> R<()> {
+        if has_geometry(a) || has_geometry(b) {
+            return Err(NOT_COMPARED.into());
+        }
         let (ka, kb) = (kind(a), kind(b));
         if ka == Kind::Any || kb == Kind::Any || ka == kb {
             return Ok(());
@@ -694,6 +691,20 @@ impl Ctx<'_> {
     }
 }
 
+/// Why a geometry in a comparison, `in` list, `like` or arithmetic is refused.
+const NOT_COMPARED: &str = "a geometry field is tested with the spatial functions \
+     (ST_EQUALS, ST_INTERSECTS, ...) or IS NULL, not compared";
+
+/// Whether a GEOMETRY field's value is an operand of `e` (through arithmetic).
+fn has_geometry(e: &Expr) -> bool {
+    match e {
+        Expr::Field(f) => f.data_type == DataType::Geometry,
+        Expr::Arith(_, a, b) => has_geometry(a) || has_geometry(b),
+        Expr::Neg(x) => has_geometry(x),
+        _ => false,
+    }
+}
+
 /// `ST_*(field, 'wkt')` or `ST_DWITHIN(field, 'POINT (lon lat)', meters)` on a GEOMETRY
 /// field, refused in Milvus's words otherwise.
 fn spatial(op: Spatial, name: &str, args: Vec<Expr>) -> R<Expr> {
@@ -726,6 +737,11 @@ fn spatial(op: Spatial, name: &str, args: Vec<Expr>) -> R<Expr> {
     let meters = if op == Spatial::DWithin {
         if shape.point().is_none() {
             return Err(format!("{name} takes a POINT (lon lat), got: {text}"));
+        }
+        if !shape.rect().is_some_and(|r| crate::geometry::lon_lat(&r)) {
+            return Err(format!(
+                "invalid coordinate: {name} takes a POINT (lon lat) with lon in [-180, 180] and lat in [-90, 90], got: {text}"
+            ));
         }
         let d = match &args[2] {
             Expr::Const(Value::Int(i)) => *i as f64,

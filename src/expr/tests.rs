@@ -811,8 +811,14 @@ fn spatial_filters_agree_through_the_rtree_the_box_scan_and_the_row_evaluator() 
             1.0 + r.below(60) as f64 / 10.0,
             1.0 + r.below(60) as f64 / 10.0,
         );
-        match r.below(6) {
+        match r.below(8) {
             0 | 1 => format!("POINT ({x} {y})"),
+            // Beside the antimeridian, and off the globe's coordinates (ST_DWITHIN).
+            6 => format!(
+                "POINT ({} {y})",
+                if x < 0.0 { -179.0 } else { 179.0 } + x / 10.0
+            ),
+            7 => format!("POINT ({} {y})", 190.0 + x),
             2 => format!("LINESTRING ({x} {y}, {} {})", x + w, y - h),
             3 => format!(
                 "POLYGON (({x} {y}, {} {y}, {} {}, {x} {}, {x} {y}))",
@@ -888,6 +894,12 @@ fn spatial_filters_agree_through_the_rtree_the_box_scan_and_the_row_evaluator() 
     for i in 0..120 {
         let expr = if i % 6 == 5 {
             let (x, y) = (coord(&mut r) * 4.0, coord(&mut r) * 4.0);
+            // Every other one beside the antimeridian.
+            let x = if i % 12 == 5 {
+                x
+            } else {
+                x.signum() * (180.0 - x.abs() / 400.0)
+            };
             format!("ST_DWITHIN(geo, 'POINT ({x} {y})', {})", r.below(400_000))
         } else {
             let q = shape(&mut r).replace("POINT EMPTY", "POINT (0 0)");
@@ -916,6 +928,19 @@ fn spatial_filters_agree_through_the_rtree_the_box_scan_and_the_row_evaluator() 
             "geo like 'POINT%'",
             "a geometry field is tested with the spatial functions",
         ),
+        (
+            "'POINT (1 1)' == geo",
+            "a geometry field is tested with the spatial functions",
+        ),
+        (
+            "geo + 0 > 1",
+            "a geometry field is tested with the spatial functions",
+        ),
+        (
+            "geo in ['POINT (1 1)']",
+            "a geometry field is tested with the spatial functions",
+        ),
+        ("ST_DWITHIN(geo, 'POINT (200 0)', 5)", "invalid coordinate"),
         (
             "ST_WITHIN(id, 'POINT (1 1)')",
             "spatial operation are only supported on geometry fields now, got: Int64",

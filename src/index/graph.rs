@@ -628,6 +628,11 @@ impl Graph {
         self.m
     }
 
+    /// Number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.upper.len()
+    }
+
     /// Bytes the links occupy.
     pub fn memory_usage(&self) -> usize {
         (self.base.start.len() + self.base.links.len()) * 4
@@ -669,6 +674,11 @@ impl Graph {
         let entry = u32_at(&mut at)?;
         let max_level = u32_at(&mut at)? as usize;
         let n = u32_at(&mut at)? as usize;
+        // Every node takes at least 5 bytes: a size read from a damaged file cannot make
+        // these reservations larger than the file.
+        if n > b.len() / 5 {
+            return None;
+        }
         let mut start = Vec::with_capacity(n + 1);
         let mut base_links = Vec::new();
         start.push(0u32);
@@ -754,7 +764,7 @@ fn robust_prune<S: Space>(space: &S, candidates: &[Near], factor: f32, r: usize)
 
 /// A node close to the data's centre: of up to 512 sampled nodes, the one with the
 /// smallest summed distance to up to 512 others (the entry point DiskANN takes, the
-/// medoid, estimated without reading the vectors).
+/// medoid, estimated from at most 512 x 512 distances through the space).
 fn approximate_medoid<S: Space>(space: &S, seed: &mut u64) -> u32 {
     let n = space.len();
     let mut sample = |k: usize| -> Vec<u32> {
@@ -817,14 +827,16 @@ impl Graph {
     /// the other end re-pruned when it holds more than `r`. Nodes go in batches whose
     /// searches run in parallel on the graph as the previous batch left it (sizes
     /// doubling from 1 in the first pass, as ParlayANN builds), so the result does not
-    /// depend on thread timing. `ip`: distances are `1 - dot` (alpha is not applied:
-    /// the pruning rule is the plain one, as for inner products in DiskANN).
+    /// depend on thread timing. `plain`: prune without alpha (inner products of vectors
+    /// that are not normalized, where `1 - dot` is no squared distance); otherwise the
+    /// distances are squared L2 (or `1 - dot` of unit vectors, half of it) and alpha
+    /// applies squared.
     pub fn build_vamana<S: Space>(
         space: &S,
         r: usize,
         l: usize,
         alpha: f32,
-        ip: bool,
+        plain: bool,
         threads: usize,
     ) -> Graph {
         let n = space.len();
@@ -849,7 +861,11 @@ impl Graph {
         }
         let most = (n / 50).clamp(1, 4096);
         let mut adj: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let factors = if ip { [1.0, 1.0] } else { [1.0, alpha * alpha] };
+        let factors = if plain {
+            [1.0, 1.0]
+        } else {
+            [1.0, alpha * alpha]
+        };
         for (pass, factor) in factors.into_iter().enumerate() {
             let mut at = 0;
             let mut size = if pass == 0 { 1 } else { most };

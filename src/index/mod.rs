@@ -142,12 +142,14 @@ impl VectorIndex {
                     ip,
                 };
                 // Searched as HNSW's base level is (file kind 2, `ef` = `search_list`).
+                // COSINE vectors are normalized: `1 - dot` is half the squared L2
+                // distance, so alpha applies as on L2; only IP prunes plainly.
                 Body::Hnsw(graph::Graph::build_vamana(
                     &space,
                     max_degree,
                     search_list_size,
                     params::DISKANN_ALPHA,
-                    ip,
+                    spec.metric == Metric::Ip,
                     threads,
                 ))
             }
@@ -721,7 +723,10 @@ impl VectorIndex {
             (2, Kind::Hnsw { .. } | Kind::DiskAnn { .. }) => {
                 let m = r.u32()? as usize;
                 let g = graph::Graph::from_bytes(r.rest(), m)
-                    .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
+                    .filter(|g| g.nodes() == rows)
+                    .ok_or_else(|| {
+                        IndexError::Format("the graph is cut short or not of its rows".into())
+                    })?;
                 Body::Hnsw(g)
             }
             (7, Kind::Sparse { .. }) => Body::Sparse(
@@ -731,7 +736,10 @@ impl VectorIndex {
                 let c = r.sq8(rows, dim, spec.metric.higher_is_better())?;
                 let m = r.u32()? as usize;
                 let g = graph::Graph::from_bytes(r.rest(), m)
-                    .ok_or_else(|| IndexError::Format("the HNSW graph is cut short".into()))?;
+                    .filter(|g| g.nodes() == rows)
+                    .ok_or_else(|| {
+                        IndexError::Format("the graph is cut short or not of its rows".into())
+                    })?;
                 Body::HnswSq(g, c)
             }
             (k, _) => {

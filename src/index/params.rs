@@ -736,7 +736,7 @@ fn check_scalar(params: &BTreeMap<String, String>, f: ScalarField) -> Result<Str
                 t.as_str_name()
             ))
         }
-        _ if t == DataType::Geometry && ty != "RTREE" && ty != "INVERTED" => {
+        _ if t == DataType::Geometry && ty != "RTREE" => {
             return Err(format!("{ty} are not supported on Geometry field"))
         }
         "STL_SORT" if !is_numeric(t) => {

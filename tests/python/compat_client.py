@@ -1722,6 +1722,16 @@ def geometry(uri):
           f"REST query: {got}")
     rest.error("entities/insert", {"collectionName": name, "data": [
         {"id": 90003, "vec": [0.0] * 4, "geo": "POINT (1)", "tag": "rest"}]}, 1100, "syntax error")
+    fields = lambda default: {"fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "vec", "dataType": "FloatVector", "elementTypeParams": {"dim": 4}},
+        {"fieldName": "geo", "dataType": "Geometry", "defaultValue": default}]}
+    rest.error("collections/create", {"collectionName": "geo_rest", "schema": fields("POINT (1")},
+               1100, "invalid default value for geometry field geo")
+    rest.ok("collections/create", {"collectionName": "geo_rest", "schema": fields("point (1 1)")})
+    d = client.describe_collection("geo_rest")
+    check([f for f in d["fields"] if f["name"] == "geo"][0]["type"] == DataType.GEOMETRY, f"REST schema: {d}")
+    client.drop_collection("geo_rest")
     client.release_collection(name)
     print("geometry: all checks passed")
 

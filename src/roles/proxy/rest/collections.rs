@@ -71,6 +71,8 @@ fn default_value(v: &Value, t: DataType, field: &str) -> Result<Option<ValueFiel
         (DataType::Float, Value::Number(n)) => Data::FloatData(n.as_f64().ok_or_else(bad)? as f32),
         (DataType::Double, Value::Number(n)) => Data::DoubleData(n.as_f64().ok_or_else(bad)?),
         (DataType::VarChar, Value::String(s)) => Data::StringData(s.clone()),
+        // WKT, checked by the rootcoord (`invalid default value for geometry field`).
+        (DataType::Geometry, Value::String(s)) => Data::StringData(s.clone()),
         _ => return Err(bad()),
     };
     Ok(Some(ValueField { data: Some(data) }))
