@@ -76,7 +76,7 @@ fn supported(f: &FieldSchema, t: DataType) -> Result<(), Status> {
         | DataType::BFloat16Vector
         | DataType::SparseFloatVector => Ok(()),
         other => Err(invalid(format!(
-            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array, FloatVector, BinaryVector, Float16Vector, BFloat16Vector and SparseFloatVector",
+            "field {}: data type {} is not supported by this build yet; supported: Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array, FloatVector, BinaryVector, Float16Vector, BFloat16Vector, SparseFloatVector and Geometry",
             f.name,
             other.as_str_name()
         ))),
