@@ -45,28 +45,20 @@ fn indexes_without_a_type_scalar_and_json_path_indexes() {
     assert!(ok, "{text}\n{}", logs(&procs));
 }
 
-/// Scalar indexes are built by indexnodes into index files (`MVSX`), attached by the
-/// querynode to its sealed segments, and filters through them answer as reading every row.
-#[test]
-fn scalar_indexes_are_built_loaded_and_answer_filters_exactly() {
-    let nats = NatsServer::start();
-    let (c, procs, uri) = cluster(&nats);
-    let (ok, text) = compat(&["scalar_filters", &uri]);
-    assert!(ok, "{text}\n{}", logs(&procs));
-    let files = common::data::storage_dir(&c).join("index_files");
-    let scalar_files = std::fs::read_dir(&files)
+/// How many index files in the cluster's storage begin with `magic`.
+fn index_files(c: &common::Cluster, magic: &[u8]) -> usize {
+    let files = common::data::storage_dir(c).join("index_files");
+    std::fs::read_dir(&files)
         .expect("index files written")
         .filter_map(|d| std::fs::read(d.ok()?.path().join("index")).ok())
-        .filter(|b| b.starts_with(b"MVSX"))
-        .count();
-    // Five flat fields and four JSON paths (three of a JSON field, one dynamic key).
-    assert!(
-        scalar_files >= 9 && scalar_files % 9 == 0,
-        "one scalar index file per indexed field or JSON path and sealed segment: {scalar_files}"
-    );
-    let attached = procs[6]
-        .log()
-        .lines()
+        .filter(|b| b.starts_with(magic))
+        .count()
+}
+
+/// The most scalar indexes (RTREE included) a querynode's log says its sealed segments
+/// had attached at a shard handoff.
+fn scalar_indexes_attached(log: &str) -> Option<u64> {
+    log.lines()
         .filter(|l| l.contains("querynode shard handoff"))
         .filter_map(|l| {
             l.split("scalar_indexes=")
@@ -76,7 +68,24 @@ fn scalar_indexes_are_built_loaded_and_answer_filters_exactly() {
                 .parse::<u64>()
                 .ok()
         })
-        .max();
+        .max()
+}
+
+/// Scalar indexes are built by indexnodes into index files (`MVSX`), attached by the
+/// querynode to its sealed segments, and filters through them answer as reading every row.
+#[test]
+fn scalar_indexes_are_built_loaded_and_answer_filters_exactly() {
+    let nats = NatsServer::start();
+    let (c, procs, uri) = cluster(&nats);
+    let (ok, text) = compat(&["scalar_filters", &uri]);
+    assert!(ok, "{text}\n{}", logs(&procs));
+    let scalar_files = index_files(&c, b"MVSX");
+    // Five flat fields and four JSON paths (three of a JSON field, one dynamic key).
+    assert!(
+        scalar_files >= 9 && scalar_files.is_multiple_of(9),
+        "one scalar index file per indexed field or JSON path and sealed segment: {scalar_files}"
+    );
+    let attached = scalar_indexes_attached(&procs[6].log());
     assert_eq!(
         attached,
         Some(scalar_files as u64),
@@ -93,29 +102,12 @@ fn geometry_fields_answer_spatial_filters_through_rtree_indexes() {
     let (c, procs, uri) = cluster(&nats);
     let (ok, text) = compat(&["geometry", &uri]);
     assert!(ok, "{text}\n{}", logs(&procs));
-    let files = common::data::storage_dir(&c).join("index_files");
-    let rtree_files = std::fs::read_dir(&files)
-        .expect("index files written")
-        .filter_map(|d| std::fs::read(d.ok()?.path().join("index")).ok())
-        .filter(|b| b.starts_with(b"MVRT"))
-        .count();
+    let rtree_files = index_files(&c, b"MVRT");
     assert!(
         rtree_files >= 1,
         "an RTREE index file per sealed segment: {rtree_files}"
     );
-    let attached = procs[6]
-        .log()
-        .lines()
-        .filter(|l| l.contains("querynode shard handoff"))
-        .filter_map(|l| {
-            l.split("scalar_indexes=")
-                .nth(1)?
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .max();
+    let attached = scalar_indexes_attached(&procs[6].log());
     assert_eq!(
         attached,
         Some(rtree_files as u64),

@@ -528,17 +528,22 @@ impl<S: Space> Builder<'_, S> {
 }
 
 impl Graph {
+    /// A graph of no nodes.
+    fn empty(m: usize) -> Graph {
+        Graph {
+            m,
+            entry: 0,
+            max_level: 0,
+            base: Compact::from_lists(0, |_, _| {}),
+            upper: Vec::new(),
+        }
+    }
+
     /// Builds over the nodes of `space` on `threads` threads.
     pub fn build<S: Space>(space: &S, m: usize, ef_construction: usize, threads: usize) -> Graph {
         let n = space.len();
         if n == 0 {
-            return Graph {
-                m,
-                entry: 0,
-                max_level: 0,
-                base: Compact::from_lists(0, |_, _| {}),
-                upper: Vec::new(),
-            };
+            return Graph::empty(m);
         }
         let levels = levels(n, m);
         // Highest levels first (as faiss inserts): the upper layers exist before the
@@ -843,13 +848,7 @@ impl Graph {
         let r = r.max(1);
         let m = r.div_ceil(2);
         if n == 0 {
-            return Graph {
-                m,
-                entry: 0,
-                max_level: 0,
-                base: Compact::from_lists(0, |_, _| {}),
-                upper: Vec::new(),
-            };
+            return Graph::empty(m);
         }
         let l = l.max(r);
         let mut seed = 0x5EED_u64;

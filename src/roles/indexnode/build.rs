@@ -155,36 +155,28 @@ async fn build_scalar(
     let json = def
         .json_cast()
         .map(|cast| (crate::index::scalar::pointer_keys(&def.json_path), cast));
-    if def.data_type == DataType::Geometry as i32 {
-        // RTREE, the one index a GEOMETRY field takes.
-        return tokio::task::spawn_blocking(move || {
-            let index = RTreeIndex::build(&column).map_err(|e| e.to_string())?;
-            if index.rows() != expected {
-                return Err(format!(
-                    "the segment's files hold {} rows of {}, expected {expected}",
-                    index.rows(),
-                    column.field_name
-                ));
-            }
-            Ok(index.to_bytes())
-        })
-        .await
-        .map_err(|e| format!("the build task failed: {e}"))?;
-    }
+    let geometry = def.data_type == DataType::Geometry as i32;
     tokio::task::spawn_blocking(move || {
-        let index = match &json {
-            Some((keys, cast)) => ScalarIndex::build_json(&column, keys, *cast),
-            None => ScalarIndex::build(&column),
-        }
-        .map_err(|e| e.to_string())?;
-        if index.rows() != expected {
+        // (rows the index covers, its file): RTREE, the one index a GEOMETRY field
+        // takes, or the rows in value order.
+        let (rows, bytes) = if geometry {
+            let index = RTreeIndex::build(&column).map_err(|e| e.to_string())?;
+            (index.rows(), index.to_bytes())
+        } else {
+            let index = match &json {
+                Some((keys, cast)) => ScalarIndex::build_json(&column, keys, *cast),
+                None => ScalarIndex::build(&column),
+            }
+            .map_err(|e| e.to_string())?;
+            (index.rows(), index.to_bytes())
+        };
+        if rows != expected {
             return Err(format!(
-                "the segment's files hold {} rows of {}, expected {expected}",
-                index.rows(),
+                "the segment's files hold {rows} rows of {}, expected {expected}",
                 column.field_name
             ));
         }
-        Ok(index.to_bytes())
+        Ok(bytes)
     })
     .await
     .map_err(|e| format!("the build task failed: {e}"))?
