@@ -16,6 +16,11 @@
 //! without bound, so that the kernel's OOM killer ends it under a memory limit (a memory
 //! cgroup). Only someone who sets a process's environment and may signal it can use
 //! them: they could kill it anyway. Unset, SIGUSR1 and SIGUSR2 keep their default action.
+//!
+//! With the test faults on, `MILVUS_TEST_COMPACTION_HOLD_MS` also makes a datanode hold
+//! each compaction for that long after its output is written and before its registration
+//! txn, so that a crash test can kill it at exactly that moment (output in storage, not
+//! in the catalog) instead of racing a merge that may take milliseconds.
 
 use std::panic::PanicHookInfo;
 
@@ -23,6 +28,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// The environment variable that turns the test faults on (value `1` or `true`).
 pub const TEST_FAULTS_ENV: &str = "MILVUS_TEST_FAULTS";
+
+/// With the test faults on: how long a datanode holds a written compaction before
+/// registering it (milliseconds).
+pub const COMPACTION_HOLD_ENV: &str = "MILVUS_TEST_COMPACTION_HOLD_MS";
 
 /// Installs the panic hook: log the panic, then abort the process.
 pub fn abort_on_panic() {
@@ -52,6 +61,16 @@ fn location(info: &PanicHookInfo<'_>) -> String {
 /// Whether the test faults are on.
 pub fn test_faults_enabled() -> bool {
     std::env::var(TEST_FAULTS_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// The hold before a compaction's registration, when the test faults are on and ask for
+/// one.
+pub fn compaction_hold() -> Option<std::time::Duration> {
+    if !test_faults_enabled() {
+        return None;
+    }
+    let ms: u64 = std::env::var(COMPACTION_HOLD_ENV).ok()?.parse().ok()?;
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 
 /// Arms the test faults when they are on (call inside the runtime).

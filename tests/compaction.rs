@@ -154,7 +154,12 @@ fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_kill
     c.set("DATA_COORD_ENABLE_ACTIVE_STANDBY", "true");
     c.set("DATA_COORD_GC_INTERVAL", "1");
     c.set("DATA_COORD_GC_DROP_TOLERANCE", "1");
-    c.set("DATA_COORD_GC_MISSING_TOLERANCE", "2");
+    c.set("DATA_COORD_GC_MISSING_TOLERANCE", "6");
+    // Each datanode holds a written compaction 2 s before registering it: the kill lands
+    // there (output in storage, not in the catalog) however fast the merge is. Under half
+    // the missing tolerance, as a writer registers files only while that young.
+    c.set(milvus::crash::TEST_FAULTS_ENV, "1");
+    c.set(milvus::crash::COMPACTION_HOLD_ENV, "2000");
     let mut procs = all_roles(&c);
     let uri = format!("http://127.0.0.1:{}", procs[7].port);
     // A second datanode and a standby datacoord.
@@ -174,16 +179,18 @@ fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_kill
         .and_then(|t| t.split_whitespace().next())
         .unwrap_or_default()
         .to_string();
-    // The datanode that starts the plan is killed while it runs, with the active datacoord.
+    // The datanode that ran the plan is killed once its output is written and before it
+    // registers it, with the active datacoord.
+    const HOLDING: &str = "compaction output written, holding its registration";
     let mut running = None;
     assert!(
-        wait_until(Duration::from_secs(30), || {
+        wait_until(Duration::from_secs(60), || {
             running = [4usize, 8]
                 .into_iter()
-                .find(|i| procs[*i].log().contains("datanode starts compaction"));
+                .find(|i| procs[*i].log().contains(HOLDING));
             running.is_some()
         }),
-        "no datanode started the compaction\n{}",
+        "no datanode wrote the compaction's output\n{}",
         logs(&procs)
     );
     let victim = running.expect("found");
@@ -206,8 +213,11 @@ fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_kill
         "{text}\n{}",
         logs(&procs)
     );
+    // The line follows the registration the client saw: waited for.
     assert!(
-        procs[survivor].log().contains("compaction finished"),
+        wait_until(Duration::from_secs(10), || procs[survivor]
+            .log()
+            .contains("compaction finished")),
         "the other datanode ran the plan again\n{}",
         logs(&procs)
     );

@@ -4,6 +4,14 @@
 //! API with Milvus's `minio.*` keys. Every call is bounded by the storage timeout.
 //!
 //! [`segment`] turns a batch of rows into a Parquet file and back.
+//!
+//! **Unregistered files (invariant GC1).** A datanode writes a segment's or delta's files
+//! first and names them in the catalog after (one txn); the datacoord's garbage collector
+//! deletes a file no record names once it is older than `dataCoord.gc.missingTolerance`,
+//! measured when it reads the records. A writer registers files only while they are
+//! younger than half that tolerance ([`WriteWindow`]), so a registration the collector did
+//! not see cannot name a file it deletes (given clocks skewed by less than the other half).
+//! A writer past its window writes its files again.
 
 pub mod segment;
 
@@ -39,6 +47,38 @@ pub enum StorageError {
         /// The store's reason.
         why: String,
     },
+}
+
+/// How long files written from now on may wait for their registration (GC1).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteWindow {
+    since: std::time::Instant,
+    limit: Duration,
+}
+
+impl WriteWindow {
+    /// Opened before the first file is written; `missing_tolerance` is
+    /// `dataCoord.gc.missingTolerance`.
+    pub fn open(missing_tolerance: Duration) -> WriteWindow {
+        WriteWindow {
+            since: std::time::Instant::now(),
+            limit: missing_tolerance / 2,
+        }
+    }
+
+    /// Checked just before the registering txn: Err with the reason once the files may
+    /// be collected.
+    pub fn check(&self) -> Result<(), String> {
+        let age = self.since.elapsed();
+        if age < self.limit {
+            return Ok(());
+        }
+        Err(format!(
+            "its files were written {age:?} ago, half of dataCoord.gc.missingTolerance ({:?}) \
+             or more: the garbage collector may delete them, so they are written again",
+            self.limit * 2
+        ))
+    }
 }
 
 /// Objects under one root path of one store.
@@ -274,5 +314,26 @@ impl Storage {
             Err(StorageError::Store { why, .. }) if why.contains("not found") => Ok(()),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::WriteWindow;
+
+    #[test]
+    fn a_write_window_closes_at_half_the_missing_tolerance() {
+        let open = WriteWindow::open(Duration::from_secs(3600));
+        assert!(open.check().is_ok());
+        let shut = WriteWindow::open(Duration::from_millis(40));
+        std::thread::sleep(Duration::from_millis(25));
+        let why = shut.check().expect_err("past half of 40 ms");
+        assert!(
+            why.contains("dataCoord.gc.missingTolerance (40ms)"),
+            "{why}"
+        );
+        assert!(why.contains("written again"), "{why}");
     }
 }

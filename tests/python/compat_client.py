@@ -1249,6 +1249,10 @@ def wait_compacted(client, name, live, done, what, timeout=90):
         time.sleep(0.2)
 
 
+# Rows of the compaction kill test's collection.
+KILL_ROWS = 40000
+
+
 def compaction(uri, phase):
     """Compaction: "auto" writes six small flushed segments of one shard and deletes a
     third of the keys; the datacoord merges them by itself into one segment of the live
@@ -1372,27 +1376,27 @@ def compaction(uri, phase):
         return
     if phase == "kill-write":
         fresh(client, name)
-        # 160,000 x 128: big enough that merging takes a while (the test kills it then).
+        # 8 segments of 5,000 x 128 (the test holds the merge's registration to kill it).
         client.create_collection(name, dimension=128, consistency_level="Strong", num_shards=1)
         rng = np.random.default_rng(7)
         for b in range(8):
-            vectors = rng.random((20000, 128), dtype=np.float32)
-            client.insert(name, [{"id": b * 20000 + i, "vector": vectors[i]} for i in range(20000)])
+            vectors = rng.random((KILL_ROWS // 8, 128), dtype=np.float32)
+            client.insert(name, [{"id": b * (KILL_ROWS // 8) + i, "vector": vectors[i]} for i in range(KILL_ROWS // 8)])
             client.flush(name)
         job = client.compact(name)
         print(f"compaction: started {job}")
         return
     if phase == "kill-verify":
         job = int(sys.argv[4])
-        live = set(range(160000))
+        live = set(range(KILL_ROWS))
         deadline = time.time() + 120
         while client.get_compaction_state(job) != "Completed":
-            check(time.time() < deadline, "the compaction finished after its datanode was killed")
+            check(time.time() < deadline, "the compaction did not finish within 120 s of its datanode being killed")
             time.sleep(0.5)
         n = client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
         check(n == len(live), f"count(*) {n}, expected {len(live)}")
         ids = []
-        for lo in range(0, 160000, 16000):
+        for lo in range(0, KILL_ROWS, 16000):
             ids += [r["id"] for r in client.query(name, filter=f"id >= {lo} and id < {lo + 16000}",
                                                   output_fields=["id"], limit=16384)]
         check(len(ids) == len(set(ids)) and set(ids) == live, f"each row once: {len(ids)} rows, {len(set(ids))} distinct")

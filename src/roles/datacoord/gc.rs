@@ -6,7 +6,9 @@
 //!   `dataCoord.gc.dropTolerance` after the drop, then its record.
 //!
 //! The listing is taken before the records are read, so a file registered in between
-//! counts as named.
+//! counts as named; and a file's age is measured when the records are read, so a file
+//! registered after that was older than the tolerance when it was registered, which its
+//! writer does not do (invariant GC1 in `crate::storage`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -50,9 +52,12 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore, storage: Storage) {
 }
 
 fn older_than(t: SystemTime, age: Duration) -> bool {
-    SystemTime::now()
-        .duration_since(t)
-        .is_ok_and(|elapsed| elapsed >= age)
+    older_at(SystemTime::now(), t, age)
+}
+
+/// Whether `t` was at least `age` before `now`.
+fn older_at(now: SystemTime, t: SystemTime, age: Duration) -> bool {
+    now.duration_since(t).is_ok_and(|elapsed| elapsed >= age)
 }
 
 fn dropped_long_ago(dropped_at_ms: i64, age: Duration) -> bool {
@@ -68,6 +73,7 @@ async fn collect(
     let cfg = &dc.ctx.config.segment;
     let mut listed = storage.list_with_times(INSERT_LOG).await?;
     listed.extend(storage.list_with_times(DELTA_LOG).await?);
+    let read_at = SystemTime::now();
     let (named, expired_segments, expired_deltas) = {
         let meta = dc.meta.read().expect("meta lock");
         let segs: Vec<(String, Vec<String>)> = meta
@@ -93,7 +99,7 @@ async fn collect(
     };
     let mut files = 0;
     for (key, written) in listed {
-        if !named.contains(&key) && older_than(written, cfg.gc_missing_tolerance) {
+        if !named.contains(&key) && older_at(read_at, written, cfg.gc_missing_tolerance) {
             log::info!(file = key.as_str(); "deleting a file no segment names");
             storage.delete(&key).await?;
             files += 1;

@@ -24,7 +24,7 @@ use crate::proto::datacoord::{
 use crate::proto::schema::CollectionSchema;
 use crate::proto::wal::{wal_message, WalMessage};
 use crate::roles::worker::Owner;
-use crate::storage::segment;
+use crate::storage::{segment, WriteWindow};
 use crate::wal::{self, Wal};
 
 /// The assignment a consumer works under.
@@ -334,6 +334,7 @@ impl Consumer {
             }
         };
         let storage = &self.shared.storage;
+        let window = WriteWindow::open(self.shared.ctx.config.segment.gc_missing_tolerance);
         let mut ops = Vec::new();
         let mut rows = 0;
         if !b.is_empty() {
@@ -403,6 +404,7 @@ impl Consumer {
             self.shared.keys.sync_failure(&self.a.vchannel),
             None,
         ));
+        window.check().map_err(failed)?;
         self.register(ops).await?;
         Ok((b.partitions.len(), rows))
     }

@@ -32,6 +32,7 @@ use crate::proto::schema::CollectionSchema;
 use crate::roles::worker::{Owner, Task};
 use crate::schema::{self, properties, Pks};
 use crate::storage::segment::{self, SegmentBatch};
+use crate::storage::WriteWindow;
 
 /// How often the datanode looks for plans assigned to it.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
@@ -189,8 +190,19 @@ async fn execute(
             .is_some_and(|p| p.revision == revision)
     };
     loop {
+        let window = WriteWindow::open(shared.ctx.config.segment.gc_missing_tolerance);
         let outcome = match prepare(&shared, &owner, &plan).await {
-            Ok(out) => finish(&shared, &owner, &plan, revision, Ok(out)).await,
+            Ok(out) => {
+                if let Some(hold) = crate::crash::compaction_hold() {
+                    log::warn!(plan = plan.id, hold:? = hold;
+                        "compaction output written, holding its registration (test fault)");
+                    tokio::time::sleep(hold).await;
+                }
+                match window.check() {
+                    Ok(()) => finish(&shared, &owner, &plan, revision, Ok(out)).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(Bad(reason)) => finish(&shared, &owner, &plan, revision, Err(reason)).await,
             Err(Transient(e)) => {
                 transient += 1;

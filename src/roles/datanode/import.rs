@@ -34,7 +34,7 @@ use crate::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
 use crate::roles::worker::{Owner, Task};
 use crate::schema::{self, rows};
 use crate::storage::segment::{self, SegmentBatch};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, WriteWindow};
 
 /// How often the datanode looks for jobs assigned to it.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
@@ -144,10 +144,12 @@ async fn execute(
                 .import(job.id)
                 .is_some_and(|i| i.revision == revision)
         };
+        let window = WriteWindow::open(shared.ctx.config.segment.gc_missing_tolerance);
         let outcome = match prepare(&shared, &owner, &job).await {
-            Ok((records, rows)) => {
-                finish(&shared, &owner, &job, revision, Ok((records, rows))).await
-            }
+            Ok((records, rows)) => match window.check() {
+                Ok(()) => finish(&shared, &owner, &job, revision, Ok((records, rows))).await,
+                Err(e) => Err(e),
+            },
             Err(Bad(reason)) => finish(&shared, &owner, &job, revision, Err(reason)).await,
             Err(Transient(e)) => {
                 transient += 1;
