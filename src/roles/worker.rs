@@ -49,7 +49,21 @@ pub async fn run<W: Worker>(ctx: &Context, worker: &W) -> i32 {
 }
 
 /// A task aborted when dropped (a worker's per-session and per-assignment tasks).
+///
+/// A per-assignment task is dropped as soon as its assignment's record changes, and its
+/// own registration changes that record: what follows the registering txn (its log line,
+/// a retry of an undecided txn) runs through [`to_the_end`], which an abort cannot cut.
 pub struct Task(pub tokio::task::JoinHandle<()>);
+
+/// Runs `f` on a task of its own and waits for it: if the awaiting task is aborted
+/// meanwhile, `f` still runs to its end.
+pub async fn to_the_end<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("a registration task was cancelled: {e}"),
+    }
+}
 
 impl Drop for Task {
     fn drop(&mut self) {

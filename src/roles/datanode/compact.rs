@@ -29,7 +29,7 @@ use crate::proto::datacoord::{
     CompactionKind, CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
 };
 use crate::proto::schema::CollectionSchema;
-use crate::roles::worker::{Owner, Task};
+use crate::roles::worker::{to_the_end, Owner, Task};
 use crate::schema::{self, properties, Pks};
 use crate::storage::segment::{self, SegmentBatch};
 use crate::storage::WriteWindow;
@@ -189,6 +189,18 @@ async fn execute(
             .compaction(plan.id)
             .is_some_and(|p| p.revision == revision)
     };
+    // Registration changes the plan's record, which makes this datanode drop this task: it
+    // runs to its end (and logs) on a task of its own.
+    let register = |outcome: Result<Output, String>| {
+        let (shared, owner, plan) = (shared.clone(), owner.clone(), plan.clone());
+        to_the_end(async move {
+            let r = finish(&shared, &owner, &plan, revision, outcome).await;
+            if matches!(r, Ok(Finished::Done)) {
+                log::info!(plan = plan.id, took:? = started.elapsed(); "compaction finished");
+            }
+            r
+        })
+    };
     loop {
         let window = WriteWindow::open(shared.ctx.config.segment.gc_missing_tolerance);
         let outcome = match prepare(&shared, &owner, &plan).await {
@@ -199,29 +211,26 @@ async fn execute(
                     tokio::time::sleep(hold).await;
                 }
                 match window.check() {
-                    Ok(()) => finish(&shared, &owner, &plan, revision, Ok(out)).await,
+                    Ok(()) => register(Ok(out)).await,
                     Err(e) => Err(e),
                 }
             }
-            Err(Bad(reason)) => finish(&shared, &owner, &plan, revision, Err(reason)).await,
+            Err(Bad(reason)) => register(Err(reason)).await,
             Err(Transient(e)) => {
                 transient += 1;
                 if transient >= TRANSIENT_ATTEMPTS {
                     let why = format!("gave up after {transient} attempts: {e}");
-                    finish(&shared, &owner, &plan, revision, Err(why)).await
+                    register(Err(why)).await
                 } else {
                     Err(e)
                 }
             }
         };
         match outcome {
-            Ok(Finished::Done) => {
-                log::info!(plan = plan.id, took:? = started.elapsed(); "compaction finished");
-                return;
-            }
+            Ok(Finished::Done) => return,
             Ok(Finished::SourcesChanged) if still_mine() => {
                 let why = "its segments changed while it ran (dropped, or their collection or partition was)";
-                if let Err(e) = finish(&shared, &owner, &plan, revision, Err(why.into())).await {
+                if let Err(e) = register(Err(why.into())).await {
                     log::warn!(plan = plan.id, error = e.as_str(); "cannot record the compaction's failure");
                 }
                 return;

@@ -31,7 +31,7 @@ use crate::meta::data::insert_file;
 use crate::proto::datacoord::{ImportJob, ImportState, SegmentRecord, SegmentState};
 use crate::proto::rootcoord::AllocRequest;
 use crate::proto::schema::{CollectionSchema, DataType, FieldData, FieldSchema};
-use crate::roles::worker::{Owner, Task};
+use crate::roles::worker::{to_the_end, Owner, Task};
 use crate::schema::{self, rows};
 use crate::storage::segment::{self, SegmentBatch};
 use crate::storage::{StorageError, WriteWindow};
@@ -135,6 +135,18 @@ async fn execute(
     let started = std::time::Instant::now();
     let mut backoff = Duration::from_millis(200);
     let mut transient = 0;
+    // Registration changes the job's record, which makes this datanode drop this task: it
+    // runs to its end (and logs) on a task of its own.
+    let register = |outcome| {
+        let (shared, owner, job) = (shared.clone(), owner.clone(), job.clone());
+        to_the_end(async move {
+            let r = finish(&shared, &owner, &job, revision, outcome).await;
+            if matches!(r, Ok(true)) {
+                log::info!(job = job.id, took:? = started.elapsed(); "import job finished");
+            }
+            r
+        })
+    };
     loop {
         let still_mine = || {
             shared
@@ -147,15 +159,15 @@ async fn execute(
         let window = WriteWindow::open(shared.ctx.config.segment.gc_missing_tolerance);
         let outcome = match prepare(&shared, &owner, &job).await {
             Ok((records, rows)) => match window.check() {
-                Ok(()) => finish(&shared, &owner, &job, revision, Ok((records, rows))).await,
+                Ok(()) => register(Ok((records, rows))).await,
                 Err(e) => Err(e),
             },
-            Err(Bad(reason)) => finish(&shared, &owner, &job, revision, Err(reason)).await,
+            Err(Bad(reason)) => register(Err(reason)).await,
             Err(Transient(e)) => {
                 transient += 1;
                 if transient >= TRANSIENT_ATTEMPTS {
                     let why = format!("gave up after {transient} attempts: {e}");
-                    finish(&shared, &owner, &job, revision, Err(why)).await
+                    register(Err(why)).await
                 } else {
                     log::warn!(job = job.id, attempt = transient, error = e.as_str(); "import attempt failed, retrying");
                     if !still_mine() {
@@ -168,10 +180,7 @@ async fn execute(
             }
         };
         match outcome {
-            Ok(true) => {
-                log::info!(job = job.id, took:? = started.elapsed(); "import job finished");
-                return;
-            }
+            Ok(true) => return,
             Ok(false) => {
                 log::warn!(job = job.id; "import job is no longer this datanode's: nothing registered");
                 return;

@@ -56,9 +56,22 @@ pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision
         log::warn!(build = build_id; "session lost during the build: not recorded");
         return;
     }
+    // The txn changes the build's record, which makes the indexnode drop this task: the
+    // registration runs to its end on a task of its own.
+    crate::roles::worker::to_the_end(register(shared, owner, build_id, revision, done)).await;
+}
+
+/// Records a build's outcome `done` (as assigned at `revision`), retried until decided.
+async fn register(
+    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+    build_id: i64,
+    revision: i64,
+    done: BuildRecord,
+) {
     let key = shared
         .keys
-        .build(record.collection_id, record.segment_id, build_id);
+        .build(done.collection_id, done.segment_id, build_id);
     let txn = Txn::new()
         .when(vec![
             Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
@@ -79,7 +92,7 @@ pub async fn run(shared: Arc<Shared>, owner: Arc<Owner>, build_id: i64, revision
             .await
         {
             Ok(r) if r.succeeded() => {
-                log::info!(build = build_id, segment = record.segment_id, state:? = done.state(),
+                log::info!(build = build_id, segment = done.segment_id, state:? = done.state(),
                     size = done.size_bytes, took_ms = done.build_ms; "index build recorded");
                 return;
             }
