@@ -44,6 +44,27 @@ impl TextIndex {
         mask
     }
 
+    /// The rows that have every one of `tokens` (none when `tokens` is empty),
+    /// ascending.
+    pub fn all_of(&self, tokens: &HashSet<String>) -> Vec<u32> {
+        let mut lists = Vec::with_capacity(tokens.len());
+        for t in tokens {
+            match self.postings.get(t) {
+                Some(l) => lists.push(l.as_slice()),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let Some((first, rest)) = lists.split_first() else {
+            return Vec::new();
+        };
+        first
+            .iter()
+            .copied()
+            .filter(|row| rest.iter().all(|l| l.binary_search(row).is_ok()))
+            .collect()
+    }
+
     /// Distinct tokens held.
     pub fn tokens(&self) -> usize {
         self.postings.len()

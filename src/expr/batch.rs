@@ -185,8 +185,9 @@ fn always_bool(e: &Expr) -> bool {
     compile::is_boolean(e) && !matches!(e, Expr::Field(_))
 }
 
-/// `TEXT_MATCH` over a flat VARCHAR column: from the columns' text index when they keep
-/// one, else each row cut by one clone of the query's analyzer.
+/// `TEXT_MATCH` or `PHRASE_MATCH` over a flat VARCHAR column: from the columns' text
+/// index when they keep one (for a phrase, the rows with all its tokens, each then cut
+/// and checked), else each row cut by one clone of the query's analyzer.
 fn text_match(
     f: &FieldRef,
     q: &compile::TextQuery,
@@ -194,14 +195,26 @@ fn text_match(
     n: usize,
 ) -> Option<Vec<bool>> {
     let col = plain(f, cols)?;
-    if let Some(ix) = cols.text_index(f.id) {
+    let index = cols.text_index(f.id);
+    if let (Some(ix), None) = (index, &q.phrase) {
         return Some(fit(ix.any_of(&q.tokens), col, n));
     }
     let D::StringData(d) = scalars(col)? else {
         return None;
     };
     let mut analyzer = q.analyzer.clone();
-    let m = d.data.iter().map(|s| q.matches(&mut analyzer, s)).collect();
+    let m = match index {
+        Some(ix) => {
+            let mut m = vec![false; d.data.len()];
+            for row in ix.all_of(&q.tokens) {
+                if let Some(text) = d.data.get(row as usize) {
+                    m[row as usize] = q.matches(&mut analyzer, text);
+                }
+            }
+            m
+        }
+        None => d.data.iter().map(|s| q.matches(&mut analyzer, s)).collect(),
+    };
     Some(fit(m, col, n))
 }
 

@@ -98,30 +98,95 @@ pub enum Expr {
     IsNull(Box<Expr>, bool),
     Exists(FieldRef),
     Call(Func, Vec<Expr>),
-    /// `TEXT_MATCH(field, 'words')`: rows whose text has any of the words' tokens.
+    /// `TEXT_MATCH(field, 'words')`: rows whose text has any of the words' tokens;
+    /// `PHRASE_MATCH(field, 'words'[, slop])`: rows whose text has them as a phrase.
     TextMatch(FieldRef, Arc<TextQuery>),
     /// `ST_*(field, 'wkt'[, meters])`: rows whose geometry stands in the relation to the
     /// constant's (`geometry::Spatial::holds`).
     Spatial(FieldRef, Spatial, Arc<Shape>, f64),
 }
 
-/// The query of a `TEXT_MATCH`: the field's analyzer and the tokens it gives the query
-/// text (a row matches when its text, through the same analyzer, gives one of them).
+/// The query of a `TEXT_MATCH` or `PHRASE_MATCH`: the field's analyzer and the tokens
+/// it gives the query text. A `TEXT_MATCH` row matches when its text, through the same
+/// analyzer, gives one of them; a `PHRASE_MATCH` row when it gives them as the phrase.
+/// No token (an empty text, only stop words): nothing matches.
 #[derive(Debug)]
 pub struct TextQuery {
     pub analyzer: Analyzer,
     pub tokens: HashSet<String>,
+    /// A phrase of two tokens or more (one token is a `TEXT_MATCH` of it, as in Milvus).
+    pub phrase: Option<Phrase>,
 }
 
 impl TextQuery {
-    /// Whether `text` has one of the query's tokens (`analyzer` is a clone of the
-    /// query's, one per caller, since cutting text needs it mutable).
+    /// Whether `text` matches (`analyzer` is a clone of the query's, one per caller,
+    /// since cutting text needs it mutable).
     pub fn matches(&self, analyzer: &mut Analyzer, text: &str) -> bool {
-        !self.tokens.is_empty()
-            && analyzer
-                .tokens(text)
+        if self.tokens.is_empty() {
+            return false;
+        }
+        let cut = analyzer.tokens(text);
+        match &self.phrase {
+            None => cut.iter().any(|t| self.tokens.contains(&t.text)),
+            Some(p) => p.found_in(&cut),
+        }
+    }
+}
+
+/// A `PHRASE_MATCH` phrase: its tokens with their positions in the query text (stop words
+/// removed by the analyzer leave gaps there as in the rows), and the slop.
+///
+/// A text holds the phrase when one position `p_i` per query token `i` (at query position
+/// `q_i`) can be picked with `max(p_i - q_i) - min(p_i - q_i) <= slop`: slop 0 is the exact
+/// phrase, each extra word between two tokens costs 1, two adjacent tokens swapped cost 2.
+/// Tokens need not be in order, and a token repeated in the query may take the same
+/// position twice. This is Milvus's rule (its tantivy's phrase scorer; the window rule
+/// exactly, as Milvus's `ComputePhraseMatchSlop` states it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phrase {
+    pub terms: Vec<(String, i64)>,
+    pub slop: u64,
+}
+
+impl Phrase {
+    /// Whether the tokens `cut` from a text hold the phrase.
+    pub fn found_in(&self, cut: &[crate::analyzer::Token]) -> bool {
+        // Per query token, its shifted positions `p - q` in the text, ascending.
+        let mut lists: Vec<Vec<i64>> = Vec::with_capacity(self.terms.len());
+        for (term, at) in &self.terms {
+            let mut l: Vec<i64> = cut
                 .iter()
-                .any(|t| self.tokens.contains(&t.text))
+                .filter(|t| &t.text == term)
+                .map(|t| t.position as i64 - at)
+                .collect();
+            if l.is_empty() {
+                return false;
+            }
+            // Analyzers give positions in order, but nothing makes them promise it.
+            l.sort_unstable();
+            lists.push(l);
+        }
+        // The narrowest window holding one value of each list: move the list whose
+        // current value is the smallest, keeping the largest current value.
+        let mut heads = vec![0usize; lists.len()];
+        let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, l)| std::cmp::Reverse((l[0], i)))
+            .collect();
+        let mut high = lists.iter().map(|l| l[0]).max().unwrap_or(0);
+        while let Some(std::cmp::Reverse((low, i))) = heap.pop() {
+            if (high - low) as u64 <= self.slop {
+                return true;
+            }
+            heads[i] += 1;
+            let Some(&next) = lists[i].get(heads[i]) else {
+                return false;
+            };
+            high = high.max(next);
+            heap.push(std::cmp::Reverse((next, i)));
+        }
+        false
     }
 }
 
@@ -623,6 +688,19 @@ impl Ctx<'_> {
             let args = it.map(|a| self.expr(a)).collect::<R<Vec<_>>>()?;
             return self.text_match(args);
         }
+        // Milvus's token is `phrase_match` or `PHRASE_MATCH`.
+        if name == "phrase_match" && one_case {
+            let given: Vec<Pair<Rule>> = it.collect();
+            let texts: Vec<String> = given
+                .iter()
+                .map(|a| a.as_str().split_whitespace().collect())
+                .collect();
+            let args = given
+                .into_iter()
+                .map(|a| self.expr(a))
+                .collect::<R<Vec<_>>>()?;
+            return self.phrase_match(args, &texts);
+        }
         let func = match name.as_str() {
             "json_contains" => Func::JsonContains,
             "json_contains_all" => Func::JsonContainsAll,
@@ -665,29 +743,94 @@ impl Ctx<'_> {
         let [Expr::Field(f), Expr::Const(Value::Str(words))] = args.as_slice() else {
             return Err("TEXT_MATCH takes a field and a string: TEXT_MATCH(field, 'words')".into());
         };
+        let mut analyzer = self.match_field(f, "text match", "TEXT_MATCH")?;
+        let tokens = analyzer.tokens(words).into_iter().map(|t| t.text).collect();
+        Ok(Expr::TextMatch(
+            f.clone(),
+            Arc::new(TextQuery {
+                analyzer,
+                tokens,
+                phrase: None,
+            }),
+        ))
+    }
+
+    /// `PHRASE_MATCH(field, 'words'[, slop])` on a VARCHAR field with `enable_match`;
+    /// `texts` are the arguments as written (without spaces, as Milvus quotes them).
+    fn phrase_match(&self, args: Vec<Expr>, texts: &[String]) -> R<Expr> {
+        const USAGE: &str = "PHRASE_MATCH takes a field, a string and an optional slop: \
+             PHRASE_MATCH(field, 'words'[, slop])";
+        let (f, words) = match args.as_slice() {
+            [Expr::Field(f), Expr::Const(Value::Str(w))]
+            | [Expr::Field(f), Expr::Const(Value::Str(w)), _] => (f, w),
+            _ => return Err(USAGE.into()),
+        };
+        let slop = match args.get(2) {
+            None => 0,
+            Some(e) => {
+                let text = texts.get(2).map(String::as_str).unwrap_or_default();
+                match e {
+                    Expr::Const(Value::Int(n)) if *n < 0 => {
+                        return Err(format!(
+                            "\"slop\" should not be a negative interger. \"slop\" passed: {text}"
+                        ))
+                    }
+                    Expr::Const(Value::Int(n)) if *n > u32::MAX as i64 => {
+                        return Err(format!(
+                            "\"slop\" exceeds the range of \"uint32\". \"slop\" expression passed: {text}"
+                        ))
+                    }
+                    Expr::Const(Value::Int(n)) => *n as u64,
+                    _ => {
+                        return Err(format!(
+                            "\"slop\" should be a const integer expression with \"uint32\" value. \
+                             \"slop\" expression passed: {text}"
+                        ))
+                    }
+                }
+            }
+        };
+        let mut analyzer = self.match_field(f, "phrase match", "PHRASE_MATCH")?;
+        let cut = analyzer.tokens(words);
+        let tokens: HashSet<String> = cut.iter().map(|t| t.text.clone()).collect();
+        let phrase = (cut.len() > 1).then(|| Phrase {
+            terms: cut
+                .into_iter()
+                .map(|t| (t.text, t.position as i64))
+                .collect(),
+            slop,
+        });
+        Ok(Expr::TextMatch(
+            f.clone(),
+            Arc::new(TextQuery {
+                analyzer,
+                tokens,
+                phrase,
+            }),
+        ))
+    }
+
+    /// The analyzer of `f` for a text or phrase match (`what` in Milvus's refusal of a
+    /// non-string field), refused unless it is a VARCHAR field with `enable_match`.
+    fn match_field(&self, f: &FieldRef, what: &str, func: &str) -> R<Analyzer> {
         if !f.path.is_empty() || !matches!(f.data_type, DataType::VarChar | DataType::String) {
-            return Err("text match operation on non-string is unsupported".into());
+            return Err(format!("{what} operation on non-string is unsupported"));
         }
         let field = self
             .schema
             .fields
             .iter()
             .find(|x| x.field_id == f.id)
-            .ok_or("text match on an unknown field")?;
+            .ok_or_else(|| format!("{what} on an unknown field"))?;
         let Some(params) = crate::schema::match_analyzer(field) else {
             return Err(format!(
-                "field {} does not enable match: TEXT_MATCH needs a VARCHAR field created with \
+                "field {} does not enable match: {func} needs a VARCHAR field created with \
                  enable_analyzer=True and enable_match=True",
                 field.name
             ));
         };
-        let mut analyzer = crate::analyzer::cached(params)
-            .map_err(|e| format!("the analyzer of field {}: {e}", field.name))?;
-        let tokens = analyzer.tokens(words).into_iter().map(|t| t.text).collect();
-        Ok(Expr::TextMatch(
-            f.clone(),
-            Arc::new(TextQuery { analyzer, tokens }),
-        ))
+        crate::analyzer::cached(params)
+            .map_err(|e| format!("the analyzer of field {}: {e}", field.name))
     }
 }
 

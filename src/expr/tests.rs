@@ -735,6 +735,233 @@ fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer(
     }
 }
 
+/// PHRASE_MATCH on Milvus's documented examples (its "Phrase Match" page and the issue
+/// that asked for it), row by row, in batches and through a text index; and its refusals
+/// in Milvus's words.
+#[test]
+fn phrase_match_finds_the_phrase_within_the_slop_as_milvus_documents_it() {
+    let kv = |k: &str, v: &str| crate::proto::common::KeyValuePair {
+        key: k.into(),
+        value: v.into(),
+    };
+    let s = CollectionSchema {
+        name: "p".into(),
+        fields: vec![
+            FieldSchema {
+                field_id: 100,
+                name: "id".into(),
+                data_type: DataType::Int64 as i32,
+                is_primary_key: true,
+                ..Default::default()
+            },
+            FieldSchema {
+                field_id: 107,
+                name: "text".into(),
+                data_type: DataType::VarChar as i32,
+                nullable: true,
+                type_params: vec![
+                    kv("max_length", "256"),
+                    kv("enable_analyzer", "true"),
+                    kv("enable_match", "true"),
+                    kv("analyzer_params", r#"{"type": "english"}"#),
+                ],
+                ..Default::default()
+            },
+            FieldSchema {
+                field_id: 108,
+                name: "plain".into(),
+                data_type: DataType::VarChar as i32,
+                type_params: vec![kv("max_length", "256")],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let rows: Vec<Option<&str>> = vec![
+        Some("Machine learning boosts efficiency in large-scale data analysis"),
+        Some("Learning a machine-based approach is vital for modern AI progress"),
+        Some("Deep learning machine architectures optimize computational loads"),
+        Some("Machine swiftly improves model performance for ongoing learning"),
+        Some("Learning advanced machine algorithms expands AI capabilities"),
+        Some("I like swimming and riding!"),
+        None,
+        Some("important notice: read the notice"),
+    ];
+    let mut text = scalar(
+        107,
+        scalar_field::Data::StringData(StringArray {
+            data: rows.iter().map(|r| r.unwrap_or("").to_string()).collect(),
+        }),
+    );
+    text.valid_data = rows.iter().map(|r| r.is_some()).collect();
+    let t = Table {
+        cols: vec![text],
+        json: HashMap::new(),
+    };
+    let params = crate::schema::match_analyzer(&s.fields[1]).unwrap();
+    let index =
+        crate::analyzer::TextIndex::build(&mut crate::analyzer::cached(params).unwrap(), rows);
+    let indexed = Indexed { table: &t, index };
+    let n = 8;
+    let picked = |m: Vec<bool>| -> Vec<usize> {
+        m.iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    for (expr, want) in [
+        // Milvus's documented examples (rows 0-4).
+        ("PHRASE_MATCH(text, 'machine learning')", vec![0]),
+        ("PHRASE_MATCH(text, 'learning machine', 1)", vec![1, 2, 4]),
+        ("PHRASE_MATCH(text, 'machine learning', 2)", vec![0, 2]),
+        ("PHRASE_MATCH(text, 'machine learning', 3)", vec![0, 1, 2, 4]),
+        // The request's examples: "and" is a stop word of `english`, so it leaves a gap.
+        ("phrase_match(text, 'swimming riding')", vec![]),
+        ("phrase_match(text, 'swimming and riding')", vec![5]),
+        ("phrase_match(text, 'swimming riding', 1)", vec![5]),
+        ("phrase_match(text, 'riding swimming', 2)", vec![]),
+        ("phrase_match(text, 'riding swimming', 3)", vec![5]),
+        // One token: a text match of it, whatever the slop; none: nothing.
+        ("PHRASE_MATCH(text, 'capabilities', 0)", vec![4]),
+        ("PHRASE_MATCH(text, 'the and', 4)", vec![]),
+        // A repeated query token may take the same position (Milvus issue 41738).
+        ("PHRASE_MATCH(text, 'important important notice', 1)", vec![7]),
+        ("PHRASE_MATCH(text, 'important important notice')", vec![]),
+        ("PHRASE_MATCH(text, 'machine learning', 4294967295) and not PHRASE_MATCH(text, 'machine learning')", vec![1, 2, 3, 4]),
+        ("not PHRASE_MATCH(text, 'learning machine', 1)", vec![0, 3, 5, 6, 7]),
+    ] {
+        let f = Filter::compile(expr, &s, &HashMap::new()).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let by_row: Vec<usize> = (0..n).filter(|r| f.matches(&t, *r)).collect();
+        assert_eq!(by_row, want, "{expr} row by row");
+        assert_eq!(picked(f.select(&t, n)), want, "{expr} in batches");
+        assert_eq!(picked(f.select(&indexed, n)), want, "{expr} through the text index");
+    }
+    for (expr, why) in [
+        (
+            "PHRASE_MATCH(plain, 'a b')",
+            "field plain does not enable match",
+        ),
+        (
+            "PHRASE_MATCH(id, 'a b')",
+            "phrase match operation on non-string is unsupported",
+        ),
+        (
+            "PHRASE_MATCH(text, 'a b', -1)",
+            r#""slop" should not be a negative interger. "slop" passed: -1"#,
+        ),
+        (
+            "PHRASE_MATCH(text, 'a b', 4294967296)",
+            r#""slop" exceeds the range of "uint32". "slop" expression passed: 4294967296"#,
+        ),
+        (
+            "PHRASE_MATCH(text, 'a b', id)",
+            r#""slop" should be a const integer expression with "uint32" value. "slop" expression passed: id"#,
+        ),
+        (
+            "PHRASE_MATCH(text, 'a b', 1.5)",
+            r#""slop" should be a const integer expression"#,
+        ),
+        (
+            "PHRASE_MATCH(text)",
+            "PHRASE_MATCH takes a field, a string and an optional slop",
+        ),
+        (
+            "PHRASE_MATCH(text, 'a', 1, 2)",
+            "PHRASE_MATCH takes a field, a string and an optional slop",
+        ),
+        (
+            "Phrase_Match(text, 'a b')",
+            "function Phrase_Match is not found",
+        ),
+    ] {
+        let e = Filter::compile(expr, &s, &HashMap::new())
+            .err()
+            .unwrap_or_else(|| panic!("{expr} compiled"));
+        assert!(e.to_string().contains(why), "{expr}: {e}");
+    }
+}
+
+/// The phrase rule against its definition, by enumeration: random texts of a few words and
+/// random phrases (repeats included) match exactly when some choice of one position per
+/// query token fits in a window of the slop.
+#[test]
+fn phrase_windows_agree_with_every_choice_of_positions() {
+    use crate::analyzer::Token;
+    use crate::expr::compile::Phrase;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    let words = ["a", "b", "c", "d"];
+    for _ in 0..3000 {
+        let len = 1 + next(9) as usize;
+        let cut: Vec<Token> = (0..len)
+            .map(|i| Token {
+                text: words[next(4) as usize].to_string(),
+                start_offset: 0,
+                end_offset: 0,
+                position: i + next(2) as usize * (i % 3),
+                position_length: 1,
+            })
+            .collect();
+        let terms: Vec<(String, i64)> = (0..2 + next(3) as usize)
+            .map(|i| {
+                (
+                    words[next(4) as usize].to_string(),
+                    i as i64 + next(2) as i64,
+                )
+            })
+            .collect();
+        let slop = next(6);
+        let phrase = Phrase {
+            terms: terms.clone(),
+            slop,
+        };
+        // Every choice of one position per query token.
+        let lists: Vec<Vec<i64>> = terms
+            .iter()
+            .map(|(w, q)| {
+                cut.iter()
+                    .filter(|t| &t.text == w)
+                    .map(|t| t.position as i64 - q)
+                    .collect()
+            })
+            .collect();
+        let mut fits = false;
+        let mut pick = vec![0usize; lists.len()];
+        if lists.iter().all(|l| !l.is_empty()) {
+            'all: loop {
+                let vals: Vec<i64> = pick.iter().zip(&lists).map(|(i, l)| l[*i]).collect();
+                let (lo, hi) = (vals.iter().min().unwrap(), vals.iter().max().unwrap());
+                if (hi - lo) as u64 <= slop {
+                    fits = true;
+                    break;
+                }
+                for k in 0..pick.len() {
+                    pick[k] += 1;
+                    if pick[k] < lists[k].len() {
+                        continue 'all;
+                    }
+                    pick[k] = 0;
+                }
+                break;
+            }
+        }
+        assert_eq!(
+            phrase.found_in(&cut),
+            fits,
+            "{terms:?} slop {slop} in {:?}",
+            cut.iter()
+                .map(|t| (&t.text, t.position))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 struct Indexed<'a> {
     table: &'a Table,
     index: crate::analyzer::TextIndex,

@@ -409,6 +409,23 @@ def analyzer(client):
     check(sorted(h["id"] for h in res) == [1, 10], f"search filtered by TEXT_MATCH: {res}")
     expect_error("TEXT_MATCH without enable_match",
                  lambda: client.query("docs", filter="TEXT_MATCH(title, 't')"), "field title does not enable match")
+    # PHRASE_MATCH: the tokens as a phrase, within the slop (sealed rows and a growing one).
+    for expr, want in [("PHRASE_MATCH(text, 'milvus scales')", [2]),
+                       ("PHRASE_MATCH(text, 'quick fox')", []),
+                       ("PHRASE_MATCH(text, 'quick fox', 1)", [1]),
+                       ("phrase_match(text, 'milvus fox', 2)", []),
+                       ("phrase_match(text, 'milvus fox', 3)", [10]),
+                       ("PHRASE_MATCH(text, 'MILVUS') and id > 0", [2, 10])]:
+        hits = sorted(r["id"] for r in client.query("docs", filter=expr, output_fields=["id"],
+                                                    consistency_level="Strong"))
+        check(hits == want, f"{expr}: {hits}")
+    res = client.search("docs", data=[[0.0] * 4], limit=10, filter="PHRASE_MATCH(text, 'with milvus')",
+                        consistency_level="Strong")[0]
+    check([h["id"] for h in res] == [0], f"search filtered by PHRASE_MATCH: {res}")
+    expect_error("negative slop", lambda: client.query("docs", filter="PHRASE_MATCH(text, 'a b', -1)"),
+                 "1100", '"slop" should not be a negative interger')
+    expect_error("PHRASE_MATCH without enable_match",
+                 lambda: client.query("docs", filter="PHRASE_MATCH(title, 't u')"), "field title does not enable match")
     client.drop_collection("docs")
     # enable_match needs enable_analyzer and analyzer parameters that build.
     for kw, needle in [({"enable_match": True}, "is set to enable match or bm25 function but not enable analyzer"),
