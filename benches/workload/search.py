@@ -10,7 +10,7 @@ measurement:
 
     python search.py URI [--rows N] [--dim D] [--queries Q] [--ef 16,64,128] [--clients 1,8]
                          [--runs R] [--metric L2] [--m M] [--efc E] [--seed S] [--reuse]
-                         [--no-features] [--only text_match|sparse|bm25|scalar_index]
+                         [--no-features] [--only text_match|sparse|bm25|scalar_index|grouping]
 
 Then, unless --no-features, one client at ef 64 over the first 200 queries measures the
 search features beside plain top-10 (a system without one prints "unsupported" for it):
@@ -29,6 +29,10 @@ search features beside plain top-10 (a system without one prints "unsupported" f
         uniform over 0..1000 and an STL_SORT index on it beside HNSW as given; searches
         top-10 at ef 64 filtered by `num >= x and num < x + 5` (about 0.5% of the rows):
         recall against the exact top-10 of the matching rows (--only scalar_index)
+    {"what": "feature", "name": "grouping", ...}  the base with an INT64 field `grp` uniform
+        over 20 groups, HNSW as given; searches top-10 at ef 64 with group_by_field="grp"
+        (one hit per group): recall of the groups against the groups of the exact nearest
+        rows (--only grouping)
     {"what": "feature", "name": "text_match", ...}  the base with a text field of 12 words a
         row (uniform over 2,000 words, so a word is in about 0.6% of rows; enable_match,
         standard analyzer), HNSW as given; searches top-10 at ef 64 filtered by
@@ -115,7 +119,7 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--reuse", action="store_true")
     p.add_argument("--no-features", action="store_true")
-    p.add_argument("--only", choices=["text_match", "sparse", "bm25", "scalar_index"],
+    p.add_argument("--only", choices=["text_match", "sparse", "bm25", "scalar_index", "grouping"],
                    help="measure only this feature (no plain search runs)")
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
@@ -124,7 +128,7 @@ def main():
     c = MilvusClient(uri=a.uri)
     if a.only:
         only = {"text_match": text_feature, "sparse": sparse_feature, "bm25": bm25_feature,
-                "scalar_index": scalar_feature}[a.only]
+                "scalar_index": scalar_feature, "grouping": grouping_feature}[a.only]
         for _ in range(a.runs):
             only(c, base, queries, a)
         return
@@ -311,12 +315,16 @@ def typed_features(c, base, queries, a):
 
 
 
-def filtered_feature(c, base, queries, a, feature, fields, row, scalar_indexes, filter_of, matches_of):
+def filtered_feature(c, base, queries, a, feature, fields, row, scalar_indexes, filter_of, matches_of,
+                     group_by=None):
     """Times 200 searches (ef 64, limit 10) of a collection of BASE with the scalar FIELDS
     (name -> add_field keyword arguments), row i holding ROW(i), the vectors indexed HNSW and
     SCALAR_INDEXES (field -> index type) built; query i is filtered by FILTER_OF(i), and its
     recall is counted against the exact top 10 among MATCHES_OF(i), the rows the filter
-    matches. Prints the feature's line, or "unsupported" with the error."""
+    matches. With GROUP_BY (a field of ROW): searched with group_by_field, and recall is of
+    the groups: the 10 groups of the exact nearest rows against the groups returned (a
+    system that returns a group twice did not group). Prints the feature's line, or
+    "unsupported" with the error."""
     name = f"bench_{feature}"
     n = len(base)
     qs = queries[:200]
@@ -343,20 +351,30 @@ def filtered_feature(c, base, queries, a, feature, fields, row, scalar_indexes, 
             wait_indexed(c, name, field, n)
         c.load_collection(name)
         params = {"metric_type": "L2", "params": {"ef": 64}}
+        grouping = {"group_by_field": group_by} if group_by else {}
         search = lambda i: [h["id"] for h in c.search(  # noqa: E731
             name, data=[qs[i].tolist()], anns_field="vec", limit=10, search_params=params,
-            filter=filter_of(i))[0]]
+            filter=filter_of(i), **grouping)[0]]
         for i in range(10):
             search(i)
         got, stats = timed(search, range(len(qs)))
         bn = (base * base).sum(1)
+        key = (lambda r: row(r)[group_by]) if group_by else (lambda r: r)
         hits = total = 0
         for i, ids in enumerate(got):
             rows = np.nonzero(matches_of(i))[0]
             d = bn[rows] - 2 * base[rows] @ qs[i]
-            want = set(rows[np.argsort(d)[:10]].tolist())
+            want = []
+            for r in rows[np.argsort(d)]:
+                if key(r) not in want:
+                    want.append(key(r))
+                if len(want) == 10:
+                    break
+            returned = [key(r) for r in ids]
+            if len(set(returned)) < len(returned):
+                raise RuntimeError(f"a group returned twice: {returned}")
             total += len(want)
-            hits += len(want & set(ids))
+            hits += len(set(want) & set(returned))
         c.drop_collection(name)
         print(json.dumps({"what": "feature", "name": feature, **stats,
                           "recall": round(hits / max(total, 1), 4)}), flush=True)
@@ -389,6 +407,16 @@ def scalar_feature(c, base, queries, a):
         lambda i: {"num": int(num[i])}, {"num": "STL_SORT"},
         lambda i: f"num >= {lows[i]} and num < {lows[i] + 5}",
         lambda i: (num >= lows[i]) & (num < lows[i] + 5))
+
+
+def grouping_feature(c, base, queries, a):
+    """Grouping search (see the module's docstring)."""
+    rng = np.random.default_rng(a.seed + 6)
+    grp = rng.integers(0, 20, size=len(base))
+    filtered_feature(
+        c, base, queries, a, "grouping", {"grp": {"datatype": DataType.INT64}},
+        lambda i: {"grp": int(grp[i])}, {}, lambda i: "", lambda i: np.ones(len(base), bool),
+        group_by="grp")
 
 
 def zipf_ids(rng, n, vocab, s=1.1):
