@@ -75,6 +75,31 @@ fn scalar(id: i64, data: scalar_field::Data) -> FieldData {
     }
 }
 
+/// A type parameter (`kv("max_length", "256")`).
+fn kv(k: &str, v: &str) -> crate::proto::common::KeyValuePair {
+    crate::proto::common::KeyValuePair {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+
+/// The rows a mask selects.
+fn picked(m: Vec<bool>) -> Vec<usize> {
+    m.iter()
+        .enumerate()
+        .filter(|(_, b)| **b)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// `expr` does not compile against `schema`, and the reason contains `why`.
+fn refused(expr: &str, schema: &CollectionSchema, why: &str) {
+    let e = Filter::compile(expr, schema, &HashMap::new())
+        .err()
+        .unwrap_or_else(|| panic!("{expr} compiled"));
+    assert!(e.to_string().contains(why), "{expr}: {e}");
+}
+
 fn table() -> Table {
     let json = |s: &[&str]| -> Vec<serde_json::Value> {
         s.iter().map(|x| serde_json::from_str(x).unwrap()).collect()
@@ -638,10 +663,6 @@ fn key_values_bound_a_field_through_and_and_or() {
 
 #[test]
 fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer() {
-    let kv = |k: &str, v: &str| crate::proto::common::KeyValuePair {
-        key: k.into(),
-        value: v.into(),
-    };
     let mut s = schema(false);
     s.fields.push(FieldSchema {
         field_id: 107,
@@ -683,13 +704,6 @@ fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer(
         ],
     );
     let indexed = Indexed { table: &t, index };
-    let picked = |m: Vec<bool>| -> Vec<usize> {
-        m.iter()
-            .enumerate()
-            .filter(|(_, b)| **b)
-            .map(|(i, _)| i)
-            .collect()
-    };
     let run = |expr: &str| -> (Vec<usize>, Vec<usize>) {
         let f =
             Filter::compile(expr, &s, &HashMap::new()).unwrap_or_else(|e| panic!("{expr}: {e}"));
@@ -728,10 +742,7 @@ fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer(
             "TEXT_MATCH takes a field and a string",
         ),
     ] {
-        let e = Filter::compile(expr, &s, &HashMap::new())
-            .err()
-            .unwrap_or_else(|| panic!("{expr} compiled"));
-        assert!(e.to_string().contains(why), "{expr}: {e}");
+        refused(expr, &s, why);
     }
 }
 
@@ -740,10 +751,6 @@ fn text_match_finds_rows_with_any_token_of_the_query_through_the_field_analyzer(
 /// in Milvus's words.
 #[test]
 fn phrase_match_finds_the_phrase_within_the_slop_as_milvus_documents_it() {
-    let kv = |k: &str, v: &str| crate::proto::common::KeyValuePair {
-        key: k.into(),
-        value: v.into(),
-    };
     let s = CollectionSchema {
         name: "p".into(),
         fields: vec![
@@ -803,13 +810,6 @@ fn phrase_match_finds_the_phrase_within_the_slop_as_milvus_documents_it() {
         crate::analyzer::TextIndex::build(&mut crate::analyzer::cached(params).unwrap(), rows);
     let indexed = Indexed { table: &t, index };
     let n = 8;
-    let picked = |m: Vec<bool>| -> Vec<usize> {
-        m.iter()
-            .enumerate()
-            .filter(|(_, b)| **b)
-            .map(|(i, _)| i)
-            .collect()
-    };
     for (expr, want) in [
         // Milvus's documented examples (rows 0-4).
         ("PHRASE_MATCH(text, 'machine learning')", vec![0]),
@@ -875,10 +875,7 @@ fn phrase_match_finds_the_phrase_within_the_slop_as_milvus_documents_it() {
             "function Phrase_Match is not found",
         ),
     ] {
-        let e = Filter::compile(expr, &s, &HashMap::new())
-            .err()
-            .unwrap_or_else(|| panic!("{expr} compiled"));
-        assert!(e.to_string().contains(why), "{expr}: {e}");
+        refused(expr, &s, why);
     }
 }
 
@@ -1190,10 +1187,7 @@ fn spatial_filters_agree_through_the_rtree_the_box_scan_and_the_row_evaluator() 
             "distance parameter must be a numeric value",
         ),
     ] {
-        let e = Filter::compile(expr, &schema, &HashMap::new())
-            .err()
-            .unwrap_or_else(|| panic!("{expr} compiled"));
-        assert!(e.to_string().contains(why), "{expr}: {e}");
+        refused(expr, &schema, why);
     }
     let nulls = Filter::compile("geo is null", &schema, &HashMap::new()).unwrap();
     let want: Vec<bool> = valid.iter().map(|v| !v).collect();
