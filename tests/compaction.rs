@@ -58,6 +58,16 @@ fn delta_files(root: &Path) -> usize {
         .sum()
 }
 
+/// The value of `[key=value]` in a log line ("" when absent).
+fn logged(line: &str, key: &str) -> String {
+    let tag = format!("[{key}=");
+    line.split(&tag)
+        .nth(1)
+        .and_then(|t| t.split(']').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The segment ID a script printed after "segment ".
 fn printed_segment(text: &str) -> String {
     text.rsplit("segment ")
@@ -127,6 +137,39 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
         "{}",
         logs(&procs)
     );
+    // Merged indexed segments: the merged segment's graph starts from its largest
+    // source's, and that source's index files go once the merged build is recorded.
+    let (ok, text) = compat(&["compaction", &uri, "seeded"]);
+    assert!(
+        ok && text.contains("compaction: seeded checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    let merged = printed_segment(&text);
+    let indexnode = &procs[5];
+    let started = "index build started from the graph of a segment compacted into this one";
+    let line = indexnode
+        .log()
+        .lines()
+        .find(|l| l.contains(started) && logged(l, "segment") == merged)
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no seeded build of segment {merged}\n{}", logs(&procs)));
+    // The largest source (1,600 rows), after none, one or both of the others (the plan
+    // orders its segments).
+    assert_eq!(logged(&line, "seed_rows"), "1600", "{line}");
+    assert!(
+        ["0", "1100", "1300", "2400"].contains(&logged(&line, "first_row").as_str()),
+        "{line}"
+    );
+    let index_file = |build: &str| root.join("index_files").join(build).join("index");
+    let (seed, build) = (logged(&line, "seed_build"), logged(&line, "build"));
+    assert!(
+        wait_until(Duration::from_secs(30), || !index_file(&seed).exists()),
+        "the seed build's files stay: {:?}\n{}",
+        index_file(&seed),
+        logs(&procs)
+    );
+    assert!(index_file(&build).exists(), "{line}");
     // A clustering compaction rewrites a clustering-key collection in key order.
     let storage = root.display().to_string();
     let (ok, text) = compat(&["compaction", &uri, "clustering", &storage]);

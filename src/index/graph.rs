@@ -541,16 +541,60 @@ impl Graph {
 
     /// Builds over the nodes of `space` on `threads` threads.
     pub fn build<S: Space>(space: &S, m: usize, ef_construction: usize, threads: usize) -> Graph {
+        Graph::build_from(space, m, ef_construction, threads, None)
+    }
+
+    /// Builds over the nodes of `space`, starting from `seed`, a graph of the same `M`
+    /// over the nodes `offset..offset + seed.nodes()` of `space` (the same vectors in the
+    /// same order, as when a compaction copied a segment whole): the seed's links are
+    /// taken as they are and only the other nodes are inserted, linking into it as into
+    /// any graph under construction (Lucene seeds a merged segment's graph from its
+    /// largest source the same way). `None` when the seed does not fit `space` or `M`.
+    pub fn build_seeded<S: Space>(
+        space: &S,
+        m: usize,
+        ef_construction: usize,
+        threads: usize,
+        seed: &Graph,
+        offset: usize,
+    ) -> Option<Graph> {
+        let fits = seed.m == m
+            && seed.nodes() > 0
+            && offset
+                .checked_add(seed.nodes())
+                .is_some_and(|end| end <= space.len() && end <= u32::MAX as usize);
+        fits.then(|| Graph::build_from(space, m, ef_construction, threads, Some((seed, offset))))
+    }
+
+    fn build_from<S: Space>(
+        space: &S,
+        m: usize,
+        ef_construction: usize,
+        threads: usize,
+        seed: Option<(&Graph, usize)>,
+    ) -> Graph {
         let n = space.len();
         if n == 0 {
             return Graph::empty(m);
         }
-        let levels = levels(n, m);
+        let mut levels = levels(n, m);
+        let seeded = seed.map_or(0..0, |(g, offset)| offset..offset + g.nodes());
+        if let Some((g, offset)) = seed {
+            for (i, l) in g.upper.iter().enumerate() {
+                levels[offset + i] = l.len() as u8;
+            }
+        }
         // Highest levels first (as faiss inserts): the upper layers exist before the
         // mass of base-level nodes arrives, which gives a better connected graph.
-        let mut order: Vec<u32> = (0..n as u32).collect();
+        let mut order: Vec<u32> = (0..n as u32)
+            .filter(|i| !seeded.contains(&(*i as usize)))
+            .collect();
         order.sort_by_key(|&i| std::cmp::Reverse(levels[i as usize]));
-        let first = order[0];
+        // The entry: the seed's, or the first node inserted (which then needs no links).
+        let (entry, done) = match seed {
+            Some((g, offset)) => ((g.entry + offset as u32, g.max_level), 0),
+            None => ((order[0], levels[order[0] as usize] as usize), 1),
+        };
         let b = Builder {
             space,
             m,
@@ -561,12 +605,25 @@ impl Graph {
                 .iter()
                 .map(|&l| Mutex::new(vec![Vec::new(); l as usize]))
                 .collect(),
-            entry: RwLock::new((first, levels[first as usize] as usize)),
+            entry: RwLock::new(entry),
             levels,
             top: Mutex::new(()),
         };
+        if let Some((g, offset)) = seed {
+            let shift = |l: &[u32]| l.iter().map(|x| x + offset as u32).collect::<Vec<u32>>();
+            let mut buf = Vec::new();
+            for (i, up) in g.upper.iter().enumerate() {
+                let node = (offset + i) as u32;
+                buf.clear();
+                g.base.read(i as u32, &mut buf);
+                b.base.write(node, &shift(&buf));
+                *b.upper[node as usize].lock().expect("node lock") =
+                    up.iter().map(|l| shift(l)).collect();
+            }
+        }
+        let todo = order.len();
         let threads = threads.max(1);
-        let next = std::sync::atomic::AtomicUsize::new(1);
+        let next = std::sync::atomic::AtomicUsize::new(done);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
@@ -574,10 +631,10 @@ impl Graph {
                     loop {
                         // Small batches keep the threads' insertions interleaved in order.
                         let start = next.fetch_add(16, std::sync::atomic::Ordering::Relaxed);
-                        if start >= n {
+                        if start >= todo {
                             return;
                         }
-                        for &q in &order[start..(start + 16).min(n)] {
+                        for &q in &order[start..(start + 16).min(todo)] {
                             b.insert(q, &mut visited);
                         }
                     }

@@ -91,14 +91,68 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
+/// An HNSW graph over `space`, from `seed` (a graph and the first node it covers) when
+/// it fits; and whether it did.
+fn graph_of<S: graph::Space>(
+    space: &S,
+    m: usize,
+    ef_construction: usize,
+    threads: usize,
+    seed: Option<(&graph::Graph, usize)>,
+) -> (graph::Graph, bool) {
+    match seed.and_then(|(g, first)| {
+        graph::Graph::build_seeded(space, m, ef_construction, threads, g, first)
+    }) {
+        Some(g) => (g, true),
+        None => (
+            graph::Graph::build(space, m, ef_construction, threads),
+            false,
+        ),
+    }
+}
+
 impl VectorIndex {
     /// Builds `spec` over `vectors` (rows of `dim`) using `threads` threads.
     pub fn build(
         spec: IndexSpec,
         dim: usize,
-        mut vectors: Vec<f32>,
+        vectors: Vec<f32>,
         threads: usize,
     ) -> Result<VectorIndex, IndexError> {
+        VectorIndex::build_with(spec, dim, vectors, threads, None).map(|(index, _)| index)
+    }
+
+    /// Builds as [`VectorIndex::build`] does, an HNSW graph (HNSW, HNSW_SQ) starting
+    /// from `seed`'s: an index of the same definition over the rows `first_row..` of
+    /// `vectors`, unchanged and in the same order ([`graph::Graph::build_seeded`]). Also
+    /// whether the seed was used: not when it is of another definition or shape, or the
+    /// kind builds no graph.
+    pub fn build_seeded(
+        spec: IndexSpec,
+        dim: usize,
+        vectors: Vec<f32>,
+        threads: usize,
+        seed: &VectorIndex,
+        first_row: usize,
+    ) -> Result<(VectorIndex, bool), IndexError> {
+        let graph = match &seed.body {
+            Body::Hnsw(g) | Body::HnswSq(g, _)
+                if seed.spec == spec && seed.dim == dim && g.nodes() == seed.rows =>
+            {
+                Some((g, first_row))
+            }
+            _ => None,
+        };
+        VectorIndex::build_with(spec, dim, vectors, threads, graph)
+    }
+
+    fn build_with(
+        spec: IndexSpec,
+        dim: usize,
+        mut vectors: Vec<f32>,
+        threads: usize,
+        seed: Option<(&graph::Graph, usize)>,
+    ) -> Result<(VectorIndex, bool), IndexError> {
         if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(IndexError::Shape(format!(
                 "{} floats are not rows of dim {dim}",
@@ -109,6 +163,7 @@ impl VectorIndex {
             flat::normalize(&mut vectors, dim);
         }
         let rows = vectors.len() / dim;
+        let mut seeded = false;
         let body = match spec.kind {
             Kind::Sparse { .. } => {
                 return Err(IndexError::Shape(
@@ -129,7 +184,9 @@ impl VectorIndex {
                     dim,
                     ip: spec.metric.higher_is_better(),
                 };
-                Body::Hnsw(graph::Graph::build(&space, m, ef_construction, threads))
+                let (g, used) = graph_of(&space, m, ef_construction, threads, seed);
+                seeded = used;
+                Body::Hnsw(g)
             }
             Kind::DiskAnn {
                 max_degree,
@@ -155,7 +212,8 @@ impl VectorIndex {
             }
             Kind::HnswSq { m, ef_construction } => {
                 let codes = sq::Sq8::encode(&vectors, dim, spec.metric.higher_is_better());
-                let g = graph::Graph::build(&codes, m, ef_construction, threads);
+                let (g, used) = graph_of(&codes, m, ef_construction, threads, seed);
+                seeded = used;
                 vectors = Vec::new();
                 Body::HnswSq(g, codes)
             }
@@ -194,13 +252,16 @@ impl VectorIndex {
                 Body::IvfPq(lists, codes)
             }
         };
-        Ok(VectorIndex {
-            spec,
-            dim,
-            rows,
-            vectors,
-            body,
-        })
+        Ok((
+            VectorIndex {
+                spec,
+                dim,
+                rows,
+                vectors,
+                body,
+            },
+            seeded,
+        ))
     }
 
     /// A FLAT index over a segment's `rows` vectors of `dim` words, without them: what an

@@ -326,6 +326,106 @@ fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
     }
 }
 
+/// A merged segment's graph started from one of its sources' graphs (the rows a
+/// compaction copied whole) searches as well as one built from scratch; a seed of another
+/// definition or shape is not used.
+#[test]
+fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
+    let (n, dim, k) = (4000, 32, 10);
+    let data = random_vectors(n, dim, 31);
+    let queries = random_vectors(40, dim, 32);
+    let (first, rows) = (1000, 1800);
+    let p = SearchParams {
+        ef: Some(32),
+        nprobe: None,
+        ..Default::default()
+    };
+    for (kind, metric) in [
+        (
+            Kind::Hnsw {
+                m: 16,
+                ef_construction: 100,
+            },
+            Metric::L2,
+        ),
+        (
+            Kind::Hnsw {
+                m: 16,
+                ef_construction: 100,
+            },
+            Metric::Cosine,
+        ),
+        (
+            Kind::HnswSq {
+                m: 16,
+                ef_construction: 100,
+            },
+            Metric::L2,
+        ),
+    ] {
+        let spec = IndexSpec {
+            kind,
+            metric,
+            auto: false,
+        };
+        let part = data[first * dim..(first + rows) * dim].to_vec();
+        let source = reread(spec, &VectorIndex::build(spec, dim, part, 2).unwrap(), &[]);
+        let (seeded, used) =
+            VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, first).unwrap();
+        assert!(used, "{kind:?} {metric:?}: the seed was not used");
+        assert_eq!(seeded.rows(), n);
+        let fresh = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
+        let r_seeded = recall_of(&seeded, metric, &data, dim, &queries, k, &p);
+        let r_fresh = recall_of(&fresh, metric, &data, dim, &queries, k, &p);
+        assert!(
+            r_seeded >= 0.9 && r_seeded >= r_fresh - 0.03,
+            "{kind:?} {metric:?}: recall {r_seeded} started from a seed, {r_fresh} fresh"
+        );
+        // Every row is found: the seed's rows and the inserted ones.
+        let exact = SearchParams {
+            ef: Some(200),
+            nprobe: None,
+            ..Default::default()
+        };
+        for row in [0, first, first + rows - 1, first + rows, n - 1] {
+            let q = &data[row * dim..(row + 1) * dim];
+            let got = seeded.search(q, 1, &exact).unwrap();
+            assert_eq!(got[0].0, row as u32, "{kind:?} {metric:?}: row {row}");
+        }
+    }
+    // Seeds that do not fit: past the end, another M, another kind.
+    let spec = IndexSpec {
+        kind: Kind::Hnsw {
+            m: 16,
+            ef_construction: 100,
+        },
+        metric: Metric::L2,
+        auto: false,
+    };
+    let part = data[..rows * dim].to_vec();
+    let source = VectorIndex::build(spec, dim, part.clone(), 2).unwrap();
+    let at = n - rows + 1;
+    let (_, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, at).unwrap();
+    assert!(!used, "a seed past the last row");
+    let other_m = IndexSpec {
+        kind: Kind::Hnsw {
+            m: 8,
+            ef_construction: 100,
+        },
+        ..spec
+    };
+    let source = VectorIndex::build(other_m, dim, part.clone(), 2).unwrap();
+    let (idx, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, 0).unwrap();
+    assert!(!used && idx.rows() == n, "a seed of another M");
+    let ivf = IndexSpec {
+        kind: Kind::IvfFlat { nlist: 16 },
+        ..spec
+    };
+    let source = VectorIndex::build(ivf, dim, part, 2).unwrap();
+    let (_, used) = VectorIndex::build_seeded(spec, dim, data, 2, &source, 0).unwrap();
+    assert!(!used, "a seed without a graph");
+}
+
 /// DISKANN's Vamana graph: every node within `max_degree` links, every node reachable
 /// from the medoid (the search can find any row), recall that rises with `search_list`,
 /// and the same graph from 1 and 2 threads (batches, not thread timing, decide it).

@@ -26,7 +26,8 @@ use super::Shared;
 use crate::meta::data::insert_file;
 use crate::meta::now_ms;
 use crate::proto::datacoord::{
-    CompactionKind, CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord, SegmentState,
+    CompactedSpan, CompactionKind, CompactionPlan, CompactionPlanState, DeltaRecord, SegmentRecord,
+    SegmentState,
 };
 use crate::proto::schema::CollectionSchema;
 use crate::roles::worker::{to_the_end, Owner, Task};
@@ -385,9 +386,11 @@ async fn prepare(
             marks.add(&pks, &b.timestamps);
         }
     }
-    // The rows of every source, in order.
+    // The rows of every source, in order; each source's (ID, first row, end row) in them.
     let mut all = SegmentBatch::default();
+    let mut bounds = Vec::with_capacity(sources.len());
     for (r, _) in &sources {
+        let first = all.rows();
         for path in &r.insert_files {
             let b = read(shared, &schema, path).await?;
             all.row_ids.extend(b.row_ids);
@@ -400,6 +403,7 @@ async fn prepare(
                 }
             }
         }
+        bounds.push((r.id, first, all.rows()));
     }
     let pks = schema::primary_keys(&schema, &all.fields)
         .ok_or_else(|| Bad("the segments hold no primary key column".into()))?;
@@ -437,6 +441,11 @@ async fn prepare(
         Vec::new()
     } else {
         vec![keep]
+    };
+    // A merge keeps its rows in order: the sources it kept whole, and where.
+    let spans = match parts.as_slice() {
+        [one] if plan.kind() != CompactionKind::CompactionClustering => whole_sources(&bounds, one),
+        _ => Vec::new(),
     };
     if parts.is_empty() {
         return Ok(Output {
@@ -502,10 +511,29 @@ async fn prepare(
             compacted_from: plan.segment_ids.clone(),
             compacted_ms: now_ms(),
             applied_delta_id,
+            compacted_spans: spans.clone(),
             ..Default::default()
         });
     }
     Ok(Output { segments, sources })
+}
+
+/// The sources of a merge whose every row `keep` (rows of the merged batch, ascending)
+/// keeps, given each source's (ID, first row, end row) in that batch: where each one's
+/// rows are in the compacted segment.
+pub fn whole_sources(bounds: &[(i64, usize, usize)], keep: &[usize]) -> Vec<CompactedSpan> {
+    bounds
+        .iter()
+        .filter_map(|&(segment_id, first, end)| {
+            let at = keep.partition_point(|&i| i < first);
+            let upto = keep.partition_point(|&i| i < end);
+            (end > first && upto - at == end - first).then(|| CompactedSpan {
+                segment_id,
+                first_row: at as i64,
+                num_rows: (end - first) as i64,
+            })
+        })
+        .collect()
 }
 
 /// The share of `dataCoord.segment.maxSize` a clustering compaction fills each segment
@@ -641,5 +669,27 @@ mod tests {
             rows_to_keep(&pks, &[7, 7, 7], &[9, 8, 1], &none, 0),
             vec![0, 2]
         );
+    }
+
+    #[test]
+    fn sources_kept_whole_are_found_with_their_place_in_the_merged_segment() {
+        // Sources 10 (rows 0..3), 11 (3..7, row 4 dropped), 12 (7..9), 13 (empty).
+        let bounds = [(10, 0, 3), (11, 3, 7), (12, 7, 9), (13, 9, 9)];
+        let span = |segment_id, first_row, num_rows| CompactedSpan {
+            segment_id,
+            first_row,
+            num_rows,
+        };
+        assert_eq!(
+            whole_sources(&bounds, &[0, 1, 2, 3, 5, 6, 7, 8]),
+            vec![span(10, 0, 3), span(12, 6, 2)]
+        );
+        // Nothing dropped: every source, back to back.
+        let all: Vec<usize> = (0..9).collect();
+        assert_eq!(
+            whole_sources(&bounds, &all),
+            vec![span(10, 0, 3), span(11, 3, 4), span(12, 7, 2)]
+        );
+        assert!(whole_sources(&bounds, &[]).is_empty());
     }
 }

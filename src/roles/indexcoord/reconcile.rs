@@ -12,7 +12,9 @@ use etcd_client::{Compare, CompareOp, TxnOp};
 use prost::Message;
 
 use super::IndexCoord;
+use crate::meta::index::Builds;
 use crate::proto::common::IndexState;
+use crate::proto::datacoord::SegmentRecord;
 use crate::proto::indexcoord::BuildRecord;
 use crate::role::Role;
 use crate::session::fenced::{FenceError, FencedStore};
@@ -80,16 +82,22 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
                     .live_segments(d.collection_id)
                     .into_iter()
                     .filter(|s| s.num_rows >= min_rows && !have.contains(&(d.id, s.id)))
-                    .map(|s| BuildRecord {
-                        index_id: d.id,
-                        collection_id: d.collection_id,
-                        partition_id: s.partition_id,
-                        segment_id: s.id,
-                        num_rows: s.num_rows,
-                        state: IndexState::Unissued as i32,
-                        insert_files: s.insert_files.clone(),
-                        field_name: d.field_name.clone(),
-                        ..Default::default()
+                    .map(|s| {
+                        let seed = seed_of(&builds, d.id, s);
+                        BuildRecord {
+                            index_id: d.id,
+                            collection_id: d.collection_id,
+                            partition_id: s.partition_id,
+                            segment_id: s.id,
+                            num_rows: s.num_rows,
+                            state: IndexState::Unissued as i32,
+                            insert_files: s.insert_files.clone(),
+                            field_name: d.field_name.clone(),
+                            seed_build_id: seed.map_or(0, |(b, _)| b.build_id),
+                            seed_files: seed.map_or(Vec::new(), |(b, _)| b.index_files.clone()),
+                            seed_first_row: seed.map_or(0, |(_, first)| first),
+                            ..Default::default()
+                        }
                     })
                     .collect::<Vec<_>>()
             })
@@ -114,6 +122,73 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
     // The next pass must see these, or it would create them again.
     f.builds.wait_applied(last, Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// The build a build of `index` over `segment` starts from, and the row of `segment` its
+/// first row became: of the sources a compaction copied whole into `segment`, the
+/// largest with a finished build of `index` (Lucene seeds a merge from its largest
+/// segment; whether the build's kind has a graph to start from is the indexnode's to
+/// see).
+fn seed_of<'a>(
+    builds: &'a Builds,
+    index: i64,
+    segment: &SegmentRecord,
+) -> Option<(&'a BuildRecord, i64)> {
+    segment
+        .compacted_spans
+        .iter()
+        .filter_map(|span| {
+            builds
+                .all()
+                .map(|b| &b.record)
+                .find(|b| {
+                    b.index_id == index
+                        && b.segment_id == span.segment_id
+                        && b.state() == IndexState::Finished
+                        && b.num_rows == span.num_rows
+                        && !b.index_files.is_empty()
+                })
+                .map(|b| (b, span.first_row))
+        })
+        .max_by_key(|(b, _)| (b.num_rows, b.build_id))
+}
+
+/// Whether the build of a segment that is no longer live is still wanted as a seed: a
+/// live segment a compaction copied its segment into has no decided build of its index
+/// yet, and that build names it as its seed or is not created yet (so the seed is not
+/// chosen yet).
+fn wanted_as_seed(
+    r: &BuildRecord,
+    builds: &Builds,
+    live: &[&SegmentRecord],
+    min_rows: i64,
+) -> bool {
+    live.iter()
+        .filter(|s| {
+            s.num_rows >= min_rows
+                && s.compacted_spans
+                    .iter()
+                    .any(|span| span.segment_id == r.segment_id)
+        })
+        .any(|s| {
+            let of = builds
+                .all()
+                .map(|b| &b.record)
+                .find(|b| b.index_id == r.index_id && b.segment_id == s.id);
+            match of {
+                None => true,
+                Some(b) => b.seed_build_id == r.build_id && !decided(b),
+            }
+        })
+}
+
+/// A build whose outcome is final: finished, or failed on its last attempt.
+fn decided(b: &BuildRecord) -> bool {
+    match b.state() {
+        IndexState::Finished => true,
+        IndexState::Failed => b.attempts >= MAX_ATTEMPTS,
+        _ => false,
+    }
 }
 
 /// Live indexnodes' ServerIDs.
@@ -196,15 +271,17 @@ async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
             .filter(|d| d.dropped_at_ms == 0)
             .map(|d| d.id)
             .collect();
+        let min_rows = ic.ctx.config.segment.min_rows_to_index as i64;
         let gone: Vec<BuildRecord> = builds
             .all()
             .map(|b| &b.record)
             .filter(|r| {
-                !live_defs.contains(&r.index_id)
-                    || !segments
-                        .live_segments(r.collection_id)
-                        .iter()
-                        .any(|s| s.id == r.segment_id)
+                if !live_defs.contains(&r.index_id) {
+                    return true;
+                }
+                let live = segments.live_segments(r.collection_id);
+                !live.iter().any(|s| s.id == r.segment_id)
+                    && !wanted_as_seed(r, &builds, &live, min_rows)
             })
             .cloned()
             .collect();

@@ -257,10 +257,65 @@ async fn build_vector(
                 r.num_rows
             ));
         }
-        tokio::task::spawn_blocking(move || VectorIndex::build(spec, words, vectors, threads)).await
+        let seed = match spec.kind {
+            params::Kind::Hnsw { .. } | params::Kind::HnswSq { .. } => seed(shared, r, spec).await,
+            _ => None,
+        };
+        let (build_id, segment) = (r.build_id, r.segment_id);
+        tokio::task::spawn_blocking(move || match seed {
+            Some((seed, first_row, seed_build)) => {
+                VectorIndex::build_seeded(spec, words, vectors, threads, &seed, first_row).map(
+                    |(index, used)| {
+                        if used {
+                            log::info!(build = build_id, segment, seed_build, seed_rows = seed.rows(),
+                                first_row; "index build started from the graph of a segment compacted into this one");
+                        } else {
+                            log::warn!(build = build_id, seed_build;
+                                "the seed build's graph does not fit this build: built from scratch");
+                        }
+                        index
+                    },
+                )
+            }
+            None => VectorIndex::build(spec, words, vectors, threads),
+        })
+        .await
     };
     built
         .map_err(|e| format!("the build task failed: {e}"))?
         .and_then(|idx| idx.to_bytes())
         .map_err(|e| e.to_string())
+}
+
+/// The index a build starts from (its seed build's file, read), the row it starts at and
+/// the seed's build ID; `None` (a build from scratch, with the reason logged) when there
+/// is none or it cannot be read: the seed is an optimization, never a precondition.
+async fn seed(
+    shared: &Shared,
+    r: &BuildRecord,
+    spec: params::IndexSpec,
+) -> Option<(VectorIndex, usize, i64)> {
+    let path = r.seed_files.first().filter(|_| r.seed_build_id != 0)?;
+    let bytes = match shared.storage.get(path).await {
+        Ok(b) => b,
+        Err(e) => {
+            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error:% = e;
+                "cannot read the seed build's index file: building from scratch");
+            return None;
+        }
+    };
+    let read = tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes)).await;
+    match read {
+        Ok(Ok(index)) => Some((index, r.seed_first_row.max(0) as usize, r.seed_build_id)),
+        Ok(Err(e)) => {
+            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error:% = e;
+                "the seed build's index file is not usable: building from scratch");
+            None
+        }
+        Err(e) => {
+            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error:% = e;
+                "reading the seed build's index file failed: building from scratch");
+            None
+        }
+    }
 }
