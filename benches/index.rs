@@ -1,10 +1,13 @@
 //! Index benchmark: `cargo bench --bench index` (options after `--`: `--rows N`,
 //! `--dim N`, `--queries N`, `--m N`, `--efc N`, `--runs N`, `--threads N`,
 //! `--kind HNSW|HNSW_SQ|IVF_FLAT|DISKANN`, `--nlist N`, `--degree N`, `--list N`; DISKANN's
-//! `max_degree` and `search_list_size`, knob `search_list`). Builds over uniform random vectors in [0, 1)
+//! `max_degree` and `search_list_size`, knob `search_list`; `--seed-rows N`). Builds over uniform random vectors in [0, 1)
 //! (fixed seed, the same set every run), `--runs` times, and prints the build time
 //! (min / median / max), the index's memory, and recall@10 against exact L2 search with
-//! single-thread queries per second at several `ef` (or `nprobe`).
+//! single-thread queries per second at several `ef` (or `nprobe`). With `--seed-rows N`
+//! (HNSW, HNSW_SQ) an index of the first N rows is built once, and each run builds over
+//! all rows starting from its graph, as an indexnode builds a merged segment whose largest
+//! source is those rows (`VectorIndex::build_seeded`).
 
 use std::time::Instant;
 
@@ -83,11 +86,31 @@ fn main() {
         "exact search for ground truth: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let seed_rows = arg("--seed-rows", 0).min(rows);
+    let seed = (seed_rows > 0).then(|| {
+        let started = Instant::now();
+        let seed = VectorIndex::build(spec, dim, data[..seed_rows * dim].to_vec(), threads)
+            .expect("seed build");
+        println!(
+            "seed: the first {seed_rows} rows built in {:.2} s; each run starts from its graph",
+            started.elapsed().as_secs_f64()
+        );
+        seed
+    });
     let mut builds = Vec::new();
     let mut index = None;
     for _ in 0..runs {
         let started = Instant::now();
-        let idx = VectorIndex::build(spec, dim, data.clone(), threads).expect("build");
+        let idx = match &seed {
+            Some(seed) => {
+                let (idx, used) =
+                    VectorIndex::build_seeded(spec, dim, data.clone(), threads, seed, 0)
+                        .expect("build");
+                assert!(used, "the seed does not fit {kind:?}");
+                idx
+            }
+            None => VectorIndex::build(spec, dim, data.clone(), threads).expect("build"),
+        };
         builds.push(started.elapsed().as_secs_f64());
         index = Some(idx);
     }

@@ -313,3 +313,90 @@ async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::follower::Mirror;
+    use crate::meta::index::IndexKeys;
+    use crate::proto::datacoord::CompactedSpan;
+
+    fn builds(records: &[BuildRecord]) -> Builds {
+        let keys = IndexKeys::new("m");
+        let mut b = Builds::default();
+        for r in records {
+            let key = keys.build(r.collection_id, r.segment_id, r.build_id);
+            b.apply_put(&keys, &key, &r.encode_to_vec(), 1).unwrap();
+        }
+        b
+    }
+
+    fn finished(build_id: i64, segment_id: i64, num_rows: i64) -> BuildRecord {
+        BuildRecord {
+            build_id,
+            index_id: 7,
+            segment_id,
+            num_rows,
+            state: IndexState::Finished as i32,
+            index_files: vec![format!("index_files/{build_id}/index")],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_largest_whole_source_seeds_and_is_kept_until_the_merged_build_is_decided() {
+        let span = |segment_id, first_row, num_rows| CompactedSpan {
+            segment_id,
+            first_row,
+            num_rows,
+        };
+        // Segment 3 merged 1 (2,000 rows, at row 0) and 2 (3,000 rows, at 2,000).
+        let merged = SegmentRecord {
+            id: 3,
+            num_rows: 5000,
+            compacted_spans: vec![span(1, 0, 2000), span(2, 2000, 3000)],
+            ..Default::default()
+        };
+        let sources = [finished(11, 1, 2000), finished(12, 2, 3000)];
+        let b = builds(&sources);
+        let (seed, first) = seed_of(&b, 7, &merged).expect("a seed");
+        assert_eq!((seed.build_id, first), (12, 2000));
+        // Another index, or a source build of other rows, is no seed.
+        assert!(seed_of(&b, 8, &merged).is_none());
+        let b = builds(&[finished(12, 2, 2999)]);
+        assert!(seed_of(&b, 7, &merged).is_none());
+
+        let live = [&merged];
+        // No build of the merged segment yet: every whole source is kept.
+        let b = builds(&sources);
+        assert!(sources.iter().all(|s| wanted_as_seed(s, &b, &live, 1024)));
+        // Its build names 12: 11 goes, 12 stays until the build is decided.
+        let mut build = BuildRecord {
+            build_id: 13,
+            index_id: 7,
+            segment_id: 3,
+            seed_build_id: 12,
+            state: IndexState::InProgress as i32,
+            ..Default::default()
+        };
+        let b = builds(&[sources[0].clone(), sources[1].clone(), build.clone()]);
+        assert!(!wanted_as_seed(&sources[0], &b, &live, 1024));
+        assert!(wanted_as_seed(&sources[1], &b, &live, 1024));
+        build.state = IndexState::Failed as i32;
+        build.attempts = 1;
+        let b = builds(&[sources[1].clone(), build.clone()]);
+        assert!(wanted_as_seed(&sources[1], &b, &live, 1024), "retried");
+        build.attempts = MAX_ATTEMPTS;
+        let b = builds(&[sources[1].clone(), build.clone()]);
+        assert!(
+            !wanted_as_seed(&sources[1], &b, &live, 1024),
+            "failed for good"
+        );
+        build.state = IndexState::Finished as i32;
+        let b = builds(&[sources[1].clone(), build]);
+        assert!(!wanted_as_seed(&sources[1], &b, &live, 1024), "finished");
+        // A merged segment too small for a build keeps nothing.
+        let b = builds(&sources);
+        assert!(!wanted_as_seed(&sources[1], &b, &live, 6000));
+    }
+}
