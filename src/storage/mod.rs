@@ -81,6 +81,13 @@ impl WriteWindow {
     }
 }
 
+/// Whether `t` (a listed object's modification time) was at least `age` before `now`: the
+/// garbage collectors measure a file's age at the moment they read the records that could
+/// name it, not later.
+pub fn older_at(now: std::time::SystemTime, t: std::time::SystemTime, age: Duration) -> bool {
+    now.duration_since(t).is_ok_and(|elapsed| elapsed >= age)
+}
+
 /// Objects under one root path of one store.
 #[derive(Clone)]
 pub struct Storage {

@@ -19,7 +19,7 @@ use super::DataCoord;
 use crate::meta::data::{DELTA_LOG, INSERT_LOG};
 use crate::proto::datacoord::SegmentState;
 use crate::session::fenced::{FenceError, FencedStore};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{older_at, Storage, StorageError};
 
 /// Why a collection pass stopped.
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +53,6 @@ pub async fn run(dc: Arc<DataCoord>, store: FencedStore, storage: Storage) {
 
 fn older_than(t: SystemTime, age: Duration) -> bool {
     older_at(SystemTime::now(), t, age)
-}
-
-/// Whether `t` was at least `age` before `now`.
-fn older_at(now: SystemTime, t: SystemTime, age: Duration) -> bool {
-    now.duration_since(t).is_ok_and(|elapsed| elapsed >= age)
 }
 
 fn dropped_long_ago(dropped_at_ms: i64, age: Duration) -> bool {

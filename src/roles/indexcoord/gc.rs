@@ -1,8 +1,10 @@
 //! Garbage collection of index files, every `dataCoord.gc.interval`: a file under
 //! `index_files/<buildID>/` whose build has no record (an indexnode that finished a build
 //! whose index or segment was dropped meanwhile, or that died before registering it) is
-//! deleted once older than `dataCoord.gc.missingTolerance`. The builds of dropped indexes
-//! and segments themselves are removed with their files by the reconcile pass.
+//! deleted once it was older than `dataCoord.gc.missingTolerance` when the records were
+//! read (`storage::older_at`, as the datacoord's collector measures). The builds of dropped
+//! indexes and segments themselves are removed with their files by the reconcile pass
+//! (a dropped segment's build once no merged segment's build may start from it).
 //!
 //! The listing is taken before the records are read, so a build recorded in between counts
 //! as named (and a file is only ever written for a build that was recorded first).
@@ -14,6 +16,7 @@ use std::time::SystemTime;
 use super::IndexCoord;
 use crate::meta::index::INDEX_FILES;
 use crate::session::fenced::FencedStore;
+use crate::storage::older_at;
 
 /// Runs until the term ends.
 pub async fn run(ic: Arc<IndexCoord>, store: FencedStore) {
@@ -56,12 +59,12 @@ async fn collect(ic: &IndexCoord, age: std::time::Duration) -> Result<usize, Str
         .all()
         .map(|b| b.record.build_id)
         .collect();
+    let read_at = SystemTime::now();
     let mut deleted = 0;
     for (key, modified) in listed {
-        let old = SystemTime::now()
-            .duration_since(modified)
-            .is_ok_and(|d| d >= age);
-        if old && build_of(&key).is_some_and(|b| !recorded.contains(&b)) {
+        if older_at(read_at, modified, age)
+            && build_of(&key).is_some_and(|b| !recorded.contains(&b))
+        {
             ic.storage.delete(&key).await.map_err(|e| e.to_string())?;
             deleted += 1;
         }

@@ -15,7 +15,7 @@ use super::IndexCoord;
 use crate::meta::index::Builds;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::SegmentRecord;
-use crate::proto::indexcoord::BuildRecord;
+use crate::proto::indexcoord::{BuildRecord, IndexRecord};
 use crate::role::Role;
 use crate::session::fenced::{FenceError, FencedStore};
 
@@ -83,7 +83,9 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
                     .into_iter()
                     .filter(|s| s.num_rows >= min_rows && !have.contains(&(d.id, s.id)))
                     .map(|s| {
-                        let seed = seed_of(&builds, d.id, s);
+                        let seed = grows_a_graph(d)
+                            .then(|| seed_of(&builds, d.id, s))
+                            .flatten();
                         BuildRecord {
                             index_id: d.id,
                             collection_id: d.collection_id,
@@ -124,11 +126,24 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
     Ok(())
 }
 
+/// Whether builds of `d` make a graph another build can start from (HNSW, HNSW_SQ).
+fn grows_a_graph(d: &IndexRecord) -> bool {
+    !d.scalar
+        && crate::index::params::flatten(&d.params)
+            .and_then(|p| crate::index::params::parse(&p, d.vector_type()))
+            .is_ok_and(|spec| {
+                matches!(
+                    spec.kind,
+                    crate::index::params::Kind::Hnsw { .. }
+                        | crate::index::params::Kind::HnswSq { .. }
+                )
+            })
+}
+
 /// The build a build of `index` over `segment` starts from, and the row of `segment` its
 /// first row became: of the sources a compaction copied whole into `segment`, the
 /// largest with a finished build of `index` (Lucene seeds a merge from its largest
-/// segment; whether the build's kind has a graph to start from is the indexnode's to
-/// see).
+/// segment).
 fn seed_of<'a>(
     builds: &'a Builds,
     index: i64,
@@ -341,6 +356,39 @@ mod tests {
             index_files: vec![format!("index_files/{build_id}/index")],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn only_graph_indexes_name_seeds() {
+        let def = |pairs: &[(&str, &str)], scalar: bool| IndexRecord {
+            params: pairs
+                .iter()
+                .map(|(k, v)| crate::proto::common::KeyValuePair {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            scalar,
+            ..Default::default()
+        };
+        let hnsw = [
+            ("index_type", "HNSW"),
+            ("metric_type", "L2"),
+            ("M", "16"),
+            ("efConstruction", "64"),
+        ];
+        assert!(grows_a_graph(&def(&hnsw, false)));
+        assert!(
+            grows_a_graph(&def(&[("metric_type", "COSINE")], false)),
+            "AUTOINDEX"
+        );
+        let ivf = [
+            ("index_type", "IVF_FLAT"),
+            ("metric_type", "L2"),
+            ("nlist", "8"),
+        ];
+        assert!(!grows_a_graph(&def(&ivf, false)));
+        assert!(!grows_a_graph(&def(&[("index_type", "INVERTED")], true)));
     }
 
     #[test]
