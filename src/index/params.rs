@@ -277,6 +277,14 @@ pub enum Kind {
     },
 }
 
+impl Kind {
+    /// Whether it builds an HNSW graph (HNSW, HNSW_SQ): the kinds a build can start
+    /// from another build's graph (`VectorIndex::build_seeded`).
+    pub fn has_graph(&self) -> bool {
+        matches!(self, Kind::Hnsw { .. } | Kind::HnswSq { .. })
+    }
+}
+
 /// A float index parameter, compared by its bits (an [`IndexSpec`] is `Eq`).
 #[derive(Debug, Clone, Copy)]
 pub struct Ratio(pub f32);

@@ -15,6 +15,18 @@ fn reread(spec: IndexSpec, idx: &VectorIndex, vectors: &[f32]) -> VectorIndex {
     back
 }
 
+/// HNSW with `M` = `m` and `efConstruction` 100.
+fn hnsw(m: usize, metric: Metric) -> IndexSpec {
+    IndexSpec {
+        kind: Kind::Hnsw {
+            m,
+            ef_construction: 100,
+        },
+        metric,
+        auto: false,
+    }
+}
+
 fn spec(pairs: &[(&str, &str)]) -> Result<IndexSpec, String> {
     let m: BTreeMap<String, String> = pairs
         .iter()
@@ -340,34 +352,15 @@ fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
         nprobe: None,
         ..Default::default()
     };
-    for (kind, metric) in [
-        (
-            Kind::Hnsw {
-                m: 16,
-                ef_construction: 100,
-            },
-            Metric::L2,
-        ),
-        (
-            Kind::Hnsw {
-                m: 16,
-                ef_construction: 100,
-            },
-            Metric::Cosine,
-        ),
-        (
-            Kind::HnswSq {
-                m: 16,
-                ef_construction: 100,
-            },
-            Metric::L2,
-        ),
-    ] {
-        let spec = IndexSpec {
-            kind,
-            metric,
-            auto: false,
-        };
+    let sq = IndexSpec {
+        kind: Kind::HnswSq {
+            m: 16,
+            ef_construction: 100,
+        },
+        ..hnsw(16, Metric::L2)
+    };
+    for spec in [hnsw(16, Metric::L2), hnsw(16, Metric::Cosine), sq] {
+        let (kind, metric) = (spec.kind, spec.metric);
         let part = data[first * dim..(first + rows) * dim].to_vec();
         let source = reread(spec, &VectorIndex::build(spec, dim, part, 2).unwrap(), &[]);
         let (seeded, used) =
@@ -394,26 +387,13 @@ fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
         }
     }
     // Seeds that do not fit: past the end, another M, another kind.
-    let spec = IndexSpec {
-        kind: Kind::Hnsw {
-            m: 16,
-            ef_construction: 100,
-        },
-        metric: Metric::L2,
-        auto: false,
-    };
+    let spec = hnsw(16, Metric::L2);
     let part = data[..rows * dim].to_vec();
     let source = VectorIndex::build(spec, dim, part.clone(), 2).unwrap();
     let at = n - rows + 1;
     let (_, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, at).unwrap();
     assert!(!used, "a seed past the last row");
-    let other_m = IndexSpec {
-        kind: Kind::Hnsw {
-            m: 8,
-            ef_construction: 100,
-        },
-        ..spec
-    };
+    let other_m = hnsw(8, Metric::L2);
     let source = VectorIndex::build(other_m, dim, part.clone(), 2).unwrap();
     let (idx, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, 0).unwrap();
     assert!(!used && idx.rows() == n, "a seed of another M");
@@ -633,14 +613,7 @@ fn a_flat_index_file_is_a_header_searched_over_the_segments_vectors() {
 fn an_index_loaded_back_from_object_storage_finds_the_same_neighbours() {
     let (n, dim) = (2000, 24);
     let data = random_vectors(n, dim, 11);
-    let spec = IndexSpec {
-        kind: Kind::Hnsw {
-            m: 16,
-            ef_construction: 100,
-        },
-        metric: Metric::L2,
-        auto: false,
-    };
+    let spec = hnsw(16, Metric::L2);
     let idx = VectorIndex::build(spec, dim, data, 2).unwrap();
     let dir = crate::testkit::TempDir::new("index-store");
     let rt = crate::testkit::runtime();

@@ -131,13 +131,7 @@ fn grows_a_graph(d: &IndexRecord) -> bool {
     !d.scalar
         && crate::index::params::flatten(&d.params)
             .and_then(|p| crate::index::params::parse(&p, d.vector_type()))
-            .is_ok_and(|spec| {
-                matches!(
-                    spec.kind,
-                    crate::index::params::Kind::Hnsw { .. }
-                        | crate::index::params::Kind::HnswSq { .. }
-                )
-            })
+            .is_ok_and(|spec| spec.kind.has_graph())
 }
 
 /// The build a build of `index` over `segment` starts from, and the row of `segment` its

@@ -257,9 +257,10 @@ async fn build_vector(
                 r.num_rows
             ));
         }
-        let seed = match spec.kind {
-            params::Kind::Hnsw { .. } | params::Kind::HnswSq { .. } => seed(shared, r, spec).await,
-            _ => None,
+        let seed = if spec.kind.has_graph() {
+            seed(shared, r, spec).await
+        } else {
+            None
         };
         let (build_id, segment) = (r.build_id, r.segment_id);
         tokio::task::spawn_blocking(move || match seed {
@@ -304,17 +305,15 @@ async fn seed(
             return None;
         }
     };
-    let read = tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes)).await;
+    let read = tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|index| index.map_err(|e| e.to_string()));
     match read {
-        Ok(Ok(index)) => Some((index, r.seed_first_row.max(0) as usize, r.seed_build_id)),
-        Ok(Err(e)) => {
-            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error:% = e;
-                "the seed build's index file is not usable: building from scratch");
-            None
-        }
+        Ok(index) => Some((index, r.seed_first_row.max(0) as usize, r.seed_build_id)),
         Err(e) => {
-            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error:% = e;
-                "reading the seed build's index file failed: building from scratch");
+            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error = e.as_str();
+                "the seed build's index file is not usable: building from scratch");
             None
         }
     }
