@@ -374,17 +374,26 @@ fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
             r_seeded >= 0.9 && r_seeded >= r_fresh - 0.03,
             "{kind:?} {metric:?}: recall {r_seeded} started from a seed, {r_fresh} fresh"
         );
-        // Every row is found: the seed's rows and the inserted ones.
+        // The seed's rows and the inserted ones find themselves. HNSW does not promise
+        // it for every row (a row whose in-links were all pruned away is unreachable; a
+        // fresh build of these vectors misses one now and then, with thread timing; a
+        // seeded one up to 11 in one run of ten, most of them seed rows), so at most 1 %
+        // may miss.
         let exact = SearchParams {
             ef: Some(200),
             nprobe: None,
             ..Default::default()
         };
-        for row in [0, first, first + rows - 1, first + rows, n - 1] {
-            let q = &data[row * dim..(row + 1) * dim];
-            let got = seeded.search(q, 1, &exact).unwrap();
-            assert_eq!(got[0].0, row as u32, "{kind:?} {metric:?}: row {row}");
-        }
+        let missed: Vec<usize> = (0..n)
+            .filter(|&row| {
+                let q = &data[row * dim..(row + 1) * dim];
+                seeded.search(q, 1, &exact).unwrap()[0].0 != row as u32
+            })
+            .collect();
+        assert!(
+            missed.len() <= n / 100,
+            "{kind:?} {metric:?}: rows that do not find themselves: {missed:?}"
+        );
     }
     // Seeds that do not fit: past the end, another M, another kind.
     let spec = hnsw(16, Metric::L2);

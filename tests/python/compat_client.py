@@ -1330,13 +1330,16 @@ def compaction(uri, phase):
                 break
             check(time.time() < deadline, f"the merged segment's index did not finish: {d}")
             time.sleep(0.2)
-        # Rows of every source and of the seed's edges find themselves.
-        probe = [0, 1099, 1100, 1101, 2699, 2700, start - 1] + list(range(5, start, 97))
-        res = client.search(sname, data=[rows[i].tolist() for i in probe], limit=1,
-                            search_params={"params": {"ef": 64}})
-        found = [hits[0]["id"] for hits in res]
-        check(found == probe, f"rows that do not find themselves: "
-              f"{[(p, f) for p, f in zip(probe, found) if p != f][:10]}")
+        # The rows of every source find themselves. HNSW does not promise it for every
+        # row (a row whose in-links were all pruned away is unreachable, in a fresh build
+        # too), so at most 0.5 % may miss.
+        missed = []
+        for at in range(0, start, 500):
+            probe = list(range(at, min(at + 500, start)))
+            res = client.search(sname, data=[rows[i].tolist() for i in probe], limit=1,
+                                search_params={"params": {"ef": 64}})
+            missed += [p for p, hits in zip(probe, res) if hits[0]["id"] != p]
+        check(len(missed) <= start // 200, f"rows that do not find themselves: {missed[:20]}")
         merged = segments_of(conn, sname)[0][0]
         print(f"compaction: seeded checks passed; segment {merged}")
         return
