@@ -86,30 +86,54 @@ fn main() {
         "exact search for ground truth: {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Seeds: `--seed-rows N` (the first N rows), or `--parts K` (K consecutive parts of
+    // the rows; `--largest-only` uses the first alone, as a merge seeded from one source).
     let seed_rows = arg("--seed-rows", 0).min(rows);
-    let seed = (seed_rows > 0).then(|| {
-        let started = Instant::now();
-        let seed = VectorIndex::build(spec, dim, data[..seed_rows * dim].to_vec(), threads)
-            .expect("seed build");
+    let parts = arg("--parts", 0).min(rows);
+    let bounds: Vec<(usize, usize)> = if parts > 0 {
+        let per = rows.div_ceil(parts);
+        (0..parts)
+            .map(|p| (p * per, ((p + 1) * per).min(rows)))
+            .filter(|(a, b)| a < b)
+            .collect()
+    } else if seed_rows > 0 {
+        vec![(0, seed_rows)]
+    } else {
+        Vec::new()
+    };
+    let largest_only = std::env::args().any(|a| a == "--largest-only");
+    let started = Instant::now();
+    let seeds: Vec<(VectorIndex, usize)> = bounds
+        .iter()
+        .take(if largest_only { 1 } else { bounds.len() })
+        .map(|&(a, b)| {
+            let part = data[a * dim..b * dim].to_vec();
+            (
+                VectorIndex::build(spec, dim, part, threads).expect("seed build"),
+                a,
+            )
+        })
+        .collect();
+    if !seeds.is_empty() {
         println!(
-            "seed: the first {seed_rows} rows built in {:.2} s; each run starts from its graph",
+            "seeds: rows {:?} built in {:.2} s; each run starts from their graphs",
+            &bounds[..seeds.len()],
             started.elapsed().as_secs_f64()
         );
-        seed
-    });
+    }
+    let seed_refs: Vec<(&VectorIndex, usize)> = seeds.iter().map(|(s, a)| (s, *a)).collect();
     let mut builds = Vec::new();
     let mut index = None;
     for _ in 0..runs {
         let started = Instant::now();
-        let idx = match &seed {
-            Some(seed) => {
-                let (idx, used) =
-                    VectorIndex::build_seeded(spec, dim, data.clone(), threads, seed, 0)
-                        .expect("build");
-                assert!(used, "the seed does not fit {kind:?}");
-                idx
-            }
-            None => VectorIndex::build(spec, dim, data.clone(), threads).expect("build"),
+        let idx = if seed_refs.is_empty() {
+            VectorIndex::build(spec, dim, data.clone(), threads).expect("build")
+        } else {
+            let (idx, used) =
+                VectorIndex::build_seeded(spec, dim, data.clone(), threads, &seed_refs)
+                    .expect("build");
+            assert_eq!(used, seed_refs.len(), "a seed does not fit {kind:?}");
+            idx
         };
         builds.push(started.elapsed().as_secs_f64());
         index = Some(idx);

@@ -137,8 +137,9 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
         "{}",
         logs(&procs)
     );
-    // Merged indexed segments: the merged segment's graph starts from its largest
-    // source's, and that source's index files go once the merged build is recorded.
+    // Merged indexed segments: the merged segment's graph starts from its sources'
+    // (the largest's as it is, the others merged into it), and their index files go once
+    // the merged build is recorded.
     let (ok, text) = compat(&["compaction", &uri, "seeded"]);
     assert!(
         ok && text.contains("compaction: seeded checks passed"),
@@ -147,28 +148,36 @@ fn small_segments_merge_deleted_rows_go_and_reads_see_each_row_once_throughout()
     );
     let merged = printed_segment(&text);
     let indexnode = &procs[5];
-    let started = "index build started from the graph of a segment compacted into this one";
+    let started = "index build started from the graphs of segments compacted into this one";
     let line = indexnode
         .log()
         .lines()
         .find(|l| l.contains(started) && logged(l, "segment") == merged)
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no seeded build of segment {merged}\n{}", logs(&procs)));
-    // The largest source (1,600 rows), after none, one or both of the others (the plan
-    // orders its segments).
+    // The largest source (1,600 rows) first, after none, one or both of the others (the
+    // plan orders its segments); the others' builds, when finished before the merge.
     assert_eq!(logged(&line, "seed_rows"), "1600", "{line}");
     assert!(
         ["0", "1100", "1300", "2400"].contains(&logged(&line, "first_row").as_str()),
         "{line}"
     );
-    let index_file = |build: &str| root.join("index_files").join(build).join("index");
-    let (seed, build) = (logged(&line, "seed_build"), logged(&line, "build"));
-    assert!(
-        wait_until(Duration::from_secs(30), || !index_file(&seed).exists()),
-        "the seed build's files stay: {:?}\n{}",
-        index_file(&seed),
-        logs(&procs)
+    let seeds = logged(&line, "seed_builds");
+    assert_eq!(
+        seeds.split(',').count().to_string(),
+        logged(&line, "seeds"),
+        "{line}"
     );
+    let index_file = |build: &str| root.join("index_files").join(build).join("index");
+    let build = logged(&line, "build");
+    for seed in seeds.split(',') {
+        assert!(
+            wait_until(Duration::from_secs(30), || !index_file(seed).exists()),
+            "the seed build's files stay: {:?}\n{}",
+            index_file(seed),
+            logs(&procs)
+        );
+    }
     assert!(index_file(&build).exists(), "{line}");
     // A clustering compaction rewrites a clustering-key collection in key order.
     let storage = root.display().to_string();

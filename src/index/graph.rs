@@ -306,27 +306,38 @@ impl<S: Space> Level for Building<'_, '_, S> {
 }
 
 /// The `ef` nodes closest to the query (`dq(n)` is its distance to node `n`) on one
-/// `level`, from `entry`, closest first; `accept` filters what may be returned (every
+/// `level`, from `entries`, closest first; `accept` filters what may be returned (every
 /// node is still traversed).
 fn search_level<S: Space>(
     space: &S,
     dq: &dyn Fn(u32) -> f32,
-    entry: u32,
+    entries: &[u32],
     ef: usize,
     visited: &mut Visited,
     level: &impl Level,
     accept: &dyn Fn(u32) -> bool,
 ) -> Vec<Near> {
     visited.next();
-    let d0 = dq(entry);
     let mut candidates = BinaryHeap::new(); // min-heap through Reverse
     let mut best: BinaryHeap<Near> = BinaryHeap::new(); // max-heap: worst on top
-    candidates.push(std::cmp::Reverse(Near(d0, entry)));
-    if accept(entry) {
-        best.push(Near(d0, entry));
+    for &entry in entries {
+        if !visited.first(entry) {
+            continue;
+        }
+        let d0 = dq(entry);
+        candidates.push(std::cmp::Reverse(Near(d0, entry)));
+        if accept(entry) {
+            best.push(Near(d0, entry));
+            if best.len() > ef {
+                best.pop();
+            }
+        }
     }
-    visited.first(entry);
-    let mut bound = if best.len() >= ef { d0 } else { f32::INFINITY };
+    let mut bound = if best.len() >= ef {
+        best.peek().map_or(f32::INFINITY, |w| w.0)
+    } else {
+        f32::INFINITY
+    };
     let mut buf = Vec::new();
     let mut fresh = Vec::new();
     while let Some(std::cmp::Reverse(Near(d, n))) = candidates.pop() {
@@ -407,6 +418,59 @@ fn levels(n: usize, m: usize) -> Vec<u8> {
         .collect()
 }
 
+/// How many of its own links into the join set a merged source's node needs to be left
+/// out of it (and inserted from them).
+const MERGE_COVER: usize = 2;
+/// A node inserted from its join-set neighbours searches with `efConstruction` over this.
+/// Both measured over 100,000 x 128 in four sources (`cargo bench --bench index --
+/// --rows 100000 --parts 4`): 9.9 s against 15.5 with the full list and 19.9 from
+/// scratch, recall@10 within 0.02 at equal `ef` and higher QPS at equal recall.
+const MERGE_EF_DIVISOR: usize = 2;
+
+/// A join set of `g` (Ponomarenko's merge of HNSW graphs, as Lucene merges segments):
+/// every node on an upper level, and every node fewer than `cover` of whose base-level
+/// links point into the set when its turn comes (in node order). Every node outside it
+/// therefore links to at least `cover` nodes in it: once those are in the merged graph,
+/// a short search from them finds the node's neighbourhood there.
+fn join_set(g: &Graph, cover: usize) -> Vec<bool> {
+    let n = g.nodes();
+    let mut joined: Vec<bool> = g.upper.iter().map(|u| !u.is_empty()).collect();
+    let mut buf = Vec::new();
+    for node in 0..n as u32 {
+        if joined[node as usize] {
+            continue;
+        }
+        buf.clear();
+        g.base.read(node, &mut buf);
+        if buf.iter().filter(|&&x| joined[x as usize]).count() < cover {
+            joined[node as usize] = true;
+        }
+    }
+    joined
+}
+
+/// Runs `f(i)` for `i` in `0..count` on `threads` threads, each with marks for `n`
+/// nodes, handing out small batches in order (so the threads' insertions interleave).
+fn parallel(threads: usize, n: usize, count: usize, f: impl Fn(usize, &mut Visited) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut visited = Visited::new(n);
+                loop {
+                    let start = next.fetch_add(16, std::sync::atomic::Ordering::Relaxed);
+                    if start >= count {
+                        return;
+                    }
+                    for i in start..(start + 16).min(count) {
+                        f(i, &mut visited);
+                    }
+                }
+            });
+        }
+    });
+}
+
 struct Builder<'a, S: Space> {
     space: &'a S,
     m: usize,
@@ -462,7 +526,7 @@ impl<S: Space> Builder<'_, S> {
             let found = search_level(
                 self.space,
                 &dq,
-                ep,
+                &[ep],
                 self.ef_construction,
                 visited,
                 &Building {
@@ -484,6 +548,38 @@ impl<S: Space> Builder<'_, S> {
         }
         if top_guard.is_some() {
             *self.entry.write().expect("entry lock") = (q, lq);
+        }
+    }
+
+    /// Inserts `q`, a base-level node, by a search of the base level from `entries`
+    /// (nodes near it already linked) with list `ef`, instead of a descent from the top,
+    /// choosing its links from what the search found and the entries' links: how a node
+    /// of a merged source that the join set covers joins the graph.
+    fn insert_near(&self, q: u32, entries: &[u32], ef: usize, visited: &mut Visited) {
+        let dq = |n: u32| self.space.between(q, n);
+        let level = Building {
+            builder: self,
+            level: 0,
+        };
+        let mut found = search_level(self.space, &dq, entries, ef, visited, &level, &|_| true);
+        // The entries' own links join the candidates (those the search did not reach):
+        // the shorter list then loses little of the neighbourhood a full one finds.
+        let mut buf = Vec::new();
+        for &e in entries {
+            buf.clear();
+            self.base.read(e, &mut buf);
+            for &x in &buf {
+                if visited.first(x) {
+                    found.push(Near(dq(x), x));
+                }
+            }
+        }
+        found.sort();
+        found.retain(|c| c.1 != q);
+        let chosen = heuristic(self.space, &found, self.m);
+        self.set_links(q, 0, &chosen);
+        for &nb in &chosen {
+            self.connect(nb, q, 0);
         }
     }
 
@@ -541,29 +637,46 @@ impl Graph {
 
     /// Builds over the nodes of `space` on `threads` threads.
     pub fn build<S: Space>(space: &S, m: usize, ef_construction: usize, threads: usize) -> Graph {
-        Graph::build_from(space, m, ef_construction, threads, None)
+        Graph::build_from(space, m, ef_construction, threads, &[])
     }
 
-    /// Builds over the nodes of `space`, starting from `seed`, a graph of the same `M`
-    /// over the nodes `offset..offset + seed.nodes()` of `space` (the same vectors in the
-    /// same order, as when a compaction copied a segment whole): the seed's links are
-    /// taken as they are and only the other nodes are inserted, linking into it as into
-    /// any graph under construction (Lucene seeds a merged segment's graph from its
-    /// largest source the same way). `None` when the seed does not fit `space` or `M`.
+    /// Builds over the nodes of `space`, starting from `seeds`: graphs of the same `M`,
+    /// each over the nodes `offset..offset + seed.nodes()` of `space` (the same vectors
+    /// in the same order, as when a compaction copied a segment whole), not overlapping.
+    /// The largest seed's links are taken as they are (Lucene seeds a merged segment's
+    /// graph from its largest source the same way); of each other seed only a join set
+    /// is inserted as any node is (see [`join_set`]), and every other node of it by a
+    /// search of the base level started from its join-set neighbours with a shorter
+    /// list; rows in no seed are inserted as any node is. Also how many seeds were used:
+    /// a seed that does not fit `space`, `M` or the seeds before it is left out (0: a
+    /// build from scratch).
     pub fn build_seeded<S: Space>(
         space: &S,
         m: usize,
         ef_construction: usize,
         threads: usize,
-        seed: &Graph,
-        offset: usize,
-    ) -> Option<Graph> {
-        let fits = seed.m == m
-            && seed.nodes() > 0
-            && offset
-                .checked_add(seed.nodes())
-                .is_some_and(|end| end <= space.len() && end <= u32::MAX as usize);
-        fits.then(|| Graph::build_from(space, m, ef_construction, threads, Some((seed, offset))))
+        seeds: &[(&Graph, usize)],
+    ) -> (Graph, usize) {
+        let mut sorted: Vec<(&Graph, usize)> = seeds.to_vec();
+        sorted.sort_by_key(|(g, offset)| (std::cmp::Reverse(g.nodes()), *offset));
+        let mut taken: Vec<(&Graph, usize)> = Vec::new();
+        for (g, offset) in sorted {
+            let end = offset.checked_add(g.nodes());
+            let fits = g.m == m
+                && g.nodes() > 0
+                && end.is_some_and(|end| end <= space.len() && end <= u32::MAX as usize)
+                && taken
+                    .iter()
+                    .all(|(t, o)| offset + g.nodes() <= *o || *o + t.nodes() <= offset);
+            if fits {
+                taken.push((g, offset));
+            }
+        }
+        let used = taken.len();
+        (
+            Graph::build_from(space, m, ef_construction, threads, &taken),
+            used,
+        )
     }
 
     fn build_from<S: Space>(
@@ -571,28 +684,52 @@ impl Graph {
         m: usize,
         ef_construction: usize,
         threads: usize,
-        seed: Option<(&Graph, usize)>,
+        seeds: &[(&Graph, usize)],
     ) -> Graph {
         let n = space.len();
         if n == 0 {
             return Graph::empty(m);
         }
         let mut levels = levels(n, m);
-        let seeded = seed.map_or(0..0, |(g, offset)| offset..offset + g.nodes());
-        if let Some((g, offset)) = seed {
+        for (g, offset) in seeds {
             for (i, l) in g.upper.iter().enumerate() {
                 levels[offset + i] = l.len() as u8;
             }
         }
+        // Nodes a search from their join-set neighbours inserts: (node, entries).
+        let mut near: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut planned = vec![false; n];
+        for (i, (g, offset)) in seeds.iter().enumerate() {
+            let shift = *offset as u32;
+            if i == 0 {
+                planned[*offset..offset + g.nodes()].fill(true);
+                continue;
+            }
+            let joined = join_set(g, MERGE_COVER);
+            let mut buf = Vec::new();
+            for node in 0..g.nodes() as u32 {
+                if joined[node as usize] {
+                    continue;
+                }
+                buf.clear();
+                g.base.read(node, &mut buf);
+                let entries: Vec<u32> = buf
+                    .iter()
+                    .filter(|&&x| joined[x as usize])
+                    .map(|x| x + shift)
+                    .collect();
+                planned[(node + shift) as usize] = true;
+                near.push((node + shift, entries));
+            }
+        }
         // Highest levels first (as faiss inserts): the upper layers exist before the
         // mass of base-level nodes arrives, which gives a better connected graph.
-        let mut order: Vec<u32> = (0..n as u32)
-            .filter(|i| !seeded.contains(&(*i as usize)))
-            .collect();
+        let mut order: Vec<u32> = (0..n as u32).filter(|i| !planned[*i as usize]).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(levels[i as usize]));
-        // The entry: the seed's, or the first node inserted (which then needs no links).
-        let (entry, done) = match seed {
-            Some((g, offset)) => ((g.entry + offset as u32, g.max_level), 0),
+        // The entry: the largest seed's, or the first node inserted (which then needs no
+        // links).
+        let (entry, done) = match seeds.first() {
+            Some((g, offset)) => ((g.entry + *offset as u32, g.max_level), 0),
             None => ((order[0], levels[order[0] as usize] as usize), 1),
         };
         let b = Builder {
@@ -609,8 +746,8 @@ impl Graph {
             levels,
             top: Mutex::new(()),
         };
-        if let Some((g, offset)) = seed {
-            let shift = |l: &[u32]| l.iter().map(|x| x + offset as u32).collect::<Vec<u32>>();
+        if let Some((g, offset)) = seeds.first() {
+            let shift = |l: &[u32]| l.iter().map(|x| x + *offset as u32).collect::<Vec<u32>>();
             let mut buf = Vec::new();
             for (i, up) in g.upper.iter().enumerate() {
                 let node = (offset + i) as u32;
@@ -621,25 +758,14 @@ impl Graph {
                     up.iter().map(|l| shift(l)).collect();
             }
         }
-        let todo = order.len();
         let threads = threads.max(1);
-        let next = std::sync::atomic::AtomicUsize::new(done);
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    let mut visited = Visited::new(n);
-                    loop {
-                        // Small batches keep the threads' insertions interleaved in order.
-                        let start = next.fetch_add(16, std::sync::atomic::Ordering::Relaxed);
-                        if start >= todo {
-                            return;
-                        }
-                        for &q in &order[start..(start + 16).min(todo)] {
-                            b.insert(q, &mut visited);
-                        }
-                    }
-                });
-            }
+        parallel(threads, n, order.len() - done, |i, visited| {
+            b.insert(order[done + i], visited)
+        });
+        let ef_near = (b.ef_construction / MERGE_EF_DIVISOR).max(m);
+        parallel(threads, n, near.len(), |i, visited| {
+            let (q, entries) = &near[i];
+            b.insert_near(*q, entries, ef_near, visited)
         });
         let (entry, max_level) = *b.entry.read().expect("entry lock");
         Graph {
@@ -680,7 +806,15 @@ impl Graph {
         let found = MARKS.with(|marks| {
             let mut visited = marks.borrow_mut();
             visited.fit(self.upper.len());
-            search_level(space, dq, ep, ef.max(k), &mut visited, &self.base, accept)
+            search_level(
+                space,
+                dq,
+                &[ep],
+                ef.max(k),
+                &mut visited,
+                &self.base,
+                accept,
+            )
         });
         found.into_iter().take(k).map(|n| (n.1, n.0)).collect()
     }
@@ -930,7 +1064,7 @@ impl Graph {
                 let lists = par_map(batch, threads, n, |&p, visited| {
                     let dq = |x: u32| space.between(p, x);
                     let found =
-                        search_level(space, &dq, medoid, l, visited, &Lists(&adj), &|_| true);
+                        search_level(space, &dq, &[medoid], l, visited, &Lists(&adj), &|_| true);
                     let mut cands: Vec<Near> = found.into_iter().filter(|c| c.1 != p).collect();
                     for &x in &adj[p as usize] {
                         if !cands.iter().any(|c| c.1 == x) {

@@ -91,26 +91,6 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
-/// An HNSW graph over `space`, from `seed` (a graph and the first node it covers) when
-/// it fits; and whether it did.
-fn graph_of<S: graph::Space>(
-    space: &S,
-    m: usize,
-    ef_construction: usize,
-    threads: usize,
-    seed: Option<(&graph::Graph, usize)>,
-) -> (graph::Graph, bool) {
-    match seed.and_then(|(g, first)| {
-        graph::Graph::build_seeded(space, m, ef_construction, threads, g, first)
-    }) {
-        Some(g) => (g, true),
-        None => (
-            graph::Graph::build(space, m, ef_construction, threads),
-            false,
-        ),
-    }
-}
-
 impl VectorIndex {
     /// Builds `spec` over `vectors` (rows of `dim`) using `threads` threads.
     pub fn build(
@@ -119,31 +99,33 @@ impl VectorIndex {
         vectors: Vec<f32>,
         threads: usize,
     ) -> Result<VectorIndex, IndexError> {
-        VectorIndex::build_with(spec, dim, vectors, threads, None).map(|(index, _)| index)
+        VectorIndex::build_with(spec, dim, vectors, threads, &[]).map(|(index, _)| index)
     }
 
     /// Builds as [`VectorIndex::build`] does, an HNSW graph (HNSW, HNSW_SQ) starting
-    /// from `seed`'s: an index of the same definition over the rows `first_row..` of
-    /// `vectors`, unchanged and in the same order ([`graph::Graph::build_seeded`]). Also
-    /// whether the seed was used: not when it is of another definition or shape, or the
-    /// kind builds no graph.
+    /// from `seeds`' graphs: indexes of the same definition, each over the rows
+    /// `first_row..` of `vectors`, unchanged and in the same order
+    /// ([`graph::Graph::build_seeded`]). Also how many seeds were used: none of another
+    /// definition or shape, none when the kind builds no graph.
     pub fn build_seeded(
         spec: IndexSpec,
         dim: usize,
         vectors: Vec<f32>,
         threads: usize,
-        seed: &VectorIndex,
-        first_row: usize,
-    ) -> Result<(VectorIndex, bool), IndexError> {
-        let graph = match &seed.body {
-            Body::Hnsw(g) | Body::HnswSq(g, _)
-                if seed.spec == spec && seed.dim == dim && g.nodes() == seed.rows =>
-            {
-                Some((g, first_row))
-            }
-            _ => None,
-        };
-        VectorIndex::build_with(spec, dim, vectors, threads, graph)
+        seeds: &[(&VectorIndex, usize)],
+    ) -> Result<(VectorIndex, usize), IndexError> {
+        let graphs: Vec<(&graph::Graph, usize)> = seeds
+            .iter()
+            .filter_map(|(seed, first_row)| match &seed.body {
+                Body::Hnsw(g) | Body::HnswSq(g, _)
+                    if seed.spec == spec && seed.dim == dim && g.nodes() == seed.rows =>
+                {
+                    Some((g, *first_row))
+                }
+                _ => None,
+            })
+            .collect();
+        VectorIndex::build_with(spec, dim, vectors, threads, &graphs)
     }
 
     fn build_with(
@@ -151,8 +133,8 @@ impl VectorIndex {
         dim: usize,
         mut vectors: Vec<f32>,
         threads: usize,
-        seed: Option<(&graph::Graph, usize)>,
-    ) -> Result<(VectorIndex, bool), IndexError> {
+        seeds: &[(&graph::Graph, usize)],
+    ) -> Result<(VectorIndex, usize), IndexError> {
         if dim == 0 || !vectors.len().is_multiple_of(dim) {
             return Err(IndexError::Shape(format!(
                 "{} floats are not rows of dim {dim}",
@@ -163,7 +145,7 @@ impl VectorIndex {
             flat::normalize(&mut vectors, dim);
         }
         let rows = vectors.len() / dim;
-        let mut seeded = false;
+        let mut seeded = 0;
         let body = match spec.kind {
             Kind::Sparse { .. } => {
                 return Err(IndexError::Shape(
@@ -184,7 +166,8 @@ impl VectorIndex {
                     dim,
                     ip: spec.metric.higher_is_better(),
                 };
-                let (g, used) = graph_of(&space, m, ef_construction, threads, seed);
+                let (g, used) =
+                    graph::Graph::build_seeded(&space, m, ef_construction, threads, seeds);
                 seeded = used;
                 Body::Hnsw(g)
             }
@@ -212,7 +195,8 @@ impl VectorIndex {
             }
             Kind::HnswSq { m, ef_construction } => {
                 let codes = sq::Sq8::encode(&vectors, dim, spec.metric.higher_is_better());
-                let (g, used) = graph_of(&codes, m, ef_construction, threads, seed);
+                let (g, used) =
+                    graph::Graph::build_seeded(&codes, m, ef_construction, threads, seeds);
                 seeded = used;
                 vectors = Vec::new();
                 Body::HnswSq(g, codes)

@@ -338,15 +338,18 @@ fn hnsw_sq_searches_its_quantized_graph_and_reads_back_identically() {
     }
 }
 
-/// A merged segment's graph started from one of its sources' graphs (the rows a
-/// compaction copied whole) searches as well as one built from scratch; a seed of another
-/// definition or shape is not used.
+/// A merged segment's graph started from its sources' graphs (the rows a compaction
+/// copied whole: the largest's graph taken as it is, the others' merged through their
+/// join sets, the remaining rows inserted) searches as well as one built from scratch; a
+/// seed of another definition or shape, or overlapping another, is not used.
 #[test]
-fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
+fn an_hnsw_graph_started_from_its_sources_graphs_finds_what_a_fresh_one_finds() {
     let (n, dim, k) = (4000, 32, 10);
     let data = random_vectors(n, dim, 31);
     let queries = random_vectors(40, dim, 32);
-    let (first, rows) = (1000, 1800);
+    // Sources at rows 0..1000, 1000..2800 (the largest) and 2800..3400; 3400.. in none.
+    let sources = [(0, 1000), (1000, 1800), (2800, 600)];
+    let rows = sources[1].1;
     let p = SearchParams {
         ef: Some(32),
         nprobe: None,
@@ -361,11 +364,19 @@ fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
     };
     for spec in [hnsw(16, Metric::L2), hnsw(16, Metric::Cosine), sq] {
         let (kind, metric) = (spec.kind, spec.metric);
-        let part = data[first * dim..(first + rows) * dim].to_vec();
-        let source = reread(spec, &VectorIndex::build(spec, dim, part, 2).unwrap(), &[]);
-        let (seeded, used) =
-            VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, first).unwrap();
-        assert!(used, "{kind:?} {metric:?}: the seed was not used");
+        let built: Vec<(VectorIndex, usize)> = sources
+            .iter()
+            .map(|&(at, rows)| {
+                let part = data[at * dim..(at + rows) * dim].to_vec();
+                (
+                    reread(spec, &VectorIndex::build(spec, dim, part, 2).unwrap(), &[]),
+                    at,
+                )
+            })
+            .collect();
+        let seeds: Vec<(&VectorIndex, usize)> = built.iter().map(|(s, at)| (s, *at)).collect();
+        let (seeded, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &seeds).unwrap();
+        assert_eq!(used, 3, "{kind:?} {metric:?}: seeds not used");
         assert_eq!(seeded.rows(), n);
         let fresh = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
         let r_seeded = recall_of(&seeded, metric, &data, dim, &queries, k, &p);
@@ -395,24 +406,36 @@ fn an_hnsw_graph_started_from_a_sources_graph_finds_what_a_fresh_one_finds() {
             "{kind:?} {metric:?}: rows that do not find themselves: {missed:?}"
         );
     }
-    // Seeds that do not fit: past the end, another M, another kind.
+    // Seeds that do not fit: past the end, another M, another kind, overlapping another
+    // (the larger is kept).
     let spec = hnsw(16, Metric::L2);
     let part = data[..rows * dim].to_vec();
     let source = VectorIndex::build(spec, dim, part.clone(), 2).unwrap();
+    let small = VectorIndex::build(spec, dim, data[..500 * dim].to_vec(), 2).unwrap();
+    let (_, used) =
+        VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&small, 1000), (&source, 0)])
+            .unwrap();
+    assert_eq!(used, 1, "overlapping seeds");
+    let (_, used) =
+        VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&small, 1800), (&source, 0)])
+            .unwrap();
+    assert_eq!(used, 2, "adjacent seeds");
     let at = n - rows + 1;
-    let (_, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, at).unwrap();
-    assert!(!used, "a seed past the last row");
+    let (_, used) =
+        VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&source, at)]).unwrap();
+    assert!(used == 0, "a seed past the last row");
     let other_m = hnsw(8, Metric::L2);
     let source = VectorIndex::build(other_m, dim, part.clone(), 2).unwrap();
-    let (idx, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &source, 0).unwrap();
-    assert!(!used && idx.rows() == n, "a seed of another M");
+    let (idx, used) =
+        VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&source, 0)]).unwrap();
+    assert!(used == 0 && idx.rows() == n, "a seed of another M");
     let ivf = IndexSpec {
         kind: Kind::IvfFlat { nlist: 16 },
         ..spec
     };
     let source = VectorIndex::build(ivf, dim, part, 2).unwrap();
-    let (_, used) = VectorIndex::build_seeded(spec, dim, data, 2, &source, 0).unwrap();
-    assert!(!used, "a seed without a graph");
+    let (_, used) = VectorIndex::build_seeded(spec, dim, data, 2, &[(&source, 0)]).unwrap();
+    assert!(used == 0, "a seed without a graph");
 }
 
 /// DISKANN's Vamana graph: every node within `max_degree` links, every node reachable

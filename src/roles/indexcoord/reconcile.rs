@@ -15,7 +15,7 @@ use super::IndexCoord;
 use crate::meta::index::Builds;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::SegmentRecord;
-use crate::proto::indexcoord::{BuildRecord, IndexRecord};
+use crate::proto::indexcoord::{BuildRecord, BuildSeed, IndexRecord};
 use crate::role::Role;
 use crate::session::fenced::{FenceError, FencedStore};
 
@@ -83,9 +83,11 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
                     .into_iter()
                     .filter(|s| s.num_rows >= min_rows && !have.contains(&(d.id, s.id)))
                     .map(|s| {
-                        let seed = grows_a_graph(d)
-                            .then(|| seed_of(&builds, d.id, s))
-                            .flatten();
+                        let seeds = if grows_a_graph(d) {
+                            seeds_of(&builds, d.id, s)
+                        } else {
+                            Vec::new()
+                        };
                         BuildRecord {
                             index_id: d.id,
                             collection_id: d.collection_id,
@@ -95,9 +97,7 @@ async fn create_builds(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassE
                             state: IndexState::Unissued as i32,
                             insert_files: s.insert_files.clone(),
                             field_name: d.field_name.clone(),
-                            seed_build_id: seed.map_or(0, |(b, _)| b.build_id),
-                            seed_files: seed.map_or(Vec::new(), |(b, _)| b.index_files.clone()),
-                            seed_first_row: seed.map_or(0, |(_, first)| first),
+                            seeds,
                             ..Default::default()
                         }
                     })
@@ -134,16 +134,12 @@ fn grows_a_graph(d: &IndexRecord) -> bool {
             .is_ok_and(|spec| spec.kind.has_graph())
 }
 
-/// The build a build of `index` over `segment` starts from, and the row of `segment` its
-/// first row became: of the sources a compaction copied whole into `segment`, the
-/// largest with a finished build of `index` (Lucene seeds a merge from its largest
-/// segment).
-fn seed_of<'a>(
-    builds: &'a Builds,
-    index: i64,
-    segment: &SegmentRecord,
-) -> Option<(&'a BuildRecord, i64)> {
-    segment
+/// The builds a build of `index` over `segment` starts from: of the sources a
+/// compaction copied whole into `segment`, those with a finished build of `index` over
+/// the same rows, largest first (the merge takes the largest's graph as it is, as Lucene
+/// seeds a merge from its largest segment, and merges the others' into it).
+fn seeds_of(builds: &Builds, index: i64, segment: &SegmentRecord) -> Vec<BuildSeed> {
+    let mut seeds: Vec<BuildSeed> = segment
         .compacted_spans
         .iter()
         .filter_map(|span| {
@@ -157,14 +153,21 @@ fn seed_of<'a>(
                         && b.num_rows == span.num_rows
                         && !b.index_files.is_empty()
                 })
-                .map(|b| (b, span.first_row))
+                .map(|b| BuildSeed {
+                    build_id: b.build_id,
+                    files: b.index_files.clone(),
+                    first_row: span.first_row,
+                    num_rows: b.num_rows,
+                })
         })
-        .max_by_key(|(b, _)| (b.num_rows, b.build_id))
+        .collect();
+    seeds.sort_by_key(|s| (std::cmp::Reverse(s.num_rows), s.build_id));
+    seeds
 }
 
 /// Whether the build of a segment that is no longer live is still wanted as a seed: a
 /// live segment a compaction copied its segment into has no decided build of its index
-/// yet, and that build names it as its seed or is not created yet (so the seed is not
+/// yet, and that build names it as a seed or is not created yet (so the seeds are not
 /// chosen yet).
 fn wanted_as_seed(
     r: &BuildRecord,
@@ -186,7 +189,7 @@ fn wanted_as_seed(
                 .find(|b| b.index_id == r.index_id && b.segment_id == s.id);
             match of {
                 None => true,
-                Some(b) => b.seed_build_id == r.build_id && !decided(b),
+                Some(b) => b.seeds.iter().any(|x| x.build_id == r.build_id) && !decided(b),
             }
         })
 }
@@ -386,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_whole_source_seeds_and_is_kept_until_the_merged_build_is_decided() {
+    fn finished_whole_sources_seed_largest_first_and_are_kept_until_the_merged_build_is_decided() {
         let span = |segment_id, first_row, num_rows| CompactedSpan {
             segment_id,
             first_row,
@@ -401,23 +404,39 @@ mod tests {
         };
         let sources = [finished(11, 1, 2000), finished(12, 2, 3000)];
         let b = builds(&sources);
-        let (seed, first) = seed_of(&b, 7, &merged).expect("a seed");
-        assert_eq!((seed.build_id, first), (12, 2000));
+        let seeds: Vec<(i64, i64)> = seeds_of(&b, 7, &merged)
+            .iter()
+            .map(|s| (s.build_id, s.first_row))
+            .collect();
+        assert_eq!(seeds, [(12, 2000), (11, 0)], "largest first");
         // Another index, or a source build of other rows, is no seed.
-        assert!(seed_of(&b, 8, &merged).is_none());
-        let b = builds(&[finished(12, 2, 2999)]);
-        assert!(seed_of(&b, 7, &merged).is_none());
+        assert!(seeds_of(&b, 8, &merged).is_empty());
+        let b = builds(&[finished(11, 1, 2000), finished(12, 2, 2999)]);
+        let seeds: Vec<i64> = seeds_of(&b, 7, &merged)
+            .iter()
+            .map(|s| s.build_id)
+            .collect();
+        assert_eq!(seeds, [11]);
+        // Unfinished builds are no seeds.
+        let mut unfinished = finished(12, 2, 3000);
+        unfinished.state = IndexState::InProgress as i32;
+        let b = builds(&[finished(11, 1, 2000), unfinished]);
+        assert_eq!(seeds_of(&b, 7, &merged).len(), 1);
 
         let live = [&merged];
         // No build of the merged segment yet: every whole source is kept.
         let b = builds(&sources);
         assert!(sources.iter().all(|s| wanted_as_seed(s, &b, &live, 1024)));
-        // Its build names 12: 11 goes, 12 stays until the build is decided.
+        // Its build names 12 only (11 was not finished then): 11 goes, 12 stays until the
+        // build is decided.
         let mut build = BuildRecord {
             build_id: 13,
             index_id: 7,
             segment_id: 3,
-            seed_build_id: 12,
+            seeds: vec![BuildSeed {
+                build_id: 12,
+                ..Default::default()
+            }],
             state: IndexState::InProgress as i32,
             ..Default::default()
         };

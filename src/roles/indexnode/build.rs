@@ -257,28 +257,34 @@ async fn build_vector(
                 r.num_rows
             ));
         }
-        let seed = if spec.kind.has_graph() {
-            seed(shared, r, spec).await
+        let seeds = if spec.kind.has_graph() {
+            seeds(shared, r, spec).await
         } else {
-            None
+            Vec::new()
         };
-        let (build_id, segment) = (r.build_id, r.segment_id);
-        tokio::task::spawn_blocking(move || match seed {
-            Some((seed, first_row, seed_build)) => {
-                VectorIndex::build_seeded(spec, words, vectors, threads, &seed, first_row).map(
-                    |(index, used)| {
-                        if used {
-                            log::info!(build = build_id, segment, seed_build, seed_rows = seed.rows(),
-                                first_row; "index build started from the graph of a segment compacted into this one");
-                        } else {
-                            log::warn!(build = build_id, seed_build;
-                                "the seed build's graph does not fit this build: built from scratch");
-                        }
-                        index
-                    },
-                )
+        let (build_id, segment, wanted) = (r.build_id, r.segment_id, r.seeds.len());
+        tokio::task::spawn_blocking(move || {
+            if seeds.is_empty() {
+                return VectorIndex::build(spec, words, vectors, threads);
             }
-            None => VectorIndex::build(spec, words, vectors, threads),
+            let graphs: Vec<(&VectorIndex, usize)> =
+                seeds.iter().map(|(s, first, _)| (s, *first)).collect();
+            let (index, used) =
+                VectorIndex::build_seeded(spec, words, vectors, threads, &graphs)?;
+            let builds: Vec<String> = seeds.iter().map(|(_, _, b)| b.to_string()).collect();
+            let builds = builds.join(",");
+            // The indexcoord names the largest first.
+            let (largest, first_row, seed_build) = &seeds[0];
+            if used > 0 {
+                log::info!(build = build_id, segment, seeds = used, seed_builds = builds.as_str(),
+                    seed_build, seed_rows = largest.rows(), first_row;
+                    "index build started from the graphs of segments compacted into this one");
+            }
+            if used < wanted {
+                log::warn!(build = build_id, seeds = wanted, used, seed_builds = builds.as_str();
+                    "not every seed build's graph could be used: the rows of the others were inserted as new");
+            }
+            Ok(index)
         })
         .await
     };
@@ -288,33 +294,39 @@ async fn build_vector(
         .map_err(|e| e.to_string())
 }
 
-/// The index a build starts from (its seed build's file, read), the row it starts at and
-/// the seed's build ID; `None` (a build from scratch, with the reason logged) when there
-/// is none or it cannot be read: the seed is an optimization, never a precondition.
-async fn seed(
+/// The indexes a build starts from (its seed builds' files, read), each with the row it
+/// starts at and its build ID, in the order the record names them; a seed that cannot
+/// be read is left out with the reason logged: seeds are an optimization, never a
+/// precondition.
+async fn seeds(
     shared: &Shared,
     r: &BuildRecord,
     spec: params::IndexSpec,
-) -> Option<(VectorIndex, usize, i64)> {
-    let path = r.seed_files.first().filter(|_| r.seed_build_id != 0)?;
-    let bytes = match shared.storage.get(path).await {
-        Ok(b) => b,
-        Err(e) => {
-            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error:% = e;
-                "cannot read the seed build's index file: building from scratch");
-            return None;
-        }
-    };
-    let read = tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|index| index.map_err(|e| e.to_string()));
-    match read {
-        Ok(index) => Some((index, r.seed_first_row.max(0) as usize, r.seed_build_id)),
-        Err(e) => {
-            log::warn!(build = r.build_id, seed_build = r.seed_build_id, error = e.as_str();
-                "the seed build's index file is not usable: building from scratch");
-            None
+) -> Vec<(VectorIndex, usize, i64)> {
+    let mut out = Vec::new();
+    for seed in &r.seeds {
+        let Some(path) = seed.files.first() else {
+            continue;
+        };
+        let bytes = match shared.storage.get(path).await {
+            Ok(b) => b,
+            Err(e) => {
+                log::warn!(build = r.build_id, seed_build = seed.build_id, error:% = e;
+                    "cannot read a seed build's index file: its rows are inserted as new");
+                continue;
+            }
+        };
+        let read = tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|index| index.map_err(|e| e.to_string()));
+        match read {
+            Ok(index) => out.push((index, seed.first_row.max(0) as usize, seed.build_id)),
+            Err(e) => {
+                log::warn!(build = r.build_id, seed_build = seed.build_id, error = e.as_str();
+                    "a seed build's index file is not usable: its rows are inserted as new");
+            }
         }
     }
+    out
 }
