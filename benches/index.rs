@@ -1,13 +1,15 @@
 //! Index benchmark: `cargo bench --bench index` (options after `--`: `--rows N`,
 //! `--dim N`, `--queries N`, `--m N`, `--efc N`, `--runs N`, `--threads N`,
 //! `--kind HNSW|HNSW_SQ|IVF_FLAT|DISKANN`, `--nlist N`, `--degree N`, `--list N`; DISKANN's
-//! `max_degree` and `search_list_size`, knob `search_list`; `--seed-rows N`). Builds over uniform random vectors in [0, 1)
-//! (fixed seed, the same set every run), `--runs` times, and prints the build time
-//! (min / median / max), the index's memory, and recall@10 against exact L2 search with
-//! single-thread queries per second at several `ef` (or `nprobe`). With `--seed-rows N`
-//! (HNSW, HNSW_SQ) an index of the first N rows is built once, and each run builds over
-//! all rows starting from its graph, as an indexnode builds a merged segment whose largest
-//! source is those rows (`VectorIndex::build_seeded`).
+//! `max_degree` and `search_list_size`, knob `search_list`; `--seed-rows N`, `--parts K`,
+//! `--largest-only`). Builds over uniform random vectors in [0, 1) (fixed seed, the same
+//! set every run), `--runs` times, and prints the build time (min / median / max), the
+//! index's memory, and recall@10 against exact L2 search with single-thread queries per
+//! second at several `ef` (or `nprobe`). Seeds (HNSW, HNSW_SQ), as an indexnode builds a
+//! merged segment from its sources' graphs (`VectorIndex::build_seeded`): with
+//! `--seed-rows N` an index of the first N rows is built once and each run starts from its
+//! graph; with `--parts K` the rows are K consecutive sources, each built once, and each
+//! run starts from all their graphs (from the first alone with `--largest-only`).
 
 use std::time::Instant;
 

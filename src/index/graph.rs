@@ -421,11 +421,13 @@ fn levels(n: usize, m: usize) -> Vec<u8> {
 /// How many of its own links into the join set a merged source's node needs to be left
 /// out of it (and inserted from them).
 const MERGE_COVER: usize = 2;
-/// A node inserted from its join-set neighbours searches with `efConstruction` over this.
-/// Both measured over 100,000 x 128 in four sources (`cargo bench --bench index --
-/// --rows 100000 --parts 4`): 9.9 s against 15.5 with the full list and 19.9 from
-/// scratch, recall@10 within 0.02 at equal `ef` and higher QPS at equal recall.
-const MERGE_EF_DIVISOR: usize = 2;
+/// A node inserted from its join-set neighbours searches with this percentage of
+/// `efConstruction`. Both measured over 300,000 x 128 in three sources (`cargo bench
+/// --bench index -- --rows 300000 --queries 500 --parts 3`, one run each): 58.4 s against
+/// 73.1 s seeded from the largest source alone, recall@10 0.230 / 0.342 / 0.483 at `ef`
+/// 64 / 128 / 256 against 0.223 / 0.340 / 0.478; with the full list no faster (73.9 s),
+/// with half of it 45.0 s but recall 0.211 / 0.319 / 0.463.
+const MERGE_EF_PERCENT: usize = 70;
 
 /// A join set of `g` (Ponomarenko's merge of HNSW graphs, as Lucene merges segments):
 /// every node on an upper level, and every node fewer than `cover` of whose base-level
@@ -762,7 +764,7 @@ impl Graph {
         parallel(threads, n, order.len() - done, |i, visited| {
             b.insert(order[done + i], visited)
         });
-        let ef_near = (b.ef_construction / MERGE_EF_DIVISOR).max(m);
+        let ef_near = (b.ef_construction * MERGE_EF_PERCENT / 100).max(m);
         parallel(threads, n, near.len(), |i, visited| {
             let (q, entries) = &near[i];
             b.insert_near(*q, entries, ef_near, visited)
