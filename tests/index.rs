@@ -83,6 +83,29 @@ fn pymilvus_creates_describes_lists_and_drops_indexes() {
         "{}",
         procs[4].log()
     );
+    // The indexnode ran one build at a time (the indexcoord gives a busy one none): each
+    // build it started wrote its file or failed before the next started.
+    let mut running: Option<String> = None;
+    for line in procs[4].log().lines() {
+        let build = line
+            .split("[build=")
+            .nth(1)
+            .and_then(|t| t.split(']').next())
+            .map(str::to_string);
+        if line.contains("\"index build started\"") {
+            assert!(
+                running.is_none(),
+                "build {build:?} started while {running:?} ran\n{}",
+                procs[4].log()
+            );
+            running = build;
+        } else if (line.contains("\"index file written\"")
+            || line.contains("\"index build failed\""))
+            && build == running
+        {
+            running = None;
+        }
+    }
     // An index file of a build no record names (an indexnode finished it after its index
     // was dropped, or died before registering it): the indexcoord deletes it once older
     // than missingTolerance; a recorded build's file stays.

@@ -238,6 +238,7 @@ async fn assign(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
         }
         (busy, waiting)
     };
+    let mut last = 0;
     for b in waiting {
         let Some((&node, _)) = busy
             .iter()
@@ -258,15 +259,23 @@ async fn assign(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
             CompareOp::Equal,
             b.revision,
         )];
-        if store
+        if let Some(revision) = store
             .write_if(when, vec![TxnOp::put(key, r.encode_to_vec(), None)])
             .await?
-            .is_some()
         {
             busy.insert(node, 1);
+            last = revision;
             log::info!(build = r.build_id, segment = r.segment_id, indexnode = node, previous = from,
                 attempt = r.attempts; "index build assigned");
         }
+    }
+    // The next pass must see these assignments, or it would find the indexnode free and
+    // give it a second build at once (two builds then share its cores).
+    if last > 0 {
+        ic.followers()
+            .builds
+            .wait_applied(last, Duration::from_secs(10))
+            .await;
     }
     Ok(())
 }
