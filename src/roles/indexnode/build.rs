@@ -128,11 +128,14 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
     };
     let path = index_file(r.build_id);
     let size = bytes.len();
+    let started = Instant::now();
     shared
         .storage
         .put(&path, bytes.into())
         .await
         .map_err(|e| e.to_string())?;
+    log::info!(build = r.build_id, size, write_ms = started.elapsed().as_millis() as u64;
+        "index file written");
     Ok((path, size))
 }
 
@@ -218,6 +221,7 @@ async fn build_vector(
             .and_then(|idx| idx.to_bytes())
             .map_err(|e| e.to_string());
     }
+    let started = Instant::now();
     let mut vectors: Vec<f32> = Vec::with_capacity(if sparse {
         0
     } else {
@@ -237,6 +241,8 @@ async fn build_vector(
             StoredVectors::Rows(r) => rows.extend(r),
         }
     }
+    let read_ms = started.elapsed().as_millis() as u64;
+    let started = Instant::now();
     let built = if sparse {
         if rows.len() != r.num_rows as usize {
             return Err(format!(
@@ -288,10 +294,18 @@ async fn build_vector(
         })
         .await
     };
-    built
+    let index = built
         .map_err(|e| format!("the build task failed: {e}"))?
-        .and_then(|idx| idx.to_bytes())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let index_ms = started.elapsed().as_millis() as u64;
+    let started = Instant::now();
+    let bytes = tokio::task::spawn_blocking(move || index.to_bytes())
+        .await
+        .map_err(|e| format!("the serializing task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    log::info!(build = r.build_id, read_ms, index_ms, serialize_ms = started.elapsed().as_millis() as u64;
+        "index built");
+    Ok(bytes)
 }
 
 /// The indexes a build starts from (its seed builds' files, read), each with the row it
