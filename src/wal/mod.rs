@@ -279,6 +279,12 @@ impl Wal {
 
     /// Publishes `payload` to `vchannel` under `message_id` and waits for the server to
     /// store it. A repeated `message_id` is answered `duplicate` and stored once.
+    ///
+    /// nats-server shows a stream another connection is creating a few milliseconds
+    /// before the stream listens on its subjects, so a publish right after
+    /// [`Wal::ensure_channel`] found it can go unanswered ("no stream found for given
+    /// subject"). Such a publish is sent again, with a short pause, until the log's
+    /// timeout: no stream stored it, and the message ID keeps a repeat stored once.
     pub async fn publish(
         &self,
         vchannel: &str,
@@ -286,22 +292,44 @@ impl Wal {
         payload: Bytes,
     ) -> Result<Published, WalError> {
         let what = || format!("a publish to {vchannel}");
-        let msg = jetstream::context::Publish::build()
-            .payload(payload)
-            .message_id(message_id);
-        let ack = self
-            .bounded(what, async {
-                self.js
-                    .send_publish(subject_of(vchannel), msg)
-                    .await?
-                    .await
-                    .map_err(async_nats::Error::from)
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let msg = jetstream::context::Publish::build()
+                .payload(payload.clone())
+                .message_id(message_id);
+            let sent = tokio::time::timeout_at(deadline, async {
+                self.js.send_publish(subject_of(vchannel), msg).await?.await
             })
-            .await?;
-        Ok(Published {
-            sequence: ack.sequence,
-            duplicate: ack.duplicate,
-        })
+            .await;
+            match sent {
+                Ok(Ok(ack)) => {
+                    return Ok(Published {
+                        sequence: ack.sequence,
+                        duplicate: ack.duplicate,
+                    })
+                }
+                Ok(Err(e))
+                    if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound
+                        && tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                Ok(Err(e)) => {
+                    return Err(WalError::Server {
+                        what: what(),
+                        why: e.to_string(),
+                    })
+                }
+                Err(_) => {
+                    return Err(WalError::Timeout {
+                        what: what(),
+                        limit: self.timeout,
+                    })
+                }
+            }
+        }
     }
 
     /// The sequence of the last message in `pchannel` (0 when empty).
