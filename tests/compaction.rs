@@ -285,3 +285,67 @@ fn the_datanode_running_a_compaction_the_active_datacoord_and_the_querynode_kill
         logs(&procs)
     );
 }
+
+/// A compaction's new segment whose index is not built yet (the indexnode is down): its
+/// sources stand in for it. DescribeIndex counts its rows as indexed through them, the
+/// querynode keeps serving them, and a querynode loading afresh loads them (with the
+/// delete records they need, which the datacoord keeps though the new segment applied
+/// them, for as long as the sources may stand in) instead of the unindexed segment; once
+/// its index is built the new segment replaces them.
+#[test]
+fn a_compacted_segment_s_indexed_sources_stand_in_while_its_index_is_built() {
+    let nats = NatsServer::start();
+    let mut c = data_cluster(3, &nats);
+    c.set("DATA_COORD_COMPACTION_ENABLE_AUTO_COMPACTION", "false");
+    c.set("DATA_COORD_GC_INTERVAL", "1");
+    // Delete records applied to every Flushed segment go a second after their deletes.
+    c.set("DATA_COORD_COMPACTION_DELTA_RETENTION", "1");
+    let mut procs = all_roles(&c);
+    let uri = format!("http://127.0.0.1:{}", procs[7].port);
+    let (datacoord, indexnode) = (1, 5);
+    let (ok, text) = compat(&["compaction", &uri, "standin-write"]);
+    assert!(
+        ok && text.contains("compaction: standin-write checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    procs[indexnode].signal(Signal::SIGKILL);
+    let (ok, text) = compat(&["compaction", &uri, "standin-compact"]);
+    assert!(
+        ok && text.contains("compaction: standin-compact checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    // The merged segment applied the deletes, but its sources, which a loading querynode
+    // loads in its place, did not: their delete record stays (its retention, a second,
+    // and several datacoord passes go by).
+    let dropped = "delete record applied to every segment: dropped";
+    assert!(
+        !wait_until(Duration::from_secs(5), || procs[datacoord]
+            .log()
+            .contains(dropped)),
+        "{}",
+        logs(&procs)
+    );
+    let (ok, text) = compat(&["compaction", &uri, "standin-reload"]);
+    assert!(
+        ok && text.contains("compaction: standin-reload checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+    let querynode = 6;
+    assert!(
+        procs[querynode].log().contains(
+            "querynode loads the indexed segments a compaction replaced while the new segment's index is built"
+        ),
+        "{}",
+        logs(&procs)
+    );
+    procs.push(c.start("indexnode", &[]));
+    let (ok, text) = compat(&["compaction", &uri, "standin-built"]);
+    assert!(
+        ok && text.contains("compaction: standin-built checks passed"),
+        "{text}\n{}",
+        logs(&procs)
+    );
+}

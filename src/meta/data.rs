@@ -22,6 +22,26 @@ use crate::proto::datacoord::{
     SegmentState, SyncFailure,
 };
 
+/// How long, after a compaction, the segments it replaced stand in for its new segment
+/// while the new segment's vector index is built: querynodes serve them (keeping their
+/// indexes) and DescribeIndex counts the new segment's rows as indexed through them, as
+/// Milvus does. Milvus waits without a bound; this bound keeps a build that never
+/// finishes (its indexnodes gone) from pinning old segments for ever.
+pub const COMPACTED_INDEX_WAIT_MS: i64 = 30 * 60_000;
+
+/// Whether a querynode loading now may load the segments compaction result `r` replaced
+/// in its place (its index permitting): within [`COMPACTED_INDEX_WAIT_MS`] of the
+/// compaction and within half of `gc.dropTolerance`, after which GC deletes their files.
+/// The datacoord keeps every delta record those segments need as long (§6.2).
+pub fn sources_may_stand_in(
+    r: &SegmentRecord,
+    now_ms: i64,
+    drop_tolerance: std::time::Duration,
+) -> bool {
+    let half = i64::try_from(drop_tolerance.as_millis() / 2).unwrap_or(i64::MAX);
+    !r.compacted_from.is_empty() && now_ms - r.compacted_ms <= COMPACTED_INDEX_WAIT_MS.min(half)
+}
+
 /// Key names of the data plane's records.
 #[derive(Debug, Clone)]
 pub struct DataKeys {
@@ -273,6 +293,15 @@ impl DataMeta {
     /// A segment record by ID.
     pub fn segment(&self, id: i64) -> Option<&Segment> {
         self.segments.get(&id)
+    }
+
+    /// The records of the segments compaction result `r` replaced, when every one is
+    /// still kept (GC removes them `gc.dropTolerance` after the compaction).
+    pub fn sources_of(&self, r: &SegmentRecord) -> Option<Vec<&SegmentRecord>> {
+        r.compacted_from
+            .iter()
+            .map(|id| self.segments.get(id).map(|s| &s.record))
+            .collect()
     }
 
     /// Every delta record.

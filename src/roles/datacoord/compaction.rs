@@ -27,6 +27,7 @@ use prost::Message;
 
 use super::DataCoord;
 use crate::config::CompactionConfig;
+use crate::meta::data::sources_may_stand_in;
 use crate::meta::now_ms;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::{
@@ -443,9 +444,11 @@ pub async fn assign(
     Ok(())
 }
 
-/// Whether delta record `d` is applied to every row it could hide: each Flushed segment
-/// of its channel either was written with it applied (`applied_delta_id`) or holds only
-/// rows at or after its newest delete; no unfinished import of its collection carries
+/// Whether delta record `d` is applied to every row it could hide: each of `segments`
+/// of its channel (those a querynode may load: the Flushed ones and the ones standing in
+/// for a compaction's new segment, [`crate::meta::data::sources_may_stand_in`]) either
+/// was written with it applied (`applied_delta_id`) or holds only rows at or after its
+/// newest delete; no unfinished import of its collection carries
 /// older rows; and its newest delete is `retention` old at `now_ts` (a row with an older
 /// timestamp than a delete can reach the log after it only when its proxy's publish was
 /// slow, bounded by the proxy's retry limit, 2 x TTL + 1 s (at least 10 s) by default; the default
@@ -462,7 +465,7 @@ pub fn delta_applied(
         && pending_import_ts.iter().all(|t| *t >= d.end_ts)
         && segments
             .iter()
-            .filter(|s| s.vchannel == d.vchannel && s.state() == SegmentState::Flushed)
+            .filter(|s| s.vchannel == d.vchannel)
             .all(|s| s.applied_delta_id >= d.id || s.start_ts >= d.end_ts)
 }
 
@@ -477,13 +480,23 @@ pub async fn drop_applied_deltas(dc: &DataCoord, store: &FencedStore) -> Result<
     let mut work: Vec<(DeltaRecord, Vec<(String, i64)>)> = Vec::new();
     {
         let meta = dc.meta.read().expect("meta lock");
+        let tolerance = dc.ctx.config.segment.gc_drop_tolerance;
         let mut by_channel: BTreeMap<&str, Vec<(&SegmentRecord, i64)>> = BTreeMap::new();
         for s in meta.segments() {
-            if s.record.state() == SegmentState::Flushed {
-                by_channel
-                    .entry(s.record.vchannel.as_str())
-                    .or_default()
-                    .push((&s.record, s.revision));
+            if s.record.state() != SegmentState::Flushed {
+                continue;
+            }
+            let of_channel = by_channel.entry(s.record.vchannel.as_str()).or_default();
+            of_channel.push((&s.record, s.revision));
+            // A querynode loading while the new segment's index is built loads the
+            // segments it replaced instead: they need the deltas they were written
+            // without.
+            if sources_may_stand_in(&s.record, now, tolerance) {
+                for id in &s.record.compacted_from {
+                    if let Some(source) = meta.segment(*id) {
+                        of_channel.push((&source.record, source.revision));
+                    }
+                }
             }
         }
         for d in meta.deltas() {
@@ -676,6 +689,11 @@ mod tests {
         // An unfinished import with older rows.
         assert!(!delta_applied(&d, &[&applied], cp, &[999], retention));
         assert!(delta_applied(&d, &[&applied], cp, &[1000], retention));
+        // A segment a compaction replaced, written without it, that still stands in for
+        // the compaction's new segment (passed by the caller) keeps it.
+        let mut source = older.clone();
+        source.set_state(SegmentState::Dropped);
+        assert!(!delta_applied(&d, &[&applied, &source], cp, &[], retention));
     }
 
     #[test]

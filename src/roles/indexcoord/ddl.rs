@@ -7,9 +7,11 @@ use prost::Message;
 
 use super::IndexCoord;
 use crate::index::params;
+use crate::meta::data::sources_may_stand_in;
 use crate::meta::index::IndexKeys;
 use crate::meta::now_ms;
 use crate::proto::common::{IndexState, KeyValuePair, Status};
+use crate::proto::datacoord::SegmentRecord;
 use crate::proto::indexcoord::{
     AlterIndexRequest, CreateIndexRequest, DescribeIndexRequest, DropIndexRequest, IndexRecord,
 };
@@ -200,10 +202,24 @@ impl IndexCoord {
             };
         }
         let live = segments.live_segments(req.collection_id);
+        let (now, tolerance) = (now_ms(), self.ctx.config.segment.gc_drop_tolerance);
         let descriptions = matching
             .into_iter()
             .map(|d| {
                 let of_index = builds.of_index(d.id);
+                let finished = |seg: i64| {
+                    of_index.iter().any(|b| {
+                        b.record.segment_id == seg && b.record.state() == IndexState::Finished
+                    })
+                };
+                let sources_stand_in = |s: &SegmentRecord| {
+                    sources_may_stand_in(s, now, tolerance)
+                        && segments.sources_of(s).is_some_and(|sources| {
+                            sources
+                                .iter()
+                                .all(|x| x.num_rows < min_rows || finished(x.id))
+                        })
+                };
                 let mut total = 0;
                 let mut indexed = 0;
                 let mut failed = None;
@@ -223,6 +239,13 @@ impl IndexCoord {
                         {
                             failed = Some(b.record.fail_reason.clone());
                         }
+                        // Failed, to be retried: not indexed, and the querynodes take
+                        // the segment as it is.
+                        Some((IndexState::Failed, _)) => {}
+                        // A compaction's new segment, its index being built: its rows
+                        // are searched through the indexes of the segments it replaced,
+                        // which querynodes serve meanwhile (as Milvus counts them).
+                        _ if sources_stand_in(s) => indexed += s.num_rows,
                         _ => {}
                     }
                 }

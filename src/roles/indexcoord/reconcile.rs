@@ -12,7 +12,9 @@ use etcd_client::{Compare, CompareOp, TxnOp};
 use prost::Message;
 
 use super::IndexCoord;
+use crate::meta::data::sources_may_stand_in;
 use crate::meta::index::Builds;
+use crate::meta::now_ms;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::SegmentRecord;
 use crate::proto::indexcoord::{BuildRecord, BuildSeed, IndexRecord};
@@ -194,6 +196,28 @@ fn wanted_as_seed(
         })
 }
 
+/// Whether build `r`, of a segment a compaction replaced, is one a querynode may load in
+/// place of the compaction's new segment ([`sources_may_stand_in`]) while the new
+/// segment's build of the same index is not decided.
+fn wanted_as_stand_in(
+    r: &BuildRecord,
+    builds: &Builds,
+    live: &[&SegmentRecord],
+    now: i64,
+    tolerance: Duration,
+) -> bool {
+    live.iter()
+        .filter(|s| {
+            s.compacted_from.contains(&r.segment_id) && sources_may_stand_in(s, now, tolerance)
+        })
+        .any(|s| {
+            !builds
+                .all()
+                .map(|b| &b.record)
+                .any(|b| b.index_id == r.index_id && b.segment_id == s.id && decided(b))
+        })
+}
+
 /// A build whose outcome is final: finished, or failed on its last attempt.
 fn decided(b: &BuildRecord) -> bool {
     match b.state() {
@@ -281,7 +305,8 @@ async fn assign(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
 }
 
 /// Removes the builds (files, then records) of dropped indexes and of segments that are
-/// no longer live, and dropped definitions with no build left.
+/// no longer live (once no merged segment's build may start from them and they may no
+/// longer stand in for one), and dropped definitions with no build left.
 async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
     let (gone_builds, gone_defs) = {
         let defs = ic.defs.read().expect("defs lock");
@@ -293,6 +318,7 @@ async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
             .map(|d| d.id)
             .collect();
         let min_rows = ic.ctx.config.segment.min_rows_to_index as i64;
+        let (now, tolerance) = (now_ms(), ic.ctx.config.segment.gc_drop_tolerance);
         let gone: Vec<BuildRecord> = builds
             .all()
             .map(|b| &b.record)
@@ -303,6 +329,7 @@ async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
                 let live = segments.live_segments(r.collection_id);
                 !live.iter().any(|s| s.id == r.segment_id)
                     && !wanted_as_seed(r, &builds, &live, min_rows)
+                    && !wanted_as_stand_in(r, &builds, &live, now, tolerance)
             })
             .cloned()
             .collect();

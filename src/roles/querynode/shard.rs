@@ -25,6 +25,7 @@ use super::Shared;
 use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::index::{params, VectorIndex};
+use crate::meta::data::{sources_may_stand_in, COMPACTED_INDEX_WAIT_MS};
 use crate::meta::now_ms;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::{DeltaRecord, SegmentRecord, SegmentState};
@@ -455,11 +456,27 @@ async fn load_delta(
     Ok((chunk.pks, chunk.timestamps))
 }
 
-/// How long a shard at most keeps serving the segments a compaction replaced while the
-/// new segment's index is built (then it takes the new segment unindexed, searched exactly
-/// until its index is attached). Milvus waits without a bound; this bound only keeps a
-/// build that never finishes (its indexnodes gone) from pinning old segments for ever.
-const COMPACTED_INDEX_WAIT_MS: i64 = 30 * 60_000;
+/// Whether every live index of segment `seg` has a finished or failed build (`finished`
+/// false), or a finished one (`finished` true).
+fn builds_done(shared: &Shared, live: &LiveIndexes, seg: i64, finished: bool) -> bool {
+    let done: HashSet<i64> = shared
+        .builds
+        .read()
+        .expect("builds lock")
+        .all()
+        .map(|b| &b.record)
+        .filter(|b| {
+            b.segment_id == seg
+                && match b.state() {
+                    IndexState::Finished => true,
+                    IndexState::Failed => !finished,
+                    _ => false,
+                }
+        })
+        .map(|b| b.index_id)
+        .collect();
+    live.keys().all(|index| done.contains(index))
+}
 
 /// Whether `r` was written by a compaction of segments this shard all serves, and a live
 /// vector index of it has neither finished nor failed yet (within
@@ -470,25 +487,36 @@ fn awaiting_index(
     have: &HashSet<i64>,
     r: &SegmentRecord,
 ) -> bool {
-    if r.compacted_from.is_empty()
-        || !r.compacted_from.iter().all(|s| have.contains(s))
-        || now_ms() - r.compacted_ms > COMPACTED_INDEX_WAIT_MS
-        || (r.num_rows as u64) < shared.ctx.config.segment.min_rows_to_index
+    !r.compacted_from.is_empty()
+        && r.compacted_from.iter().all(|s| have.contains(s))
+        && now_ms() - r.compacted_ms <= COMPACTED_INDEX_WAIT_MS
+        && (r.num_rows as u64) >= shared.ctx.config.segment.min_rows_to_index
+        && !builds_done(shared, live, r.id, false)
+}
+
+/// The segments to load in place of `r`, a compaction's new segment whose index is being
+/// built, when this shard serves none or only some of them: the replaced segments, when
+/// they may still stand in for it ([`sources_may_stand_in`]: their files and the deltas
+/// they need are kept) and every live index of each is built (segments too small to index
+/// are scanned either way). Once loaded they are held as [`awaiting_index`] says, as
+/// Milvus's querycoord loads a compaction's indexed sources instead of its unindexed
+/// result.
+fn stand_ins(shared: &Shared, live: &LiveIndexes, r: &SegmentRecord) -> Option<Vec<SegmentRecord>> {
+    let cfg = &shared.ctx.config.segment;
+    if !sources_may_stand_in(r, now_ms(), cfg.gc_drop_tolerance)
+        || (r.num_rows as u64) < cfg.min_rows_to_index
+        || builds_done(shared, live, r.id, false)
     {
-        return false;
+        return None;
     }
-    let done: HashSet<i64> = shared
-        .builds
-        .read()
-        .expect("builds lock")
-        .all()
-        .map(|b| &b.record)
-        .filter(|b| {
-            b.segment_id == r.id && matches!(b.state(), IndexState::Finished | IndexState::Failed)
-        })
-        .map(|b| b.index_id)
-        .collect();
-    live.keys().any(|index| !done.contains(index))
+    let meta = shared.data_meta.read().expect("data meta lock");
+    let sources = meta.sources_of(r)?;
+    let ready = sources.iter().all(|s| {
+        s.vchannel == r.vchannel
+            && ((s.num_rows as u64) < cfg.min_rows_to_index
+                || builds_done(shared, live, s.id, true))
+    });
+    ready.then(|| sources.into_iter().cloned().collect())
 }
 
 /// Brings the sealed part up to the data coordinator's records: loads new segments,
@@ -525,6 +553,30 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
             .collect();
         v.segments.retain(|r| !new.contains(&r.id));
         v.dropped.retain(|id| !kept.contains(id));
+    }
+    // A compaction's new segment this shard does not serve the sources of (it is loading):
+    // its indexed sources instead, while its index is built.
+    let mut replaced = HashSet::new();
+    let mut sources = Vec::new();
+    for r in &v.segments {
+        if have.contains(&r.id) || r.compacted_from.iter().all(|s| have.contains(s)) {
+            continue;
+        }
+        if let Some(s) = stand_ins(shared, &live, r) {
+            replaced.insert(r.id);
+            sources.extend(s.into_iter().filter(|s| !have.contains(&s.id)));
+        }
+    }
+    if !replaced.is_empty() {
+        log::info!(channel = shard.vchannel.as_str(), replica = shard.replica,
+            compacted = format!("{replaced:?}").as_str(),
+            sources = format!("{:?}", sources.iter().map(|s| s.id).collect::<Vec<_>>()).as_str();
+            "querynode loads the indexed segments a compaction replaced while the new segment's index is built");
+        v.segments.retain(|r| !replaced.contains(&r.id));
+        for s in &sources {
+            v.dropped.remove(&s.id);
+        }
+        v.segments.extend(sources);
     }
     let mut new_segments = Vec::new();
     for r in &v.segments {
