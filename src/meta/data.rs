@@ -29,17 +29,42 @@ use crate::proto::datacoord::{
 /// finishes (its indexnodes gone) from pinning old segments for ever.
 pub const COMPACTED_INDEX_WAIT_MS: i64 = 30 * 60_000;
 
-/// Whether a querynode loading now may load the segments compaction result `r` replaced
-/// in its place (its index permitting): within [`COMPACTED_INDEX_WAIT_MS`] of the
-/// compaction and within half of `gc.dropTolerance`, after which GC deletes their files.
-/// The datacoord keeps every delta record those segments need as long (§6.2).
+/// How long after a compaction its sources may stand in for its new segment: 30 minutes
+/// ([`COMPACTED_INDEX_WAIT_MS`]) or half of `gc.dropTolerance`, after which GC deletes
+/// their files and records, whichever is shorter.
+pub fn stand_in_window_ms(drop_tolerance: std::time::Duration) -> i64 {
+    let half = i64::try_from(drop_tolerance.as_millis() / 2).unwrap_or(i64::MAX);
+    COMPACTED_INDEX_WAIT_MS.min(half)
+}
+
+/// How much longer than [`stand_in_window_ms`] the datacoord keeps the delete records
+/// stand-ins need: the querynodes measure the window on their own clocks.
+pub const STAND_IN_CLOCK_MARGIN_MS: i64 = 5 * 60_000;
+
+/// Whether the segments compaction result `r` replaced may stand in for it at `now_ms`
+/// (its index permitting): served by querynodes in its place, and loaded by a querynode
+/// loading now, while [`stand_in_window_ms`] lasts. The indexcoord keeps their builds and
+/// the datacoord the delete records they need meanwhile (docs/architecture.md §6.2).
 pub fn sources_may_stand_in(
     r: &SegmentRecord,
     now_ms: i64,
     drop_tolerance: std::time::Duration,
 ) -> bool {
-    let half = i64::try_from(drop_tolerance.as_millis() / 2).unwrap_or(i64::MAX);
-    !r.compacted_from.is_empty() && now_ms - r.compacted_ms <= COMPACTED_INDEX_WAIT_MS.min(half)
+    !r.compacted_from.is_empty() && now_ms - r.compacted_ms <= stand_in_window_ms(drop_tolerance)
+}
+
+/// Whether compaction result `r` is the only one of `records` (the live segments of its
+/// channel) written from its sources: a clustering compaction writes several segments
+/// from the same sources, which stand in for none of them (serving the sources beside an
+/// output would show that output's rows twice).
+pub fn sole_output(r: &SegmentRecord, records: &[&SegmentRecord]) -> bool {
+    records.iter().all(|o| {
+        o.id == r.id
+            || !o
+                .compacted_from
+                .iter()
+                .any(|s| r.compacted_from.contains(s))
+    })
 }
 
 /// Key names of the data plane's records.

@@ -27,7 +27,7 @@ use prost::Message;
 
 use super::DataCoord;
 use crate::config::CompactionConfig;
-use crate::meta::data::sources_may_stand_in;
+use crate::meta::data::{stand_in_window_ms, STAND_IN_CLOCK_MARGIN_MS};
 use crate::meta::now_ms;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::{
@@ -490,11 +490,16 @@ pub async fn drop_applied_deltas(dc: &DataCoord, store: &FencedStore) -> Result<
             of_channel.push((&s.record, s.revision));
             // A querynode loading while the new segment's index is built loads the
             // segments it replaced instead: they need the deltas they were written
-            // without.
-            if sources_may_stand_in(&s.record, now, tolerance) {
-                for id in &s.record.compacted_from {
+            // without (kept a margin longer than the querynodes' window).
+            let r = &s.record;
+            if !r.compacted_from.is_empty()
+                && now - r.compacted_ms <= stand_in_window_ms(tolerance) + STAND_IN_CLOCK_MARGIN_MS
+            {
+                for id in &r.compacted_from {
                     if let Some(source) = meta.segment(*id) {
-                        of_channel.push((&source.record, source.revision));
+                        if !of_channel.iter().any(|(x, _)| x.id == *id) {
+                            of_channel.push((&source.record, source.revision));
+                        }
                     }
                 }
             }

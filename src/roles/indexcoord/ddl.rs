@@ -5,9 +5,9 @@ use std::time::Duration;
 use etcd_client::TxnOp;
 use prost::Message;
 
+use super::reconcile::{live_indexes, served_by_sources};
 use super::IndexCoord;
 use crate::index::params;
-use crate::meta::data::sources_may_stand_in;
 use crate::meta::index::IndexKeys;
 use crate::meta::now_ms;
 use crate::proto::common::{IndexState, KeyValuePair, Status};
@@ -203,23 +203,16 @@ impl IndexCoord {
         }
         let live = segments.live_segments(req.collection_id);
         let (now, tolerance) = (now_ms(), self.ctx.config.segment.gc_drop_tolerance);
+        let indexes = live_indexes(&defs, req.collection_id);
+        let sources_stand_in = |s: &SegmentRecord| {
+            served_by_sources(
+                s, &live, &segments, &builds, &indexes, min_rows, now, tolerance,
+            )
+        };
         let descriptions = matching
             .into_iter()
             .map(|d| {
                 let of_index = builds.of_index(d.id);
-                let finished = |seg: i64| {
-                    of_index.iter().any(|b| {
-                        b.record.segment_id == seg && b.record.state() == IndexState::Finished
-                    })
-                };
-                let sources_stand_in = |s: &SegmentRecord| {
-                    sources_may_stand_in(s, now, tolerance)
-                        && segments.sources_of(s).is_some_and(|sources| {
-                            sources
-                                .iter()
-                                .all(|x| x.num_rows < min_rows || finished(x.id))
-                        })
-                };
                 let mut total = 0;
                 let mut indexed = 0;
                 let mut failed = None;

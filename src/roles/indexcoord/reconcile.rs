@@ -12,7 +12,7 @@ use etcd_client::{Compare, CompareOp, TxnOp};
 use prost::Message;
 
 use super::IndexCoord;
-use crate::meta::data::sources_may_stand_in;
+use crate::meta::data::{sole_output, sources_may_stand_in, DataMeta};
 use crate::meta::index::Builds;
 use crate::meta::now_ms;
 use crate::proto::common::IndexState;
@@ -196,26 +196,76 @@ fn wanted_as_seed(
         })
 }
 
-/// Whether build `r`, of a segment a compaction replaced, is one a querynode may load in
-/// place of the compaction's new segment ([`sources_may_stand_in`]) while the new
-/// segment's build of the same index is not decided.
+/// Whether segment `seg` has a finished (or, unless `finished`, a failed) build of every
+/// index of `indexes`: how a querynode judges a segment's builds done.
+fn builds_done(builds: &Builds, seg: i64, indexes: &BTreeSet<i64>, finished: bool) -> bool {
+    indexes.iter().all(|index| {
+        builds.all().map(|b| &b.record).any(|b| {
+            b.index_id == *index
+                && b.segment_id == seg
+                && match b.state() {
+                    IndexState::Finished => true,
+                    IndexState::Failed => !finished,
+                    _ => false,
+                }
+        })
+    })
+}
+
+/// Whether compaction result `s` (one of `live`, its collection's live segments) is served
+/// through its sources, as a querynode decides (`roles/querynode/shard.rs`, `stand_ins`):
+/// the sole output of its compaction, its sources within their window, at least
+/// `min_rows`, some live index (`indexes`) without a finished or failed build of it, and
+/// every source of at least `min_rows` with a finished build of every live index.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn served_by_sources(
+    s: &SegmentRecord,
+    live: &[&SegmentRecord],
+    segments: &DataMeta,
+    builds: &Builds,
+    indexes: &BTreeSet<i64>,
+    min_rows: i64,
+    now: i64,
+    tolerance: Duration,
+) -> bool {
+    sources_may_stand_in(s, now, tolerance)
+        && sole_output(s, live)
+        && s.num_rows >= min_rows
+        && !builds_done(builds, s.id, indexes, false)
+        && segments.sources_of(s).is_some_and(|sources| {
+            sources
+                .iter()
+                .all(|x| x.num_rows < min_rows || builds_done(builds, x.id, indexes, true))
+        })
+}
+
+/// Whether build `r`, of a segment a compaction replaced, may be loaded by a querynode in
+/// place of the compaction's new segment: the new segment is its compaction's sole output,
+/// within its sources' window, and some live index (`indexes`) has no finished or failed
+/// build of it yet.
 fn wanted_as_stand_in(
     r: &BuildRecord,
     builds: &Builds,
     live: &[&SegmentRecord],
+    indexes: &BTreeSet<i64>,
     now: i64,
     tolerance: Duration,
 ) -> bool {
-    live.iter()
-        .filter(|s| {
-            s.compacted_from.contains(&r.segment_id) && sources_may_stand_in(s, now, tolerance)
-        })
-        .any(|s| {
-            !builds
-                .all()
-                .map(|b| &b.record)
-                .any(|b| b.index_id == r.index_id && b.segment_id == s.id && decided(b))
-        })
+    live.iter().any(|s| {
+        s.compacted_from.contains(&r.segment_id)
+            && sources_may_stand_in(s, now, tolerance)
+            && sole_output(s, live)
+            && !builds_done(builds, s.id, indexes, false)
+    })
+}
+
+/// The live indexes of a collection that have builds (what a querynode loads).
+pub(super) fn live_indexes(defs: &crate::meta::index::IndexDefs, collection: i64) -> BTreeSet<i64> {
+    defs.of_collection(collection)
+        .into_iter()
+        .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
+        .map(|d| d.id)
+        .collect()
 }
 
 /// A build whose outcome is final: finished, or failed on its last attempt.
@@ -329,7 +379,14 @@ async fn clean(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
                 let live = segments.live_segments(r.collection_id);
                 !live.iter().any(|s| s.id == r.segment_id)
                     && !wanted_as_seed(r, &builds, &live, min_rows)
-                    && !wanted_as_stand_in(r, &builds, &live, now, tolerance)
+                    && !wanted_as_stand_in(
+                        r,
+                        &builds,
+                        &live,
+                        &live_indexes(&defs, r.collection_id),
+                        now,
+                        tolerance,
+                    )
             })
             .cloned()
             .collect();

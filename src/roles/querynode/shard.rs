@@ -25,7 +25,7 @@ use super::Shared;
 use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::index::{params, VectorIndex};
-use crate::meta::data::{sources_may_stand_in, COMPACTED_INDEX_WAIT_MS};
+use crate::meta::data::{sole_output, sources_may_stand_in};
 use crate::meta::now_ms;
 use crate::proto::common::IndexState;
 use crate::proto::datacoord::{DeltaRecord, SegmentRecord, SegmentState};
@@ -479,17 +479,17 @@ fn builds_done(shared: &Shared, live: &LiveIndexes, seg: i64, finished: bool) ->
 }
 
 /// Whether `r` was written by a compaction of segments this shard all serves, and a live
-/// vector index of it has neither finished nor failed yet (within
-/// [`COMPACTED_INDEX_WAIT_MS`]).
+/// vector index of it has neither finished nor failed yet, while its sources may stand in
+/// for it ([`sources_may_stand_in`]; the caller checks it is the compaction's
+/// [`sole_output`]).
 fn awaiting_index(
     shared: &Shared,
     live: &LiveIndexes,
     have: &HashSet<i64>,
     r: &SegmentRecord,
 ) -> bool {
-    !r.compacted_from.is_empty()
-        && r.compacted_from.iter().all(|s| have.contains(s))
-        && now_ms() - r.compacted_ms <= COMPACTED_INDEX_WAIT_MS
+    r.compacted_from.iter().all(|s| have.contains(s))
+        && sources_may_stand_in(r, now_ms(), shared.ctx.config.segment.gc_drop_tolerance)
         && (r.num_rows as u64) >= shared.ctx.config.segment.min_rows_to_index
         && !builds_done(shared, live, r.id, false)
 }
@@ -540,10 +540,15 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
             d.checkpoint,
         )
     };
+    let records: Vec<&SegmentRecord> = v.segments.iter().collect();
     let held: Vec<&SegmentRecord> = v
         .segments
         .iter()
-        .filter(|r| !have.contains(&r.id) && awaiting_index(shared, &live, &have, r))
+        .filter(|r| {
+            !have.contains(&r.id)
+                && awaiting_index(shared, &live, &have, r)
+                && sole_output(r, &records)
+        })
         .collect();
     if !held.is_empty() {
         let new: HashSet<i64> = held.iter().map(|r| r.id).collect();
@@ -556,26 +561,33 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     }
     // A compaction's new segment this shard does not serve the sources of (it is loading):
     // its indexed sources instead, while its index is built.
+    let records: Vec<&SegmentRecord> = v.segments.iter().collect();
     let mut replaced = HashSet::new();
-    let mut sources = Vec::new();
+    let mut sources: Vec<SegmentRecord> = Vec::new();
     for r in &v.segments {
-        if have.contains(&r.id) || r.compacted_from.iter().all(|s| have.contains(s)) {
+        if have.contains(&r.id)
+            || r.compacted_from.iter().all(|s| have.contains(s))
+            || !sole_output(r, &records)
+        {
             continue;
         }
         if let Some(s) = stand_ins(shared, &live, r) {
             replaced.insert(r.id);
-            sources.extend(s.into_iter().filter(|s| !have.contains(&s.id)));
+            sources.extend(s);
         }
     }
     if !replaced.is_empty() {
+        // Every source stays (also those this shard serves already); those it does not
+        // serve are loaded.
+        for s in &sources {
+            v.dropped.remove(&s.id);
+        }
+        sources.retain(|s| !have.contains(&s.id));
         log::info!(channel = shard.vchannel.as_str(), replica = shard.replica,
             compacted = format!("{replaced:?}").as_str(),
             sources = format!("{:?}", sources.iter().map(|s| s.id).collect::<Vec<_>>()).as_str();
             "querynode loads the indexed segments a compaction replaced while the new segment's index is built");
         v.segments.retain(|r| !replaced.contains(&r.id));
-        for s in &sources {
-            v.dropped.remove(&s.id);
-        }
         v.segments.extend(sources);
     }
     let mut new_segments = Vec::new();
