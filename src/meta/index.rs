@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 
 use super::follower::Mirror;
+use crate::proto::common::IndexState;
 use crate::proto::indexcoord::{BuildRecord, IndexRecord};
 
 /// Key names of the index records.
@@ -171,6 +172,28 @@ impl Builds {
     /// Every build.
     pub fn all(&self) -> impl Iterator<Item = &Build> {
         self.builds.values()
+    }
+
+    /// Whether segment `seg` has a finished (or, unless `finished`, a failed) build of
+    /// every index of `indexes`: how querynodes judge a segment's builds done (and the
+    /// indexcoord judges it as they do).
+    pub fn done<'a>(
+        &self,
+        seg: i64,
+        indexes: impl IntoIterator<Item = &'a i64>,
+        finished: bool,
+    ) -> bool {
+        indexes.into_iter().all(|index| {
+            self.builds.values().map(|b| &b.record).any(|b| {
+                b.index_id == *index
+                    && b.segment_id == seg
+                    && match b.state() {
+                        IndexState::Finished => true,
+                        IndexState::Failed => !finished,
+                        _ => false,
+                    }
+            })
+        })
     }
 
     /// The builds of one index.

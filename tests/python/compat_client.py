@@ -1266,6 +1266,20 @@ def wait_compacted(client, name, live, done, what, timeout=90):
         time.sleep(0.2)
 
 
+def hnsw_collection(client, name):
+    """A fresh one-shard Strong collection `name` (Int64 `id`, 8-dim `vector`) with an HNSW
+    index (M 8, efConstruction 64), loaded."""
+    fresh(client, name)
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)
+    idx = client.prepare_index_params()
+    idx.add_index("vector", index_type="HNSW", metric_type="L2",
+                  params={"M": 8, "efConstruction": 64})
+    client.create_collection(name, schema=schema, index_params=idx, num_shards=1,
+                             consistency_level="Strong")
+
+
 # Rows of the compaction kill test's collection.
 KILL_ROWS = 40000
 
@@ -1302,15 +1316,7 @@ def compaction(uri, phase):
         # merged segment's graph starts from its largest source's (the test reads the
         # indexnode's log and the index files); searches find every row.
         sname = "cmp_s"
-        fresh(client, sname)
-        schema = MilvusClient.create_schema(auto_id=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)
-        idx = client.prepare_index_params()
-        idx.add_index("vector", index_type="HNSW", metric_type="L2",
-                      params={"M": 8, "efConstruction": 64})
-        client.create_collection(sname, schema=schema, index_params=idx, num_shards=1,
-                                 consistency_level="Strong")
+        hnsw_collection(client, sname)
         sizes = [1100, 1600, 1300]
         # Random vectors: `vec` repeats itself (sin), and a row whose near-twin is
         # nearer than every other row need not find itself.
@@ -1367,15 +1373,7 @@ def compaction(uri, phase):
             return d["state"], int(d["indexed_rows"]), int(d["total_rows"])
 
         if phase == "standin-write":
-            fresh(client, hname)
-            schema = MilvusClient.create_schema(auto_id=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)
-            idx = client.prepare_index_params()
-            idx.add_index("vector", index_type="HNSW", metric_type="L2",
-                          params={"M": 8, "efConstruction": 64})
-            client.create_collection(hname, schema=schema, index_params=idx, num_shards=1,
-                                     consistency_level="Strong")
+            hnsw_collection(client, hname)
             for at in (0, 1500):
                 client.insert(hname, [{"id": i, "vector": rows[i].tolist()} for i in range(at, at + 1500)])
                 client.flush(hname)

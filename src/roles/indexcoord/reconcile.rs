@@ -196,22 +196,6 @@ fn wanted_as_seed(
         })
 }
 
-/// Whether segment `seg` has a finished (or, unless `finished`, a failed) build of every
-/// index of `indexes`: how a querynode judges a segment's builds done.
-fn builds_done(builds: &Builds, seg: i64, indexes: &BTreeSet<i64>, finished: bool) -> bool {
-    indexes.iter().all(|index| {
-        builds.all().map(|b| &b.record).any(|b| {
-            b.index_id == *index
-                && b.segment_id == seg
-                && match b.state() {
-                    IndexState::Finished => true,
-                    IndexState::Failed => !finished,
-                    _ => false,
-                }
-        })
-    })
-}
-
 /// Whether compaction result `s` (one of `live`, its collection's live segments) is served
 /// through its sources, as a querynode decides (`roles/querynode/shard.rs`, `stand_ins`):
 /// the sole output of its compaction, its sources within their window, at least
@@ -231,11 +215,11 @@ pub(super) fn served_by_sources(
     sources_may_stand_in(s, now, tolerance)
         && sole_output(s, live)
         && s.num_rows >= min_rows
-        && !builds_done(builds, s.id, indexes, false)
+        && !builds.done(s.id, indexes, false)
         && segments.sources_of(s).is_some_and(|sources| {
             sources
                 .iter()
-                .all(|x| x.num_rows < min_rows || builds_done(builds, x.id, indexes, true))
+                .all(|x| x.num_rows < min_rows || builds.done(x.id, indexes, true))
         })
 }
 
@@ -255,7 +239,7 @@ fn wanted_as_stand_in(
         s.compacted_from.contains(&r.segment_id)
             && sources_may_stand_in(s, now, tolerance)
             && sole_output(s, live)
-            && !builds_done(builds, s.id, indexes, false)
+            && !builds.done(s.id, indexes, false)
     })
 }
 

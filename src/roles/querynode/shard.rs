@@ -459,23 +459,11 @@ async fn load_delta(
 /// Whether every live index of segment `seg` has a finished or failed build (`finished`
 /// false), or a finished one (`finished` true).
 fn builds_done(shared: &Shared, live: &LiveIndexes, seg: i64, finished: bool) -> bool {
-    let done: HashSet<i64> = shared
+    shared
         .builds
         .read()
         .expect("builds lock")
-        .all()
-        .map(|b| &b.record)
-        .filter(|b| {
-            b.segment_id == seg
-                && match b.state() {
-                    IndexState::Finished => true,
-                    IndexState::Failed => !finished,
-                    _ => false,
-                }
-        })
-        .map(|b| b.index_id)
-        .collect();
-    live.keys().all(|index| done.contains(index))
+        .done(seg, live.keys(), finished)
 }
 
 /// Whether `r` was written by a compaction of segments this shard all serves, and a live
