@@ -42,7 +42,7 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
         Expr::Const(v) => vec![v.truth(); n],
         Expr::And(xs) => {
             let (mut out, used) = match index_range(xs, cols, n, share) {
-                Some((mask, used)) => (mask, used),
+                Some((rows, used)) => (mask_of(&rows, n), used),
                 None => (vec![true; n], Vec::new()),
             };
             for x in xs
@@ -89,20 +89,13 @@ pub fn select(e: &Expr, cols: &dyn Columns, n: usize, share: f64) -> Vec<bool> {
                 })
                 .unwrap_or_else(|| rows(e, cols, n))
         }
-        Expr::Cmp(op, a, b) => {
-            let parts = match (a.as_ref(), b.as_ref()) {
-                (Expr::Field(f), Expr::Const(c)) => Some((f, *op, c)),
-                (Expr::Const(c), Expr::Field(f)) => Some((f, flip(*op), c)),
-                _ => None,
-            };
-            parts
-                .and_then(|(f, op, c)| {
-                    indexed(f, cols, n, share, |p| cmp_hits(p, op, c))
-                        .or_else(|| compare(plain(f, cols)?, op, c, n))
-                        .or_else(|| on_path(f, e, cols, n, |col| compare(col, op, c, n)))
-                })
-                .unwrap_or_else(|| rows(e, cols, n))
-        }
+        Expr::Cmp(op, a, b) => field_cmp(*op, a, b)
+            .and_then(|(f, op, c)| {
+                indexed(f, cols, n, share, |p| cmp_hits(p, op, c))
+                    .or_else(|| compare(plain(f, cols)?, op, c, n))
+                    .or_else(|| on_path(f, e, cols, n, |col| compare(col, op, c, n)))
+            })
+            .unwrap_or_else(|| rows(e, cols, n)),
         Expr::In(x, set, negated) => match x.as_ref() {
             Expr::Field(f) => indexed(f, cols, n, share, |p| in_hits(p, set, *negated))
                 .or_else(|| member(plain(f, cols)?, set, *negated, n))
@@ -296,19 +289,20 @@ fn probe<'a>(f: &FieldRef, cols: &'a dyn Columns) -> Option<Probe<'a>> {
     }
 }
 
-/// The mask of a lookup in the scalar index of `f`, when the columns keep one, `lookup`
-/// can answer from it (Some) and it selects at most `share` of the rows. Invariant
-/// (B3): equal to the scan's mask, as the order lists exactly the rows with a value the
-/// lookup's constants compare with, ascending by [`Value::compare`] (X1 and X2 in
-/// `index::scalar`), each lookup selects the positions where that comparison holds,
-/// which are contiguous, and it is taken only when no unlisted row can satisfy it.
-fn indexed(
+/// The rows, ascending, a lookup in the scalar index of `f` selects, when the columns
+/// keep one, `lookup` can answer from it (Some) and it selects at most `share` of the
+/// rows. Invariant (B3): the rows the scan selects, as the order lists exactly the rows
+/// with a value the lookup's constants compare with, ascending by [`Value::compare`] (X1
+/// and X2 in `index::scalar`), each lookup selects the positions where that comparison
+/// holds, which are contiguous, and it is taken only when no unlisted row can satisfy
+/// it.
+fn indexed_rows(
     f: &FieldRef,
     cols: &dyn Columns,
     n: usize,
     share: f64,
     lookup: impl FnOnce(&Probe<'_>) -> Option<Hits>,
-) -> Option<Vec<bool>> {
+) -> Option<Vec<u32>> {
     let p = probe(f, cols)?;
     let hits = lookup(&p)?;
     let inside: usize = hits.ranges.iter().map(|r| r.len()).sum();
@@ -320,39 +314,139 @@ fn indexed(
     if selected as f64 > share * n as f64 {
         return None;
     }
-    let mut m = vec![false; n];
-    if hits.complement {
-        p.order.iter().for_each(|r| m[*r as usize] = true);
-    }
-    for r in hits.ranges {
-        p.order[r]
+    // Ranges of an `in` list may overlap (`1` and `1.0` name the same values).
+    let mut rows: Vec<u32> = if hits.complement {
+        let mut out = vec![true; p.order.len()];
+        hits.ranges
+            .into_iter()
+            .for_each(|r| out[r].iter_mut().for_each(|b| *b = false));
+        p.order
             .iter()
-            .for_each(|row| m[*row as usize] = !hits.complement);
+            .zip(out)
+            .filter_map(|(row, keep)| keep.then_some(*row))
+            .collect()
+    } else {
+        hits.ranges
+            .into_iter()
+            .flat_map(|r| p.order[r].iter().copied())
+            .collect()
+    };
+    rows.sort_unstable();
+    rows.dedup();
+    Some(rows)
+}
+
+/// [`indexed_rows`] as a mask of `n` rows.
+fn indexed(
+    f: &FieldRef,
+    cols: &dyn Columns,
+    n: usize,
+    share: f64,
+    lookup: impl FnOnce(&Probe<'_>) -> Option<Hits>,
+) -> Option<Vec<bool>> {
+    indexed_rows(f, cols, n, share, lookup).map(|rows| mask_of(&rows, n))
+}
+
+/// A mask of `n` rows true at `rows`.
+fn mask_of(rows: &[u32], n: usize) -> Vec<bool> {
+    let mut m = vec![false; n];
+    rows.iter().for_each(|r| m[*r as usize] = true);
+    m
+}
+
+/// `f op c` when the comparison is of a field with a constant (either side), the
+/// operator as seen from the field.
+fn field_cmp<'a>(
+    op: Cmp,
+    a: &'a Expr,
+    b: &'a Expr,
+) -> Option<(&'a FieldRef, Cmp, &'a Value<'static>)> {
+    match (a, b) {
+        (Expr::Field(f), Expr::Const(c)) => Some((f, op, c)),
+        (Expr::Const(c), Expr::Field(f)) => Some((f, flip(op), c)),
+        _ => None,
     }
-    Some(m)
+}
+
+/// The largest share of the rows an `and`'s index lookup may leave for its other parts
+/// to be tested on those rows alone by the row evaluator ([`select_rows`]): about the
+/// inverse of how many times a column scan's cost per row the row evaluator's is; with
+/// more rows a scan of each part is cheaper.
+pub const ROW_EVAL_SHARE: f64 = 1.0 / 16.0;
+
+/// The rows `e` is true for, ascending, when a scalar index answers it without a mask of
+/// every row: a comparison, `in` list or exact or prefix `like` of an indexed field (as
+/// [`select`] takes them, at most `share` of the rows), or an `and` with such a part (or
+/// an intersected range, [`index_range`]) that leaves at most `rest_share` of the rows,
+/// its other parts tested on those rows by the row evaluator. None otherwise: [`select`]
+/// answers. Invariant (B4): when Some, exactly the rows where `select(e, cols, n, share)`
+/// is true (by B3 for the lookup; an `and` is true where all its parts are, and the row
+/// evaluator agrees with `select` on every part, B1). A cost of the rows it returns and
+/// of binary searches, not of `n`.
+pub fn select_rows(
+    e: &Expr,
+    cols: &dyn Columns,
+    n: usize,
+    share: f64,
+    rest_share: f64,
+) -> Option<Vec<u32>> {
+    let select_rows = |e: &Expr| select_rows(e, cols, n, share, rest_share);
+    match e {
+        Expr::Cmp(op, a, b) => {
+            let (f, op, c) = field_cmp(*op, a, b)?;
+            indexed_rows(f, cols, n, share, |p| cmp_hits(p, op, c))
+        }
+        Expr::In(x, set, negated) => match x.as_ref() {
+            Expr::Field(f) => indexed_rows(f, cols, n, share, |p| in_hits(p, set, *negated)),
+            _ => None,
+        },
+        Expr::Like(x, pattern) => match x.as_ref() {
+            Expr::Field(f) => indexed_rows(f, cols, n, share, |p| like_hits(p, pattern)),
+            _ => None,
+        },
+        Expr::And(xs) => {
+            let (mut rows, used) = index_range(xs, cols, n, share).or_else(|| {
+                xs.iter()
+                    .enumerate()
+                    .find_map(|(i, x)| Some((select_rows(x)?, vec![i])))
+            })?;
+            let rest: Vec<&Expr> = xs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !used.contains(i))
+                .map(|(_, x)| x)
+                .collect();
+            if !rest.is_empty() {
+                if rows.len() as f64 > rest_share * n as f64 {
+                    return None;
+                }
+                rows.retain(|r| rest.iter().all(|x| eval::truth(x, cols, *r as usize)));
+            }
+            Some(rows)
+        }
+        _ => None,
+    }
 }
 
 /// The parts of an `and` that compare one indexed field with constants (`a < f and f <= b`
 /// and the like), answered as one lookup: each part selects one range of positions in
 /// the field's value order, so all of them hold on the intersection of those ranges,
-/// which is selective even when each part alone is not. Returns the mask and which
-/// parts it answers; None when no field has two such parts, or the intersection
-/// selects more than `share` of the rows.
+/// which is selective even when each part alone is not. Returns the rows, ascending,
+/// and which parts they answer; None when no field has two such parts, or the
+/// intersection selects more than `share` of the rows.
 fn index_range(
     xs: &[Expr],
     cols: &dyn Columns,
     n: usize,
     share: f64,
-) -> Option<(Vec<bool>, Vec<usize>)> {
+) -> Option<(Vec<u32>, Vec<usize>)> {
     let parts: Vec<(usize, &FieldRef, Cmp, &Value<'static>)> = xs
         .iter()
         .enumerate()
         .filter_map(|(i, x)| match x {
-            Expr::Cmp(op, a, b) if *op != Cmp::Ne => match (a.as_ref(), b.as_ref()) {
-                (Expr::Field(f), Expr::Const(c)) => Some((i, f, *op, c)),
-                (Expr::Const(c), Expr::Field(f)) => Some((i, f, flip(*op), c)),
-                _ => None,
-            },
+            Expr::Cmp(op, a, b) if *op != Cmp::Ne => {
+                field_cmp(*op, a, b).map(|(f, op, c)| (i, f, op, c))
+            }
             _ => None,
         })
         .collect();
@@ -375,11 +469,9 @@ fn index_range(
     if range.len() as f64 > share * n as f64 {
         return None;
     }
-    let mut m = vec![false; n];
-    p.order[range]
-        .iter()
-        .for_each(|row| m[*row as usize] = true);
-    Some((m, used))
+    let mut rows = p.order[range].to_vec();
+    rows.sort_unstable();
+    Some((rows, used))
 }
 
 /// The positions of the order whose value compares to `c` as `Less`, and as `Less` or

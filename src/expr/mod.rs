@@ -108,6 +108,25 @@ impl Filter {
         batch::select(&self.root, columns, rows, f64::INFINITY)
     }
 
+    /// The matching rows of `0..rows`, ascending, when a scalar index answers the filter
+    /// (or a part of its `and` that leaves few rows) without a pass over every row; None
+    /// when only [`Self::select`] can. The same rows as `select` where it is Some.
+    pub fn select_rows(&self, columns: &dyn Columns, rows: usize) -> Option<Vec<u32>> {
+        batch::select_rows(
+            &self.root,
+            columns,
+            rows,
+            batch::INDEX_SHARE,
+            batch::ROW_EVAL_SHARE,
+        )
+    }
+
+    /// As [`Self::select_rows`], whatever share of the rows a lookup selects or leaves.
+    #[cfg(test)]
+    pub fn select_rows_indexed(&self, columns: &dyn Columns, rows: usize) -> Option<Vec<u32>> {
+        batch::select_rows(&self.root, columns, rows, f64::INFINITY, f64::INFINITY)
+    }
+
     /// Whether a row whose fields lie within `bounds` (by field ID; None: unknown) can
     /// match; false only when no such row can. Fields without bounds are unknown.
     pub fn may_match(&self, bounds: &HashMap<i64, Bounds>) -> bool {

@@ -84,6 +84,10 @@ fn kv(k: &str, v: &str) -> crate::proto::common::KeyValuePair {
 }
 
 /// The rows a mask selects.
+fn picked_rows(m: &[bool]) -> Vec<u32> {
+    (0..m.len() as u32).filter(|r| m[*r as usize]).collect()
+}
+
 fn picked(m: Vec<bool>) -> Vec<usize> {
     m.iter()
         .enumerate()
@@ -521,7 +525,7 @@ impl Columns for Sorted<'_> {
 fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
     let schema = differential_schema();
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut compiled, mut pruned) = (0, 0);
+    let (mut compiled, mut pruned, mut listed) = (0, 0, 0);
     for _ in 0..150 {
         let rows = 1 + r.below(60) as usize;
         let t = random_table(&mut r, rows);
@@ -541,6 +545,10 @@ fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
             assert_eq!(f.select(&t, rows), by_row, "{text}");
             assert_eq!(f.select(&Paths(&t), rows), by_row, "{text} (JSON paths)");
             assert_eq!(f.select_indexed(&sorted, rows), by_row, "{text} (indexed)");
+            if let Some(list) = f.select_rows_indexed(&sorted, rows) {
+                listed += 1;
+                assert_eq!(list, picked_rows(&by_row), "{text} (indexed, rows)");
+            }
             if !f.may_match(&bounds) {
                 pruned += 1;
                 assert!(!by_row.contains(&true), "{text}: pruned, yet rows match");
@@ -552,7 +560,8 @@ fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
         pruned > 50,
         "only {pruned} filters were ruled out by bounds"
     );
-    eprintln!("{compiled} random filters, {pruned} ruled out by bounds");
+    assert!(listed > 200, "only {listed} filters were answered as rows");
+    eprintln!("{compiled} random filters, {pruned} ruled out by bounds, {listed} as rows");
 }
 
 /// B3 for ranges: comparisons of one indexed field within an `and` (answered as one
@@ -562,7 +571,7 @@ fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
 fn ranges_of_one_indexed_field_agree_with_the_row_evaluator() {
     let schema = differential_schema();
     let mut r = Rng(0x2545_f491_4f6c_dd1d);
-    let mut checked = 0;
+    let (mut checked, mut listed) = (0, 0);
     for _ in 0..200 {
         let rows = 1 + r.below(80) as usize;
         let t = random_table(&mut r, rows);
@@ -606,9 +615,17 @@ fn ranges_of_one_indexed_field_agree_with_the_row_evaluator() {
             checked += 1;
             let by_row: Vec<bool> = (0..rows).map(|row| f.matches(&t, row)).collect();
             assert_eq!(f.select_indexed(&sorted, rows), by_row, "{text} (indexed)");
+            if let Some(list) = f.select_rows_indexed(&sorted, rows) {
+                listed += 1;
+                assert_eq!(list, picked_rows(&by_row), "{text} (indexed, rows)");
+            }
         }
     }
     assert!(checked > 600, "only {checked} range filters compiled");
+    assert!(
+        listed > 300,
+        "only {listed} range filters were answered as rows"
+    );
 }
 
 #[test]

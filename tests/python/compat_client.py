@@ -1622,8 +1622,11 @@ def scalar_filters(uri):
     for f, kind in kinds.items():
         check(ds[f]["index_type"] == kind, f"{f}: {ds[f]}")
     client.load_collection(name)
-    # Growing rows beside the indexed sealed ones.
+    # Growing rows beside the indexed sealed ones; deleted rows, sealed and growing,
+    # are not found through an index either.
     client.insert(name, rows[sealed:])
+    client.delete(name, ids=[i for i in range(0, total, 31)])
+    rows = [r for r in rows if r["id"] % 31 != 0]
 
     def number(x):
         return x is not None and x == x
@@ -1639,6 +1642,11 @@ def scalar_filters(uri):
 
     cases = [
         ("num == 1234", lambda r: r["num"] == 1234),
+        # Rows 7 (sealed) and 3130 (growing) live, 31 (sealed) and 3100 (growing)
+        # deleted: found by the index on num, and by key.
+        ("num in [%s]" % ", ".join(str(i * 7919 % 4001) for i in (7, 31, 3100, 3130)),
+         lambda r: r["id"] in (7, 31, 3100, 3130)),
+        ("id in [7, 31, 3100, 3130]", lambda r: r["id"] in (7, 31, 3100, 3130)),
         ("num < 10", lambda r: r["num"] < 10),
         ("num >= 3990", lambda r: r["num"] >= 3990),
         ("num > 10.5 and num <= 20", lambda r: 10.5 < r["num"] <= 20),

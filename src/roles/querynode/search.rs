@@ -135,18 +135,42 @@ fn chunk(d: &ShardData, at: At) -> &Chunk {
     }
 }
 
+/// The rows of a chunk a request reads.
+enum Picked {
+    /// A flag per row.
+    Mask(Vec<bool>),
+    /// The rows, ascending.
+    Rows(Vec<u32>),
+}
+
+impl Picked {
+    /// As a flag per row of a chunk of `n` rows.
+    fn into_mask(self, n: usize) -> Vec<bool> {
+        match self {
+            Picked::Mask(m) => m,
+            Picked::Rows(rows) => {
+                let mut m = vec![false; n];
+                rows.iter().for_each(|r| m[*r as usize] = true);
+                m
+            }
+        }
+    }
+}
+
 /// The rows of `c` that are visible (not hidden by a delete or a newer version, not
 /// expired) and pass `filter`, with their number; None when all rows are. A chunk whose
-/// bounds rule the filter out gives no rows without being read; the filter runs a column
-/// at a time; the rows deletes hide are cached per chunk until the deletes change.
+/// bounds rule the filter out gives no rows without being read; rows found by key or by
+/// a scalar index come as a list, with no pass over the chunk's other rows; otherwise
+/// the filter runs a column at a time; the rows deletes hide are cached per chunk until
+/// the deletes change.
 fn mask(
     c: &Chunk,
     deletes: &Deletes,
     filter: Option<&Filter>,
     expire_before: u64,
-) -> Option<(Vec<bool>, usize)> {
+) -> Option<(Picked, usize)> {
     if filter.is_some_and(|f| !f.may_match(&c.bounds)) {
-        return Some((Vec::new(), 0));
+        return Some((Picked::Rows(Vec::new()), 0));
     }
     let none_expired = expire_before == 0 || c.timestamps.iter().all(|t| *t >= expire_before);
     let hidden = (!deletes.is_empty()).then(|| c.hidden(deletes));
@@ -154,21 +178,31 @@ fn mask(
     if filter.is_none() && none_hidden && none_expired {
         return None;
     }
-    let mut m = match filter {
-        Some(f) => match f
+    let visible = |r: u32| {
+        hidden.as_ref().is_none_or(|h| h.binary_search(&r).is_err())
+            && (none_expired || c.timestamps[r as usize] >= expire_before)
+    };
+    // `pk in [...]` / `pk == v`: found by key; an indexed field: by its index.
+    let listed = filter.and_then(|f| {
+        match f
             .primary_keys(c.pk_field())
             .and_then(|keys| c.rows_of_keys(&keys))
         {
-            // `pk in [...]` / `pk == v`: found by key, not scanned.
-            Some(rows) => {
-                let mut m = vec![false; c.rows];
-                for r in rows {
-                    m[r as usize] = true;
-                }
-                m
+            Some(mut rows) => {
+                rows.sort_unstable();
+                rows.dedup();
+                Some(rows)
             }
-            None => f.select(c, c.rows),
-        },
+            None => f.select_rows(c, c.rows),
+        }
+    });
+    if let Some(mut rows) = listed {
+        rows.retain(|r| visible(*r));
+        let n = rows.len();
+        return Some((Picked::Rows(rows), n));
+    }
+    let mut m = match filter {
+        Some(f) => f.select(c, c.rows),
         None => vec![true; c.rows],
     };
     for row in hidden.iter().flat_map(|h| h.iter()) {
@@ -180,7 +214,7 @@ fn mask(
             .for_each(|(b, t)| *b &= *t >= expire_before);
     }
     let n = m.iter().filter(|b| **b).count();
-    Some((m, n))
+    Some((Picked::Mask(m), n))
 }
 
 fn wanted(partitions: &[i64], c: &Chunk) -> bool {
@@ -278,7 +312,8 @@ fn candidates(
     let sources = sources(d, input.partitions);
     for at in sources {
         let c = chunk(d, at);
-        let m = mask(c, &d.deletes, input.filter, input.expire_before);
+        let m = mask(c, &d.deletes, input.filter, input.expire_before)
+            .map(|(picked, n)| (picked.into_mask(c.rows), n));
         scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
@@ -355,7 +390,8 @@ fn sparse_candidates(
     let (mut scanned, mut truncated) = (0, false);
     for at in sources(d, input.partitions) {
         let c = chunk(d, at);
-        let m = mask(c, &d.deletes, input.filter, input.expire_before);
+        let m = mask(c, &d.deletes, input.filter, input.expire_before)
+            .map(|(picked, n)| (picked.into_mask(c.rows), n));
         scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
@@ -621,15 +657,20 @@ pub fn query(d: &ShardData, input: &QueryInput<'_>) -> Found {
                     rows.extend((0..c.rows).map(|row| (at, row)));
                 }
             }
-            Some((bits, n)) => {
+            Some((picked, n)) => {
                 count += n as i64;
                 if !input.count_only && n > 0 {
-                    rows.extend(
-                        bits.iter()
-                            .enumerate()
-                            .filter(|(_, b)| **b)
-                            .map(|(row, _)| (at, row)),
-                    );
+                    match picked {
+                        Picked::Rows(list) => {
+                            rows.extend(list.into_iter().map(|row| (at, row as usize)))
+                        }
+                        Picked::Mask(bits) => rows.extend(
+                            bits.iter()
+                                .enumerate()
+                                .filter(|(_, b)| **b)
+                                .map(|(row, _)| (at, row)),
+                        ),
+                    }
                 }
             }
         }
