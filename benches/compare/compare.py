@@ -56,6 +56,21 @@ def wait_port(port, limit=60):
     return False
 
 
+def breakdown(pids):
+    """Each process's RSS, named by its command (and a role's by its role), largest first."""
+    def name(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        except OSError:
+            return str(pid)
+        if len(args) >= 3 and args[1] == "run":
+            return args[2]
+        return os.path.basename(args[0]) if args else str(pid)
+    parts = sorted(((proc_mib(p, "VmRSS"), name(p)) for p in pids), reverse=True)
+    return ", ".join(f"{n} {r:.0f}" for r, n in parts)
+
+
 def proc_mib(pid, field):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -233,7 +248,7 @@ def run_workload(uri, pids, a):
             else:
                 out["rss"][v["phase"]] = round(rss, 1)
                 out["rss"][v["phase"] + "_pss"] = round(pss, 1)
-            log(f"  {v['phase']}: RSS {rss:.0f} MiB, PSS {pss:.0f} MiB")
+            log(f"  {v['phase']}: RSS {rss:.0f} MiB, PSS {pss:.0f} MiB ({breakdown(pids)})")
         else:
             log(f"  {line}")
             out["m"].append(v)
@@ -417,14 +432,15 @@ def report(a, data, hares, out_dir):
             row(f"search ef {ef}, {clients} client(s): p50 ms", lambda m, key=key: m[key]["p50_ms"], 2, higher=False)
             row(f"search ef {ef}, {clients} client(s): p99 ms", lambda m, key=key: m[key]["p99_ms"], 2, higher=False)
             row(f"search ef {ef}, {clients} client(s): recall@10", lambda m, key=key: m[key]["recall"], 3)
-        row("query by filter: p50 ms", lambda m: m["query_p50"], 2, higher=False)
-        row("query by filter: p99 ms", lambda m: m["query_p99"], 2, higher=False)
+        row("query by primary key: p50 ms", lambda m: m["query_p50"], 2, higher=False)
+        row("query by primary key: p99 ms", lambda m: m["query_p99"], 2, higher=False)
         for key in [k for k in FILTER_ROWS if any(k in t[n] for n in names)]:
             label = FILTER_ROWS[key]
             row(f"{label}: p50 ms", lambda m, key=key: m[key]["p50_ms"], 2, higher=False)
             row(f"{label}: p99 ms", lambda m, key=key: m[key]["p99_ms"], 2, higher=False)
         mem = lambda m, k: spread(m["rss"][k]) if isinstance(m["rss"][k], list) else spread([m["rss"][k]])  # noqa: E731
         row("memory idle, RSS MiB (sum of processes)", lambda m: mem(m, "idle"), 0, higher=False)
+        row("memory idle, PSS MiB (shared pages divided)", lambda m: mem(m, "idle_pss"), 0, higher=False)
         row("memory loaded, RSS MiB", lambda m: mem(m, "loaded"), 0, higher=False)
         row("memory loaded, PSS MiB (shared pages divided)", lambda m: mem(m, "loaded_pss"), 0, higher=False)
         row("memory peak, RSS MiB (sampled every 100 ms)", lambda m: mem(m, "peak"), 0, higher=False)
