@@ -71,6 +71,25 @@ enum Body {
     Sparse(sparse::Inverted),
 }
 
+/// The rows a filtered search may return.
+#[derive(Clone, Copy)]
+pub enum Allowed<'a> {
+    /// The rows `accept` takes, and how many it takes.
+    Accept(&'a flat::Accept<'a>, usize),
+    /// These rows, ascending.
+    Rows(&'a [u32]),
+}
+
+impl Allowed<'_> {
+    /// How many rows it allows.
+    pub fn count(&self) -> usize {
+        match self {
+            Allowed::Accept(_, n) => *n,
+            Allowed::Rows(rows) => rows.len(),
+        }
+    }
+}
+
 /// A built or loaded index.
 pub struct VectorIndex {
     spec: IndexSpec,
@@ -400,15 +419,15 @@ impl VectorIndex {
         self.search_filtered(query, k, p, None)
     }
 
-    /// As [`VectorIndex::search`], returning only rows `accept` takes: `(accept,
-    /// accepted)` where `accepted` counts the rows it takes. When few rows pass, they
-    /// are searched exactly (a graph walk would mostly visit rejected rows).
+    /// As [`VectorIndex::search`], returning only the rows `filter` allows. When few rows
+    /// pass, they are searched exactly (a graph walk would mostly visit rejected rows):
+    /// a list of rows by scoring those rows alone.
     pub fn search_filtered(
         &self,
         query: &[f32],
         k: usize,
         p: &SearchParams,
-        filter: Option<(&flat::Accept<'_>, usize)>,
+        filter: Option<Allowed<'_>>,
     ) -> Result<Vec<(u32, f32)>, IndexError> {
         self.search_in(query, k, p, filter, None)
     }
@@ -423,7 +442,7 @@ impl VectorIndex {
         query: &[f32],
         k: usize,
         p: &SearchParams,
-        filter: Option<(&flat::Accept<'_>, usize)>,
+        filter: Option<Allowed<'_>>,
         range: Option<&Range>,
     ) -> Result<Vec<(u32, f32)>, IndexError> {
         if query.len() != self.dim {
@@ -443,9 +462,30 @@ impl VectorIndex {
             flat::normalize(&mut q, self.dim);
         }
         let k = k.min(self.rows());
-        let accept = filter.map(|(a, _)| a);
-        let sparse = filter.is_some_and(|(_, n)| n * 20 < self.rows);
-        if (sparse || matches!(self.body, Body::Flat)) && !self.vectors.is_empty() {
+        let sparse = filter.is_some_and(|f| f.count() * 20 < self.rows);
+        let exact = (sparse || matches!(self.body, Body::Flat)) && !self.vectors.is_empty();
+        if let (true, Some(Allowed::Rows(rows))) = (exact, filter) {
+            return Ok(self.exact_rows(&q, k, rows, range));
+        }
+        let mask = match filter {
+            Some(Allowed::Rows(rows)) => {
+                let mut m = vec![false; self.rows];
+                for r in rows.iter().map(|r| *r as usize) {
+                    if let Some(b) = m.get_mut(r) {
+                        *b = true;
+                    }
+                }
+                Some(m)
+            }
+            _ => None,
+        };
+        let in_mask = mask.as_ref().map(|m| move |r: u32| m[r as usize]);
+        let accept: Option<&flat::Accept<'_>> = match filter {
+            Some(Allowed::Accept(a, _)) => Some(a),
+            Some(Allowed::Rows(_)) => in_mask.as_ref().map(|f| f as &flat::Accept<'_>),
+            None => None,
+        };
+        if exact {
             return Ok(self.exact(&q, k, accept, range));
         }
         let Some(r) = range else {
@@ -468,6 +508,36 @@ impl VectorIndex {
         }
     }
 
+    /// The best `k` of `rows` (ascending) within `range`, each one's score computed: the
+    /// answer of [`Self::exact`] accepting those rows (the same scores, pushed in the
+    /// same row order), at the cost of those rows alone.
+    fn exact_rows(
+        &self,
+        q: &[f32],
+        k: usize,
+        rows: &[u32],
+        range: Option<&Range>,
+    ) -> Vec<(u32, f32)> {
+        let mut top = flat::TopK::new(k, self.spec.metric);
+        for r in rows.iter().map(|r| *r as usize) {
+            self.consider(&mut top, q, r, range);
+        }
+        top.into_sorted()
+    }
+
+    /// Scores row `r` (of the index's vectors; none past them) and offers it to `top`
+    /// when its score is admitted and within `range`.
+    fn consider(&self, top: &mut flat::TopK, q: &[f32], r: usize, range: Option<&Range>) {
+        let dim = self.dim;
+        let Some(v) = self.vectors.get(r * dim..(r + 1) * dim) else {
+            return;
+        };
+        let s = flat::score(self.spec.metric, q, v);
+        if flat::admits(self.spec.metric, s) && range.is_none_or(|range| range.contains(s)) {
+            top.push(r as u32, s);
+        }
+    }
+
     /// The best `k` accepted rows within `range`, every row's score computed. A large
     /// index is scanned in parts on the machine's cores (each part keeps its best `k`;
     /// merged in row order, ties resolve as one scan resolves them: the earlier row).
@@ -484,10 +554,7 @@ impl VectorIndex {
             let mut top = flat::TopK::new(k, metric);
             for r in from..to {
                 if accept.is_none_or(|a| a(r as u32)) {
-                    let s = flat::score(metric, q, &self.vectors[r * dim..(r + 1) * dim]);
-                    if flat::admits(metric, s) && range.is_none_or(|range| range.contains(s)) {
-                        top.push(r as u32, s);
-                    }
+                    self.consider(&mut top, q, r, range);
                 }
             }
             top

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::params::{self, IndexSpec, Kind, Metric, SearchParams};
-use super::{flat, VectorIndex};
+use super::{flat, Allowed, VectorIndex};
 use crate::proto::schema::DataType;
 use crate::testkit::sample::random_vectors;
 
@@ -796,6 +796,63 @@ fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metri
     }
 }
 
+/// A filtered search given a list of rows answers exactly as one given a test of the same
+/// rows, for every kind and metric, with few rows (scored alone) and many (the index's own
+/// search through a mask), with and without a range; rows past the index are ignored.
+#[test]
+fn a_list_of_rows_filters_a_search_as_a_test_of_those_rows() {
+    let (n, dim, k) = (2000, 16, 10);
+    let data = random_vectors(n, dim, 41);
+    let queries = random_vectors(5, dim, 42);
+    let mut checked = 0;
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        for kind in [
+            Kind::Flat,
+            Kind::IvfFlat { nlist: 8 },
+            Kind::Hnsw {
+                m: 16,
+                ef_construction: 100,
+            },
+        ] {
+            let spec = IndexSpec {
+                kind,
+                metric,
+                auto: false,
+            };
+            let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
+            let p = SearchParams {
+                ef: Some(64),
+                nprobe: Some(8),
+                ..Default::default()
+            };
+            // 1 in 97 rows (under 1/20: scored alone) and 1 in 3 (searched).
+            for step in [97, 3] {
+                let rows: Vec<u32> = (0..n as u32).filter(|r| r % step == 5).collect();
+                let mut listed = rows.clone();
+                listed.push(n as u32 + 7);
+                let test = |r: u32| r % step == 5 && (r as usize) < n;
+                for q in queries.chunks_exact(dim) {
+                    let ranked = all_scores(metric, &data, dim, q);
+                    let radius = (ranked[n / 2].1 + ranked[n / 2 + 1].1) / 2.0;
+                    let range = params::Range::new(metric, f64::from(radius), None).unwrap();
+                    for range in [None, Some(&range)] {
+                        let want = idx
+                            .search_in(q, k, &p, Some(Allowed::Accept(&test, rows.len())), range)
+                            .unwrap();
+                        let got = idx
+                            .search_in(q, k, &p, Some(Allowed::Rows(&listed)), range)
+                            .unwrap();
+                        assert_eq!(got, want, "{metric:?} {kind:?} 1 in {step} {range:?}");
+                        assert!(got.iter().all(|(r, _)| test(*r)), "{metric:?} {kind:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 3 * 2 * 5 * 2);
+}
+
 /// A FLAT index large enough to be scanned in parts answers exactly as one sequential
 /// scan: the same rows and scores, ties (duplicate vectors) resolved to the earlier row,
 /// with and without a filter and a range.
@@ -828,7 +885,9 @@ fn a_large_flat_scan_in_parts_answers_as_one_scan() {
             "query {qi}"
         );
         let want = flat::search_raw(Metric::L2, &data, dim, q, 20, Some(&odd), None);
-        let got = idx.search_in(q, 20, &p, Some((&odd, n / 2)), None).unwrap();
+        let got = idx
+            .search_in(q, 20, &p, Some(Allowed::Accept(&odd, n / 2)), None)
+            .unwrap();
         assert_eq!(got, want, "query {qi}, odd rows");
     }
 }

@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 use super::chunk::{Chunk, Deletes, Pk, SparseColumn};
 use super::shard::ShardData;
 use crate::expr::Filter;
-use crate::index::flat;
 use crate::index::params::{Metric, Range, SearchParams};
 use crate::index::sparse::{prune_query, search_rows, Scoring, SparseVec};
+use crate::index::{flat, Allowed};
 use crate::proto::schema::{
     field_data, i_ds, vector_field, FieldData, FloatArray, IDs, LongArray, StringArray, VectorField,
 };
@@ -312,16 +312,29 @@ fn candidates(
     let sources = sources(d, input.partitions);
     for at in sources {
         let c = chunk(d, at);
-        let m = mask(c, &d.deletes, input.filter, input.expire_before)
-            .map(|(picked, n)| (picked.into_mask(c.rows), n));
+        let index = match at {
+            At::Sealed(id) => d.sealed[&id].indexes.get(&input.field_id),
+            At::Growing(_) => None,
+        };
+        let m = mask(c, &d.deletes, input.filter, input.expire_before);
         scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
         }
-        let accept_fn = m.as_ref().map(|(bits, _)| move |r: u32| bits[r as usize]);
-        let index = match at {
-            At::Sealed(id) => d.sealed[&id].indexes.get(&input.field_id),
-            At::Growing(_) => None,
+        // A vector index takes a list of rows as it is (few rows are scored alone);
+        // a scan of the chunk's vectors tests a flag per row.
+        let (listed, bits) = match m {
+            Some((Picked::Rows(rows), _)) if index.is_some() => (Some(rows), None),
+            Some((picked, n)) => (None, Some((picked.into_mask(c.rows), n))),
+            None => (None, None),
+        };
+        let accept_fn = bits
+            .as_ref()
+            .map(|(bits, _)| move |r: u32| bits[r as usize]);
+        let allowed = match (&listed, &accept_fn, &bits) {
+            (Some(rows), ..) => Some(Allowed::Rows(rows)),
+            (None, Some(f), Some((_, n))) => Some(Allowed::Accept(f as &flat::Accept<'_>, *n)),
+            _ => None,
         };
         for (qi, q) in queries.iter_mut().enumerate() {
             let found = match index {
@@ -333,11 +346,7 @@ fn candidates(
                             input.metric.name()
                         ));
                     }
-                    let filter = match (&accept_fn, &m) {
-                        (Some(f), Some((_, n))) => Some((f as &flat::Accept<'_>, *n)),
-                        _ => None,
-                    };
-                    ix.search_in(q, k, &input.params, filter, input.range.as_ref())
+                    ix.search_in(q, k, &input.params, allowed, input.range.as_ref())
                         .map_err(|e| e.to_string())?
                 }
                 None => {
