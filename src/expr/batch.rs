@@ -381,8 +381,9 @@ pub const ROW_EVAL_SHARE: f64 = 1.0 / 16.0;
 /// its other parts tested on those rows by the row evaluator. None otherwise: [`select`]
 /// answers. Invariant (B4): when Some, exactly the rows where `select(e, cols, n, share)`
 /// is true (by B3 for the lookup; an `and` is true where all its parts are, and the row
-/// evaluator agrees with `select` on every part, B1). A cost of the rows it returns and
-/// of binary searches, not of `n`.
+/// evaluator agrees with `select` on every part, B1). A cost of the rows its lookups
+/// select (a flag per indexed row for `!=` and `not in`) and of binary searches, not a
+/// pass over every row of the chunk.
 pub fn select_rows(
     e: &Expr,
     cols: &dyn Columns,
@@ -405,24 +406,27 @@ pub fn select_rows(
             _ => None,
         },
         Expr::And(xs) => {
-            let (mut rows, used) = index_range(xs, cols, n, share).or_else(|| {
+            // The intersected range first, then each part a list answers, in turn (each
+            // looked up only when the ones before it did not do).
+            let lists = index_range(xs, cols, n, share).into_iter().chain(
                 xs.iter()
                     .enumerate()
-                    .find_map(|(i, x)| Some((select_rows(x)?, vec![i])))
-            })?;
-            let rest: Vec<&Expr> = xs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !used.contains(i))
-                .map(|(_, x)| x)
-                .collect();
-            if !rest.is_empty() {
-                if rows.len() as f64 > rest_share * n as f64 {
-                    return None;
+                    .filter_map(|(i, x)| Some((select_rows(x)?, vec![i]))),
+            );
+            for (mut rows, used) in lists {
+                let rest: Vec<&Expr> = xs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !used.contains(i))
+                    .map(|(_, x)| x)
+                    .collect();
+                if !rest.is_empty() && rows.len() as f64 > rest_share * n as f64 {
+                    continue;
                 }
                 rows.retain(|r| rest.iter().all(|x| eval::truth(x, cols, *r as usize)));
+                return Some(rows);
             }
-            Some(rows)
+            None
         }
         _ => None,
     }

@@ -83,11 +83,12 @@ fn kv(k: &str, v: &str) -> crate::proto::common::KeyValuePair {
     }
 }
 
-/// The rows a mask selects.
+/// The rows a mask selects, as a row list.
 fn picked_rows(m: &[bool]) -> Vec<u32> {
     (0..m.len() as u32).filter(|r| m[*r as usize]).collect()
 }
 
+/// The rows a mask selects.
 fn picked(m: Vec<bool>) -> Vec<usize> {
     m.iter()
         .enumerate()
@@ -549,6 +550,11 @@ fn batch_evaluation_and_chunk_bounds_agree_with_the_row_evaluator() {
                 listed += 1;
                 assert_eq!(list, picked_rows(&by_row), "{text} (indexed, rows)");
             }
+            // With the shares the querynode uses (a lookup or an `and`'s part taken
+            // only when it selects few rows).
+            if let Some(list) = f.select_rows(&sorted, rows) {
+                assert_eq!(list, picked_rows(&by_row), "{text} (rows, shares)");
+            }
             if !f.may_match(&bounds) {
                 pruned += 1;
                 assert!(!by_row.contains(&true), "{text}: pruned, yet rows match");
@@ -618,6 +624,9 @@ fn ranges_of_one_indexed_field_agree_with_the_row_evaluator() {
             if let Some(list) = f.select_rows_indexed(&sorted, rows) {
                 listed += 1;
                 assert_eq!(list, picked_rows(&by_row), "{text} (indexed, rows)");
+            }
+            if let Some(list) = f.select_rows(&sorted, rows) {
+                assert_eq!(list, picked_rows(&by_row), "{text} (rows, shares)");
             }
         }
     }

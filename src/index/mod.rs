@@ -76,7 +76,7 @@ enum Body {
 pub enum Allowed<'a> {
     /// The rows `accept` takes, and how many it takes.
     Accept(&'a flat::Accept<'a>, usize),
-    /// These rows, ascending.
+    /// These rows, ascending, each once.
     Rows(&'a [u32]),
 }
 

@@ -889,6 +889,24 @@ fn a_large_flat_scan_in_parts_answers_as_one_scan() {
             .search_in(q, 20, &p, Some(Allowed::Accept(&odd, n / 2)), None)
             .unwrap();
         assert_eq!(got, want, "query {qi}, odd rows");
+        // Even rows (row 0 and its repeats among them) as a list, scored alone in one
+        // pass, against the same rows tested in the parallel scan: the same answer,
+        // ties included.
+        let even = |r: u32| r.is_multiple_of(2);
+        let even_rows: Vec<u32> = (0..n as u32).filter(|r| even(*r)).collect();
+        let want = idx
+            .search_in(
+                q,
+                20,
+                &p,
+                Some(Allowed::Accept(&even, even_rows.len())),
+                None,
+            )
+            .unwrap();
+        let got = idx
+            .search_in(q, 20, &p, Some(Allowed::Rows(&even_rows)), None)
+            .unwrap();
+        assert_eq!(got, want, "query {qi}, even rows listed");
     }
 }
 

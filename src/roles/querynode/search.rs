@@ -160,9 +160,9 @@ impl Picked {
 /// The rows of `c` that are visible (not hidden by a delete or a newer version, not
 /// expired) and pass `filter`, with their number; None when all rows are. A chunk whose
 /// bounds rule the filter out gives no rows without being read; rows found by key or by
-/// a scalar index come as a list, with no pass over the chunk's other rows; otherwise
-/// the filter runs a column at a time; the rows deletes hide are cached per chunk until
-/// the deletes change.
+/// a scalar index come as a list, each checked for visibility (the filter reads no other
+/// row); otherwise the filter runs a column at a time; the rows deletes hide are cached
+/// per chunk until the deletes change.
 fn mask(
     c: &Chunk,
     deletes: &Deletes,
@@ -321,10 +321,12 @@ fn candidates(
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
         }
-        // A vector index takes a list of rows as it is (few rows are scored alone);
-        // a scan of the chunk's vectors tests a flag per row.
+        // A vector index takes a short list of rows as it is (scored alone); a longer
+        // list, and a scan of the chunk's vectors, test a flag per row (made once for
+        // every query).
+        let short = |rows: &[u32]| index.is_some_and(|ix| rows.len() * 20 < ix.rows());
         let (listed, bits) = match m {
-            Some((Picked::Rows(rows), _)) if index.is_some() => (Some(rows), None),
+            Some((Picked::Rows(rows), _)) if short(&rows) => (Some(rows), None),
             Some((picked, n)) => (None, Some((picked.into_mask(c.rows), n))),
             None => (None, None),
         };
@@ -399,13 +401,13 @@ fn sparse_candidates(
     let (mut scanned, mut truncated) = (0, false);
     for at in sources(d, input.partitions) {
         let c = chunk(d, at);
-        let m = mask(c, &d.deletes, input.filter, input.expire_before)
-            .map(|(picked, n)| (picked.into_mask(c.rows), n));
+        let m = mask(c, &d.deletes, input.filter, input.expire_before);
         scanned += m.as_ref().map_or(c.rows, |(_, n)| *n);
         if m.as_ref().is_some_and(|(_, n)| *n == 0) {
             continue;
         }
-        let accept_fn = m.as_ref().map(|(bits, _)| move |r: u32| bits[r as usize]);
+        let bits = m.map(|(picked, _)| picked.into_mask(c.rows));
+        let accept_fn = bits.as_ref().map(|bits| move |r: u32| bits[r as usize]);
         let accept = accept_fn.as_ref().map(|f| f as &flat::Accept<'_>);
         let index = match at {
             At::Sealed(id) => d.sealed[&id].indexes.get(&input.field_id),
