@@ -700,6 +700,34 @@ fn all_scores(metric: Metric, data: &[f32], dim: usize, q: &[f32]) -> Vec<(u32, 
     flat::search_raw(metric, data, dim, &q, n, None, None)
 }
 
+/// FLAT, IVF_FLAT and HNSW indexes of `data` under each of L2, IP and COSINE: what the
+/// searches of every kind and metric are checked on.
+fn float_indexes(data: &[f32], dim: usize) -> Vec<(Metric, Kind, VectorIndex)> {
+    let mut out = Vec::new();
+    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
+        for kind in [
+            Kind::Flat,
+            Kind::IvfFlat { nlist: 8 },
+            Kind::Hnsw {
+                m: 16,
+                ef_construction: 100,
+            },
+        ] {
+            let spec = IndexSpec {
+                kind,
+                metric,
+                auto: false,
+            };
+            out.push((
+                metric,
+                kind,
+                VectorIndex::build(spec, dim, data.to_vec(), 2).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
 #[test]
 fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metric() {
     let (n, dim, k) = (3000, 16, 20);
@@ -716,83 +744,68 @@ fn range_search_returns_the_best_hits_within_the_bounds_for_every_kind_and_metri
         e.starts_with("range_filter must be greater than radius for IP/COSINE"),
         "{e}"
     );
-    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
-        for kind in [
-            Kind::Flat,
-            Kind::IvfFlat { nlist: 8 },
-            Kind::Hnsw {
-                m: 16,
-                ef_construction: 100,
-            },
-        ] {
-            let spec = IndexSpec {
-                kind,
-                metric,
-                auto: false,
-            };
-            let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
-            let p = SearchParams {
-                ef: Some(64),
-                nprobe: Some(8),
-                ..Default::default()
-            };
-            let (mut hits, mut wanted) = (0, 0);
-            for q in queries.chunks_exact(dim) {
-                // Bounds midway between the 10th/11th and the 400th/401st best scores.
-                let ranked = all_scores(metric, &data, dim, q);
-                let mid = |i: usize| (ranked[i].1 + ranked[i + 1].1) / 2.0;
-                let (inner, outer) = (mid(9), mid(399));
-                let range =
-                    params::Range::new(metric, f64::from(outer), Some(f64::from(inner))).unwrap();
-                let got = idx.search_in(q, k, &p, None, Some(&range)).unwrap();
-                assert_eq!(got.len(), k, "{metric:?} {kind:?}");
-                assert!(
-                    got.iter().all(|(_, s)| range.contains(*s)),
-                    "{metric:?} {kind:?}: a hit out of range {got:?} {range:?}"
-                );
-                let want: Vec<u32> = ranked[10..10 + k].iter().map(|(r, _)| *r).collect();
-                hits += got.iter().filter(|(r, _)| want.contains(r)).count();
-                wanted += k;
-                // A radius alone, with room for every row within it: exactly those rows
-                // on FLAT, a subset of them otherwise.
-                let radius_only = params::Range::new(metric, f64::from(mid(49)), None).unwrap();
-                let got = idx
-                    .search_in(
-                        q,
-                        200,
-                        &SearchParams {
-                            ef: Some(200),
-                            nprobe: Some(8),
-                            ..Default::default()
-                        },
-                        None,
-                        Some(&radius_only),
-                    )
-                    .unwrap();
-                assert!(got.iter().all(|(_, s)| radius_only.contains(*s)));
-                if kind == Kind::Flat {
-                    assert_eq!(got.len(), 50, "{metric:?}: {got:?}");
-                }
-                // A search iterator's page: only scores strictly worse than the last
-                // one of the page before, the next best `k` of them.
-                // (The bound is the index's own 10th score: its floats may differ in the
-                // last bit from a score computed another way.)
-                let first = idx.search_in(q, 10 + k, &p, None, None).unwrap();
-                let page = params::Range::unbounded(metric).after(first[9].1);
-                let got = idx.search_in(q, k, &p, None, Some(&page)).unwrap();
-                assert!(got.iter().all(|(_, s)| page.contains(*s)));
-                if kind == Kind::Flat {
-                    assert_eq!(
-                        got,
-                        first[10..].to_vec(),
-                        "{metric:?}: the page after the 10th"
-                    );
-                }
+    for (metric, kind, idx) in float_indexes(&data, dim) {
+        let p = SearchParams {
+            ef: Some(64),
+            nprobe: Some(8),
+            ..Default::default()
+        };
+        let (mut hits, mut wanted) = (0, 0);
+        for q in queries.chunks_exact(dim) {
+            // Bounds midway between the 10th/11th and the 400th/401st best scores.
+            let ranked = all_scores(metric, &data, dim, q);
+            let mid = |i: usize| (ranked[i].1 + ranked[i + 1].1) / 2.0;
+            let (inner, outer) = (mid(9), mid(399));
+            let range =
+                params::Range::new(metric, f64::from(outer), Some(f64::from(inner))).unwrap();
+            let got = idx.search_in(q, k, &p, None, Some(&range)).unwrap();
+            assert_eq!(got.len(), k, "{metric:?} {kind:?}");
+            assert!(
+                got.iter().all(|(_, s)| range.contains(*s)),
+                "{metric:?} {kind:?}: a hit out of range {got:?} {range:?}"
+            );
+            let want: Vec<u32> = ranked[10..10 + k].iter().map(|(r, _)| *r).collect();
+            hits += got.iter().filter(|(r, _)| want.contains(r)).count();
+            wanted += k;
+            // A radius alone, with room for every row within it: exactly those rows
+            // on FLAT, a subset of them otherwise.
+            let radius_only = params::Range::new(metric, f64::from(mid(49)), None).unwrap();
+            let got = idx
+                .search_in(
+                    q,
+                    200,
+                    &SearchParams {
+                        ef: Some(200),
+                        nprobe: Some(8),
+                        ..Default::default()
+                    },
+                    None,
+                    Some(&radius_only),
+                )
+                .unwrap();
+            assert!(got.iter().all(|(_, s)| radius_only.contains(*s)));
+            if kind == Kind::Flat {
+                assert_eq!(got.len(), 50, "{metric:?}: {got:?}");
             }
-            let recall = hits as f64 / wanted as f64;
-            let floor = if kind == Kind::Flat { 1.0 } else { 0.9 };
-            assert!(recall >= floor, "{metric:?} {kind:?} range recall {recall}");
+            // A search iterator's page: only scores strictly worse than the last
+            // one of the page before, the next best `k` of them.
+            // (The bound is the index's own 10th score: its floats may differ in the
+            // last bit from a score computed another way.)
+            let first = idx.search_in(q, 10 + k, &p, None, None).unwrap();
+            let page = params::Range::unbounded(metric).after(first[9].1);
+            let got = idx.search_in(q, k, &p, None, Some(&page)).unwrap();
+            assert!(got.iter().all(|(_, s)| page.contains(*s)));
+            if kind == Kind::Flat {
+                assert_eq!(
+                    got,
+                    first[10..].to_vec(),
+                    "{metric:?}: the page after the 10th"
+                );
+            }
         }
+        let recall = hits as f64 / wanted as f64;
+        let floor = if kind == Kind::Flat { 1.0 } else { 0.9 };
+        assert!(recall >= floor, "{metric:?} {kind:?} range recall {recall}");
     }
 }
 
@@ -805,47 +818,32 @@ fn a_list_of_rows_filters_a_search_as_a_test_of_those_rows() {
     let data = random_vectors(n, dim, 41);
     let queries = random_vectors(5, dim, 42);
     let mut checked = 0;
-    for metric in [Metric::L2, Metric::Ip, Metric::Cosine] {
-        for kind in [
-            Kind::Flat,
-            Kind::IvfFlat { nlist: 8 },
-            Kind::Hnsw {
-                m: 16,
-                ef_construction: 100,
-            },
-        ] {
-            let spec = IndexSpec {
-                kind,
-                metric,
-                auto: false,
-            };
-            let idx = VectorIndex::build(spec, dim, data.clone(), 2).unwrap();
-            let p = SearchParams {
-                ef: Some(64),
-                nprobe: Some(8),
-                ..Default::default()
-            };
-            // 1 in 97 rows (under 1/20: scored alone) and 1 in 3 (searched).
-            for step in [97, 3] {
-                let rows: Vec<u32> = (0..n as u32).filter(|r| r % step == 5).collect();
-                let mut listed = rows.clone();
-                listed.push(n as u32 + 7);
-                let test = |r: u32| r % step == 5 && (r as usize) < n;
-                for q in queries.chunks_exact(dim) {
-                    let ranked = all_scores(metric, &data, dim, q);
-                    let radius = (ranked[n / 2].1 + ranked[n / 2 + 1].1) / 2.0;
-                    let range = params::Range::new(metric, f64::from(radius), None).unwrap();
-                    for range in [None, Some(&range)] {
-                        let want = idx
-                            .search_in(q, k, &p, Some(Allowed::Accept(&test, rows.len())), range)
-                            .unwrap();
-                        let got = idx
-                            .search_in(q, k, &p, Some(Allowed::Rows(&listed)), range)
-                            .unwrap();
-                        assert_eq!(got, want, "{metric:?} {kind:?} 1 in {step} {range:?}");
-                        assert!(got.iter().all(|(r, _)| test(*r)), "{metric:?} {kind:?}");
-                        checked += 1;
-                    }
+    for (metric, kind, idx) in float_indexes(&data, dim) {
+        let p = SearchParams {
+            ef: Some(64),
+            nprobe: Some(8),
+            ..Default::default()
+        };
+        // 1 in 97 rows (under 1/20: scored alone) and 1 in 3 (searched).
+        for step in [97, 3] {
+            let rows: Vec<u32> = (0..n as u32).filter(|r| r % step == 5).collect();
+            let mut listed = rows.clone();
+            listed.push(n as u32 + 7);
+            let test = |r: u32| r % step == 5 && (r as usize) < n;
+            for q in queries.chunks_exact(dim) {
+                let ranked = all_scores(metric, &data, dim, q);
+                let radius = (ranked[n / 2].1 + ranked[n / 2 + 1].1) / 2.0;
+                let range = params::Range::new(metric, f64::from(radius), None).unwrap();
+                for range in [None, Some(&range)] {
+                    let want = idx
+                        .search_in(q, k, &p, Some(Allowed::Accept(&test, rows.len())), range)
+                        .unwrap();
+                    let got = idx
+                        .search_in(q, k, &p, Some(Allowed::Rows(&listed)), range)
+                        .unwrap();
+                    assert_eq!(got, want, "{metric:?} {kind:?} 1 in {step} {range:?}");
+                    assert!(got.iter().all(|(r, _)| test(*r)), "{metric:?} {kind:?}");
+                    checked += 1;
                 }
             }
         }
