@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use milvus::index::flat;
 use milvus::index::params::{IndexSpec, Kind, Metric, SearchParams};
-use milvus::index::VectorIndex;
+use milvus::index::{Seed, VectorIndex};
 use milvus::testkit::sample::random_vectors;
 use milvus::testkit::stats::{arg, proc_status_mib};
 
@@ -105,15 +105,15 @@ fn main() {
     };
     let largest_only = std::env::args().any(|a| a == "--largest-only");
     let started = Instant::now();
-    let seeds: Vec<(VectorIndex, usize)> = bounds
+    let seeds: Vec<(Seed, usize)> = bounds
         .iter()
         .take(if largest_only { 1 } else { bounds.len() })
         .map(|&(a, b)| {
             let part = data[a * dim..b * dim].to_vec();
-            (
-                VectorIndex::build(spec, dim, part, threads).expect("seed build"),
-                a,
-            )
+            let built = VectorIndex::build(spec, dim, part, threads).expect("seed build");
+            // Read from its file, as an indexnode reads a seed.
+            let file = built.to_bytes().expect("seed file");
+            (Seed::from_bytes(spec, &file).expect("seed read"), a)
         })
         .collect();
     if !seeds.is_empty() {
@@ -123,7 +123,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
     }
-    let seed_refs: Vec<(&VectorIndex, usize)> = seeds.iter().map(|(s, a)| (s, *a)).collect();
+    let seed_refs: Vec<(&Seed, usize)> = seeds.iter().map(|(s, a)| (s, *a)).collect();
     let mut builds = Vec::new();
     let mut index = None;
     for _ in 0..runs {

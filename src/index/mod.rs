@@ -122,7 +122,7 @@ impl VectorIndex {
     }
 
     /// Builds as [`VectorIndex::build`] does, an HNSW graph (HNSW, HNSW_SQ) starting
-    /// from `seeds`' graphs: indexes of the same definition, each over the rows
+    /// from `seeds`' graphs: index files of the same definition, each over the rows
     /// `first_row..` of `vectors`, unchanged and in the same order
     /// ([`graph::Graph::build_seeded`]). Also how many seeds were used: none of another
     /// definition or shape, none when the kind builds no graph.
@@ -131,14 +131,12 @@ impl VectorIndex {
         dim: usize,
         vectors: Vec<f32>,
         threads: usize,
-        seeds: &[(&VectorIndex, usize)],
+        seeds: &[(&Seed, usize)],
     ) -> Result<(VectorIndex, usize), IndexError> {
         let graphs: Vec<(&graph::Graph, usize)> = seeds
             .iter()
-            .filter_map(|(seed, first_row)| match &seed.body {
-                Body::Hnsw(g) | Body::HnswSq(g, _)
-                    if seed.spec == spec && seed.dim == dim && g.nodes() == seed.rows =>
-                {
+            .filter_map(|(seed, first_row)| match &seed.graph {
+                Some(g) if seed.spec == spec && seed.dim == dim && g.nodes() == seed.rows => {
                     Some((g, *first_row))
                 }
                 _ => None,
@@ -719,7 +717,41 @@ impl VectorIndex {
 
     /// The index file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
-        let mut out = Vec::with_capacity(64);
+        let (head, rest) = self.file_parts();
+        let floats = if head[8] == 8 { 0 } else { self.vectors.len() };
+        let mut out = Vec::with_capacity(head.len() + floats * 4 + rest.len());
+        out.extend_from_slice(&head);
+        put_f32s(&mut out, &self.vectors[..floats]);
+        out.extend_from_slice(&rest);
+        Ok(out)
+    }
+
+    /// The index file as [`VectorIndex::to_bytes`] writes it, in three parts: the
+    /// header, the vectors (the index's own, not copied) and the rest. A large build
+    /// is written this way: a file made in one piece would hold the vectors twice.
+    pub fn into_file(self) -> [bytes::Bytes; 3] {
+        let (head, rest) = self.file_parts();
+        let vectors = if head[8] == 8 {
+            Vec::new()
+        } else {
+            self.vectors
+        };
+        // The file is little-endian: so are the machines this builds for; a big-endian
+        // one has its floats copied in the file's order.
+        #[cfg(target_endian = "little")]
+        let vectors = bytes::Bytes::from_owner(FloatBytes(arrow_buffer::Buffer::from_vec(vectors)));
+        #[cfg(target_endian = "big")]
+        let vectors = {
+            let mut b = Vec::new();
+            put_f32s(&mut b, &vectors);
+            bytes::Bytes::from(b)
+        };
+        [head.into(), vectors, rest.into()]
+    }
+
+    /// The file's header (its kind at byte 8) and what follows the vectors.
+    fn file_parts(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut out = Vec::with_capacity(18);
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, VERSION);
         let (kind, extra) = match &self.body {
@@ -775,39 +807,38 @@ impl VectorIndex {
         out.push(self.spec.metric.code());
         put_u32(&mut out, self.dim as u32);
         put_u32(&mut out, self.rows() as u32);
-        if kind != 8 {
-            put_f32s(&mut out, &self.vectors);
-        }
-        out.extend_from_slice(&extra);
-        Ok(out)
+        (out, extra)
     }
 
     /// Reads an index file written by [`VectorIndex::to_bytes`] for `spec`.
     pub fn from_bytes(spec: IndexSpec, bytes: &[u8]) -> Result<VectorIndex, IndexError> {
-        let mut r = Reader { b: bytes, at: 0 };
-        if r.take(4)? != MAGIC {
-            return Err(IndexError::Format("bad magic".into()));
-        }
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(IndexError::Format(format!("version {version}")));
-        }
-        let kind = r.take(1)?[0];
-        let metric = r.take(1)?[0];
-        let dim = r.u32()? as usize;
-        let rows = r.u32()? as usize;
-        if metric != spec.metric.code() {
+        let layout = FileLayout::read(spec, bytes)?;
+        let raw = bytes
+            .get(layout.vectors.clone())
+            .ok_or_else(|| IndexError::Format("truncated".into()))?;
+        let mut vectors = Vec::new();
+        extend_floats(&mut vectors, raw);
+        VectorIndex::from_parts(spec, &layout, vectors, &bytes[layout.vectors.end..])
+    }
+
+    /// Reads an index file from its parts: its layout ([`FileLayout::read`]), the
+    /// floats at `layout.vectors` ([`extend_floats`]) and the bytes after them. A large
+    /// file is read this way in pieces, so that it is not held whole beside its vectors.
+    pub fn from_parts(
+        spec: IndexSpec,
+        layout: &FileLayout,
+        vectors: Vec<f32>,
+        rest: &[u8],
+    ) -> Result<VectorIndex, IndexError> {
+        let (kind, dim, rows) = (layout.kind, layout.dim, layout.rows);
+        if vectors.len() * 4 != layout.vectors.len() {
             return Err(IndexError::Format(format!(
-                "the file's metric ({metric}) is not the definition's ({})",
-                spec.metric.name()
+                "{} floats where the file holds {}",
+                vectors.len(),
+                layout.vectors.len() / 4
             )));
         }
-        let raw = match (kind, spec.kind) {
-            (3..=5 | 8, _) => false,
-            (6, Kind::Scann { with_raw_data, .. }) => with_raw_data,
-            _ => true,
-        };
-        let vectors = r.f32s(if raw { rows * dim } else { 0 })?;
+        let mut r = Reader { b: rest, at: 0 };
         let body = match (kind, spec.kind) {
             (0 | 8, Kind::Flat) => Body::Flat,
             (1, Kind::IvfFlat { .. }) => Body::Ivf(r.lists(dim, rows)?),
@@ -890,6 +921,140 @@ fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
     out.reserve(v.len() * 4);
     for x in v {
         out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+/// Where an index file's parts lie, from its header.
+pub struct FileLayout {
+    kind: u8,
+    dim: usize,
+    rows: usize,
+    /// The bytes of the float vectors (empty when the file holds none).
+    pub vectors: std::ops::Range<usize>,
+}
+
+impl FileLayout {
+    /// The header's length: the bytes [`FileLayout::read`] needs.
+    pub const HEADER: usize = 18;
+
+    /// Reads the header at the start of `head`, checked against `spec`.
+    pub fn read(spec: IndexSpec, head: &[u8]) -> Result<FileLayout, IndexError> {
+        let mut r = Reader { b: head, at: 0 };
+        if r.take(4)? != MAGIC {
+            return Err(IndexError::Format("bad magic".into()));
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(IndexError::Format(format!("version {version}")));
+        }
+        let kind = r.take(1)?[0];
+        let metric = r.take(1)?[0];
+        let dim = r.u32()? as usize;
+        let rows = r.u32()? as usize;
+        if metric != spec.metric.code() {
+            return Err(IndexError::Format(format!(
+                "the file's metric ({metric}) is not the definition's ({})",
+                spec.metric.name()
+            )));
+        }
+        let raw = match (kind, spec.kind) {
+            (3..=5 | 8, _) => false,
+            (6, Kind::Scann { with_raw_data, .. }) => with_raw_data,
+            _ => true,
+        };
+        let floats = if raw { rows.checked_mul(dim) } else { Some(0) };
+        let len = floats
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| IndexError::Format("too large".into()))?;
+        Ok(FileLayout {
+            kind,
+            dim,
+            rows,
+            vectors: FileLayout::HEADER..FileLayout::HEADER + len,
+        })
+    }
+}
+
+/// Appends the little-endian floats of `raw` (whole floats; a trailing part is ignored).
+pub fn extend_floats(out: &mut Vec<f32>, raw: &[u8]) {
+    out.extend(
+        raw.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+    );
+}
+
+/// Floats seen as their bytes (in the machine's order), owned.
+#[cfg(target_endian = "little")]
+struct FloatBytes(arrow_buffer::Buffer);
+
+#[cfg(target_endian = "little")]
+impl AsRef<[u8]> for FloatBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+/// The graph of an index file, read to start another build from
+/// ([`VectorIndex::build_seeded`]): the file's vectors and codes are skipped, as the
+/// build has the same rows' vectors, so a seed costs its graph's memory alone.
+pub struct Seed {
+    spec: IndexSpec,
+    dim: usize,
+    rows: usize,
+    /// None for a kind that builds no graph (such a seed is never used).
+    graph: Option<graph::Graph>,
+}
+
+impl Seed {
+    /// Reads the graph of an index file written by [`VectorIndex::to_bytes`] for `spec`.
+    pub fn from_bytes(spec: IndexSpec, bytes: &[u8]) -> Result<Seed, IndexError> {
+        let layout = FileLayout::read(spec, bytes)?;
+        let rest = bytes
+            .get(layout.vectors.end..)
+            .ok_or_else(|| IndexError::Format("truncated".into()))?;
+        Seed::from_parts(spec, &layout, rest)
+    }
+
+    /// Reads the graph from the bytes after the file's vectors (`layout`: [`FileLayout::read`]).
+    pub fn from_parts(
+        spec: IndexSpec,
+        layout: &FileLayout,
+        rest: &[u8],
+    ) -> Result<Seed, IndexError> {
+        let (kind, dim, rows) = (layout.kind, layout.dim, layout.rows);
+        let mut r = Reader { b: rest, at: 0 };
+        let graph = match (kind, spec.kind) {
+            (2, Kind::Hnsw { .. } | Kind::DiskAnn { .. }) | (3, Kind::HnswSq { .. }) => {
+                if kind == 3 {
+                    // The scale (min, step) and the codes.
+                    let codes = rows
+                        .checked_mul(dim)
+                        .ok_or_else(|| IndexError::Format("too large".into()))?;
+                    r.take(8)?;
+                    r.take(codes)?;
+                }
+                let m = r.u32()? as usize;
+                Some(
+                    graph::Graph::from_bytes(r.rest(), m)
+                        .filter(|g| g.nodes() == rows)
+                        .ok_or_else(|| {
+                            IndexError::Format("the graph is cut short or not of its rows".into())
+                        })?,
+                )
+            }
+            _ => None,
+        };
+        Ok(Seed {
+            spec,
+            dim,
+            rows,
+            graph,
+        })
+    }
+
+    /// The rows its graph links.
+    pub fn rows(&self) -> usize {
+        self.rows
     }
 }
 

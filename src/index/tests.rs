@@ -1,9 +1,14 @@
 use std::collections::BTreeMap;
 
 use super::params::{self, IndexSpec, Kind, Metric, SearchParams};
-use super::{flat, Allowed, VectorIndex};
+use super::{flat, Allowed, Seed, VectorIndex};
 use crate::proto::schema::DataType;
 use crate::testkit::sample::random_vectors;
+
+/// `idx`'s graph, read from its file as a build reads a seed.
+fn seed_of(spec: IndexSpec, idx: &VectorIndex) -> Seed {
+    Seed::from_bytes(spec, &idx.to_bytes().unwrap()).unwrap()
+}
 
 /// `idx` written and read back, a FLAT index given `vectors` (what a querynode does with
 /// the segment's column).
@@ -270,6 +275,13 @@ fn every_kind_finds_neighbours_and_reads_back_identically() {
                 _ => 0.95,
             };
             assert!(recall >= floor, "{metric:?} {kind:?} recall {recall}");
+            // The file in parts (how a build is written) is the file.
+            let file = idx.to_bytes().unwrap();
+            assert_eq!(
+                idx.into_file().concat(),
+                file,
+                "{metric:?} {kind:?}: the file in parts"
+            );
         }
     }
 }
@@ -364,17 +376,17 @@ fn an_hnsw_graph_started_from_its_sources_graphs_finds_what_a_fresh_one_finds() 
     };
     for spec in [hnsw(16, Metric::L2), hnsw(16, Metric::Cosine), sq] {
         let (kind, metric) = (spec.kind, spec.metric);
-        let built: Vec<(VectorIndex, usize)> = sources
+        let built: Vec<(Seed, usize)> = sources
             .iter()
             .map(|&(at, rows)| {
                 let part = data[at * dim..(at + rows) * dim].to_vec();
                 (
-                    reread(spec, &VectorIndex::build(spec, dim, part, 2).unwrap(), &[]),
+                    seed_of(spec, &VectorIndex::build(spec, dim, part, 2).unwrap()),
                     at,
                 )
             })
             .collect();
-        let seeds: Vec<(&VectorIndex, usize)> = built.iter().map(|(s, at)| (s, *at)).collect();
+        let seeds: Vec<(&Seed, usize)> = built.iter().map(|(s, at)| (s, *at)).collect();
         let (seeded, used) = VectorIndex::build_seeded(spec, dim, data.clone(), 2, &seeds).unwrap();
         assert_eq!(used, 3, "{kind:?} {metric:?}: seeds not used");
         assert_eq!(seeded.rows(), n);
@@ -410,8 +422,14 @@ fn an_hnsw_graph_started_from_its_sources_graphs_finds_what_a_fresh_one_finds() 
     // (the larger is kept).
     let spec = hnsw(16, Metric::L2);
     let part = data[..rows * dim].to_vec();
-    let source = VectorIndex::build(spec, dim, part.clone(), 2).unwrap();
-    let small = VectorIndex::build(spec, dim, data[..500 * dim].to_vec(), 2).unwrap();
+    let source = seed_of(
+        spec,
+        &VectorIndex::build(spec, dim, part.clone(), 2).unwrap(),
+    );
+    let small = seed_of(
+        spec,
+        &VectorIndex::build(spec, dim, data[..500 * dim].to_vec(), 2).unwrap(),
+    );
     let (_, used) =
         VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&small, 1000), (&source, 0)])
             .unwrap();
@@ -425,7 +443,10 @@ fn an_hnsw_graph_started_from_its_sources_graphs_finds_what_a_fresh_one_finds() 
         VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&source, at)]).unwrap();
     assert!(used == 0, "a seed past the last row");
     let other_m = hnsw(8, Metric::L2);
-    let source = VectorIndex::build(other_m, dim, part.clone(), 2).unwrap();
+    let source = seed_of(
+        other_m,
+        &VectorIndex::build(other_m, dim, part.clone(), 2).unwrap(),
+    );
     let (idx, used) =
         VectorIndex::build_seeded(spec, dim, data.clone(), 2, &[(&source, 0)]).unwrap();
     assert!(used == 0 && idx.rows() == n, "a seed of another M");
@@ -433,7 +454,7 @@ fn an_hnsw_graph_started_from_its_sources_graphs_finds_what_a_fresh_one_finds() 
         kind: Kind::IvfFlat { nlist: 16 },
         ..spec
     };
-    let source = VectorIndex::build(ivf, dim, part, 2).unwrap();
+    let source = seed_of(ivf, &VectorIndex::build(ivf, dim, part, 2).unwrap());
     let (_, used) = VectorIndex::build_seeded(spec, dim, data, 2, &[(&source, 0)]).unwrap();
     assert!(used == 0, "a seed without a graph");
 }
@@ -654,7 +675,7 @@ fn an_index_loaded_back_from_object_storage_finds_the_same_neighbours() {
     let bytes = idx.to_bytes().unwrap();
     let back = rt.block_on(async {
         store
-            .put("index_files/1/index", bytes.into())
+            .put("index_files/1/index", bytes::Bytes::from(bytes))
             .await
             .unwrap();
         store.get("index_files/1/index").await.unwrap()

@@ -3,7 +3,8 @@
 //! see the same directory: one host or a shared volume); `minio` / `remote` use the S3
 //! API with Milvus's `minio.*` keys. Every call is bounded by the storage timeout.
 //!
-//! [`segment`] turns a batch of rows into a Parquet file and back.
+//! [`segment`] turns a batch of rows into a Parquet file and back; [`index_file`] reads a
+//! large vector index file in pieces.
 //!
 //! **Unregistered files (invariant GC1).** A datanode writes a segment's or delta's files
 //! first and names them in the catalog after (one txn); the datacoord's garbage collector
@@ -13,6 +14,7 @@
 //! not see cannot name a file it deletes (given clocks skewed by less than the other half).
 //! A writer past its window writes its files again.
 
+pub mod index_file;
 pub mod segment;
 
 use std::sync::Arc;
@@ -215,15 +217,13 @@ impl Storage {
         }
     }
 
-    /// Writes `bytes` at `key` (relative to the root), replacing any object there.
-    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+    /// Writes `bytes` (one piece, or several written one after another) at `key`
+    /// (relative to the root), replacing any object there.
+    pub async fn put(&self, key: &str, bytes: impl Into<PutPayload>) -> Result<(), StorageError> {
         let p = self.path(key);
-        self.bounded(
-            || format!("writing {p}"),
-            self.store.put(&p, PutPayload::from(bytes)),
-        )
-        .await
-        .map(|_| ())
+        self.bounded(|| format!("writing {p}"), self.store.put(&p, bytes.into()))
+            .await
+            .map(|_| ())
     }
 
     /// Reads the object at `key` relative to the bucket (or the local storage
@@ -247,6 +247,26 @@ impl Storage {
                 limit,
             }),
         }
+    }
+
+    /// The size in bytes of the object at `key`.
+    pub async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        let p = self.path(key);
+        self.bounded(|| format!("reading the size of {p}"), self.store.head(&p))
+            .await
+            .map(|m| m.size)
+    }
+
+    /// Reads the bytes `range` of the object at `key`.
+    pub async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StorageError> {
+        let p = self.path(key);
+        let what = || format!("reading bytes {}..{} of {p}", range.start, range.end);
+        self.bounded(what, self.store.get_range(&p, range.clone()))
+            .await
     }
 
     /// Reads the object at `key`.

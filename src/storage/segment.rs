@@ -736,8 +736,11 @@ pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentErr
         .position(|f| f.name() == name)
         .ok_or_else(|| SegmentError::Shape(format!("the file has no column {name}")))?;
     let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [root]);
+    // The column's whole length, reserved once: grown batch by batch, the vector would
+    // be copied at each doubling and hold up to twice the column while it is copied.
+    let total = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let reader = builder.with_projection(mask).build().map_err(format)?;
-    let (mut floats, mut bytes, mut rows) = (Vec::new(), Vec::new(), None);
+    let (mut floats, mut bytes, mut rows) = (Vec::<f32>::new(), Vec::new(), None);
     for b in reader {
         let b = b.map_err(format)?;
         let col = b.column(0);
@@ -747,6 +750,11 @@ pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentErr
             continue;
         }
         if let Some(fixed) = col.as_fixed_size_binary_opt() {
+            if bytes.is_empty() {
+                // A failed reservation (a file claiming too many rows) grows as it reads.
+                let _ = bytes
+                    .try_reserve_exact(total.saturating_mul(fixed.value_length().max(0) as usize));
+            }
             bytes.extend_from_slice(fixed.values());
             continue;
         }
@@ -757,6 +765,10 @@ pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentErr
             .values()
             .as_primitive_opt::<Float32Type>()
             .ok_or_else(|| SegmentError::Shape(format!("column {name} does not hold floats")))?;
+        if floats.is_empty() {
+            let _ =
+                floats.try_reserve_exact(total.saturating_mul(list.value_length().max(0) as usize));
+        }
         floats.extend_from_slice(values.values());
     }
     if let Some(rows) = rows {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use object_store::PutPayload;
 use prost::Message;
 
 use super::Shared;
@@ -13,7 +14,7 @@ use crate::index::params;
 use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
 use crate::index::sparse::SparseRows;
-use crate::index::VectorIndex;
+use crate::index::{Seed, VectorIndex};
 use crate::meta::index::index_file;
 use crate::proto::common::IndexState;
 use crate::proto::indexcoord::{BuildRecord, IndexRecord};
@@ -121,17 +122,17 @@ async fn build(shared: &Shared, r: &BuildRecord) -> Result<(String, usize), Stri
         .find(|d| d.id == r.index_id)
         .cloned()
         .ok_or_else(|| format!("index {} is not defined (dropped?)", r.index_id))?;
-    let bytes = if def.scalar {
-        build_scalar(shared, r, &def).await?
+    let file = if def.scalar {
+        PutPayload::from(build_scalar(shared, r, &def).await?)
     } else {
         build_vector(shared, r, &def).await?
     };
     let path = index_file(r.build_id);
-    let size = bytes.len();
+    let size = file.content_length();
     let started = Instant::now();
     shared
         .storage
-        .put(&path, bytes.into())
+        .put(&path, file)
         .await
         .map_err(|e| e.to_string())?;
     log::info!(build = r.build_id, size, write_ms = started.elapsed().as_millis() as u64;
@@ -198,12 +199,12 @@ async fn build_scalar(
     .map_err(|e| format!("the build task failed: {e}"))?
 }
 
-/// A vector index of the segment's vectors.
+/// A vector index of the segment's vectors, its file.
 async fn build_vector(
     shared: &Shared,
     r: &BuildRecord,
     def: &IndexRecord,
-) -> Result<Vec<u8>, String> {
+) -> Result<PutPayload, String> {
     let spec = params::parse(&params::flatten(&def.params)?, def.vector_type())?;
     let threads = match shared.ctx.config.segment.build_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -219,14 +220,13 @@ async fn build_vector(
         // querynode fills with the column it loaded (`index` kind 8), so nothing is read.
         return VectorIndex::flat_over_segment(spec, words, r.num_rows as usize)
             .and_then(|idx| idx.to_bytes())
+            .map(PutPayload::from)
             .map_err(|e| e.to_string());
     }
     let started = Instant::now();
-    let mut vectors: Vec<f32> = Vec::with_capacity(if sparse {
-        0
-    } else {
-        r.num_rows as usize * words
-    });
+    // The first file's column becomes the build's vectors (a merged segment has one
+    // file): copying it would hold the column twice while the copy is made.
+    let mut vectors: Vec<f32> = Vec::new();
     let mut rows: Vec<Vec<u8>> = Vec::new();
     for f in &r.insert_files {
         let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
@@ -236,7 +236,12 @@ async fn build_vector(
             .map_err(|e| format!("reading {f} failed: {e}"))?
             .map_err(|e| format!("{f}: {e}"))?;
         match v {
-            StoredVectors::Floats(v) => vectors.extend_from_slice(&v),
+            StoredVectors::Floats(v) if vectors.is_empty() => vectors = v,
+            StoredVectors::Floats(v) => {
+                let expected = (r.num_rows as usize).saturating_mul(words);
+                vectors.reserve_exact(expected.saturating_sub(vectors.len()));
+                vectors.extend_from_slice(&v)
+            }
             StoredVectors::Bytes(b) => vectors.extend(enc.decode(&b, dim)),
             StoredVectors::Rows(r) => rows.extend(r),
         }
@@ -273,7 +278,7 @@ async fn build_vector(
             if seeds.is_empty() {
                 return VectorIndex::build(spec, words, vectors, threads);
             }
-            let graphs: Vec<(&VectorIndex, usize)> =
+            let graphs: Vec<(&Seed, usize)> =
                 seeds.iter().map(|(s, first, _)| (s, *first)).collect();
             let (index, used) =
                 VectorIndex::build_seeded(spec, words, vectors, threads, &graphs)?;
@@ -299,16 +304,17 @@ async fn build_vector(
         .map_err(|e| e.to_string())?;
     let index_ms = started.elapsed().as_millis() as u64;
     let started = Instant::now();
-    let bytes = tokio::task::spawn_blocking(move || index.to_bytes())
+    // The vectors go to the file as they are: the index is consumed, its graph freed
+    // once written out.
+    let parts = tokio::task::spawn_blocking(move || index.into_file())
         .await
-        .map_err(|e| format!("the serializing task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("the serializing task failed: {e}"))?;
     log::info!(build = r.build_id, read_ms, index_ms, serialize_ms = started.elapsed().as_millis() as u64;
         "index built");
-    Ok(bytes)
+    Ok(parts.into_iter().collect())
 }
 
-/// The indexes a build starts from (its seed builds' files, read), each with the row it
+/// The graphs a build starts from (its seed builds' files, read), each with the row it
 /// starts at and its build ID, in the order the record names them; a seed that cannot
 /// be read is left out with the reason logged: seeds are an optimization, never a
 /// precondition.
@@ -316,25 +322,14 @@ async fn seeds(
     shared: &Shared,
     r: &BuildRecord,
     spec: params::IndexSpec,
-) -> Vec<(VectorIndex, usize, i64)> {
+) -> Vec<(Seed, usize, i64)> {
     let mut out = Vec::new();
     for seed in &r.seeds {
         let Some(path) = seed.files.first() else {
             continue;
         };
-        let bytes = match shared.storage.get(path).await {
-            Ok(b) => b,
-            Err(e) => {
-                log::warn!(build = r.build_id, seed_build = seed.build_id, error:% = e;
-                    "cannot read a seed build's index file: its rows are inserted as new");
-                continue;
-            }
-        };
-        let read = tokio::task::spawn_blocking(move || VectorIndex::from_bytes(spec, &bytes))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|index| index.map_err(|e| e.to_string()));
-        match read {
+        // Its graph alone: the vectors are the build's own rows.
+        match crate::storage::index_file::read_seed(&shared.storage, path, spec).await {
             Ok(index) => out.push((index, seed.first_row.max(0) as usize, seed.build_id)),
             Err(e) => {
                 log::warn!(build = r.build_id, seed_build = seed.build_id, error = e.as_str();

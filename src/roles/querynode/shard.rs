@@ -415,20 +415,26 @@ fn finished_builds(
 }
 
 async fn load_index(shared: &Shared, built: Built, path: &str) -> Result<Loaded, String> {
+    let keys = match built {
+        // In pieces: the file is not held beside the index made of it.
+        Built::Vector(spec) => {
+            return crate::storage::index_file::read_vector_index(&shared.storage, path, spec)
+                .await
+                .map(|v| Loaded::Vector(Box::new(v)))
+                .map_err(|e| format!("index {path}: {e}"));
+        }
+        Built::Scalar(keys) => keys,
+    };
     let bytes = shared
         .storage
         .get(path)
         .await
         .map_err(|e| format!("index {path}: {e}"))?;
-    tokio::task::spawn_blocking(move || match built {
-        Built::Vector(spec) => {
-            VectorIndex::from_bytes(spec, &bytes).map(|v| Loaded::Vector(Box::new(v)))
-        }
+    tokio::task::spawn_blocking(move || {
         // An RTREE is a scalar index whose file says what it is.
-        Built::Scalar(_) if RTreeIndex::is_file(&bytes) => {
+        if RTreeIndex::is_file(&bytes) {
             RTreeIndex::from_bytes(&bytes).map(|x| Loaded::RTree(Arc::new(x)))
-        }
-        Built::Scalar(keys) => {
+        } else {
             ScalarIndex::from_bytes(&bytes).map(|x| Loaded::Scalar(keys.to_vec(), Arc::new(x)))
         }
     })
