@@ -56,8 +56,9 @@ def wait_port(port, limit=60):
     return False
 
 
-def breakdown(pids):
-    """Each process's RSS, named by its command (and a role's by its role), largest first."""
+def breakdown(pids, field="VmRSS"):
+    """Each process's RSS (or another /proc status field, such as VmHWM: its peak RSS),
+    named by its command (and a role's by its role), largest first."""
     def name(pid):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -67,7 +68,7 @@ def breakdown(pids):
         if len(args) >= 3 and args[1] == "run":
             return args[2]
         return os.path.basename(args[0]) if args else str(pid)
-    parts = sorted(((proc_mib(p, "VmRSS"), name(p)) for p in pids), reverse=True)
+    parts = sorted(((proc_mib(p, field), name(p)) for p in pids), reverse=True)
     return ", ".join(f"{n} {r:.0f}" for r, n in parts)
 
 
@@ -249,6 +250,8 @@ def run_workload(uri, pids, a):
                 out["rss"][v["phase"]] = round(rss, 1)
                 out["rss"][v["phase"] + "_pss"] = round(pss, 1)
             log(f"  {v['phase']}: RSS {rss:.0f} MiB, PSS {pss:.0f} MiB ({breakdown(pids)})")
+            if v["phase"] == "done":
+                log(f"  each process's peak RSS, MiB: {breakdown(pids, 'VmHWM')}")
         else:
             log(f"  {line}")
             out["m"].append(v)
