@@ -176,6 +176,13 @@ pub fn all_keys() -> Vec<KeyDef> {
             Kind::Count,
         ),
         key("indexNode.buildParallel", "0", Kind::Count),
+        key(
+            "indexNode.buildNice",
+            "10",
+            Kind::Choice(
+                "expected a nice value 0-19 (0: builds compete with searches on equal terms)",
+            ),
+        ),
         key("common.gracefulTime", "5000", Kind::Millis),
         key("pulsar.address", "localhost", Kind::Text),
         key("pulsar.port", "6650", Kind::Port),

@@ -364,6 +364,8 @@ pub struct SegmentConfig {
     pub min_rows_to_index: u64,
     /// `indexNode.buildParallel`: threads one build uses (0: every core).
     pub build_threads: usize,
+    /// `indexNode.buildNice`: the nice value of a vector index build's threads (0-19).
+    pub build_nice: u8,
     /// Compaction settings.
     pub compaction: CompactionConfig,
 }
@@ -586,6 +588,15 @@ impl<'a> Typed<'a> {
         let (v, kind) = self.raw(key);
         match v.parse::<u64>() {
             Ok(n) if n >= min => Ok(n),
+            _ => Err(self.invalid(key, kind.expected())),
+        }
+    }
+
+    /// A nice value, 0-19.
+    fn nice(&self, key: &str) -> Result<u8, ConfigError> {
+        let (v, kind) = self.raw(key);
+        match v.parse::<u8>() {
+            Ok(n) if n <= 19 => Ok(n),
             _ => Err(self.invalid(key, kind.expected())),
         }
     }
@@ -910,6 +921,7 @@ impl<'a> Typed<'a> {
                 min_rows_to_index: self
                     .number("indexCoord.segment.minSegmentNumRowsToEnableIndex", 0)?,
                 build_threads: self.number("indexNode.buildParallel", 0)? as usize,
+                build_nice: self.nice("indexNode.buildNice")?,
                 compaction: CompactionConfig {
                     enabled: self.boolean("dataCoord.enableCompaction")?,
                     auto: self.boolean("dataCoord.compaction.enableAutoCompaction")?,

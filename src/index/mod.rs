@@ -717,8 +717,8 @@ impl VectorIndex {
 
     /// The index file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
-        let (head, rest) = self.file_parts();
-        let floats = if head[8] == 8 { 0 } else { self.vectors.len() };
+        let (kind, head, rest) = self.file_parts();
+        let floats = if kind == 8 { 0 } else { self.vectors.len() };
         let mut out = Vec::with_capacity(head.len() + floats * 4 + rest.len());
         out.extend_from_slice(&head);
         put_f32s(&mut out, &self.vectors[..floats]);
@@ -728,14 +728,11 @@ impl VectorIndex {
 
     /// The index file as [`VectorIndex::to_bytes`] writes it, in three parts: the
     /// header, the vectors (the index's own, not copied) and the rest. A large build
-    /// is written this way: a file made in one piece would hold the vectors twice.
+    /// is written this way: a file made in one piece would hold the vectors twice (the
+    /// rest, a graph's links or the codes, is still a copy).
     pub fn into_file(self) -> [bytes::Bytes; 3] {
-        let (head, rest) = self.file_parts();
-        let vectors = if head[8] == 8 {
-            Vec::new()
-        } else {
-            self.vectors
-        };
+        let (kind, head, rest) = self.file_parts();
+        let vectors = if kind == 8 { Vec::new() } else { self.vectors };
         // The file is little-endian: so are the machines this builds for; a big-endian
         // one has its floats copied in the file's order.
         #[cfg(target_endian = "little")]
@@ -749,8 +746,8 @@ impl VectorIndex {
         [head.into(), vectors, rest.into()]
     }
 
-    /// The file's header (its kind at byte 8) and what follows the vectors.
-    fn file_parts(&self) -> (Vec<u8>, Vec<u8>) {
+    /// The file's kind, its header and what follows the vectors.
+    fn file_parts(&self) -> (u8, Vec<u8>, Vec<u8>) {
         let mut out = Vec::with_capacity(18);
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, VERSION);
@@ -807,7 +804,7 @@ impl VectorIndex {
         out.push(self.spec.metric.code());
         put_u32(&mut out, self.dim as u32);
         put_u32(&mut out, self.rows() as u32);
-        (out, extra)
+        (kind, out, extra)
     }
 
     /// Reads an index file written by [`VectorIndex::to_bytes`] for `spec`.
@@ -931,6 +928,9 @@ pub struct FileLayout {
     rows: usize,
     /// The bytes of the float vectors (empty when the file holds none).
     pub vectors: std::ops::Range<usize>,
+    /// Where what a seed reads starts ([`Seed::from_parts`]): after the vectors, and
+    /// after HNSW_SQ's scale and codes.
+    pub seed_from: usize,
 }
 
 impl FileLayout {
@@ -963,14 +963,25 @@ impl FileLayout {
             _ => true,
         };
         let floats = if raw { rows.checked_mul(dim) } else { Some(0) };
-        let len = floats
+        let too_large = || IndexError::Format(format!("too large: {rows} rows of dim {dim}"));
+        let end = floats
             .and_then(|n| n.checked_mul(4))
-            .ok_or_else(|| IndexError::Format("too large".into()))?;
+            .and_then(|len| len.checked_add(FileLayout::HEADER))
+            .ok_or_else(too_large)?;
+        // HNSW_SQ's scale (min, step: 8 bytes) and codes (a byte per value).
+        let codes = match kind {
+            3 => rows.checked_mul(dim).and_then(|n| n.checked_add(8)),
+            _ => Some(0),
+        };
+        let seed_from = codes
+            .and_then(|n| n.checked_add(end))
+            .ok_or_else(too_large)?;
         Ok(FileLayout {
             kind,
             dim,
             rows,
-            vectors: FileLayout::HEADER..FileLayout::HEADER + len,
+            vectors: FileLayout::HEADER..end,
+            seed_from,
         })
     }
 }
@@ -1010,12 +1021,13 @@ impl Seed {
     pub fn from_bytes(spec: IndexSpec, bytes: &[u8]) -> Result<Seed, IndexError> {
         let layout = FileLayout::read(spec, bytes)?;
         let rest = bytes
-            .get(layout.vectors.end..)
+            .get(layout.seed_from..)
             .ok_or_else(|| IndexError::Format("truncated".into()))?;
         Seed::from_parts(spec, &layout, rest)
     }
 
-    /// Reads the graph from the bytes after the file's vectors (`layout`: [`FileLayout::read`]).
+    /// Reads the graph from the file's bytes from `layout.seed_from` ([`FileLayout::read`]):
+    /// past the vectors, and past HNSW_SQ's scale and codes.
     pub fn from_parts(
         spec: IndexSpec,
         layout: &FileLayout,
@@ -1025,14 +1037,6 @@ impl Seed {
         let mut r = Reader { b: rest, at: 0 };
         let graph = match (kind, spec.kind) {
             (2, Kind::Hnsw { .. } | Kind::DiskAnn { .. }) | (3, Kind::HnswSq { .. }) => {
-                if kind == 3 {
-                    // The scale (min, step) and the codes.
-                    let codes = rows
-                        .checked_mul(dim)
-                        .ok_or_else(|| IndexError::Format("too large".into()))?;
-                    r.take(8)?;
-                    r.take(codes)?;
-                }
                 let m = r.u32()? as usize;
                 Some(
                     graph::Graph::from_bytes(r.rest(), m)

@@ -2,17 +2,19 @@
 //! it: an HNSW file of 1,000,000 rows of dim 128 is 660 MB, and the querynode loading it
 //! held 1.3 GB until the file was freed. Here the header is read first, then the vectors
 //! in pieces of [`PIECE`] bytes straight into the index's own vector, then what follows
-//! them (the graph or lists); a seed's vectors are not read at all. A file below
-//! [`WHOLE`] bytes is read in one request.
+//! them (the graph, the lists or the codes: those are still read whole and parsed into
+//! a copy); a seed's vectors (and HNSW_SQ's codes) are not read at all. A file below
+//! [`WHOLE`] bytes is read with one GET (after the HEAD that gives its size).
 //!
-//! Index files are written once, under their build's ID, and never changed, so the
-//! pieces of one read are of one file.
+//! A read in pieces may span two writes of one path (a superseded indexnode writes its
+//! build's file again, invariant I1): both are of one build record, so the header and
+//! the vectors are the same bytes, and what follows them is read in one request.
 
 use super::Storage;
 use crate::index::params::IndexSpec;
 use crate::index::{extend_floats, FileLayout, Seed, VectorIndex};
 
-/// Files smaller than this are read in one request.
+/// Files smaller than this are read whole.
 pub const WHOLE: u64 = 16 << 20;
 /// The size of each piece of the vectors.
 pub const PIECE: u64 = 32 << 20;
@@ -78,11 +80,11 @@ async fn read_in_pieces(
 }
 
 /// The graph of the index file at `key` (built for `spec`), to start another build
-/// from; its vectors are not read.
+/// from; its vectors and codes are not read.
 pub async fn read_seed(storage: &Storage, key: &str, spec: IndexSpec) -> Result<Seed, String> {
     let size = storage.size(key).await.map_err(|e| e.to_string())?;
     let layout = layout(storage, key, spec, size).await?;
-    let rest = rest(storage, key, layout.vectors.end as u64, size).await?;
+    let rest = rest(storage, key, layout.seed_from as u64, size).await?;
     blocking(key, move || Seed::from_parts(spec, &layout, &rest)).await
 }
 
@@ -160,6 +162,23 @@ mod tests {
                 Metric::Ip,
             ),
             (Kind::IvfFlat { nlist: 8 }, Metric::L2),
+            (Kind::IvfSq8 { nlist: 8 }, Metric::L2),
+            (
+                Kind::IvfPq {
+                    nlist: 8,
+                    m: 4,
+                    nbits: 8,
+                },
+                Metric::Ip,
+            ),
+            (
+                Kind::Scann {
+                    nlist: 8,
+                    sub_dim: 2,
+                    with_raw_data: false,
+                },
+                Metric::L2,
+            ),
             (Kind::Flat, Metric::L2),
         ];
         let mut last = Vec::new();

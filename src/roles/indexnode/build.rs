@@ -210,6 +210,7 @@ async fn build_vector(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let nice = shared.ctx.config.segment.build_nice;
     let sparse = def.vector_type() == DataType::SparseFloatVector;
     let dim = def.dim as usize;
     // Vectors of every dense type are built over as words (schema::vectors).
@@ -224,9 +225,14 @@ async fn build_vector(
             .map_err(|e| e.to_string());
     }
     let started = Instant::now();
-    // The first file's column becomes the build's vectors (a merged segment has one
-    // file): copying it would hold the column twice while the copy is made.
+    // A segment of one file (every writer's): its column becomes the build's vectors,
+    // which a copy would hold twice while it is made. Of several: each is appended to
+    // vectors reserved once.
+    let one_file = r.insert_files.len() == 1;
     let mut vectors: Vec<f32> = Vec::new();
+    if !one_file && !sparse {
+        vectors.reserve_exact((r.num_rows as usize).saturating_mul(words));
+    }
     let mut rows: Vec<Vec<u8>> = Vec::new();
     for f in &r.insert_files {
         let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
@@ -236,12 +242,9 @@ async fn build_vector(
             .map_err(|e| format!("reading {f} failed: {e}"))?
             .map_err(|e| format!("{f}: {e}"))?;
         match v {
-            StoredVectors::Floats(v) if vectors.is_empty() => vectors = v,
-            StoredVectors::Floats(v) => {
-                let expected = (r.num_rows as usize).saturating_mul(words);
-                vectors.reserve_exact(expected.saturating_sub(vectors.len()));
-                vectors.extend_from_slice(&v)
-            }
+            StoredVectors::Floats(v) if one_file => vectors = v,
+            StoredVectors::Floats(v) => vectors.extend_from_slice(&v),
+            StoredVectors::Bytes(b) if one_file => vectors = enc.decode(&b, dim),
             StoredVectors::Bytes(b) => vectors.extend(enc.decode(&b, dim)),
             StoredVectors::Rows(r) => rows.extend(r),
         }
@@ -256,7 +259,7 @@ async fn build_vector(
                 r.num_rows
             ));
         }
-        tokio::task::spawn_blocking(move || {
+        in_background(nice, move || {
             VectorIndex::build_sparse(spec, &SparseRows::from_contents(&rows))
         })
         .await
@@ -274,7 +277,7 @@ async fn build_vector(
             Vec::new()
         };
         let (build_id, segment, wanted) = (r.build_id, r.segment_id, r.seeds.len());
-        tokio::task::spawn_blocking(move || {
+        in_background(nice, move || {
             if seeds.is_empty() {
                 return VectorIndex::build(spec, words, vectors, threads);
             }
@@ -304,8 +307,8 @@ async fn build_vector(
         .map_err(|e| e.to_string())?;
     let index_ms = started.elapsed().as_millis() as u64;
     let started = Instant::now();
-    // The vectors go to the file as they are: the index is consumed, its graph freed
-    // once written out.
+    // The vectors go to the file as they are: the index is consumed, its graph (or
+    // lists, codes) freed once serialized, before the upload.
     let parts = tokio::task::spawn_blocking(move || index.into_file())
         .await
         .map_err(|e| format!("the serializing task failed: {e}"))?;
@@ -338,4 +341,77 @@ async fn seeds(
         }
     }
     out
+}
+
+/// Runs `f`, a vector index build, on a thread of its own at nice value `nice`
+/// (`indexNode.buildNice`; a process already nicer keeps its own), which the threads it
+/// starts inherit. A build is background
+/// work: on cores it shares with searches (a querynode on the same host) or with its own
+/// process's session keepalive, it takes what they leave. The thread is its own because
+/// a nice value, once raised, cannot be lowered again without privilege: a pooled
+/// thread would keep it.
+async fn in_background<T: Send + 'static>(
+    nice: u8,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("index-build".into())
+        .spawn(move || {
+            if nice > 0 {
+                lower_this_threads_priority(nice);
+            }
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot start the build's thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the build's thread panicked".to_string())
+}
+
+/// Sets the calling thread's nice value (Linux keeps one per thread; threads it starts
+/// inherit it).
+fn lower_this_threads_priority(nice: u8) {
+    // SAFETY: gettid, getpriority and setpriority take and return plain integers.
+    let rc = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        if libc::getpriority(libc::PRIO_PROCESS, tid) >= i32::from(nice) {
+            return;
+        }
+        libc::setpriority(libc::PRIO_PROCESS, tid, i32::from(nice))
+    };
+    if rc != 0 {
+        log::warn!(nice, error:% = std::io::Error::last_os_error();
+            "cannot lower the index build's priority: it runs at the process's");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The calling thread's nice value.
+    fn nice_now() -> i32 {
+        // SAFETY: gettid and getpriority take and return plain integers.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[test]
+    fn a_build_and_the_threads_it_starts_run_at_the_build_nice_value() {
+        let rt = crate::testkit::runtime();
+        let before = nice_now();
+        let (own, started) = rt
+            .block_on(super::in_background(10, || {
+                let started = std::thread::scope(|s| s.spawn(nice_now).join().unwrap());
+                (nice_now(), started)
+            }))
+            .unwrap();
+        // Nice 10, or the process's own if it already runs nicer (a test run may).
+        let want = before.max(10);
+        assert_eq!((own, started), (want, want));
+        assert_eq!(nice_now(), before, "the caller's priority is left as it was");
+        let same = rt.block_on(super::in_background(0, nice_now)).unwrap();
+        assert_eq!(same, before, "0 leaves a build at the process's priority");
+        let err = rt
+            .block_on(super::in_background(10, || panic!("a build panics")))
+            .unwrap_err();
+        assert!(err.contains("panicked"), "{err}");
+    }
 }

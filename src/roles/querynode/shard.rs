@@ -421,7 +421,7 @@ async fn load_index(shared: &Shared, built: Built, path: &str) -> Result<Loaded,
             return crate::storage::index_file::read_vector_index(&shared.storage, path, spec)
                 .await
                 .map(|v| Loaded::Vector(Box::new(v)))
-                .map_err(|e| format!("index {path}: {e}"));
+                .map_err(|e| format!("index {e}"));
         }
         Built::Scalar(keys) => keys,
     };
