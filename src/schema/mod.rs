@@ -1088,6 +1088,40 @@ pub fn extend_field(dst: &mut FieldData, src: FieldData) {
     }
 }
 
+/// Makes room in `dst` for `rows` more rows of its flat scalar or dense vector column,
+/// so that rows added with [`extend_field`] are not copied as the column grows (other
+/// columns grow as they are extended).
+pub fn reserve_rows(dst: &mut FieldData, rows: usize) {
+    use scalar_field::Data as S;
+    match &mut dst.field {
+        Some(field_data::Field::Scalars(ScalarField { data: Some(d) })) => match d {
+            S::BoolData(a) => a.data.reserve_exact(rows),
+            S::IntData(a) => a.data.reserve_exact(rows),
+            S::LongData(a) => a.data.reserve_exact(rows),
+            S::FloatData(a) => a.data.reserve_exact(rows),
+            S::DoubleData(a) => a.data.reserve_exact(rows),
+            S::StringData(a) => a.data.reserve_exact(rows),
+            _ => {}
+        },
+        Some(field_data::Field::Vectors(v)) => {
+            let dim = v.dim.max(0) as usize;
+            match &mut v.data {
+                Some(vector_field::Data::FloatVector(a)) => {
+                    a.data.reserve_exact(rows.saturating_mul(dim))
+                }
+                Some(vector_field::Data::BinaryVector(a)) => {
+                    a.reserve_exact(rows.saturating_mul(dim.div_ceil(8)))
+                }
+                Some(
+                    vector_field::Data::Float16Vector(a) | vector_field::Data::Bfloat16Vector(a),
+                ) => a.reserve_exact(rows.saturating_mul(dim).saturating_mul(2)),
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Row `row` of one column, as a column of one row.
 pub fn take_row(fd: &FieldData, row: usize) -> FieldData {
     take_rows(std::slice::from_ref(fd), &[row])

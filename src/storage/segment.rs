@@ -446,13 +446,56 @@ pub fn encode_all(
 ) -> Result<Bytes, SegmentError> {
     let arrow = Arc::new(arrow_schema(schema)?);
     let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, arrow.clone(), None).map_err(format)?;
+    let mut w = writer(&mut out, &arrow)?;
     for batch in batches {
         w.write(&record_batch(schema, &arrow, batch)?)
             .map_err(format)?;
     }
     w.close().map_err(format)?;
     Ok(Bytes::from(out))
+}
+
+/// Rows in a row group of the files written here. The writer holds a row group's
+/// pages until it is full; the Parquet crate's default (1,048,576 rows) made it hold a
+/// whole merged segment (512 MiB of vectors of dim 128) beside its copy in Arrow form
+/// and the file being written.
+pub const ROW_GROUP: usize = 65_536;
+
+/// Writes the rows `rows` of `batch` (in that order) as one Parquet file, a row group
+/// at a time: only one row group is ever copied out of `batch`. `size_hint`: the bytes
+/// the file is expected to take (its buffer is reserved once).
+pub fn encode_rows(
+    schema: &CollectionSchema,
+    batch: &SegmentBatch,
+    rows: &[usize],
+    size_hint: usize,
+) -> Result<Bytes, SegmentError> {
+    let arrow = Arc::new(arrow_schema(schema)?);
+    let mut out = Vec::new();
+    // A hint past what can be had is no reason to fail: the buffer then grows.
+    let _ = out.try_reserve_exact(size_hint);
+    let mut w = writer(&mut out, &arrow)?;
+    for part in rows.chunks(ROW_GROUP) {
+        let group = SegmentBatch {
+            row_ids: part.iter().map(|i| batch.row_ids[*i]).collect(),
+            timestamps: part.iter().map(|i| batch.timestamps[*i]).collect(),
+            fields: crate::schema::take_rows(&batch.fields, part),
+        };
+        w.write(&record_batch(schema, &arrow, &group)?)
+            .map_err(format)?;
+    }
+    w.close().map_err(format)?;
+    Ok(Bytes::from(out))
+}
+
+fn writer<'a>(
+    out: &'a mut Vec<u8>,
+    arrow: &Arc<Schema>,
+) -> Result<ArrowWriter<&'a mut Vec<u8>>, SegmentError> {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(ROW_GROUP)
+        .build();
+    ArrowWriter::try_new(out, arrow.clone(), Some(props)).map_err(format)
 }
 
 fn record_batch(
@@ -784,6 +827,7 @@ pub fn read_vectors(file: Bytes, name: &str) -> Result<StoredVectors, SegmentErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::take_rows;
 
     fn field(id: i64, name: &str, t: DataType, dim: Option<&str>, nullable: bool) -> FieldSchema {
         FieldSchema {
@@ -920,6 +964,72 @@ mod tests {
             assert_eq!(got.valid_data, want.valid_data, "{}", want.field_name);
         }
         assert_eq!(back.fields[0].field_id, 100);
+        // Chosen rows, in the order given (nulls and all).
+        let picked = decode(&schema, encode_rows(&schema, &batch, &[2, 1], 0).unwrap()).unwrap();
+        assert_eq!(picked.row_ids, vec![9, 8]);
+        assert_eq!(picked.timestamps, vec![3 << 20, 2 << 20]);
+        for (got, want) in picked.fields.iter().zip(take_rows(&batch.fields, &[2, 1])) {
+            assert_eq!(got.field, want.field, "{}", want.field_name);
+            assert_eq!(got.valid_data, want.valid_data, "{}", want.field_name);
+        }
+    }
+
+    #[test]
+    fn rows_written_a_row_group_at_a_time_read_back_as_one_column() {
+        let schema = CollectionSchema {
+            fields: vec![
+                field(100, "id", DataType::Int64, None, false),
+                field(101, "vec", DataType::FloatVector, Some("2"), false),
+            ],
+            ..Default::default()
+        };
+        let n = 2 * ROW_GROUP + 3;
+        let batch = SegmentBatch {
+            row_ids: (0..n as i64).collect(),
+            timestamps: vec![5; n],
+            fields: vec![
+                scalar(
+                    "id",
+                    DataType::Int64,
+                    scalar_field::Data::LongData(LongArray {
+                        data: (0..n as i64).collect(),
+                    }),
+                    vec![],
+                ),
+                FieldData {
+                    r#type: DataType::FloatVector as i32,
+                    field_name: "vec".into(),
+                    field: Some(field_data::Field::Vectors(VectorField {
+                        dim: 2,
+                        data: Some(vector_field::Data::FloatVector(FloatArray {
+                            data: (0..2 * n).map(|x| x as f32).collect(),
+                        })),
+                    })),
+                    ..Default::default()
+                },
+            ],
+        };
+        // Every row but a few, the last first: three row groups, the last one short.
+        let rows: Vec<usize> = (0..n).rev().filter(|r| r % 1000 != 7).collect();
+        let file = encode_rows(&schema, &batch, &rows, 1 << 20).unwrap();
+        let groups = ParquetRecordBatchReaderBuilder::try_new(file.clone())
+            .unwrap()
+            .metadata()
+            .num_row_groups();
+        assert_eq!(groups, rows.len().div_ceil(ROW_GROUP));
+        let back = decode(&schema, file.clone()).unwrap();
+        let want = take_rows(&batch.fields, &rows);
+        assert_eq!(back.fields[0].field, want[0].field);
+        assert_eq!(back.fields[1].field, want[1].field);
+        let floats: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| [2 * r, 2 * r + 1])
+            .map(|x| x as f32)
+            .collect();
+        assert_eq!(
+            read_vectors(file, "vec").unwrap(),
+            StoredVectors::Floats(floats)
+        );
     }
 
     #[test]

@@ -406,7 +406,11 @@ mod tests {
         // Nice 10, or the process's own if it already runs nicer (a test run may).
         let want = before.max(10);
         assert_eq!((own, started), (want, want));
-        assert_eq!(nice_now(), before, "the caller's priority is left as it was");
+        assert_eq!(
+            nice_now(),
+            before,
+            "the caller's priority is left as it was"
+        );
         let same = rt.block_on(super::in_background(0, nice_now)).unwrap();
         assert_eq!(same, before, "0 leaves a build at the process's priority");
         let err = rt
