@@ -497,3 +497,19 @@ fn half_given_tls_and_auth_settings_name_the_missing_key() {
         assert!(e.contains(key), "{vars:?}: {e}");
     }
 }
+
+#[test]
+fn an_index_build_s_nice_value_is_0_to_19() {
+    assert_eq!(load(None, &[]).unwrap().config.segment.build_nice, 10);
+    let l = load(None, &env(&[("INDEX_NODE_BUILD_NICE", "0")])).unwrap();
+    assert_eq!(l.config.segment.build_nice, 0);
+    for bad in ["20", "-1", "low"] {
+        let e = load(None, &env(&[("INDEX_NODE_BUILD_NICE", bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("indexNode.buildNice") && e.contains("expected a nice value 0-19"),
+            "{bad}: {e}"
+        );
+    }
+}
