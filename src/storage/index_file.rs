@@ -198,8 +198,8 @@ mod tests {
                 whole,
                 "{kind:?}: written in parts"
             );
-            // In pieces of 1,000 floats (the vectors end mid-piece), and whole.
-            for (from, piece) in [(0, 4000), (WHOLE, PIECE)] {
+            // In pieces of 999 floats (the 24,000 floats end mid-piece), and whole.
+            for (from, piece) in [(0, 3996), (WHOLE, PIECE)] {
                 let read = rt
                     .block_on(read_in_pieces(&store, &key, spec, from, piece))
                     .unwrap();

@@ -355,15 +355,28 @@ async fn in_background<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("index-build".into())
-        .spawn(move || {
-            if nice > 0 {
-                lower_this_threads_priority(nice);
+    // The closure is shared with the fallback below: a thread that cannot be started
+    // (the process at its thread limit for a moment) is no reason to fail the build.
+    type Job<T, F> = Arc<std::sync::Mutex<Option<(F, tokio::sync::oneshot::Sender<T>)>>>;
+    fn runner<T, F: FnOnce() -> T>(job: Job<T, F>, nice: u8) -> impl FnOnce() {
+        move || {
+            let taken = job.lock().expect("build job lock").take();
+            if let Some((f, tx)) = taken {
+                if nice > 0 {
+                    lower_this_threads_priority(nice);
+                }
+                let _ = tx.send(f());
             }
-            let _ = tx.send(f());
-        })
-        .map_err(|e| format!("cannot start the build's thread: {e}"))?;
+        }
+    }
+    let job: Job<T, _> = Arc::new(std::sync::Mutex::new(Some((f, tx))));
+    let started = std::thread::Builder::new()
+        .name("index-build".into())
+        .spawn(runner(job.clone(), nice));
+    if let Err(e) = started {
+        log::warn!(error:% = e; "cannot start an index build's own thread: it runs at the process's priority");
+        tokio::task::spawn_blocking(runner(job, 0));
+    }
     rx.await
         .map_err(|_| "the build's thread panicked".to_string())
 }
