@@ -846,6 +846,19 @@ mod tests {
         }
     }
 
+    /// A FLOAT_VECTOR column of `dim`.
+    fn floats(name: &str, dim: i64, data: Vec<f32>) -> FieldData {
+        FieldData {
+            r#type: DataType::FloatVector as i32,
+            field_name: name.into(),
+            field: Some(field_data::Field::Vectors(VectorField {
+                dim,
+                data: Some(vector_field::Data::FloatVector(FloatArray { data })),
+            })),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn a_batch_round_trips_through_parquet() {
         let schema = CollectionSchema {
@@ -875,17 +888,7 @@ mod tests {
                     }),
                     vec![],
                 ),
-                FieldData {
-                    r#type: DataType::FloatVector as i32,
-                    field_name: "vec".into(),
-                    field: Some(field_data::Field::Vectors(VectorField {
-                        dim: 4,
-                        data: Some(vector_field::Data::FloatVector(FloatArray {
-                            data: (0..12).map(|x| x as f32 / 2.0).collect(),
-                        })),
-                    })),
-                    ..Default::default()
-                },
+                floats("vec", 4, (0..12).map(|x| x as f32 / 2.0).collect()),
                 scalar(
                     "title",
                     DataType::VarChar,
@@ -996,17 +999,7 @@ mod tests {
                     }),
                     vec![],
                 ),
-                FieldData {
-                    r#type: DataType::FloatVector as i32,
-                    field_name: "vec".into(),
-                    field: Some(field_data::Field::Vectors(VectorField {
-                        dim: 2,
-                        data: Some(vector_field::Data::FloatVector(FloatArray {
-                            data: (0..2 * n).map(|x| x as f32).collect(),
-                        })),
-                    })),
-                    ..Default::default()
-                },
+                floats("vec", 2, (0..2 * n).map(|x| x as f32).collect()),
             ],
         };
         // Every row but a few, the last first: three row groups, the last one short.
