@@ -341,6 +341,28 @@ fn a_compacted_segment_s_indexed_sources_stand_in_while_its_index_is_built() {
         "{}",
         logs(&procs)
     );
+    let of = |key: &str| {
+        text.split(&format!("; {key} "))
+            .nth(1)
+            .and_then(|t| t.split([' ', ';', '\n']).next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (merged, fresh) = (of("segment"), of("fresh"));
+    let indexcoord = 3;
+    let created = format!("[segment={fresh}]");
+    assert!(
+        wait_until(Duration::from_secs(10), || procs[indexcoord]
+            .log()
+            .lines()
+            .any(|l| l.contains("index build created") && l.contains(&created))),
+        "no build of segment {fresh}\n{}",
+        logs(&procs)
+    );
+    let assigned_before = procs[indexcoord]
+        .log()
+        .matches("index build assigned")
+        .count();
     procs.push(c.start("indexnode", &[]));
     let (ok, text) = compat(&["compaction", &uri, "standin-built"]);
     assert!(
@@ -348,4 +370,20 @@ fn a_compacted_segment_s_indexed_sources_stand_in_while_its_index_is_built() {
         "{text}\n{}",
         logs(&procs)
     );
+    // The segment flushed while the indexnode was down, which nothing stands in for,
+    // was given out before the merged segment, whose build was made first.
+    let log = procs[indexcoord].log();
+    let order: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("index build assigned"))
+        .skip(assigned_before)
+        .map(|l| logged(l, "segment"))
+        .filter(|s| *s == merged || *s == fresh)
+        .collect();
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some(fresh.as_str()),
+        "assignments after the indexnode came back {order:?} (merged {merged}, fresh {fresh})\n{log}"
+    );
+    assert!(order.contains(&merged), "{order:?}\n{log}");
 }

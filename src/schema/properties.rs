@@ -27,6 +27,22 @@ pub fn expire_before(ttl: Option<std::time::Duration>, now_ms: u64) -> u64 {
         None => 0,
     }
 }
+/// Whether automatic compaction plans the collection's segments (Milvus's
+/// `collection.autocompaction.enabled`; absent: `dataCoord.compaction.enableAutoCompaction`
+/// decides alone). A manual `compact` plans them either way.
+pub const AUTO_COMPACTION_KEY: &str = "collection.autocompaction.enabled";
+
+/// Whether the collection's properties leave automatic compaction on (the last value set;
+/// values are checked when set, see [`check_properties`]).
+pub fn auto_compaction(properties: &[KeyValuePair]) -> bool {
+    properties
+        .iter()
+        .rev()
+        .find(|kv| kv.key == AUTO_COMPACTION_KEY)
+        .and_then(|kv| parse_bool(kv.value.trim()))
+        .unwrap_or(true)
+}
+
 /// Keys that change how a loaded collection is held in memory: Milvus refuses to change
 /// them while it is loaded (the proxy checks, it knows the loads).
 pub const MMAP_KEY: &str = "mmap.enabled";
@@ -58,7 +74,9 @@ pub fn invalid(why: String) -> Status {
 pub fn check_properties(properties: &[KeyValuePair]) -> Result<(), Status> {
     for kv in properties {
         match kv.key.as_str() {
-            k @ (MMAP_KEY | LAZYLOAD_KEY) if parse_bool(&kv.value).is_none() => {
+            k @ (MMAP_KEY | LAZYLOAD_KEY | AUTO_COMPACTION_KEY)
+                if parse_bool(&kv.value).is_none() =>
+            {
                 return Err(invalid(format!(
                     "invalid {k} value: {}, expected: true, false",
                     kv.value

@@ -832,6 +832,9 @@ def rename(uri):
     check(client.describe_collection("old_c")["properties"]["mmap.enabled"] == "False", "property replaced")
     expect_error("bad mmap value", lambda: client.alter_collection_properties("old_c", {"mmap.enabled": "maybe"}),
                  "1100", "invalid mmap.enabled value")
+    expect_error("bad autocompaction value",
+                 lambda: client.alter_collection_properties("old_c", {"collection.autocompaction.enabled": "later"}),
+                 "1100", "invalid collection.autocompaction.enabled value: later, expected: true, false")
     expect_error("bad ttl", lambda: client.alter_collection_properties("old_c", {"collection.ttl.seconds": "1h"}),
                  "1100", "collection TTL is not a valid positive integer")
     expect_error("bad ttl at create", lambda: client.create_collection("ttl_c", dimension=4,
@@ -1297,18 +1300,50 @@ def compaction(uri, phase):
     name = "cmp_c"
     vec = lambda i, v=0.0: [float(np.sin(i * 0.37 * (k + 1))) + v for k in range(8)]
     if phase == "auto":
+        # A collection with no index yet: its small segments are left alone until the
+        # index is created (Milvus's indexBasedCompaction), checked once cmp_c (created
+        # and flushed after it) was merged, so a planning pass saw both.
+        unindexed = "cmp_u"
+        fresh(client, unindexed)
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=8)
+        client.create_collection(unindexed, schema=schema, num_shards=1, consistency_level="Strong")
+        for b in range(3):
+            client.insert(unindexed, [{"id": b * 500 + i, "vector": vec(b * 500 + i)} for i in range(500)])
+            client.flush(unindexed)
+        check(len(segments_of(conn, unindexed)) == 3, f"three unindexed segments {segments_of(conn, unindexed)}")
         fresh(client, name)
-        client.create_collection(name, dimension=8, consistency_level="Strong", num_shards=1)
+        # Automatic compaction off while the segments are written (Milvus's collection
+        # property), so one plan takes all six: a planning pass between two flushes
+        # would merge some, and the two segments left could not make an automatic plan
+        # (at least dataCoord.compaction.min.segment, 3).
+        client.create_collection(name, dimension=8, consistency_level="Strong", num_shards=1,
+                                 properties={"collection.autocompaction.enabled": "false"})
         for b in range(6):
             client.insert(name, [{"id": b * 500 + i, "vector": vec(b * 500 + i)} for i in range(500)])
             client.flush(name)
-        check(len(segments_of(conn, name)) >= 3, f"small flushed segments {segments_of(conn, name)}")
+        check(len(segments_of(conn, name)) == 6, f"six small flushed segments {segments_of(conn, name)}")
         client.delete(name, filter="id % 3 == 0")
         client.flush(name)
+        client.alter_collection_properties(name, {"collection.autocompaction.enabled": "true"})
         live = {i for i in range(3000) if i % 3}
         turns = wait_compacted(client, name, live,
                                lambda: [r for _, r in segments_of(conn, name)] == [2000], "auto")
         print(f"compaction auto: one segment of the 2000 live rows after {turns} checked reads")
+        left = segments_of(conn, unindexed)
+        check(sorted(r for _, r in left) == [500, 500, 500],
+              f"segments of a collection with no index are not merged automatically {left}")
+        idx = client.prepare_index_params()
+        idx.add_index("vector", index_type="HNSW", metric_type="L2", params={"M": 8, "efConstruction": 64})
+        client.create_index(unindexed, idx)
+        deadline = time.time() + 60
+        while [r for _, r in segments_of(conn, unindexed)] != [1500]:
+            check(time.time() < deadline,
+                  f"indexed, the segments are merged automatically {segments_of(conn, unindexed)}")
+            time.sleep(0.2)
+        print("compaction auto: an unindexed collection's segments were merged once it had an index")
+        client.drop_collection(unindexed)
         print("compaction: auto checks passed")
         return
     if phase == "seeded":
@@ -1344,8 +1379,11 @@ def compaction(uri, phase):
             probe = list(range(at, min(at + 500, start)))
             res = client.search(sname, data=[rows[i].tolist() for i in probe], limit=1,
                                 search_params={"params": {"ef": 64}})
-            missed += [p for p, hits in zip(probe, res) if hits[0]["id"] != p]
-        check(len(missed) <= start // 200, f"rows that do not find themselves: {missed[:20]}")
+            missed += [(p, hits[0]["id"], round(hits[0]["distance"], 4))
+                       for p, hits in zip(probe, res) if hits[0]["id"] != p]
+        check(len(missed) <= start // 200,
+              f"{len(missed)} rows that do not find themselves (row, found, distance): {missed[:20]}; "
+              f"served {[(s.segmentID, s.num_rows, s.index_name) for s in conn.get_query_segment_info(sname)]}")
         merged = segments_of(conn, sname)[0][0]
         print(f"compaction: seeded checks passed; segment {merged}")
         return
@@ -1416,7 +1454,14 @@ def compaction(uri, phase):
                   and all(i == "vector" for _, i in served), f"the sources loaded in its place {served}")
             reads("standin-reload")
             check(index_of("reload") == ("Finished", 2000, 2000), f"index {index_of('reload')}")
-            print(f"compaction: standin-reload checks passed; segment {merged}")
+            # A segment flushed now, with nothing to stand in for it, waits for a build
+            # made after the merged segment's: the test checks it is built first.
+            nname = "cmp_n"
+            hnsw_collection(client, nname)
+            client.insert(nname, [{"id": i, "vector": rows[i].tolist()} for i in range(1500)])
+            client.flush(nname)
+            fresh_segment = segments_of(conn, nname)[0][0]
+            print(f"compaction: standin-reload checks passed; segment {merged}; fresh {fresh_segment}")
             return
         if phase == "standin-built":
             merged = segments_of(conn, hname)[0][0]
@@ -1425,6 +1470,9 @@ def compaction(uri, phase):
                 check(time.time() < deadline, f"the merged segment was not taken once indexed {loaded()}")
                 time.sleep(0.2)
             reads("standin-built")
+            d = client.describe_index("cmp_n", "vector")
+            check((d["state"], d["indexed_rows"]) == ("Finished", 1500), f"the fresh segment's index {d}")
+            client.drop_collection("cmp_n")
             print(f"compaction: standin-built checks passed; segment {merged}")
             return
     if phase == "manual":
