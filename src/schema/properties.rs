@@ -32,15 +32,16 @@ pub fn expire_before(ttl: Option<std::time::Duration>, now_ms: u64) -> u64 {
 /// decides alone). A manual `compact` plans them either way.
 pub const AUTO_COMPACTION_KEY: &str = "collection.autocompaction.enabled";
 
-/// Whether the collection's properties leave automatic compaction on (the last value set;
-/// values are checked when set, see [`check_properties`]).
+/// Whether the collection's properties leave automatic compaction on: absent, or the last
+/// value set reads as true. Values are checked when set ([`check_properties`]); one stored
+/// before that check that does not read as a boolean turns it off, as Milvus's datacoord
+/// skips a collection whose value it cannot parse.
 pub fn auto_compaction(properties: &[KeyValuePair]) -> bool {
     properties
         .iter()
         .rev()
         .find(|kv| kv.key == AUTO_COMPACTION_KEY)
-        .and_then(|kv| parse_bool(kv.value.trim()))
-        .unwrap_or(true)
+        .is_none_or(|kv| parse_bool(kv.value.trim()) == Some(true))
 }
 
 /// Keys that change how a loaded collection is held in memory: Milvus refuses to change

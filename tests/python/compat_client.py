@@ -1471,7 +1471,7 @@ def compaction(uri, phase):
                 time.sleep(0.2)
             reads("standin-built")
             d = client.describe_index("cmp_n", "vector")
-            check((d["state"], d["indexed_rows"]) == ("Finished", 1500), f"the fresh segment's index {d}")
+            check((d["state"], int(d["indexed_rows"])) == ("Finished", 1500), f"the fresh segment's index {d}")
             client.drop_collection("cmp_n")
             print(f"compaction: standin-built checks passed; segment {merged}")
             return

@@ -155,8 +155,10 @@ async fn assign_imports(dc: &DataCoord, store: &FencedStore) -> Result<(), Fence
         .as_ref()
         .map_or(0, |f| f.catalog.applied());
     let (todo, mut load) = {
-        let meta = dc.meta.read().expect("meta lock");
+        // Catalog before meta, as everywhere in the datacoord: std's RwLock queues new
+        // readers behind a waiting writer, so two orders can deadlock.
         let catalog = dc.catalog.read().expect("catalog lock");
+        let meta = dc.meta.read().expect("meta lock");
         let mut load: BTreeMap<i64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
         let mut todo = Vec::new();
         for i in meta.imports() {

@@ -309,23 +309,29 @@ async fn assign(ic: &IndexCoord, store: &FencedStore) -> Result<(), PassError> {
                 _ => {}
             }
         }
+        if waiting.is_empty() || busy.values().all(|n| *n > 0) {
+            return Ok(());
+        }
+        // The segments stood in for, once per collection with waiting builds.
         let min_rows = ic.ctx.config.segment.min_rows_to_index as i64;
         let (now, tolerance) = (now_ms(), ic.ctx.config.segment.gc_drop_tolerance);
-        in_assign_order(&mut waiting, |r| {
-            let live = segments.live_segments(r.collection_id);
-            live.iter().find(|s| s.id == r.segment_id).is_some_and(|s| {
-                served_by_sources(
-                    s,
-                    &live,
-                    &segments,
-                    &builds,
-                    &live_indexes(&defs, r.collection_id),
-                    min_rows,
-                    now,
-                    tolerance,
-                )
+        let collections: BTreeSet<i64> = waiting.iter().map(|b| b.record.collection_id).collect();
+        let stood_in: BTreeSet<i64> = collections
+            .into_iter()
+            .flat_map(|c| {
+                let live = segments.live_segments(c);
+                let indexes = live_indexes(&defs, c);
+                live.iter()
+                    .filter(|s| {
+                        served_by_sources(
+                            s, &live, &segments, &builds, &indexes, min_rows, now, tolerance,
+                        )
+                    })
+                    .map(|s| s.id)
+                    .collect::<Vec<_>>()
             })
-        });
+            .collect();
+        in_assign_order(&mut waiting, |r| stood_in.contains(&r.segment_id));
         (busy, waiting)
     };
     let mut last = 0;
