@@ -114,6 +114,14 @@ impl IndexDefs {
             .filter(|d| d.collection_id == coll && d.dropped_at_ms == 0)
             .collect()
     }
+
+    /// The live definitions of a collection that have per-segment builds
+    /// ([`IndexRecord::has_builds`]): what indexnodes build and querynodes load.
+    pub fn with_builds(&self, coll: i64) -> Vec<&IndexRecord> {
+        let mut defs = self.of_collection(coll);
+        defs.retain(|d| d.has_builds());
+        defs
+    }
 }
 
 /// A build record and the revision it was last written at.

@@ -214,18 +214,15 @@ fn awaiting_index(
         .map(|b| (b.segment_id, b.index_id))
         .collect();
     let min_rows = dc.ctx.config.segment.min_rows_to_index;
-    let mut unindexed_fields: BTreeMap<i64, bool> = BTreeMap::new();
+    // Per collection: its live indexes with builds, and whether some vector field has none.
+    let mut of_collection: BTreeMap<i64, (Vec<i64>, bool)> = BTreeMap::new();
     meta.segments()
         .map(|s| &s.record)
         .filter(|r| r.state() == SegmentState::Flushed)
         .filter(|r| {
-            let live: Vec<_> = defs
-                .of_collection(r.collection_id)
-                .into_iter()
-                .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
-                .collect();
-            let without_index = *unindexed_fields.entry(r.collection_id).or_insert_with(|| {
-                catalog
+            let (live, without_index) = of_collection.entry(r.collection_id).or_insert_with(|| {
+                let live = defs.with_builds(r.collection_id);
+                let without_index = catalog
                     .collection_by_id(r.collection_id)
                     .and_then(|c| c.schema.as_ref())
                     .is_some_and(|schema| {
@@ -233,11 +230,12 @@ fn awaiting_index(
                             crate::schema::is_vector(f.data_type())
                                 && !live.iter().any(|d| !d.scalar && d.field_id == f.field_id)
                         })
-                    })
+                    });
+                (live.iter().map(|d| d.id).collect(), without_index)
             });
-            without_index
+            *without_index
                 || (r.num_rows as u64 >= min_rows
-                    && live.iter().any(|d| !done.contains(&(r.id, d.id))))
+                    && live.iter().any(|index| !done.contains(&(r.id, *index))))
         })
         .map(|r| r.id)
         .collect()

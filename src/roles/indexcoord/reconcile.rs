@@ -247,9 +247,8 @@ fn wanted_as_stand_in(
 
 /// The live indexes of a collection that have builds (what a querynode loads).
 pub(super) fn live_indexes(defs: &crate::meta::index::IndexDefs, collection: i64) -> BTreeSet<i64> {
-    defs.of_collection(collection)
+    defs.with_builds(collection)
         .into_iter()
-        .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
         .map(|d| d.id)
         .collect()
 }

@@ -375,9 +375,8 @@ fn live_indexes(shared: &Shared, coll: i64) -> LiveIndexes {
         .index_defs
         .read()
         .expect("index defs lock")
-        .of_collection(coll)
+        .with_builds(coll)
         .into_iter()
-        .filter(|d| d.dropped_at_ms == 0 && d.has_builds())
         .filter_map(|d| {
             if d.scalar {
                 let keys = crate::index::scalar::pointer_keys(&d.json_path);
