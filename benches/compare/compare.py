@@ -212,15 +212,20 @@ class Ours:
 # ---------------------------------------------------------------- the data workload
 
 class Sampler(threading.Thread):
-    """Samples the summed RSS of `pids` every 100 ms (the peak)."""
+    """Samples the summed RSS of `pids` every 100 ms: the peak, each process's share of it
+    and the workload's phase it came in (where the memory was when the sum was highest)."""
 
     def __init__(self, pids):
         super().__init__(daemon=True)
         self.pids, self.peak, self.done = pids, 0.0, False
+        self.phase, self.at_peak = "start", ""
 
     def run(self):
         while not self.done:
-            self.peak = max(self.peak, sum(proc_mib(p, "VmRSS") for p in self.pids))
+            each = [proc_mib(p, "VmRSS") for p in self.pids]
+            if sum(each) > self.peak:
+                self.peak = sum(each)
+                self.at_peak = f"{self.phase}: {breakdown(self.pids)}"
             time.sleep(0.1)
 
 
@@ -238,6 +243,7 @@ def run_workload(uri, pids, a):
             continue
         v = json.loads(line)
         if "phase" in v:
+            sampler.phase = v["phase"]
             rss = sum(proc_mib(x, "VmRSS") for x in pids)
             pss = sum(pss_mib(x) for x in pids)
             if v["phase"] == "loaded":
@@ -255,11 +261,13 @@ def run_workload(uri, pids, a):
         else:
             log(f"  {line}")
             out["m"].append(v)
+            sampler.phase = f"after {v.get('m', '?')}"
     if p.wait() != 0:
         raise SystemExit("the workload failed")
     sampler.done = True
     sampler.join()
     out["rss"]["peak"] = round(sampler.peak, 1)
+    log(f"  peak RSS {sampler.peak:.0f} MiB, {sampler.at_peak}")
     return out
 
 
