@@ -47,6 +47,59 @@ async fn exercise(s: &Storage) {
     );
     let e = s.get("insert_log/none").await.unwrap_err().to_string();
     assert!(e.contains("insert_log/none"), "{e}");
+    write_in_pieces(s).await;
+}
+
+/// Objects written in pieces: one of several parts (pieces that do not line up with
+/// them) reads back as their concatenation, and is not there until finished; one smaller
+/// than a part is one put; an aborted one leaves nothing.
+async fn write_in_pieces(s: &Storage) {
+    let part = milvus::storage::UPLOAD_PART;
+    let pieces: Vec<Bytes> = [part / 2 - 1, part, 3, part + part / 3, 5]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Bytes::from(vec![i as u8 + 1; *n]))
+        .collect();
+    let mut up = s.upload("insert_log/7/8/merged");
+    for p in &pieces {
+        up.write(p.clone()).await.unwrap();
+    }
+    assert!(
+        s.get("insert_log/7/8/merged").await.is_err(),
+        "visible before finish"
+    );
+    let size = up.finish().await.unwrap();
+    let whole: Vec<u8> = pieces.concat();
+    assert_eq!(size, whole.len() as u64);
+    let back = s.get("insert_log/7/8/merged").await.unwrap();
+    assert!(
+        back == whole,
+        "{} bytes read, {} written",
+        back.len(),
+        whole.len()
+    );
+    let mut small = s.upload("insert_log/7/8/small");
+    small.write(Bytes::from_static(b"ab")).await.unwrap();
+    small.write(Bytes::from_static(b"cd")).await.unwrap();
+    assert_eq!(small.finish().await.unwrap(), 4);
+    assert_eq!(
+        s.get("insert_log/7/8/small").await.unwrap(),
+        Bytes::from_static(b"abcd")
+    );
+    let mut gone = s.upload("insert_log/7/8/aborted");
+    gone.write(Bytes::from(vec![9u8; part + 1])).await.unwrap();
+    gone.abort().await;
+    assert!(s.get("insert_log/7/8/aborted").await.is_err());
+    assert_eq!(
+        s.list("insert_log/7").await.unwrap(),
+        vec![
+            "insert_log/7/8/merged".to_string(),
+            "insert_log/7/8/small".to_string()
+        ]
+    );
+    for k in ["insert_log/7/8/merged", "insert_log/7/8/small"] {
+        s.delete(k).await.unwrap();
+    }
 }
 
 #[test]

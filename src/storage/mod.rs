@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{MultipartUpload, ObjectStore, PutPayload};
 
 use crate::config::{S3Config, StorageConfig, StorageKind};
 
@@ -340,6 +340,114 @@ impl Storage {
         {
             Err(StorageError::Store { why, .. }) if why.contains("not found") => Ok(()),
             other => other,
+        }
+    }
+
+    /// An object at `key` written in pieces ([`Upload`]).
+    pub fn upload(&self, key: &str) -> Upload<'_> {
+        Upload {
+            storage: self,
+            path: self.path(key),
+            pending: Vec::new(),
+            pending_len: 0,
+            parts: None,
+            written: 0,
+        }
+    }
+}
+
+/// The size of each part of an object written in pieces but the last: S3 wants at least
+/// 5 MiB, and some stores parts of one size.
+pub const UPLOAD_PART: usize = 16 << 20;
+
+/// An object written in pieces, so that a large file (a compaction's merged segment) need
+/// not be held whole: the pieces are cut into parts of [`UPLOAD_PART`] bytes, each
+/// uploaded as it fills (a multipart upload, begun with the first full part). An object
+/// smaller than one part is written by one put in [`Upload::finish`]. Nothing is at the
+/// key until `finish` returns; [`Upload::abort`] drops the parts sent. Each request is
+/// bounded by the storage timeout.
+pub struct Upload<'a> {
+    storage: &'a Storage,
+    path: Path,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    parts: Option<Box<dyn MultipartUpload>>,
+    written: u64,
+}
+
+impl Upload<'_> {
+    /// Adds `bytes` to the object, sending each part that fills.
+    pub async fn write(&mut self, mut bytes: Bytes) -> Result<(), StorageError> {
+        while self.pending_len + bytes.len() >= UPLOAD_PART {
+            let head = bytes.split_to(UPLOAD_PART - self.pending_len);
+            self.pending.push(head);
+            let part = PutPayload::from_iter(std::mem::take(&mut self.pending));
+            self.pending_len = 0;
+            self.send(part).await?;
+        }
+        if !bytes.is_empty() {
+            self.pending_len += bytes.len();
+            self.pending.push(bytes);
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, part: PutPayload) -> Result<(), StorageError> {
+        let (storage, p) = (self.storage, self.path.clone());
+        let size = part.content_length() as u64;
+        if self.parts.is_none() {
+            let started = storage
+                .bounded(
+                    || format!("starting an upload of {p}"),
+                    storage.store.put_multipart(&p),
+                )
+                .await?;
+            self.parts = Some(started);
+        }
+        let upload = self.parts.as_mut().expect("started above");
+        let n = self.written / UPLOAD_PART as u64 + 1;
+        storage
+            .bounded(|| format!("writing part {n} of {p}"), upload.put_part(part))
+            .await?;
+        self.written += size;
+        Ok(())
+    }
+
+    /// Writes what is left and makes the object visible at its key; returns its size.
+    pub async fn finish(mut self) -> Result<u64, StorageError> {
+        let rest = PutPayload::from_iter(std::mem::take(&mut self.pending));
+        let (storage, p) = (self.storage, self.path.clone());
+        if self.parts.is_none() {
+            let size = rest.content_length() as u64;
+            storage
+                .bounded(|| format!("writing {p}"), storage.store.put(&p, rest))
+                .await?;
+            return Ok(size);
+        }
+        if rest.content_length() > 0 {
+            self.send(rest).await?;
+        }
+        let upload = self.parts.as_mut().expect("started");
+        storage
+            .bounded(
+                || format!("completing the upload of {p}"),
+                upload.complete(),
+            )
+            .await?;
+        Ok(self.written)
+    }
+
+    /// Drops the parts sent (a store keeps them, unseen, until told).
+    pub async fn abort(mut self) {
+        if let Some(upload) = self.parts.as_mut() {
+            let p = self.path.clone();
+            if let Err(e) = self
+                .storage
+                .bounded(|| format!("aborting the upload of {p}"), upload.abort())
+                .await
+            {
+                log::warn!(error:% = e; "cannot abort an upload: its parts stay until the store drops them");
+            }
         }
     }
 }

@@ -444,15 +444,11 @@ pub fn encode_all(
     schema: &CollectionSchema,
     batches: &[SegmentBatch],
 ) -> Result<Bytes, SegmentError> {
-    let arrow = Arc::new(arrow_schema(schema)?);
-    let mut out = Vec::new();
-    let mut w = writer(&mut out, &arrow)?;
+    let mut w = FileWriter::new(schema)?;
     for batch in batches {
-        w.write(&record_batch(schema, &arrow, batch)?)
-            .map_err(format)?;
+        w.write(batch)?;
     }
-    w.close().map_err(format)?;
-    Ok(Bytes::from(out))
+    w.finish()
 }
 
 /// Rows in a row group of the files written here. The writer holds a row group's
@@ -470,32 +466,77 @@ pub fn encode_rows(
     rows: &[usize],
     size_hint: usize,
 ) -> Result<Bytes, SegmentError> {
-    let arrow = Arc::new(arrow_schema(schema)?);
     let mut out = Vec::new();
     // A hint past what can be had is no reason to fail: the buffer then grows.
     let _ = out.try_reserve_exact(size_hint);
-    let mut w = writer(&mut out, &arrow)?;
-    for part in rows.chunks(ROW_GROUP) {
-        let group = SegmentBatch {
-            row_ids: part.iter().map(|i| batch.row_ids[*i]).collect(),
-            timestamps: part.iter().map(|i| batch.timestamps[*i]).collect(),
-            fields: crate::schema::take_rows(&batch.fields, part),
-        };
-        w.write(&record_batch(schema, &arrow, &group)?)
-            .map_err(format)?;
-    }
-    w.close().map_err(format)?;
-    Ok(Bytes::from(out))
+    let mut w = FileWriter::into(schema, out)?;
+    w.write_rows(batch, rows)?;
+    w.finish()
 }
 
-fn writer<'a>(
-    out: &'a mut Vec<u8>,
-    arrow: &Arc<Schema>,
-) -> Result<ArrowWriter<&'a mut Vec<u8>>, SegmentError> {
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_max_row_group_size(ROW_GROUP)
-        .build();
-    ArrowWriter::try_new(out, arrow.clone(), Some(props)).map_err(format)
+/// A segment file written in pieces: rows go in a row group ([`ROW_GROUP`] rows) at a
+/// time, and the bytes of the row groups written so far can be taken ([`FileWriter::take`])
+/// and sent on, so a file larger than memory allows (a compaction's merged segment) is
+/// never held whole. The pieces, in the order taken and then the one `finish` returns,
+/// are the file.
+pub struct FileWriter {
+    schema: CollectionSchema,
+    arrow: Arc<Schema>,
+    w: ArrowWriter<Vec<u8>>,
+}
+
+impl FileWriter {
+    /// A file of `schema`'s columns (with the row ID and timestamp columns).
+    pub fn new(schema: &CollectionSchema) -> Result<FileWriter, SegmentError> {
+        FileWriter::into(schema, Vec::new())
+    }
+
+    fn into(schema: &CollectionSchema, out: Vec<u8>) -> Result<FileWriter, SegmentError> {
+        let arrow = Arc::new(arrow_schema(schema)?);
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_size(ROW_GROUP)
+            .build();
+        let w = ArrowWriter::try_new(out, arrow.clone(), Some(props)).map_err(format)?;
+        Ok(FileWriter {
+            schema: schema.clone(),
+            arrow,
+            w,
+        })
+    }
+
+    /// Adds every row of `batch`.
+    pub fn write(&mut self, batch: &SegmentBatch) -> Result<(), SegmentError> {
+        self.w
+            .write(&record_batch(&self.schema, &self.arrow, batch)?)
+            .map_err(format)
+    }
+
+    /// Adds the rows `rows` of `batch`, in that order. The writer holds them (encoded)
+    /// until a row group is full.
+    pub fn write_rows(&mut self, batch: &SegmentBatch, rows: &[usize]) -> Result<(), SegmentError> {
+        for part in rows.chunks(ROW_GROUP) {
+            let group = SegmentBatch {
+                row_ids: part.iter().map(|i| batch.row_ids[*i]).collect(),
+                timestamps: part.iter().map(|i| batch.timestamps[*i]).collect(),
+                fields: crate::schema::take_rows(&batch.fields, part),
+            };
+            self.w
+                .write(&record_batch(&self.schema, &self.arrow, &group)?)
+                .map_err(format)?;
+        }
+        Ok(())
+    }
+
+    /// The file's bytes written since the last call (whole row groups; none while the
+    /// first row group fills).
+    pub fn take(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(self.w.inner_mut()))
+    }
+
+    /// Ends the file: the bytes not yet taken (the last row group and the footer).
+    pub fn finish(self) -> Result<Bytes, SegmentError> {
+        Ok(Bytes::from(self.w.into_inner().map_err(format)?))
+    }
 }
 
 fn record_batch(
@@ -688,20 +729,67 @@ pub fn delta_schema(schema: &CollectionSchema) -> CollectionSchema {
     }
 }
 
-/// Reads a segment file written by [`encode`] for `schema`.
+/// Reads a segment file written by [`encode`]: the row IDs, the timestamps and the
+/// columns of `schema` (the file's other columns are not decoded: a schema of the primary
+/// key alone reads the keys).
 pub fn decode(schema: &CollectionSchema, file: Bytes) -> Result<SegmentBatch, SegmentError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(format)?
-        .build()
-        .map_err(format)?;
     let mut batches = Vec::new();
-    for b in reader {
+    for b in reader(schema, file, None)? {
         batches.push(b.map_err(format)?);
     }
-    let all = match batches.first() {
-        None => RecordBatch::new_empty(Arc::new(arrow_schema(schema)?)),
-        Some(first) => concat_batches(&first.schema(), &batches).map_err(format)?,
+    match batches.first() {
+        None => to_batch(
+            schema,
+            &RecordBatch::new_empty(Arc::new(arrow_schema(schema)?)),
+        ),
+        Some(first) => to_batch(
+            schema,
+            &concat_batches(&first.schema(), &batches).map_err(format)?,
+        ),
+    }
+}
+
+/// Reads a segment file as [`decode`] does, at most `rows` rows at a time: only one such
+/// batch is decoded at once.
+pub fn decode_batches(
+    schema: &CollectionSchema,
+    file: Bytes,
+    rows: usize,
+) -> Result<impl Iterator<Item = Result<SegmentBatch, SegmentError>>, SegmentError> {
+    let schema = schema.clone();
+    Ok(reader(&schema, file, Some(rows))?.map(move |b| to_batch(&schema, &b.map_err(format)?)))
+}
+
+/// A reader of the row ID, timestamp and `schema` columns of `file`.
+fn reader(
+    schema: &CollectionSchema,
+    file: Bytes,
+    rows: Option<usize>,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, SegmentError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(format)?;
+    let wanted: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.name() == ROW_ID
+                || c.name() == TIMESTAMP
+                || schema.fields.iter().any(|f| &f.name == c.name())
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), wanted);
+    let builder = builder.with_projection(mask);
+    let builder = match rows {
+        Some(n) => builder.with_batch_size(n.max(1)),
+        None => builder,
     };
+    builder.build().map_err(format)
+}
+
+/// The rows of a decoded record batch.
+fn to_batch(schema: &CollectionSchema, all: &RecordBatch) -> Result<SegmentBatch, SegmentError> {
     let column = |name: &str| {
         all.column_by_name(name)
             .cloned()
@@ -1023,6 +1111,89 @@ mod tests {
             read_vectors(file, "vec").unwrap(),
             StoredVectors::Floats(floats)
         );
+    }
+
+    #[test]
+    fn a_file_written_in_pieces_holds_the_rows_and_row_groups_of_one_written_whole() {
+        let schema = CollectionSchema {
+            fields: vec![
+                field(100, "id", DataType::Int64, None, false),
+                field(101, "vec", DataType::FloatVector, Some("2"), false),
+            ],
+            ..Default::default()
+        };
+        let mut pk = field(100, "id", DataType::Int64, None, false);
+        pk.is_primary_key = true;
+        let keys_of = CollectionSchema {
+            fields: vec![pk.clone(), schema.fields[1].clone()],
+            ..Default::default()
+        };
+        let n = ROW_GROUP + ROW_GROUP / 2 + 5;
+        let batch = SegmentBatch {
+            row_ids: (0..n as i64).collect(),
+            timestamps: (0..n as u64).collect(),
+            fields: vec![
+                scalar(
+                    "id",
+                    DataType::Int64,
+                    scalar_field::Data::LongData(LongArray {
+                        data: (0..n as i64).map(|x| 3 * x).collect(),
+                    }),
+                    vec![],
+                ),
+                floats("vec", 2, (0..2 * n).map(|x| x as f32).collect()),
+            ],
+        };
+        // Two sources' worth of rows, a few left out, written in small writes: pieces
+        // come out only as row groups fill, and all of them with the tail are a file of
+        // the same rows and row groups.
+        let rows: Vec<usize> = (0..n).filter(|r| r % 97 != 3).collect();
+        let whole = encode_rows(&schema, &batch, &rows, 0).unwrap();
+        let mut w = FileWriter::new(&schema).unwrap();
+        let mut pieces = Vec::new();
+        for part in rows.chunks(5000) {
+            w.write_rows(&batch, part).unwrap();
+            pieces.push(w.take());
+        }
+        assert!(pieces[0].is_empty(), "nothing before a row group is full");
+        assert!(pieces.iter().filter(|p| !p.is_empty()).count() >= 1);
+        pieces.push(w.finish().unwrap());
+        let joined: Vec<u8> = pieces.concat();
+        let groups = |f: Bytes| {
+            ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .metadata()
+                .num_row_groups()
+        };
+        assert_eq!(groups(Bytes::from(joined.clone())), groups(whole.clone()));
+        // Read back 1,000 rows at a time, the rows are those written.
+        let mut back = SegmentBatch::default();
+        let mut sizes = Vec::new();
+        for b in decode_batches(&schema, Bytes::from(joined.clone()), 1000).unwrap() {
+            let b = b.unwrap();
+            sizes.push(b.rows());
+            back.row_ids.extend(b.row_ids);
+            back.timestamps.extend(b.timestamps);
+            if back.fields.is_empty() {
+                back.fields = b.fields;
+            } else {
+                for (x, y) in back.fields.iter_mut().zip(b.fields) {
+                    crate::schema::extend_field(x, y);
+                }
+            }
+        }
+        assert!(sizes.iter().all(|s| *s <= 1000), "{sizes:?}");
+        let want = decode(&schema, whole.clone()).unwrap();
+        assert_eq!(want.row_ids.len(), rows.len());
+        assert!(decode(&schema, Bytes::from(joined)).unwrap() == want);
+        assert_eq!(back.row_ids, want.row_ids);
+        assert_eq!(back.timestamps, want.timestamps);
+        assert_eq!(back.fields, want.fields);
+        // The primary key's schema reads the keys alone.
+        let keys = decode(&delta_schema(&keys_of), whole).unwrap();
+        assert_eq!(keys.fields.len(), 1);
+        assert_eq!(keys.fields[0].field, want.fields[0].field);
+        assert_eq!(keys.row_ids, want.row_ids);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use prost::Message;
 
@@ -386,20 +387,32 @@ async fn prepare(
             marks.add(&pks, &b.timestamps);
         }
     }
-    // The rows of every source, in order; each source's (ID, first row, end row) in them.
+    // The rows of every source, in order: a merge reads their keys alone here (row ID,
+    // timestamp, primary key) and each file's rows again when it writes the merged file
+    // (`write_merged`), a clustering compaction every column (it sorts them). Each
+    // source's (ID, first row, end row) and each file's (path, first row, end row) in them.
     // The columns are reserved for every source's rows once the first file is read: a
     // column grown by doubling is copied as it grows (512 MiB of vectors at 1,000,000
     // rows of dim 128).
+    let clustering = plan.kind() == CompactionKind::CompactionClustering;
+    let read_schema = if clustering {
+        schema.clone()
+    } else {
+        segment::delta_schema(&schema)
+    };
     let total: usize = sources
         .iter()
         .map(|(r, _)| r.num_rows.max(0) as usize)
         .sum();
     let mut all = SegmentBatch::default();
     let mut bounds = Vec::with_capacity(sources.len());
+    let mut files = Vec::new();
     for (r, _) in &sources {
         let first = all.rows();
         for path in &r.insert_files {
-            let b = read(shared, &schema, path).await?;
+            let b = read(shared, &read_schema, path).await?;
+            let at = all.rows();
+            files.push((path.clone(), at, at + b.rows()));
             all.row_ids.extend(b.row_ids);
             all.timestamps.extend(b.timestamps);
             if all.fields.is_empty() {
@@ -418,7 +431,7 @@ async fn prepare(
         }
         bounds.push((r.id, first, all.rows()));
     }
-    let pks = schema::primary_keys(&schema, &all.fields)
+    let pks = schema::primary_keys(&read_schema, &all.fields)
         .ok_or_else(|| Bad("the segments hold no primary key column".into()))?;
     let keep = rows_to_keep(&pks, &all.timestamps, &all.row_ids, &marks, expire_before);
     let applied_delta_id = deltas
@@ -431,7 +444,7 @@ async fn prepare(
         "compaction merged its segments");
     // Clustering: the rows in clustering-key order, cut into segments of at most
     // `maxSize x CLUSTERED_SEGMENT_RATIO` (each then holds one range of keys).
-    let parts: Vec<Vec<usize>> = if plan.kind() == CompactionKind::CompactionClustering {
+    let parts: Vec<Vec<usize>> = if clustering {
         let mut keep = keep;
         if let Some(col) = schema::clustering_key_field(&schema).and_then(|f| {
             all.fields
@@ -457,7 +470,7 @@ async fn prepare(
     };
     // A merge keeps its rows in order: the sources it kept whole, and where.
     let spans = match parts.as_slice() {
-        [one] if plan.kind() != CompactionKind::CompactionClustering => whole_sources(&bounds, one),
+        [one] if !clustering => whole_sources(&bounds, one),
         _ => Vec::new(),
     };
     if parts.is_empty() {
@@ -489,21 +502,28 @@ async fn prepare(
             part.iter().map(|i| all.timestamps[*i]).max().unwrap_or(0),
         );
         let rows = part.len();
-        let file = {
-            let (schema, all) = (schema.clone(), all.clone());
-            let hint = (per_row * rows as f64) as usize;
-            tokio::task::spawn_blocking(move || segment::encode_rows(&schema, &all, &part, hint))
-                .await
-                .map_err(|e| Bad(format!("the compaction stopped on an internal error: {e}")))?
-                .map_err(|e| Bad(e.to_string()))?
-        };
         let path = insert_file(plan.collection_id, plan.partition_id, id);
-        let size = file.len() as i64;
-        shared
-            .storage
-            .put(&path, file)
-            .await
-            .map_err(|e| Transient(e.to_string()))?;
+        let size = if clustering {
+            let file = {
+                let (schema, all) = (schema.clone(), all.clone());
+                let hint = (per_row * rows as f64) as usize;
+                tokio::task::spawn_blocking(move || {
+                    segment::encode_rows(&schema, &all, &part, hint)
+                })
+                .await
+                .map_err(internal)?
+                .map_err(|e| Bad(e.to_string()))?
+            };
+            let size = file.len() as i64;
+            shared
+                .storage
+                .put(&path, file)
+                .await
+                .map_err(|e| Transient(e.to_string()))?;
+            size
+        } else {
+            write_merged(shared, &schema, &files, &part, &path).await? as i64
+        };
         segments.push(SegmentRecord {
             id,
             collection_id: plan.collection_id,
@@ -530,6 +550,99 @@ async fn prepare(
         });
     }
     Ok(Output { segments, sources })
+}
+
+/// Rows a merge decodes at a time from a source file.
+const DECODE_ROWS: usize = 8192;
+
+fn internal(e: tokio::task::JoinError) -> CompactError {
+    Bad(format!("the compaction stopped on an internal error: {e}"))
+}
+
+/// Writes the merged segment at `path`: the rows `keep` (ascending, numbered across
+/// `files`, each file's (path, first row, end row)) of each file in turn, read again
+/// [`DECODE_ROWS`] at a time and uploaded a part at a time as its row groups fill. So a
+/// merge holds one source file, one row group and one part, not the merged rows (1,360
+/// MiB of the datanode's at 738,000 rows of dim 128 when it held them). Returns the
+/// file's size. Nothing is at `path` unless this returns `Ok`.
+async fn write_merged(
+    shared: &Shared,
+    schema: &CollectionSchema,
+    files: &[(String, usize, usize)],
+    keep: &[usize],
+    path: &str,
+) -> Result<u64, CompactError> {
+    let mut upload = shared.storage.upload(path);
+    match write_pieces(shared, schema, files, keep, &mut upload).await {
+        Ok(()) => upload.finish().await.map_err(|e| Transient(e.to_string())),
+        Err(e) => {
+            upload.abort().await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_pieces(
+    shared: &Shared,
+    schema: &CollectionSchema,
+    files: &[(String, usize, usize)],
+    keep: &[usize],
+    upload: &mut crate::storage::Upload<'_>,
+) -> Result<(), CompactError> {
+    let mut writer = segment::FileWriter::new(schema).map_err(|e| Bad(e.to_string()))?;
+    for (path, first, end) in files {
+        let at = keep.partition_point(|&i| i < *first);
+        let upto = keep.partition_point(|&i| i < *end);
+        if at == upto {
+            continue;
+        }
+        let rows: Vec<usize> = keep[at..upto].iter().map(|i| i - first).collect();
+        let expected = end - first;
+        let bytes = shared
+            .storage
+            .get(path)
+            .await
+            .map_err(|e| Transient(format!("{path}: {e}")))?;
+        // The file is decoded and encoded on a blocking thread; its pieces come back
+        // through the channel (one at a time: the encoder waits for the upload).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let schema = schema.clone();
+        let encode = tokio::task::spawn_blocking(move || {
+            let (mut next, mut base) = (0, 0);
+            for b in segment::decode_batches(&schema, bytes, DECODE_ROWS)? {
+                let b = b?;
+                let upto = next + rows[next..].partition_point(|&r| r < base + b.rows());
+                let local: Vec<usize> = rows[next..upto].iter().map(|r| r - base).collect();
+                writer.write_rows(&b, &local)?;
+                (next, base) = (upto, base + b.rows());
+                let piece = writer.take();
+                if !piece.is_empty() && tx.blocking_send(piece).is_err() {
+                    return Err(segment::SegmentError::Shape("the upload stopped".into()));
+                }
+            }
+            if base != expected {
+                return Err(segment::SegmentError::Shape(format!(
+                    "{base} rows, {expected} when its keys were read"
+                )));
+            }
+            Ok(writer)
+        });
+        while let Some(piece) = rx.recv().await {
+            upload
+                .write(piece)
+                .await
+                .map_err(|e| Transient(e.to_string()))?;
+        }
+        writer = encode
+            .await
+            .map_err(internal)?
+            .map_err(|e| Bad(format!("{path}: {e}")))?;
+    }
+    let tail = writer.finish().map_err(|e| Bad(e.to_string()))?;
+    upload
+        .write(tail)
+        .await
+        .map_err(|e| Transient(e.to_string()))
 }
 
 /// The sources of a merge whose every row `keep` (rows of the merged batch, ascending)
