@@ -404,33 +404,21 @@ async fn prepare(
         .iter()
         .map(|(r, _)| r.num_rows.max(0) as usize)
         .sum();
-    let mut all = SegmentBatch::default();
+    let mut all = None;
     let mut bounds = Vec::with_capacity(sources.len());
     let mut files = Vec::new();
+    let rows = |all: &Option<SegmentBatch>| all.as_ref().map_or(0, SegmentBatch::rows);
     for (r, _) in &sources {
-        let first = all.rows();
+        let first = rows(&all);
         for path in &r.insert_files {
             let b = read(shared, &read_schema, path).await?;
-            let at = all.rows();
+            let at = rows(&all);
             files.push((path.clone(), at, at + b.rows()));
-            all.row_ids.extend(b.row_ids);
-            all.timestamps.extend(b.timestamps);
-            if all.fields.is_empty() {
-                all.fields = b.fields;
-                let more = total.saturating_sub(all.row_ids.len());
-                all.row_ids.reserve_exact(more);
-                all.timestamps.reserve_exact(more);
-                for f in &mut all.fields {
-                    schema::reserve_rows(f, more);
-                }
-            } else {
-                for (x, y) in all.fields.iter_mut().zip(b.fields) {
-                    schema::extend_field(x, y);
-                }
-            }
+            SegmentBatch::append(&mut all, b, total);
         }
-        bounds.push((r.id, first, all.rows()));
+        bounds.push((r.id, first, rows(&all)));
     }
+    let all = all.unwrap_or_default();
     let pks = schema::primary_keys(&read_schema, &all.fields)
         .ok_or_else(|| Bad("the segments hold no primary key column".into()))?;
     let keep = rows_to_keep(&pks, &all.timestamps, &all.row_ids, &marks, expire_before);

@@ -271,7 +271,8 @@ async fn load_segment(
     schema: &CollectionSchema,
     r: &SegmentRecord,
 ) -> Result<Chunk, String> {
-    let mut batches: Vec<SegmentBatch> = Vec::new();
+    // File by file into the first file's columns, reserved for the segment's rows.
+    let mut all: Option<SegmentBatch> = None;
     for path in &r.insert_files {
         let bytes = shared
             .storage
@@ -283,27 +284,14 @@ async fn load_segment(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("segment {}: {e}", r.id))?;
-        batches.push(b);
+        SegmentBatch::append(&mut all, b, r.num_rows.max(0) as usize);
     }
-    let mut it = batches.into_iter();
-    let mut all = it.next().unwrap_or_else(|| SegmentBatch {
+    let all = all.unwrap_or_else(|| SegmentBatch {
         row_ids: vec![],
         timestamps: vec![],
         fields: vec![],
     });
-    for b in it {
-        all = concat(all, b);
-    }
     Ok(Chunk::new(schema, r.id, r.partition_id, all))
-}
-
-fn concat(mut a: SegmentBatch, b: SegmentBatch) -> SegmentBatch {
-    a.row_ids.extend(b.row_ids);
-    a.timestamps.extend(b.timestamps);
-    for (x, y) in a.fields.iter_mut().zip(b.fields) {
-        crate::schema::extend_field(x, y);
-    }
-    a
 }
 
 /// What builds of an index are: vector indexes of a spec, or scalar indexes of a
