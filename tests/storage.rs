@@ -48,6 +48,103 @@ async fn exercise(s: &Storage) {
     let e = s.get("insert_log/none").await.unwrap_err().to_string();
     assert!(e.contains("insert_log/none"), "{e}");
     write_in_pieces(s).await;
+    fetch_a_vector_column(s).await;
+}
+
+/// A segment file's vector column fetched alone (its footer and column chunks, a row
+/// group at a time) is the column read from the whole file.
+async fn fetch_a_vector_column(s: &Storage) {
+    let schema = CollectionSchema {
+        fields: vec![
+            field(100, "id", DataType::Int64, None),
+            field(101, "vec", DataType::FloatVector, Some("3")),
+            field(102, "bits", DataType::BinaryVector, Some("16")),
+            field(103, "title", DataType::VarChar, None),
+        ],
+        ..Default::default()
+    };
+    // Two row groups, the second short.
+    let n = segment::ROW_GROUP + 100;
+    let vectors = |name: &str, t: DataType, dim: i64, data| FieldData {
+        r#type: t as i32,
+        field_name: name.into(),
+        field: Some(field_data::Field::Vectors(VectorField {
+            dim,
+            data: Some(data),
+        })),
+        ..Default::default()
+    };
+    use milvus::proto::schema::vector_field::Data as V;
+    let batch = SegmentBatch {
+        row_ids: (0..n as i64).collect(),
+        timestamps: vec![7; n],
+        fields: vec![
+            FieldData {
+                r#type: DataType::Int64 as i32,
+                field_name: "id".into(),
+                field: Some(field_data::Field::Scalars(ScalarField {
+                    data: Some(scalar_field::Data::LongData(LongArray {
+                        data: (0..n as i64).collect(),
+                    })),
+                })),
+                ..Default::default()
+            },
+            vectors(
+                "vec",
+                DataType::FloatVector,
+                3,
+                V::FloatVector(FloatArray {
+                    data: (0..3 * n).map(|i| i as f32 / 7.0).collect(),
+                }),
+            ),
+            vectors(
+                "bits",
+                DataType::BinaryVector,
+                16,
+                V::BinaryVector((0..2 * n).map(|i| (i % 251) as u8).collect()),
+            ),
+            FieldData {
+                r#type: DataType::VarChar as i32,
+                field_name: "title".into(),
+                field: Some(field_data::Field::Scalars(ScalarField {
+                    data: Some(scalar_field::Data::StringData(StringArray {
+                        data: (0..n).map(|i| format!("title {i}")).collect(),
+                    })),
+                })),
+                ..Default::default()
+            },
+        ],
+    };
+    let file = segment::encode(&schema, &batch).unwrap();
+    s.put("insert_log/5/6/seg", file.clone()).await.unwrap();
+    for column in ["vec", "bits"] {
+        let fetched = segment::fetch_vectors(s, "insert_log/5/6/seg", column)
+            .await
+            .unwrap();
+        assert!(
+            fetched == segment::read_vectors(file.clone(), column).unwrap(),
+            "column {column} fetched differs from the one read whole"
+        );
+    }
+    let e = segment::fetch_vectors(s, "insert_log/5/6/seg", "nope")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no column nope"), "{e}");
+    s.put(
+        "insert_log/5/6/text",
+        Bytes::from_static(b"not a parquet file at all"),
+    )
+    .await
+    .unwrap();
+    let e = segment::fetch_vectors(s, "insert_log/5/6/text", "vec")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a Parquet file"), "{e}");
+    for k in ["insert_log/5/6/seg", "insert_log/5/6/text"] {
+        s.delete(k).await.unwrap();
+    }
 }
 
 /// Objects written in pieces: one of several parts (pieces that do not line up with

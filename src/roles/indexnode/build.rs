@@ -234,12 +234,11 @@ async fn build_vector(
         vectors.reserve_exact((r.num_rows as usize).saturating_mul(words));
     }
     let mut rows: Vec<Vec<u8>> = Vec::new();
+    // Each file's vector column alone, a row group at a time (`segment::fetch_vectors`):
+    // the file is not held beside the vectors.
     for f in &r.insert_files {
-        let bytes = shared.storage.get(f).await.map_err(|e| e.to_string())?;
-        let column = def.field_name.clone();
-        let v = tokio::task::spawn_blocking(move || segment::read_vectors(bytes, &column))
+        let v = segment::fetch_vectors(&shared.storage, f, &def.field_name)
             .await
-            .map_err(|e| format!("reading {f} failed: {e}"))?
             .map_err(|e| format!("{f}: {e}"))?;
         match v {
             StoredVectors::Floats(v) if one_file => vectors = v,
