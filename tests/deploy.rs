@@ -399,6 +399,21 @@ fn compose_cluster_survives_kills_partitions_restarts_and_down_up() {
         "the quickstart failed against the compose cluster:\n{out}"
     );
 
+    // The indexnode's container gets a quarter of the default CPU weight (its builds'
+    // nice value does not rank it below a querynode in another container).
+    let shares = |service: &str| {
+        docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.CpuShares}}",
+            &container(service),
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(shares("indexnode"), "256");
+    assert_eq!(shares("querynode"), "0", "the default weight (1024)");
+
     // 5 (prepared here, checked after down/up): acknowledged rows, collection and index.
     let (ok, reference) = client(&["prepare", &c.uri(), "deploy_keep", "5000"]);
     assert!(ok, "{reference}");
