@@ -560,6 +560,40 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Adds the rows `rows` (ascending) of the segment file `file` of `expected` rows,
+    /// decoding it `batch_rows` rows at a time (only one batch is decoded at once), and
+    /// hands each piece of this file's bytes that is ready to `piece` as it is (its
+    /// false: nobody takes them, stop).
+    pub fn write_file_rows(
+        &mut self,
+        file: Bytes,
+        rows: &[usize],
+        expected: usize,
+        batch_rows: usize,
+        mut piece: impl FnMut(Bytes) -> bool,
+    ) -> Result<(), SegmentError> {
+        let (mut next, mut base) = (0, 0);
+        for b in decode_batches(&self.schema, file, batch_rows)? {
+            let b = b?;
+            let upto = next + rows[next..].partition_point(|&r| r < base + b.rows());
+            let local: Vec<usize> = rows[next..upto].iter().map(|r| r - base).collect();
+            self.write_rows(&b, &local)?;
+            (next, base) = (upto, base + b.rows());
+            let ready = self.take();
+            if !ready.is_empty() && !piece(ready) {
+                return Err(SegmentError::Shape(
+                    "the file's pieces are no longer taken".into(),
+                ));
+            }
+        }
+        if base != expected {
+            return Err(SegmentError::Shape(format!(
+                "the file holds {base} rows, {expected} expected"
+            )));
+        }
+        Ok(())
+    }
+
     /// The file's bytes written since the last call (whole row groups; none while the
     /// first row group fills).
     pub fn take(&mut self) -> Bytes {
@@ -1381,6 +1415,72 @@ mod tests {
         assert_eq!(keys.fields.len(), 1);
         assert_eq!(keys.fields[0].field, want.fields[0].field);
         assert_eq!(keys.row_ids, want.row_ids);
+    }
+
+    #[test]
+    fn rows_kept_of_a_file_read_batch_by_batch_are_the_rows_written_whole() {
+        let schema = CollectionSchema {
+            fields: vec![
+                field(100, "id", DataType::Int64, None, false),
+                field(101, "vec", DataType::FloatVector, Some("2"), false),
+            ],
+            ..Default::default()
+        };
+        let n = 5000;
+        let batch = SegmentBatch {
+            row_ids: (0..n as i64).collect(),
+            timestamps: (0..n as u64).collect(),
+            fields: vec![
+                scalar(
+                    "id",
+                    DataType::Int64,
+                    scalar_field::Data::LongData(LongArray {
+                        data: (0..n as i64).collect(),
+                    }),
+                    vec![],
+                ),
+                floats("vec", 2, (0..2 * n).map(|x| x as f32).collect()),
+            ],
+        };
+        let file = encode(&schema, &batch).unwrap();
+        // Every third row and the last, read 700 rows at a time (batches across which the
+        // kept rows fall unevenly), twice over into one file: two sources of a merge.
+        let rows: Vec<usize> = (0..n).filter(|r| r % 3 == 1 || *r == n - 1).collect();
+        let mut w = FileWriter::new(&schema).unwrap();
+        let mut pieces = Vec::new();
+        for _ in 0..2 {
+            w.write_file_rows(file.clone(), &rows, n, 700, |p| {
+                pieces.push(p);
+                true
+            })
+            .unwrap();
+        }
+        pieces.push(w.finish().unwrap());
+        let got = decode(&schema, Bytes::from(pieces.concat())).unwrap();
+        let twice: Vec<usize> = rows.iter().chain(&rows).copied().collect();
+        let want = decode(&schema, encode_rows(&schema, &batch, &twice, 0).unwrap()).unwrap();
+        assert!(
+            got == want,
+            "the rows written batch by batch differ from those written whole: {} rows, {} expected",
+            got.rows(),
+            want.rows()
+        );
+        // A file of another length than its keys said, or pieces nobody takes: refused.
+        let mut w = FileWriter::new(&schema).unwrap();
+        let e = w
+            .write_file_rows(file.clone(), &rows, n + 1, 700, |_| true)
+            .unwrap_err();
+        assert!(e.to_string().contains("5000 rows, 5001 expected"), "{e}");
+        // (A writer past its first row group has a piece ready after the first batch.)
+        let mut w = FileWriter::new(&schema).unwrap();
+        let all: Vec<usize> = (0..n).collect();
+        for _ in 0..ROW_GROUP.div_ceil(n) {
+            w.write_rows(&batch, &all).unwrap();
+        }
+        let e = w
+            .write_file_rows(file, &all, n, 700, |_| false)
+            .unwrap_err();
+        assert!(e.to_string().contains("no longer taken"), "{e}");
     }
 
     #[test]

@@ -594,26 +594,11 @@ async fn write_pieces(
         // The file is decoded and encoded on a blocking thread; its pieces come back
         // through the channel (one at a time: the encoder waits for the upload).
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
-        let schema = schema.clone();
         let encode = tokio::task::spawn_blocking(move || {
-            let (mut next, mut base) = (0, 0);
-            for b in segment::decode_batches(&schema, bytes, DECODE_ROWS)? {
-                let b = b?;
-                let upto = next + rows[next..].partition_point(|&r| r < base + b.rows());
-                let local: Vec<usize> = rows[next..upto].iter().map(|r| r - base).collect();
-                writer.write_rows(&b, &local)?;
-                (next, base) = (upto, base + b.rows());
-                let piece = writer.take();
-                if !piece.is_empty() && tx.blocking_send(piece).is_err() {
-                    return Err(segment::SegmentError::Shape("the upload stopped".into()));
-                }
-            }
-            if base != expected {
-                return Err(segment::SegmentError::Shape(format!(
-                    "{base} rows, {expected} when its keys were read"
-                )));
-            }
-            Ok(writer)
+            writer.write_file_rows(bytes, &rows, expected, DECODE_ROWS, |piece| {
+                tx.blocking_send(piece).is_ok()
+            })?;
+            Ok::<_, segment::SegmentError>(writer)
         });
         while let Some(piece) = rx.recv().await {
             upload
