@@ -414,7 +414,18 @@ impl Upload<'_> {
     }
 
     /// Writes what is left and makes the object visible at its key; returns its size.
+    /// On failure the parts sent are dropped (as [`Upload::abort`]).
     pub async fn finish(mut self) -> Result<u64, StorageError> {
+        match self.complete().await {
+            Ok(size) => Ok(size),
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn complete(&mut self) -> Result<u64, StorageError> {
         let rest = PutPayload::from_iter(std::mem::take(&mut self.pending));
         let (storage, p) = (self.storage, self.path.clone());
         if self.parts.is_none() {
@@ -434,21 +445,42 @@ impl Upload<'_> {
                 upload.complete(),
             )
             .await?;
+        self.parts = None;
         Ok(self.written)
     }
 
     /// Drops the parts sent (a store keeps them, unseen, until told).
     pub async fn abort(mut self) {
-        if let Some(upload) = self.parts.as_mut() {
+        if let Some(mut upload) = self.parts.take() {
             let p = self.path.clone();
             if let Err(e) = self
                 .storage
                 .bounded(|| format!("aborting the upload of {p}"), upload.abort())
                 .await
             {
-                log::warn!(error:% = e; "cannot abort an upload: its parts stay until the store drops them");
+                let e = e.to_string();
+                log::warn!(error = e.as_str(); "cannot abort an upload: its parts stay until the store drops them");
             }
         }
+    }
+}
+
+/// An upload dropped unfinished (its task cancelled: a compaction plan reassigned)
+/// drops its parts in the background, bounded by the storage timeout.
+impl Drop for Upload<'_> {
+    fn drop(&mut self) {
+        let Some(mut upload) = self.parts.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (limit, p) = (self.storage.timeout, self.path.to_string());
+        runtime.spawn(async move {
+            if !matches!(tokio::time::timeout(limit, upload.abort()).await, Ok(Ok(()))) {
+                log::warn!(path = p.as_str(); "cannot abort a dropped upload: its parts stay until the store drops them");
+            }
+        });
     }
 }
 

@@ -563,7 +563,8 @@ impl FileWriter {
     /// Adds the rows `rows` (ascending) of the segment file `file` of `expected` rows,
     /// decoding it `batch_rows` rows at a time (only one batch is decoded at once), and
     /// hands each piece of this file's bytes that is ready to `piece` as it is (its
-    /// false: nobody takes them, stop).
+    /// false: nobody takes them, stop; nobody will, so it is asked before each batch with
+    /// an empty piece too).
     pub fn write_file_rows(
         &mut self,
         file: Bytes,
@@ -574,6 +575,11 @@ impl FileWriter {
     ) -> Result<(), SegmentError> {
         let (mut next, mut base) = (0, 0);
         for b in decode_batches(&self.schema, file, batch_rows)? {
+            if !piece(Bytes::new()) {
+                return Err(SegmentError::Shape(
+                    "the file's pieces are no longer taken".into(),
+                ));
+            }
             let b = b?;
             let upto = next + rows[next..].partition_point(|&r| r < base + b.rows());
             let local: Vec<usize> = rows[next..upto].iter().map(|r| r - base).collect();
@@ -597,7 +603,13 @@ impl FileWriter {
     /// The file's bytes written since the last call (whole row groups; none while the
     /// first row group fills).
     pub fn take(&mut self) -> Bytes {
-        Bytes::from(std::mem::take(self.w.inner_mut()))
+        // The next row group's bytes go into a buffer of this one's size, not one grown
+        // from nothing by doubling.
+        let size = self.w.inner_mut().len();
+        Bytes::from(std::mem::replace(
+            self.w.inner_mut(),
+            Vec::with_capacity(size),
+        ))
     }
 
     /// Ends the file: the bytes not yet taken (the last row group and the footer).
@@ -1471,12 +1483,8 @@ mod tests {
             .write_file_rows(file.clone(), &rows, n + 1, 700, |_| true)
             .unwrap_err();
         assert!(e.to_string().contains("5000 rows, 5001 expected"), "{e}");
-        // (A writer past its first row group has a piece ready after the first batch.)
         let mut w = FileWriter::new(&schema).unwrap();
         let all: Vec<usize> = (0..n).collect();
-        for _ in 0..ROW_GROUP.div_ceil(n) {
-            w.write_rows(&batch, &all).unwrap();
-        }
         let e = w
             .write_file_rows(file, &all, n, 700, |_| false)
             .unwrap_err();

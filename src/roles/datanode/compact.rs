@@ -594,24 +594,38 @@ async fn write_pieces(
         // The file is decoded and encoded on a blocking thread; its pieces come back
         // through the channel (one at a time: the encoder waits for the upload).
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+        // An empty piece only asks whether the upload still takes them.
         let encode = tokio::task::spawn_blocking(move || {
             writer.write_file_rows(bytes, &rows, expected, DECODE_ROWS, |piece| {
-                tx.blocking_send(piece).is_ok()
+                if piece.is_empty() {
+                    !tx.is_closed()
+                } else {
+                    tx.blocking_send(piece).is_ok()
+                }
             })?;
             Ok::<_, segment::SegmentError>(writer)
         });
+        let mut failed = None;
         while let Some(piece) = rx.recv().await {
-            upload
-                .write(piece)
-                .await
-                .map_err(|e| Transient(e.to_string()))?;
+            if let Err(e) = upload.write(piece).await {
+                failed = Some(e);
+                break;
+            }
         }
-        writer = encode
-            .await
-            .map_err(internal)?
-            .map_err(|e| Bad(format!("{path}: {e}")))?;
+        // The encoder stops at its next batch once nobody takes its pieces; waited for,
+        // so that its file and batch are gone before the merge is tried again.
+        drop(rx);
+        let encoded = encode.await.map_err(internal)?;
+        if let Some(e) = failed {
+            return Err(Transient(e.to_string()));
+        }
+        writer = encoded.map_err(|e| Bad(format!("{path}: {e}")))?;
     }
-    let tail = writer.finish().map_err(|e| Bad(e.to_string()))?;
+    // The last row group's pages and the footer are encoded off the async threads too.
+    let tail = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .map_err(internal)?
+        .map_err(|e| Bad(e.to_string()))?;
     upload
         .write(tail)
         .await
