@@ -47,8 +47,10 @@ class Rest:
         return reply
 
 
-def wait_loaded(r, name, db=None):
-    body = {"collectionName": name, **({"dbName": db} if db else {})}
+def wait_loaded(r, name, db=None, partitions=None):
+    """Loading is asynchronous (as in Milvus): waits for the load state to say Loaded."""
+    body = {"collectionName": name, **({"dbName": db} if db else {}),
+            **({"partitionNames": partitions} if partitions else {})}
     deadline = time.time() + 60
     while time.time() < deadline:
         d = r.ok("collections/get_load_state", body)["data"]
@@ -230,6 +232,7 @@ def endpoints(base):
     r.ok("collections/release", base)
     check(r.ok("collections/get_load_state", base)["data"] == {"loadState": "LoadStateNotLoad"}, "released")
     r.ok("partitions/load", {**base, "partitionNames": ["p1"]})
+    wait_loaded(r, "docs", "rest_db", ["p1"])
     res = r.ok("entities/query", {**base, "filter": "n >= 0", "outputFields": ["n"], "partitionNames": ["p1"]})
     check([x["n"] for x in res["data"]] == [99], f"partition query {res}")
     r.ok("partitions/release", {**base, "partitionNames": ["p1"]})
