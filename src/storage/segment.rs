@@ -1298,8 +1298,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn rows_written_a_row_group_at_a_time_read_back_as_one_column() {
+    /// A schema of an Int64 `id` and a 2-dim `vec`, and `n` rows of it (row i: ID i,
+    /// timestamp i, vector [2i, 2i + 1]).
+    fn ids_and_vectors(n: usize) -> (CollectionSchema, SegmentBatch) {
         let schema = CollectionSchema {
             fields: vec![
                 field(100, "id", DataType::Int64, None, false),
@@ -1307,10 +1308,9 @@ mod tests {
             ],
             ..Default::default()
         };
-        let n = 2 * ROW_GROUP + 3;
         let batch = SegmentBatch {
             row_ids: (0..n as i64).collect(),
-            timestamps: vec![5; n],
+            timestamps: (0..n as u64).collect(),
             fields: vec![
                 scalar(
                     "id",
@@ -1323,6 +1323,13 @@ mod tests {
                 floats("vec", 2, (0..2 * n).map(|x| x as f32).collect()),
             ],
         };
+        (schema, batch)
+    }
+
+    #[test]
+    fn rows_written_a_row_group_at_a_time_read_back_as_one_column() {
+        let n = 2 * ROW_GROUP + 3;
+        let (schema, batch) = ids_and_vectors(n);
         // Every row but a few, the last first: three row groups, the last one short.
         let rows: Vec<usize> = (0..n).rev().filter(|r| r % 1000 != 7).collect();
         let file = encode_rows(&schema, &batch, &rows, 1 << 20).unwrap();
@@ -1348,34 +1355,13 @@ mod tests {
 
     #[test]
     fn a_file_written_in_pieces_holds_the_rows_and_row_groups_of_one_written_whole() {
-        let schema = CollectionSchema {
-            fields: vec![
-                field(100, "id", DataType::Int64, None, false),
-                field(101, "vec", DataType::FloatVector, Some("2"), false),
-            ],
-            ..Default::default()
-        };
+        let n = ROW_GROUP + ROW_GROUP / 2 + 5;
+        let (schema, batch) = ids_and_vectors(n);
         let mut pk = field(100, "id", DataType::Int64, None, false);
         pk.is_primary_key = true;
         let keys_of = CollectionSchema {
             fields: vec![pk.clone(), schema.fields[1].clone()],
             ..Default::default()
-        };
-        let n = ROW_GROUP + ROW_GROUP / 2 + 5;
-        let batch = SegmentBatch {
-            row_ids: (0..n as i64).collect(),
-            timestamps: (0..n as u64).collect(),
-            fields: vec![
-                scalar(
-                    "id",
-                    DataType::Int64,
-                    scalar_field::Data::LongData(LongArray {
-                        data: (0..n as i64).map(|x| 3 * x).collect(),
-                    }),
-                    vec![],
-                ),
-                floats("vec", 2, (0..2 * n).map(|x| x as f32).collect()),
-            ],
         };
         // Two sources' worth of rows, a few left out, written in small writes: pieces
         // come out only as row groups fill, and all of them with the tail are a file of
@@ -1431,29 +1417,8 @@ mod tests {
 
     #[test]
     fn rows_kept_of_a_file_read_batch_by_batch_are_the_rows_written_whole() {
-        let schema = CollectionSchema {
-            fields: vec![
-                field(100, "id", DataType::Int64, None, false),
-                field(101, "vec", DataType::FloatVector, Some("2"), false),
-            ],
-            ..Default::default()
-        };
         let n = 5000;
-        let batch = SegmentBatch {
-            row_ids: (0..n as i64).collect(),
-            timestamps: (0..n as u64).collect(),
-            fields: vec![
-                scalar(
-                    "id",
-                    DataType::Int64,
-                    scalar_field::Data::LongData(LongArray {
-                        data: (0..n as i64).collect(),
-                    }),
-                    vec![],
-                ),
-                floats("vec", 2, (0..2 * n).map(|x| x as f32).collect()),
-            ],
-        };
+        let (schema, batch) = ids_and_vectors(n);
         let file = encode(&schema, &batch).unwrap();
         // Every third row and the last, read 700 rows at a time (batches across which the
         // kept rows fall unevenly), twice over into one file: two sources of a merge.
