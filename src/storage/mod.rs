@@ -96,6 +96,8 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     root: String,
     timeout: Duration,
+    /// The directory of the objects under the root, for a local store.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl Storage {
@@ -123,9 +125,11 @@ impl Storage {
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| {
             StorageError::Config(format!("localStorage.path {}: {e}", dir.display()))
         })?;
+        let root = root.trim_matches('/').to_string();
         Ok(Storage {
             store: Arc::new(store),
-            root: root.trim_matches('/').to_string(),
+            local_root: Some(dir.join(&root)),
+            root,
             timeout,
         })
     }
@@ -187,6 +191,7 @@ impl Storage {
             store: Arc::new(store),
             root: root.trim_matches('/').to_string(),
             timeout,
+            local_root: None,
         })
     }
 
@@ -343,6 +348,37 @@ impl Storage {
         }
     }
 
+    /// Deletes what writes to a local store that were cut off left behind (a process
+    /// killed in the middle of a put or an [`Upload`]): the store writes an object to a
+    /// staging file `<object>#<n>` and renames it at the end, and no listing shows such
+    /// a file. Those not written to for `age` (`dataCoord.gc.missingTolerance`) go; their
+    /// keys (relative to the root) are returned. Deleting one can only make a write still
+    /// in progress fail (its rename finds nothing), never lose an object.
+    ///
+    /// An S3 store keeps the parts of an upload cut off, unseen, until its own expiry
+    /// drops them (MinIO: `api.stale_uploads_expiry`, 24 h; AWS: a lifecycle rule with
+    /// `AbortIncompleteMultipartUpload`): nothing is done here for it.
+    pub async fn remove_cut_off_writes(&self, age: Duration) -> Result<Vec<String>, StorageError> {
+        let Some(dir) = self.local_root.clone() else {
+            return Ok(Vec::new());
+        };
+        let what = || format!("removing cut-off writes under {}", dir.display());
+        let walk = tokio::task::spawn_blocking({
+            let dir = dir.clone();
+            move || remove_staging_files(&dir, age)
+        });
+        match tokio::time::timeout(self.timeout, walk).await {
+            Ok(joined) => joined
+                .map_err(|e| e.to_string())
+                .and_then(|walked| walked.map_err(|e| e.to_string()))
+                .map_err(|why| StorageError::Store { what: what(), why }),
+            Err(_) => Err(StorageError::Timeout {
+                what: what(),
+                limit: self.timeout,
+            }),
+        }
+    }
+
     /// An object at `key` written in pieces ([`Upload`]).
     pub fn upload(&self, key: &str) -> Upload<'_> {
         Upload {
@@ -354,6 +390,57 @@ impl Storage {
             written: 0,
         }
     }
+}
+
+/// Whether `name` is a local store's staging file: `<object>#<digits>` (the store's
+/// objects never end so: it refuses such keys).
+fn is_staging_file(name: &str) -> bool {
+    name.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the staging files under `dir` last written `age` ago or earlier; their paths
+/// relative to `dir`. A directory that vanishes meanwhile is skipped.
+fn remove_staging_files(dir: &std::path::Path, age: Duration) -> std::io::Result<Vec<String>> {
+    let now = std::time::SystemTime::now();
+    let mut removed = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !kind.is_file() || !is_staging_file(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let written = match entry.metadata().and_then(|m| m.modified()) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if !older_at(now, written, age) {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            let key = path.strip_prefix(dir).unwrap_or(&path);
+            removed.push(key.to_string_lossy().into_owned());
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// The size of each part of an object written in pieces but the last: S3 wants at least
@@ -488,7 +575,7 @@ impl Drop for Upload<'_> {
 mod tests {
     use std::time::Duration;
 
-    use super::WriteWindow;
+    use super::{Storage, WriteWindow, UPLOAD_PART};
 
     #[test]
     fn a_write_window_closes_at_half_the_missing_tolerance() {
@@ -502,5 +589,57 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("written again"), "{why}");
+    }
+
+    /// An upload cut off (a process killed in the middle: the upload neither finished
+    /// nor aborted) leaves the store's staging file; once idle for the age given it is
+    /// removed, and objects and a younger staging file stay.
+    #[test]
+    fn writes_cut_off_leave_staging_files_that_are_removed_once_old() {
+        let dir = crate::testkit::TempDir::new("cut-off-writes");
+        let rt = crate::testkit::runtime();
+        let store = Storage::local(&dir.0, "files", Duration::from_secs(5)).unwrap();
+        rt.block_on(async {
+            store
+                .put("insert_log/1/whole", vec![7u8; 10])
+                .await
+                .unwrap();
+            let mut cut = store.upload("insert_log/1/cut");
+            cut.write(vec![1u8; UPLOAD_PART + 5].into()).await.unwrap();
+            // What a killed process leaves: neither finish nor abort (nor Drop) runs.
+            std::mem::forget(cut);
+        });
+        let staged = dir.0.join("files/insert_log/1/cut#1");
+        assert!(staged.is_file(), "the store staged the upload elsewhere");
+        assert_eq!(
+            rt.block_on(store.list("insert_log")).unwrap(),
+            ["insert_log/1/whole"],
+            "a listing shows staging files"
+        );
+        let young = dir.0.join("files/index_files/2/index#1");
+        std::fs::create_dir_all(young.parent().unwrap()).unwrap();
+        std::fs::write(&young, b"part").unwrap();
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&staged)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let removed = rt
+            .block_on(store.remove_cut_off_writes(Duration::from_secs(60)))
+            .unwrap();
+        assert_eq!(removed, ["insert_log/1/cut#1"]);
+        assert!(!staged.exists());
+        assert!(
+            young.exists(),
+            "a staging file written just now was removed"
+        );
+        assert!(dir.0.join("files/insert_log/1/whole").is_file());
+        // `#` followed by other than digits is an object's name, not a staging file.
+        assert!(super::is_staging_file("a/b#12"));
+        assert!(!super::is_staging_file("a/b#"));
+        assert!(!super::is_staging_file("a/b#1x"));
+        assert!(!super::is_staging_file("a/b"));
     }
 }

@@ -3,7 +3,10 @@
 //!   it but crashed or lost its channel before registering it) is deleted once older
 //!   than `dataCoord.gc.missingTolerance`;
 //! - a Dropped segment's (or a dropped collection's delta's) files are deleted
-//!   `dataCoord.gc.dropTolerance` after the drop, then its record.
+//!   `dataCoord.gc.dropTolerance` after the drop, then its record;
+//! - in a local store, the staging file of any write that was cut off (a process killed
+//!   mid-write) is deleted once not written to for `dataCoord.gc.missingTolerance`
+//!   ([`Storage::remove_cut_off_writes`]; a writer's registration window is shorter).
 //!
 //! The listing is taken before the records are read, so a file registered in between
 //! counts as named; and a file's age is measured when the records are read, so a file
@@ -99,6 +102,13 @@ async fn collect(
             storage.delete(&key).await?;
             files += 1;
         }
+    }
+    for key in storage
+        .remove_cut_off_writes(cfg.gc_missing_tolerance)
+        .await?
+    {
+        log::info!(file = key.as_str(); "deleted the staging file of a write that was cut off");
+        files += 1;
     }
     let mut records = 0;
     for batch in [expired_segments, expired_deltas]
