@@ -430,6 +430,10 @@ async fn prepare(
         .unwrap_or(0);
     log::info!(plan = plan.id, rows = all.rows(), kept = keep.len(), deltas = deltas.len();
         "compaction merged its segments");
+    // The sources' bytes per row: how clustering cuts its segments, and each file's
+    // size hint.
+    let source_bytes: i64 = sources.iter().map(|(r, _)| r.size_bytes).sum();
+    let per_row = (source_bytes.max(1) as f64 / all.rows().max(1) as f64).max(1.0);
     // Clustering: the rows in clustering-key order, cut into segments of at most
     // `maxSize x CLUSTERED_SEGMENT_RATIO` (each then holds one range of keys).
     let parts: Vec<Vec<usize>> = if clustering {
@@ -442,9 +446,6 @@ async fn prepare(
             let keys = sort_keys(col);
             keep.sort_by(|a, b| keys[*a].cmp(&keys[*b]).then(a.cmp(b)));
         }
-        let source_bytes: i64 = sources.iter().map(|(r, _)| r.size_bytes).sum();
-        let source_rows = all.rows().max(1) as f64;
-        let per_row = (source_bytes.max(1) as f64 / source_rows).max(1.0);
         let budget = shared.ctx.config.segment.max_size_mb as f64
             * 1024.0
             * 1024.0
@@ -480,8 +481,6 @@ async fn prepare(
     // Each new segment's file is written from the merged rows a row group at a time
     // (`segment::encode_rows`): the rows are never copied whole a second time.
     let all = Arc::new(all);
-    let source_bytes: i64 = sources.iter().map(|(r, _)| r.size_bytes).sum();
-    let per_row = source_bytes.max(0) as f64 / all.rows().max(1) as f64;
     let mut segments = Vec::new();
     for (n, part) in parts.into_iter().enumerate() {
         let id = first + n as i64;
