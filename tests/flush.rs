@@ -91,19 +91,12 @@ fn pymilvus_flush_writes_parquet_segments_that_statistics_count() {
     // which no listing shows): the datacoord deletes it once idle for missingTolerance,
     // under any prefix.
     let root = storage_dir(&c);
-    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
     let staged: Vec<_> = ["insert_log/1/2/3/0#1", "index_files/4/index#2"]
         .iter()
         .map(|k| {
             let f = root.join(k);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(&f, b"the first part of an object").unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(&f)
-                .unwrap()
-                .set_modified(hour_ago)
-                .unwrap();
+            let part = b"the first part of an object";
+            milvus::testkit::write_aged(&f, part, Duration::from_secs(3600));
             f
         })
         .collect();

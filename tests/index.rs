@@ -111,15 +111,11 @@ fn pymilvus_creates_describes_lists_and_drops_indexes() {
     // than missingTolerance; a recorded build's file stays.
     let root = storage_dir(&c);
     let orphan = root.join("index_files/999999999/index");
-    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
-    std::fs::write(&orphan, b"an index nobody registered").unwrap();
-    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&orphan)
-        .unwrap()
-        .set_modified(hour_ago)
-        .unwrap();
+    milvus::testkit::write_aged(
+        &orphan,
+        b"an index nobody registered",
+        Duration::from_secs(3600),
+    );
     let recorded: Vec<String> = builds(&c)
         .iter()
         .flat_map(|b| b.index_files.clone())

@@ -113,6 +113,19 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Writes `bytes` at `path` (creating its directories) with a modification time `age`
+/// ago: a file some process left there that long ago.
+pub fn write_aged(path: &std::path::Path, bytes: &[u8], age: Duration) {
+    std::fs::create_dir_all(path.parent().expect("a file in a directory")).expect("mkdir");
+    std::fs::write(path, bytes).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .expect("open")
+        .set_modified(std::time::SystemTime::now() - age)
+        .expect("set the modification time");
+}
+
 /// Sends SIGSTOP to `pid` and waits (up to 5 s) until every one of its threads is
 /// stopped, so that nothing the caller sends afterwards is still served by a thread
 /// that had not yet reached the group stop. Returns whether the process is frozen.
