@@ -125,6 +125,14 @@ pub struct Deletes {
     recent_keys: usize,
 }
 
+/// The rows of a chunk whose keys a [`Deletes`] has not seen at their versions
+/// ([`Deletes::news`]).
+#[derive(Debug)]
+pub struct News {
+    deletes: u64,
+    rows: Vec<u32>,
+}
+
 /// The keys one change raised marks of, and the version it made.
 #[derive(Debug, Default)]
 struct Raised {
@@ -198,8 +206,50 @@ impl Deletes {
     /// Records the rows of `c`: a key already seen with another version gets a mark at
     /// its newest version, which hides its older rows.
     pub fn observe(&mut self, c: &Chunk) {
+        self.observe_rows(c, 0..c.rows);
+    }
+
+    /// The rows of `rows` (of `c`) that [`Self::observe`] would change something for:
+    /// those whose key was not seen at the row's own version. Read-only, so it runs under
+    /// a read lock while searches go on; [`Self::observe_news`] then records only these
+    /// under the write lock. A merged segment's rows are its sources' rows (same keys,
+    /// same versions): none is new, and its handoff holds the write lock for no scan.
+    ///
+    /// Why skipping the others is safe: entries of the newest-version maps are never
+    /// removed and only grow, so a key seen at the row's version `v` is, by the time the
+    /// write lock is taken, at some `n >= v`; if `n > v`, observing the row of `n` raised
+    /// the key's mark to `n` already (marks only grow, D1), so the skipped row would
+    /// have changed nothing either.
+    pub fn news(&self, c: &Chunk, rows: std::ops::Range<usize>) -> News {
+        let fresh = |row: usize| {
+            let v = c.version(row);
+            let newest = match &c.pks {
+                PkColumn::Int(keys) => self.newest_ints.get(&keys[row]),
+                PkColumn::Str(keys) => self.newest_strs.get(&keys[row]),
+            };
+            newest != Some(&v)
+        };
+        News {
+            deletes: self.id,
+            rows: rows
+                .filter(|row| fresh(*row))
+                .map(|row| row as u32)
+                .collect(),
+        }
+    }
+
+    /// Records the rows [`Self::news`] found (of these deletes; for others, every row).
+    pub fn observe_news(&mut self, c: &Chunk, news: &[News]) {
+        if news.iter().any(|n| n.deletes != self.id) {
+            return self.observe(c);
+        }
+        let rows = news.iter().flat_map(|n| n.rows.iter().map(|r| *r as usize));
+        self.observe_rows(c, rows);
+    }
+
+    fn observe_rows(&mut self, c: &Chunk, rows: impl Iterator<Item = usize>) {
         let mut raised = Raised::default();
-        for row in 0..c.rows {
+        for row in rows {
             let v = c.version(row);
             match &c.pks {
                 PkColumn::Int(keys) => {

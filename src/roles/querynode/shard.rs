@@ -20,7 +20,7 @@ use std::time::Duration;
 use prost::Message;
 use tokio::sync::watch;
 
-use super::chunk::{Chunk, Deletes, PkColumn};
+use super::chunk::{Chunk, Deletes, News, PkColumn};
 use super::Shared;
 use crate::index::rtree::RTreeIndex;
 use crate::index::scalar::ScalarIndex;
@@ -33,6 +33,11 @@ use crate::proto::schema::CollectionSchema;
 use crate::proto::wal::{wal_message, WalMessage};
 use crate::storage::segment::{self, SegmentBatch};
 use crate::wal::{self, Wal};
+
+/// How many rows of a new segment [`Deletes::news`] looks at per read lock: a piece
+/// takes a few milliseconds, so a log message waiting for the write lock (and the
+/// searches behind it) waits no longer.
+const NEWS_PIECE: usize = 65_536;
 
 /// A sealed segment and its vector indexes (by field ID), once built (its scalar indexes
 /// are attached to its chunk, where filters read them).
@@ -628,10 +633,29 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
     }
     let loaded_files =
         !(new_segments.is_empty() && new_deltas.is_empty() && new_indexes.is_empty());
+    // Which rows of the new segments add to the shard's deletes, found under read locks
+    // a piece at a time while searches go on: the write lock records only those (none
+    // for a merged segment, whose rows its sources brought already).
+    let scan = std::time::Instant::now();
+    let news: Vec<Vec<News>> = new_segments
+        .iter()
+        .map(|s| {
+            (0..s.chunk.rows)
+                .step_by(NEWS_PIECE)
+                .map(|start| {
+                    let rows = start..(start + NEWS_PIECE).min(s.chunk.rows);
+                    let d = shard.data.read().expect("shard lock");
+                    d.deletes.news(&s.chunk, rows)
+                })
+                .collect()
+        })
+        .collect();
+    let scanned_ms = scan.elapsed().as_millis() as u64;
     let mut d = shard.data.write().expect("shard lock");
+    let locked = std::time::Instant::now();
     let (added, indexed) = (new_segments.len(), new_indexes.len());
-    for s in new_segments {
-        d.deletes.observe(&s.chunk);
+    for (s, news) in new_segments.into_iter().zip(&news) {
+        d.deletes.observe_news(&s.chunk, news);
         d.sealed.insert(s.chunk.id, s);
     }
     for (id, (pks, ts)) in new_deltas {
@@ -643,20 +667,35 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
             s.add(field, build, index);
         }
     }
-    d.sealed.retain(|id, _| !v.dropped.contains(id));
+    // Segments (and chunks) that go are freed after the lock is released: freeing a large
+    // segment's columns and indexes takes time searches need not wait for.
+    let gone: Vec<i64> = d
+        .sealed
+        .keys()
+        .filter(|id| v.dropped.contains(id))
+        .copied()
+        .collect();
+    let removed: Vec<Sealed> = gone.iter().filter_map(|id| d.sealed.remove(id)).collect();
+    let mut passed = Vec::new();
     if moved {
         d.checkpoint = v.checkpoint;
         let cp = v.checkpoint as i64;
-        d.growing.retain(|c| c.id > cp);
+        let (keep, old) = std::mem::take(&mut d.growing)
+            .into_iter()
+            .partition(|c| c.id > cp);
+        d.growing = keep;
+        passed = old;
     }
     if moved || added > 0 || indexed > 0 {
         log::info!(channel = shard.vchannel.as_str(), replica = shard.replica, sealed_added = added,
-            indexes_added = indexed, checkpoint = d.checkpoint, sealed = d.sealed.len(),
-            indexed_segments = d.indexed_segments(), scalar_indexes = d.scalar_indexes(),
-            growing_chunks = d.growing.len();
+            sealed_removed = removed.len(), indexes_added = indexed, checkpoint = d.checkpoint,
+            sealed = d.sealed.len(), indexed_segments = d.indexed_segments(),
+            scalar_indexes = d.scalar_indexes(), growing_chunks = d.growing.len(),
+            scanned_ms = scanned_ms, write_locked_us = locked.elapsed().as_micros() as u64;
             "querynode shard handoff");
     }
     drop(d);
+    drop((removed, passed));
     if loaded_files {
         crate::memory::release_free_memory();
     }

@@ -296,3 +296,111 @@ fn cached_hidden_rows_follow_every_delete_and_upsert() {
         assert!(checked > 300, "only {checked} checks");
     }
 }
+
+/// A handoff records only the rows [`Deletes::news`] found, under read locks before it
+/// takes the write lock: the deletes then hide exactly the rows that observing every row
+/// hides, with other chunks observed between the scan and the record and old rows
+/// loaded after newer versions of their keys; and a merged
+/// segment (its sources' rows: same keys, row IDs and timestamps) brings no news at all.
+#[test]
+fn recording_only_the_news_of_a_segment_hides_what_observing_every_row_hides() {
+    use super::chunk::Deletes;
+    let schema = schema();
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    let mut row_id = 0i64;
+    let (mut every, mut news_only) = (Deletes::default(), Deletes::default());
+    let mut chunks: Vec<Chunk> = Vec::new();
+    let chunk = |r: &mut Rng, row_id: &mut i64, id: i64, ts: u64| {
+        let ids: Vec<i64> = (0..100 + r.below(2000))
+            .map(|_| r.below(3000) as i64)
+            .collect();
+        let batch = SegmentBatch {
+            row_ids: next_row_ids(row_id, ids.len()),
+            timestamps: (0..ids.len() as u64).map(|i| ts + i % 3).collect(),
+            fields: vec![longs(100, ids.clone()), longs(101, ids)],
+        };
+        Chunk::new(&schema, id, 0, batch)
+    };
+    let merged = |parts: &[&Chunk], id: i64| {
+        let (mut row_ids, mut timestamps, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+        for c in parts {
+            for row in 0..c.rows {
+                let (ts, rid) = c.version(row);
+                row_ids.push(rid);
+                timestamps.push(ts);
+                ids.push(match &c.pks {
+                    PkColumn::Int(k) => k[row],
+                    PkColumn::Str(_) => unreachable!("Int64 keys"),
+                });
+            }
+        }
+        let batch = SegmentBatch {
+            row_ids,
+            timestamps,
+            fields: vec![longs(100, ids.clone()), longs(101, ids)],
+        };
+        Chunk::new(&schema, id, 0, batch)
+    };
+    // Sources whose keys were written once, then their merge: no news.
+    let mut fresh = Deletes::default();
+    let sources: Vec<Chunk> = (0..2)
+        .map(|i| {
+            let ids: Vec<i64> = (i * 500..(i + 1) * 500).collect();
+            let batch = SegmentBatch {
+                row_ids: next_row_ids(&mut row_id, ids.len()),
+                timestamps: vec![5; ids.len()],
+                fields: vec![longs(100, ids.clone()), longs(101, ids)],
+            };
+            Chunk::new(&schema, 900 + i, 0, batch)
+        })
+        .collect();
+    sources.iter().for_each(|c| fresh.observe(c));
+    let m = merged(&[&sources[0], &sources[1]], 902);
+    let news = format!("{:?}", fresh.news(&m, 0..m.rows));
+    assert!(news.contains("rows: []"), "a merge brought news: {news}");
+    for step in 0..40i64 {
+        let ts = 10 + step as u64 * 10;
+        let new = if step >= 3 && r.below(3) == 0 {
+            let (a, b) = (r.below(chunks.len() as u64), r.below(chunks.len() as u64));
+            merged(&[&chunks[a as usize], &chunks[b as usize]], step)
+        } else if r.below(4) == 0 {
+            // A sealed segment of old rows loaded after newer versions of its keys came
+            // from the log.
+            chunk(&mut r, &mut row_id, step, 1)
+        } else {
+            chunk(&mut r, &mut row_id, step, ts)
+        };
+        // The scan, in pieces; then another chunk arrives (a log message); then the
+        // write lock records the news.
+        let pieces: Vec<_> = (0..new.rows)
+            .step_by(500)
+            .map(|s| news_only.news(&new, s..(s + 500).min(new.rows)))
+            .collect();
+        let between = chunk(&mut r, &mut row_id, 1000 + step, ts + 5);
+        news_only.observe(&between);
+        every.observe(&between);
+        news_only.observe_news(&new, &pieces);
+        every.observe(&new);
+        if r.below(2) == 0 {
+            let gone: Vec<i64> = (0..1 + r.below(20)).map(|_| r.below(3000) as i64).collect();
+            let n = gone.len();
+            every.add(&PkColumn::Int(gone.clone()), &vec![ts + 7; n]);
+            news_only.add(&PkColumn::Int(gone), &vec![ts + 7; n]);
+        }
+        chunks.push(new);
+        chunks.push(between);
+        for c in &chunks {
+            let hidden = |d: &Deletes| -> Vec<usize> {
+                (0..c.rows)
+                    .filter(|row| d.deleted(c.pks.get(*row), c.version(*row)))
+                    .collect()
+            };
+            assert_eq!(
+                hidden(&news_only),
+                hidden(&every),
+                "step {step}, chunk {}",
+                c.id
+            );
+        }
+    }
+}
