@@ -133,6 +133,18 @@ pub struct News {
     rows: Vec<u32>,
 }
 
+impl News {
+    /// How many rows are news.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
 /// The keys one change raised marks of, and the version it made.
 #[derive(Debug, Default)]
 struct Raised {

@@ -686,7 +686,7 @@ pub async fn refresh(shared: &Shared, shard: &Shard) -> Result<(), String> {
         d.growing = keep;
         passed = old;
     }
-    if moved || added > 0 || indexed > 0 {
+    if moved || added > 0 || indexed > 0 || !removed.is_empty() {
         log::info!(channel = shard.vchannel.as_str(), replica = shard.replica, sealed_added = added,
             sealed_removed = removed.len(), indexes_added = indexed, checkpoint = d.checkpoint,
             sealed = d.sealed.len(), indexed_segments = d.indexed_segments(),
